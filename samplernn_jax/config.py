@@ -1,0 +1,132 @@
+"""Config helpers: defaults, validation, and building the model from a config.
+
+Configs are ``ml_collections.ConfigDict`` from ``configs/<name>.py``
+(``get_config()``). ``base_config()`` holds every key with the paper's value;
+experiment configs start from it and change what they need, so every config
+has the same keys and an unknown key on the command line is an error.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import ml_collections
+
+from samplernn_jax import quantize as quant
+from samplernn_jax.model import SampleRNN
+
+# Keys that change the model's parameter shapes or its function: a checkpoint
+# only fits a config that agrees with it on these.
+MODEL_KEYS = ("frame_size", "frame_sizes", "dim", "n_rnn", "rnn_type", "q_levels",
+              "q_type", "emb_size", "sample_input", "skip_conn", "weight_norm",
+              "learn_h0", "n_classes", "cond_type", "cond_emb_size",
+              "cond_sample_tier")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key, with the values of the paper's run (SPEC.md)."""
+  c = ml_collections.ConfigDict()
+  # Data.
+  c.data_dir = ""            # folder of audio_{train,valid,test}.npz
+  c.seq_len = 1024           # TBPTT: target samples per chunk
+  c.q_levels = 256
+  c.q_type = "linear"        # linear | mu-law | a-law
+  c.n_classes = 0            # 0: from the data (max sid + 1, or classes.json)
+  # Model.
+  c.frame_size = 16          # the top tier's frame size
+  c.frame_sizes = ()         # all tiers, top first; () means (frame_size,)
+  c.dim = 1024
+  c.n_rnn = 3
+  c.rnn_type = "GRU"         # GRU | LSTM
+  c.emb_size = 256           # 0: one-hot sample input (as the original)
+  c.sample_input = "embedding"  # embedding | one_hot | real
+  c.skip_conn = False
+  c.weight_norm = True
+  c.learn_h0 = True
+  c.cond_type = "one_hot"    # one_hot (paper) | embedding (learned)
+  c.cond_emb_size = 0        # size of the learned class embedding
+  c.cond_sample_tier = False  # also feed the conditioning to the sample tier
+  c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
+  # Optimisation.
+  c.batch_size = 128
+  c.learning_rate = 1e-3
+  c.grad_clip = 1.0          # element-wise clip to [-grad_clip, grad_clip]; 0 = off
+  c.num_epochs = 20
+  c.max_steps = 0            # stop after this many steps in total; 0 = no limit
+  c.seed = 0
+  # Evaluation, logging, checkpoints.
+  c.eval_every_steps = 0     # 0 = once per epoch
+  c.eval_batch_size = 0      # 0 = batch_size
+  c.max_eval_clips = 0       # 0 = every clip of valid and test
+  c.log_every_steps = 50
+  c.checkpoint_every_steps = 500
+  c.keep_checkpoints = 2
+  # Samples written during training (the paper's habit), at evaluations.
+  c.sample_every_evals = 0   # 0 = off
+  c.sample_per_class = 2
+  c.sample_seconds = 2.0
+  c.sample_rate = 16000
+  return c
+
+
+def frame_sizes(config) -> tuple[int, ...]:
+  return tuple(config.frame_sizes) or (int(config.frame_size),)
+
+
+def sample_input(config) -> str:
+  """emb_size=0 with sample_input 'embedding' means one-hot, as the original."""
+  if config.sample_input == "embedding" and config.emb_size == 0:
+    return "one_hot"
+  return config.sample_input
+
+
+def validate(config) -> None:
+  """Raises ValueError naming the key for any inconsistent setting."""
+  fs = frame_sizes(config)
+  if config.frame_sizes and fs[0] != config.frame_size:
+    raise ValueError(f"config.frame_sizes={tuple(fs)} starts with {fs[0]} but "
+                     f"config.frame_size={config.frame_size}: set frame_size to "
+                     "the top tier's frame size")
+  if any(s < 1 for s in fs) or any(a % b for a, b in zip(fs, fs[1:])) or any(
+      a <= b for a, b in zip(fs, fs[1:])):
+    raise ValueError(f"config.frame_sizes={fs}: expected decreasing positive sizes, "
+                     "each a multiple of the next")
+  if config.seq_len < 1 or config.seq_len % fs[0]:
+    raise ValueError(f"config.seq_len={config.seq_len} must be a positive multiple "
+                     f"of the top frame size {fs[0]}")
+  if config.rnn_type not in ("GRU", "LSTM"):
+    raise ValueError(f"config.rnn_type={config.rnn_type!r}: expected 'GRU' or 'LSTM'")
+  if not 1 <= config.n_rnn <= 8:
+    raise ValueError(f"config.n_rnn={config.n_rnn}: expected 1 .. 8")
+  quant.check_q_type(config.q_type)
+  if config.q_levels < 2:
+    raise ValueError(f"config.q_levels={config.q_levels}: expected at least 2")
+  if config.sample_input not in ("embedding", "one_hot", "real"):
+    raise ValueError(f"config.sample_input={config.sample_input!r}: expected "
+                     "'embedding', 'one_hot' or 'real'")
+  if config.cond_type not in ("one_hot", "embedding"):
+    raise ValueError(f"config.cond_type={config.cond_type!r}: expected 'one_hot' "
+                     "or 'embedding'")
+  if config.cond_type == "embedding" and config.cond_emb_size < 1:
+    raise ValueError("config.cond_type='embedding' needs config.cond_emb_size >= 1")
+  if config.dtype not in ("float32", "bfloat16"):
+    raise ValueError(f"config.dtype={config.dtype!r}: expected 'float32' or 'bfloat16'")
+  for key in ("dim", "batch_size"):
+    if config[key] < 1:
+      raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
+  if config.learning_rate <= 0:
+    raise ValueError(f"config.learning_rate={config.learning_rate}: expected > 0")
+
+
+def build_model(config, n_classes: int | None = None) -> SampleRNN:
+  """The model a config describes (``n_classes`` overrides config.n_classes)."""
+  validate(config)
+  n = n_classes if n_classes is not None else config.n_classes
+  if n < 1:
+    raise ValueError("config.n_classes is 0 and no data was given to count the classes")
+  return SampleRNN(
+      frame_sizes=frame_sizes(config), dim=config.dim, n_rnn=config.n_rnn,
+      rnn_type=config.rnn_type, skip_conn=config.skip_conn,
+      weight_norm=config.weight_norm, learn_h0=config.learn_h0,
+      q_levels=config.q_levels, emb_size=config.emb_size,
+      sample_input=sample_input(config), n_classes=n, cond_type=config.cond_type,
+      cond_emb_size=config.cond_emb_size, cond_sample_tier=config.cond_sample_tier,
+      dtype=jnp.dtype(config.dtype))

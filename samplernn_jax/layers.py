@@ -1,0 +1,170 @@
+"""Building blocks of the original's model: weight-normed Linear, GRU, LSTM.
+
+Everything is flax.linen with pure ``init``/``apply``. The recurrent cells are
+plain functions of arrays (``gru_step``, ``lstm_step``) so that the same code
+runs inside ``jax.lax.scan`` for training and step by step for sampling.
+
+Shapes: B batch, F frames (time steps of a tier), I input features,
+H hidden size, G gates (3 for GRU, 4 for LSTM), D state size (H for GRU,
+2H for LSTM: hidden then cell, as the original stores it).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+Array = jax.Array
+Dtype = Any
+
+
+def _uniform_std(std_fn: Callable[[int], float]):
+  """Uniform init with the given std: bound = std * sqrt(3) (the original)."""
+  def init(key, shape, dtype=jnp.float32):
+    std = std_fn(shape[0])
+    return jax.random.uniform(key, shape, dtype, -std * 3 ** 0.5, std * 3 ** 0.5)
+  return init
+
+
+lecun_uniform = _uniform_std(lambda fan_in: (1.0 / fan_in) ** 0.5)
+he_uniform = _uniform_std(lambda fan_in: (2.0 / fan_in) ** 0.5)
+orthogonal = nn.initializers.orthogonal()
+
+
+def default_init(n_in: int, n_out: int):
+  """The original's default: orthogonal when square, else LeCun uniform."""
+  return orthogonal if n_in == n_out else lecun_uniform
+
+
+def matmul(x: Array, w: Array, dtype: Dtype) -> Array:
+  """x @ w in ``dtype`` (e.g. bfloat16) with a float32 result."""
+  return jnp.dot(x.astype(dtype), w.astype(dtype),
+                 preferred_element_type=jnp.float32)
+
+
+class WNDense(nn.Module):
+  """Linear layer with the original's weight normalisation.
+
+  ``W = kernel * (scale / ||kernel||)`` per output column, ``scale``
+  initialised to the column norms of the initial kernel (so W starts equal to
+  the kernel). Parameters: ``kernel`` [I, O], ``scale`` [O] (weight_norm only),
+  ``bias`` [O] (use_bias only).
+  """
+  features: int
+  use_bias: bool = True
+  weight_norm: bool = True
+  init: str = "default"  # default | he | lecun | orthogonal
+  dtype: Dtype = jnp.float32
+
+  def __call__(self, x: Array) -> Array:
+    w, b = self.weights(x.shape[-1])
+    y = matmul(x, w, self.dtype)
+    return y + b if b is not None else y
+
+  @nn.compact
+  def weights(self, n_in: int) -> tuple[Array, Array | None]:
+    """The effective (normalised) kernel [I, O] and the bias [O] or None."""
+    init = {"default": default_init(n_in, self.features), "he": he_uniform,
+            "lecun": lecun_uniform, "orthogonal": orthogonal}[self.init]
+    kernel = self.param("kernel", init, (n_in, self.features), jnp.float32)
+    w = kernel
+    if self.weight_norm:
+      scale = self.param("scale", lambda _: jnp.linalg.norm(kernel, axis=0))
+      w = kernel * (scale / jnp.linalg.norm(kernel, axis=0))
+    b = (self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+         if self.use_bias else None)
+    return w, b
+
+
+# ---------------------------------------------------------------------------
+# Cells: pure functions of arrays.
+
+
+def gru_step(w_gates: Array, w_cand: Array, xp: Array, h: Array, dtype: Dtype) -> Array:
+  """One step of the original's GRU.
+
+  Args:
+    w_gates: [H, 2H] recurrent weights of the update and reset gates.
+    w_cand: [H, H] recurrent weight of the candidate.
+    xp: [B, 3H] input projection (with bias) for update, reset, candidate.
+    h: [B, H] previous state.
+  Returns the new state [B, H]:
+    z, r = sigmoid(xp[:2H] + h W_g);  c = tanh(xp[2H:] + (r * h) W_c);
+    h' = z * c + (1 - z) * h.
+  """
+  n = h.shape[-1]
+  gates = jax.nn.sigmoid(xp[..., :2 * n] + matmul(h, w_gates, dtype))
+  z, r = gates[..., :n], gates[..., n:]
+  c = jnp.tanh(xp[..., 2 * n:] + matmul(r * h, w_cand, dtype))
+  return z * c + (1.0 - z) * h
+
+
+def lstm_step(w_rec: Array, xp: Array, s: Array, dtype: Dtype) -> Array:
+  """One step of the original's LSTM (gates: input, forget, output, candidate).
+
+  Args:
+    w_rec: [H, 4H] recurrent weights.
+    xp: [B, 4H] input projection plus the gate bias.
+    s: [B, 2H] previous hidden and cell state, concatenated.
+  Returns the new [B, 2H].
+  """
+  n = s.shape[-1] // 2
+  h, c = s[..., :n], s[..., n:]
+  g = xp + matmul(h, w_rec, dtype)
+  i, f, o = (jax.nn.sigmoid(g[..., k * n:(k + 1) * n]) for k in range(3))
+  u = jnp.tanh(g[..., 3 * n:])
+  c = f * c + i * u
+  return jnp.concatenate([o * jnp.tanh(c), c], axis=-1)
+
+
+class RNNLayer(nn.Module):
+  """One GRU or LSTM layer run over a sequence with ``jax.lax.scan``.
+
+  The input projection of all frames is one matmul outside the scan; only the
+  recurrent matmuls run inside it. Parameters mirror the original's names:
+  ``input`` (GRU: with bias; LSTM: without), ``recurrent_gates`` and, for GRU,
+  ``recurrent_candidate`` (orthogonal init); LSTM has ``bias`` [4H]
+  (forget gate initialised to 3).
+  """
+  hidden: int
+  rnn_type: str = "GRU"
+  weight_norm: bool = True
+  dtype: Dtype = jnp.float32
+
+  def setup(self):
+    h = self.hidden
+    gru = self.rnn_type == "GRU"
+    self.input = WNDense((3 if gru else 4) * h, use_bias=gru,
+                         weight_norm=self.weight_norm, dtype=self.dtype)
+    self.recurrent_gates = WNDense((2 if gru else 4) * h, use_bias=False,
+                                   weight_norm=self.weight_norm, dtype=self.dtype)
+    if gru:
+      self.recurrent_candidate = WNDense(h, use_bias=False, init="orthogonal",
+                                         weight_norm=self.weight_norm, dtype=self.dtype)
+    else:
+      self.bias = self.param(
+          "bias", lambda _: jnp.zeros((4 * h,)).at[h:2 * h].set(3.0))
+
+  @property
+  def state_size(self) -> int:
+    return self.hidden if self.rnn_type == "GRU" else 2 * self.hidden
+
+  def __call__(self, x: Array, s0: Array) -> tuple[Array, Array]:
+    """x [B, F, I], s0 [B, D] -> (hidden states [B, F, H], last state [B, D])."""
+    xp = self.input(x)  # [B, F, G*H]
+    w_gates, _ = self.recurrent_gates.weights(self.hidden)
+    if self.rnn_type == "GRU":
+      w_cand, _ = self.recurrent_candidate.weights(self.hidden)
+      step = lambda s, xp_t: gru_step(w_gates, w_cand, xp_t, s, self.dtype)
+    else:
+      xp = xp + self.bias
+      step = lambda s, xp_t: lstm_step(w_gates, xp_t, s, self.dtype)
+
+    def body(s, xp_t):
+      s = step(s, xp_t)
+      return s, s[..., :self.hidden]
+
+    last, hs = jax.lax.scan(body, s0, jnp.swapaxes(xp, 0, 1))  # hs [F, B, H]
+    return jnp.swapaxes(hs, 0, 1), last

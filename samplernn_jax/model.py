@@ -1,0 +1,241 @@
+"""Conditional SampleRNN: frame tiers (GRU/LSTM) over a sample-level MLP.
+
+Shape glossary (used in comments throughout the package):
+  B  batch (clips)            T  target samples in a chunk (config.seq_len)
+  K  frame tiers              S  top tier's frame size (16 in the paper)
+  s  a tier's frame size      F  frames of a tier in a chunk (T / s)
+  L  samples in a chunk, T + S (the first S only feed the tiers)
+  H  hidden size (config.dim) D  RNN state size per layer (H; 2H for LSTM)
+  R  RNN layers (config.n_rnn) Q  quantisation levels (config.q_levels)
+  C  classes                  E  sample embedding size (config.emb_size)
+
+The tiers, top first, have frame sizes ``frame_sizes = (s_0, ..., s_{K-1})``
+(the paper: ``(16,)``; the ICLR 2017 three-tier model: ``(8, 2)``). Tier k sees
+the s_k samples before each of its frames (dequantised to about [-2, 2]);
+the top tier also sees the class vector (the paper's conditioning). Each tier
+outputs ``s_k / s_{k+1}`` vectors of size H per frame, one for each frame of
+the tier below (the last tier: one for each sample), which the lower tier
+adds to a projection of its own input. The sample tier embeds the previous
+``s_{K-1}`` samples, adds the conditioning vector of the sample's position and
+runs an MLP to Q logits.
+
+The class input is a vector [B, C]: one-hot for a class, any convex mix of
+one-hots for interpolation between scenes.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+from samplernn_jax import quantize as quant
+from samplernn_jax.layers import RNNLayer, WNDense, matmul
+
+Array = jax.Array
+State = tuple  # one [B, R, D] array per frame tier
+
+
+class FrameTier(nn.Module):
+  """One frame tier: optional input expansion, stacked RNN, output projection.
+
+  Parameters: ``h0`` [R, D] (learn_h0), ``input_expand`` (tiers below the
+  top), ``rnn{l}``, ``skip{l}`` (skip_conn), ``output`` [H, ratio * H].
+  """
+  frame_size: int
+  ratio: int  # output vectors per frame
+  dim: int
+  n_rnn: int
+  rnn_type: str
+  skip_conn: bool
+  weight_norm: bool
+  learn_h0: bool
+  is_top: bool
+  dtype: Any = jnp.float32
+
+  def setup(self):
+    wn = dict(weight_norm=self.weight_norm, dtype=self.dtype)
+    if not self.is_top:
+      self.input_expand = WNDense(self.dim, **wn)
+    self.rnns = [RNNLayer(self.dim, self.rnn_type, name=f"rnn{l}", **wn)
+                 for l in range(self.n_rnn)]
+    if self.skip_conn:
+      self.skips = [WNDense(self.dim, use_bias=(l == 0), name=f"skip{l}", **wn)
+                    for l in range(self.n_rnn)]
+    self.output = WNDense(self.ratio * self.dim, init="he", **wn)
+    if self.learn_h0:
+      self.h0_param = self.param("h0", nn.initializers.zeros,
+                                 (self.n_rnn, self.state_size))
+
+  @property
+  def state_size(self) -> int:
+    return self.dim if self.rnn_type == "GRU" else 2 * self.dim
+
+  def h0(self) -> Array:
+    """The initial state [R, D] (zeros unless learn_h0)."""
+    if self.learn_h0:
+      return self.h0_param
+    return jnp.zeros((self.n_rnn, self.state_size))
+
+  def __call__(self, x: Array, upper: Array | None, h: Array) -> tuple[Array, Array]:
+    """x [B, F, I] tier input, upper [B, F, H] or None, h [B, R, D].
+
+    Returns (conditioning for the tier below [B, F * ratio, H], last state).
+    """
+    if not self.is_top:
+      x = self.input_expand(x) + upper
+    inp, out, last = x, x, []
+    skip_sum = 0.0
+    for l, rnn in enumerate(self.rnns):
+      layer_in = inp if l == 0 else (
+          jnp.concatenate([out, inp], axis=-1) if self.skip_conn else out)
+      out, s = rnn(layer_in, h[:, l])  # [B, F, H], [B, D]
+      last.append(s)
+      if self.skip_conn:
+        skip_sum = skip_sum + self.skips[l](out)
+    y = self.output(skip_sum if self.skip_conn else out)  # [B, F, ratio * H]
+    b, f = y.shape[:2]
+    return y.reshape(b, f * self.ratio, self.dim), jnp.stack(last, axis=1)
+
+
+class SampleTier(nn.Module):
+  """The sample-level MLP: previous samples -> Q logits for the next one.
+
+  Parameters: ``embedding`` [Q, E] (sample_input 'embedding'),
+  ``prev_samples`` (no bias), ``cond`` (cond_sample_tier), ``hidden1``,
+  ``hidden2``, ``output``.
+  """
+  frame_size: int
+  dim: int
+  q_levels: int
+  emb_size: int
+  sample_input: str  # embedding | one_hot | real
+  weight_norm: bool
+  cond_sample_tier: bool
+  dtype: Any = jnp.float32
+
+  def setup(self):
+    wn = dict(weight_norm=self.weight_norm, dtype=self.dtype)
+    if self.sample_input == "embedding":
+      self.embedding = self.param("embedding", nn.initializers.normal(1.0),
+                                  (self.q_levels, self.emb_size))
+    self.prev_samples = WNDense(self.dim, use_bias=False,
+                                init="lecun" if self.sample_input != "embedding" else "he", **wn)
+    if self.cond_sample_tier:
+      self.cond = WNDense(self.dim, use_bias=False, **wn)
+    self.hidden1 = WNDense(self.dim, init="he", **wn)
+    self.hidden2 = WNDense(self.dim, init="he", **wn)
+    self.output = WNDense(self.q_levels, **wn)
+
+  def __call__(self, prev: Array, upper: Array, cond: Array) -> Array:
+    """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> logits [B, T, Q]."""
+    b, t, s = prev.shape
+    if self.sample_input == "embedding":
+      x = self.embedding[prev].reshape(b, t, s * self.emb_size)  # [B, T, s*E]
+      x = self.prev_samples(x)
+    elif self.sample_input == "one_hot":
+      # one_hot(prev) @ W equals a sum of s row look-ups of W: no [B,T,s*Q] tensor.
+      w, _ = self.prev_samples.weights(s * self.q_levels)
+      w = w.reshape(s, self.q_levels, self.dim)
+      x = sum(w[j][prev[..., j]] for j in range(s))
+    else:  # real-valued samples in [-1, 1]
+      x = self.prev_samples(quant.frame_input(prev, self.q_levels) / 2.0)
+    x = x + upper
+    if self.cond_sample_tier:
+      x = x + self.cond(cond)[:, None, :]
+    x = nn.relu(self.hidden1(x))
+    x = nn.relu(self.hidden2(x))
+    return self.output(x)
+
+
+class SampleRNN(nn.Module):
+  """The whole model. ``__call__`` is the training forward pass over a chunk."""
+  frame_sizes: Sequence[int] = (16,)
+  dim: int = 1024
+  n_rnn: int = 3
+  rnn_type: str = "GRU"
+  skip_conn: bool = False
+  weight_norm: bool = True
+  learn_h0: bool = True
+  q_levels: int = 256
+  emb_size: int = 256
+  sample_input: str = "embedding"
+  n_classes: int = 15
+  cond_type: str = "one_hot"  # one_hot | embedding
+  cond_emb_size: int = 0
+  cond_sample_tier: bool = False
+  dtype: Any = jnp.float32
+
+  def setup(self):
+    fs = tuple(self.frame_sizes)
+    self.tiers = [
+        FrameTier(frame_size=fs[k],
+                  ratio=fs[k] // fs[k + 1] if k + 1 < len(fs) else fs[k],
+                  dim=self.dim, n_rnn=self.n_rnn, rnn_type=self.rnn_type,
+                  skip_conn=self.skip_conn, weight_norm=self.weight_norm,
+                  learn_h0=self.learn_h0, is_top=(k == 0), dtype=self.dtype,
+                  name=f"tier{k}")
+        for k in range(len(fs))]
+    self.sample_tier = SampleTier(
+        frame_size=fs[-1], dim=self.dim, q_levels=self.q_levels,
+        emb_size=self.emb_size, sample_input=self.sample_input,
+        weight_norm=self.weight_norm, cond_sample_tier=self.cond_sample_tier,
+        dtype=self.dtype)
+    if self.cond_type == "embedding":
+      self.class_embedding = self.param("class_embedding", nn.initializers.normal(1.0),
+                                        (self.n_classes, self.cond_emb_size))
+
+  # -- pieces, shared by training and sampling ------------------------------
+
+  def conditioning(self, class_vec: Array) -> Array:
+    """class_vec [B, C] (one-hot or a mix) -> conditioning features [B, Cd]."""
+    if self.cond_type == "embedding":
+      return class_vec @ self.class_embedding
+    return class_vec
+
+  def initial_state(self, batch: int) -> State:
+    """Every tier's h0 broadcast to the batch: tuple of [B, R, D]."""
+    return tuple(jnp.broadcast_to(t.h0(), (batch,) + t.h0().shape) for t in self.tiers)
+
+  def tier(self, k: int, frames: Array, upper: Array | None, cond: Array,
+           h: Array) -> tuple[Array, Array]:
+    """Runs tier k over frames int [B, F, s_k] -> ([B, F * ratio, H], state)."""
+    x = quant.frame_input(frames, self.q_levels)  # [B, F, s_k]
+    if k == 0:
+      c = jnp.broadcast_to(cond[:, None, :], x.shape[:2] + cond.shape[-1:])
+      x = jnp.concatenate([x, c.astype(x.dtype)], axis=-1)  # [B, F, s_0 + Cd]
+    return self.tiers[k](x, upper, h)
+
+  def sample_logits(self, prev: Array, upper: Array, cond: Array) -> Array:
+    """prev int [B, T, s_{K-1}], upper [B, T, H] -> logits [B, T, Q]."""
+    return self.sample_tier(prev, upper, cond)
+
+  # -- training forward -----------------------------------------------------
+
+  def __call__(self, chunk: Array, class_vec: Array, state: State) -> tuple[Array, State]:
+    """chunk int [B, L], class_vec [B, C], state -> (logits [B, T, Q], state).
+
+    The targets are ``chunk[:, S:]``; tier k reads
+    ``chunk[:, S - s_k : S - s_k + T]`` cut into frames of s_k.
+    """
+    fs = tuple(self.frame_sizes)
+    top = fs[0]
+    b, l = chunk.shape
+    t = l - top
+    cond = self.conditioning(class_vec)
+    upper, new_state = None, []
+    for k, s in enumerate(fs):
+      frames = chunk[:, top - s:top - s + t].reshape(b, t // s, s)
+      upper, h = self.tier(k, frames, upper, cond, state[k])
+      new_state.append(h)
+    s = fs[-1]
+    prev = jnp.stack([chunk[:, top - s + j:top - s + j + t] for j in range(s)],
+                     axis=-1)  # [B, T, s]
+    return self.sample_logits(prev, upper, cond), tuple(new_state)
+
+
+def log_probs(logits: Array, targets: Array) -> Array:
+  """Natural-log probability of each target: [B, T]."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
