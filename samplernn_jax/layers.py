@@ -39,9 +39,9 @@ def default_init(n_in: int, n_out: int):
 
 
 def matmul(x: Array, w: Array, dtype: Dtype) -> Array:
-  """x @ w in ``dtype`` (e.g. bfloat16) with a float32 result."""
+  """x @ w in ``dtype`` (e.g. bfloat16) with an at least float32 result."""
   return jnp.dot(x.astype(dtype), w.astype(dtype),
-                 preferred_element_type=jnp.float32)
+                 preferred_element_type=jnp.promote_types(dtype, jnp.float32))
 
 
 class WNDense(nn.Module):

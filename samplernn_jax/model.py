@@ -237,5 +237,6 @@ class SampleRNN(nn.Module):
 
 def log_probs(logits: Array, targets: Array) -> Array:
   """Natural-log probability of each target: [B, T]."""
-  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),
+                            axis=-1)
   return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]

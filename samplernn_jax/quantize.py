@@ -140,4 +140,4 @@ def dequantize(q, q_type: str = "linear", q_levels: int = 256, xp=np):
 
 def frame_input(q, q_levels: int = 256):
   """The frame tier's input: ``(q / (Q/2) - 1) * 2``, range about [-2, 2]."""
-  return (q.astype(jnp.float32) / (q_levels / 2) - 1.0) * 2.0
+  return (q.astype(jnp.result_type(float)) / (q_levels / 2) - 1.0) * 2.0
