@@ -279,7 +279,8 @@ class TrainBatches:
     pos = self.position(step)
     q, mask, sid = self._clips(pos.epoch, pos.batch)
     c, m = chunk(q, mask, pos.chunk, self.seq_len, self.frame_size)
-    return {"chunk": c, "mask": m, "sid": sid, "reset": np.bool_(pos.chunk == 0)}
+    return {"chunk": c, "mask": m, "sid": sid,
+            "reset": np.full(len(sid), pos.chunk == 0)}
 
   def iterate(self, start_step: int, stop_step: int) -> Iterator[dict]:
     for step in range(start_step, stop_step):
@@ -311,4 +312,59 @@ def eval_batches(split: Split, batch_size: int, seq_len: int, frame_size: int,
     sl = slice(process_index * rows_pp, (process_index + 1) * rows_pp)
     for i in range(num_chunks(split.clip_len, seq_len)):
       c, m = chunk(q, mask, i, seq_len, frame_size)
-      yield {"chunk": c[sl], "mask": m[sl], "sid": sid[sl], "reset": np.bool_(i == 0)}
+      yield {"chunk": c[sl], "mask": m[sl], "sid": sid[sl],
+             "reset": np.full(rows_pp, i == 0)}
+
+
+@dataclasses.dataclass
+class Dataset:
+  """The splits of a run (valid and test may be absent) and class metadata."""
+  data_dir: str
+  train: Split
+  valid: Split | None
+  test: Split | None
+  class_names: list[str]
+
+  @property
+  def n_classes(self) -> int:
+    return len(self.class_names)
+
+
+def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
+                 synthetic_seed: int = 0) -> Dataset:
+  """Opens ``audio_{train,valid,test}.npz`` of ``data_dir`` (train required).
+
+  ``data_dir="synthetic"`` gives the small generated set of ``synthetic.py``.
+  ``n_classes`` 0 means: the length of classes.json, else max sid + 1.
+  """
+  if data_dir == "synthetic":
+    from samplernn_jax import synthetic
+    splits = {name: synthetic.make_split(name, per, 16000 * 2, synthetic_seed)
+              for name, per in (("train", 12), ("valid", 2), ("test", 2))}
+    names = list(synthetic.CLASS_NAMES)
+    if n_classes and n_classes != len(names):
+      raise DataError(f"config.n_classes={n_classes}, but the synthetic data has "
+                      f"{len(names)} classes")
+    return Dataset(data_dir, splits["train"], splits["valid"], splits["test"], names)
+  if not data_dir:
+    raise DataError("config.data_dir is empty: expected a folder holding "
+                    "audio_train.npz (and audio_valid.npz, audio_test.npz)")
+  if not os.path.isdir(data_dir):
+    raise DataError(f"config.data_dir={data_dir!r}: no such folder")
+  paths = {s: split_path(data_dir, s) for s in SPLITS}
+  if not os.path.isfile(paths["train"]):
+    raise DataError(f"{paths['train']}: no such file (config.data_dir must hold "
+                    "audio_train.npz)")
+  splits = {s: load_split(p, None, min_len) for s, p in paths.items()
+            if s == "train" or os.path.isfile(p)}
+  if not n_classes:
+    if os.path.isfile(os.path.join(data_dir, CLASSES_FILE)):
+      n_classes = len(load_class_names(data_dir, 0))
+    else:
+      n_classes = max(int(sp.sid.max()) for sp in splits.values()) + 1
+  for sp in splits.values():
+    if sp.sid.max() >= n_classes:
+      raise DataError(f"{sp.path}: key 'sid' holds class {int(sp.sid.max())}; expected "
+                      f"0 .. {n_classes - 1} (config.n_classes={n_classes})")
+  names = load_class_names(data_dir, n_classes)[:n_classes]
+  return Dataset(data_dir, splits["train"], splits.get("valid"), splits.get("test"), names)

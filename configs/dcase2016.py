@@ -1,0 +1,30 @@
+"""The paper's run: two-tier conditional SampleRNN on DCASE 2016 (Kong et al. 2019).
+
+Reproduces the original's flags ``--n_frames 64 --frame_size 16 --weight_norm True
+--emb_size 256 --skip_conn False --dim 1024 --n_rnn 3 --rnn_type GRU
+--learn_h0 True --q_levels 256 --q_type linear --batch_size 128``
+(39 289 344 parameters), Adam at 1e-3 with gradients clipped element-wise to
+[-1, 1], TBPTT over chunks of 1 024 samples.
+
+Run (the folder holds the paper's audio_{train,valid,test}.npz):
+
+  python train.py --config configs/dcase2016.py \
+      --config.data_dir=/path/to/datasets --workdir runs/paper
+
+The paper reports after 16 epochs: train 2.92, valid 2.83, test 2.99 bits per
+sample, at 1.24 s per step on a GTX Titan Xp (about 2 days for 20 epochs).
+"""
+from samplernn_jax.config import base_config
+
+
+def get_config():
+  config = base_config()
+  config.data_dir = "datasets"
+  config.n_classes = 15
+  config.num_epochs = 20
+  config.log_every_steps = 50
+  config.checkpoint_every_steps = 1000
+  config.sample_every_evals = 1
+  config.sample_per_class = 2
+  config.sample_seconds = 5.0
+  return config

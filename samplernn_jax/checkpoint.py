@@ -1,0 +1,116 @@
+"""Checkpoints with orbax: the latest few (resume) and the best-valid one.
+
+Layout in the workdir::
+
+  checkpoints/<step>/{state,meta}   the latest ``keep`` training states
+  best/<step>/{state,meta}          the parameters with the best valid cost
+
+Two managers rather than one with ``best_fn``: orbax deletes the latest
+checkpoint when it is not among the best, which would break resume
+(JAX_NOTES.md). Saves are atomic (orbax writes a temporary directory and
+renames it), so a killed run never leaves a checkpoint that loads half.
+``meta`` is JSON: the config, the data position, the best valid cost.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orbax.checkpoint as ocp
+
+LATEST, BEST = "checkpoints", "best"
+
+
+def _manager(path: str, keep: int) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+      os.path.abspath(path),
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+      item_names=("state", "meta"))
+
+
+class Checkpoints:
+  """The two managers of a workdir."""
+
+  def __init__(self, workdir: str, keep: int = 2):
+    self.latest = _manager(os.path.join(workdir, LATEST), max(1, keep))
+    self.best = _manager(os.path.join(workdir, BEST), 1)
+
+  def save(self, which: str, step: int, state: Any, meta: dict) -> None:
+    mgr = self.latest if which == LATEST else self.best
+    mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                           meta=ocp.args.JsonSave(meta)), force=True)
+
+  def wait(self) -> None:
+    self.latest.wait_until_finished()
+    self.best.wait_until_finished()
+
+  def close(self) -> None:
+    self.wait()
+    self.latest.close()
+    self.best.close()
+
+
+def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
+  """``best`` | ``latest`` | a step number -> (manager folder, step).
+
+  Raises FileNotFoundError naming the workdir when there is none.
+  """
+  def steps(sub):
+    d = os.path.join(workdir, sub)
+    if not os.path.isdir(d):
+      return []
+    return sorted(int(n) for n in os.listdir(d) if n.isdigit())
+  if ckpt == "best":
+    found = steps(BEST)
+    if found:
+      return BEST, found[-1]
+    ckpt = "latest"  # no evaluation has run yet: the newest state is the best we have
+  if ckpt == "latest":
+    found = steps(LATEST)
+    if not found:
+      raise FileNotFoundError(f"{workdir}: no checkpoint (expected {LATEST}/<step> "
+                              "from train.py)")
+    return LATEST, found[-1]
+  if not str(ckpt).isdigit():
+    raise ValueError(f"--ckpt={ckpt!r}: expected best, latest or a step number")
+  step = int(ckpt)
+  for sub in (LATEST, BEST):
+    if step in steps(sub):
+      return sub, step
+  raise FileNotFoundError(f"{workdir}: no checkpoint at step {step} (have "
+                          f"{steps(LATEST) + steps(BEST)})")
+
+
+def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:
+  """Restores (state, meta) of one checkpoint; ``abstract_state`` from eval_shape."""
+  mgr = _manager(os.path.join(workdir, sub), 1000)
+  try:
+    out = mgr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+  finally:
+    mgr.close()
+  return out.state, dict(out.meta)
+
+
+def read_meta(workdir: str, sub: str, step: int) -> dict:
+  mgr = _manager(os.path.join(workdir, sub), 1000)
+  try:
+    out = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+  finally:
+    mgr.close()
+  return dict(out.meta)
+
+
+def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
+  """Only the parameters (and meta) of a checkpoint, for sampling and scoring.
+
+  Restored without a target: works for the full training states of
+  ``checkpoints/`` and the parameter-only states of ``best/``.
+  """
+  mgr = _manager(os.path.join(workdir, sub), 1000)
+  try:
+    out = mgr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+  finally:
+    mgr.close()
+  return out.state["params"], dict(out.meta)

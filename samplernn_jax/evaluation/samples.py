@@ -1,0 +1,159 @@
+"""Reading a directory of generated clips, as ``sample.py`` writes it.
+
+Layout: WAV files (16 kHz, mono, float32) and ``manifest.json``, a JSON list
+of objects, one per clip, each with at least ``file`` (a name relative to the
+directory), ``class`` (class name, or null for a mix of classes),
+``class_index`` (int, or null for a mix), ``seed``, ``temperature``, ``step``
+and ``seconds``. Labels come from ``class_index``; when it is null but
+``class`` names a class, the name is looked up. Clips with no class (mixes)
+are skipped with a note: the evaluation needs one label a clip.
+
+Without a manifest, every top-level ``*.wav`` must be named
+``<class name>_<NNN>.wav``; the class name may have its characters outside
+``[A-Za-z0-9_.-]`` replaced by ``_`` (``cafe_restaurant_003.wav`` for
+``cafe/restaurant``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+import soundfile as sf
+
+MANIFEST = "manifest.json"
+
+
+class EvalError(ValueError):
+  """Bad input to the evaluation; the message names the path or flag."""
+
+
+@dataclasses.dataclass
+class Clip:
+  path: str
+  class_index: int
+  wav: np.ndarray  # float32 [T]
+
+
+def safe_name(name: str) -> str:
+  """A class name as it may appear in a file name."""
+  return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def read_wav(path: str, sample_rate: int) -> np.ndarray:
+  """Mono float32 [T] audio of ``path``; raises EvalError on any mismatch."""
+  try:
+    wav, sr = sf.read(path, dtype="float32", always_2d=True)
+  except Exception as e:  # soundfile raises LibsndfileError, RuntimeError...
+    raise EvalError(f"{path}: cannot read as a WAV file ({e})") from e
+  if sr != sample_rate:
+    raise EvalError(f"{path}: sample rate {sr} Hz; expected {sample_rate} Hz "
+                    "(the rate of the training data)")
+  if wav.shape[1] != 1:
+    raise EvalError(f"{path}: {wav.shape[1]} channels; expected mono")
+  if wav.shape[0] == 0:
+    raise EvalError(f"{path}: holds no samples")
+  if not np.isfinite(wav).all():
+    raise EvalError(f"{path}: holds NaN or Inf")
+  return wav[:, 0]
+
+
+def _from_manifest(samples_dir: str, class_names: Sequence[str],
+                   check_names: bool, notes: list[str]) -> list[tuple[str, int]]:
+  path = os.path.join(samples_dir, MANIFEST)
+  try:
+    with open(path) as f:
+      entries = json.load(f)
+  except (OSError, ValueError) as e:
+    raise EvalError(f"{path}: cannot read as JSON ({e})") from e
+  if not isinstance(entries, list):
+    raise EvalError(f"{path}: expected a JSON list of clip objects; got "
+                    f"{type(entries).__name__}")
+  n = len(class_names)
+  out, mixes = [], 0
+  for i, e in enumerate(entries):
+    where = f"{path}: entry {i}"
+    if not isinstance(e, dict) or not isinstance(e.get("file"), str):
+      raise EvalError(f"{where}: expected an object with a string 'file'")
+    where += f" ({e['file']})"
+    name, idx = e.get("class"), e.get("class_index")
+    if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int)):
+      raise EvalError(f"{where}: 'class_index' is {idx!r}; expected an int or null")
+    if name is not None and not isinstance(name, str):
+      raise EvalError(f"{where}: 'class' is {name!r}; expected a string or null")
+    if idx is None and name is not None:
+      if name not in class_names:
+        raise EvalError(f"{where}: unknown class {name!r}; the classes of "
+                        f"--data_dir are {list(class_names)}")
+      idx = list(class_names).index(name)
+    if idx is None:
+      mixes += 1
+      continue
+    if not 0 <= idx < n:
+      raise EvalError(f"{where}: class_index {idx} is not a class of --data_dir "
+                      f"(expected 0 .. {n - 1})")
+    if check_names and name is not None and name != class_names[idx]:
+      raise EvalError(f"{where}: class {name!r} with class_index {idx}, but "
+                      f"--data_dir names class {idx} {class_names[idx]!r}")
+    out.append((os.path.join(samples_dir, e["file"]), idx))
+  if mixes:
+    notes.append(f"{path}: skipped {mixes} clip(s) with no class (mixes)")
+  return out
+
+
+def _from_file_names(samples_dir: str, wavs: Sequence[str],
+                     class_names: Sequence[str]) -> list[tuple[str, int]]:
+  lookup = {}
+  for i, name in enumerate(class_names):
+    lookup[name] = lookup[safe_name(name)] = i
+  out = []
+  for w in wavs:
+    m = re.fullmatch(r"(.+)_(\d+)\.wav", w, flags=re.IGNORECASE)
+    if m is None or m.group(1) not in lookup:
+      got = repr(m.group(1)) if m else "none"
+      raise EvalError(
+          f"{os.path.join(samples_dir, w)}: unknown class (from the file name: "
+          f"{got}); with no {MANIFEST}, files must be named "
+          f"<class>_<NNN>.wav with a class of --data_dir: {list(class_names)}")
+    out.append((os.path.join(samples_dir, w), lookup[m.group(1)]))
+  return out
+
+
+def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
+                 check_names: bool = True) -> tuple[list[Clip], list[str]]:
+  """The labelled clips of a samples directory, and notes on what was skipped.
+
+  Args:
+    samples_dir: the directory (``--samples``).
+    class_names: the C class names of the real data, in index order.
+    sample_rate: the rate every WAV must have.
+    check_names: whether a manifest's ``class`` must equal the real data's
+      name of its ``class_index`` (only meaningful when the data has a
+      ``classes.json``).
+  """
+  if not os.path.isdir(samples_dir):
+    raise EvalError(f"--samples {samples_dir}: no such directory")
+  wavs = sorted(f for f in os.listdir(samples_dir)
+                if f.lower().endswith(".wav")
+                and os.path.isfile(os.path.join(samples_dir, f)))
+  if not wavs:
+    raise EvalError(f"--samples {samples_dir}: no WAV files (expected the "
+                    f"output of sample.py: *.wav plus {MANIFEST})")
+  notes: list[str] = []
+  if os.path.isfile(os.path.join(samples_dir, MANIFEST)):
+    listed = _from_manifest(samples_dir, class_names, check_names, notes)
+  else:
+    notes.append(f"{samples_dir}: no {MANIFEST}; classes taken from file names")
+    listed = _from_file_names(samples_dir, wavs, class_names)
+  if not listed:
+    raise EvalError(f"--samples {samples_dir}: no clip has a class (all are "
+                    "mixes); the evaluation needs one class a clip")
+  clips = []
+  for path, idx in listed:
+    if not os.path.isfile(path):
+      raise EvalError(f"{path}: listed in {MANIFEST} but no such file")
+    clips.append(Clip(path=path, class_index=idx, wav=read_wav(path, sample_rate)))
+  return clips, notes

@@ -1,0 +1,89 @@
+"""Metrics out of a run: metrics.jsonl, TensorBoard scalars and curves.png.
+
+Only process 0 writes. On resume, lines after the restored step are dropped
+from metrics.jsonl (and TensorBoard is told to purge them), so a resumed run's
+records equal an unbroken run's.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+METRICS_FILE = "metrics.jsonl"
+CURVES_FILE = "curves.png"
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _atomic_write(path: str, text: str) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+class MetricsWriter:
+
+  def __init__(self, workdir: str, resume_step: int, enabled: bool = True):
+    self.workdir, self.enabled = workdir, enabled
+    self.path = os.path.join(workdir, METRICS_FILE)
+    self.tb = None
+    if not enabled:
+      return
+    kept = [r for r in read_metrics(workdir) if r.get("step", 0) <= resume_step]
+    _atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+    try:
+      from tensorboardX import SummaryWriter
+      self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                              purge_step=resume_step + 1 if resume_step else None)
+    except ImportError:  # TensorBoard is optional
+      self.tb = None
+
+  def write(self, record: dict) -> None:
+    if not self.enabled:
+      return
+    with open(self.path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+      f.flush()
+    if self.tb is not None:
+      for k, v in record.items():
+        if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
+          self.tb.add_scalar(k, v, record["step"])
+      self.tb.flush()
+
+  def plot(self) -> None:
+    """Redraws curves.png: train / valid / test bits against steps."""
+    if not self.enabled:
+      return
+    rows = read_metrics(self.workdir)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key in ("train_bits", "valid_bits", "test_bits"):
+      pts = [(r["step"], r[key]) for r in rows if key in r]
+      if pts:
+        ax.plot(*zip(*pts), marker="." if key != "train_bits" else None,
+                label=key.replace("_bits", ""))
+    ax.set_xlabel("step")
+    ax.set_ylabel("bits per sample")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = os.path.join(self.workdir, "curves.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, os.path.join(self.workdir, CURVES_FILE))
+
+  def close(self) -> None:
+    if self.tb is not None:
+      self.tb.close()

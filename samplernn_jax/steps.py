@@ -1,0 +1,116 @@
+"""The train state and the pure step functions (jitted by the trainer).
+
+``train_step(state, batch) -> state`` runs one TBPTT chunk: the RNN state
+starts from h0 in rows whose ``reset`` flag is set (the first chunk of a
+batch of clips) and from the carried state elsewhere; gradients stop at the
+chunk boundary. The loss is the masked mean cross-entropy in bits per sample
+over the whole (global) batch. Training metrics accumulate inside the state
+and leave the device only when the host logs them.
+
+A batch is a dict of arrays, all with the batch axis first:
+  chunk  int32 [B, L]    quantised samples (L = T + S)
+  mask   float32 [B, T]  1 on real target samples
+  sid    int32 [B]       class index
+  reset  bool [B]        start from h0 (first chunk of a clip)
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from samplernn_jax.model import SampleRNN, State, log_probs
+
+LN2 = math.log(2.0)
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array          # int32 []: training steps done
+  params: Any              # the model's parameters (flax 'params' collection)
+  opt_state: Any           # optax state of clip + Adam
+  rnn_state: State         # per tier [B, R, D]: carried from chunk to chunk of a batch
+  bits_sum: jax.Array      # float32 []: sum of train bits since the last log
+  bits_count: jax.Array    # float32 []: steps in that sum
+  nonfinite_step: jax.Array  # int32 []: first step whose loss or gradient was not finite; -1
+
+
+def make_optimizer(config) -> optax.GradientTransformation:
+  """Element-wise clip to [-grad_clip, grad_clip], then Adam (the paper)."""
+  adam = optax.adam(config.learning_rate)
+  if config.grad_clip and config.grad_clip > 0:
+    return optax.chain(optax.clip(config.grad_clip), adam)
+  return adam
+
+
+def class_vectors(sid: jax.Array, n_classes: int) -> jax.Array:
+  return jax.nn.one_hot(sid, n_classes, dtype=jnp.float32)  # [B, C]
+
+
+def init_params(model: SampleRNN, key: jax.Array, seq_len: int) -> Any:
+  top = model.frame_sizes[0]
+  chunk = jnp.zeros((1, seq_len + top), jnp.int32)
+  state = tuple(jnp.zeros((1, model.n_rnn, (1 if model.rnn_type == "GRU" else 2) * model.dim))
+                for _ in model.frame_sizes)
+  return model.init(key, chunk, jnp.zeros((1, model.n_classes)), state)["params"]
+
+
+def initial_rnn_state(model: SampleRNN, params: Any, batch: int) -> State:
+  return model.apply({"params": params}, batch, method=SampleRNN.initial_state)
+
+
+def init_state(model: SampleRNN, tx, key: jax.Array, batch_size: int, seq_len: int) -> TrainState:
+  params = init_params(model, key, seq_len)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+      rnn_state=initial_rnn_state(model, params, batch_size),
+      bits_sum=jnp.zeros((), jnp.float32), bits_count=jnp.zeros((), jnp.float32),
+      nonfinite_step=jnp.full((), -1, jnp.int32))
+
+
+def _start_state(model, params, carried: State, reset: jax.Array) -> State:
+  h0 = initial_rnn_state(model, params, reset.shape[0])
+  sel = lambda a, b: jnp.where(reset[:, None, None], a, b)
+  return jax.tree.map(sel, h0, carried)
+
+
+def chunk_cost(model: SampleRNN, params, batch: dict, carried: State):
+  """(sum of target bits, number of targets, last state) of one chunk."""
+  top = model.frame_sizes[0]
+  h = _start_state(model, params, carried, batch["reset"])
+  logits, h_out = model.apply({"params": params}, batch["chunk"],
+                              class_vectors(batch["sid"], model.n_classes), h)
+  lp = log_probs(logits, batch["chunk"][:, top:])  # [B, T]
+  return -(lp * batch["mask"]).sum() / LN2, batch["mask"].sum(), h_out
+
+
+def train_step(model: SampleRNN, tx, state: TrainState, batch: dict) -> TrainState:
+  def loss_fn(params):
+    bits, count, h_out = chunk_cost(model, params, batch, state.rnn_state)
+    return bits / jnp.maximum(count, 1.0), jax.lax.stop_gradient(h_out)
+
+  (loss, h_out), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
+      [jnp.isfinite(g).all() for g in jax.tree.leaves(grads)]))
+  # A non-finite step changes nothing but the record of where it happened.
+  keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+  return TrainState(
+      step=state.step + 1,
+      params=keep(params, state.params),
+      opt_state=keep(opt_state, state.opt_state),
+      rnn_state=keep(h_out, state.rnn_state),
+      bits_sum=state.bits_sum + jnp.where(finite, loss, 0.0),
+      bits_count=state.bits_count + 1.0,
+      nonfinite_step=jnp.where((state.nonfinite_step < 0) & ~finite,
+                               state.step, state.nonfinite_step))
+
+
+def eval_step(model: SampleRNN, params, carried: State, batch: dict):
+  """(bits sum, target count, last state) of one chunk, without gradients."""
+  return chunk_cost(model, params, batch, carried)

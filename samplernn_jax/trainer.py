@@ -1,0 +1,233 @@
+"""The training loop: ``train_and_evaluate(config, workdir)``.
+
+The host loop only feeds batches, logs, evaluates and checkpoints; the work is
+in the jitted, data-parallel ``steps.train_step``. A step number fully
+determines its data (``data.TrainBatches``), and the state holds everything
+else (parameters, optimizer, carried RNN state, metric sums), so a run resumed
+from any checkpoint continues exactly as an unbroken run.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from samplernn_jax import checkpoint as ckpt_lib
+from samplernn_jax import config as config_lib
+from samplernn_jax import data as data_lib
+from samplernn_jax import sharding, steps
+from samplernn_jax.metrics import MetricsWriter
+
+# Keys a resumed run must share with its checkpoint (besides the model's).
+RESUME_KEYS = ("batch_size", "seq_len", "seed")
+
+
+class TrainingError(RuntimeError):
+  """The run cannot go on (non-finite loss, incompatible workdir...)."""
+
+
+def count_params(params) -> int:
+  return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
+
+
+def param_count(config, n_classes: int) -> int:
+  """Parameters of the model a config describes, without allocating them."""
+  model = config_lib.build_model(config, n_classes)
+  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
+  return count_params(shapes)
+
+
+def _log(msg: str) -> None:
+  if jax.process_index() == 0:
+    tqdm.write(msg)
+
+
+def _check_resume_config(config, meta: dict, workdir: str) -> None:
+  saved = meta.get("config", {})
+  keys = config_lib.MODEL_KEYS + RESUME_KEYS
+  norm = lambda v: list(v) if isinstance(v, (tuple, list)) else v
+  diff = [k for k in keys if k in saved and norm(saved[k]) != norm(config[k])]
+  if diff:
+    detail = ", ".join(f"{k}: checkpoint {saved[k]!r} vs config {config[k]!r}" for k in diff)
+    raise TrainingError(
+        f"{workdir}: its checkpoint was trained with a different config ({detail}); "
+        "use another --workdir or the checkpoint's values")
+
+
+class Evaluator:
+  """Mean bits per sample over every target sample of a split (jitted)."""
+
+  def __init__(self, model, config, mesh):
+    self.model, self.config, self.mesh = model, config, mesh
+    self.batch_size = config.eval_batch_size or config.batch_size
+    sharding.check_batch_size(self.batch_size, mesh, "config.eval_batch_size")
+    state_sh = sharding.batch_sharded(mesh)
+    self._step = jax.jit(functools.partial(steps.eval_step, model),
+                         out_shardings=(sharding.replicated(mesh),) * 2 + (state_sh,))
+
+  def __call__(self, params, split: data_lib.Split, desc: str = "eval") -> float:
+    c = self.config
+    if c.max_eval_clips and split.num_clips > c.max_eval_clips:
+      split = data_lib.Split(split.path, split.wav[:c.max_eval_clips],
+                             split.sid[:c.max_eval_clips])
+    carried = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                           steps.initial_rnn_state(self.model, params, self.batch_size))
+    carried = jax.device_put(carried, sharding.batch_sharded(self.mesh))
+    total = count = 0.0
+    fs = config_lib.frame_sizes(c)
+    batches = data_lib.eval_batches(
+        split, self.batch_size, c.seq_len, fs[0], c.q_type, c.q_levels,
+        jax.process_index(), jax.process_count())
+    n = math.ceil(split.num_clips / self.batch_size) * data_lib.num_chunks(split.clip_len, c.seq_len)
+    for batch in tqdm(batches, total=n, desc=desc, leave=False,
+                      disable=jax.process_index() != 0):
+      bits, cnt, carried = self._step(params, carried, sharding.put_batch(batch, self.mesh))
+      total, count = total + bits, count + cnt
+    return float(total / count)
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains (or resumes) the run in ``workdir``; returns the last metrics."""
+  config_lib.validate(config)
+  fs = config_lib.frame_sizes(config)
+  dataset = data_lib.open_dataset(config.data_dir, config.n_classes,
+                                  min_len=None, synthetic_seed=config.seed)
+  model = config_lib.build_model(config, dataset.n_classes)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.batch_size, mesh)
+  batches = data_lib.TrainBatches(
+      dataset.train, config.batch_size, config.seq_len, fs[0], config.q_type,
+      config.q_levels, config.seed, jax.process_index(), jax.process_count())
+  tx = steps.make_optimizer(config)
+  is_main = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+
+  # The state: restored when the workdir has a checkpoint, else initialised.
+  make_state = lambda: steps.init_state(model, tx, jax.random.key(config.seed),
+                                        config.batch_size, config.seq_len)
+  abstract = jax.eval_shape(make_state)
+  rep, data_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
+  state_sharding = jax.tree.map(lambda _: rep, abstract)
+  state_sharding = state_sharding.replace(
+      rnn_state=jax.tree.map(lambda _: data_sh, abstract.rnn_state))
+  n_params = count_params(abstract.params)
+  _log(f"parameters: {n_params}")
+  ckpts = ckpt_lib.Checkpoints(workdir, config.keep_checkpoints)
+  meta = {"best_valid": None}
+  if ckpts.latest.latest_step() is not None:
+    step0 = ckpts.latest.latest_step()
+    saved = ckpt_lib.read_meta(workdir, ckpt_lib.LATEST, step0)
+    _check_resume_config(config, saved, workdir)
+    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          abstract, state_sharding)
+    state, meta = ckpt_lib.restore(workdir, ckpt_lib.LATEST, step0, target)
+    _log(f"resumed from {workdir}/{ckpt_lib.LATEST}/{step0}")
+  else:
+    state = jax.jit(make_state, out_shardings=state_sharding)()
+  start = int(state.step)
+
+  steps_per_epoch = batches.steps_per_epoch
+  total = config.num_epochs * steps_per_epoch
+  if config.max_steps:
+    total = min(total, config.max_steps)
+  eval_every = config.eval_every_steps or steps_per_epoch
+  writer = MetricsWriter(workdir, start, enabled=is_main)
+  evaluator = Evaluator(model, config, mesh)
+  p_train = jax.jit(functools.partial(steps.train_step, model, tx),
+                    in_shardings=(state_sharding, data_sh), out_shardings=state_sharding,
+                    donate_argnums=0)
+
+  def meta_now(step):
+    pos = batches.position(step)
+    return {"step": step, "epoch": pos.epoch, "position": vars(pos),
+            "best_valid": meta.get("best_valid"), "config": config.to_dict(),
+            "n_classes": dataset.n_classes, "class_names": dataset.class_names,
+            "data_dir": config.data_dir}
+
+  def save(st):
+    ckpts.save(ckpt_lib.LATEST, int(st.step), st, meta_now(int(st.step)))
+
+  def flush_metrics(st):
+    """Pulls the accumulated train bits; stops on a non-finite step."""
+    s, n, bad = jax.device_get((st.bits_sum, st.bits_count, st.nonfinite_step))
+    if bad >= 0:
+      raise TrainingError(
+          f"loss or gradients not finite at step {int(bad)}; stopped. The last good "
+          f"checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again to resume "
+          "from it, e.g. with a lower --config.learning_rate")
+    record = None
+    if n > 0:
+      record = {"step": int(st.step), "epoch": int(st.step) / steps_per_epoch,
+                "train_bits": float(s / n)}
+      writer.write(record)
+    return st.replace(bits_sum=jnp.zeros_like(st.bits_sum),
+                      bits_count=jnp.zeros_like(st.bits_count)), record
+
+  def run_eval(st):
+    record = {"step": int(st.step), "epoch": int(st.step) / steps_per_epoch}
+    if dataset.valid is None:
+      return record
+    record["valid_bits"] = evaluator(st.params, dataset.valid, "valid")
+    best = meta.get("best_valid")
+    if best is None or record["valid_bits"] < best:
+      meta["best_valid"] = record["valid_bits"]
+      if dataset.test is not None:
+        record["test_bits"] = evaluator(st.params, dataset.test, "test")
+      ckpts.save(ckpt_lib.BEST, int(st.step), {"params": st.params},
+                 meta_now(int(st.step)))
+    writer.write(record)
+    writer.plot()
+    msg = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_bits"))
+    _log(f"step {record['step']} epoch {record['epoch']:.2f}: {msg}")
+    return record
+
+  last = {}
+  if start >= total:
+    _log(f"nothing to do: {workdir} is at step {start} of {total}")
+  bar = tqdm(total=total, initial=start, desc="train", unit="step",
+             disable=not is_main, dynamic_ncols=True)
+  t0 = time.time()
+  try:
+    for step in range(start, total):
+      batch = sharding.put_batch(batches.get(step), mesh)
+      state = p_train(state, batch)
+      done = step + 1
+      bar.update(1)
+      is_eval = done % eval_every == 0 or done == total
+      if done % config.log_every_steps == 0 or is_eval:
+        state, rec = flush_metrics(state)
+        if rec:
+          last.update(rec)
+          bar.set_postfix(train_bits=f"{rec['train_bits']:.3f}")
+      if is_eval:
+        last.update(run_eval(state))
+      if done % config.checkpoint_every_steps == 0 or is_eval:
+        save(state)
+  except KeyboardInterrupt:
+    bar.close()
+    ckpts.wait()
+    # The state after the last finished step is consistent: keep it.
+    try:
+      if int(state.step) > start and int(state.nonfinite_step) < 0:
+        save(state)
+    except RuntimeError:  # interrupted inside a step: its input was donated
+      pass
+    ckpts.close()
+    writer.close()
+    _log(f"interrupted at step {int(state.step)}; saved. Run the same command to resume.")
+    raise SystemExit(130)
+  bar.close()
+  ckpts.close()
+  writer.close()
+  if total > start:
+    rate = (total - start) * config.batch_size * config.seq_len / (time.time() - t0)
+    _log(f"done: step {total}, {rate:,.0f} samples/s")
+  return last
