@@ -312,8 +312,9 @@ def format_summary(summary: dict) -> str:
   lines.append(f"total: {sum(summary['splits'][s]['clips'] for s in splits)} clips, "
                f"{summary['duration_s'] / 3600:.2f} h ({summary['duration_s']:.0f} s)")
   for s in summary["empty"]:
-    lines.append(f"WARNING: split {s!r} is empty; {os.path.basename(split_path('', s))} "
-                 "was not written")
+    name = os.path.basename(split_path("", s))
+    lines.append(f"WARNING: split {s!r} is empty; {name} was not written" +
+                 (" (the old one was removed)" if s in summary.get("removed", ()) else ""))
   return "\n".join(lines)
 
 
@@ -370,16 +371,18 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
   # Every split is staged: put them in place.
   write_class_names(out_dir, class_names)
   empty = [s for s in SPLITS if splits[s]["clips"] == 0]
+  removed = []
   for split in SPLITS:
     final = split_path(out_dir, split)
     if split in empty:
       if os.path.isfile(final):  # stale output of an earlier run
         os.remove(final)
+        removed.append(split)
       continue
     os.replace(_staged(out_dir, split, sig), final)
   summary = {"out": out_dir, "classes": list(class_names), "sample_rate": sample_rate,
              "clip_seconds": clip_len / sample_rate, "clip_len": clip_len,
-             "splits": splits, "empty": empty,
+             "splits": splits, "empty": empty, "removed": removed,
              "duration_s": sum(v["seconds"] for v in splits.values())}
   print(format_summary(summary))
   return summary

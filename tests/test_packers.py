@@ -1,0 +1,517 @@
+"""Tests of the packers (samplernn_jax/packing.py, scripts/pack_*.py).
+
+Fixtures are generated in tmp_path: a fake TUT 2016 tree and a class-folder
+tree of short tones. Every recording is a pure tone of its own frequency, so
+the FFT peak of a packed clip tells which recording it came from. Clips are
+0.5 s (8 000 samples at 16 kHz) to keep the files tiny.
+"""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from samplernn_jax import data
+from samplernn_jax import packing
+from samplernn_jax.data import DCASE2016_CLASSES, DataError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SR = 16000
+CLIP_S = 0.5
+CLIP = int(SR * CLIP_S)
+
+
+def tone(freq, seconds, sr, channels=1, amp=0.3):
+  t = np.arange(int(round(seconds * sr))) / sr
+  x = amp * np.sin(2 * np.pi * freq * t)
+  return np.stack([x * (1 - 0.5 * c / max(channels - 1, 1)) for c in range(channels)], 1)
+
+
+def peak_hz(clip, sr=SR):
+  spec = np.abs(np.fft.rfft(np.asarray(clip, np.float64)))
+  return np.argmax(spec) * sr / len(clip)
+
+
+def load(out, split):
+  with np.load(data.split_path(out, split), allow_pickle=False) as z:
+    return {k: z[k] for k in z.files}
+
+
+def snapshot(folder):
+  """Name -> (bytes, mtime_ns) of every file in a folder."""
+  out = {}
+  for name in sorted(os.listdir(folder)):
+    p = os.path.join(folder, name)
+    with open(p, "rb") as f:
+      out[name] = (f.read(), os.stat(p).st_mtime_ns)
+  return out
+
+
+def check_clips_match_recordings(out, split, freq_to_class):
+  """Every clip's tone is a recording's, and its sid is that recording's class."""
+  d = load(out, split)
+  freqs = set()
+  for clip, sid in zip(d["wav"], d["sid"]):
+    f = peak_hz(clip)
+    match = [g for g in freq_to_class if abs(g - f) <= 4]
+    assert len(match) == 1, (split, f)
+    assert freq_to_class[match[0]] == sid, (split, f, sid)
+    freqs.add(match[0])
+  return freqs
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+
+DCASE_USED = ("bus", "cafe/restaurant", "beach", "park")  # ids 0, 1, 7, 14
+
+
+def make_tut(root, seconds=1.1):
+  """A fake TUT 2016 development tree; returns freq -> class id and file -> loc.
+
+  Per class: 2 train locations with 2 segments each, 2 evaluate locations with
+  one segment each; 44.1 kHz stereo, ``seconds`` long (2 clips of 0.5 s).
+  """
+  os.makedirs(os.path.join(root, "audio"))
+  os.makedirs(os.path.join(root, "evaluation_setup"))
+  meta, train, evaluate, freq_to_class, loc_of = [], [], [], {}, {}
+  k = 0
+  for c, label in enumerate(DCASE_USED):
+    for j in range(4):
+      loc = f"{'abcd'[c]}{j:03d}"
+      for seg in range(2 if j < 2 else 1):
+        name = f"audio/{loc}_{30 * seg}_{30 * seg + 30}.wav"
+        freq = 300 + 100 * k
+        k += 1
+        sf.write(os.path.join(root, name), tone(freq, seconds, 44100, 2), 44100)
+        freq_to_class[freq] = DCASE2016_CLASSES.index(label)
+        loc_of[freq] = loc
+        meta.append(f"{name}\t{label}\t{loc}")
+        (train if j < 2 else evaluate).append(f"{name}\t{label}")
+  with open(os.path.join(root, "meta.txt"), "w") as f:
+    f.write("\n".join(meta) + "\n")
+  es = os.path.join(root, "evaluation_setup")
+  with open(os.path.join(es, "fold1_train.txt"), "w") as f:
+    f.write("\n".join(train) + "\n")
+  with open(os.path.join(es, "fold1_evaluate.txt"), "w") as f:
+    f.write("\n".join(evaluate) + "\n")
+  with open(os.path.join(es, "fold1_test.txt"), "w") as f:
+    f.write("\n".join(e.split("\t")[0] for e in evaluate) + "\n")
+  return freq_to_class, loc_of
+
+
+def make_tut_eval(root, first_freq=5000):
+  """A fake TUT 2016 evaluation tree (labelled meta.txt, two columns)."""
+  os.makedirs(os.path.join(root, "audio"))
+  freq_to_class, meta = {}, []
+  for i, label in enumerate(DCASE_USED):
+    freq = first_freq + 100 * i
+    sf.write(os.path.join(root, f"audio/{i + 1}.wav"), tone(freq, 1.1, 44100, 2), 44100)
+    meta.append(f"audio/{i + 1}.wav\t{label}")
+    freq_to_class[freq] = DCASE2016_CLASSES.index(label)
+  with open(os.path.join(root, "meta.txt"), "w") as f:
+    f.write("\r\n".join(meta) + "\r\n")  # Windows line ends are fine too
+  return freq_to_class
+
+
+# (extension, subtype, rate, channels) per recording, cycling inside each class.
+FORMATS = (("wav", "PCM_16", 44100, 2), ("flac", "PCM_16", 22050, 1),
+           ("ogg", "VORBIS", 32000, 2), ("wav", "FLOAT", 48000, 4),
+           ("flac", "PCM_24", 16000, 1))
+
+
+def make_folder_tree(root, classes=("street", "birds", "rain"), per_class=5,
+                     seconds=1.1):
+  """Class folders of tones in mixed formats, rates and channel counts."""
+  freq_to_class, k = {}, 0
+  for c, name in enumerate(sorted(classes)):
+    os.makedirs(os.path.join(root, name))
+    for i in range(per_class):
+      ext, subtype, rate, ch = FORMATS[(i + c) % len(FORMATS)]
+      freq = 300 + 150 * k
+      k += 1
+      sf.write(os.path.join(root, name, f"rec{i}.{ext}"), tone(freq, seconds, rate, ch),
+               rate, subtype=subtype)
+      freq_to_class[freq] = c
+  return freq_to_class
+
+
+@pytest.fixture(scope="module")
+def tut(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp("tut") / "TUT-acoustic-scenes-2016-development")
+  freq_to_class, loc_of = make_tut(root)
+  return root, freq_to_class, loc_of
+
+
+# ---------------------------------------------------------------------------
+# Audio pieces
+
+
+@pytest.mark.parametrize("sr_in", [44100, 48000, 22050, 8000])
+def test_resample_keeps_tone_frequency(sr_in):
+  x = tone(1000.0, 1.0, sr_in)[:, 0]
+  y = packing.resample(x, sr_in, SR)
+  assert len(y) == packing.resampled_length(len(x), sr_in, SR)
+  assert abs(len(y) - SR) <= 1
+  assert abs(peak_hz(y[:SR]) - 1000.0) <= 1.0
+  # The amplitude survives the filter (away from the edges).
+  assert np.max(np.abs(y[1000:-1000])) == pytest.approx(0.3, abs=0.01)
+
+
+def test_resample_filters_what_would_alias():
+  # 12 kHz is above the new Nyquist (8 kHz); plain decimation would fold it to
+  # 4 kHz at full amplitude, the polyphase filter removes it.
+  x = tone(12000.0, 1.0, 44100)[:, 0]
+  y = packing.resample(x, 44100, SR)
+  assert np.max(np.abs(y[1000:-1000])) < 0.3 * 1e-2
+
+
+def test_read_mono_averages_channels(tmp_path):
+  p = str(tmp_path / "st.wav")
+  left, right = np.full(100, 0.5), np.full(100, -0.25)
+  sf.write(p, np.stack([left, right], 1), 8000, subtype="FLOAT")
+  x, sr = packing.read_mono(p)
+  assert sr == 8000 and x.shape == (100,)
+  np.testing.assert_allclose(x, 0.125)
+
+
+def test_cut_clips_drops_remainder():
+  x = np.arange(25.0)
+  c = packing.cut_clips(x, 10)
+  assert c.shape == (2, 10)
+  np.testing.assert_array_equal(c.ravel(), x[:20])
+
+
+def test_write_npz_is_what_np_savez_writes(tmp_path):
+  rng = np.random.default_rng(0)
+  wav = rng.standard_normal((5, 7)).astype(np.float16)
+  sid = np.array([0, 3, 3, 1, 2], np.uint8)
+  ours, ref = str(tmp_path / "ours.npz"), str(tmp_path / "ref.npz")
+  packing.write_npz(ours, 7, 5, [wav[:2], wav[2:]], sid)
+  np.savez(ref, wav=wav, sid=sid)
+  with zipfile.ZipFile(ours) as a, zipfile.ZipFile(ref) as b:
+    assert a.namelist() == b.namelist() == ["wav.npy", "sid.npy"]
+    for name in a.namelist():
+      assert a.getinfo(name).compress_type == zipfile.ZIP_STORED
+      assert a.read(name) == b.read(name)
+  split = data.load_split(ours)
+  assert isinstance(split.wav, np.memmap)  # uncompressed: memory-mapped
+  np.testing.assert_array_equal(split.wav, wav)
+  assert not os.path.exists(ours + ".writing")
+
+
+def test_write_npz_wrong_count_leaves_nothing(tmp_path):
+  p = str(tmp_path / "x.npz")
+  with pytest.raises(ValueError, match="expected 3"):
+    packing.write_npz(p, 4, 3, [np.zeros((2, 4))], np.zeros(3, np.uint8))
+  assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------
+# DCASE 2016
+
+
+def test_pack_dcase2016_script_end_to_end(tut, tmp_path):
+  src, freq_to_class, loc_of = tut
+  out = str(tmp_path / "datasets")
+  r = subprocess.run([sys.executable, "scripts/pack_dcase2016.py", "--src", src,
+                      "--out", out, "--clip_seconds", str(CLIP_S)],
+                     cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert r.returncode == 0, r.stderr
+  assert "total: 48 clips" in r.stdout and "cafe/restaurant" in r.stdout
+  assert sorted(os.listdir(out)) == ["audio_test.npz", "audio_train.npz",
+                                     "audio_valid.npz", "classes.json"]
+  with open(os.path.join(out, "classes.json")) as f:
+    assert json.load(f) == list(DCASE2016_CLASSES)
+  freqs = {}
+  for split in data.SPLITS:
+    d = load(out, split)
+    assert set(d) == {"wav", "sid"}
+    assert d["wav"].dtype == np.float16 and d["sid"].dtype == np.uint8
+    assert d["wav"].ndim == 2 and d["wav"].shape[1] == CLIP
+    assert d["sid"].shape == (d["wav"].shape[0],)
+    freqs[split] = check_clips_match_recordings(out, split, freq_to_class)
+    data.load_split(data.split_path(out, split), n_classes=15)
+  # 4 classes x 4 train recordings x 2 clips; evaluate: 4 x 2 recordings x 2 clips.
+  assert load(out, "train")["wav"].shape[0] == 32
+  assert len(freqs["train"]) == 16
+  assert len(freqs["valid"]) + len(freqs["test"]) == 8
+  assert sorted(np.unique(load(out, "train")["sid"])) == [0, 1, 7, 14]
+  # One of the two evaluate locations of every class goes to each of valid, test.
+  for split in ("valid", "test"):
+    assert sorted(np.unique(load(out, split)["sid"])) == [0, 1, 7, 14]
+  assert not (freqs["train"] & freqs["valid"] or freqs["train"] & freqs["test"]
+              or freqs["valid"] & freqs["test"])
+  locs = {s: {loc_of[f] for f in freqs[s]} for s in freqs}
+  assert not (locs["train"] & locs["valid"] or locs["train"] & locs["test"]
+              or locs["valid"] & locs["test"])
+
+
+def test_pack_dcase2016_with_eval_src(tut, tmp_path):
+  src, freq_to_class, _ = tut
+  eval_src = str(tmp_path / "TUT-acoustic-scenes-2016-evaluation")
+  eval_freqs = make_tut_eval(eval_src)
+  out = str(tmp_path / "out")
+  s = packing.pack_dcase2016(src, out, eval_src=eval_src, clip_seconds=CLIP_S,
+                             progress=False)
+  assert [s["splits"][k]["clips"] for k in data.SPLITS] == [32, 16, 8]
+  valid = check_clips_match_recordings(out, "valid", freq_to_class)
+  assert len(valid) == 8  # the whole fold-1 evaluate list
+  test = check_clips_match_recordings(out, "test", eval_freqs)
+  assert test == set(eval_freqs)
+
+
+def test_dcase2016_split_is_seeded(tut):
+  src = tut[0]
+  a = packing.dcase2016_plan(src, seed=0)
+  b = packing.dcase2016_plan(src, seed=0)
+  assert a == b
+  others = [packing.dcase2016_plan(src, seed=s)["test"] for s in range(1, 6)]
+  assert any(o != a["test"] for o in others)
+
+
+# ---------------------------------------------------------------------------
+# Class folders
+
+
+def test_pack_folder_mixed_formats(tmp_path):
+  src = str(tmp_path / "src")
+  freq_to_class = make_folder_tree(src)
+  with open(os.path.join(src, ".DS_Store"), "w") as f:
+    f.write("hidden files are skipped")
+  out = str(tmp_path / "out")
+  s = packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2,
+                          progress=False)
+  with open(os.path.join(out, "classes.json")) as f:
+    assert json.load(f) == ["birds", "rain", "street"]
+  seen = {}
+  for split in data.SPLITS:
+    d = load(out, split)
+    assert set(d) == {"wav", "sid"}
+    assert d["wav"].dtype == np.float16 and d["sid"].dtype == np.uint8
+    assert d["wav"].shape[1] == CLIP
+    seen[split] = check_clips_match_recordings(out, split, freq_to_class)
+    # Per class: 5 recordings -> 1 valid, 1 test, 3 train; 2 clips each.
+    assert s["splits"][split]["per_class"] == [6 if split == "train" else 2] * 3
+    assert np.bincount(d["sid"], minlength=3).tolist() == s["splits"][split]["per_class"]
+  assert set().union(*seen.values()) == set(freq_to_class)
+  assert sum(len(v) for v in seen.values()) == len(freq_to_class)  # disjoint
+  assert s["duration_s"] == pytest.approx(15 * 2 * CLIP_S)
+
+
+def test_folder_split_seeded_and_nonempty(tmp_path):
+  src = str(tmp_path / "src")
+  for c in ("a", "b"):
+    os.makedirs(os.path.join(src, c))
+    for i in range(3):
+      sf.write(os.path.join(src, c, f"{i}.wav"), np.zeros((10, 1)), 8000)
+  classes, plan = packing.folder_plan(src, 0.1, 0.1, seed=0)
+  assert classes == ["a", "b"]
+  # 10 % of 3 rounds to 0 per class, yet valid and test get one recording each.
+  assert [len(plan[s]) for s in ("train", "valid", "test")] == [4, 1, 1]
+  assert plan == packing.folder_plan(src, 0.1, 0.1, seed=0)[1]
+  names = {s: {r.path for r in plan[s]} for s in plan}
+  assert not (names["train"] & names["valid"] or names["train"] & names["test"]
+              or names["valid"] & names["test"])
+  for c in (0, 1):  # every class keeps training recordings
+    assert any(r.sid == c for r in plan["train"])
+
+
+def test_empty_split_is_reported_and_not_written(tmp_path, capsys):
+  src = str(tmp_path / "src")
+  make_folder_tree(src, classes=("x", "y"), per_class=2)
+  out = str(tmp_path / "out")
+  s = packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.0, test=0.3,
+                          progress=False)
+  assert s["empty"] == ["valid"]
+  assert "split 'valid' is empty" in capsys.readouterr().out
+  assert sorted(os.listdir(out)) == ["audio_test.npz", "audio_train.npz", "classes.json"]
+  # Overwriting a full set with one that has no test split removes the old test.
+  s = packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.3, test=0.0,
+                          overwrite=True, progress=False)
+  assert s["empty"] == ["test"]
+  assert "audio_test.npz was not written (the old one was removed)" in capsys.readouterr().out
+  assert sorted(os.listdir(out)) == ["audio_train.npz", "audio_valid.npz", "classes.json"]
+
+
+def test_pack_folder_script_refuses_existing_output(tmp_path):
+  src = str(tmp_path / "src")
+  make_folder_tree(src, classes=("x", "y"), per_class=2)
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "audio_train.npz").write_bytes(b"precious")
+  r = subprocess.run([sys.executable, "scripts/pack_folder.py", "--src", src, "--out",
+                      str(out), "--clip_seconds", str(CLIP_S)],
+                     cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert r.returncode != 0
+  assert "already holds audio_train.npz" in r.stderr and "--overwrite" in r.stderr
+  assert (out / "audio_train.npz").read_bytes() == b"precious"
+  assert os.listdir(out) == ["audio_train.npz"]
+
+
+# ---------------------------------------------------------------------------
+# Bad inputs: a clear error naming the file, existing outputs untouched.
+
+
+def _bad_unknown_label(root):
+  src = os.path.join(root, "tut")
+  make_tut(src)
+  with open(os.path.join(src, "meta.txt"), "a") as f:
+    f.write("audio/z000_0_30.wav\tspaceship\tz000\n")
+  return "dcase", src, [os.path.join(src, "meta.txt"), "unknown scene label 'spaceship'"]
+
+
+def _bad_label_mismatch(root):
+  src = os.path.join(root, "tut")
+  make_tut(src)
+  p = os.path.join(src, "evaluation_setup", "fold1_evaluate.txt")
+  with open(p) as f:
+    text = f.read()
+  with open(p, "w") as f:
+    f.write(text.replace("\tbus", "\ttram", 1))
+  return "dcase", src, [p, "labelled 'tram' but meta.txt says 'bus'"]
+
+
+def _bad_recording_in_two_splits(root):
+  src = os.path.join(root, "tut")
+  make_tut(src)
+  es = os.path.join(src, "evaluation_setup")
+  with open(os.path.join(es, "fold1_train.txt")) as f:
+    first = f.readline()
+  with open(os.path.join(es, "fold1_evaluate.txt"), "a") as f:
+    f.write(first)
+  name = first.split("\t")[0]
+  return "dcase", src, [os.path.join(src, name), "exactly one split"]
+
+
+def _bad_missing_fold_file(root):
+  src = os.path.join(root, "tut")
+  make_tut(src)
+  p = os.path.join(src, "evaluation_setup", "fold1_train.txt")
+  os.remove(p)
+  return "dcase", src, [p, "no such file"]
+
+
+def _bad_short_tut_recording(root):
+  src = os.path.join(root, "tut")
+  make_tut(src)
+  with open(os.path.join(src, "evaluation_setup", "fold1_evaluate.txt")) as f:
+    name = f.read().splitlines()[-1].split("\t")[0]
+  p = os.path.join(src, name)
+  sf.write(p, tone(440, 0.4, 44100, 2), 44100)  # evaluated after train is done
+  return "dcase", src, [p, "shorter than one clip"]
+
+
+def _bad_non_audio(root):
+  src = os.path.join(root, "src")
+  make_folder_tree(src, per_class=2)
+  p = os.path.join(src, "street", "notes.txt")
+  with open(p, "w") as f:
+    f.write("not audio")
+  return "folder", src, [p, "not an audio file"]
+
+
+def _bad_empty_class(root):
+  src = os.path.join(root, "src")
+  make_folder_tree(src, per_class=2)
+  p = os.path.join(src, "wind")
+  os.makedirs(p)
+  return "folder", src, [p, "empty class folder"]
+
+
+def _bad_short_recording(root):
+  src = os.path.join(root, "src")
+  make_folder_tree(src, per_class=2)
+  p = os.path.join(src, "street", "short.flac")
+  sf.write(p, tone(440, 0.3, 22050), 22050)
+  return "folder", src, [p, "shorter than one clip"]
+
+
+def _bad_missing_src(root):
+  p = os.path.join(root, "nowhere")
+  return "folder", p, ["--src", p, "no such folder"]
+
+
+def _bad_missing_tut_src(root):
+  p = os.path.join(root, "nowhere")
+  return "dcase", p, ["--src", p, "no such folder"]
+
+
+@pytest.mark.parametrize("make_bad", [
+    _bad_unknown_label, _bad_label_mismatch, _bad_recording_in_two_splits,
+    _bad_missing_fold_file, _bad_short_tut_recording, _bad_non_audio,
+    _bad_empty_class, _bad_short_recording, _bad_missing_src, _bad_missing_tut_src])
+def test_bad_input_clear_error_outputs_untouched(make_bad, tmp_path):
+  # Existing outputs of a good earlier run.
+  good = str(tmp_path / "good")
+  make_folder_tree(good, classes=("p", "q"), per_class=3)
+  out = str(tmp_path / "out")
+  packing.pack_folder(good, out, clip_seconds=CLIP_S, progress=False)
+  before = snapshot(out)
+  kind, src, expected = make_bad(str(tmp_path))
+  # With overwrite, so that only the input check can stop the run.
+  with pytest.raises(DataError) as e:
+    if kind == "dcase":
+      packing.pack_dcase2016(src, out, clip_seconds=CLIP_S, overwrite=True,
+                             progress=False)
+    else:
+      packing.pack_folder(src, out, clip_seconds=CLIP_S, overwrite=True,
+                          progress=False)
+  for part in expected:
+    assert part in str(e.value)
+  assert snapshot(out) == before
+
+
+def test_overwrite_replaces_outputs(tmp_path):
+  src = str(tmp_path / "src")
+  make_folder_tree(src, classes=("x", "y"), per_class=3)
+  out = str(tmp_path / "out")
+  packing.pack_folder(src, out, clip_seconds=CLIP_S, progress=False)
+  with pytest.raises(DataError, match="--overwrite"):
+    packing.pack_folder(src, out, clip_seconds=0.25, progress=False)
+  assert load(out, "train")["wav"].shape[1] == CLIP
+  packing.pack_folder(src, out, clip_seconds=0.25, overwrite=True, progress=False)
+  assert load(out, "train")["wav"].shape[1] == CLIP // 2
+
+
+# ---------------------------------------------------------------------------
+# Interrupted runs
+
+
+def test_interrupted_run_resumes(tmp_path, monkeypatch):
+  src = str(tmp_path / "src")
+  make_folder_tree(src)
+  ref = str(tmp_path / "ref")
+  packing.pack_folder(src, ref, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+  _, plan = packing.folder_plan(src, 0.2, 0.2, 0)
+  valid_files = {r.path for r in plan["valid"]}
+  real_load, loaded = packing.load_clips, []
+
+  def interrupted(path, *a, **k):
+    if path in valid_files:
+      raise KeyboardInterrupt  # stop while writing the valid split
+    loaded.append(path)
+    return real_load(path, *a, **k)
+
+  out = str(tmp_path / "out")
+  monkeypatch.setattr(packing, "load_clips", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2,
+                        progress=False)
+  left = os.listdir(out)
+  assert not [n for n in left if n.endswith(".npz") or n.endswith(".writing")]
+  assert len([n for n in left if n.endswith(".staged")]) == 1  # train is done
+  # The same command again (no --overwrite): train is not read again.
+  loaded.clear()
+  monkeypatch.setattr(packing, "load_clips", lambda p, *a, **k: (loaded.append(p), real_load(p, *a, **k))[1])
+  packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+  assert set(loaded) == valid_files | {r.path for r in plan["test"]}
+  assert sorted(os.listdir(out)) == sorted(os.listdir(ref))
+  for split in data.SPLITS:
+    a, b = load(out, split), load(ref, split)
+    np.testing.assert_array_equal(a["wav"], b["wav"])
+    np.testing.assert_array_equal(a["sid"], b["sid"])
