@@ -1,0 +1,67 @@
+"""Generates scenes from a trained run: 20 clips per class, 5 s each, by default.
+
+  python sample.py --workdir runs/tiny
+  python sample.py --workdir runs/paper --classes bus,park --per_class 4 --seconds 10
+  python sample.py --workdir runs/paper --mix bus:0.5,park:0.5
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--workdir", help="the run folder written by train.py")
+  p.add_argument("--ckpt", default="best", help="best | latest | a step number")
+  p.add_argument("--out", help="output folder (default: WORKDIR/samples/STEP)")
+  p.add_argument("--classes", help="comma-separated class names or indices (default: all)")
+  p.add_argument("--per_class", type=int, default=20, help="clips per class")
+  p.add_argument("--seconds", type=float, default=5.0, help="length of each clip")
+  p.add_argument("--temperature", type=float, default=1.0,
+                 help="1.0 = plain draw from the softmax (the paper); 0 = argmax")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--prime", help="a mono WAV at the model's rate to continue")
+  p.add_argument("--mix", help="a convex mix of classes, e.g. bus:0.5,park:0.5")
+  p.add_argument("--normalize", default="minmax", choices=("minmax", "peak", "none"),
+                 help="minmax: each clip rescaled to +-0.475 (the paper)")
+  p.add_argument("--stream", action="store_true",
+                 help="append ~1 s blocks to the WAVs as they are generated")
+  p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+  p.add_argument("--no_progress", action="store_true")
+  return p.parse_args(argv)
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  from samplernn_jax import cli, sample_files as sfiles
+
+  def run():
+    if not args.workdir:
+      raise ValueError("--workdir is required (the folder of a train.py run)")
+    if args.mix and args.classes:
+      raise ValueError("--mix and --classes exclude each other")
+    loaded = sfiles.load_checkpoint(args.workdir, args.ckpt)
+    req = sfiles.make_request(loaded.class_names, args.classes, args.per_class, args.mix)
+    out = args.out or os.path.join(args.workdir, "samples", str(loaded.step))
+    c = loaded.config
+    prime = (sfiles.read_prime(args.prime, c.sample_rate, c.q_type, c.q_levels)
+             if args.prime else None)
+    common = dict(temperature=args.temperature, seed=args.seed, prime=prime,
+                  overwrite=args.overwrite, progress=not args.no_progress)
+    if args.stream:
+      if args.normalize != "none" and "--normalize" in " ".join(sys.argv):
+        raise ValueError("--stream writes unscaled audio (--normalize none): "
+                         "min-max needs the whole clip")
+      paths = sfiles.stream_samples(loaded, out, req, args.seconds, **common)
+    else:
+      paths = sfiles.write_samples(loaded, out, req, args.seconds,
+                                   normalize=args.normalize, **common)
+    print(f"wrote {len(paths)} clips to {out}")
+
+  cli.run(run)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,250 @@
+"""From a checkpoint to WAV files: what sample.py and the trainer share.
+
+Output layout (``<workdir>/samples/<step>/`` unless ``--out``)::
+
+  <class>_<NNN>.wav   16 kHz float32 mono, one clip each
+  manifest.json       one record per clip: file, class, class_index, mix,
+                      seed, temperature, step, seconds
+
+Nothing existing is replaced without ``overwrite``; whole files are written
+to a temporary name and renamed, so a reader never sees half a file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from typing import Sequence
+
+import jax
+import numpy as np
+import soundfile as sf
+from ml_collections import ConfigDict
+
+from samplernn_jax import checkpoint as ckpt_lib
+from samplernn_jax import config as config_lib
+from samplernn_jax import sampling
+
+MANIFEST = "manifest.json"
+
+
+@dataclasses.dataclass
+class Loaded:
+  model: object
+  params: object
+  config: ConfigDict
+  class_names: list[str]
+  step: int
+
+
+def load_checkpoint(workdir: str, ckpt: str = "best") -> Loaded:
+  """Model, parameters, config and class names of a run's checkpoint."""
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"--workdir={workdir}: no such folder")
+  sub, step = ckpt_lib.find_step(workdir, ckpt)
+  params, meta = ckpt_lib.restore_params(workdir, sub, step)
+  config = config_lib.base_config()
+  config.update(meta["config"])
+  n = int(meta["n_classes"])
+  model = config_lib.build_model(config, n)
+  names = list(meta.get("class_names") or [str(i) for i in range(n)])
+  return Loaded(model, params, config, names, step)
+
+
+def class_index(token: str, names: Sequence[str], flag: str) -> int:
+  token = token.strip()
+  if token in names:
+    return list(names).index(token)
+  if token.isdigit() and int(token) < len(names):
+    return int(token)
+  raise ValueError(f"{flag}: unknown class {token!r}; the model knows "
+                   f"{', '.join(names)} (or indices 0 .. {len(names) - 1})")
+
+
+def parse_classes(spec: str | None, names: Sequence[str]) -> list[int]:
+  """``bus,park`` or ``0,14``; None or ``all`` for every class."""
+  if not spec or spec == "all":
+    return list(range(len(names)))
+  return [class_index(t, names, "--classes") for t in spec.split(",") if t.strip()]
+
+
+def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
+  """``bus:0.5,park:0.5`` -> a convex class vector [C] (weights renormalised)."""
+  vec = np.zeros(len(names), np.float32)
+  for part in spec.split(","):
+    name, _, w = part.rpartition(":")
+    if not name:
+      raise ValueError(f"--mix: {part!r} is not CLASS:WEIGHT")
+    try:
+      weight = float(w)
+    except ValueError:
+      raise ValueError(f"--mix: weight {w!r} of {name!r} is not a number") from None
+    if weight < 0:
+      raise ValueError(f"--mix: weight of {name!r} is negative")
+    vec[class_index(name, names, "--mix")] += weight
+  if vec.sum() <= 0:
+    raise ValueError("--mix: the weights sum to 0")
+  return vec / vec.sum()
+
+
+def safe_name(name: str) -> str:
+  return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:
+  """Refuses (before anything is written) when an output exists already."""
+  clash = [f for f in list(files) + [MANIFEST] if os.path.exists(os.path.join(out_dir, f))]
+  if clash and not overwrite:
+    raise FileExistsError(f"{os.path.join(out_dir, clash[0])} exists ({len(clash)} "
+                          "output files in all); pass --overwrite to replace them")
+
+
+def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
+  tmp = path + ".tmp.wav"
+  sf.write(tmp, audio, rate, subtype="FLOAT")
+  os.replace(tmp, path)
+
+
+def write_manifest(out_dir: str, records: list[dict]) -> None:
+  path = os.path.join(out_dir, MANIFEST)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(records, f, indent=1)
+  os.replace(tmp, path)
+
+
+@dataclasses.dataclass
+class Request:
+  """What to generate: one row per clip."""
+  class_vecs: np.ndarray        # float32 [B, C]
+  labels: list[str]             # file-name stem of each clip
+  classes: list[int | None]     # class index, None for a mix
+  mixes: list[str | None]       # the --mix text of mixed clips
+
+
+def make_request(names: Sequence[str], classes: str | None, per_class: int,
+                 mix: str | None) -> Request:
+  if per_class < 1:
+    raise ValueError(f"--per_class={per_class}: expected at least 1")
+  if mix:
+    vec = parse_mix(mix, names)
+    return Request(np.repeat(vec[None], per_class, 0), ["mix"] * per_class,
+                   [None] * per_class, [mix] * per_class)
+  idx = [c for c in parse_classes(classes, names) for _ in range(per_class)]
+  vecs = np.eye(len(names), dtype=np.float32)[idx]
+  return Request(vecs, [safe_name(names[c]) for c in idx], idx, [None] * len(idx))
+
+
+def file_names(req: Request) -> list[str]:
+  counts: dict[str, int] = {}
+  out = []
+  for lab in req.labels:
+    i = counts.get(lab, 0)
+    counts[lab] = i + 1
+    out.append(f"{lab}_{i:03d}.wav")
+  return out
+
+
+def manifest_records(req: Request, files, names, seed, temperature, step, seconds):
+  return [{"file": f, "class": None if c is None else names[c], "class_index": c,
+           "mix": m, "seed": seed, "temperature": temperature, "step": step,
+           "seconds": seconds} for f, c, m in zip(files, req.classes, req.mixes)]
+
+
+def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
+                  temperature: float = 1.0, seed: int = 0, prime: np.ndarray | None = None,
+                  overwrite: bool = False, normalize: str = "minmax",
+                  progress: bool = True) -> list[str]:
+  """Generates the request and writes WAVs and the manifest; returns the paths."""
+  c = loaded.config
+  rate = c.sample_rate
+  if not seconds > 0:
+    raise ValueError(f"--seconds={seconds}: expected a positive length")
+  files = file_names(req)
+  os.makedirs(out_dir, exist_ok=True)
+  check_free(out_dir, files, overwrite)
+  n = int(round(seconds * rate)) + (0 if prime is None else prime.shape[-1])
+  forced = None if prime is None else np.repeat(prime[None], len(files), 0)
+  bar = None
+  if progress:
+    from tqdm import tqdm
+    bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"sampling {len(files)} clips")
+  q, _ = sampling.generate(loaded.model, loaded.params, req.class_vecs, n,
+                           jax.random.key(seed), temperature, forced,
+                           progress=bar.update if bar else None)
+  if bar:
+    bar.close()
+  audio = sampling.to_audio(q, c.q_type, c.q_levels, normalize)
+  paths = []
+  for f, a in zip(files, audio):
+    path = os.path.join(out_dir, f)
+    write_wav_atomic(path, a, rate)
+    paths.append(path)
+  write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
+                                           temperature, loaded.step, n / rate))
+  return paths
+
+
+def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
+  """A mono WAV at the model's rate -> its quantised levels int32 [P]."""
+  from samplernn_jax import quantize as quant
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"--prime={path}: no such file")
+  try:
+    audio, sr = sf.read(path, dtype="float64", always_2d=True)
+  except Exception as e:  # soundfile raises its own error types for non-audio
+    raise ValueError(f"--prime={path}: not a readable audio file ({e})") from e
+  if sr != rate:
+    raise ValueError(f"--prime={path}: sample rate {sr} Hz; the model needs {rate} Hz")
+  if audio.shape[1] != 1:
+    raise ValueError(f"--prime={path}: {audio.shape[1]} channels; expected mono")
+  if audio.shape[0] == 0:
+    raise ValueError(f"--prime={path}: empty (no samples)")
+  if not np.isfinite(audio).all():
+    raise ValueError(f"--prime={path}: holds NaN or Inf")
+  return quant.quantize(audio[:, 0], q_type, q_levels)
+
+
+def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
+                   temperature: float = 1.0, seed: int = 0,
+                   prime: np.ndarray | None = None, overwrite: bool = False,
+                   block_seconds: float = 1.0, progress: bool = True) -> list[str]:
+  """Like ``write_samples``, but appends each block (about a second) to the
+  WAV files as soon as it is generated; memory stays flat however long the
+  clips. Audio is the dequantised levels (``normalize='none'``), the only
+  scaling known before the end; Ctrl-C leaves valid files with every block
+  finished so far."""
+  c = loaded.config
+  rate = c.sample_rate
+  if not seconds > 0:
+    raise ValueError(f"--seconds={seconds}: expected a positive length")
+  files = file_names(req)
+  os.makedirs(out_dir, exist_ok=True)
+  check_free(out_dir, files, overwrite)
+  n = int(round(seconds * rate)) + (0 if prime is None else prime.shape[-1])
+  forced = None if prime is None else np.repeat(prime[None], len(files), 0)
+  write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
+                                           temperature, loaded.step, n / rate))
+  paths = [os.path.join(out_dir, f) for f in files]
+  outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT") for p in paths]
+  bar = None
+  if progress:
+    from tqdm import tqdm
+    bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"streaming {len(files)} clips")
+  try:
+    for q, _ in sampling.generate_blocks(
+        loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed),
+        temperature, forced, block_samples=int(block_seconds * rate)):
+      audio = sampling.to_audio(q, c.q_type, c.q_levels, "none")
+      for o, a in zip(outs, audio):
+        o.write(a)
+        o.flush()
+      if bar:
+        bar.update(q.shape[1])
+  finally:  # closing writes the final header, also on Ctrl-C
+    for o in outs:
+      o.close()
+    if bar:
+      bar.close()
+  return paths

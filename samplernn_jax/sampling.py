@@ -1,0 +1,175 @@
+"""Class-conditioned generation as one compiled program.
+
+``generate`` runs a ``jax.lax.scan`` over the top tier's frames; inside each
+frame, a nested scan per lower tier and finally a scan over the samples of the
+bottom frame. The frame tiers step once per frame, the sample tier once per
+sample, with exactly the code of the training forward pass (``SampleRNN.tier``
+and ``SampleRNN.sample_logits`` on sequences of length one), so the sampler
+and the trained model are the same function (tested by teacher forcing).
+
+The carry holds each tier's RNN state, the last S samples and the absolute
+position; the random key of sample t is ``fold_in(key, t)``, so the audio does
+not depend on how the generation is cut into pieces (``chunk_frames``,
+streaming) or on the batch layout.
+
+Samples can be *forced*: ``forced[b, t] >= 0`` makes position t take that
+value instead of a draw (priming with real audio; teacher forcing). The
+log-probability of every sample taken (drawn or forced) is returned.
+
+Shapes: B clips, N samples, S top frame size, C classes, H hidden size.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from samplernn_jax import quantize as quant
+from samplernn_jax.model import SampleRNN
+
+
+def _draw(key, logits, temperature):
+  """A draw from softmax(logits / T); the argmax when T <= 0."""
+  t = jnp.maximum(temperature, 1e-6)
+  drawn = jax.random.categorical(key, logits / t, axis=-1)
+  return jnp.where(temperature > 0, drawn, jnp.argmax(logits, axis=-1)).astype(jnp.int32)
+
+
+def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature):
+  """Builds the function that generates one top frame (S samples)."""
+  fs = tuple(model.frame_sizes)
+  n_tiers = len(fs)
+  apply = functools.partial(model.apply, variables)
+
+  def sample_scan(upper, forced, carry):
+    """upper [n, B, H], forced [n, B] -> n samples of the sample tier."""
+    def body(c, xs):
+      h, buf, pos = c
+      up, f = xs
+      prev = buf[:, -fs[-1]:]  # [B, s_{K-1}]
+      logits = apply(prev[:, None, :], up[:, None, :], cond,
+                     method=SampleRNN.sample_logits)[:, 0]  # [B, Q]
+      logits = logits.astype(jnp.float32)
+      x = _draw(jax.random.fold_in(key, pos), logits, temperature)
+      x = jnp.where(f >= 0, f, x)
+      logp = jnp.take_along_axis(jax.nn.log_softmax(logits), x[:, None], axis=-1)[:, 0]
+      buf = jnp.concatenate([buf[:, 1:], x[:, None]], axis=1)
+      return (h, buf, pos + 1), (x, logp)
+    return jax.lax.scan(body, carry, (upper, forced))
+
+  def tier_scan(k, upper, forced, carry):
+    """Tier k over its frames in this block: upper [n, B, H] or None,
+    forced [n, B, s_k] -> samples [n, ..., B]."""
+    def body(c, xs):
+      h, buf, pos = c
+      up, f = xs
+      frame = buf[:, -fs[k]:]  # [B, s_k]
+      out, hk = apply(k, frame[:, None, :], None if up is None else up[:, None, :],
+                      cond, h[k], method=SampleRNN.tier)  # out [B, r, H]
+      h = h[:k] + (hk,) + h[k + 1:]
+      out = jnp.swapaxes(out, 0, 1)  # [r, B, H]
+      if k + 1 == n_tiers:
+        c, ys = sample_scan(out, jnp.swapaxes(f, 0, 1), (h, buf, pos))
+      else:
+        r = out.shape[0]
+        sub = jnp.swapaxes(f.reshape(f.shape[0], r, -1), 0, 1)  # [r, B, s_{k+1}]
+        c, ys = tier_scan(k + 1, out, sub, (h, buf, pos))
+      return c, ys
+    if upper is None:
+      return jax.lax.scan(lambda c, f: body(c, (None, f)), carry, forced)
+    return jax.lax.scan(body, carry, (upper, forced))
+
+  return tier_scan
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _generate_block(model: SampleRNN, variables, cond_vec, carry, forced, key, temperature):
+  """Generates ``forced.shape[1]`` samples (a multiple of S) from ``carry``."""
+  s = model.frame_sizes[0]
+  cond = model.apply(variables, cond_vec, method=SampleRNN.conditioning)
+  scan = _frame_step_fn(model, variables, cond, key, temperature)
+  b, n = forced.shape
+  f = jnp.swapaxes(forced.reshape(b, n // s, s), 0, 1)  # [n/S, B, S]
+  carry, (x, logp) = scan(0, None, f, carry)
+  x, logp = x.reshape(n, b).T, logp.reshape(n, b).T  # [n/S, ..., B] -> [B, n]
+  return carry, x, logp
+
+
+def initial_carry(model: SampleRNN, variables, batch: int):
+  """(RNN states from h0, a buffer of S Q_ZERO samples, position 0)."""
+  h = model.apply(variables, batch, method=SampleRNN.initial_state)
+  buf = jnp.full((batch, model.frame_sizes[0]), quant.q_zero(model.q_levels), jnp.int32)
+  return (tuple(h), buf, jnp.zeros((), jnp.int32))
+
+
+def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
+                    temperature: float = 1.0, forced=None,
+                    block_samples: int = 16000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
+
+  Args:
+    class_vec: [B, C] class weights (one-hot, or a convex mix).
+    n_samples: total samples to generate per clip.
+    key: a PRNG key; sample t of the run uses ``fold_in(key, t)``.
+    temperature: 1.0 = the paper's plain draw; 0 = argmax.
+    forced: optional int [B, n_samples]; values >= 0 are taken, not drawn.
+    block_samples: samples per compiled call (rounded up to a multiple of S);
+      the output is the same whatever this is.
+  """
+  s = model.frame_sizes[0]
+  block = max(s, -(-block_samples // s) * s)
+  variables = {"params": params}
+  class_vec = jnp.asarray(class_vec, jnp.float32)
+  b = class_vec.shape[0]
+  total = -(-n_samples // s) * s
+  full = np.full((b, total), -1, np.int32)
+  if forced is not None:
+    forced = np.asarray(forced, np.int32)
+    if forced.shape[0] != b or forced.shape[1] > total:
+      raise ValueError(f"forced samples of shape {forced.shape} do not fit "
+                       f"[{b}, <= {n_samples}]")
+    full[:, :forced.shape[1]] = forced
+  carry = initial_carry(model, variables, b)
+  temperature = jnp.float32(temperature)
+  done = 0
+  while done < n_samples:
+    n = min(block, total - done)
+    carry, x, logp = _generate_block(model, variables, class_vec, carry,
+                                     jnp.asarray(full[:, done:done + n]), key, temperature)
+    keep = min(n, n_samples - done)
+    yield np.asarray(x[:, :keep]), np.asarray(logp[:, :keep])
+    done += n
+
+
+def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
+             temperature: float = 1.0, forced=None, block_samples: int = 16000,
+             progress: Callable[[int], Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """All of ``generate_blocks`` at once: (samples [B, N], log-probs [B, N])."""
+  xs, lps = [], []
+  for x, lp in generate_blocks(model, params, class_vec, n_samples, key,
+                               temperature, forced, block_samples):
+    xs.append(x)
+    lps.append(lp)
+    if progress is not None:
+      progress(x.shape[1])
+  return np.concatenate(xs, axis=1), np.concatenate(lps, axis=1)
+
+
+def to_audio(q: np.ndarray, q_type: str, q_levels: int, normalize: str = "minmax",
+             peak: float = 0.475) -> np.ndarray:
+  """Levels [B, N] -> float32 audio. ``minmax``: each clip rescaled to
+  [-peak, peak] (the paper); ``peak``: scaled so max |x| = peak; ``none``."""
+  x = quant.dequantize(np.asarray(q), q_type, q_levels).astype(np.float64)
+  if normalize == "minmax":
+    lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
+    x = np.where(hi > lo, (x - lo) / np.where(hi > lo, hi - lo, 1.0) * 2 - 1, 0.0) * peak
+  elif normalize == "peak":
+    m = np.abs(x).max(axis=-1, keepdims=True)
+    x = np.where(m > 0, x / np.where(m > 0, m, 1.0), 0.0) * peak
+  elif normalize != "none":
+    raise ValueError(f"--normalize={normalize!r}: expected minmax, peak or none")
+  return x.astype(np.float32)
