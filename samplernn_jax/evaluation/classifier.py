@@ -19,7 +19,7 @@ Training: softmax cross-entropy, Adam (``learning_rate`` 1e-3), minibatches
 of ``batch_size`` windows in a seeded shuffle per epoch (the last partial
 batch is dropped; a set smaller than a batch is one batch). When a
 validation set is given, the parameters of the epoch with the best
-validation accuracy are kept (earliest on ties); otherwise the last epoch's.
+validation accuracy are kept (the later epoch on ties); otherwise the last epoch's.
 
 Shapes: B batch, F frames, M mel bands, C classes, E embedding size,
 N windows.
@@ -205,7 +205,7 @@ def train(feats: np.ndarray, labels: np.ndarray, n_classes: int,
       logits, _ = _predict(model, state.params, mean, std, valid[0], 64)
       rec["valid_acc"] = accuracy(logits, valid[1])
       line += f" valid acc {rec['valid_acc']:.3f}"
-      if rec["valid_acc"] > best_acc:
+      if rec["valid_acc"] >= best_acc:  # ties: the later, more trained epoch
         best_acc, best_params = rec["valid_acc"], jax.device_get(state.params)
     history.append(rec)
     log(line)
