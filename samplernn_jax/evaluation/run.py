@@ -1,0 +1,387 @@
+"""The paper's evaluation of a directory of generated clips (``evaluate.py``).
+
+Steps (Kong et al. 2019, Sec. 4, plus a Frechet distance):
+
+1. ``f_real``: a ``classifier.SceneCNN`` trained on the real training split
+   (``audio_train.npz``; every 8-second clip gives its "cover" windows, see
+   ``features``), selected on ``audio_valid.npz`` when present, checkpointed
+   in ``<workdir>/f_real`` and reused by later runs with the same data and
+   settings (pass one ``--workdir`` to share it between sample directories).
+2. Its accuracy on the real test split (``audio_test.npz``) and on the
+   generated clips; each clip is judged on its first window.
+3. ``f_gen``: the same classifier trained on the generated clips only (no
+   model selection: the last epoch), checkpointed in ``<out_dir>/f_gen``;
+   its accuracy on the real test split.
+4. The Frechet distance between f_real's embeddings of the real test clips
+   and of the generated clips, overall and per class.
+5. ``eval.json``, confusion-matrix PNGs and ``report.html`` (see ``report``)
+   in the output directory, by default ``<samples>/eval/``. Nothing existing
+   is replaced without ``overwrite``.
+
+``baseline="random"`` evaluates the clips of an untrained model (the paper's
+6.7 % row): for now ``--samples`` must be the output of ``sample.py`` run on
+a freshly initialised (untrained) model; see ``_random_baseline_samples``.
+
+Real clips are taken as 16 kHz (the paper's npz files hold no rate).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+from typing import Callable
+
+import numpy as np
+
+from samplernn_jax import data as data_lib
+from samplernn_jax.evaluation import classifier as clf_lib
+from samplernn_jax.evaluation import features as feat_lib
+from samplernn_jax.evaluation import frechet as frechet_lib
+from samplernn_jax.evaluation import report as report_lib
+from samplernn_jax.evaluation import samples as samples_lib
+from samplernn_jax.evaluation.samples import EvalError
+
+EVAL_JSON = "eval.json"
+REPORT_HTML = "report.html"
+ACCURACIES = ("f_real_on_real_test", "f_real_on_generated", "f_gen_on_real_test")
+# What the paper reports, for comparison in the report (SPEC.md).
+PAPER = {"f_real_on_real_test": 0.831, "f_real_on_generated": 0.655,
+         "f_gen_on_real_test": 0.513, "f_real_on_random_model": 0.067}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """Everything that decides the numbers (saved with the checkpoints)."""
+  window_seconds: float = 5.0
+  features: feat_lib.FeatureConfig = feat_lib.FeatureConfig()
+  classifier: clf_lib.ClassifierConfig = clf_lib.ClassifierConfig()
+
+  @property
+  def window(self) -> int:
+    return int(round(self.window_seconds * self.features.sample_rate))
+
+  @property
+  def n_frames(self) -> int:
+    return self.features.num_frames(self.window)
+
+  def validate(self) -> None:
+    if not self.window >= self.features.n_fft:
+      raise EvalError(f"--window_seconds {self.window_seconds}: a window must "
+                      f"hold at least n_fft={self.features.n_fft} samples "
+                      f"({self.features.n_fft / self.features.sample_rate} s)")
+    c = self.classifier
+    for flag, v in (("--epochs", c.epochs), ("--batch_size", c.batch_size),
+                    ("--embed_dim", c.embed_dim)):
+      if v < 1:
+        raise EvalError(f"{flag} {v}: must be >= 1")
+    if not c.channels or min(c.channels) < 1:
+      raise EvalError(f"--channels {list(c.channels)}: expected positive ints")
+    if not c.learning_rate > 0:
+      raise EvalError(f"--learning_rate {c.learning_rate}: must be > 0")
+
+
+def _jsonable(x):
+  return json.loads(json.dumps(x))
+
+
+def _split_fingerprint(split: data_lib.Split) -> dict:
+  """Identifies a split's content cheaply (size, labels, first and last rows)."""
+  h = hashlib.sha1(np.ascontiguousarray(split.sid).tobytes())
+  h.update(np.ascontiguousarray(split.wav[0]).tobytes())
+  h.update(np.ascontiguousarray(split.wav[-1]).tobytes())
+  return {"shape": list(split.wav.shape), "dtype": str(split.wav.dtype),
+          "bytes": os.path.getsize(split.path), "sha1": h.hexdigest()}
+
+
+def _clips_fingerprint(clips) -> dict:
+  h = hashlib.sha1()
+  for c in clips:
+    h.update(os.path.basename(c.path).encode())
+    h.update(str(c.class_index).encode())
+    h.update(c.wav.tobytes())
+  return {"clips": len(clips), "sha1": h.hexdigest()}
+
+
+def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
+                      train: Callable[[], clf_lib.Classifier], n_classes: int,
+                      cfg: EvalConfig, log) -> clf_lib.Classifier:
+  """Reuses the checkpoint in ``ckpt_dir`` when its meta matches, else trains."""
+  meta = _jsonable(meta)
+  old = clf_lib.read_meta(ckpt_dir)
+  if old is not None:
+    old.pop("history", None)
+    if old == meta:
+      log(f"{what}: reusing the checkpoint in {ckpt_dir}")
+      return clf_lib.restore(ckpt_dir, n_classes, cfg.classifier, cfg.n_frames,
+                             cfg.features.n_mels)
+    if not overwrite:
+      diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
+      raise EvalError(
+          f"{ckpt_dir}: holds a {what} checkpoint trained on other data or "
+          f"settings (differs in: {', '.join(diff)}); pass --overwrite to "
+          "retrain it, or choose another --workdir")
+    log(f"{what}: --overwrite: replacing the checkpoint in {ckpt_dir}")
+    shutil.rmtree(ckpt_dir)
+  clf = train()
+  clf_lib.save(ckpt_dir, clf, meta)
+  return clf
+
+
+def _random_baseline_samples(samples_dir: str, log) -> None:
+  """``--baseline random``: makes sure ``samples_dir`` holds an untrained model's clips.
+
+  For now the clips must already be there: the output of ``sample.py`` run
+  on a freshly initialised (untrained) model, with the same manifest format.
+  """
+  has_wavs = os.path.isdir(samples_dir) and any(
+      f.lower().endswith(".wav") for f in os.listdir(samples_dir))
+  if has_wavs:
+    log(f"--baseline random: evaluating {samples_dir} as an untrained model's clips")
+    return
+  # HOOK(sampler): once samplernn_jax.sampling exposes a function that samples
+  # an untrained model into a samples directory, call it here, e.g.
+  #   sampling.sample_untrained(model_config, samples_dir, n_per_class=20,
+  #                             seconds=5.0, seed=0)
+  # and drop this error.
+  raise EvalError(
+      f"--baseline random: --samples {samples_dir} holds no WAV files; write "
+      "an untrained (freshly initialised) model's clips there with sample.py "
+      "first (sampling from evaluate.py is not wired up yet)")
+
+
+def _load_real(data_dir: str, n_classes: int | None):
+  """Class names and the train, valid (or None) and test splits of ``data_dir``."""
+  if not os.path.isdir(data_dir):
+    raise EvalError(f"--data_dir {data_dir}: no such directory")
+  for split in ("train", "test"):
+    p = data_lib.split_path(data_dir, split)
+    if not os.path.isfile(p):
+      raise EvalError(f"--data_dir {data_dir}: missing the {split} split {p} "
+                      "(the evaluation needs audio_train.npz and audio_test.npz;"
+                      " audio_valid.npz is optional)")
+  names = data_lib.load_class_names(data_dir, 0)  # [] when no classes.json
+  if n_classes is None:
+    if names:
+      n_classes = len(names)
+    else:  # no classes.json: as many classes as the labels show
+      n_classes = 1 + max(int(data_lib.load_split(data_lib.split_path(data_dir, s)).sid.max())
+                          for s in ("train", "test"))
+  names = data_lib.load_class_names(data_dir, n_classes)[:n_classes]
+  splits = {}
+  for s in data_lib.SPLITS:
+    p = data_lib.split_path(data_dir, s)
+    splits[s] = data_lib.load_split(p, n_classes) if os.path.isfile(p) else None
+  return names, splits
+
+
+def _split_features(split: data_lib.Split, cfg: EvalConfig, mode: str):
+  try:
+    return feat_lib.features_of_clips(
+        feat_lib.split_clips(split.wav, split.sid), cfg.window, mode, cfg.features)
+  except ValueError as e:
+    raise data_lib.DataError(f"{split.path}: key 'wav' {e}") from e
+
+
+def _frechet_or_none(a, b, what, notes):
+  if a.shape[0] < 2 or b.shape[0] < 2:
+    notes.append(f"Frechet distance {what}: needs at least 2 real and 2 generated "
+                 f"clips (has {a.shape[0]} and {b.shape[0]}); left null")
+    return None
+  return frechet_lib.frechet_of_sets(a, b)
+
+
+def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
+             out_dir: str | None = None, overwrite: bool = False,
+             baseline: str | None = None, config: EvalConfig = EvalConfig(),
+             n_classes: int | None = None, log=print) -> dict:
+  """Runs the whole evaluation; returns what it writes to ``eval.json``.
+
+  Args:
+    data_dir: real data: audio_{train,test}.npz (audio_valid.npz and
+      classes.json optional).
+    samples_dir: generated clips (see ``samples``).
+    workdir: holds the f_real checkpoint (``<workdir>/f_real``); default
+      ``<samples_dir>/eval``.
+    out_dir: where the outputs and the f_gen checkpoint go; default workdir.
+    overwrite: replace existing outputs (and mismatched checkpoints).
+    baseline: None, or "random" for an untrained model's clips.
+    config: windows, features and classifier settings.
+    n_classes: default: the length of classes.json, else 1 + the largest label.
+    log: progress lines.
+  """
+  config.validate()
+  if baseline not in (None, "random"):
+    raise EvalError(f"--baseline {baseline!r}: expected 'random'")
+  workdir = workdir or os.path.join(samples_dir, "eval")
+  out_dir = out_dir or workdir
+  existing = [f for f in (EVAL_JSON, REPORT_HTML)
+              if os.path.exists(os.path.join(out_dir, f))]
+  if existing and not overwrite:
+    raise EvalError(f"{out_dir}: already holds {', '.join(existing)} from an "
+                    "earlier evaluation; pass --overwrite to replace them, or "
+                    "choose another --out_dir")
+  if baseline == "random":
+    _random_baseline_samples(samples_dir, log)
+  names, splits = _load_real(data_dir, n_classes)
+  n = len(names)
+  has_class_file = os.path.isfile(os.path.join(data_dir, data_lib.CLASSES_FILE))
+  clips, notes = samples_lib.read_samples(
+      samples_dir, names, config.features.sample_rate, check_names=has_class_file)
+  for s, split in splits.items():
+    if split is not None and split.clip_len < config.window:
+      notes.append(f"{split.path}: clips of {split.clip_len} samples are shorter "
+                   f"than the {config.window}-sample window; zero-padded")
+  short = sum(c.wav.shape[0] < config.window for c in clips)
+  if short:
+    notes.append(f"{short} generated clip(s) shorter than the window; zero-padded")
+  for note in notes:
+    log(f"note: {note}")
+
+  # Features: log-mel [N, F, M] of the windows, labels [N].
+  log("computing log-mel features")
+  x_train, y_train, _ = _split_features(splits["train"], config, "cover")
+  x_test, y_test, _ = _split_features(splits["test"], config, "first")
+  valid = (_split_features(splits["valid"], config, "first")[:2]
+           if splits["valid"] is not None else None)
+  gen = [(c.wav, c.class_index) for c in clips]
+  x_gen_train, y_gen_train, _ = feat_lib.features_of_clips(
+      gen, config.window, "cover", config.features)
+  x_gen, y_gen, _ = feat_lib.features_of_clips(gen, config.window, "first",
+                                               config.features)
+
+  settings = {"n_classes": n, "window_seconds": config.window_seconds,
+              "features": dataclasses.asdict(config.features),
+              "classifier": dataclasses.asdict(config.classifier)}
+  f_real = _train_or_restore(
+      os.path.join(workdir, "f_real"),
+      dict(settings, kind="f_real", train=_split_fingerprint(splits["train"]),
+           valid=(_split_fingerprint(splits["valid"])
+                  if splits["valid"] is not None else None)),
+      overwrite, "f_real",
+      lambda: clf_lib.train(x_train, y_train, n, config.classifier, valid=valid,
+                            log=log, name="f_real"),
+      n, config, log)
+  f_gen = _train_or_restore(
+      os.path.join(out_dir, "f_gen"),
+      dict(settings, kind="f_gen", samples=_clips_fingerprint(clips)),
+      overwrite, "f_gen",
+      lambda: clf_lib.train(x_gen_train, y_gen_train, n, config.classifier,
+                            log=log, name="f_gen"),
+      n, config, log)
+
+  logits_rt, emb_rt = f_real.predict(x_test)  # [N_test, C], [N_test, E]
+  logits_g, emb_g = f_real.predict(x_gen)  # [N_gen, C], [N_gen, E]
+  logits_gr, _ = f_gen.predict(x_test)
+  preds = {"f_real_on_real_test": (y_test, logits_rt.argmax(-1)),
+           "f_real_on_generated": (y_gen, logits_g.argmax(-1)),
+           "f_gen_on_real_test": (y_test, logits_gr.argmax(-1))}
+  results = {k: float(np.mean(p == y)) for k, (y, p) in preds.items()}
+  per_class_acc = {
+      k: {names[c]: (float(np.mean(p[y == c] == c)) if np.any(y == c) else None)
+          for c in range(n)} for k, (y, p) in preds.items()}
+  results["frechet"] = _frechet_or_none(emb_rt, emb_g, "overall", notes)
+  results["frechet_per_class"] = {
+      names[c]: _frechet_or_none(emb_rt[y_test == c], emb_g[y_gen == c],
+                                 f"of class {names[c]!r}", notes)
+      for c in range(n)}
+
+  # Figures, clips and the page.
+  fig_dir, clip_dir = "figures", "clips"
+  figures = {}
+  for k, (y, p) in preds.items():
+    rel = f"{fig_dir}/confusion_{k}.png"
+    report_lib.plot_confusion(
+        os.path.join(out_dir, rel), report_lib.confusion_matrix(y, p, n), names,
+        f"{k}: accuracy {results[k]:.3f}")
+    figures[k] = rel
+  hop_s = config.features.hop / config.features.sample_rate
+  test_clip_rows = np.asarray(splits["test"].sid)
+
+  def example(kind, feats, wav, c):
+    png, wav_rel = f"{fig_dir}/{kind}_{c:02d}.png", f"{clip_dir}/{kind}_{c:02d}.wav"
+    report_lib.plot_log_mel(os.path.join(out_dir, png), feats,
+                            f"{kind}: {names[c]}", hop_s)
+    report_lib.write_wav(os.path.join(out_dir, wav_rel),
+                         feat_lib.clip_windows(wav, config.window, "first")[0],
+                         config.features.sample_rate)
+    return {"png": png, "wav": wav_rel}
+
+  rows = []
+  for c in range(n):
+    real_i = np.nonzero(test_clip_rows == c)[0]
+    gen_i = np.nonzero(y_gen == c)[0]
+    rows.append({
+        "name": names[c],
+        "real": (example("real", x_test[real_i[0]],
+                         np.asarray(splits["test"].wav[real_i[0]], np.float32), c)
+                 if real_i.size else None),
+        "generated": (example("generated", x_gen[gen_i[0]], clips[gen_i[0]].wav, c)
+                      if gen_i.size else None)})
+
+  results.update({
+      "f_real_on_valid": (max(h["valid_acc"] for h in f_real.history)
+                          if valid is not None and f_real.history else None),
+      "per_class_accuracy": per_class_acc,
+      "baseline": baseline,
+      "class_names": names,
+      "counts": {"real_train_windows": int(x_train.shape[0]),
+                 "real_test_clips": int(x_test.shape[0]),
+                 "generated_clips": len(clips),
+                 "generated_per_class": {names[c]: int(np.sum(y_gen == c))
+                                         for c in range(n)}},
+      "confusion_matrices": figures,
+      "paper": PAPER,
+      "paths": {"data_dir": os.path.abspath(data_dir),
+                "samples": os.path.abspath(samples_dir),
+                "f_real_checkpoint": os.path.abspath(os.path.join(workdir, "f_real")),
+                "f_gen_checkpoint": os.path.abspath(os.path.join(out_dir, "f_gen"))},
+      "config": _jsonable(dataclasses.asdict(config)),
+      "notes": notes})
+
+  fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
+  title = ("Random-model baseline" if baseline == "random"
+           else "Generated scenes") + f": {samples_dir}"
+  summary = {k: f"{results[k]:.3f} (paper: {PAPER[k]:.3f})" for k in ACCURACIES}
+  if baseline == "random":
+    summary["f_real_on_generated"] = (f"{results['f_real_on_generated']:.3f} "
+                                      f"(paper, random model: {PAPER['f_real_on_random_model']:.3f})")
+  summary["Frechet distance (f_real embeddings, real test vs generated)"] = fmt(results["frechet"])
+  summary.update({f"Frechet distance, {k}": fmt(v)
+                  for k, v in results["frechet_per_class"].items()})
+  report_lib.write_html(os.path.join(out_dir, REPORT_HTML), title, summary,
+                        list(figures.values()), rows, notes)
+  report_lib.write_json(os.path.join(out_dir, EVAL_JSON), results)
+  log(f"wrote {os.path.join(out_dir, EVAL_JSON)} and {REPORT_HTML}: "
+      + ", ".join(f"{k} {results[k]:.3f}" for k in ACCURACIES)
+      + f", frechet {fmt(results['frechet'])}")
+  return results
+
+
+# ---------------------------------------------------------------------------
+# Command line (evaluate.py)
+
+
+def main(args: argparse.Namespace) -> int:
+  """Runs ``evaluate`` from parsed flags; returns the exit status."""
+  try:
+    try:
+      channels = tuple(int(v) for v in args.channels.split(","))
+    except ValueError:
+      raise EvalError(f"--channels {args.channels!r}: expected comma-separated ints")
+    config = EvalConfig(
+        window_seconds=args.window_seconds,
+        classifier=clf_lib.ClassifierConfig(
+            channels=channels, embed_dim=args.embed_dim, epochs=args.epochs,
+            batch_size=args.batch_size, learning_rate=args.learning_rate,
+            seed=args.seed))
+    evaluate(args.data_dir, args.samples, workdir=args.workdir,
+             out_dir=args.out_dir, overwrite=args.overwrite,
+             baseline=args.baseline, config=config, n_classes=args.n_classes)
+  except (EvalError, data_lib.DataError) as e:
+    print(f"evaluate.py: error: {e}", file=sys.stderr)
+    return 2
+  return 0
