@@ -1,0 +1,271 @@
+"""Tests of the built-in evaluation (samplernn_jax/evaluation, evaluate.py).
+
+Synthetic data throughout: 3 classes of clearly different sound (a 300 Hz
+tone, a 2 kHz tone, noise band-passed around 5 kHz, each with a little white
+noise), clips of 0.5 s at 16 kHz, windows of 0.25 s and a 2-block CNN, so the
+whole file runs in well under a minute on 2 CPU cores.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.signal
+import soundfile as sf
+
+from samplernn_jax.evaluation import classifier as clf_lib
+from samplernn_jax.evaluation import features as feat_lib
+from samplernn_jax.evaluation import frechet as frechet_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SR = 16000
+CLASSES = ["low_tone", "high_tone", "hiss"]
+CLIP = 8000  # samples of a real clip (0.5 s)
+WINDOW_S = 0.25
+TINY = ["--window_seconds", str(WINDOW_S), "--epochs", "6", "--channels", "8,16",
+        "--embed_dim", "16", "--batch_size", "16"]
+
+
+def synth(cls: int, n: int, length: int, rng) -> np.ndarray:
+  """n clips float32 [n, length] of class cls (0, 1: tones; 2: band noise)."""
+  t = np.arange(length) / SR
+  out = np.empty((n, length), np.float32)
+  sos = scipy.signal.butter(4, [4000, 6000], "bandpass", fs=SR, output="sos")
+  for i in range(n):
+    if cls == 0 or cls == 1:
+      f = (300.0, 2000.0)[cls] * (1 + 0.02 * rng.standard_normal())
+      x = 0.3 * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+    else:
+      x = 2.0 * scipy.signal.sosfilt(sos, rng.standard_normal(length))
+    out[i] = x + 0.02 * rng.standard_normal(length)
+  return out
+
+
+def synth_set(n_per_class, length, seed):
+  rng = np.random.default_rng(seed)
+  wav = np.concatenate([synth(c, n_per_class, length, rng) for c in range(3)])
+  return wav, np.repeat(np.arange(3), n_per_class).astype(np.uint8)
+
+
+def write_data_dir(d, n_train=12, n_test=6, valid=True):
+  os.makedirs(d, exist_ok=True)
+  for split, n, seed in (("train", n_train, 1), ("valid", 4, 2), ("test", n_test, 3)):
+    if split == "valid" and not valid:
+      continue
+    wav, sid = synth_set(n, CLIP, seed)
+    np.savez(os.path.join(d, f"audio_{split}.npz"), wav=wav.astype(np.float16),
+             sid=sid)
+  with open(os.path.join(d, "classes.json"), "w") as f:
+    json.dump(CLASSES, f)
+  return d
+
+
+def write_samples_dir(d, n_per_class=6, seed=4, length=4000, manifest=True,
+                      classes=None, sample_rate=SR, mixes=1):
+  """A sample.py-style directory: WAVs and manifest.json (a mix included)."""
+  os.makedirs(d, exist_ok=True)
+  classes = classes or list(range(3))
+  rng = np.random.default_rng(seed)
+  entries = []
+  for c in classes:
+    for i, x in enumerate(synth(c, n_per_class, length, rng)):
+      name = f"{CLASSES[c]}_{i:03d}.wav"
+      sf.write(os.path.join(d, name), x, sample_rate, subtype="FLOAT")
+      entries.append({"file": name, "class": CLASSES[c], "class_index": c,
+                      "seed": i, "temperature": 1.0, "step": 100,
+                      "seconds": length / SR})
+  for i in range(mixes):
+    x = synth(0, 1, length, rng)[0] + synth(2, 1, length, rng)[0]
+    sf.write(os.path.join(d, f"mix_{i:03d}.wav"), x, sample_rate, subtype="FLOAT")
+    entries.append({"file": f"mix_{i:03d}.wav", "class": None, "class_index": None,
+                    "seed": i, "temperature": 1.0, "step": 100,
+                    "seconds": length / SR})
+  if manifest:
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+      json.dump(entries, f)
+  return d
+
+
+def run_evaluate(*args, timeout=240):
+  return subprocess.run([sys.executable, os.path.join(REPO, "evaluate.py"), *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------
+# Features
+
+
+def reference_log_mel(x, cfg):
+  """scipy.signal.stft power spectrum and an np.interp-built mel filterbank."""
+  win = scipy.signal.get_window("hann", cfg.n_fft)  # periodic Hann
+  _, _, z = scipy.signal.stft(x.astype(np.float64), fs=cfg.sample_rate,
+                              window=win, nperseg=cfg.n_fft,
+                              noverlap=cfg.n_fft - cfg.hop, boundary="zeros",
+                              padded=False)  # [K, F], scaled by 1 / sum(win)
+  power = np.abs(z * win.sum()) ** 2
+  mel = lambda f: 1127.0 * np.log1p(np.asarray(f) / 700.0)
+  inv = lambda m: 700.0 * np.expm1(np.asarray(m) / 1127.0)
+  pts = inv(np.linspace(mel(cfg.fmin), mel(cfg.fmax), cfg.n_mels + 2))
+  freqs = np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sample_rate)
+  fb = np.stack([np.interp(freqs, pts[m:m + 3], [0.0, 1.0, 0.0], left=0, right=0)
+                 for m in range(cfg.n_mels)])  # [M, K]
+  return np.log(fb @ power + cfg.log_floor).T  # [F, M]
+
+
+def test_log_mel_matches_scipy_reference():
+  cfg = feat_lib.FeatureConfig()
+  rng = np.random.default_rng(0)
+  t = np.arange(20000) / SR  # not a multiple of the hop
+  x = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 3100 * t)
+       + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+  got = np.asarray(feat_lib.log_mel(x[None], cfg))[0]
+  want = reference_log_mel(x, cfg)
+  assert got.shape == want.shape == (1 + 20000 // 512, 64)
+  # float32 FFT against float64: 1e-3 in log power is a 0.1 % power error.
+  np.testing.assert_allclose(got, want, atol=1e-3, rtol=0)
+  # The 440 Hz tone dominates the band whose filter peaks nearest 440 Hz.
+  centres = feat_lib.mel_to_hz(np.linspace(feat_lib.hz_to_mel(cfg.fmin),
+                                           feat_lib.hz_to_mel(cfg.fmax), 66))[1:-1]
+  mid = got[5:-5].mean(axis=0)
+  low = np.nonzero(centres < 1000)[0]
+  assert low[np.argmax(mid[low])] == np.argmin(np.abs(centres - 440))
+
+
+def test_windows_cover_and_pad():
+  assert list(feat_lib.window_starts(128000, 80000, "cover")) == [0, 48000]
+  assert list(feat_lib.window_starts(128000, 80000, "first")) == [0]
+  assert list(feat_lib.window_starts(80000, 80000, "cover")) == [0]
+  x = np.arange(1, 101, dtype=np.float32)
+  w = feat_lib.clip_windows(x, 150, "cover")
+  assert w.shape == (1, 150) and w[0, 99] == 100 and not w[0, 100:].any()
+  w = feat_lib.clip_windows(x, 40, "cover")
+  assert w.shape == (3, 40) and w[0, 0] == 1 and w[-1, -1] == 100
+  # Batched feature extraction equals one call per window (batch padding is inert).
+  clips = [(np.random.default_rng(i).standard_normal(n).astype(np.float32), i)
+           for i, n in enumerate([3000, 9000, 4000])]
+  f, lab, owner = feat_lib.features_of_clips(clips, 4000, "cover", batch=3)
+  assert list(lab) == [0, 1, 1, 1, 2] and list(owner) == [0, 1, 1, 1, 2]
+  one = np.asarray(feat_lib.log_mel(feat_lib.clip_windows(clips[1][0], 4000, "cover")))
+  np.testing.assert_allclose(f[1:4], one, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Frechet distance
+
+
+def test_frechet_matches_closed_form_and_scipy():
+  import scipy.linalg
+  rng = np.random.default_rng(0)
+  # Diagonal Gaussians: d^2 = |mu_a - mu_b|^2 + sum (sqrt(a) - sqrt(b))^2.
+  a, b = rng.uniform(0.5, 2, 5), rng.uniform(0.5, 2, 5)
+  mu_a, mu_b = rng.standard_normal(5), rng.standard_normal(5)
+  want = np.sum((mu_a - mu_b) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+  got = frechet_lib.frechet_distance(mu_a, np.diag(a), mu_b, np.diag(b))
+  assert abs(got - want) < 1e-9
+  # Full covariances: the usual scipy.linalg.sqrtm formula.
+  m, n = rng.standard_normal((6, 6)), rng.standard_normal((6, 6))
+  ca, cb = m @ m.T + 0.1 * np.eye(6), n @ n.T + 0.1 * np.eye(6)
+  want = (np.sum((mu_a[:1] - mu_b[:1]) ** 2)
+          + np.trace(ca + cb - 2 * np.real(scipy.linalg.sqrtm(ca @ cb))))
+  got = frechet_lib.frechet_distance(np.full(6, mu_a[0]), ca,
+                                     np.full(6, mu_b[0]), cb)
+  want += 5 * (mu_a[0] - mu_b[0]) ** 2
+  assert abs(got - want) < 1e-6 * max(1.0, want)
+  # Fewer samples than dimensions (singular covariances) stay finite and >= 0.
+  e = rng.standard_normal((4, 16))
+  assert frechet_lib.frechet_of_sets(e, e) < 1e-8
+  assert np.isfinite(frechet_lib.frechet_of_sets(e, e + 1.0))
+
+
+# ---------------------------------------------------------------------------
+# Classifier
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  cfg = clf_lib.ClassifierConfig(channels=(8, 16), embed_dim=16, epochs=6,
+                                 batch_size=16)
+  window = int(WINDOW_S * SR)
+  def feats(n, seed, mode):
+    wav, sid = synth_set(n, CLIP, seed)
+    return feat_lib.features_of_clips(zip(wav, sid), window, mode)[:2]
+  x_tr, y_tr = feats(12, 10, "cover")
+  x_va, y_va = feats(4, 11, "first")
+  x_te, y_te = feats(16, 12, "first")
+  clf = clf_lib.train(x_tr, y_tr, 3, cfg, valid=(x_va, y_va), log=lambda s: None)
+  return clf, cfg, x_te, y_te, tmp_path_factory.mktemp("ckpt")
+
+
+def test_classifier_separates_synthetic_classes(trained):
+  clf, _, x_te, y_te, _ = trained
+  logits, emb = clf.predict(x_te)
+  assert logits.shape == (48, 3) and emb.shape == (48, 16)
+  assert clf_lib.accuracy(logits, y_te) > 0.9
+  assert len(clf.history) == 6 and "valid_acc" in clf.history[0]
+  # Frechet distance of embeddings: a set against itself is ~0; two disjoint
+  # sets of 8 clips of one class are close; against another class, far.
+  d = np.array([[frechet_lib.frechet_of_sets(emb[y_te == a][:8], emb[y_te == b][8:])
+                 for b in range(3)] for a in range(3)])
+  for c in range(3):
+    assert frechet_lib.frechet_of_sets(emb[y_te == c], emb[y_te == c]) < 1e-6
+  same, other = np.diag(d).max(), d[~np.eye(3, dtype=bool)].min()
+  assert other > 10 * same and other > 0.5, d
+
+
+def test_checkpoint_round_trip(trained):
+  clf, cfg, x_te, _, d = trained
+  ckpt = os.path.join(d, "f_real")
+  assert clf_lib.read_meta(ckpt) is None
+  clf_lib.save(ckpt, clf, {"kind": "test"})
+  assert clf_lib.read_meta(ckpt)["kind"] == "test"
+  back = clf_lib.restore(ckpt, 3, cfg, x_te.shape[1], x_te.shape[2])
+  np.testing.assert_array_equal(back.predict(x_te)[0], clf.predict(x_te)[0])
+  np.testing.assert_array_equal(back.mean, clf.mean)
+  assert back.history == clf.history
+
+
+# ---------------------------------------------------------------------------
+# evaluate.py end to end
+
+
+def referenced_files(html_text):
+  return re.findall(r'(?:src)="([^"]+)"', html_text)
+
+
+def test_evaluate_end_to_end_and_no_overwrite(tmp_path):
+  data = write_data_dir(str(tmp_path / "data"))
+  samples = write_samples_dir(str(tmp_path / "samples"))
+  r = run_evaluate("--data_dir", data, "--samples", samples, *TINY)
+  assert r.returncode == 0, r.stderr
+  out = tmp_path / "samples" / "eval"  # the documented default
+  res = json.loads((out / "eval.json").read_text())
+  for k in ("f_real_on_real_test", "f_real_on_generated", "f_gen_on_real_test"):
+    assert 0.0 <= res[k] <= 1.0, k
+  # The synthetic "generated" clips are as clean as the real ones.
+  assert res["f_real_on_real_test"] > 0.9 and res["f_real_on_generated"] > 0.9
+  assert res["frechet"] >= 0.0 and np.isfinite(res["frechet"])
+  assert set(res["frechet_per_class"]) == set(CLASSES)
+  assert all(v is not None and v >= 0 for v in res["frechet_per_class"].values())
+  assert res["counts"]["generated_clips"] == 18  # the mix is skipped ...
+  assert any("mixes" in n for n in res["notes"])  # ... with a note
+  html_text = (out / "report.html").read_text()
+  refs = referenced_files(html_text)
+  assert sum(f.endswith(".wav") for f in refs) == 6  # real + generated per class
+  assert sum(f.endswith(".png") for f in refs) == 3 + 6  # confusions + log-mels
+  for f in refs:
+    assert not os.path.isabs(f) and (out / f).is_file(), f
+  assert sf.info(str(out / refs[-1])).samplerate == SR
+  # A second run refuses to overwrite; eval.json is left as it was.
+  before = (out / "eval.json").read_bytes()
+  r = run_evaluate("--data_dir", data, "--samples", samples, *TINY)
+  assert r.returncode == 2 and "--overwrite" in r.stderr and "eval.json" in r.stderr
+  assert (out / "eval.json").read_bytes() == before
+  # With --overwrite, f_real is reused from its checkpoint, and outputs replaced.
+  r = run_evaluate("--data_dir", data, "--samples", samples, "--overwrite", *TINY)
+  assert r.returncode == 0, r.stderr
+  assert "f_real: reusing the checkpoint" in r.stdout
+  assert json.loads((out / "eval.json").read_text())["f_real_on_real_test"] == \
+      res["f_real_on_real_test"]
