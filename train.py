@@ -13,7 +13,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from samplernn_jax import cli  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/tiny.py",
+_CONFIG = config_flags.DEFINE_config_file("config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs/default.py"),
                                           "experiment config (a configs/*.py file)")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "run folder: checkpoints, logs, samples")
 
