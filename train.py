@@ -13,16 +13,28 @@ from ml_collections import config_flags  # noqa: E402
 
 from samplernn_jax import cli  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs/default.py"),
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
+_CONFIG = config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG,
                                           "experiment config (a configs/*.py file)")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "run folder: checkpoints, logs, samples")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False,
+                                 "join a multi-host run detected by JAX (SLURM, Open MPI)")
+_COORDINATOR = flags.DEFINE_string("coordinator", "", "multi-host: address:port of process 0")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "multi-host: number of processes")
+_PROCESS_ID = flags.DEFINE_integer("process_id", -1, "multi-host: this process's index")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from samplernn_jax import trainer
-  cli.run(lambda: trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value))
+  from samplernn_jax import distributed, trainer
+
+  def run():
+    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                           auto=_DISTRIBUTED.value)
+    return trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+  cli.run(run)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.cond_emb_size = 0        # size of the learned class embedding
   c.cond_sample_tier = False  # also feed the conditioning to the sample tier
   c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
+  c.sample_l1 = "matmul"     # sample tier's embedding + first Linear: matmul | table
   # Optimisation.
   c.batch_size = 128
   c.learning_rate = 1e-3
@@ -109,6 +110,8 @@ def validate(config) -> None:
     raise ValueError("config.cond_type='embedding' needs config.cond_emb_size >= 1")
   if config.dtype not in ("float32", "bfloat16"):
     raise ValueError(f"config.dtype={config.dtype!r}: expected 'float32' or 'bfloat16'")
+  if config.sample_l1 not in ("matmul", "table"):
+    raise ValueError(f"config.sample_l1={config.sample_l1!r}: expected 'matmul' or 'table'")
   for key in ("dim", "batch_size"):
     if config[key] < 1:
       raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
@@ -129,4 +132,4 @@ def build_model(config, n_classes: int | None = None) -> SampleRNN:
       q_levels=config.q_levels, emb_size=config.emb_size,
       sample_input=sample_input(config), n_classes=n, cond_type=config.cond_type,
       cond_emb_size=config.cond_emb_size, cond_sample_tier=config.cond_sample_tier,
-      dtype=jnp.dtype(config.dtype))
+      l1_impl=config.sample_l1, dtype=jnp.dtype(config.dtype))

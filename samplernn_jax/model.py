@@ -113,6 +113,7 @@ class SampleTier(nn.Module):
   sample_input: str  # embedding | one_hot | real
   weight_norm: bool
   cond_sample_tier: bool
+  l1_impl: str = "matmul"  # matmul | table: how embedding -> first Linear runs
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -131,7 +132,14 @@ class SampleTier(nn.Module):
   def __call__(self, prev: Array, upper: Array, cond: Array) -> Array:
     """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> logits [B, T, Q]."""
     b, t, s = prev.shape
-    if self.sample_input == "embedding":
+    if self.sample_input == "embedding" and self.l1_impl == "table":
+      # embedding then Linear == a sum of s look-ups in per-position tables
+      # T_j = embedding @ W_j [Q, H]: fewer FLOPs when B*T >> Q.
+      w, _ = self.prev_samples.weights(s * self.emb_size)
+      tables = jnp.einsum("qe,seh->sqh", self.embedding,
+                          w.reshape(s, self.emb_size, self.dim))  # [s, Q, H]
+      x = sum(tables[j][prev[..., j]] for j in range(s))
+    elif self.sample_input == "embedding":
       x = self.embedding[prev].reshape(b, t, s * self.emb_size)  # [B, T, s*E]
       x = self.prev_samples(x)
     elif self.sample_input == "one_hot":
@@ -165,6 +173,7 @@ class SampleRNN(nn.Module):
   cond_type: str = "one_hot"  # one_hot | embedding
   cond_emb_size: int = 0
   cond_sample_tier: bool = False
+  l1_impl: str = "matmul"
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -181,7 +190,7 @@ class SampleRNN(nn.Module):
         frame_size=fs[-1], dim=self.dim, q_levels=self.q_levels,
         emb_size=self.emb_size, sample_input=self.sample_input,
         weight_norm=self.weight_norm, cond_sample_tier=self.cond_sample_tier,
-        dtype=self.dtype)
+        l1_impl=self.l1_impl, dtype=self.dtype)
     if self.cond_type == "embedding":
       self.class_embedding = self.param("class_embedding", nn.initializers.normal(1.0),
                                         (self.n_classes, self.cond_emb_size))

@@ -94,6 +94,17 @@ class Evaluator:
     return float(total / count)
 
 
+def write_training_samples(config, model, params, class_names, step: int,
+                           workdir: str) -> None:
+  """A few clips per class into ``workdir/samples/train_<step>`` (the paper's habit)."""
+  from samplernn_jax import sample_files
+  loaded = sample_files.Loaded(model, jax.device_get(params), config, class_names, step)
+  req = sample_files.make_request(class_names, None, config.sample_per_class, None)
+  out = os.path.join(workdir, "samples", f"train_{step}")
+  sample_files.write_samples(loaded, out, req, config.sample_seconds,
+                             seed=config.seed, overwrite=True, progress=False)
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (or resumes) the run in ``workdir``; returns the last metrics."""
   config_lib.validate(config)
@@ -185,6 +196,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
                  meta_now(int(st.step)))
     writer.write(record)
     writer.plot()
+    n_eval = -(-int(st.step) // eval_every)
+    if config.sample_every_evals and n_eval % config.sample_every_evals == 0 and is_main:
+      write_training_samples(config, model, st.params, dataset.class_names,
+                             int(st.step), workdir)
     msg = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_bits"))
     _log(f"step {record['step']} epoch {record['epoch']:.2f}: {msg}")
     return record

@@ -142,15 +142,28 @@ def _random_baseline_samples(samples_dir: str, log) -> None:
   if has_wavs:
     log(f"--baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
-  # HOOK(sampler): once samplernn_jax.sampling exposes a function that samples
-  # an untrained model into a samples directory, call it here, e.g.
-  #   sampling.sample_untrained(model_config, samples_dir, n_per_class=20,
-  #                             seconds=5.0, seed=0)
-  # and drop this error.
+  # HOOK(sampler): sample an untrained model into samples_dir here once the
+  # sampler offers one call for it. With today's sample_files / steps API it
+  # would be (model_config: the run's ml_collections config):
+  #   model = config_lib.build_model(model_config, len(class_names))
+  #   params = steps.init_params(model, jax.random.key(seed), model_config.seq_len)
+  #   loaded = sample_files.Loaded(model, params, model_config, class_names, 0)
+  #   req = sample_files.make_request(class_names, None, 20, None)
+  #   sample_files.write_samples(loaded, samples_dir, req, 5.0, seed=seed)
+  # and this error goes.
   raise EvalError(
       f"--baseline random: --samples {samples_dir} holds no WAV files; write "
       "an untrained (freshly initialised) model's clips there with sample.py "
       "first (sampling from evaluate.py is not wired up yet)")
+
+
+def _manifest_steps(samples_dir: str) -> list:
+  """The ``step`` of every manifest entry ([] without a manifest)."""
+  path = os.path.join(samples_dir, samples_lib.MANIFEST)
+  if not os.path.isfile(path):
+    return []
+  with open(path) as f:
+    return [e.get("step") for e in json.load(f)]
 
 
 def _load_real(data_dir: str, n_classes: int | None):
@@ -194,6 +207,117 @@ def _frechet_or_none(a, b, what, notes):
   return frechet_lib.frechet_of_sets(a, b)
 
 
+def _check_outputs_free(out_dir: str, overwrite: bool) -> None:
+  existing = [f for f in (EVAL_JSON, REPORT_HTML)
+              if os.path.exists(os.path.join(out_dir, f))]
+  if existing and not overwrite:
+    raise EvalError(f"{out_dir}: already holds {', '.join(existing)} from an "
+                    "earlier evaluation; pass --overwrite to replace them, or "
+                    "choose another --out_dir")
+
+
+def _input_notes(splits, clips, samples_dir, baseline, config) -> list[str]:
+  notes = []
+  for split in splits.values():
+    if split is not None and split.clip_len < config.window:
+      notes.append(f"{split.path}: clips of {split.clip_len} samples are shorter "
+                   f"than the {config.window}-sample window; zero-padded")
+  short = sum(c.wav.shape[0] < config.window for c in clips)
+  if short:
+    notes.append(f"{short} generated clip(s) shorter than the window; zero-padded")
+  if baseline == "random":
+    steps = sorted({str(st) for st in _manifest_steps(samples_dir)} - {"0", "None"})
+    if steps:
+      notes.append(f"--baseline random: {samples_dir}/{samples_lib.MANIFEST} gives "
+                   f"training steps {', '.join(steps)}; an untrained model's "
+                   "clips come from step 0")
+  return notes
+
+
+def _train_classifiers(splits, clips, n, workdir, out_dir, overwrite, config, log):
+  """f_real (reused from ``<workdir>/f_real`` when it matches) and f_gen."""
+  settings = {"n_classes": n, "window_seconds": config.window_seconds,
+              "features": dataclasses.asdict(config.features),
+              "classifier": dataclasses.asdict(config.classifier)}
+
+  def train_real():  # features of the (large) training split only when needed
+    x, y, _ = _split_features(splits["train"], config, "cover")  # [N, F, M], [N]
+    valid = (_split_features(splits["valid"], config, "first")[:2]
+             if splits["valid"] is not None else None)
+    return clf_lib.train(x, y, n, config.classifier, valid=valid, log=log,
+                         name="f_real")
+
+  def train_gen():
+    x, y, _ = feat_lib.features_of_clips(
+        [(c.wav, c.class_index) for c in clips], config.window, "cover",
+        config.features)
+    return clf_lib.train(x, y, n, config.classifier, log=log, name="f_gen")
+
+  valid = splits["valid"]
+  f_real = _train_or_restore(
+      os.path.join(workdir, "f_real"),
+      dict(settings, kind="f_real", train=_split_fingerprint(splits["train"]),
+           valid=_split_fingerprint(valid) if valid is not None else None),
+      overwrite, "f_real", train_real, n, config, log)
+  f_gen = _train_or_restore(
+      os.path.join(out_dir, "f_gen"),
+      dict(settings, kind="f_gen", samples=_clips_fingerprint(clips)),
+      overwrite, "f_gen", train_gen, n, config, log)
+  return f_real, f_gen
+
+
+def _write_outputs(out_dir, results, preds, names, x_test, test_split, x_gen,
+                   y_gen, clips, samples_dir, baseline, notes, config) -> None:
+  """Confusion matrices, example clips and spectrograms, report.html, eval.json."""
+  n = len(names)
+  figures = {}
+  for k, (y, p) in preds.items():
+    rel = f"figures/confusion_{k}.png"
+    report_lib.plot_confusion(
+        os.path.join(out_dir, rel), report_lib.confusion_matrix(y, p, n), names,
+        f"{k}: accuracy {results[k]:.3f}")
+    figures[k] = rel
+  results["confusion_matrices"] = figures
+  hop_s = config.features.hop / config.features.sample_rate
+
+  def example(kind, feats, wav, c):  # feats [F, M], wav [T]
+    png, wav_rel = f"figures/{kind}_{c:02d}.png", f"clips/{kind}_{c:02d}.wav"
+    report_lib.plot_log_mel(os.path.join(out_dir, png), feats,
+                            f"{kind}: {names[c]}", hop_s)
+    report_lib.write_wav(os.path.join(out_dir, wav_rel),
+                         feat_lib.clip_windows(wav, config.window, "first")[0],
+                         config.features.sample_rate)
+    return {"png": png, "wav": wav_rel}
+
+  rows = []
+  test_sid = np.asarray(test_split.sid)
+  for c in range(n):
+    r, g = np.nonzero(test_sid == c)[0], np.nonzero(y_gen == c)[0]
+    rows.append({
+        "name": names[c],
+        "real": (example("real", x_test[r[0]],
+                         np.asarray(test_split.wav[r[0]], np.float32), c)
+                 if r.size else None),
+        "generated": (example("generated", x_gen[g[0]], clips[g[0]].wav, c)
+                      if g.size else None)})
+
+  fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
+  title = ("Random-model baseline" if baseline == "random"
+           else "Generated scenes") + f": {samples_dir}"
+  summary = {k: f"{results[k]:.3f} (paper: {PAPER[k]:.3f})" for k in ACCURACIES}
+  if baseline == "random":
+    summary["f_real_on_generated"] = (
+        f"{results['f_real_on_generated']:.3f} (paper, random model: "
+        f"{PAPER['f_real_on_random_model']:.3f})")
+  summary["Frechet distance (f_real embeddings, real test vs generated)"] = \
+      fmt(results["frechet"])
+  summary.update({f"Frechet distance, {k}": fmt(v)
+                  for k, v in results["frechet_per_class"].items()})
+  report_lib.write_html(os.path.join(out_dir, REPORT_HTML), title, summary,
+                        list(figures.values()), rows, notes)
+  report_lib.write_json(os.path.join(out_dir, EVAL_JSON), results)  # last
+
+
 def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
              out_dir: str | None = None, overwrite: bool = False,
              baseline: str | None = None, config: EvalConfig = EvalConfig(),
@@ -218,12 +342,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
     raise EvalError(f"--baseline {baseline!r}: expected 'random'")
   workdir = workdir or os.path.join(samples_dir, "eval")
   out_dir = out_dir or workdir
-  existing = [f for f in (EVAL_JSON, REPORT_HTML)
-              if os.path.exists(os.path.join(out_dir, f))]
-  if existing and not overwrite:
-    raise EvalError(f"{out_dir}: already holds {', '.join(existing)} from an "
-                    "earlier evaluation; pass --overwrite to replace them, or "
-                    "choose another --out_dir")
+  _check_outputs_free(out_dir, overwrite)
   if baseline == "random":
     _random_baseline_samples(samples_dir, log)
   names, splits = _load_real(data_dir, n_classes)
@@ -231,133 +350,54 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   has_class_file = os.path.isfile(os.path.join(data_dir, data_lib.CLASSES_FILE))
   clips, notes = samples_lib.read_samples(
       samples_dir, names, config.features.sample_rate, check_names=has_class_file)
-  for s, split in splits.items():
-    if split is not None and split.clip_len < config.window:
-      notes.append(f"{split.path}: clips of {split.clip_len} samples are shorter "
-                   f"than the {config.window}-sample window; zero-padded")
-  short = sum(c.wav.shape[0] < config.window for c in clips)
-  if short:
-    notes.append(f"{short} generated clip(s) shorter than the window; zero-padded")
+  notes += _input_notes(splits, clips, samples_dir, baseline, config)
   for note in notes:
     log(f"note: {note}")
 
-  # Features: log-mel [N, F, M] of the windows, labels [N].
-  log("computing log-mel features")
-  x_train, y_train, _ = _split_features(splits["train"], config, "cover")
+  f_real, f_gen = _train_classifiers(splits, clips, n, workdir, out_dir,
+                                     overwrite, config, log)
+  # Each clip judged on its first window: log-mel [N, F, M], labels [N].
   x_test, y_test, _ = _split_features(splits["test"], config, "first")
-  valid = (_split_features(splits["valid"], config, "first")[:2]
-           if splits["valid"] is not None else None)
-  gen = [(c.wav, c.class_index) for c in clips]
-  x_gen_train, y_gen_train, _ = feat_lib.features_of_clips(
-      gen, config.window, "cover", config.features)
-  x_gen, y_gen, _ = feat_lib.features_of_clips(gen, config.window, "first",
-                                               config.features)
-
-  settings = {"n_classes": n, "window_seconds": config.window_seconds,
-              "features": dataclasses.asdict(config.features),
-              "classifier": dataclasses.asdict(config.classifier)}
-  f_real = _train_or_restore(
-      os.path.join(workdir, "f_real"),
-      dict(settings, kind="f_real", train=_split_fingerprint(splits["train"]),
-           valid=(_split_fingerprint(splits["valid"])
-                  if splits["valid"] is not None else None)),
-      overwrite, "f_real",
-      lambda: clf_lib.train(x_train, y_train, n, config.classifier, valid=valid,
-                            log=log, name="f_real"),
-      n, config, log)
-  f_gen = _train_or_restore(
-      os.path.join(out_dir, "f_gen"),
-      dict(settings, kind="f_gen", samples=_clips_fingerprint(clips)),
-      overwrite, "f_gen",
-      lambda: clf_lib.train(x_gen_train, y_gen_train, n, config.classifier,
-                            log=log, name="f_gen"),
-      n, config, log)
-
+  x_gen, y_gen, _ = feat_lib.features_of_clips(
+      [(c.wav, c.class_index) for c in clips], config.window, "first",
+      config.features)
   logits_rt, emb_rt = f_real.predict(x_test)  # [N_test, C], [N_test, E]
   logits_g, emb_g = f_real.predict(x_gen)  # [N_gen, C], [N_gen, E]
-  logits_gr, _ = f_gen.predict(x_test)
+  logits_gr, _ = f_gen.predict(x_test)  # [N_test, C]
   preds = {"f_real_on_real_test": (y_test, logits_rt.argmax(-1)),
            "f_real_on_generated": (y_gen, logits_g.argmax(-1)),
            "f_gen_on_real_test": (y_test, logits_gr.argmax(-1))}
   results = {k: float(np.mean(p == y)) for k, (y, p) in preds.items()}
-  per_class_acc = {
-      k: {names[c]: (float(np.mean(p[y == c] == c)) if np.any(y == c) else None)
-          for c in range(n)} for k, (y, p) in preds.items()}
   results["frechet"] = _frechet_or_none(emb_rt, emb_g, "overall", notes)
   results["frechet_per_class"] = {
       names[c]: _frechet_or_none(emb_rt[y_test == c], emb_g[y_gen == c],
                                  f"of class {names[c]!r}", notes)
       for c in range(n)}
-
-  # Figures, clips and the page.
-  fig_dir, clip_dir = "figures", "clips"
-  figures = {}
-  for k, (y, p) in preds.items():
-    rel = f"{fig_dir}/confusion_{k}.png"
-    report_lib.plot_confusion(
-        os.path.join(out_dir, rel), report_lib.confusion_matrix(y, p, n), names,
-        f"{k}: accuracy {results[k]:.3f}")
-    figures[k] = rel
-  hop_s = config.features.hop / config.features.sample_rate
-  test_clip_rows = np.asarray(splits["test"].sid)
-
-  def example(kind, feats, wav, c):
-    png, wav_rel = f"{fig_dir}/{kind}_{c:02d}.png", f"{clip_dir}/{kind}_{c:02d}.wav"
-    report_lib.plot_log_mel(os.path.join(out_dir, png), feats,
-                            f"{kind}: {names[c]}", hop_s)
-    report_lib.write_wav(os.path.join(out_dir, wav_rel),
-                         feat_lib.clip_windows(wav, config.window, "first")[0],
-                         config.features.sample_rate)
-    return {"png": png, "wav": wav_rel}
-
-  rows = []
-  for c in range(n):
-    real_i = np.nonzero(test_clip_rows == c)[0]
-    gen_i = np.nonzero(y_gen == c)[0]
-    rows.append({
-        "name": names[c],
-        "real": (example("real", x_test[real_i[0]],
-                         np.asarray(splits["test"].wav[real_i[0]], np.float32), c)
-                 if real_i.size else None),
-        "generated": (example("generated", x_gen[gen_i[0]], clips[gen_i[0]].wav, c)
-                      if gen_i.size else None)})
-
+  valid_accs = [h["valid_acc"] for h in f_real.history if "valid_acc" in h]
   results.update({
-      "f_real_on_valid": (max(h["valid_acc"] for h in f_real.history)
-                          if valid is not None and f_real.history else None),
-      "per_class_accuracy": per_class_acc,
+      "f_real_on_valid": max(valid_accs) if valid_accs else None,
+      "per_class_accuracy": {
+          k: {names[c]: (float(np.mean(p[y == c] == c)) if np.any(y == c) else None)
+              for c in range(n)} for k, (y, p) in preds.items()},
       "baseline": baseline,
       "class_names": names,
-      "counts": {"real_train_windows": int(x_train.shape[0]),
-                 "real_test_clips": int(x_test.shape[0]),
+      "counts": {"real_test_clips": int(x_test.shape[0]),
                  "generated_clips": len(clips),
                  "generated_per_class": {names[c]: int(np.sum(y_gen == c))
                                          for c in range(n)}},
-      "confusion_matrices": figures,
       "paper": PAPER,
       "paths": {"data_dir": os.path.abspath(data_dir),
                 "samples": os.path.abspath(samples_dir),
                 "f_real_checkpoint": os.path.abspath(os.path.join(workdir, "f_real")),
                 "f_gen_checkpoint": os.path.abspath(os.path.join(out_dir, "f_gen"))},
       "config": _jsonable(dataclasses.asdict(config)),
+      "f_real_history": f_real.history,
       "notes": notes})
-
-  fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
-  title = ("Random-model baseline" if baseline == "random"
-           else "Generated scenes") + f": {samples_dir}"
-  summary = {k: f"{results[k]:.3f} (paper: {PAPER[k]:.3f})" for k in ACCURACIES}
-  if baseline == "random":
-    summary["f_real_on_generated"] = (f"{results['f_real_on_generated']:.3f} "
-                                      f"(paper, random model: {PAPER['f_real_on_random_model']:.3f})")
-  summary["Frechet distance (f_real embeddings, real test vs generated)"] = fmt(results["frechet"])
-  summary.update({f"Frechet distance, {k}": fmt(v)
-                  for k, v in results["frechet_per_class"].items()})
-  report_lib.write_html(os.path.join(out_dir, REPORT_HTML), title, summary,
-                        list(figures.values()), rows, notes)
-  report_lib.write_json(os.path.join(out_dir, EVAL_JSON), results)
+  _write_outputs(out_dir, results, preds, names, x_test, splits["test"], x_gen,
+                 y_gen, clips, samples_dir, baseline, notes, config)
   log(f"wrote {os.path.join(out_dir, EVAL_JSON)} and {REPORT_HTML}: "
       + ", ".join(f"{k} {results[k]:.3f}" for k in ACCURACIES)
-      + f", frechet {fmt(results['frechet'])}")
+      + f", frechet {results['frechet']}")
   return results
 
 

@@ -1,0 +1,153 @@
+"""Training speed: one JSON object per setting on stdout.
+
+  python benchmarks/train_speed.py                      # tiny and paper configs
+  python benchmarks/train_speed.py --configs paper --batch_sizes 32,128 --dtype bfloat16
+  python benchmarks/train_speed.py --configs tiny --baseline   # + eager (un-jitted) step
+
+Each object: config, batch_size, seq_len, dtype, sample_l1, devices,
+device_kind, compile_s, step_s (median after warm-up), samples_per_s,
+flops_per_step (XLA's cost analysis), mfu (when the device's peak is known),
+peak_memory_bytes (device memory on GPU; process RSS on CPU), date.
+With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run.
+Random data and freshly initialised parameters; the step is the real
+``steps.train_step``, jitted and sharded over every device as in training.
+"""
+import argparse
+import datetime
+import functools
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from samplernn_jax import config as config_lib, sharding, steps  # noqa: E402
+
+# Dense peak FLOP/s by device kind and matmul dtype (vendor figures).
+PEAK_FLOPS = {
+    ("NVIDIA H100 80GB HBM3", "bfloat16"): 989e12,
+    ("NVIDIA H100 80GB HBM3", "float32"): 67e12,  # without TF32
+    ("NVIDIA H200", "bfloat16"): 989e12,
+    ("NVIDIA H200", "float32"): 67e12,
+}
+CONFIGS = {"tiny": "configs/tiny.py", "paper": "configs/dcase2016.py"}
+
+
+def load_config(name):
+  import importlib.util
+  path = CONFIGS.get(name, name)
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  spec = importlib.util.spec_from_file_location("cfg", os.path.join(root, path))
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config()
+
+
+def peak_memory():
+  dev = jax.devices()[0]
+  stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+  if stats and "peak_bytes_in_use" in stats:
+    return int(stats["peak_bytes_in_use"])
+  try:
+    import resource
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+  except Exception:
+    return None
+
+
+def measure(config, n_classes, n_steps, baseline):
+  model = config_lib.build_model(config, n_classes)
+  tx = steps.make_optimizer(config)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.batch_size, mesh)
+  b, top = config.batch_size, config_lib.frame_sizes(config)[0]
+  state = steps.init_state(model, tx, jax.random.key(0), b, config.seq_len)
+  rng = np.random.default_rng(0)
+  batch = {"chunk": rng.integers(0, config.q_levels, (b, config.seq_len + top)).astype(np.int32),
+           "mask": np.ones((b, config.seq_len), np.float32),
+           "sid": rng.integers(0, n_classes, b).astype(np.int32),
+           "reset": np.ones(b, bool)}
+  dev_batch = sharding.put_batch(batch, mesh)
+  rep, data_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
+  st_sh = jax.tree.map(lambda _: rep, state)
+  st_sh = st_sh.replace(rnn_state=jax.tree.map(lambda _: data_sh, state.rnn_state))
+  state = jax.device_put(state, st_sh)
+  fn = functools.partial(steps.train_step, model, tx)
+  jitted = jax.jit(fn, in_shardings=(st_sh, data_sh), out_shardings=st_sh, donate_argnums=0)
+  t0 = time.perf_counter()
+  compiled = jitted.lower(state, dev_batch).compile()
+  compile_s = time.perf_counter() - t0
+  try:
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost.get("flops", 0.0)) or None
+  except Exception:
+    flops = None
+  for _ in range(2):  # warm-up
+    state = compiled(state, dev_batch)
+  jax.block_until_ready(state)
+  times = []
+  for _ in range(n_steps):
+    t = time.perf_counter()
+    state = compiled(state, dev_batch)
+    jax.block_until_ready(state.step)
+    times.append(time.perf_counter() - t)
+  step_s = statistics.median(times)
+  kind = jax.devices()[0].device_kind
+  peak = PEAK_FLOPS.get((kind, config.dtype))
+  out = {
+      "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
+      "sample_l1": config.sample_l1, "devices": len(jax.devices()), "device_kind": kind,
+      "compile_s": round(compile_s, 3), "step_s": step_s,
+      "samples_per_s": b * config.seq_len / step_s, "flops_per_step": flops,
+      "mfu": (flops / step_s / (peak * len(jax.devices()))) if (flops and peak) else None,
+      "peak_memory_bytes": peak_memory(),
+  }
+  if baseline:
+    with jax.disable_jit():
+      eager = []
+      st = steps.init_state(model, tx, jax.random.key(0), b, config.seq_len)
+      for _ in range(2):
+        t = time.perf_counter()
+        st = fn(st, batch)
+        jax.block_until_ready(st.step)
+        eager.append(time.perf_counter() - t)
+    out["eager_step_s"] = min(eager)
+    out["speedup_vs_eager"] = min(eager) / step_s
+  return out
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--configs", default="tiny,paper", help="tiny, paper or config file paths")
+  p.add_argument("--batch_sizes", default="", help="comma list; default per config")
+  p.add_argument("--seq_len", type=int, default=0, help="override config.seq_len")
+  p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  p.add_argument("--sample_l1", default="matmul", choices=("matmul", "table"))
+  p.add_argument("--steps", type=int, default=10, help="timed steps per setting")
+  p.add_argument("--baseline", action="store_true", help="also time the eager step")
+  args = p.parse_args()
+  on_cpu = jax.devices()[0].platform == "cpu"
+  for name in args.configs.split(","):
+    config = load_config(name)
+    n_classes = 15 if name == "paper" else 4
+    default_bs = ("8,32" if name != "paper" else "8") if on_cpu else (
+        "8,32,128" if name != "paper" else "32,128,256")
+    for bs in (args.batch_sizes or default_bs).split(","):
+      config.batch_size = int(bs)
+      if args.seq_len:
+        config.seq_len = args.seq_len
+      config.dtype, config.sample_l1 = args.dtype, args.sample_l1
+      row = {"config": name, **measure(config, n_classes, args.steps, args.baseline),
+             "date": datetime.date.today().isoformat()}
+      print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+  main()
