@@ -10,8 +10,9 @@ from samplernn_jax.data import DataError
 def known_errors() -> tuple[type, ...]:
   from samplernn_jax.trainer import TrainingError
   from samplernn_jax.theano_params import ImportError_
-  return (DataError, TrainingError, ImportError_, ValueError, FileNotFoundError,
-          FileExistsError)
+  from samplernn_jax.workdir import WorkdirError
+  return (DataError, TrainingError, ImportError_, WorkdirError, ValueError,
+          FileNotFoundError, FileExistsError)
 
 
 def quiet_logs() -> None:

@@ -136,6 +136,12 @@ def load_split(path: str, n_classes: int | None = None,
     bad = sid[(sid < 0) | (sid >= (n_classes or np.inf))][0]
     raise DataError(f"{path}: key 'sid' holds class {int(bad)}; expected "
                     f"0 .. {(n_classes or 0) - 1} (config.n_classes={n_classes})")
+  rows = max(1, (1 << 26) // max(1, wav.shape[1] * wav.dtype.itemsize))  # ~64 MB a block
+  for start in range(0, wav.shape[0], rows):
+    block = np.asarray(wav[start:start + rows])
+    if not np.isfinite(block).all():
+      bad = start + int(np.nonzero(~np.isfinite(block).all(axis=1))[0][0])
+      raise DataError(f"{path}: key 'wav' row {bad} holds NaN or Inf")
   if min_len is not None and wav.shape[1] < min_len:
     raise DataError(f"{path}: clips hold {wav.shape[1]} samples; expected at least "
                     f"{min_len} (one chunk of config.seq_len)")

@@ -24,6 +24,7 @@ from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import data as data_lib
 from samplernn_jax import sharding, steps
+from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.metrics import MetricsWriter
 
 # Keys a resumed run must share with its checkpoint (besides the model's).
@@ -106,8 +107,20 @@ def write_training_samples(config, model, params, class_names, step: int,
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains (or resumes) the run in ``workdir``; returns the last metrics."""
+  """Trains (or resumes) the run in ``workdir``; returns the last metrics.
+
+  Only one run may use a workdir at a time (a lock; a clear error for the
+  second).
+  """
   config_lib.validate(config)
+  if jax.process_index() != 0:
+    return _train(config, workdir)
+  with workdir_lib.WorkdirLock(workdir):
+    workdir_lib.check_writable(workdir)
+    return _train(config, workdir)
+
+
+def _train(config, workdir: str) -> dict:
   fs = config_lib.frame_sizes(config)
   dataset = data_lib.open_dataset(config.data_dir, config.n_classes,
                                   min_len=None, synthetic_seed=config.seed)
@@ -163,8 +176,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
             "n_classes": dataset.n_classes, "class_names": dataset.class_names,
             "data_dir": config.data_dir}
 
-  def save(st):
-    ckpts.save(ckpt_lib.LATEST, int(st.step), st, meta_now(int(st.step)))
+  def save(st, which=ckpt_lib.LATEST, item=None):
+    try:
+      ckpts.save(which, int(st.step), st if item is None else item, meta_now(int(st.step)))
+    except OSError as e:
+      raise TrainingError(
+          f"{workdir}: could not save the checkpoint of step {int(st.step)} "
+          f"({e}); the previous checkpoints are intact. Free space and run again "
+          "to resume from the last one") from e
 
   def flush_metrics(st):
     """Pulls the accumulated train bits; stops on a non-finite step."""
@@ -192,8 +211,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       meta["best_valid"] = record["valid_bits"]
       if dataset.test is not None:
         record["test_bits"] = evaluator(st.params, dataset.test, "test")
-      ckpts.save(ckpt_lib.BEST, int(st.step), {"params": st.params},
-                 meta_now(int(st.step)))
+      save(st, ckpt_lib.BEST, {"params": st.params})
     writer.write(record)
     writer.plot()
     n_eval = -(-int(st.step) // eval_every)

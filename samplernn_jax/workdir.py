@@ -1,0 +1,73 @@
+"""The run folder: one run at a time, and writable before any work starts."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+
+LOCK_FILE = ".lock"
+
+
+class WorkdirError(RuntimeError):
+  """The workdir cannot be used; the message says why and names it."""
+
+
+class WorkdirLock:
+  """An exclusive ``flock`` on ``<workdir>/.lock`` for the life of the run.
+
+  The kernel drops the lock when the process ends, however it ends (SIGKILL
+  included), so a crashed run never leaves a stale lock behind.
+  """
+
+  def __init__(self, workdir: str):
+    self.workdir = workdir
+    self._f = None
+
+  def acquire(self) -> "WorkdirLock":
+    try:
+      os.makedirs(self.workdir, exist_ok=True)
+      f = open(os.path.join(self.workdir, LOCK_FILE), "a+")
+    except OSError as e:
+      raise WorkdirError(f"--workdir={self.workdir}: cannot create or write it ({e.strerror})") from e
+    try:
+      fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      f.seek(0)
+      holder = f.read().strip() or "unknown"
+      f.close()
+      if e.errno in (errno.EAGAIN, errno.EACCES):
+        raise WorkdirError(f"--workdir={self.workdir} is in use by another run "
+                           f"(pid {holder}); wait for it to end or use another workdir") from e
+      raise
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    self._f = f
+    return self
+
+  def release(self) -> None:
+    if self._f is not None:
+      fcntl.flock(self._f.fileno(), fcntl.LOCK_UN)
+      self._f.close()
+      self._f = None
+
+  def __enter__(self):
+    return self.acquire()
+
+  def __exit__(self, *exc):
+    self.release()
+
+
+def check_writable(workdir: str) -> None:
+  """Writes and removes a small file; a clear error when the disk refuses."""
+  probe = os.path.join(workdir, ".write_probe")
+  try:
+    with open(probe, "wb") as f:
+      f.write(b"\0" * 4096)
+      f.flush()
+      os.fsync(f.fileno())
+    os.remove(probe)
+  except OSError as e:
+    raise WorkdirError(f"--workdir={workdir}: not writable ({e.strerror}); "
+                       "free some space or fix its permissions") from e
