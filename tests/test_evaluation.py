@@ -5,6 +5,7 @@ tone, a 2 kHz tone, noise band-passed around 5 kHz, each with a little white
 noise), clips of 0.5 s at 16 kHz, windows of 0.25 s and a 2-block CNN, so the
 whole file runs in well under a minute on 2 CPU cores.
 """
+import importlib.util
 import json
 import os
 import re
@@ -16,9 +17,13 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
+from samplernn_jax import data as data_lib
+
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import features as feat_lib
 from samplernn_jax.evaluation import frechet as frechet_lib
+from samplernn_jax.evaluation import run as run_lib
+from samplernn_jax.evaluation import samples as samples_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SR = 16000
@@ -244,8 +249,8 @@ def test_evaluate_end_to_end_and_no_overwrite(tmp_path):
   res = json.loads((out / "eval.json").read_text())
   for k in ("f_real_on_real_test", "f_real_on_generated", "f_gen_on_real_test"):
     assert 0.0 <= res[k] <= 1.0, k
-  # The synthetic "generated" clips are as clean as the real ones.
-  assert res["f_real_on_real_test"] > 0.9 and res["f_real_on_generated"] > 0.9
+  # The synthetic "generated" clips are as clean as the real ones (chance: 1/3).
+  assert res["f_real_on_real_test"] > 0.7 and res["f_real_on_generated"] > 0.7
   assert res["frechet"] >= 0.0 and np.isfinite(res["frechet"])
   assert set(res["frechet_per_class"]) == set(CLASSES)
   assert all(v is not None and v >= 0 for v in res["frechet_per_class"].values())
@@ -269,3 +274,150 @@ def test_evaluate_end_to_end_and_no_overwrite(tmp_path):
   assert "f_real: reusing the checkpoint" in r.stdout
   assert json.loads((out / "eval.json").read_text())["f_real_on_real_test"] == \
       res["f_real_on_real_test"]
+
+
+# ---------------------------------------------------------------------------
+# Samples directories and bad inputs
+
+
+def test_read_samples_without_manifest_uses_file_names(tmp_path):
+  d = write_samples_dir(str(tmp_path / "s"), n_per_class=2, manifest=False, mixes=0)
+  names = ["cafe/restaurant" if n == "hiss" else n for n in CLASSES]
+  os.rename(os.path.join(d, "hiss_001.wav"), os.path.join(d, "cafe_restaurant_001.wav"))
+  os.rename(os.path.join(d, "hiss_000.wav"), os.path.join(d, "cafe/restaurant"[:4] + "_x.wav"))
+  with pytest.raises(samples_lib.EvalError, match=r"cafe_x\.wav: unknown class"):
+    samples_lib.read_samples(d, names, SR)
+  os.remove(os.path.join(d, "cafe_x.wav"))
+  clips, notes = samples_lib.read_samples(d, names, SR)
+  got = {os.path.basename(c.path): c.class_index for c in clips}
+  assert got == {"low_tone_000.wav": 0, "low_tone_001.wav": 0, "high_tone_000.wav": 1,
+                 "high_tone_001.wav": 1, "cafe_restaurant_001.wav": 2}
+  assert any("no manifest.json" in n for n in notes)
+
+
+# The classifier of the fixture above with fewer epochs: jit caches are shared.
+TINY_CONFIG = run_lib.EvalConfig(
+    window_seconds=WINDOW_S,
+    classifier=clf_lib.ClassifierConfig(channels=(8, 16), embed_dim=16, epochs=2,
+                                        batch_size=16))
+
+
+@pytest.fixture()
+def dirs(tmp_path):
+  return (write_data_dir(str(tmp_path / "data"), n_train=4, n_test=2, valid=False),
+          write_samples_dir(str(tmp_path / "samples"), n_per_class=6, mixes=0))
+
+
+def _edit_manifest(samples, fn):
+  path = os.path.join(samples, "manifest.json")
+  with open(path) as f:
+    entries = json.load(f)
+  fn(entries)
+  with open(path, "w") as f:
+    json.dump(entries, f)
+
+
+def _no_wavs(data, samples):
+  for f in os.listdir(samples):
+    os.remove(os.path.join(samples, f))
+  return "--samples .*samples: no WAV files"
+
+
+def _bad_rate(data, samples):
+  sf.write(os.path.join(samples, "low_tone_000.wav"), np.zeros(4000), 22050)
+  return r"low_tone_000\.wav: sample rate 22050 Hz; expected 16000 Hz"
+
+
+def _unknown_class_name(data, samples):
+  _edit_manifest(samples, lambda e: e[0].update({"class": "jungle", "class_index": None}))
+  return r"manifest\.json: entry 0 \(low_tone_000\.wav\): unknown class 'jungle'"
+
+
+def _class_index_out_of_range(data, samples):
+  _edit_manifest(samples, lambda e: e[1].update(class_index=7))
+  return r"entry 1 \(low_tone_001\.wav\): class_index 7 is not a class .*0 \.\. 2"
+
+
+def _names_disagree(data, samples):
+  _edit_manifest(samples, lambda e: e[0].update(class_index=2))
+  return r"class 'low_tone' with class_index 2, but --data_dir names class 2 'hiss'"
+
+
+def _manifest_missing_file(data, samples):
+  os.remove(os.path.join(samples, "high_tone_001.wav"))
+  return r"high_tone_001\.wav: listed in manifest\.json but no such file"
+
+
+def _missing_test_split(data, samples):
+  os.remove(os.path.join(data, "audio_test.npz"))
+  return r"missing the test split .*audio_test\.npz"
+
+
+def _missing_data_dir(data, samples):
+  os.rename(data, data + "_gone")
+  return r"--data_dir .*data: no such directory"
+
+
+def _bad_npz_labels(data, samples):
+  np.savez(os.path.join(data, "audio_train.npz"),
+           wav=np.zeros((2, CLIP), np.float16), sid=np.array([0, 5], np.uint8))
+  return r"audio_train\.npz: key 'sid' holds class 5; expected 0 \.\. 2"
+
+
+def _mismatched_checkpoint(data, samples):
+  clf = clf_lib.Classifier(model=None, params={"w": np.zeros(2, np.float32)},
+                           mean=np.zeros(1, np.float32), std=np.ones(1, np.float32))
+  clf_lib.save(os.path.join(samples, "eval", "f_real"), clf, {"kind": "f_real"})
+  return r"f_real: holds a f_real checkpoint trained on other data or settings .*--overwrite"
+
+
+def _random_baseline_without_clips(data, samples):
+  for f in os.listdir(samples):
+    os.remove(os.path.join(samples, f))
+  return r"--baseline random: --samples .* holds no WAV files; .*untrained"
+
+
+@pytest.mark.parametrize("make_bad", [
+    _no_wavs, _bad_rate, _unknown_class_name, _class_index_out_of_range,
+    _names_disagree, _manifest_missing_file, _missing_test_split,
+    _missing_data_dir, _bad_npz_labels, _mismatched_checkpoint,
+    _random_baseline_without_clips])
+def test_bad_inputs_give_clear_errors(dirs, make_bad):
+  data, samples = dirs
+  pattern = make_bad(data, samples)
+  baseline = "random" if make_bad is _random_baseline_without_clips else None
+  with pytest.raises((samples_lib.EvalError, data_lib.DataError), match=pattern):
+    run_lib.evaluate(data, samples, baseline=baseline, config=TINY_CONFIG,
+                     log=lambda s: None)
+  assert not os.path.exists(os.path.join(samples, "eval", "eval.json"))
+
+
+def test_bad_flags(dirs, capsys):
+  data, samples = dirs
+  short = run_lib.EvalConfig(window_seconds=0.01)
+  with pytest.raises(samples_lib.EvalError, match=r"--window_seconds 0.01: .*1024"):
+    run_lib.evaluate(data, samples, config=short)
+  spec = importlib.util.spec_from_file_location(
+      "evaluate_entry", os.path.join(REPO, "evaluate.py"))
+  entry = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(entry)
+  args = entry.parse_flags(["--data_dir", data, "--samples", samples,
+                            "--channels", "8,x"])
+  assert run_lib.main(args) == 2
+  assert "--channels '8,x': expected comma-separated ints" in capsys.readouterr().err
+
+
+def test_random_baseline_run(dirs, tmp_path):
+  data, samples = dirs
+  _edit_manifest(samples, lambda e: [x.update(step=0) for x in e])
+  out = str(tmp_path / "out")
+  res = run_lib.evaluate(data, samples, out_dir=out, baseline="random",
+                         config=TINY_CONFIG, log=lambda s: None)
+  on_disk = json.loads(open(os.path.join(out, "eval.json")).read())
+  assert on_disk["baseline"] == "random" and on_disk == json.loads(json.dumps(res))
+  assert 0 <= on_disk["f_real_on_generated"] <= 1
+  assert "Random-model baseline" in open(os.path.join(out, "report.html")).read()
+  assert not any("step" in n for n in on_disk["notes"])  # step 0: no warning
+  # The f_real checkpoint went to the default workdir, the rest to out_dir.
+  assert os.path.isdir(os.path.join(samples, "eval", "f_real"))
+  assert os.path.isdir(os.path.join(out, "f_gen"))
