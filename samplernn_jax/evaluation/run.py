@@ -397,7 +397,8 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
                  y_gen, clips, samples_dir, baseline, notes, config)
   log(f"wrote {os.path.join(out_dir, EVAL_JSON)} and {REPORT_HTML}: "
       + ", ".join(f"{k} {results[k]:.3f}" for k in ACCURACIES)
-      + f", frechet {results['frechet']}")
+      + ", frechet " + ("n/a" if results["frechet"] is None
+                        else f"{results['frechet']:.4f}"))
   return results
 
 
