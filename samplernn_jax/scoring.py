@@ -32,6 +32,7 @@ from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import data as data_lib
 from samplernn_jax import sharding, steps, theano_params
+from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.theano_params import ImportError_
 
 PICKLE_EXTS = (".pkl", ".pickle")
@@ -163,8 +164,7 @@ def config_from_meta(meta: dict, where: str) -> ml_collections.ConfigDict:
   if unknown:
     raise ValueError(f"{where}: the checkpoint's config has keys {unknown} that this "
                      "version of samplernn_jax does not know")
-  for key, value in saved.items():
-    config[key] = tuple(value) if isinstance(config[key], tuple) else value
+  config.update(saved)  # JSON lists back to tuples
   return config
 
 
@@ -206,7 +206,7 @@ def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
     raise ImportError_(f"{src}: {e}") from e
   class_names = data_lib.load_class_names(config.data_dir or None, n)[:n]
 
-  # Everything is checked: write.
+  # Everything is checked: write, holding the workdir as train.py does.
   tx = steps.make_optimizer(config)
 
   def make_state(params):  # train.py's fresh state, with these parameters
@@ -217,10 +217,15 @@ def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
         rnn_state=steps.initial_rnn_state(model, params, config.batch_size))
 
   state = jax.jit(make_state)(params)
-  os.makedirs(workdir, exist_ok=True)
-  ckpts = ckpt_lib.Checkpoints(workdir, config.keep_checkpoints)
-  ckpts.save(ckpt_lib.LATEST, 0, state, _step0_meta(config, n, class_names, src))
-  ckpts.close()
+  with workdir_lib.WorkdirLock(workdir):
+    workdir_lib.check_writable(workdir)
+    found = existing_checkpoints(workdir)  # again: a run may have started meanwhile
+    if found:
+      raise FileExistsError(f"--workdir {workdir}: already holds checkpoints "
+                            f"({found[0]}); import into a new --workdir")
+    ckpts = ckpt_lib.Checkpoints(workdir, config.keep_checkpoints)
+    ckpts.save(ckpt_lib.LATEST, 0, state, _step0_meta(config, n, class_names, src))
+    ckpts.close()
 
   # Read back what was written: it must be the file's arrays, bit for bit.
   back, _ = ckpt_lib.restore_params(workdir, ckpt_lib.LATEST, 0)
@@ -271,16 +276,15 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"--workdir {workdir}: no such folder")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
-  params, meta = ckpt_lib.restore_params(workdir, sub, step)
-  where = os.path.join(workdir, sub, str(step))
-  config = config_from_meta(meta, where)
+  meta = ckpt_lib.read_meta(workdir, sub, step)
+  config = config_from_meta(meta, os.path.join(workdir, sub, str(step)))
   config.max_eval_clips = 0
   for key, value in overrides.items():
     config[key] = value
   config_lib.validate(config)
   n_classes = int(meta.get("n_classes") or config.n_classes)
   model = config_lib.build_model(config, n_classes)
-  split = data_lib.load_split(data_path, n_classes=n_classes)
+  split = data_lib.load_split(data_path, n_classes=n_classes)  # before the big read
   clips = split.num_clips
   if config.max_eval_clips:
     clips = min(clips, config.max_eval_clips)
@@ -290,6 +294,7 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     n_dev = mesh.devices.size
     config.eval_batch_size = min(config.eval_batch_size or config.batch_size,
                                  -(-clips // n_dev) * n_dev)
+  params, _ = ckpt_lib.restore_params(workdir, sub, step)
   params = sharding.put_replicated(params, mesh)
   bits = Evaluator(model, config, mesh)(params, split, "score")
   return {"bits": bits, "clips": clips, "samples": clips * split.clip_len}

@@ -1,0 +1,48 @@
+"""Scores a checkpoint: mean bits per target sample over every clip of an npz.
+
+  python scripts/score.py --workdir runs/paper --data datasets/audio_test.npz \
+      [--ckpt best|latest|STEP] [--config.eval_batch_size=64 ...]
+
+Prints one JSON line ``{"bits": ..., "clips": ..., "samples": ...}``
+(``samples``: target samples scored, clips x clip length). The cost is
+computed by the same code as validation in train.py (``trainer.Evaluator``)
+with the model config saved in the checkpoint; ``--config.KEY=VALUE`` may
+change only keys that leave the model alone (eval_batch_size, seq_len, dtype,
+max_eval_clips, ...), never one of ``config.MODEL_KEYS``.
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from samplernn_jax import cli  # noqa: E402
+from samplernn_jax.config import base_config  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_dict(
+    "config", base_config(), "overrides of the checkpoint's config (not model keys)")
+_WORKDIR = flags.DEFINE_string("workdir", "", "run folder holding the checkpoint")
+_DATA = flags.DEFINE_string("data", "", "paper-format npz (wav, sid) to score")
+_CKPT = flags.DEFINE_string("ckpt", "best", "best, latest or a step number")
+
+
+def _run():
+  from samplernn_jax import scoring
+  if not _WORKDIR.value or not _DATA.value:
+    raise ValueError("--workdir and --data are required")
+  overrides = config_flags.get_override_values(flags.FLAGS["config"])
+  result = scoring.score(_WORKDIR.value, _DATA.value, _CKPT.value, overrides)
+  print(json.dumps(result))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cli.run(_run)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,380 @@
+"""scripts/import_theano_params.py and scripts/score.py, end to end.
+
+The reference GRU case (tests/data/original_reference/gru.npz, from the
+original Theano code) gives a parameter file as the original writes it (a
+pickle of {name: ndarray}) and two clips. Imported into a workdir, the
+checkpoint scores the clips at the reference's bits (score.py, the code of
+validation), train.py's trainer resumes from it at step 0 with the
+reference's cost of chunk 0, and it exports back to the same arrays. Bad
+inputs end with exit code 2 and one line naming the problem; a refused import
+writes nothing.
+
+The scripts run as subprocesses (the independent runs start together, to keep
+the file fast); the bad files and data go through ``cli.run`` in this process,
+which is what the scripts wrap their library call in.
+"""
+import importlib.util
+import io
+import json
+import math
+import os
+import pickle
+import pickletools
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from samplernn_jax import checkpoint as ckpt_lib
+from samplernn_jax import cli
+from samplernn_jax import scoring, theano_params
+from samplernn_jax.metrics import read_metrics
+from samplernn_jax.theano_params import ImportError_
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REF = os.path.join(REPO, "tests", "data", "original_reference", "gru.npz")
+IMPORTER = os.path.join(REPO, "scripts", "import_theano_params.py")
+SCORER = os.path.join(REPO, "scripts", "score.py")
+BATCH = 2  # the case's clips: one batch
+TOL = 1e-4  # float32 against the original's float64 vectors
+
+
+def load_ref():
+  with np.load(REF, allow_pickle=False) as z:
+    return {k: z[k] for k in z.files}
+
+
+def case_overrides(ref):
+  """The case's config.* keys as {key: value}, plus the batch of its clips."""
+  out = {k[len("config."):]: v.item() for k, v in ref.items() if k.startswith("config.")}
+  out["batch_size"] = BATCH
+  return out
+
+
+def config_flags(overrides):
+  return [f"--config.{k}={v}" for k, v in overrides.items()]
+
+
+def named_params(ref):
+  return {k[len("param/"):]: v for k, v in ref.items() if k.startswith("param/")}
+
+
+def write_pickle(path, named):
+  with open(path, "wb") as f:
+    pickle.dump(named, f, protocol=2)
+
+
+def write_clips(path, wav, sid):
+  np.savez(path, wav=np.asarray(wav, np.float16), sid=np.asarray(sid, np.uint8))
+
+
+def import_cmd(src, workdir, overrides):
+  return [sys.executable, IMPORTER, "--src", str(src), "--config",
+          os.path.join(REPO, "configs", "tiny.py"), "--workdir", str(workdir)
+          ] + config_flags(overrides)
+
+
+def run_all(cmds):
+  """Runs {name: argv} concurrently -> {name: (returncode, stdout, stderr)}."""
+  procs = {name: subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+           for name, cmd in cmds.items()}
+  out = {}
+  for name, p in procs.items():
+    stdout, stderr = p.communicate(timeout=300)
+    out[name] = (p.returncode, stdout, stderr)
+  return out
+
+
+def snapshot(folder):
+  """Relative path -> (size, mtime_ns) of every file below ``folder``."""
+  out = {}
+  for root, _, files in os.walk(folder):
+    for name in files:
+      st = os.stat(os.path.join(root, name))
+      out[os.path.relpath(os.path.join(root, name), folder)] = (st.st_size, st.st_mtime_ns)
+  return out
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  """Imports the reference's pickle, then runs every script case at once."""
+  tmp = tmp_path_factory.mktemp("import_score")
+  ref = load_ref()
+  over = case_overrides(ref)
+  named = named_params(ref)
+  src = tmp / "params_ref.pkl"
+  write_pickle(src, named)
+  data = tmp / "clips.npz"
+  write_clips(data, ref["wav"], ref["sid"])
+  workdir = tmp / "run"
+  rc, stdout, stderr = run_all({"import": import_cmd(src, workdir, over)})["import"]
+  assert rc == 0, stderr
+  before = snapshot(workdir)
+
+  score = [sys.executable, SCORER, "--workdir", str(workdir), "--data", str(data)]
+  cmds = {
+      "score": score + ["--config.seq_len=%d" % over["seq_len"],
+                        "--config.eval_batch_size=2"],
+      "export": [sys.executable, IMPORTER, "--export", str(tmp / "exported.pkl"),
+                 "--workdir", str(workdir)],
+      "model_key": score + ["--config.dim=16"],
+      "exists": import_cmd(src, workdir, over),
+  }
+  return {"tmp": tmp, "ref": ref, "over": over, "named": named, "workdir": workdir,
+          "data": data, "import": (rc, stdout, stderr), "before": before,
+          "runs": run_all(cmds)}
+
+
+# ---------------------------------------------------------------------------
+# The imported model.
+
+
+def test_import_writes_step0_of_the_file(setup):
+  summary = json.loads(setup["import"][1])
+  assert summary["arrays"] == len(setup["named"])
+  workdir = str(setup["workdir"])
+  assert ckpt_lib.find_step(workdir, "latest") == (ckpt_lib.LATEST, 0)
+  params, meta = ckpt_lib.restore_params(workdir, ckpt_lib.LATEST, 0)
+  assert meta["step"] == 0 and meta["best_valid"] is None
+  assert meta["n_classes"] == 3 and len(meta["class_names"]) == 3
+  for key, value in setup["over"].items():
+    assert meta["config"][key] == value, key
+  config = scoring.config_from_meta(meta, workdir)
+  back = theano_params.to_original(params, config)
+  assert sorted(back) == sorted(setup["named"])
+  for name, value in setup["named"].items():
+    np.testing.assert_array_equal(back[name], value, err_msg=name)
+
+
+def test_score_equals_reference_bits(setup):
+  rc, stdout, stderr = setup["runs"]["score"]
+  assert rc == 0, stderr
+  lines = stdout.strip().splitlines()
+  assert len(lines) == 1
+  result = json.loads(lines[0])
+  ref = setup["ref"]
+  expected = -np.concatenate([ref["logp0"], ref["logp1"]], axis=1).mean() / math.log(2)
+  assert expected == pytest.approx(float(ref["bits"]), abs=1e-12)
+  print(f"score.py bits {result['bits']!r}, reference {expected!r}")
+  assert abs(result["bits"] - expected) < TOL
+  assert result["clips"] == 2
+  assert result["samples"] == ref["wav"].size == 48
+
+
+def test_score_other_chunking_and_clip_limit(setup):
+  """Chunks of 24 (the whole clip) and only clip 0: that clip's reference bits."""
+  ref = setup["ref"]
+  result = scoring.score(str(setup["workdir"]), str(setup["data"]), "latest",
+                         {"seq_len": 24, "max_eval_clips": 1})
+  expected = -np.concatenate([ref["logp0"][0], ref["logp1"][0]]).mean() / math.log(2)
+  assert abs(result["bits"] - expected) < TOL
+  assert (result["clips"], result["samples"]) == (1, 24)
+
+
+def load_tiny_config():
+  spec = importlib.util.spec_from_file_location(
+      "tiny_config", os.path.join(REPO, "configs", "tiny.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def test_training_resumes_from_the_import(setup, tmp_path):
+  """One train step from the imported state: its cost is chunk 0's reference bits."""
+  from samplernn_jax import trainer
+  ref = setup["ref"]
+  workdir = tmp_path / "run"
+  shutil.copytree(setup["workdir"], workdir)
+  data_dir = tmp_path / "data"
+  data_dir.mkdir()
+  write_clips(data_dir / "audio_train.npz", ref["wav"], ref["sid"])
+  config = load_tiny_config()
+  for key, value in setup["over"].items():
+    config[key] = value
+  config.data_dir = str(data_dir)
+  config.max_steps = 1
+  config.log_every_steps = 1
+  trainer.train_and_evaluate(config, str(workdir))
+  (record,) = [r for r in read_metrics(str(workdir)) if "train_bits" in r]
+  assert record["step"] == 1
+  expected = -ref["logp0"].mean() / math.log(2)
+  assert abs(record["train_bits"] - expected) < TOL
+  assert ckpt_lib.find_step(str(workdir), "latest") == (ckpt_lib.LATEST, 1)
+
+
+def portable_globals(data):
+  return {arg for op, arg, _ in pickletools.genops(data) if op.name == "GLOBAL"}
+
+
+def test_export_gives_back_the_file(setup, tmp_path):
+  rc, stdout, stderr = setup["runs"]["export"]
+  assert rc == 0, stderr
+  path = setup["tmp"] / "exported.pkl"
+  data = path.read_bytes()
+  # Only names that Python 2 and numpy 1.x (the original's) can resolve.
+  assert portable_globals(data) <= {"numpy ndarray", "numpy dtype", "_codecs encode"}
+  with open(path, "rb") as f:
+    plain = pickle.load(f, encoding="latin1")  # no help from our reader
+  npz = tmp_path / "exported.npz"
+  scoring.export_original(str(setup["workdir"]), str(npz), "0")
+  for loaded in (plain, scoring.read_original(str(path)), scoring.read_original(str(npz))):
+    assert sorted(loaded) == sorted(setup["named"])
+    for name, value in setup["named"].items():
+      assert loaded[name].dtype == value.dtype
+      np.testing.assert_array_equal(loaded[name], value, err_msg=name)
+  with pytest.raises(FileExistsError, match="already exists"):
+    scoring.export_original(str(setup["workdir"]), str(npz), "latest")
+
+
+class Py2Pickler(pickle._Pickler):
+  """Writes {name: ndarray} as Python 2's cPickle.dump (protocol 0) does.
+
+  Python 2 strings are byte strings (STRING opcode) and numpy 1.x names its
+  array constructor ``numpy.core.multiarray._reconstruct``.
+  """
+  dispatch = dict(pickle._Pickler.dispatch)
+
+  def save_py2_str(self, obj):
+    self.write(pickle.STRING + repr(obj)[1:].encode("ascii") + b"\n")
+    self.memoize(obj)
+
+  dispatch[bytes] = save_py2_str
+
+  def save_global(self, obj, name=None):
+    module = obj.__module__.replace("numpy._core", "numpy.core")
+    self.write(pickle.GLOBAL + f"{module}\n{name or obj.__qualname__}\n".encode())
+    self.memoize(obj)
+
+
+def test_reads_a_python2_pickle(tmp_path):
+  named = named_params(load_ref())
+  buf = io.BytesIO()
+  Py2Pickler(buf, protocol=0).dump({k.encode(): v for k, v in named.items()})
+  assert b"cnumpy.core.multiarray\n_reconstruct" in buf.getvalue()
+  path = tmp_path / "params_e0_i0.pkl"
+  path.write_bytes(buf.getvalue())
+  loaded = scoring.read_original(str(path))
+  assert sorted(loaded) == sorted(named)
+  for name, value in named.items():
+    np.testing.assert_array_equal(loaded[name], value, err_msg=name)
+
+
+# ---------------------------------------------------------------------------
+# Bad inputs: exit code 2, one clear line; a refused import writes nothing.
+
+
+def check_refusal(rc, stdout, stderr, message):
+  assert rc == 2, stderr
+  lines = stderr.strip().splitlines()
+  assert lines and lines[-1].startswith("error: "), stderr
+  assert message in lines[-1], stderr
+  assert "Traceback" not in stderr
+  assert stdout == ""
+
+
+@pytest.mark.parametrize("case, message", [
+    ("model_key", "--config.dim changes the model; score.py takes the model from "
+                  "the checkpoint's config"),
+    ("exists", "already holds checkpoints"),
+])
+def test_bad_input_script(setup, case, message):
+  check_refusal(*setup["runs"][case], message)
+
+
+def test_refused_import_leaves_the_workdir_alone(setup):
+  assert snapshot(setup["workdir"]) == setup["before"]
+
+
+def run_cli(fn, capsys):
+  """What a script does with a library call: (exit code, stdout, stderr)."""
+  capsys.readouterr()
+  try:
+    cli.run(fn)
+    rc = 0
+  except SystemExit as e:
+    rc = e.code
+  out = capsys.readouterr()
+  return rc, out.out, out.err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "missing.pkl: parameter 'FrameLevel.GRU2.Step.Recurrent_Gates.g0' "
+                "(ours: tier0/rnn1/recurrent_gates/scale, shape (16,)) is missing"),
+    ("extra", "extra.pkl: parameter 'FrameLevel.GRU3.Step.Input.W0' is not part of "
+              "a model with this config"),
+    ("shape", "shape.pkl: parameter 'SampleLevel.L2.b' has shape (9,); the config "
+              "needs (8,)"),
+    ("code", "code.pkl: the pickle needs os.system"),
+])
+def test_bad_parameter_file(setup, tmp_path, capsys, case, message):
+  named = dict(setup["named"])
+  if case == "missing":
+    del named["FrameLevel.GRU2.Step.Recurrent_Gates.g0"]
+  elif case == "extra":
+    named["FrameLevel.GRU3.Step.Input.W0"] = named["FrameLevel.GRU2.Step.Input.W0"]
+  elif case == "shape":
+    named["SampleLevel.L2.b"] = np.zeros(9, np.float32)
+  src = tmp_path / f"{case}.pkl"
+  write_pickle(src, named)
+  if case == "code":  # a pickle that would run a command
+    src.write_bytes(b"cos\nsystem\n(S'touch " + str(tmp_path / "pwned").encode()
+                    + b"'\ntR.")
+  config = load_tiny_config()
+  for key, value in setup["over"].items():
+    config[key] = value
+  workdir = tmp_path / "run"
+  check_refusal(*run_cli(lambda: scoring.import_original(str(src), config, str(workdir)),
+                         capsys), message)
+  assert not workdir.exists()
+  assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no_checkpoint", "empty_run: no checkpoint"),
+    ("no_wav", "no_wav.npz: missing key 'wav'"),
+    ("bad_sid", "bad_sid.npz: key 'sid' holds class 3; expected 0 .. 2"),
+    ("no_data", "nothing.npz: no such file"),
+])
+def test_bad_score_input(setup, tmp_path, capsys, case, message):
+  ref = setup["ref"]
+  workdir, data = setup["workdir"], setup["data"]
+  if case == "no_checkpoint":
+    workdir = tmp_path / "empty_run"
+    workdir.mkdir()
+  elif case == "no_wav":
+    data = tmp_path / "no_wav.npz"
+    np.savez(data, audio=ref["wav"], sid=ref["sid"])
+  elif case == "bad_sid":
+    data = tmp_path / "bad_sid.npz"
+    write_clips(data, ref["wav"], [0, 3])
+  elif case == "no_data":
+    data = tmp_path / "nothing.npz"
+  check_refusal(*run_cli(lambda: scoring.score(str(workdir), str(data)), capsys), message)
+
+
+def test_refusals_in_the_library(setup, tmp_path):
+  """The errors the scripts print come from the library, named by file."""
+  config = load_tiny_config()
+  for key, value in setup["over"].items():
+    config[key] = value
+  config.n_classes = 0
+  with pytest.raises(ValueError, match="pass --n_classes N"):
+    scoring.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
+                            str(tmp_path / "a"))
+  with pytest.raises(ValueError, match=r"--n_classes=4 but config.n_classes=3"):
+    config.n_classes = 3
+    scoring.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
+                            str(tmp_path / "a"), n_classes=4)
+  bad = tmp_path / "ints.npz"
+  np.savez(bad, **{**setup["named"], "FrameLevel.h0": np.zeros((2, 8), np.int32)})
+  with pytest.raises(ImportError_, match=r"ints.npz: parameter 'FrameLevel.h0' is an "
+                                         r"array of int32; expected a float array"):
+    scoring.read_original(str(bad))
+  with pytest.raises(ValueError, match=r"params.txt: unknown parameter file type"):
+    scoring.read_original(str(tmp_path / "params.txt"))
+  with pytest.raises(FileNotFoundError, match="nope.pkl: no such file"):
+    scoring.read_original(str(tmp_path / "nope.pkl"))
+  assert not (tmp_path / "a").exists()

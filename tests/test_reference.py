@@ -1,0 +1,183 @@
+"""Our model is the original's: equivalence with its reference vectors.
+
+tests/data/original_reference/ holds vectors computed by a float64
+transcription of the original Theano code (see its README.md): for four small
+models (GRU, GRU with skip connections, GRU with one-hot sample input, LSTM)
+the parameters under the original's names, two clips, their quantisation and
+TBPTT chunks, and the per-sample log-probabilities and frame-RNN states after
+each of two chunks. We map the parameters with ``theano_params.from_original``,
+run our training forward pass (``SampleRNN.__call__`` from
+``SampleRNN.initial_state``, then from the state chunk 0 left) and compare:
+
+* float32 (our training dtype): log-probabilities and states within 1e-4
+  (measured: at most ~6e-6 and ~3e-7);
+* float64 (``jax.enable_x64`` and a float64 clone of the model): within 1e-9
+  (measured: ~7e-15 and ~4e-16), i.e. the same function, equation for equation.
+
+Quantisation and chunking are compared exactly.
+"""
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from samplernn_jax import config as config_lib
+from samplernn_jax import data as data_lib
+from samplernn_jax import quantize, steps, theano_params
+from samplernn_jax.model import SampleRNN, log_probs
+
+REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                   "original_reference")
+CASES = ("gru", "gru_skip", "gru_onehot", "lstm")
+F32_TOL = 1e-4
+F64_TOL = 1e-9
+
+
+def load_case(case):
+  with np.load(os.path.join(REF, f"{case}.npz"), allow_pickle=False) as z:
+    return {k: z[k] for k in z.files}
+
+
+def case_config(ref):
+  """base_config() with the case's ``config.*`` keys (q_levels 256, linear)."""
+  config = config_lib.base_config()
+  for key, value in ref.items():
+    if key.startswith("config."):
+      name = key[len("config."):]
+      config[name] = type(config[name])(value.item())
+  return config
+
+
+def original_params(ref):
+  return {k[len("param/"):]: v for k, v in ref.items() if k.startswith("param/")}
+
+
+def template(model, config):
+  return jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
+
+
+def forward_two_chunks(ref, dtype):
+  """Our log-probabilities [2][B, T] and last states [2][B, R, D] in ``dtype``."""
+  config = case_config(ref)
+  model = config_lib.build_model(config)
+  params = theano_params.from_original(original_params(ref), config,
+                                       template(model, config))
+  model = model.clone(dtype=dtype)
+  params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
+  class_vec = jax.nn.one_hot(ref["sid"], config.n_classes, dtype=dtype)
+
+  @jax.jit
+  def run(params, chunk, state):
+    logits, state = model.apply({"params": params}, chunk, class_vec, state)
+    return log_probs(logits, chunk[:, config.frame_size:]), state
+
+  state = model.apply({"params": params}, len(ref["sid"]), method=SampleRNN.initial_state)
+  logps, states = [], []
+  for i in range(2):
+    logp, state = run(params, jnp.asarray(ref[f"chunk{i}"]), state)
+    (frame_state,) = state  # one frame tier
+    logps.append(np.asarray(logp))
+    states.append(np.asarray(frame_state))
+  return logps, states
+
+
+def max_errors(ref, logps, states):
+  lp = max(np.abs(logps[i] - ref[f"logp{i}"]).max() for i in range(2))
+  st = max(np.abs(states[i] - ref[f"state{i}"]).max() for i in range(2))
+  return lp, st
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_forward_float32(case):
+  ref = load_case(case)
+  logps, states = forward_two_chunks(ref, jnp.float32)
+  assert logps[0].dtype == np.float32 and states[1].dtype == np.float32
+  assert states[1].shape == ref["state1"].shape
+  lp, st = max_errors(ref, logps, states)
+  print(f"{case} float32: max |logp error| {lp:.2e}, max |state error| {st:.2e}")
+  assert lp < F32_TOL and st < F32_TOL
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_forward_float64(case):
+  ref = load_case(case)
+  with jax.enable_x64(True):
+    logps, states = forward_two_chunks(ref, jnp.float64)
+  assert logps[0].dtype == np.float64 and states[1].dtype == np.float64
+  lp, st = max_errors(ref, logps, states)
+  print(f"{case} float64: max |logp error| {lp:.2e}, max |state error| {st:.2e}")
+  assert lp < F64_TOL and st < F64_TOL
+
+
+@pytest.mark.parametrize("case", ["gru", "lstm"])
+def test_train_cost_is_reference_bits(case):
+  """steps.chunk_cost (train and eval steps' cost) over both chunks: the bits."""
+  ref = load_case(case)
+  config = case_config(ref)
+  model = config_lib.build_model(config)
+  params = theano_params.from_original(original_params(ref), config,
+                                       template(model, config))
+  b = len(ref["sid"])
+  cost = jax.jit(lambda p, batch, carried: steps.chunk_cost(model, p, batch, carried))
+  carried = jax.tree.map(jnp.zeros_like, steps.initial_rnn_state(model, params, b))
+  total = count = 0.0
+  for i in range(2):
+    batch = {"chunk": ref[f"chunk{i}"], "mask": np.ones((b, config.seq_len), np.float32),
+             "sid": ref["sid"], "reset": np.full(b, i == 0)}
+    bits, n, carried = cost(params, batch, carried)
+    total, count = total + float(bits), count + float(n)
+  assert count == 2 * b * config.seq_len
+  assert abs(total / count - float(ref["bits"])) < F32_TOL
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bits_is_mean_negative_logp_in_bits(case):
+  ref = load_case(case)
+  logp = np.concatenate([ref["logp0"], ref["logp1"]], axis=1)
+  assert ref["bits"] == pytest.approx(-logp.mean() / math.log(2), abs=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_quantisation_and_chunks(case):
+  ref = load_case(case)
+  config = case_config(ref)
+  np.testing.assert_array_equal(quantize.quantize(ref["wav"]), ref["q"])
+  q, mask = data_lib.prepare_clips(np.asarray(ref["wav"], np.float64), config.seq_len,
+                                   config.frame_size, "linear", 256)
+  assert mask.all() and mask.shape == (2, 2 * config.seq_len)
+  for i in range(2):
+    c, m = data_lib.chunk(q, mask, i, config.seq_len, config.frame_size)
+    np.testing.assert_array_equal(c, ref[f"chunk{i}"])
+  # The evaluation's batches (what score.py and validation read) too.
+  split = data_lib.Split("ref", ref["wav"], ref["sid"])
+  batches = list(data_lib.eval_batches(split, 2, config.seq_len, config.frame_size,
+                                       "linear", 256))
+  assert len(batches) == 2
+  for i, batch in enumerate(batches):
+    np.testing.assert_array_equal(batch["chunk"], ref[f"chunk{i}"])
+    np.testing.assert_array_equal(batch["reset"], [i == 0] * 2)
+    assert batch["mask"].all()
+
+
+def test_quantize_vectors():
+  with np.load(os.path.join(REF, "quantize.npz"), allow_pickle=False) as z:
+    wav, linear, mulaw = z["wav"], z["linear"], z["mulaw"]
+  np.testing.assert_array_equal(quantize.quantize(wav, "linear"), linear)
+  np.testing.assert_array_equal(quantize.quantize(wav, "mu-law"), mulaw)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_parameter_mapping_round_trip(case):
+  ref = load_case(case)
+  config = case_config(ref)
+  named = original_params(ref)
+  model = config_lib.build_model(config)
+  params = theano_params.from_original(named, config, template(model, config))
+  back = theano_params.to_original(params, config)
+  assert sorted(back) == sorted(named)
+  for name, value in named.items():
+    assert back[name].dtype == value.dtype, name
+    np.testing.assert_array_equal(back[name], value, err_msg=name)
