@@ -11,6 +11,7 @@ and report.html to ``<DIR>/eval/`` (or --out_dir, else --workdir).
 The steps and file formats: samplernn_jax/evaluation/run.py.
 """
 import argparse
+import os
 import sys
 
 from samplernn_jax.evaluation import run
@@ -37,6 +38,12 @@ def parse_flags(argv=None) -> argparse.Namespace:
   p.add_argument("--baseline", choices=["random"], default=None,
                  help="'random': --samples holds an untrained model's clips "
                       "(the paper's 6.7%% row)")
+  p.add_argument("--baseline_config", default=os.path.join(
+      os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
+                 help="--baseline random with an empty --samples: the model config "
+                      "whose untrained clips are generated into it")
+  p.add_argument("--baseline_per_class", type=int, default=20,
+                 help="--baseline random: clips per class to generate")
   p.add_argument("--epochs", type=int, default=c.epochs)
   p.add_argument("--window_seconds", type=float, default=d.window_seconds,
                  help="seconds of audio the classifier sees")

@@ -68,6 +68,18 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """``get_config()`` of a config file (e.g. configs/tiny.py), by path."""
+  import importlib.util
+  import os
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path}: no such config file")
+  spec = importlib.util.spec_from_file_location("_config_" + os.path.basename(path)[:-3], path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config()
+
+
 def frame_sizes(config) -> tuple[int, ...]:
   return tuple(config.frame_sizes) or (int(config.frame_size),)
 

@@ -322,6 +322,30 @@ def eval_batches(split: Split, batch_size: int, seq_len: int, frame_size: int,
              "reset": np.full(rows_pp, i == 0)}
 
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKED = ".packed"
+
+
+def _has_class_folders(data_dir: str) -> bool:
+  return any(os.path.isdir(os.path.join(data_dir, e)) and not e.startswith(".")
+             for e in os.listdir(data_dir))
+
+
+def pack_class_folders(data_dir: str) -> str:
+  """A folder of class sub-folders of recordings -> its npz splits.
+
+  Packed once (8 s clips, 16 kHz, split by recording 80/10/10, seed 0) into
+  ``<data_dir>/.packed/`` and reused afterwards; delete that folder after
+  changing the recordings.
+  """
+  out = os.path.join(data_dir, PACKED)
+  if not os.path.isfile(split_path(out, "train")):
+    from samplernn_jax import packing
+    print(f"packing the recordings of {data_dir} into {out} (once)")
+    packing.pack_folder(data_dir, out, overwrite=True, progress=False)
+  return out
+
+
 @dataclasses.dataclass
 class Dataset:
   """The splits of a run (valid and test may be absent) and class metadata."""
@@ -355,8 +379,13 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
   if not data_dir:
     raise DataError("config.data_dir is empty: expected a folder holding "
                     "audio_train.npz (and audio_valid.npz, audio_test.npz)")
+  repo_relative = os.path.join(REPO_ROOT, data_dir)
+  if not os.path.isdir(data_dir) and not os.path.isabs(data_dir) and os.path.isdir(repo_relative):
+    data_dir = repo_relative  # e.g. the bundled data/default from another cwd
   if not os.path.isdir(data_dir):
     raise DataError(f"config.data_dir={data_dir!r}: no such folder")
+  if not os.path.isfile(split_path(data_dir, "train")) and _has_class_folders(data_dir):
+    data_dir = pack_class_folders(data_dir)
   paths = {s: split_path(data_dir, s) for s in SPLITS}
   if not os.path.isfile(paths["train"]):
     raise DataError(f"{paths['train']}: no such file (config.data_dir must hold "

@@ -186,6 +186,17 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   return paths
 
 
+def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class: int,
+                     seconds: float, seed: int = 0, overwrite: bool = False) -> list[str]:
+  """Clips of a freshly initialised model: the paper's 'random model' baseline."""
+  from samplernn_jax import steps
+  model = config_lib.build_model(config, len(class_names))
+  params = steps.init_params(model, jax.random.key(seed), config.seq_len)
+  loaded = Loaded(model, params, config, list(class_names), 0)
+  req = make_request(class_names, None, per_class, None)
+  return write_samples(loaded, out_dir, req, seconds, seed=seed, overwrite=overwrite)
+
+
 def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
   """A mono WAV at the model's rate -> its quantised levels int32 [P]."""
   from samplernn_jax import quantize as quant

@@ -375,24 +375,15 @@ def _mismatched_checkpoint(data, samples):
   return r"f_real: holds a f_real checkpoint trained on other data or settings .*--overwrite"
 
 
-def _random_baseline_without_clips(data, samples):
-  for f in os.listdir(samples):
-    os.remove(os.path.join(samples, f))
-  return r"--baseline random: --samples .* holds no WAV files; .*untrained"
-
-
 @pytest.mark.parametrize("make_bad", [
     _no_wavs, _bad_rate, _unknown_class_name, _class_index_out_of_range,
     _names_disagree, _manifest_missing_file, _missing_test_split,
-    _missing_data_dir, _bad_npz_labels, _mismatched_checkpoint,
-    _random_baseline_without_clips])
+    _missing_data_dir, _bad_npz_labels, _mismatched_checkpoint])
 def test_bad_inputs_give_clear_errors(dirs, make_bad):
   data, samples = dirs
   pattern = make_bad(data, samples)
-  baseline = "random" if make_bad is _random_baseline_without_clips else None
   with pytest.raises((samples_lib.EvalError, data_lib.DataError), match=pattern):
-    run_lib.evaluate(data, samples, baseline=baseline, config=TINY_CONFIG,
-                     log=lambda s: None)
+    run_lib.evaluate(data, samples, config=TINY_CONFIG, log=lambda s: None)
   assert not os.path.exists(os.path.join(samples, "eval", "eval.json"))
 
 
@@ -425,3 +416,20 @@ def test_random_baseline_run(dirs, tmp_path):
   # The f_real checkpoint went to the default workdir, the rest to out_dir.
   assert os.path.isdir(os.path.join(samples, "eval", "f_real"))
   assert os.path.isdir(os.path.join(out, "f_gen"))
+
+
+def test_random_baseline_samples_an_untrained_model(dirs, tmp_path):
+  """With an empty --samples, --baseline random generates an untrained model's clips."""
+  data, _ = dirs
+  samples = str(tmp_path / "untrained")
+  res = run_lib.evaluate(data, samples, out_dir=str(tmp_path / "out"), baseline="random",
+                         config=TINY_CONFIG, log=lambda s: None,
+                         baseline_config=os.path.join(REPO, "configs", "tiny.py"),
+                         baseline_per_class=2)
+  with open(os.path.join(samples, "manifest.json")) as f:
+    manifest = json.load(f)
+  names = json.load(open(os.path.join(data, "classes.json")))
+  assert len(manifest) == 2 * len(names)
+  assert {m["step"] for m in manifest} == {0}
+  assert sorted({m["class"] for m in manifest}) == sorted(names)
+  assert 0 <= res["f_real_on_generated"] <= 1

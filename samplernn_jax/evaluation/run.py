@@ -131,30 +131,25 @@ def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
   return clf
 
 
-def _random_baseline_samples(samples_dir: str, log) -> None:
+def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
+                             model_config: str, per_class: int, seconds: float,
+                             seed: int) -> None:
   """``--baseline random``: makes sure ``samples_dir`` holds an untrained model's clips.
 
-  For now the clips must already be there: the output of ``sample.py`` run
-  on a freshly initialised (untrained) model, with the same manifest format.
+  Clips already there are used as they are; otherwise a freshly initialised
+  model of ``model_config`` (a configs/*.py file) is sampled into it.
   """
   has_wavs = os.path.isdir(samples_dir) and any(
       f.lower().endswith(".wav") for f in os.listdir(samples_dir))
   if has_wavs:
     log(f"--baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
-  # HOOK(sampler): sample an untrained model into samples_dir here once the
-  # sampler offers one call for it. With today's sample_files / steps API it
-  # would be (model_config: the run's ml_collections config):
-  #   model = config_lib.build_model(model_config, len(class_names))
-  #   params = steps.init_params(model, jax.random.key(seed), model_config.seq_len)
-  #   loaded = sample_files.Loaded(model, params, model_config, class_names, 0)
-  #   req = sample_files.make_request(class_names, None, 20, None)
-  #   sample_files.write_samples(loaded, samples_dir, req, 5.0, seed=seed)
-  # and this error goes.
-  raise EvalError(
-      f"--baseline random: --samples {samples_dir} holds no WAV files; write "
-      "an untrained (freshly initialised) model's clips there with sample.py "
-      "first (sampling from evaluate.py is not wired up yet)")
+  from samplernn_jax import config as config_lib
+  from samplernn_jax import sample_files
+  names, _ = _load_real(data_dir, n_classes)
+  log(f"--baseline random: sampling an untrained {model_config} model into {samples_dir}")
+  sample_files.sample_untrained(config_lib.load_config_file(model_config), names,
+                                samples_dir, per_class, seconds, seed)
 
 
 def _manifest_steps(samples_dir: str) -> list:
@@ -321,7 +316,8 @@ def _write_outputs(out_dir, results, preds, names, x_test, test_split, x_gen,
 def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
              out_dir: str | None = None, overwrite: bool = False,
              baseline: str | None = None, config: EvalConfig = EvalConfig(),
-             n_classes: int | None = None, log=print) -> dict:
+             n_classes: int | None = None, log=print,
+             baseline_config: str = "configs/default.py", baseline_per_class: int = 20) -> dict:
   """Runs the whole evaluation; returns what it writes to ``eval.json``.
 
   Args:
@@ -344,7 +340,8 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   out_dir = out_dir or workdir
   _check_outputs_free(out_dir, overwrite)
   if baseline == "random":
-    _random_baseline_samples(samples_dir, log)
+    _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
+                             baseline_per_class, config.window_seconds, config.classifier.seed)
   names, splits = _load_real(data_dir, n_classes)
   n = len(names)
   has_class_file = os.path.isfile(os.path.join(data_dir, data_lib.CLASSES_FILE))
@@ -421,8 +418,10 @@ def main(args: argparse.Namespace) -> int:
             seed=args.seed))
     evaluate(args.data_dir, args.samples, workdir=args.workdir,
              out_dir=args.out_dir, overwrite=args.overwrite,
-             baseline=args.baseline, config=config, n_classes=args.n_classes)
-  except (EvalError, data_lib.DataError) as e:
+             baseline=args.baseline, config=config, n_classes=args.n_classes,
+             baseline_config=args.baseline_config,
+             baseline_per_class=args.baseline_per_class)
+  except (EvalError, data_lib.DataError, ValueError, FileNotFoundError, FileExistsError) as e:
     print(f"evaluate.py: error: {e}", file=sys.stderr)
     return 2
   return 0
