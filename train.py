@@ -32,10 +32,10 @@ def main(argv):
   def run():
     distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                            auto=_DISTRIBUTED.value)
-    return trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    return trainer.train_and_evaluate(cli.config_value(_CONFIG), _WORKDIR.value)
 
   cli.run(run)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

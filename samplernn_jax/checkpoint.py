@@ -69,7 +69,7 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
     found = steps(LATEST)
     if not found:
       raise FileNotFoundError(f"{workdir}: no checkpoint (expected {LATEST}/<step> "
-                              "from train.py)")
+                              "from train.py or scripts/import_theano_params.py)")
     return LATEST, found[-1]
   if not str(ckpt).isdigit():
     raise ValueError(f"--ckpt={ckpt!r}: expected best, latest or a step number")

@@ -28,3 +28,35 @@ def run(fn: Callable[[], object]) -> object:
   except known_errors() as e:
     print(f"error: {e}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing with one clear line for a bad flag or config key.
+
+  ml_collections raises AttributeError deep in its parser for an unknown
+  ``--config.KEY``; this turns that (and absl's own flag errors) into
+  ``error: ...`` and exit code 2. Pass as ``app.run(main, flags_parser=...)``.
+  """
+  from absl import flags
+  try:
+    return flags.FLAGS(argv)
+  except AttributeError as e:
+    key = str(e).strip("\"'")
+    bad = [a for a in argv[1:] if a.startswith("--config.")]
+    print(f"error: unknown config key {key!r} (in {' '.join(bad)}); every key is "
+          "listed in samplernn_jax/config.py base_config()", file=sys.stderr)
+  except (flags.Error, ValueError, TypeError) as e:
+    print(f"error: {e}", file=sys.stderr)
+  raise SystemExit(2)
+
+
+def config_value(flag):
+  """The ConfigDict of a ``DEFINE_config_file`` flag; exit 2 if it did not load."""
+  try:
+    config = flag.value
+    config.keys()  # the flag loads lazily: touch it
+    return config
+  except OSError as e:
+    first = str(e).strip().splitlines()
+    print(f"error: --config: {first[-1].strip() if first else e}", file=sys.stderr)
+    raise SystemExit(2)

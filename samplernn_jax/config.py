@@ -80,6 +80,22 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
   return mod.get_config()
 
 
+def from_saved(saved, where: str) -> ml_collections.ConfigDict:
+  """A config saved as a dict (a checkpoint's meta) on top of ``base_config``.
+
+  Keys this version does not know are refused, naming them.
+  """
+  if not isinstance(saved, dict):
+    raise ValueError(f"{where}: the checkpoint's meta holds no config")
+  config = base_config()
+  unknown = sorted(set(saved) - set(config))
+  if unknown:
+    raise ValueError(f"{where}: the checkpoint's config has keys {unknown} that this "
+                     "version of samplernn_jax does not know")
+  config.update(saved)  # JSON lists back to tuples
+  return config
+
+
 def frame_sizes(config) -> tuple[int, ...]:
   return tuple(config.frame_sizes) or (int(config.frame_size),)
 

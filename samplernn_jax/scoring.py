@@ -155,17 +155,8 @@ def existing_checkpoints(workdir: str) -> list[str]:
 
 
 def config_from_meta(meta: dict, where: str) -> ml_collections.ConfigDict:
-  """The run's config saved in a checkpoint's meta, on top of ``base_config``."""
-  saved = meta.get("config")
-  if not isinstance(saved, dict):
-    raise ValueError(f"{where}: the checkpoint's meta holds no config")
-  config = config_lib.base_config()
-  unknown = sorted(set(saved) - set(config))
-  if unknown:
-    raise ValueError(f"{where}: the checkpoint's config has keys {unknown} that this "
-                     "version of samplernn_jax does not know")
-  config.update(saved)  # JSON lists back to tuples
-  return config
+  """The run's config saved in a checkpoint's meta (see ``config.from_saved``)."""
+  return config_lib.from_saved(meta.get("config"), where)
 
 
 def _step0_meta(config, n_classes: int, class_names: list[str], src: str) -> dict:

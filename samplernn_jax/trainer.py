@@ -51,8 +51,13 @@ def _log(msg: str) -> None:
     tqdm.write(msg)
 
 
-def _check_resume_config(config, meta: dict, workdir: str) -> None:
-  saved = meta.get("config", {})
+def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> None:
+  saved = dict(meta.get("config", {}))
+  if "n_classes" in saved:
+    # 0 means "count from the data": compare the counts actually used.
+    saved["n_classes"] = meta.get("n_classes", saved["n_classes"])
+  config = config.copy_and_resolve_references()
+  config.n_classes = n_classes
   keys = config_lib.MODEL_KEYS + RESUME_KEYS
   norm = lambda v: list(v) if isinstance(v, (tuple, list)) else v
   diff = [k for k in keys if k in saved and norm(saved[k]) != norm(config[k])]
@@ -149,7 +154,7 @@ def _train(config, workdir: str) -> dict:
   if ckpts.latest.latest_step() is not None:
     step0 = ckpts.latest.latest_step()
     saved = ckpt_lib.read_meta(workdir, ckpt_lib.LATEST, step0)
-    _check_resume_config(config, saved, workdir)
+    _check_resume_config(config, saved, workdir, dataset.n_classes)
     target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                           abstract, state_sharding)
     state, meta = ckpt_lib.restore(workdir, ckpt_lib.LATEST, step0, target)
