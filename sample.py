@@ -3,17 +3,22 @@
   python sample.py --workdir runs/tiny
   python sample.py --workdir runs/paper --classes bus,park --per_class 4 --seconds 10
   python sample.py --workdir runs/paper --mix bus:0.5,park:0.5
+  python sample.py --demo          # the pretrained demo model in demo/, no training
 """
 import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
 
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--workdir", help="the run folder written by train.py")
+  p.add_argument("--demo", action="store_true",
+                 help="sample the pretrained demo model shipped in demo/ "
+                      "(output: demo_samples/ unless --out)")
   p.add_argument("--ckpt", default="best", help="best | latest | a step number")
   p.add_argument("--out", help="output folder (default: WORKDIR/samples/STEP)")
   p.add_argument("--classes", help="comma-separated class names or indices (default: all)")
@@ -38,8 +43,13 @@ def main(argv=None):
   from samplernn_jax import cli, sample_files as sfiles
 
   def run():
+    if args.demo and args.workdir:
+      raise ValueError("--demo samples the bundled demo model; it takes no --workdir")
+    if args.demo:
+      args.workdir = DEMO_DIR
+      args.out = args.out or "demo_samples"
     if not args.workdir:
-      raise ValueError("--workdir is required (the folder of a train.py run)")
+      raise ValueError("--workdir is required (the folder of a train.py run), or --demo")
     if args.mix and args.classes:
       raise ValueError("--mix and --classes exclude each other")
     loaded = sfiles.load_checkpoint(args.workdir, args.ckpt)
