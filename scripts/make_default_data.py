@@ -1,0 +1,149 @@
+"""Rebuilds data/default (the bundled training scenes) from 0 A.D.'s ambient audio.
+
+  apt-get download 0ad-data            # Debian 12 "bookworm": 0ad-data 0.0.26-1
+  dpkg-deb -x 0ad-data_0.0.26-1_all.deb 0ad-data
+  python scripts/make_default_data.py --src 0ad-data --out data/default
+
+--src may be the folder dpkg-deb extracted, the public.zip inside it
+(usr/share/games/0ad/mods/public/public.zip), or a folder where that zip was
+unpacked (holding audio/ambient/). Each source file listed in CLASSES is read
+with soundfile, averaged to mono, resampled to 16 kHz with
+scipy.signal.resample_poly, trimmed of its quiet lead-in / fade-out, scaled to a
+common loudness (RMS -30 dBFS, peak at most 0.95), cut into equal pieces of at
+most --piece_seconds and written as OGG Vorbis. The audio is Copyright Wildfire
+Games, CC BY-SA 3.0: see data/README.md for the attribution that must go with it.
+"""
+import argparse
+import io
+import os
+import shutil
+import sys
+import zipfile
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+SAMPLE_RATE = 16000
+TARGET_RMS_DB = -30.0
+PEAK_MAX = 0.95
+TRIM_BELOW_DB = 30.0  # lead-in / fade-out frames this far below the file's RMS go
+TRIM_FRAME_S = 0.05
+ZIP_IN_DEB = "usr/share/games/0ad/mods/public/public.zip"
+
+# class id -> source files under audio/ambient/ of 0 A.D.'s public mod.
+# Left out on purpose (found by cross-correlating 3 s chunks of every pair):
+# day_temperate_gen_01/02 (one mix twice, at -65 dBFS, layered from the same
+# loops as day_temperate_1x and _gen_03), waterfall_31 (the recording of
+# river_raging_21), amb_*_20 (10 s cut-downs of the other amb_* files),
+# day_tropical_1x (62 s of one loop), thunder / wind gust / wind leaves (one-shots).
+CLASSES = {
+  "forest_day": ["dayscape/day_temperate_11.ogg", "dayscape/day_temperate_12.ogg",
+                 "dayscape/day_temperate_13.ogg", "dayscape/day_temperate_14.ogg",
+                 "dayscape/day_temperate_gen_03.ogg"],
+  "rain": ["weather/rain_11.ogg", "weather/rain_12.ogg"],
+  "town": ["building/amb_farm_10.ogg", "building/amb_farm_11.ogg",
+           "building/amb_farm_12.ogg", "building/amb_farm_13.ogg",
+           "building/amb_port_10.ogg", "building/amb_port_11.ogg",
+           "building/amb_port_12.ogg", "building/amb_port_21.ogg",
+           "building/amb_trade_10.ogg", "building/amb_trade_11.ogg",
+           "building/amb_trade_12.ogg", "building/amb_trade_13.ogg"],
+  "water": ["water/river_fast_21.ogg", "water/river_med_21.ogg",
+            "water/river_slow_21.ogg", "water/river_raging_21.ogg",
+            "water/wave_21.ogg", "water/wavecrash_21.ogg", "water/waverocky_21.ogg"],
+  "wind": ["weather/wind_11.ogg", "weather/windstorm_11.ogg",
+           "weather/snowstorm_11.ogg"],
+}
+
+
+class Source:
+  """Reads audio/ambient/<rel> from a deb extraction, the zip, or the unpacked zip."""
+
+  def __init__(self, src):
+    self.zip = None
+    self.dir = None
+    deb_zip = os.path.join(src, ZIP_IN_DEB)
+    if os.path.isfile(src) and zipfile.is_zipfile(src):
+      self.zip = zipfile.ZipFile(src)
+    elif os.path.isfile(deb_zip):
+      self.zip = zipfile.ZipFile(deb_zip)
+    elif os.path.isdir(os.path.join(src, "audio", "ambient")):
+      self.dir = src
+    else:
+      sys.exit(f"error: --src {src}: neither public.zip, nor a folder holding "
+               f"{ZIP_IN_DEB}, nor one holding audio/ambient/")
+
+  def read(self, rel):
+    name = "audio/ambient/" + rel
+    if self.zip is not None:
+      return sf.read(io.BytesIO(self.zip.read(name)), dtype="float64", always_2d=True)
+    return sf.read(os.path.join(self.dir, name), dtype="float64", always_2d=True)
+
+
+def to_mono_16k(x, sr):
+  x = x.mean(axis=1)
+  g = np.gcd(int(sr), SAMPLE_RATE)
+  return resample_poly(x, SAMPLE_RATE // g, int(sr) // g)
+
+
+def trim(x):
+  """Drops leading / trailing frames more than TRIM_BELOW_DB under the file's RMS."""
+  n = int(TRIM_FRAME_S * SAMPLE_RATE)
+  frames = x[:len(x) // n * n].reshape(-1, n)
+  rms = np.sqrt((frames ** 2).mean(axis=1)) + 1e-12
+  loud = np.nonzero(20 * np.log10(rms / (np.sqrt((x ** 2).mean()) + 1e-12))
+                    > -TRIM_BELOW_DB)[0]
+  return x[loud[0] * n:(loud[-1] + 1) * n]
+
+
+def level(x):
+  rms = np.sqrt((x ** 2).mean())
+  gain = min(10 ** (TARGET_RMS_DB / 20) / rms, PEAK_MAX / np.abs(x).max())
+  return x * gain
+
+
+def pieces(x, piece_seconds):
+  k = int(np.ceil(len(x) / (piece_seconds * SAMPLE_RATE)))
+  edges = np.linspace(0, len(x), k + 1).round().astype(int)
+  return [x[a:b] for a, b in zip(edges[:-1], edges[1:])]
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  p.add_argument("--src", required=True,
+                 help="dpkg-deb -x folder of 0ad-data, its public.zip, or the unpacked zip")
+  p.add_argument("--out", default="data/default", help="output folder (one sub-folder per class)")
+  p.add_argument("--piece_seconds", type=float, default=30.0,
+                 help="longer sources are cut into equal pieces of at most this length")
+  p.add_argument("--quality", type=float, default=0.4,
+                 help="Vorbis quality in [0, 1] (soundfile compression_level = 1 - quality)")
+  p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+  a = p.parse_args(argv)
+  src = Source(a.src)
+  if os.path.exists(a.out):
+    if not a.overwrite:
+      sys.exit(f"error: --out {a.out} exists (pass --overwrite to replace it)")
+    shutil.rmtree(a.out)
+  total = 0.0
+  for cls, files in CLASSES.items():
+    os.makedirs(os.path.join(a.out, cls))
+    secs = 0.0
+    for rel in files:
+      x, sr = src.read(rel)
+      y = level(trim(to_mono_16k(x, sr)))
+      stem = os.path.splitext(os.path.basename(rel))[0]
+      parts = pieces(y, a.piece_seconds)
+      for i, part in enumerate(parts):
+        name = f"{stem}.ogg" if len(parts) == 1 else f"{stem}_p{i + 1}.ogg"
+        sf.write(os.path.join(a.out, cls, name), np.clip(part, -1, 1), SAMPLE_RATE,
+                 format="OGG", subtype="VORBIS", compression_level=1.0 - a.quality)
+      secs += len(y) / SAMPLE_RATE
+      print(f"{cls:11s} {rel:40s} {x.shape[1]}ch {sr} Hz {len(x) / sr:6.1f}s -> "
+            f"{len(y) / SAMPLE_RATE:6.1f}s in {len(parts)} file(s)")
+    print(f"{cls:11s} total {secs:6.1f}s")
+    total += secs
+  print(f"all classes {total:.1f}s")
+
+
+if __name__ == "__main__":
+  main()
