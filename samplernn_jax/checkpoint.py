@@ -36,7 +36,11 @@ class Checkpoints:
     self.best = _manager(os.path.join(workdir, BEST), 1)
 
   def save(self, which: str, step: int, state: Any, meta: dict) -> None:
+    """Saves asynchronously; a step already on disk is kept as it is (a step
+    fully determines the state, e.g. after Ctrl-C right after a save)."""
     mgr = self.latest if which == LATEST else self.best
+    if step in mgr.all_steps():
+      return
     mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                            meta=ocp.args.JsonSave(meta)), force=True)
 

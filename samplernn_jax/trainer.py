@@ -181,7 +181,16 @@ def _train(config, workdir: str) -> dict:
             "n_classes": dataset.n_classes, "class_names": dataset.class_names,
             "data_dir": config.data_dir}
 
+  def check_finite(st):
+    bad = int(jax.device_get(st.nonfinite_step))
+    if bad >= 0:
+      raise TrainingError(
+          f"loss or gradients not finite at step {bad}; stopped. The last good "
+          f"checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again to resume "
+          "from it, e.g. with a lower --config.learning_rate")
+
   def save(st, which=ckpt_lib.LATEST, item=None):
+    check_finite(st)  # never save a state that saw a non-finite step
     try:
       ckpts.save(which, int(st.step), st if item is None else item, meta_now(int(st.step)))
     except OSError as e:
@@ -192,12 +201,8 @@ def _train(config, workdir: str) -> dict:
 
   def flush_metrics(st):
     """Pulls the accumulated train bits; stops on a non-finite step."""
-    s, n, bad = jax.device_get((st.bits_sum, st.bits_count, st.nonfinite_step))
-    if bad >= 0:
-      raise TrainingError(
-          f"loss or gradients not finite at step {int(bad)}; stopped. The last good "
-          f"checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again to resume "
-          "from it, e.g. with a lower --config.learning_rate")
+    check_finite(st)
+    s, n = jax.device_get((st.bits_sum, st.bits_count))
     record = None
     if n > 0:
       record = {"step": int(st.step), "epoch": int(st.step) / steps_per_epoch,
