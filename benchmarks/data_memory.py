@@ -1,0 +1,83 @@
+"""Peak memory of one epoch of the data pipeline over a paper-sized train file.
+
+  python benchmarks/data_memory.py [--clips 5860] [--path /tmp/audio_train.npz]
+
+Writes (once) a stand-in of the paper's audio_train.npz: float16 wav
+[clips, 128000] (about 1.5 GB for 5 860 clips) and uint8 sid, then iterates
+every step of one epoch as training does (batch 128, seq_len 1024: each batch
+of clips read from the memory map, quantised, chunked) and prints JSON with
+the file size, the steps, the wall time and the peak RSS of the process, split
+into anonymous memory and file-backed pages of the memory map.
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from samplernn_jax import data  # noqa: E402
+
+
+def write_standin(path, clips, clip_len=128000, rows=256):
+  """np.savez-compatible file written a block at a time (never all in RAM)."""
+  import zipfile
+  rng = np.random.default_rng(0)
+  with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+    with zf.open("wav.npy", "w", force_zip64=True) as f:
+      np.lib.format.write_array_header_1_0(
+          f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+              "fortran_order": False, "shape": (clips, clip_len)})
+      for start in range(0, clips, rows):
+        n = min(rows, clips - start)
+        f.write((rng.standard_normal((n, clip_len)) * 0.1).astype(np.float16).tobytes())
+    with zf.open("sid.npy", "w") as f:
+      np.lib.format.write_array(f, rng.integers(0, 15, clips).astype(np.uint8))
+
+
+def rss_parts():
+  """(anonymous, file-backed) resident bytes: the memory map's pages are the
+  second kind, page cache the kernel can drop, not a copy of the data."""
+  parts = {}
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(("RssAnon:", "RssFile:")):
+        key, val, _ = line.split()
+        parts[key] = int(val) * 1024
+  return parts.get("RssAnon:", 0), parts.get("RssFile:", 0)
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--clips", type=int, default=5860)
+  p.add_argument("--path", default="/tmp/samplernn_standin/audio_train.npz")
+  p.add_argument("--batch_size", type=int, default=128)
+  args = p.parse_args()
+  os.makedirs(os.path.dirname(args.path), exist_ok=True)
+  if not os.path.exists(args.path):
+    write_standin(args.path, args.clips)
+  rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  t0 = time.time()
+  split = data.load_split(args.path, 15)
+  batches = data.TrainBatches(split, args.batch_size, 1024, 16, "linear", 256, seed=0)
+  peak_anon = peak_file = 0
+  for step in range(batches.steps_per_epoch):
+    batches.get(step)
+    if step % batches.chunks_per_batch == 0:
+      anon, file_ = rss_parts()
+      peak_anon, peak_file = max(peak_anon, anon), max(peak_file, file_)
+  print(json.dumps({
+      "file_bytes": os.path.getsize(args.path), "clips": split.num_clips,
+      "memmapped": isinstance(split.wav, np.memmap), "steps": batches.steps_per_epoch,
+      "wall_s": round(time.time() - t0, 1),
+      "peak_rss_bytes_before": rss0,
+      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+      "peak_rss_anon_bytes": peak_anon, "peak_rss_file_bytes": peak_file}))
+
+
+if __name__ == "__main__":
+  main()
