@@ -1,0 +1,73 @@
+"""The pretrained demo model in demo/ (issue 11).
+
+It must load into the current model code (a change of the model's shape
+fails here: retrain the demo with the command in demo/README.md), and its
+valid cost on the bundled valid split must be what its README says.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import soundfile as sf
+
+from samplernn_jax import checkpoint as ckpt_lib
+from samplernn_jax import data as data_lib
+from samplernn_jax import sample_files, sharding, steps, trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "demo")
+
+
+def readme_value(key):
+  text = open(os.path.join(DEMO, "README.md")).read()
+  m = re.search(rf"^\|\s*{key}\s*\|\s*([^|]+?)\s*\|", text, re.M)
+  assert m, f"demo/README.md has no '| {key} | ... |' row"
+  return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def demo():
+  return sample_files.load_checkpoint(DEMO, "best")
+
+
+def test_demo_checkpoint_fits_current_model(demo):
+  template = jax.eval_shape(lambda: steps.init_params(demo.model, jax.random.key(0),
+                                                      demo.config.seq_len))
+  got = jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), demo.params)
+  want = jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), template)
+  assert jax.tree.structure(got) == jax.tree.structure(want)
+  assert got == want
+  assert demo.step == int(readme_value("step"))
+
+
+def test_demo_valid_bits_match_readme(demo):
+  config = demo.config
+  dataset = data_lib.open_dataset(config.data_dir, 0)
+  evaluator = trainer.Evaluator(demo.model, config, sharding.make_mesh())
+  bits = evaluator(demo.params, dataset.valid, "valid")
+  assert abs(bits - float(readme_value("valid_bits"))) < 0.01, bits
+
+
+def test_sample_demo_writes_every_class(tmp_path):
+  out = tmp_path / "demo_out"
+  r = subprocess.run([sys.executable, os.path.join(ROOT, "sample.py"), "--demo",
+                      "--out", str(out), "--per_class", "1", "--seconds", "0.05",
+                      "--no_progress"], capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr
+  names = sample_files.load_checkpoint(DEMO, "best").class_names
+  wavs = sorted(f for f in os.listdir(out) if f.endswith(".wav"))
+  assert wavs == sorted(f"{sample_files.safe_name(n)}_000.wav" for n in names)
+  audio, rate = sf.read(os.path.join(out, wavs[0]))
+  assert rate == 16000 and len(audio) == 800 and np.isfinite(audio).all()
+
+
+def test_demo_with_workdir_is_an_error(tmp_path):
+  r = subprocess.run([sys.executable, os.path.join(ROOT, "sample.py"), "--demo",
+                      "--workdir", str(tmp_path)], capture_output=True, text=True,
+                     timeout=120)
+  assert r.returncode == 2
+  assert "--demo samples the bundled demo model; it takes no --workdir" in r.stderr
