@@ -1,0 +1,153 @@
+"""Shared fixtures: the repository path, tiny configs, npz splits, subprocesses.
+
+Everything runs on CPU with tiny models (dim 16-32, chunks of 64 samples) so
+that the whole suite takes a few minutes on 2 cores.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_config_file(path):
+  """``get_config()`` of a configs/*.py file, loaded by path (as config_flags does)."""
+  name = "config_" + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+@pytest.fixture
+def repo():
+  return REPO
+
+
+@pytest.fixture
+def tiny_config():
+  """Factory: configs/tiny.py made smaller still, plus any overrides.
+
+  dim 32, one GRU layer, chunks of 64 samples, batch 8, learning rate 3e-3
+  (learns visibly within 300 steps); evaluation only at the end of a run and
+  on at most 4 clips a split.
+  """
+  def make(**overrides):
+    c = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+    c.dim = 32
+    c.n_rnn = 1
+    c.seq_len = 64
+    c.batch_size = 8
+    c.learning_rate = 3e-3
+    c.max_steps = 10
+    c.log_every_steps = 5
+    c.eval_every_steps = 0
+    c.checkpoint_every_steps = 1000
+    c.max_eval_clips = 4
+    for k, v in overrides.items():
+      c[k] = v
+    return c
+  return make
+
+
+def write_split(folder, split, wav, sid, compressed=False):
+  """Writes ``audio_<split>.npz`` (keys wav, sid) as the paper's files are."""
+  os.makedirs(folder, exist_ok=True)
+  path = os.path.join(str(folder), f"audio_{split}.npz")
+  (np.savez_compressed if compressed else np.savez)(path, wav=wav, sid=sid)
+  return path
+
+
+@pytest.fixture
+def npz_writer():
+  """The ``write_split`` function, for tests that write their own files."""
+  return write_split
+
+
+def make_clips(n, t, n_classes=4, seed=0):
+  """float16 [n, t] class-dependent tones plus noise, and uint8 sid [n]."""
+  rng = np.random.default_rng(seed)
+  sid = (np.arange(n) % n_classes).astype(np.uint8)
+  time = np.arange(t)
+  wav = 0.5 * np.sin(2 * np.pi * (sid[:, None] + 1) * time / 64.0)
+  wav = wav + 0.1 * rng.standard_normal((n, t))
+  return wav.astype(np.float16), sid
+
+
+@pytest.fixture
+def small_dataset(tmp_path):
+  """A data_dir of small npz splits: train 16 x 1024, valid and test 4 x 256."""
+  folder = tmp_path / "data"
+  for i, (split, n, t) in enumerate((("train", 16, 1024), ("valid", 4, 256),
+                                     ("test", 4, 256))):
+    write_split(folder, split, *make_clips(n, t, seed=i))
+  return str(folder)
+
+
+# ---------------------------------------------------------------------------
+# A persistent XLA compilation cache for the training tests.
+#
+# Compiling the train and eval steps costs ~3 s each on 2 cores, and the
+# training tests build the same programs many times (an unbroken and a resumed
+# run, train.py in a subprocess). The cache lives in this session's tmp folder
+# only, so nothing outlives the session; it changes no result (the same
+# executables run), only the time.
+
+_CACHE_OPTIONS = {"jax_compilation_cache_dir": None,
+                  "jax_persistent_cache_min_compile_time_secs": 0.0,
+                  "jax_persistent_cache_min_entry_size_bytes": -1}
+
+
+@pytest.fixture(scope="session")
+def compile_cache_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("jax_compilation_cache"))
+
+
+def _set_cache_options(values):
+  for name, value in values.items():
+    jax.config.update(name, value)
+  try:  # jax reads the options once per process; make it read them again
+    from jax._src import compilation_cache
+    compilation_cache.reset_cache()
+  except (ImportError, AttributeError):  # another jax: the cache may stay off
+    pass
+
+
+@pytest.fixture(scope="module")
+def compile_cache(compile_cache_dir):
+  """Turns the cache on in this process for one test module, then back off."""
+  old = {name: getattr(jax.config, name) for name in _CACHE_OPTIONS}
+  _set_cache_options(dict(_CACHE_OPTIONS, jax_compilation_cache_dir=compile_cache_dir))
+  yield compile_cache_dir
+  _set_cache_options(old)
+
+
+def subprocess_env(devices=None, cache_dir=None):
+  """Environment for a child Python: this checkout importable, N fake CPU devices."""
+  env = dict(os.environ)
+  env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+  env["JAX_PLATFORMS"] = "cpu"
+  env.pop("XLA_FLAGS", None)
+  if devices:
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  if cache_dir:
+    for name, value in _CACHE_OPTIONS.items():
+      env[name.upper()] = str(value)
+    env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
+  return env
+
+
+@pytest.fixture
+def run_python(compile_cache_dir):
+  """Runs ``python <args>`` in the repository (with the session's compilation
+  cache); returns the CompletedProcess."""
+  def run(args, devices=None, timeout=300):
+    return subprocess.run([sys.executable] + list(args), cwd=REPO,
+                          env=subprocess_env(devices, compile_cache_dir),
+                          capture_output=True, text=True, timeout=timeout)
+  return run

@@ -1,0 +1,96 @@
+"""Every configs/*.py loads, validates and builds; bad settings name their key.
+
+The files are found by glob, so a new config is covered without editing this.
+Building uses ``jax.eval_shape``: the paper-sized models allocate nothing.
+"""
+import glob
+import os
+
+import jax
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from conftest import REPO, load_config_file
+from samplernn_jax import config as config_lib
+from samplernn_jax import steps
+
+CONFIG_FILES = sorted(glob.glob(os.path.join(REPO, "configs", "*.py")))
+NAMES = [os.path.basename(p)[:-3] for p in CONFIG_FILES]
+
+
+def test_the_known_configs_are_found():
+  assert {"dcase2016", "tiny"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=NAMES)
+def test_config_loads_validates_and_builds(path):
+  config = load_config_file(path)
+  # the same keys as base_config(): an unknown --config.KEY is then an error
+  assert set(config.keys()) == set(config_lib.base_config().keys())
+  config_lib.validate(config)
+  n_classes = config.n_classes or 4  # 0 = from the data; any count builds
+  model = config_lib.build_model(config, n_classes)
+  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
+  n = sum(int(x.size) for x in jax.tree.leaves(shapes))
+  assert n > 1000
+  # the docstring says what the config is and how to run it (STYLE.md item 2)
+  with open(path) as f:
+    source = f.read()
+  assert source.lstrip().startswith('"""') and "train.py" in source.split('"""')[1]
+
+
+@pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")  # ml_collections'
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=NAMES)
+def test_config_loads_through_config_flags(path):
+  """As train.py loads it, with a command-line override applied."""
+  argv = ["prog", f"--config={path}", "--config.seed=7"]
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "", flag_values=fv, sys_argv=argv)
+  fv(argv)
+  config = fv.config
+  assert config.seed == 7
+  expected = load_config_file(path)
+  expected.seed = 7
+  assert config.to_dict() == expected.to_dict()
+
+
+def tiny():
+  return load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+
+
+BAD = [
+    # (overrides, the key the message must name)
+    (dict(frame_size=16, frame_sizes=(8, 2)), "config.frame_size=16"),
+    (dict(frame_size=8, frame_sizes=(2, 8)), "config.frame_sizes=(2, 8)"),
+    (dict(frame_size=8, frame_sizes=(8, 3)), "config.frame_sizes=(8, 3)"),
+    (dict(frame_size=16, seq_len=100), "config.seq_len=100"),
+    (dict(rnn_type="gru"), "config.rnn_type='gru'"),
+    (dict(n_rnn=0), "config.n_rnn=0"),
+    (dict(q_type="ulaw"), "config.q_type='ulaw'"),
+    (dict(sample_input="raw"), "config.sample_input='raw'"),
+    (dict(cond_type="embedding", cond_emb_size=0), "config.cond_emb_size"),
+    (dict(dtype="float16"), "config.dtype='float16'"),
+    (dict(dim=0), "config.dim=0"),
+    (dict(batch_size=0), "config.batch_size=0"),
+    (dict(learning_rate=0.0), "config.learning_rate=0.0"),
+]
+
+
+@pytest.mark.parametrize("overrides,key", BAD, ids=[b[1] for b in BAD])
+def test_bad_setting_names_its_key(overrides, key):
+  config = tiny()
+  config.update(overrides)
+  with pytest.raises(ValueError) as err:
+    config_lib.validate(config)
+  assert key in str(err.value)
+  with pytest.raises(ValueError):  # build_model validates too
+    config_lib.build_model(config, 4)
+
+
+def test_frame_sizes_that_agree_with_frame_size_are_fine():
+  config = tiny()
+  config.update(dict(frame_size=8, frame_sizes=(8, 2), seq_len=64))
+  config_lib.validate(config)
+  assert config_lib.frame_sizes(config) == (8, 2)
+  assert config_lib.build_model(config, 4).frame_sizes == (8, 2)

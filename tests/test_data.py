@@ -1,0 +1,265 @@
+"""Data (samplernn_jax/data.py): validated loading, memory-mapping, TBPTT batches.
+
+Clips are identified through ``sid``: tests that follow clips give clip i the
+class i, so a batch's ``sid`` names the clips it holds.
+"""
+import os
+
+import numpy as np
+import pytest
+
+from samplernn_jax import data, quantize
+from samplernn_jax.data import DataError
+
+Q_ZERO = 128
+
+
+def numbered_split(n=10, t=200, seed=0):
+  """An in-memory split of n random clips of t samples; clip i has class i."""
+  wav = np.random.default_rng(seed).standard_normal((n, t)).astype(np.float16)
+  return data.Split("<test>", wav, np.arange(n, dtype=np.int32))
+
+
+def batches(split, batch_size=4, seq_len=64, frame_size=16, seed=0, **kw):
+  return data.TrainBatches(split, batch_size, seq_len, frame_size, "linear", 256, seed, **kw)
+
+
+# ---------------------------------------------------------------------------
+# load_split: every problem is named, with the file
+
+
+def good_arrays(n=3, t=100):
+  return np.zeros((n, t), np.float16) + np.linspace(-1, 1, t, dtype=np.float16), \
+      np.arange(n, dtype=np.uint8)
+
+
+BAD = {
+    # name: (wav, sid, load_split kwargs, regex the message must match)
+    "wav_int": (np.zeros((3, 100), np.int16), np.arange(3, dtype=np.uint8), {},
+                r"'wav' has dtype int16; expected a float"),
+    "wav_1d": (np.zeros(100, np.float16), np.arange(1, dtype=np.uint8), {},
+               r"'wav' has shape \(100,\); expected 2-D"),
+    "wav_3d": (np.zeros((3, 100, 2), np.float16), np.arange(3, dtype=np.uint8), {},
+               r"'wav' has shape \(3, 100, 2\); expected 2-D"),
+    "sid_too_big": (good_arrays()[0], np.array([0, 1, 5], np.uint8), {"n_classes": 4},
+                    r"'sid' holds class 5; expected 0 \.\. 3 \(config.n_classes=4\)"),
+    "sid_negative": (good_arrays()[0], np.array([0, -1, 2], np.int8), {},
+                     r"'sid' holds class -1"),
+    "sid_float": (good_arrays()[0], np.array([0.0, 1.0, 2.0]), {},
+                  r"'sid' has dtype float64; expected integers"),
+    "sid_wav_mismatch": (good_arrays()[0], np.arange(2, dtype=np.uint8), {},
+                         r"'sid' has 2 entries but 'wav' has 3 clips"),
+    "too_short": (good_arrays()[0], good_arrays()[1], {"min_len": 1040},
+                  r"clips hold 100 samples; expected at least 1040"),
+    "empty": (np.zeros((0, 100), np.float16), np.zeros(0, np.uint8), {},
+              r"empty split"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_load_split_names_file_and_problem(tmp_path, npz_writer, case):
+  wav, sid, kwargs, pattern = BAD[case]
+  path = npz_writer(tmp_path, "train", wav, sid)
+  with pytest.raises(DataError, match=pattern) as err:
+    data.load_split(path, **kwargs)
+  assert str(err.value).startswith(path + ":")
+
+
+def test_load_split_missing_file(tmp_path):
+  path = str(tmp_path / "audio_train.npz")
+  with pytest.raises(DataError, match="no such file") as err:
+    data.load_split(path)
+  assert path in str(err.value)
+
+
+@pytest.mark.parametrize("missing", ["wav", "sid"])
+def test_load_split_missing_key(tmp_path, missing):
+  wav, sid = good_arrays()
+  path = str(tmp_path / "audio_train.npz")
+  np.savez(path, **{k: v for k, v in (("wav", wav), ("sid", sid)) if k != missing},
+           other=np.zeros(2))
+  with pytest.raises(DataError, match=rf"missing key '{missing}'") as err:
+    data.load_split(path)
+  assert path in str(err.value) and "other" in str(err.value)  # says what it found
+
+
+def test_load_split_not_an_npz(tmp_path):
+  path = tmp_path / "audio_train.npz"
+  path.write_bytes(b"this is not a zip file")
+  with pytest.raises(DataError, match="cannot read as an npz") as err:
+    data.load_split(str(path))
+  assert str(path) in str(err.value)
+
+
+def test_good_file_loads_with_limits(tmp_path, npz_writer):
+  wav, sid = good_arrays()
+  split = data.load_split(npz_writer(tmp_path, "train", wav, sid), n_classes=3, min_len=100)
+  assert (split.num_clips, split.clip_len) == (3, 100)
+  assert split.sid.dtype == np.int32
+
+
+# ---------------------------------------------------------------------------
+# memory-mapping
+
+
+def test_savez_is_memory_mapped(tmp_path, npz_writer):
+  wav = np.random.default_rng(0).standard_normal((5, 300)).astype(np.float16)
+  sid = np.array([0, 1, 2, 3, 0], np.uint8)
+  split = data.load_split(npz_writer(tmp_path, "train", wav, sid))
+  assert isinstance(split.wav, np.memmap)
+  assert split.wav.dtype == np.float16 and split.wav.shape == (5, 300)
+  np.testing.assert_array_equal(split.wav, wav)  # the right offset: exact values
+  np.testing.assert_array_equal(split.sid, sid)
+
+
+def test_savez_compressed_falls_back_to_loading(tmp_path, npz_writer):
+  wav = np.random.default_rng(0).standard_normal((5, 300)).astype(np.float16)
+  sid = np.array([0, 1, 2, 3, 0], np.uint8)
+  split = data.load_split(npz_writer(tmp_path, "train", wav, sid, compressed=True))
+  assert not isinstance(split.wav, np.memmap)
+  np.testing.assert_array_equal(split.wav, wav)
+
+
+def test_open_dataset_reads_the_three_splits(small_dataset):
+  ds = data.open_dataset(small_dataset)
+  assert ds.train.num_clips == 16 and ds.valid.num_clips == 4 and ds.test.num_clips == 4
+  assert ds.n_classes == 4 and ds.class_names == ["0", "1", "2", "3"]
+
+
+def test_open_dataset_missing_train(tmp_path):
+  with pytest.raises(DataError, match=r"audio_train\.npz: no such file"):
+    data.open_dataset(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------
+# TrainBatches
+
+
+def test_same_step_same_batch():
+  split = numbered_split()
+  a, b = batches(split), batches(split)
+  steps_per_epoch = a.steps_per_epoch
+  for step in (0, 3, 5, steps_per_epoch + 2):
+    for _ in range(2):  # also after the cache moved on
+      x, y = a.get(step), b.get(step)
+      for k in x:
+        np.testing.assert_array_equal(x[k], y[k])
+      a.get(step + steps_per_epoch)
+
+
+def test_epochs_visit_clips_in_different_orders():
+  split = numbered_split(n=10)
+  tb = batches(split, batch_size=4)  # 2 batches an epoch, 2 clips dropped
+  assert tb.batches_per_epoch == 2 and tb.chunks_per_batch == 4
+  orders = []
+  for epoch in range(3):
+    seen = [tb.get((epoch * 2 + b) * tb.chunks_per_batch)["sid"] for b in range(2)]
+    seen = np.concatenate(seen)
+    assert len(set(seen.tolist())) == 8  # no clip twice in an epoch
+    orders.append(seen.tolist())
+  assert orders[0] != orders[1] and orders[1] != orders[2]
+  # and the order is not the file order
+  assert orders[0] != list(range(8))
+  # another seed, another order
+  other = batches(split, batch_size=4, seed=1)
+  assert np.concatenate([other.get(b * 4)["sid"] for b in range(2)]).tolist() != orders[0]
+
+
+def test_reset_only_on_the_first_chunk():
+  tb = batches(numbered_split(t=200), batch_size=4, seq_len=64)
+  assert tb.chunks_per_batch == 4  # ceil(200 / 64)
+  for step in range(2 * tb.chunks_per_batch):
+    batch = tb.get(step)
+    assert batch["reset"].dtype == bool and batch["reset"].shape == (4,)
+    assert batch["reset"].all() == (step % tb.chunks_per_batch == 0)
+    assert batch["reset"].any() == batch["reset"].all()
+
+
+def test_chunks_overlap_by_frame_size_and_rebuild_the_clip():
+  split = numbered_split(t=256)
+  s, t = 16, 64
+  tb = batches(split, batch_size=4, seq_len=t, frame_size=s)
+  chunks = [tb.get(i) for i in range(tb.chunks_per_batch)]
+  sid = chunks[0]["sid"]
+  for c in chunks:
+    assert c["chunk"].shape == (4, t + s) and c["chunk"].dtype == np.int32
+    np.testing.assert_array_equal(c["sid"], sid)  # the same clips throughout
+  for a, b in zip(chunks, chunks[1:]):
+    np.testing.assert_array_equal(b["chunk"][:, :s], a["chunk"][:, -s:])
+  assert (chunks[0]["chunk"][:, :s] == Q_ZERO).all()  # S samples of Q_ZERO first
+  targets = np.concatenate([c["chunk"][:, s:] for c in chunks], 1)
+  expected = quantize.quantize(np.asarray(split.wav[sid], np.float64), "linear")
+  np.testing.assert_array_equal(targets, expected)
+  assert all(c["mask"].all() for c in chunks)  # 256 = 4 * 64: nothing masked
+
+
+def test_partial_last_chunk_is_padded_and_masked():
+  split = numbered_split(t=150)  # 150 = 2 * 64 + 22
+  tb = batches(split, batch_size=2, seq_len=64, frame_size=16)
+  assert tb.chunks_per_batch == 3
+  for i in range(2):
+    assert tb.get(i)["mask"].all()
+  last = tb.get(2)
+  assert last["mask"].shape == (2, 64)
+  assert (last["mask"][:, :22] == 1).all() and (last["mask"][:, 22:] == 0).all()
+  assert (last["chunk"][:, 16 + 22:] == Q_ZERO).all()  # padding is Q_ZERO
+  # the real samples are still the clip's
+  expected = quantize.quantize(np.asarray(split.wav[last["sid"]], np.float64), "linear")
+  np.testing.assert_array_equal(last["chunk"][:, 16:16 + 22], expected[:, 128:150])
+
+
+def test_two_processes_rows_make_the_one_process_batch():
+  split = numbered_split(n=12, t=150)
+  one = batches(split, batch_size=6)
+  parts = [batches(split, batch_size=6, process_index=i, process_count=2) for i in range(2)]
+  for step in (0, 1, 2, one.steps_per_epoch + 4):
+    full = one.get(step)
+    halves = [p.get(step) for p in parts]
+    for k in full:
+      assert halves[0][k].shape[0] == 3
+      np.testing.assert_array_equal(np.concatenate([h[k] for h in halves]), full[k])
+
+
+def test_train_batches_bad_sizes():
+  with pytest.raises(DataError, match=r"fewer than config.batch_size=20"):
+    batches(numbered_split(n=10), batch_size=20)
+  with pytest.raises(DataError, match=r"config.batch_size=5 does not divide by the 2"):
+    batches(numbered_split(n=10), batch_size=5, process_count=2)
+
+
+def test_non_finite_clip_is_reported():
+  split = numbered_split(n=4)
+  split.wav[2, 10] = np.nan
+  tb = batches(split, batch_size=4)
+  with pytest.raises(DataError, match=r"row 2 holds NaN"):
+    tb.get(0)
+
+
+# ---------------------------------------------------------------------------
+# eval_batches
+
+
+@pytest.mark.parametrize("process_count", [1, 2])
+def test_eval_batches_visit_every_clip_once(process_count):
+  split = numbered_split(n=5, t=150)
+  bs, t, s = 4, 64, 16
+  per_process = [list(data.eval_batches(split, bs, t, s, "linear", 256, i, process_count))
+                 for i in range(process_count)]
+  out = [{k: np.concatenate([p[j][k] for p in per_process]) for k in per_process[0][j]}
+         for j in range(len(per_process[0]))]
+  assert len(out) == 2 * 3  # 2 batches (4 + 1 clips) of 3 chunks each
+  real = {}
+  for j, b in enumerate(out):
+    assert b["chunk"].shape == (bs, t + s) and b["mask"].shape == (bs, t)
+    assert b["reset"].all() == (j % 3 == 0)
+    for row, sid in enumerate(b["sid"]):
+      n = int(b["mask"][row].sum())
+      if n:
+        real.setdefault(int(sid), []).append(n)
+  # every clip once, all 150 of its samples scored, none twice
+  assert {k: sum(v) for k, v in real.items()} == {i: 150 for i in range(5)}
+  last = out[3:]  # the second batch: clip 4 and 3 masked padding rows
+  assert [b["sid"][0] for b in last] == [4] * 3
+  for b in last:
+    assert (b["mask"][1:] == 0).all()
+  assert sum(b["mask"].sum() for b in out) == 5 * 150

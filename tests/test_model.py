@@ -1,0 +1,301 @@
+"""The model (samplernn_jax/layers.py, model.py): cells, scan, TBPTT, size, init."""
+import functools
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+import numpy as np
+import pytest
+
+from conftest import REPO, load_config_file
+from samplernn_jax import config as config_lib
+from samplernn_jax import layers, steps, trainer
+from samplernn_jax.model import SampleRNN, log_probs
+
+F32 = jnp.float32
+
+
+def effective(p):
+  """A WNDense's weight from its parameters, computed here: V * g / ||V||."""
+  k = np.asarray(p["kernel"], np.float64)
+  if "scale" in p:
+    k = k * (np.asarray(p["scale"]) / np.linalg.norm(k, axis=0))
+  return k
+
+
+def init(model, seed, seq_len):
+  """Parameters of a model, initialised under jit (eager init is slow)."""
+  return jax.jit(lambda k: steps.init_params(model, k, seq_len))(jax.random.key(seed))
+
+
+def sigmoid(x):
+  return 1 / (1 + np.exp(-x))
+
+
+# ---------------------------------------------------------------------------
+# cells and the scanned layer
+
+
+def test_gru_step_is_the_spec_formula():
+  """z, r = s(x_zr + h W_zr); c = tanh(x_c + (r * h) W_c); h' = z c + (1 - z) h."""
+  rng = np.random.default_rng(0)
+  b, n = 3, 5
+  wg, wc = rng.standard_normal((n, 2 * n)), rng.standard_normal((n, n))
+  xp, h = rng.standard_normal((b, 3 * n)), rng.standard_normal((b, n))
+  got = layers.gru_step(jnp.asarray(wg, F32), jnp.asarray(wc, F32), jnp.asarray(xp, F32),
+                        jnp.asarray(h, F32), F32)
+  zr = sigmoid(xp[:, :2 * n] + h @ wg)
+  z, r = zr[:, :n], zr[:, n:]
+  c = np.tanh(xp[:, 2 * n:] + (r * h) @ wc)
+  np.testing.assert_allclose(got, z * c + (1 - z) * h, atol=1e-5)  # float32 matmuls
+
+
+def test_lstm_step_is_the_textbook_cell():
+  """Gates in the order input, forget, output, candidate; state = [h, c]."""
+  rng = np.random.default_rng(1)
+  b, n = 3, 4
+  w, xp = rng.standard_normal((n, 4 * n)), rng.standard_normal((b, 4 * n))
+  h, c = rng.standard_normal((b, n)), rng.standard_normal((b, n))
+  got = layers.lstm_step(jnp.asarray(w, F32), jnp.asarray(xp, F32),
+                         jnp.asarray(np.concatenate([h, c], 1), F32), F32)
+  g = xp + h @ w
+  i, f, o = sigmoid(g[:, :n]), sigmoid(g[:, n:2 * n]), sigmoid(g[:, 2 * n:3 * n])
+  c2 = f * c + i * np.tanh(g[:, 3 * n:])
+  np.testing.assert_allclose(got, np.concatenate([o * np.tanh(c2), c2], 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("rnn_type", ["GRU", "LSTM"])
+@pytest.mark.parametrize("weight_norm", [True, False])
+def test_scanned_layer_equals_python_loop(rnn_type, weight_norm):
+  b, f, i, n = 3, 11, 5, 8
+  layer = layers.RNNLayer(n, rnn_type, weight_norm=weight_norm)
+  d = n if rnn_type == "GRU" else 2 * n
+  k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(k1, (b, f, i))
+  s0 = 0.5 * jax.random.normal(k2, (b, d))
+  params = jax.jit(layer.init)(k3, x, s0)["params"]
+  if rnn_type == "LSTM":  # make the non-zero bias (forget gate 3) matter differently per unit
+    params = dict(params, bias=params["bias"] + 0.1 * jnp.arange(4 * n))
+  hs, last = jax.jit(layer.apply)({"params": params}, x, s0)
+
+  # the same cell stepped frame by frame, weights taken from the parameters here
+  w_in = jnp.asarray(effective(params["input"]), F32)
+  xp = x @ w_in + (params["input"]["bias"] if rnn_type == "GRU" else params["bias"])
+  w_g = jnp.asarray(effective(params["recurrent_gates"]), F32)
+  if rnn_type == "GRU":
+    w_c = jnp.asarray(effective(params["recurrent_candidate"]), F32)
+    cell = jax.jit(lambda xp_t, s: layers.gru_step(w_g, w_c, xp_t, s, F32))
+  else:
+    cell = jax.jit(lambda xp_t, s: layers.lstm_step(w_g, xp_t, s, F32))
+  s, outs = s0, []
+  for t in range(f):  # a Python loop: one jitted cell call per frame
+    s = cell(xp[:, t], s)
+    outs.append(s[:, :n])
+  assert hs.shape == (b, f, n) and last.shape == (b, d)
+  # float32, 11 steps of size-8 matmuls: agreement to 1e-6 (measured ~1e-7)
+  np.testing.assert_allclose(hs, jnp.stack(outs, 1), atol=1e-6, rtol=0)
+  np.testing.assert_allclose(last, s, atol=1e-6, rtol=0)
+
+
+# ---------------------------------------------------------------------------
+# the whole model: TBPTT chunks with carried state equal one long chunk
+
+
+MODELS = {
+    "paper_2tier_gru": dict(frame_sizes=(16,)),
+    "3tier_lstm_skip": dict(frame_sizes=(8, 2), rnn_type="LSTM", skip_conn=True,
+                            n_rnn=2),
+    "one_hot_input_cond_emb": dict(frame_sizes=(4,), emb_size=0, sample_input="one_hot",
+                                   cond_type="embedding", cond_emb_size=3,
+                                   cond_sample_tier=True),
+    "real_input_no_wn": dict(frame_sizes=(16,), sample_input="real", weight_norm=False,
+                             learn_h0=False),
+}
+T, B = 64, 2  # targets a chunk, batch
+
+
+@functools.lru_cache(maxsize=None)
+def variant(name):
+  """(model, params, jitted apply) of a small model; built once per session."""
+  kw = dict(dim=16, n_rnn=1, q_levels=256, emb_size=8, n_classes=3)
+  kw.update(MODELS[name])
+  model = SampleRNN(**kw)
+  apply = jax.jit(lambda p, c, cls, h: model.apply({"params": p}, c, cls, h))
+  return model, init(model, 2, T), apply
+
+
+lp_fn = jax.jit(log_probs)
+CLASSES = jax.nn.one_hot(jnp.array([0, 2]), 3)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_two_chunks_with_carried_state_equal_one_long_chunk(name):
+  model, params, jitted = variant(name)
+  apply = lambda c, h: jitted(params, c, CLASSES, h)
+  top = model.frame_sizes[0]
+  seq = jax.random.randint(jax.random.key(1), (B, top + 2 * T), 0, 256)
+  h0 = steps.initial_rnn_state(model, params, B)
+  # a non-zero start state, so that carrying the wrong state shows
+  h0 = tuple(0.3 * jax.random.normal(jax.random.key(3 + k), h.shape) for k, h in enumerate(h0))
+
+  long_logits, long_h = apply(seq, h0)
+  first, second = seq[:, :top + T], seq[:, T:]  # chunks overlap by the top frame size
+  l1, h1 = apply(first, h0)
+  l2, h2 = apply(second, h1)
+  lp_long = lp_fn(long_logits, seq[:, top:])
+  lp_two = jnp.concatenate([lp_fn(l1, first[:, top:]), lp_fn(l2, second[:, top:])], 1)
+  assert lp_long.shape == (B, 2 * T)
+  # float32, same operations in a different grouping: 1e-5 (measured ~1e-6)
+  np.testing.assert_allclose(lp_two, lp_long, atol=1e-5, rtol=0)
+  for a, c in zip(h2, long_h):
+    np.testing.assert_allclose(a, c, atol=1e-5, rtol=0)
+  # and the state matters: the second chunk from h0 gives other log-probs
+  l2_fresh, _ = apply(second, h0)
+  assert np.abs(lp_fn(l2_fresh, second[:, top:]) - lp_long[:, T:]).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_future_samples_do_not_change_log_probs(name):
+  """Causality: the log-prob of target j depends only on the samples before it."""
+  model, params, jitted = variant(name)
+  top = model.frame_sizes[0]
+  seq = jax.random.randint(jax.random.key(1), (B, top + 2 * T), 0, 256)
+  h0 = steps.initial_rnn_state(model, params, B)
+  lp = lambda s: lp_fn(jitted(params, s, CLASSES, h0)[0], s[:, top:])
+  base = lp(seq)
+  j = 37  # inside a frame of every tier (not a multiple of 16, 8, 4 or 2)
+  changed = seq.at[:, top + j:].set((seq[:, top + j:] + 77) % 256)
+  after = lp(changed)
+  # targets before j keep their log-probs exactly (float32: 1e-6); target j
+  # itself changed value, and later ones see the change
+  np.testing.assert_allclose(after[:, :j], base[:, :j], atol=1e-6, rtol=0)
+  assert np.abs(after[:, j + 1:] - base[:, j + 1:]).max() > 1e-3
+
+
+# ---------------------------------------------------------------------------
+# size and initialisation
+
+
+def paper_config():
+  return load_config_file(os.path.join(REPO, "configs", "dcase2016.py"))
+
+
+def test_paper_parameter_count():
+  """SPEC.md: 39 289 344, and the per-part counts it lists."""
+  config = paper_config()
+  assert trainer.param_count(config, 15) == 39289344
+  model = config_lib.build_model(config, 15)
+  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), 1024))
+  count = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+  tier = shapes["tier0"]
+  assert count([tier[f"rnn{l}"] for l in range(3)]) == 15851520
+  assert count(tier["h0"]) == 3072
+  assert count(tier["output"]) == 16809984
+  assert count(shapes["sample_tier"]["embedding"]) == 65536
+  st = shapes["sample_tier"]
+  assert count([st[k] for k in ("prev_samples", "hidden1", "hidden2", "output")]) == 6559232
+
+
+class _OneDense(nn.Module):
+  """A WNDense inside a module (WNDense.init is shadowed, see the next test)."""
+
+  @nn.compact
+  def __call__(self, x):
+    return layers.WNDense(7, name="dense")(x)
+
+
+def test_weight_norm_starts_at_the_kernel():
+  x = jax.random.normal(jax.random.key(0), (4, 5))
+  p = _OneDense().init(jax.random.key(1), x)["params"]["dense"]
+  np.testing.assert_allclose(p["scale"], np.linalg.norm(p["kernel"], axis=0), rtol=1e-6)
+  np.testing.assert_allclose(effective(p), p["kernel"], atol=1e-6)
+  out = lambda q: _OneDense().apply({"params": {"dense": q}}, x)
+  np.testing.assert_allclose(out(p), x @ p["kernel"], atol=1e-5)  # float32
+  # the normalisation is live: the weight is kernel * scale / ||kernel||
+  scale = jnp.arange(1.0, 8.0)
+  w2 = p["kernel"] * scale / np.linalg.norm(p["kernel"], axis=0)
+  np.testing.assert_allclose(out(dict(p, scale=scale)), x @ w2, atol=1e-5)
+  np.testing.assert_allclose(np.linalg.norm(w2, axis=0), scale, rtol=1e-5)
+
+
+def test_wndense_initialises_on_its_own():
+  """`WNDense(7).init(key, x)` must work like any linen module's init.
+
+  Its dataclass field ``init`` (the initialiser's name) shadows
+  ``nn.Module.init``, so this raises "TypeError: 'str' object is not callable".
+  """
+  dense = layers.WNDense(7)
+  x = jnp.ones((2, 5))
+  p = dense.init(jax.random.key(0), x)["params"]
+  assert p["kernel"].shape == (5, 7)
+  w, _ = dense.apply({"params": p}, 5, method=layers.WNDense.weights)
+  np.testing.assert_allclose(w, p["kernel"], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(MODELS) if "no_wn" not in n])
+def test_every_scale_of_the_model_starts_at_its_kernel_norms(name):
+  _, params, _ = variant(name)
+  found = 0
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    if path[-1].key == "scale":
+      node = params
+      for k in path[:-1]:
+        node = node[k.key]
+      np.testing.assert_allclose(leaf, np.linalg.norm(node["kernel"], axis=0), rtol=1e-6)
+      found += 1
+  kernels = sum(1 for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]
+                if path[-1].key == "kernel")
+  assert found == kernels >= 8  # every Linear is weight-normed (embeddings are not)
+
+
+def test_initial_cost_on_random_data_is_about_8_bits():
+  """Uniformly random targets cost log2(256) = 8 bits under a uniform model.
+
+  Measured at init (seeds 0-1, dims 16-1024): 9.0 - 9.85 bits; 9.71 for
+  the model and batch here. The logits start with a std of ~1.4
+  (He-initialised ReLU MLP, LeCun output layer), which adds about
+  std^2 / 2 nats = 1.4 bits to the 8. The bounds [8, 10.5] catch a broken
+  initial scale, or a cost in nats (it would read ~6.7).
+  """
+  c = config_lib.base_config()
+  c.dim, c.n_rnn, c.emb_size, c.seq_len = 64, 2, 16, 64
+  model = config_lib.build_model(c, 4)
+  params = init(model, 0, 64)
+  rng = np.random.default_rng(0)
+  batch = {"chunk": jnp.asarray(rng.integers(0, 256, (4, 80)), jnp.int32),
+           "mask": jnp.ones((4, 64)), "sid": jnp.asarray([0, 1, 2, 3]),
+           "reset": jnp.ones(4, bool)}
+  h = steps.initial_rnn_state(model, params, 4)
+  bits, count, _ = jax.jit(lambda p, b, h: steps.chunk_cost(model, p, b, h))(params, batch, h)
+  assert count == 4 * 64
+  assert 8.0 <= float(bits / count) <= 10.5
+
+
+def test_cost_is_masked_mean_in_bits():
+  model = SampleRNN(frame_sizes=(16,), dim=16, n_rnn=1, emb_size=8, n_classes=2)
+  params = init(model, 0, 32)
+  rng = np.random.default_rng(0)
+  chunk = jnp.asarray(rng.integers(0, 256, (2, 48)), jnp.int32)
+  mask = np.ones((2, 32), np.float32)
+  mask[1, 10:] = 0
+  batch = {"chunk": chunk, "mask": jnp.asarray(mask), "sid": jnp.array([0, 1]),
+           "reset": jnp.ones(2, bool)}
+  h = steps.initial_rnn_state(model, params, 2)
+
+  @jax.jit
+  def run(params, batch, h):
+    cost = steps.chunk_cost(model, params, batch, h)
+    logits, _ = model.apply({"params": params}, batch["chunk"],
+                            jax.nn.one_hot(batch["sid"], 2), h)
+    return cost, logits
+
+  (bits, count, _), logits = run(params, batch, h)
+  z = np.asarray(logits, np.float64)
+  lp = z - z.max(-1, keepdims=True)
+  lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))  # log-softmax in float64
+  tgt = np.asarray(chunk[:, 16:])
+  nats = -np.take_along_axis(lp, tgt[..., None], -1)[..., 0]
+  assert count == 42
+  np.testing.assert_allclose(bits, (nats * mask).sum() / math.log(2), rtol=1e-5)

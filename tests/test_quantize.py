@@ -1,0 +1,205 @@
+"""Quantisation (samplernn_jax/quantize.py) against formulas written here.
+
+The textbook formulas are re-derived in this file (mu = 255, A = 87.6), not
+imported, so a wrong constant or a swapped branch in the library fails.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from samplernn_jax import quantize as quant
+
+Q = 256
+TYPES = ("linear", "mu-law", "a-law")
+
+
+def paper_linear(x01):
+  """The paper's rule on one value of a [0, 1]-normalised clip."""
+  return int(x01 * (256 - 1e-5) + 5e-6)
+
+
+def mu_law(x, mu=255.0):
+  return math.copysign(math.log(1 + mu * abs(x)) / math.log(1 + mu), x)
+
+
+def mu_law_inv(y, mu=255.0):
+  return math.copysign(((1 + mu) ** abs(y) - 1) / mu, y)
+
+
+def a_law(x, a=87.6):
+  ax = abs(x)
+  if ax < 1 / a:
+    y = a * ax / (1 + math.log(a))
+  else:
+    y = (1 + math.log(a * ax)) / (1 + math.log(a))
+  return math.copysign(y, x)
+
+
+def a_law_inv(y, a=87.6):
+  ay = abs(y)
+  if ay < 1 / (1 + math.log(a)):
+    x = ay * (1 + math.log(a)) / a
+  else:
+    x = math.exp(ay * (1 + math.log(a)) - 1) / a
+  return math.copysign(x, y)
+
+
+COMPAND = {"mu-law": (mu_law, mu_law_inv), "a-law": (a_law, a_law_inv)}
+
+
+def signed_clip(n=4001, seed=0):
+  """One clip in [-1, 1] with both ends present, so min-max scaling is ~identity."""
+  x = np.random.default_rng(seed).uniform(-1, 1, n)
+  x[0], x[1] = -1.0, 1.0
+  return x
+
+
+# ---------------------------------------------------------------------------
+# linear (the paper)
+
+
+def test_linear_ramp_matches_paper_formula():
+  ramp = np.linspace(0.0, 1.0, 1001)
+  expected = [paper_linear(v) for v in ramp]  # exact: same float64 operations
+  np.testing.assert_array_equal(quant.quantize(ramp[None], "linear"), [expected])
+  assert expected[0] == 0 and expected[-1] == 255 and expected[500] == 128
+
+
+def test_linear_is_per_clip_min_max():
+  """Each row is scaled by its own min and max (then the paper's formula)."""
+  rng = np.random.default_rng(1)
+  rows = np.stack([rng.uniform(-3, 5, 300), 0.01 * rng.standard_normal(300),
+                   rng.uniform(100, 101, 300)])
+  q = quant.quantize(rows, "linear")
+  for row, qrow in zip(rows, q):
+    x01 = (row - row.min()) / (row.max() - row.min())
+    np.testing.assert_array_equal(qrow, [paper_linear(v) for v in x01])
+    assert qrow.min() == 0 and qrow.max() == 255  # every clip spans all levels
+  # a batch equals its rows quantised one at a time (no cross-row scaling)
+  np.testing.assert_array_equal(q[1], quant.quantize(rows[1:2], "linear")[0])
+
+
+def test_linear_known_values():
+  x = np.array([[-2.0, -1.0, 0.0, 1.0, 2.0]])  # normalised: 0, .25, .5, .75, 1
+  np.testing.assert_array_equal(quant.quantize(x, "linear"),
+                                [[0, paper_linear(0.25), paper_linear(0.5),
+                                  paper_linear(0.75), 255]])
+  # by hand: 0.25 * 255.99999 + 5e-6 = 64.0000025; 0.75 -> 191.9999975
+  assert paper_linear(0.25) == 64 and paper_linear(0.75) == 191
+
+
+def test_linear_round_trip_within_half_a_level():
+  x = signed_clip()
+  y = quant.dequantize(quant.quantize(x[None], "linear"), "linear")[0]
+  # A level is 2/256 wide in [-1, 1]; dequantize returns its centre, so the
+  # error is at most half a level (1/256), plus float32 rounding (1e-6).
+  assert np.abs(y - x).max() <= 1 / 256 + 1e-6
+  assert y.dtype == np.float32
+
+
+def test_dequantize_linear_level_centres():
+  q = np.arange(256)
+  np.testing.assert_allclose(quant.dequantize(q, "linear"), (q + 0.5) / 128 - 1, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------
+# mu-law and a-law
+
+
+@pytest.mark.parametrize("q_type", ["mu-law", "a-law"])
+def test_companding_matches_textbook(q_type):
+  compress, expand = COMPAND[q_type]
+  x = np.linspace(-1, 1, 2001)
+  lib_c = (quant.mu_law_compress(x) if q_type == "mu-law" else quant.a_law_compress(x))
+  np.testing.assert_allclose(lib_c, [compress(v) for v in x], atol=1e-12)
+  y = np.linspace(-1, 1, 2001)
+  lib_e = (quant.mu_law_expand(y) if q_type == "mu-law" else quant.a_law_expand(y))
+  np.testing.assert_allclose(lib_e, [expand(v) for v in y], atol=1e-12)
+
+
+@pytest.mark.parametrize("q_type", ["mu-law", "a-law"])
+def test_companded_levels_match_textbook(q_type):
+  """Level = int((F(x) + 1) / 2 * 255) with F the textbook compressor."""
+  compress, _ = COMPAND[q_type]
+  x = signed_clip(seed=2)
+  expected = [int((compress(v) + 1) / 2 * 255) for v in x]
+  got = quant.quantize(x[None], q_type)[0]
+  # The library computes y = 2 * (x + 1) / 2 - 1, which may differ from x by an
+  # ulp; that moves a level only for x within ~1e-16 of a boundary (none here).
+  np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("q_type", ["mu-law", "a-law"])
+def test_companded_round_trip_within_half_a_level(q_type):
+  compress, _ = COMPAND[q_type]
+  x = signed_clip(seed=3)
+  y = quant.dequantize(quant.quantize(x[None], q_type), q_type)[0]
+  # In the companded domain a level is 2/255 wide and dequantize returns its
+  # centre: |F(y) - F(x)| <= 1/255, plus float32 rounding (1e-5 after F's slope).
+  err = np.abs(np.array([compress(v) for v in y]) - np.array([compress(v) for v in x]))
+  assert err.max() <= 1 / 255 + 1e-5
+  assert np.abs(y).max() <= 1.0 + 1e-6
+
+
+def test_mu_law_resolves_quiet_sounds_better_than_linear():
+  x = signed_clip(seed=4)
+  quiet = np.abs(x) < 0.01
+  err = {t: np.abs(quant.dequantize(quant.quantize(x[None], t), t)[0] - x)[quiet].max()
+         for t in ("linear", "mu-law")}
+  assert err["mu-law"] < err["linear"] / 4
+
+
+# ---------------------------------------------------------------------------
+# shared behaviour
+
+
+@pytest.mark.parametrize("q_type", TYPES)
+def test_constant_clip_maps_to_zero_level(q_type):
+  x = np.array([[0.3] * 50, list(np.linspace(-1, 1, 50))])
+  q = quant.quantize(x, q_type)
+  assert (q[0] == 128).all() and quant.q_zero(256) == 128
+  assert q[1].min() == 0 and q[1].max() >= 254  # the other row is unaffected
+  qj = np.asarray(quant.quantize_jnp(jnp.asarray(x), q_type))
+  assert (qj[0] == 128).all()
+
+
+@pytest.mark.parametrize("q_type", TYPES)
+def test_quantize_leaves_input_untouched_and_returns_int32(q_type):
+  x = np.random.default_rng(5).standard_normal((3, 100)).astype(np.float16)
+  before = x.copy()
+  q = quant.quantize(x, q_type)
+  np.testing.assert_array_equal(x, before)
+  assert q.dtype == np.int32 and q.shape == x.shape
+  assert q.min() >= 0 and q.max() <= 255
+
+
+@pytest.mark.parametrize("q_type", TYPES)
+def test_numpy_and_jnp_agree(q_type):
+  x = np.random.default_rng(6).standard_normal((4, 2000))
+  with jax.enable_x64(True):  # same float64 arithmetic: identical levels
+    qj = np.asarray(quant.quantize_jnp(jnp.asarray(x), q_type))
+  np.testing.assert_array_equal(qj, quant.quantize(x, q_type))
+  # float32 (the default): a value within float32 rounding (~1e-7) of a level
+  # boundary may land one level off; nothing else may differ.
+  q32 = np.asarray(quant.quantize_jnp(jnp.asarray(x, jnp.float32), q_type))
+  diff = np.abs(q32 - quant.quantize(x, q_type))
+  assert diff.max() <= 1 and (diff > 0).mean() <= 1e-3
+  # dequantize with xp=jnp equals the numpy version (float32, 1e-6)
+  q = np.arange(256, dtype=np.int32)
+  np.testing.assert_allclose(np.asarray(quant.dequantize(jnp.asarray(q), q_type, xp=jnp)),
+                             quant.dequantize(q, q_type), atol=1e-6)
+
+
+def test_frame_input_formula():
+  q = np.arange(256, dtype=np.int32)
+  got = np.asarray(quant.frame_input(jnp.asarray(q)))
+  np.testing.assert_allclose(got, (q / 128 - 1) * 2, atol=1e-7)
+  assert got[0] == -2.0 and got[128] == 0.0 and got[255] == pytest.approx(1.984375)
+
+
+def test_unknown_q_type_names_the_key():
+  with pytest.raises(ValueError, match=r"q_type='ulaw'"):
+    quant.quantize(np.zeros((1, 4)), "ulaw")
