@@ -183,7 +183,8 @@ def test_numpy_and_jnp_agree(q_type):
     qj = np.asarray(quant.quantize_jnp(jnp.asarray(x), q_type))
   np.testing.assert_array_equal(qj, quant.quantize(x, q_type))
   # float32 (the default): a value within float32 rounding (~1e-7) of a level
-  # boundary may land one level off; nothing else may differ.
+  # boundary may land one level off; nothing else may differ. (Measured here:
+  # no difference at all in 8 000 values of each type.)
   q32 = np.asarray(quant.quantize_jnp(jnp.asarray(x, jnp.float32), q_type))
   diff = np.abs(q32 - quant.quantize(x, q_type))
   assert diff.max() <= 1 and (diff > 0).mean() <= 1e-3
