@@ -1,0 +1,330 @@
+"""Tests of generation (samplernn_jax/sampling.py) against the training forward.
+
+The sampler is a nested ``lax.scan`` that steps the tiers one frame (and the
+sample tier one sample) at a time; training runs the same model over whole
+chunks. Teacher forcing ties the two together: the sequence the sampler drew,
+prefixed with S samples of Q_ZERO and run through ``SampleRNN.__call__`` from
+``initial_state``, must give the same per-sample log-probabilities, for every
+model variant. Then the sampler's own properties (block size, keys,
+temperature 0, class mixes) on random models, and finally a tiny model
+trained on two synthetic textures whose generated spectra must follow the
+class they are conditioned on.
+
+Tiny sizes throughout (dim 16, 96-160 samples) so that the file runs in about
+a minute on 2 CPU cores; most of that is compilation and the trained model.
+"""
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.signal
+
+from samplernn_jax import config as config_lib
+from samplernn_jax import quantize as quant
+from samplernn_jax import sample_files, sampling, steps, synthetic, trainer
+from samplernn_jax.model import SampleRNN, log_probs
+
+N_CLASSES = 3
+CLASS_VECS = np.eye(N_CLASSES, dtype=np.float32)[[0, 2]]  # two clips: classes 0 and 2
+N = 96            # generated samples in the equivalence tests (6 top frames of 16)
+BLOCK = 32        # block_samples: several compiled calls per run
+TOL = 1e-4        # float32 log-prob agreement (measured: at most 2e-6)
+
+# Each variant changes one thing of a small paper-like model (two tiers,
+# frame size 16, GRU, 2 layers, weight norm, learned h0, sample embedding).
+VARIANTS = {
+    "paper_gru": {},
+    "three_tier": dict(frame_size=8, frame_sizes=(8, 2)),
+    "lstm": dict(rnn_type="LSTM"),
+    "skip_conn": dict(skip_conn=True),
+    "one_hot_input": dict(emb_size=0),
+    "real_input": dict(sample_input="real"),
+    "class_embedding": dict(cond_type="embedding", cond_emb_size=4, cond_sample_tier=True),
+    "no_weight_norm": dict(weight_norm=False),
+    "no_learn_h0": dict(learn_h0=False),
+}
+
+
+def make_config(**overrides):
+  c = config_lib.base_config()
+  c.dim = 16
+  c.n_rnn = 2
+  c.emb_size = 8
+  c.n_classes = N_CLASSES
+  c.seq_len = 32
+  c.update(overrides)
+  return c
+
+
+def build(overrides, seed=0):
+  """Model and perturbed random parameters of a variant.
+
+  Every parameter gets N(0, 0.1) noise on top of its initialisation, so that
+  biases, the learned h0 and the weight-norm scales are not at their special
+  initial values (zeros, column norms) and a mix-up of them would show.
+  """
+  model = config_lib.build_model(make_config(**overrides))
+  params = steps.init_params(model, jax.random.key(seed), 32)
+  rng = np.random.default_rng(seed)
+  params = jax.tree.map(
+      lambda p: p + jnp.asarray(0.1 * rng.standard_normal(p.shape), p.dtype), params)
+  return model, params
+
+
+@pytest.fixture(scope="module")
+def variant():
+  """name -> (model, params) of a variant, each built once per module."""
+  cache = {}
+
+  def get(name):
+    if name not in cache:
+      cache[name] = build(VARIANTS[name])
+    return cache[name]
+  return get
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def forward_logits(model, params, x, class_vec):
+  """The training forward over a whole sequence x [B, N] from h0: logits [B, N, Q].
+
+  The chunk is x prefixed with S = frame_sizes[0] samples of Q_ZERO, as the
+  sampler starts and as training prepends them to every clip.
+  """
+  s = model.frame_sizes[0]
+  pad = jnp.full((x.shape[0], s), quant.q_zero(model.q_levels), jnp.int32)
+  chunk = jnp.concatenate([pad, x.astype(jnp.int32)], axis=1)
+  variables = {"params": params}
+  h = model.apply(variables, x.shape[0], method=SampleRNN.initial_state)
+  logits, _ = model.apply(variables, chunk, class_vec, h)
+  return logits
+
+
+def forward_log_probs(model, params, x, class_vec):
+  x = jnp.asarray(x)
+  return np.asarray(log_probs(forward_logits(model, params, x, jnp.asarray(class_vec)), x))
+
+
+def real_sequence(n, batch, q_levels=256, seed=0):
+  """Quantised synthetic audio [batch, n] (tone, rumble, ...): a realistic sequence."""
+  rng = np.random.default_rng(seed)
+  clips = np.stack([synthetic.make_clip(i % 4, n, rng) for i in range(batch)])
+  return quant.quantize(clips.astype(np.float64), "linear", q_levels)
+
+
+# ---------------------------------------------------------------------------
+# Teacher forcing: the sampler is the trained model.
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_generated_log_probs_equal_training_forward(variant, name):
+  model, params = variant(name)
+  x, lp = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(1),
+                            block_samples=BLOCK)
+  assert x.shape == lp.shape == (2, N)
+  assert x.dtype == np.int32 and x.min() >= 0 and x.max() < model.q_levels
+  # A random model's draws are spread over many levels (not a constant run).
+  assert len(np.unique(x)) > 10
+  ref = forward_log_probs(model, params, x, CLASS_VECS)
+  np.testing.assert_allclose(lp, ref, rtol=0, atol=TOL)
+  # The log-probs vary from sample to sample: the comparison is not trivial.
+  assert np.ptp(ref) > 1.0
+
+
+@pytest.mark.parametrize("name", ["paper_gru", "three_tier", "lstm", "class_embedding"])
+def test_forced_sequence_log_probs_equal_training_forward(variant, name):
+  """Forcing every sample: the sampler returns the sequence and its training log-probs."""
+  model, params = variant(name)
+  forced = real_sequence(N, 2)
+  x, lp = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(1),
+                            forced=forced, block_samples=BLOCK)
+  np.testing.assert_array_equal(x, forced)
+  np.testing.assert_allclose(lp, forward_log_probs(model, params, forced, CLASS_VECS),
+                             rtol=0, atol=TOL)
+
+
+def test_partly_forced_prefix_then_drawn(variant):
+  """A forced prefix (priming) is kept; the drawn rest follows it as training would."""
+  model, params = variant("paper_gru")
+  prefix = real_sequence(40, 2)  # not a multiple of S: the prime ends inside a frame
+  x, lp = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(1),
+                            forced=prefix, block_samples=BLOCK)
+  np.testing.assert_array_equal(x[:, :40], prefix)
+  np.testing.assert_allclose(lp, forward_log_probs(model, params, x, CLASS_VECS),
+                             rtol=0, atol=TOL)
+  free, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(1),
+                              block_samples=BLOCK)
+  # The prime changed what follows. The draw at position t uses fold_in(key, t)
+  # in both runs, so where the two distributions are alike the same level comes
+  # out: measured, 46 % of the positions differ.
+  assert (x[:, 40:] != free[:, 40:]).mean() > 0.2
+
+
+# ---------------------------------------------------------------------------
+# Properties of the sampler.
+
+
+def test_output_does_not_depend_on_block_samples(variant):
+  """Same key: the same audio whether made in blocks of 32, 48 or all at once.
+
+  186 samples: not a multiple of the frame size, so the run is cut inside the
+  last block (of 48: 42 kept) and the single block of 1000 is shortened to
+  192. (Blocks of 32 reuse the other tests' compiled program.)
+  """
+  model, params = variant("paper_gru")
+  key = jax.random.key(7)
+  runs = [sampling.generate(model, params, CLASS_VECS, 186, key, block_samples=b)
+          for b in (32, 48, 1000)]
+  for x, lp in runs:
+    assert x.shape == lp.shape == (2, 186)
+  for x, lp in runs[1:]:
+    np.testing.assert_array_equal(x, runs[0][0])
+    np.testing.assert_allclose(lp, runs[0][1], rtol=0, atol=1e-5)
+  blocks = list(sampling.generate_blocks(model, params, CLASS_VECS, 186, key,
+                                         block_samples=48))
+  assert [b[0].shape[1] for b in blocks] == [48, 48, 48, 42]
+  np.testing.assert_array_equal(np.concatenate([b[0] for b in blocks], 1), runs[0][0])
+
+
+def test_same_key_same_audio_other_key_other_audio(variant):
+  model, params = variant("paper_gru")
+  a, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3), block_samples=BLOCK)
+  b, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3), block_samples=BLOCK)
+  c, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(4), block_samples=BLOCK)
+  np.testing.assert_array_equal(a, b)
+  # Measured: about 99 % of the positions differ (a random model is far from peaked).
+  assert (a != c).mean() > 0.5
+  # The two clips of one run (different classes, same key) differ too.
+  assert (a[0] != a[1]).mean() > 0.5
+
+
+def test_temperature_zero_takes_the_argmax(variant):
+  """Every sample of a temperature-0 run is the argmax of the logits at its position."""
+  model, params = variant("paper_gru")
+  x, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3),
+                           temperature=0.0, block_samples=BLOCK)
+  logits = np.asarray(forward_logits(model, params, jnp.asarray(x), jnp.asarray(CLASS_VECS)))
+  np.testing.assert_array_equal(np.argmax(logits, axis=-1), x)
+  # The key does not matter then, and the result is not the plain draw.
+  y, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(99),
+                           temperature=0.0, block_samples=BLOCK)
+  np.testing.assert_array_equal(x, y)
+  z, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3), block_samples=BLOCK)
+  assert (x != z).mean() > 0.5
+
+
+def test_low_temperature_sharpens_the_distribution(variant):
+  """Temperature 0.5 draws more probable samples (under T = 1) than T = 1 does."""
+  model, params = variant("paper_gru")
+  lps = {}
+  for t in (1.0, 0.5):
+    x, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(5),
+                             temperature=t, block_samples=BLOCK)
+    lps[t] = forward_log_probs(model, params, x, CLASS_VECS).mean()
+  assert lps[0.5] > lps[1.0] + 0.3, lps  # measured: -4.4 vs -5.0 nats
+
+
+@pytest.mark.parametrize("name", ["paper_gru", "class_embedding"])
+def test_class_mix(variant, name):
+  """A (0.5, 0.5) mix generates, matches the training forward fed the same
+  mix vector, and is neither pure class."""
+  model, params = variant(name)
+  mix = np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]], np.float32)
+  pure = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+  key = jax.random.key(11)
+  xm, lpm = sampling.generate(model, params, mix, N, key, block_samples=BLOCK)
+  xp, _ = sampling.generate(model, params, pure, N, key, block_samples=BLOCK)
+  assert np.isfinite(lpm).all()
+  np.testing.assert_allclose(lpm, forward_log_probs(model, params, xm, mix), rtol=0, atol=TOL)
+  np.testing.assert_array_equal(xm[1], xp[1])  # the pure row is unaffected by its neighbour
+  # Same key, position-keyed draws: where the distributions are alike the
+  # same level comes out (measured: 21 % of the positions differ from class 0's).
+  assert (xm[0] != xp[0]).mean() > 0.05
+  # The mixed clip's log-probs under either pure class differ from the mix's.
+  for k in (0, 1):
+    vec = np.eye(N_CLASSES, dtype=np.float32)[[k, 1]]
+    other = forward_log_probs(model, params, xm, vec)[0]
+    assert np.abs(other - lpm[0]).max() > 0.05, k
+
+
+def test_forced_shape_is_checked(variant):
+  model, params = variant("paper_gru")
+  with pytest.raises(ValueError, match="forced samples of shape"):
+    sampling.generate(model, params, CLASS_VECS, N, jax.random.key(0),
+                      forced=np.zeros((3, N), np.int32))
+
+
+# ---------------------------------------------------------------------------
+# A trained model follows its conditioning.
+
+# Band around the tone class's 330 Hz fundamental (its harmonics at 660 and
+# 990 Hz carry 1/4 and 1/16 of its power). Fraction of the power in this
+# band, measured on the quantised training clips: tone 0.76, rumble 0.11-0.14.
+BAND_HZ = (250.0, 420.0)
+TRAIN_CLASSES = ("tone", "rumble")  # synthetic.CLASS_NAMES[0:2]
+
+
+def band_fraction(audio):
+  """Fraction of each clip's power (Welch PSD, mean removed) in BAND_HZ: [B]."""
+  f, p = scipy.signal.welch(audio - audio.mean(-1, keepdims=True), 16000,
+                            nperseg=512, axis=-1)
+  band = (f >= BAND_HZ[0]) & (f <= BAND_HZ[1])
+  return p[..., band].sum(-1) / p.sum(-1)
+
+
+def test_trained_model_generates_the_spectrum_of_its_class(tmp_path):
+  """Trains on tone vs rumble, then each generated clip has its class's spectrum.
+
+  Training: 16 clips of 0.5 s per class, dim 64, one GRU layer, batch 8,
+  chunks of 256, Adam at 3e-3, 600 steps (about 25 s on 2 CPU cores; the
+  train cost falls from 8 to about 3.7 bits). Classifier: the nearer of the
+  two real class means of the band fraction (decision point about 0.44).
+  Measured over three training seeds, 8 generated 0.5 s clips per class:
+  tone 0.72-0.76, rumble 0.12-0.20 (real: 0.76 and 0.125). Asserted: every
+  clip classified as its class, and each class mean within 0.15 of the real
+  one. With 200 steps (cost 7.4 bits) every clip is noise (band ~0.05)
+  and the test fails.
+  """
+  rng = np.random.default_rng(0)
+  n_clip, per_class = 8000, 16
+  sid = np.repeat(np.arange(2), per_class)
+  wav = np.stack([synthetic.make_clip(int(c), n_clip, rng) for c in sid])
+  data_dir = tmp_path / "data"
+  data_dir.mkdir()
+  np.savez(data_dir / "audio_train.npz", wav=wav.astype(np.float16), sid=sid.astype(np.uint8))
+  (data_dir / "classes.json").write_text(json.dumps(list(TRAIN_CLASSES)))
+
+  c = config_lib.base_config()
+  c.data_dir = str(data_dir)
+  c.dim = 64
+  c.n_rnn = 1
+  c.emb_size = 16
+  c.batch_size = 8
+  c.seq_len = 256
+  c.learning_rate = 3e-3
+  c.max_steps = 600
+  c.eval_every_steps = 600
+  c.log_every_steps = 100
+  c.checkpoint_every_steps = 100000
+  workdir = str(tmp_path / "run")
+  last = trainer.train_and_evaluate(c, workdir)
+  assert last["train_bits"] < 5.0, last
+
+  loaded = sample_files.load_checkpoint(workdir, "latest")
+  assert loaded.class_names == list(TRAIN_CLASSES)
+  n_gen = 8  # clips per class
+  vecs = np.eye(2, dtype=np.float32)[np.repeat([0, 1], n_gen)]
+  q, _ = sampling.generate(loaded.model, loaded.params, vecs, 8000, jax.random.key(0))
+  gen = band_fraction(sampling.to_audio(q, c.q_type, c.q_levels, "none"))
+  real_q = quant.quantize(wav.astype(np.float64), c.q_type, c.q_levels)
+  real = band_fraction(sampling.to_audio(real_q, c.q_type, c.q_levels, "none"))
+  real_means = np.array([real[sid == k].mean() for k in range(2)])
+  assert real_means[0] > 0.6 and real_means[1] < 0.2, real_means  # the classes differ
+  assigned = np.argmin(np.abs(gen[:, None] - real_means[None, :]), axis=1)
+  msg = f"generated band fractions {np.round(gen, 3)}, real class means {np.round(real_means, 3)}"
+  np.testing.assert_array_equal(assigned, np.repeat([0, 1], n_gen), err_msg=msg)
+  for k in range(2):
+    assert abs(gen[k * n_gen:(k + 1) * n_gen].mean() - real_means[k]) < 0.15, msg
