@@ -55,7 +55,7 @@ class WNDense(nn.Module):
   features: int
   use_bias: bool = True
   weight_norm: bool = True
-  init: str = "default"  # default | he | lecun | orthogonal
+  init_type: str = "default"  # default | he | lecun | orthogonal
   dtype: Dtype = jnp.float32
 
   def __call__(self, x: Array) -> Array:
@@ -67,7 +67,7 @@ class WNDense(nn.Module):
   def weights(self, n_in: int) -> tuple[Array, Array | None]:
     """The effective (normalised) kernel [I, O] and the bias [O] or None."""
     init = {"default": default_init(n_in, self.features), "he": he_uniform,
-            "lecun": lecun_uniform, "orthogonal": orthogonal}[self.init]
+            "lecun": lecun_uniform, "orthogonal": orthogonal}[self.init_type]
     kernel = self.param("kernel", init, (n_in, self.features), jnp.float32)
     w = kernel
     if self.weight_norm:
@@ -141,7 +141,7 @@ class RNNLayer(nn.Module):
     self.recurrent_gates = WNDense((2 if gru else 4) * h, use_bias=False,
                                    weight_norm=self.weight_norm, dtype=self.dtype)
     if gru:
-      self.recurrent_candidate = WNDense(h, use_bias=False, init="orthogonal",
+      self.recurrent_candidate = WNDense(h, use_bias=False, init_type="orthogonal",
                                          weight_norm=self.weight_norm, dtype=self.dtype)
     else:
       self.bias = self.param(

@@ -63,7 +63,7 @@ class FrameTier(nn.Module):
     if self.skip_conn:
       self.skips = [WNDense(self.dim, use_bias=(l == 0), name=f"skip{l}", **wn)
                     for l in range(self.n_rnn)]
-    self.output = WNDense(self.ratio * self.dim, init="he", **wn)
+    self.output = WNDense(self.ratio * self.dim, init_type="he", **wn)
     if self.learn_h0:
       self.h0_param = self.param("h0", nn.initializers.zeros,
                                  (self.n_rnn, self.state_size))
@@ -122,11 +122,12 @@ class SampleTier(nn.Module):
       self.embedding = self.param("embedding", nn.initializers.normal(1.0),
                                   (self.q_levels, self.emb_size))
     self.prev_samples = WNDense(self.dim, use_bias=False,
-                                init="lecun" if self.sample_input != "embedding" else "he", **wn)
+                                init_type="he" if self.sample_input == "embedding" else "lecun",
+                                **wn)
     if self.cond_sample_tier:
       self.cond = WNDense(self.dim, use_bias=False, **wn)
-    self.hidden1 = WNDense(self.dim, init="he", **wn)
-    self.hidden2 = WNDense(self.dim, init="he", **wn)
+    self.hidden1 = WNDense(self.dim, init_type="he", **wn)
+    self.hidden2 = WNDense(self.dim, init_type="he", **wn)
     self.output = WNDense(self.q_levels, **wn)
 
   def __call__(self, prev: Array, upper: Array, cond: Array) -> Array:
