@@ -1,0 +1,359 @@
+"""End-to-end tests of sample.py on a tiny checkpoint.
+
+One checkpoint per module: ``train.py --config configs/tiny.py`` for 4 steps
+at dim 16 on the synthetic data (classes tone, rumble, chirp, clicks). Then
+sample.py runs as a user runs it (a subprocess): the WAVs and manifest.json
+it writes, class selection by name and index, mixes, priming, streaming
+(including Ctrl-C in the middle of a stream), and every refused input: exit
+code 2, one clear message, and the files already in the output folder left
+byte for byte as they were.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO, subprocess_env
+from samplernn_jax import quantize as quant
+from samplernn_jax import sample_files, sampling
+
+SR = 16000
+CLASSES = ["tone", "rumble", "chirp", "clicks"]  # synthetic.CLASS_NAMES
+STEP = 4
+PEAK = 0.475
+WAV_HEADER = 80  # bytes before the data of soundfile's float WAV (measured)
+
+
+def run_sample(*args, timeout=240):
+  return subprocess.run([sys.executable, "sample.py", "--no_progress", *map(str, args)],
+                        cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
+                        timeout=timeout)
+
+
+def ok(proc):
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+def read(path):
+  """(float32 audio, soundfile info) of a WAV."""
+  audio, rate = sf.read(path, dtype="float32")
+  assert rate == SR
+  return audio, sf.info(path)
+
+
+def manifest(folder):
+  with open(os.path.join(folder, "manifest.json")) as f:
+    return json.load(f)
+
+
+def snapshot(folder):
+  """Name -> (bytes, mtime_ns) of every file in a folder."""
+  out = {}
+  for name in sorted(os.listdir(folder)):
+    path = os.path.join(folder, name)
+    with open(path, "rb") as f:
+      out[name] = (f.read(), os.stat(path).st_mtime_ns)
+  return out
+
+
+def levels(audio, q_levels=256):
+  """Linear levels back from dequantised audio (``--normalize none``)."""
+  return np.round((audio.astype(np.float64) + 1.0) * (q_levels / 2) - 0.5).astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  """A run folder with a 4-step checkpoint (best/4) of the tiny config at dim 16."""
+  w = str(tmp_path_factory.mktemp("run"))
+  proc = subprocess.run(
+      [sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir", w,
+       "--config.max_steps=4", "--config.eval_every_steps=4", "--config.dim=16",
+       "--config.seq_len=64"],
+      cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert os.path.isdir(os.path.join(w, "best", str(STEP)))
+  return w
+
+
+@pytest.fixture(scope="module")
+def filled(workdir, tmp_path_factory):
+  """An output folder holding one earlier run's clips: tone_000, rumble_000."""
+  out = str(tmp_path_factory.mktemp("filled"))
+  ok(run_sample("--workdir", workdir, "--out", out, "--classes", "tone,rumble",
+                "--per_class", 1, "--seconds", 0.1))
+  assert sorted(os.listdir(out)) == ["manifest.json", "rumble_000.wav", "tone_000.wav"]
+  return out
+
+
+# ---------------------------------------------------------------------------
+# What a run writes.
+
+
+def test_default_run_writes_clips_and_manifest(workdir):
+  """Every class, 2 clips each, 0.25 s: files, format, length, scaling, manifest."""
+  proc = ok(run_sample("--workdir", workdir, "--per_class", 2, "--seconds", 0.25,
+                       "--seed", 3, "--temperature", 0.9))
+  out = os.path.join(workdir, "samples", str(STEP))  # the default --out
+  assert out in proc.stdout
+  files = [f"{c}_{i:03d}.wav" for c in CLASSES for i in range(2)]
+  assert sorted(os.listdir(out)) == sorted(files + ["manifest.json"])
+  clips = {}
+  for f in files:
+    audio, info = read(os.path.join(out, f))
+    assert (info.channels, info.frames, info.subtype) == (1, 4000, "FLOAT")
+    # minmax: each clip rescaled to exactly [-0.475, 0.475]
+    assert audio.max() == pytest.approx(PEAK, abs=1e-6)
+    assert audio.min() == pytest.approx(-PEAK, abs=1e-6)
+    clips[f] = audio
+  assert not np.array_equal(clips["tone_000.wav"], clips["tone_001.wav"])
+  records = manifest(out)
+  assert [r["file"] for r in records] == files
+  for r in records:
+    name = r["file"].rsplit("_", 1)[0]
+    assert r["class"] == name and r["class_index"] == CLASSES.index(name)
+    assert r["mix"] is None
+    assert (r["seed"], r["temperature"], r["step"], r["seconds"]) == (3, 0.9, STEP, 0.25)
+
+
+def test_classes_by_name_and_index(workdir, tmp_path):
+  out = str(tmp_path / "o")
+  ok(run_sample("--workdir", workdir, "--out", out, "--classes", "tone,1,clicks",
+                "--per_class", 1, "--seconds", 0.25))
+  assert sorted(os.listdir(out)) == ["clicks_000.wav", "manifest.json", "rumble_000.wav",
+                                     "tone_000.wav"]
+  records = manifest(out)
+  assert [(r["file"], r["class"], r["class_index"]) for r in records] == [
+      ("tone_000.wav", "tone", 0), ("rumble_000.wav", "rumble", 1),
+      ("clicks_000.wav", "clicks", 3)]
+  for r in records:
+    assert read(os.path.join(out, r["file"]))[1].frames == 4000
+
+
+def test_mix_is_the_library_generation_with_the_mixed_vector(workdir, tmp_path):
+  """--mix tone:1,rumble:3 equals sampling.generate with [0.25, 0.75, 0, 0]."""
+  out = str(tmp_path / "o")
+  ok(run_sample("--workdir", workdir, "--out", out, "--mix", "tone:1,rumble:3",
+                "--per_class", 2, "--seconds", 0.25, "--seed", 5, "--normalize", "none"))
+  records = manifest(out)
+  assert [r["file"] for r in records] == ["mix_000.wav", "mix_001.wav"]
+  for r in records:
+    assert (r["class"], r["class_index"], r["mix"]) == (None, None, "tone:1,rumble:3")
+    assert (r["seed"], r["seconds"]) == (5, 0.25)
+  got = np.stack([read(os.path.join(out, r["file"]))[0] for r in records])
+  loaded = sample_files.load_checkpoint(workdir)
+  vec = np.array([[0.25, 0.75, 0.0, 0.0]] * 2, np.float32)
+  q, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(5))
+  np.testing.assert_array_equal(got, sampling.to_audio(q, "linear", 256, "none"))
+
+
+def test_prime_is_continued(workdir, tmp_path):
+  """Output = prime + seconds; its first samples are the prime's quantisation."""
+  n_prime = 1000  # not a multiple of the frame size
+  t = np.arange(n_prime) / SR
+  prime = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 97 * t)
+  path = str(tmp_path / "prime.wav")
+  sf.write(path, prime, SR, subtype="FLOAT")
+  out = str(tmp_path / "o")
+  ok(run_sample("--workdir", workdir, "--out", out, "--prime", path, "--classes", "tone,chirp",
+                "--per_class", 1, "--seconds", 0.25, "--normalize", "none"))
+  expected = quant.quantize(sf.read(path)[0], "linear", 256)
+  for r in manifest(out):
+    assert r["seconds"] == (n_prime + 4000) / SR
+    audio, info = read(os.path.join(out, r["file"]))
+    assert info.frames == n_prime + 4000
+    np.testing.assert_array_equal(levels(audio[:n_prime]), expected)
+    # The continuation is generated, not a copy of the prime.
+    assert np.std(audio[n_prime:]) > 0
+
+
+def test_stream_equals_non_stream(workdir, tmp_path):
+  """Same seed, --normalize none: streamed (blocks of 1 s) and whole-clip runs agree."""
+  common = ["--workdir", workdir, "--classes", "tone,clicks", "--per_class", 1,
+            "--seconds", 1.25, "--seed", 7, "--normalize", "none"]
+  a, b = str(tmp_path / "a"), str(tmp_path / "b")
+  ok(run_sample(*common, "--out", a, "--stream"))
+  ok(run_sample(*common, "--out", b))
+  assert sorted(os.listdir(a)) == sorted(os.listdir(b))
+  assert manifest(a) == manifest(b)
+  for r in manifest(a):
+    x, info = read(os.path.join(a, r["file"]))
+    y, _ = read(os.path.join(b, r["file"]))
+    assert info.frames == 20000
+    np.testing.assert_array_equal(x, y)
+
+
+def test_interrupted_stream_leaves_whole_blocks(workdir, tmp_path):
+  """Ctrl-C during a 600 s stream: valid WAVs of a whole number of 1 s blocks."""
+  out = str(tmp_path / "o")
+  files = [os.path.join(out, f) for f in ("tone_000.wav", "rumble_000.wav")]
+  # Under a shell's background job SIGINT is ignored, and a child would inherit
+  # that (Python then installs no KeyboardInterrupt handler). A handled signal
+  # is reset to the default in the child: handle it here while starting it.
+  old = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    proc = subprocess.Popen(
+        [sys.executable, "sample.py", "--no_progress", "--workdir", workdir, "--out", out,
+         "--classes", "tone,rumble", "--per_class", "1", "--seconds", "600", "--stream"],
+        cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+  finally:
+    signal.signal(signal.SIGINT, old)
+  try:
+    deadline = time.time() + 240
+    while not all(os.path.exists(f) and os.path.getsize(f) >= WAV_HEADER + 4 * SR
+                  for f in files):
+      assert proc.poll() is None, proc.communicate()[1][-3000:]
+      assert time.time() < deadline, "no block written within 240 s"
+      time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+  assert proc.returncode != 0, "an interrupted stream must not report success"
+  for f in files:
+    audio, info = read(f)
+    assert info.subtype == "FLOAT"
+    assert len(audio) > 0 and len(audio) % SR == 0, (f, len(audio), err[-2000:])
+    assert len(audio) < 600 * SR
+
+
+def test_stream_interrupted_between_clips_keeps_clips_equal(workdir, tmp_path, monkeypatch):
+  """Ctrl-C arriving while the first clip's block is being written (during
+  the flush of clip 0, before clip 1 is written) must not leave clips of
+  different lengths: every clip holds every block finished so far (the
+  promise of stream_samples). In-process, with a real SIGINT sent to this
+  process from inside the first flush, so that the timing is certain.
+  """
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone,rumble", 1, None)
+  real_flush = sf.SoundFile.flush
+  calls = []
+
+  def flush_and_ctrl_c(self):
+    real_flush(self)
+    calls.append(self.name)
+    if len(calls) == 1:
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.05)  # the handler runs here (or in the sleep, interrupted)
+
+  monkeypatch.setattr(sf.SoundFile, "flush", flush_and_ctrl_c)
+  out = str(tmp_path / "o")
+  old = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+      sample_files.stream_samples(loaded, out, req, 3.0, seed=0, progress=False)
+  finally:
+    signal.signal(signal.SIGINT, old)
+    monkeypatch.undo()
+  lengths = [read(os.path.join(out, f))[1].frames for f in ("tone_000.wav", "rumble_000.wav")]
+  assert lengths[0] % SR == 0 and lengths[1] % SR == 0, lengths
+  assert lengths[0] == lengths[1], f"clips of different lengths after Ctrl-C: {lengths}"
+
+
+def test_overwrite_replaces(workdir, filled, tmp_path):
+  """--overwrite replaces an earlier run's files (here a copy of them)."""
+  out = str(tmp_path / "copy")
+  os.makedirs(out)
+  for name, (data, _) in snapshot(filled).items():
+    with open(os.path.join(out, name), "wb") as f:
+      f.write(data)
+  before = snapshot(out)
+  ok(run_sample("--workdir", workdir, "--out", out, "--classes", "tone,rumble",
+                "--per_class", 1, "--seconds", 0.2, "--seed", 9, "--overwrite"))
+  after = snapshot(out)
+  assert sorted(after) == sorted(before)
+  for name in before:
+    assert after[name][0] != before[name][0], name
+  assert read(os.path.join(out, "tone_000.wav"))[1].frames == 3200
+  assert manifest(out)[0]["seed"] == 9
+
+
+# ---------------------------------------------------------------------------
+# Refused inputs: exit 2, a message, nothing written.
+
+
+def prime_file(tmp_path, kind):
+  path = str(tmp_path / f"prime_{kind}.wav")
+  if kind == "rate":
+    sf.write(path, 0.1 * np.ones(800), 8000)
+  elif kind == "stereo":
+    sf.write(path, 0.1 * np.ones((800, 2)), SR)
+  elif kind == "empty":
+    sf.write(path, np.zeros(0), SR)
+  elif kind == "text":
+    with open(path, "w") as f:
+      f.write("not audio at all\n")
+  elif kind == "nan":
+    sf.write(path, np.full(800, np.nan), SR, subtype="FLOAT")
+  return path
+
+
+BAD = {
+    "unknown_class": (["--classes", "tone,nope"], "--classes: unknown class 'nope'"),
+    "index_out_of_range": (["--classes", "4"], "--classes: unknown class '4'"),
+    "unknown_mix_class": (["--mix", "tone:1,nope:1"], "--mix: unknown class 'nope'"),
+    "mix_and_classes": (["--mix", "tone:1", "--classes", "tone"], "exclude each other"),
+    "mix_zero": (["--mix", "tone:0"], "--mix: the weights sum to 0"),
+    "seconds_zero": (["--seconds", "0"], "--seconds=0.0: expected a positive length"),
+    "seconds_negative": (["--seconds=-1"], "--seconds=-1.0: expected a positive length"),
+    "seconds_nan": (["--seconds", "nan"], "--seconds=nan: expected a positive length"),
+    "per_class_zero": (["--per_class", "0"], "--per_class=0"),
+    "ckpt_step": (["--ckpt", "99"], "no checkpoint at step 99"),
+    "exists": (["--classes", "tone"], "pass --overwrite"),
+    "stream_minmax": (["--stream", "--normalize", "minmax"], "--stream writes unscaled audio"),
+    "prime_rate": (["--prime", "rate"], "sample rate 8000 Hz; the model needs 16000 Hz"),
+    "prime_stereo": (["--prime", "stereo"], "2 channels; expected mono"),
+    "prime_empty": (["--prime", "empty"], "empty (no samples)"),
+    "prime_text": (["--prime", "text"], "not a readable audio file"),
+    "prime_nan": (["--prime", "nan"], "holds NaN or Inf"),
+    "prime_missing": (["--prime", "missing"], "no such file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_exits_2_and_leaves_files(workdir, filled, tmp_path, case):
+  args, message = BAD[case]
+  args = list(args)
+  if "--prime" in args:
+    i = args.index("--prime") + 1
+    args[i] = prime_file(tmp_path, args[i]) if args[i] != "missing" else str(tmp_path / "none.wav")
+  before = snapshot(filled)
+  proc = run_sample("--workdir", workdir, "--out", filled, "--per_class", 1,
+                    "--seconds", 0.1, *args)
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+  assert message in proc.stderr, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr
+  assert snapshot(filled) == before
+
+
+def test_infinite_seconds_refused(workdir, tmp_path):
+  """--seconds inf passes the 'positive' check; it must not crash later."""
+  out = tmp_path / "o"
+  proc = run_sample("--workdir", workdir, "--out", out, "--seconds", "inf")
+  assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+  assert "--seconds=inf" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+  assert not out.exists() or os.listdir(out) == []
+
+
+def test_missing_checkpoint(filled, tmp_path):
+  empty = tmp_path / "empty_run"
+  empty.mkdir()
+  before = snapshot(filled)
+  proc = run_sample("--workdir", empty, "--out", filled, "--seconds", 0.1)
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert "no checkpoint" in proc.stderr and str(empty) in proc.stderr, proc.stderr
+  assert "Traceback" not in proc.stderr
+  assert snapshot(filled) == before
+  assert os.listdir(empty) == []
+  proc = run_sample("--workdir", tmp_path / "no_such_run", "--seconds", 0.1)
+  assert proc.returncode == 2 and "no such folder" in proc.stderr, proc.stderr[-3000:]
