@@ -16,7 +16,7 @@ import soundfile as sf
 
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import data as data_lib
-from samplernn_jax import sample_files, sharding, steps, trainer
+from samplernn_jax import metrics, sample_files, sharding, steps, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "demo")
@@ -71,3 +71,24 @@ def test_demo_with_workdir_is_an_error(tmp_path):
                      timeout=120)
   assert r.returncode == 2
   assert "--demo samples the bundled demo model; it takes no --workdir" in r.stderr
+
+
+def test_default_data_loads_and_default_config_trains(tmp_path):
+  """The bundled recordings pack, load with their class names, and train."""
+  from samplernn_jax import config as config_lib
+  config = config_lib.load_config_file(os.path.join(ROOT, "configs", "default.py"))
+  dataset = data_lib.open_dataset(config.data_dir, 0)
+  folders = sorted(e for e in os.listdir(os.path.join(ROOT, "data", "default"))
+                   if not e.startswith("."))
+  assert dataset.class_names == folders
+  assert dataset.n_classes >= 4
+  assert dataset.train.clip_len == 128000 and dataset.train.wav.dtype == np.float16
+  assert set(np.unique(dataset.train.sid)) == set(range(dataset.n_classes))
+  # A few steps at a smaller batch and longer chunks (fewer, cheaper steps).
+  config.batch_size, config.eval_batch_size, config.seq_len = 4, 4, 4096
+  config.max_steps, config.eval_every_steps, config.max_eval_clips = 4, 4, 4
+  config.log_every_steps = 2
+  last = trainer.train_and_evaluate(config, str(tmp_path / "run"))
+  assert np.isfinite(last["train_bits"]) and np.isfinite(last["valid_bits"])
+  records = [r for r in metrics.read_metrics(str(tmp_path / "run")) if "train_bits" in r]
+  assert records[-1]["train_bits"] < records[0]["train_bits"]
