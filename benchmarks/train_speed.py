@@ -61,7 +61,7 @@ def peak_memory():
     return None
 
 
-def measure(config, n_classes, n_steps, baseline):
+def measure(config, n_classes, n_steps, baseline, profile=""):
   model = config_lib.build_model(config, n_classes)
   tx = steps.make_optimizer(config)
   mesh = sharding.make_mesh()
@@ -93,11 +93,15 @@ def measure(config, n_classes, n_steps, baseline):
     state = compiled(state, dev_batch)
   jax.block_until_ready(state)
   times = []
+  if profile:
+    jax.profiler.start_trace(profile)
   for _ in range(n_steps):
     t = time.perf_counter()
     state = compiled(state, dev_batch)
     jax.block_until_ready(state.step)
     times.append(time.perf_counter() - t)
+  if profile:
+    jax.profiler.stop_trace()
   step_s = statistics.median(times)
   kind = jax.devices()[0].device_kind
   peak = PEAK_FLOPS.get((kind, config.dtype))
@@ -132,6 +136,9 @@ def main():
   p.add_argument("--sample_l1", default="matmul", choices=("matmul", "table"))
   p.add_argument("--steps", type=int, default=10, help="timed steps per setting")
   p.add_argument("--baseline", action="store_true", help="also time the eager step")
+  p.add_argument("--profile", default="",
+                 help="write a jax.profiler trace of the timed steps to this folder "
+                      "(open with TensorBoard's profile plugin or Perfetto)")
   args = p.parse_args()
   on_cpu = jax.devices()[0].platform == "cpu"
   for name in args.configs.split(","):
@@ -144,7 +151,7 @@ def main():
       if args.seq_len:
         config.seq_len = args.seq_len
       config.dtype, config.sample_l1 = args.dtype, args.sample_l1
-      row = {"config": name, **measure(config, n_classes, args.steps, args.baseline),
+      row = {"config": name, **measure(config, n_classes, args.steps, args.baseline, args.profile),
              "date": datetime.date.today().isoformat()}
       print(json.dumps(row), flush=True)
 
