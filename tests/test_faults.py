@@ -1,0 +1,455 @@
+"""Failure and recovery (issue #10): kills, NaN, locks, refused configs, full disks.
+
+Every training run here is the tiny model (dim 16, one GRU, chunks of 64
+samples, batch 4) on the synthetic data. One unbroken reference run (60 steps,
+a checkpoint every 5, evaluations at 30 and 60) is made once per module; the
+other tests copy its workdir or compare with it. This module's runs, in this
+process and in child processes, share a JAX persistent compilation cache (a
+folder of the module's tmp dir, set for the module and restored after it), so
+a restart costs little more than its imports; a cached executable is the one
+the reference ran, so numbers stay identical.
+"""
+import errno
+import importlib.util
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import namedtuple
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import REPO, load_config_file, subprocess_env
+from samplernn_jax import checkpoint, data, metrics, trainer
+from samplernn_jax import workdir as workdir_lib
+
+TINY = {"dim": 16, "n_rnn": 1, "emb_size": 8, "seq_len": 64, "batch_size": 4}
+RUN = dict(TINY, max_steps=60, checkpoint_every_steps=5, log_every_steps=5,
+           eval_every_steps=30, max_eval_clips=4)
+TMP_MARK = "tmp"  # orbax writes <step>.orbax-checkpoint-tmp* first, then renames
+
+Reference = namedtuple("Reference", "workdir params best_params metrics steps")
+
+
+def train_cmd(workdir, **overrides):
+  flags = [f"--config.{k}={v}" for k, v in dict(RUN, **overrides).items()]
+  return [sys.executable, os.path.join(REPO, "train.py"), "--config",
+          os.path.join(REPO, "configs", "tiny.py"), *flags, f"--workdir={workdir}"]
+
+
+def make_config(**overrides):
+  c = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  for k, v in dict(RUN, **overrides).items():
+    c[k] = v
+  return c
+
+
+def listing(folder):
+  try:
+    return os.listdir(folder)
+  except FileNotFoundError:
+    return []
+
+
+def complete_steps(folder):
+  """Steps of the finished checkpoints in a manager folder (temporaries excluded)."""
+  return sorted(int(n) for n in listing(folder) if n.isdigit())
+
+
+def wait_for_writes(folder, timeout=30):
+  """Waits until no temporary checkpoint is left in ``folder`` (a run that
+  raised does not wait for its background saves)."""
+  deadline = time.monotonic() + timeout
+  while any(TMP_MARK in n for n in listing(folder)) and time.monotonic() < deadline:
+    time.sleep(0.05)
+
+
+def read_text(path):
+  with open(path) as f:
+    return f.read()
+
+
+def assert_trees_equal(got, want):
+  got_leaves, got_def = jax.tree.flatten(got)
+  want_leaves, want_def = jax.tree.flatten(want)
+  assert got_def == want_def
+  for g, w in zip(got_leaves, want_leaves):
+    np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+def copy_reference(reference, tmp_path):
+  dst = str(tmp_path / "run")
+  shutil.copytree(reference.workdir, dst)
+  return dst
+
+
+CACHE_FLAGS = {"jax_compilation_cache_dir": None,
+               "jax_persistent_cache_min_compile_time_secs": 0,
+               "jax_persistent_cache_min_entry_size_bytes": 0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_env(tmp_path_factory):
+  """The module's compilation cache: on in this process, and the environment
+  that turns it on in child processes."""
+  from jax.experimental.compilation_cache import compilation_cache
+  path = str(tmp_path_factory.mktemp("jax_cache"))
+  saved = {k: getattr(jax.config, k) for k in CACHE_FLAGS}
+  for k, v in CACHE_FLAGS.items():
+    jax.config.update(k, path if v is None else v)
+  compilation_cache.reset_cache()
+  env = subprocess_env()
+  env["JAX_COMPILATION_CACHE_DIR"] = path
+  env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+  yield env
+  for k, v in saved.items():
+    jax.config.update(k, v)
+  compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  """The unbroken run: 60 steps in one go."""
+  wd = str(tmp_path_factory.mktemp("reference") / "run")
+  trainer.train_and_evaluate(make_config(), wd)
+  params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
+  best, _ = checkpoint.restore_params(wd, checkpoint.BEST, 60)
+  return Reference(wd, params, best, metrics.read_metrics(wd),
+                   complete_steps(os.path.join(wd, checkpoint.LATEST)))
+
+
+def run_and_kill(cmd, env, log_path, trigger, timeout=300):
+  """Starts ``cmd``, SIGKILLs it as soon as ``trigger()`` is true; (rc, output)."""
+  with open(log_path, "w") as log:
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+  try:
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not trigger():
+      assert time.monotonic() < deadline, f"no kill moment within {timeout} s"
+      time.sleep(0.001)
+    if proc.poll() is None:
+      os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+  with open(log_path) as f:
+    return proc.returncode, f.read()
+
+
+def after(condition, delay):
+  """A trigger: ``condition()`` held, then ``delay`` seconds passed."""
+  seen = []
+
+  def trigger():
+    if not seen and condition():
+      seen.append(time.monotonic())
+    return bool(seen) and time.monotonic() - seen[0] >= delay
+  return trigger
+
+
+# ---------------------------------------------------------------------------
+# SIGKILL at any moment
+
+
+def test_kill_at_any_moment_resumes_exactly(tmp_path, reference, cache_env, capsys):
+  """Three SIGKILLs (a random moment, in the middle of a checkpoint write, as
+  the evaluation's checkpoints appear), each followed by a restart; the final
+  parameters and metrics.jsonl equal the unbroken run's exactly."""
+  wd = str(tmp_path / "run")
+  latest, best = os.path.join(wd, checkpoint.LATEST), os.path.join(wd, checkpoint.BEST)
+  rng = random.Random(20261125)
+  cmd = train_cmd(wd)
+
+  def mid_write(start):
+    # A temporary checkpoint folder newer than the restored step; if none is
+    # seen before 20 more steps are saved, kill there anyway.
+    left = set(listing(latest))  # temporaries of earlier kills do not count
+
+    def cond():
+      tmp = [n for n in listing(latest) if TMP_MARK in n and n not in left]
+      return bool(tmp) or max(complete_steps(latest) or [0]) >= start + 20
+    return after(cond, 0.0)
+
+  def at_evaluation(start):
+    # The first new best/<step>: the latest checkpoint of that step is being written.
+    known = set(complete_steps(best))
+    return after(lambda: bool(set(complete_steps(best)) - known), 0.0)
+
+  def random_moment(start):
+    return after(lambda: max(complete_steps(latest) or [0]) > start, rng.uniform(0.0, 0.3))
+
+  resumed_from = None  # what each restart must say it resumed from
+  half_written = []  # temporary checkpoint folders that kills left behind
+  for i, make_trigger in enumerate((random_moment, mid_write, at_evaluation)):
+    start = resumed_from or 0
+    before = set(listing(latest))
+    rc, out = run_and_kill(cmd, cache_env, str(tmp_path / f"log{i}.txt"), make_trigger(start))
+    assert rc == -signal.SIGKILL, f"run {i} was not killed (exit {rc}):\n{out[-3000:]}"
+    half_written += [n for n in set(listing(latest)) - before if TMP_MARK in n]
+    if resumed_from is None:
+      assert "resumed from" not in out
+    else:
+      assert f"resumed from {latest}/{resumed_from}\n" in out, out[-3000:]
+    done = complete_steps(latest)
+    assert done, f"run {i} left no complete checkpoint: {listing(latest)}"
+    resumed_from = done[-1]  # the newest complete checkpoint after the kill
+
+  assert half_written, "no kill fell inside a checkpoint write"
+  capsys.readouterr()
+  trainer.train_and_evaluate(make_config(), wd)  # the last restart, to the end
+  assert f"resumed from {latest}/{resumed_from}\n" in capsys.readouterr().out
+  params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
+  assert_trees_equal(params, reference.params)
+  best_params, _ = checkpoint.restore_params(wd, checkpoint.BEST, 60)
+  assert_trees_equal(best_params, reference.best_params)
+  assert metrics.read_metrics(wd) == reference.metrics
+  assert complete_steps(latest) == reference.steps
+
+
+def test_kill_between_best_and_latest_save_resumes(tmp_path, reference, capsys):
+  """At an evaluation the best checkpoint is saved before the latest one; a
+  kill between the two leaves best/60 complete and checkpoints/60 temporary.
+  The restart resumes from 55, redoes step 60 (and its evaluation) and ends
+  as the unbroken run."""
+  wd = copy_reference(reference, tmp_path)
+  latest = os.path.join(wd, checkpoint.LATEST)
+  os.rename(os.path.join(latest, "60"), os.path.join(latest, "60.orbax-checkpoint-tmp"))
+  trainer.train_and_evaluate(make_config(), wd)
+  assert f"resumed from {latest}/55\n" in capsys.readouterr().out
+  params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
+  assert_trees_equal(params, reference.params)
+  assert metrics.read_metrics(wd) == reference.metrics
+
+
+# ---------------------------------------------------------------------------
+# a non-finite loss
+
+
+def nan_batches_from(k):
+  """``TrainBatches.get`` whose batches make the loss NaN from step ``k``
+  (0-based) on: their mask is NaN. The jitted step is the reference's."""
+  original = data.TrainBatches.get
+
+  def get(self, step):
+    batch = original(self, step)
+    return dict(batch, mask=batch["mask"] * np.nan) if step >= k else batch
+  return get
+
+
+@pytest.mark.parametrize("log_every, checkpoint_every, bad", [
+    (2, 2, 5),   # a checkpoint at every log
+    (4, 2, 5),   # a checkpoint falls between the NaN step and the next log
+])
+def test_nonfinite_loss_stops_and_resume_finishes(tmp_path, monkeypatch, capsys, log_every,
+                                                 checkpoint_every, bad):
+  """The run stops naming the bad step, no checkpoint holds a step after it,
+  and the same workdir resumes with a lower learning rate to the end."""
+  wd = str(tmp_path / "run")
+  config = make_config(max_steps=10, log_every_steps=log_every,
+                       checkpoint_every_steps=checkpoint_every, eval_every_steps=1000,
+                       max_eval_clips=4)
+  monkeypatch.setattr(data.TrainBatches, "get", nan_batches_from(bad))
+  with pytest.raises(trainer.TrainingError) as err:
+    trainer.train_and_evaluate(config, wd)
+  assert f"not finite at step {bad};" in str(err.value)
+  wait_for_writes(os.path.join(wd, checkpoint.LATEST))
+  # checkpoints/<s> holds the state after s steps; step `bad` (0-based) is the
+  # one that goes from state `bad` to `bad + 1`: nothing later may be saved.
+  saved = complete_steps(os.path.join(wd, checkpoint.LATEST))
+  assert saved and all(s <= bad for s in saved), (
+      f"checkpoints {saved} hold steps after the non-finite step {bad}")
+  assert all(r["step"] <= bad for r in metrics.read_metrics(wd))
+
+  monkeypatch.undo()  # the real data; the same workdir, a lower learning rate
+  config.learning_rate = 3e-4
+  capsys.readouterr()
+  last = trainer.train_and_evaluate(config, wd)
+  assert f"resumed from {wd}/{checkpoint.LATEST}/{saved[-1]}\n" in capsys.readouterr().out
+  assert last["step"] == 10 and np.isfinite(last["train_bits"])
+  assert complete_steps(os.path.join(wd, checkpoint.LATEST))[-1] == 10
+
+
+# ---------------------------------------------------------------------------
+# one run per workdir, and compatible configs only
+
+
+def test_second_run_on_a_workdir_is_refused_until_the_first_dies(tmp_path, cache_env):
+  wd = str(tmp_path / "run")
+  lock = os.path.join(wd, workdir_lib.LOCK_FILE)
+  with open(tmp_path / "first.txt", "w") as log:
+    first = subprocess.Popen(train_cmd(wd, max_steps=100000), cwd=REPO, env=cache_env,
+                             stdout=log, stderr=subprocess.STDOUT)
+  try:
+    deadline = time.monotonic() + 120
+    while not (os.path.exists(lock) and read_text(lock) == str(first.pid)):
+      assert first.poll() is None, read_text(tmp_path / "first.txt")[-3000:]
+      assert time.monotonic() < deadline, "the first run never took the lock"
+      time.sleep(0.05)
+    second = subprocess.run(train_cmd(wd), cwd=REPO, env=cache_env, capture_output=True,
+                            text=True, timeout=300)
+    assert second.returncode == 2, second.stderr[-3000:]
+    errors = [l for l in second.stderr.splitlines() if l.startswith("error:")]
+    assert errors == [f"error: --workdir={wd} is in use by another run (pid {first.pid}); "
+                      "wait for it to end or use another workdir"]
+    assert "Traceback" not in second.stderr
+    assert first.poll() is None  # the refused run did not disturb the first
+  finally:
+    if first.poll() is None:
+      os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+  assert first.returncode == -signal.SIGKILL
+  # The kernel dropped the dead run's flock: a new run takes the lock.
+  with workdir_lib.WorkdirLock(wd):
+    assert read_text(lock) == str(os.getpid())
+
+
+def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference, capsys):
+  wd = copy_reference(reference, tmp_path)
+  latest = os.path.join(wd, checkpoint.LATEST)
+  with pytest.raises(trainer.TrainingError) as err:
+    trainer.train_and_evaluate(make_config(dim=32, max_steps=65), wd)
+  msg = str(err.value)
+  assert wd in msg and "dim: checkpoint 16 vs config 32" in msg
+  assert "max_steps" not in msg
+  assert complete_steps(latest) == reference.steps
+
+  capsys.readouterr()
+  trainer.train_and_evaluate(make_config(max_steps=65), wd)
+  assert f"resumed from {latest}/60\n" in capsys.readouterr().out
+  assert complete_steps(latest) == [60, 65]
+  records = metrics.read_metrics(wd)
+  assert records[:len(reference.metrics)] == reference.metrics
+  assert [r["step"] for r in records[len(reference.metrics):]] == [65, 65]
+
+
+# ---------------------------------------------------------------------------
+# a workdir or disk that refuses writes
+
+
+def writes_refused(folder):
+  try:
+    with open(os.path.join(folder, ".probe_by_test"), "w"):
+      pass
+  except OSError:
+    return True
+  os.remove(os.path.join(folder, ".probe_by_test"))
+  return False
+
+
+def test_unwritable_workdir_is_refused_and_checkpoints_stay(tmp_path, reference, monkeypatch):
+  wd = copy_reference(reference, tmp_path)
+  os.chmod(wd, 0o500)
+  try:
+    if not writes_refused(wd):  # root ignores the mode: make the disk refuse instead
+      os.chmod(wd, 0o700)
+      real_open = open
+
+      def full_disk_open(path, *args, **kwargs):
+        if os.path.basename(str(path)) == ".write_probe":
+          raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, *args, **kwargs)
+      monkeypatch.setattr(workdir_lib, "open", full_disk_open, raising=False)
+    with pytest.raises(workdir_lib.WorkdirError) as err:
+      trainer.train_and_evaluate(make_config(max_steps=70), wd)
+  finally:
+    os.chmod(wd, 0o700)
+  msg = str(err.value)
+  assert msg.startswith(f"--workdir={wd}: not writable (") and "\n" not in msg
+  assert complete_steps(os.path.join(wd, checkpoint.LATEST)) == reference.steps
+  params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
+  assert_trees_equal(params, reference.params)
+
+
+def test_failed_checkpoint_save_is_reported_and_earlier_ones_stay(tmp_path, reference,
+                                                                  monkeypatch):
+  """``Checkpoints.save`` raising ENOSPC (the disk full as the save starts)."""
+  wd = copy_reference(reference, tmp_path)
+  real_save = checkpoint.Checkpoints.save
+
+  def save(self, which, step, state, meta):
+    if step > 60:
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real_save(self, which, step, state, meta)
+  monkeypatch.setattr(checkpoint.Checkpoints, "save", save)
+  with pytest.raises(trainer.TrainingError) as err:
+    trainer.train_and_evaluate(make_config(max_steps=70), wd)
+  msg = str(err.value)
+  assert msg.startswith(f"{wd}: could not save the checkpoint of step 65 ")
+  assert "No space left on device" in msg and "previous checkpoints are intact" in msg
+  assert complete_steps(os.path.join(wd, checkpoint.LATEST)) == reference.steps
+  params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
+  assert_trees_equal(params, reference.params)
+
+
+def test_disk_full_in_the_background_write_of_the_last_checkpoint(tmp_path, reference,
+                                                                  monkeypatch):
+  """orbax writes checkpoints in a background thread: a disk that fills up
+  there (here: while writing the JSON meta of the run's last checkpoints)
+  must still end in the trainer's clear error, and leave 60 loadable."""
+  from orbax.checkpoint._src.handlers import json_checkpoint_handler as json_handler
+  wd = copy_reference(reference, tmp_path)
+  real_write = json_handler.JsonCheckpointHandler._save_fn
+
+  async def write(self, item, directory):
+    if isinstance(item, dict) and item.get("step", 0) > 60:
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return await real_write(self, item, directory)
+  monkeypatch.setattr(json_handler.JsonCheckpointHandler, "_save_fn", write)
+  with pytest.raises(trainer.TrainingError) as err:
+    trainer.train_and_evaluate(make_config(max_steps=65), wd)
+  msg = str(err.value)
+  assert "step 65" in msg and "No space left on device" in msg
+  assert complete_steps(os.path.join(wd, checkpoint.LATEST)) == reference.steps
+  params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
+  assert_trees_equal(params, reference.params)
+
+
+# ---------------------------------------------------------------------------
+# sample.py keeps what exists
+
+
+def load_sample_py():
+  spec = importlib.util.spec_from_file_location("sample_py", os.path.join(REPO, "sample.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def snapshot(folder):
+  out = {}
+  for name in sorted(os.listdir(folder)):
+    path = os.path.join(folder, name)
+    with open(path, "rb") as f:
+      out[name] = (f.read(), os.stat(path).st_mtime_ns)
+  return out
+
+
+def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys):
+  sample_py = load_sample_py()
+  out = str(tmp_path / "samples")
+  args = ["--workdir", reference.workdir, "--out", out, "--classes", "tone",
+          "--per_class", "1", "--seconds", "0.01", "--no_progress"]
+  sample_py.main(args)
+  assert sorted(os.listdir(out)) == ["manifest.json", "tone_000.wav"]
+  before = snapshot(out)
+  capsys.readouterr()
+  for extra in ([], ["--stream"], ["--seed", "1"]):
+    with pytest.raises(SystemExit) as exit_:
+      sample_py.main(args + extra)
+    assert exit_.value.code == 2
+    errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error:")]
+    assert errors == [f"error: {os.path.join(out, 'tone_000.wav')} exists (2 output "
+                      "files in all); pass --overwrite to replace them"]
+    assert snapshot(out) == before
+  sample_py.main(args + ["--seed", "1", "--overwrite"])
+  after_ = snapshot(out)
+  assert sorted(after_) == ["manifest.json", "tone_000.wav"]  # no temporaries left
+  assert after_["tone_000.wav"][0] != before["tone_000.wav"][0]
