@@ -1,0 +1,374 @@
+"""Bad inputs, corrupted at random and by hand: one clear error each.
+
+The data splits (``data.load_split``): a small valid npz (``wav`` float16
+[6, 256], ``sid`` uint8 [6], 4 classes) truncated at seeded random offsets,
+with bytes overwritten at random, and with every kind of wrong content
+(dtype, rank, NaN/Inf, lengths, class ids, empty arrays, not a zip, pickled
+objects). Each gives exactly one ``data.DataError`` whose one-line message
+names the file; never another exception type. Two of them also go through
+train.py: exit code 2, one ``error:`` line, no traceback.
+
+The ``--prime`` WAV of sample.py (``sample_files.read_prime``): wrong rate,
+stereo, empty, NaN, not audio; one of them through sample.py. The packers'
+WAV inputs are tested in tests/test_packers.py.
+"""
+import os
+import pickle
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO, load_config_file, subprocess_env
+from samplernn_jax import checkpoint, data, sample_files, steps
+from samplernn_jax import config as config_lib
+from samplernn_jax.data import DataError
+
+N, T, C = 6, 256, 4
+RATE = 16000
+
+
+def valid_arrays(seed=0):
+  rng = np.random.default_rng(seed)
+  wav = (0.3 * rng.standard_normal((N, T))).astype(np.float16)
+  sid = (np.arange(N) % C).astype(np.uint8)
+  return wav, sid
+
+
+def write_npz(path, compressed=False, **arrays):
+  (np.savez_compressed if compressed else np.savez)(path, **arrays)
+  return str(path)
+
+
+def expect_data_error(path, n_classes=C, *fragments):
+  """load_split raises exactly one DataError: one line, naming the file."""
+  with pytest.raises(DataError) as err:
+    data.load_split(str(path), n_classes=n_classes)
+  assert type(err.value) is DataError
+  msg = str(err.value)
+  assert msg.startswith(f"{path}: ") and "\n" not in msg, msg
+  for fragment in fragments:
+    assert fragment in msg, msg
+  return msg
+
+
+@pytest.fixture
+def valid_npz(tmp_path):
+  wav, sid = valid_arrays()
+  return write_npz(tmp_path / "audio_train.npz", wav=wav, sid=sid)
+
+
+def test_the_valid_file_loads(valid_npz):
+  """The control: the uncorrupted file loads (so the corruptions are what fail)."""
+  split = data.load_split(valid_npz, n_classes=C)
+  wav, sid = valid_arrays()
+  np.testing.assert_array_equal(split.wav, wav)
+  np.testing.assert_array_equal(split.sid, sid)
+
+
+# ---------------------------------------------------------------------------
+# damaged files
+
+
+def test_truncated_at_random_offsets(valid_npz, tmp_path):
+  with open(valid_npz, "rb") as f:
+    blob = f.read()
+  rng = np.random.default_rng(1)
+  cuts = sorted({0, 3, 30, len(blob) - 1, *rng.integers(1, len(blob) - 1, 10).tolist()})
+  for cut in cuts:
+    path = tmp_path / f"cut_{cut}.npz"
+    path.write_bytes(blob[:cut])
+    expect_data_error(path)
+
+
+def test_random_bytes_overwritten(valid_npz, tmp_path):
+  """Bit rot anywhere: either a DataError naming the file, or a split that
+  passes every check (a flipped sample value is still a sample)."""
+  with open(valid_npz, "rb") as f:
+    blob = bytearray(f.read())
+  rng = np.random.default_rng(2)
+  outcomes = {"error": 0, "loaded": 0}
+  for i in range(200):
+    bad = bytearray(blob)
+    # Half the trials hit the headers (zip entries, npy header dicts).
+    hi = 400 if i % 2 else len(bad)
+    for pos in rng.integers(0, hi, int(rng.integers(1, 8))):
+      bad[pos] = int(rng.integers(0, 256))
+    path = tmp_path / f"rot_{i}.npz"
+    path.write_bytes(bytes(bad))
+    try:
+      split = data.load_split(str(path), n_classes=C)
+    except DataError as e:
+      assert str(e).startswith(f"{path}: ") and "\n" not in str(e), str(e)
+      outcomes["error"] += 1
+    else:
+      assert split.wav.ndim == 2 and split.wav.shape[0] == split.sid.shape[0] > 0
+      assert np.isfinite(np.asarray(split.wav)).all()
+      assert ((split.sid >= 0) & (split.sid < C)).all()
+      outcomes["loaded"] += 1
+  assert outcomes["error"] > 0, outcomes
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"hello, this is not a zip file\n", bytes(range(256)) * 4,
+    b"PK\x03\x04" + b"\0" * 100,
+])
+def test_not_an_npz(tmp_path, content):
+  path = tmp_path / "audio_train.npz"
+  path.write_bytes(content)
+  expect_data_error(path)
+
+
+def test_an_npy_array_named_npz(tmp_path):
+  path = tmp_path / "audio_train.npz"
+  with open(path, "wb") as f:
+    np.save(f, valid_arrays()[0])
+  expect_data_error(path)
+
+
+def test_a_pickle_named_npz(tmp_path):
+  path = tmp_path / "audio_train.npz"
+  with open(path, "wb") as f:
+    pickle.dump({"wav": valid_arrays()[0], "sid": valid_arrays()[1]}, f)
+  expect_data_error(path)
+
+
+def test_a_pickled_object_array(tmp_path):
+  wav, sid = valid_arrays()
+  objects = np.empty(N, dtype=object)
+  objects[:] = list(wav)
+  expect_data_error(write_npz(tmp_path / "a.npz", wav=objects, sid=sid))
+  expect_data_error(write_npz(tmp_path / "b.npz", wav=wav, sid=sid.astype(object)))
+
+
+def test_missing_key(tmp_path):
+  wav, sid = valid_arrays()
+  expect_data_error(write_npz(tmp_path / "a.npz", wav=wav), C, "'sid'")
+  expect_data_error(write_npz(tmp_path / "b.npz", audio=wav, sid=sid), C, "'wav'")
+
+
+# ---------------------------------------------------------------------------
+# wrong content
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_wrong_dtypes(tmp_path, compressed):
+  wav, sid = valid_arrays()
+  cases = {
+      "int16_wav": (dict(wav=(wav * 32767).astype(np.int16), sid=sid), "'wav' has dtype int16"),
+      "complex_wav": (dict(wav=wav.astype(np.complex64), sid=sid), "'wav' has dtype"),
+      "float_sid": (dict(wav=wav, sid=sid.astype(np.float32)), "'sid' has dtype float32"),
+      "bool_sid": (dict(wav=wav, sid=sid > 0), "'sid' has dtype bool"),
+      "text_sid": (dict(wav=wav, sid=np.array(["bus"] * N)), "'sid' has dtype"),
+  }
+  for name, (arrays, fragment) in cases.items():
+    expect_data_error(write_npz(tmp_path / f"{name}.npz", compressed, **arrays), C, fragment)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_nan_and_inf_in_wav(tmp_path, compressed):
+  wav, sid = valid_arrays()
+  for name, row, value in (("nan", 3, np.nan), ("inf", 0, np.inf), ("ninf", 5, -np.inf)):
+    bad = wav.copy()
+    bad[row, 17] = value
+    path = write_npz(tmp_path / f"{name}.npz", compressed, wav=bad, sid=sid)
+    expect_data_error(path, C, f"row {row} holds NaN or Inf")
+  big = wav.astype(np.float32)
+  big[2, 0] = 1e6  # overflows float16 to inf
+  with np.errstate(over="ignore"):
+    big = big.astype(np.float16)
+  path = write_npz(tmp_path / "overflow.npz", compressed, wav=big, sid=sid)
+  expect_data_error(path, C, "row 2 holds NaN or Inf")
+
+
+def test_mismatched_lengths(tmp_path):
+  wav, sid = valid_arrays()
+  for n in (N - 1, N + 1, 0):
+    sid_n = np.resize(sid, n)
+    expect_data_error(write_npz(tmp_path / f"sid_{n}.npz", wav=wav, sid=sid_n), C,
+                      f"'sid' has {n} entries but 'wav' has {N} clips")
+
+
+def test_class_ids_out_of_range(tmp_path):
+  wav, sid = valid_arrays()
+  negative = sid.astype(np.int8)
+  negative[2] = -1
+  expect_data_error(write_npz(tmp_path / "neg.npz", wav=wav, sid=negative), C, "class -1")
+  expect_data_error(write_npz(tmp_path / "neg_free.npz", wav=wav, sid=negative), None,
+                    "class -1")
+  large = sid.copy()
+  large[4] = C
+  expect_data_error(write_npz(tmp_path / "large.npz", wav=wav, sid=large), C, f"class {C}")
+  huge = sid.astype(np.int64)
+  huge[1] = 2 ** 40
+  expect_data_error(write_npz(tmp_path / "huge.npz", wav=wav, sid=huge), C, f"class {2 ** 40}")
+
+
+def test_class_id_beyond_int32_with_classes_from_the_data(tmp_path):
+  """n_classes=0 (count them from the data, the default): a class id that does
+  not fit the int32 the trainer uses must not wrap around to a valid class."""
+  wav, sid = valid_arrays()
+  huge = sid.astype(np.int64)
+  huge[1] = 2 ** 32 + 1  # int32 would make it class 1
+  path = write_npz(tmp_path / "audio_train.npz", wav=wav, sid=huge)
+  expect_data_error(path, None, f"class {2 ** 32 + 1}")
+  with pytest.raises(DataError) as err:
+    data.open_dataset(str(tmp_path), 0)
+  assert path in str(err.value)
+
+
+def test_wrong_ranks(tmp_path):
+  wav, sid = valid_arrays()
+  cases = {
+      "wav_1d": (dict(wav=wav.reshape(-1), sid=sid), "'wav' has shape (1536,)"),
+      "wav_3d": (dict(wav=wav.reshape(N, 2, T // 2), sid=sid), "'wav' has shape (6, 2, 128)"),
+      "wav_0d": (dict(wav=np.float16(0.5), sid=sid), "'wav' has shape ()"),
+      "sid_2d": (dict(wav=wav, sid=sid.reshape(N, 1)), "'sid' has shape (6, 1)"),
+      "sid_0d": (dict(wav=wav, sid=np.uint8(1)), "'sid' has shape ()"),
+  }
+  for name, (arrays, fragment) in cases.items():
+    expect_data_error(write_npz(tmp_path / f"{name}.npz", **arrays), C, fragment)
+
+
+@pytest.mark.parametrize("wav_shape, sid_len, fragment", [
+    ((0, T), 0, "empty split"),   # no clips
+    ((0, 0), 0, "empty split"),   # nothing at all
+    ((N, 0), N, ""),              # clips of no samples: nothing to train on
+], ids=["no_clips", "nothing", "no_samples"])
+def test_empty_arrays(tmp_path, wav_shape, sid_len, fragment):
+  arrays = dict(wav=np.zeros(wav_shape, np.float16), sid=np.zeros(sid_len, np.uint8))
+  expect_data_error(write_npz(tmp_path / "empty.npz", **arrays), C, fragment)
+
+
+# ---------------------------------------------------------------------------
+# through train.py
+
+
+def tiny_flags():
+  return ["--config", os.path.join(REPO, "configs", "tiny.py"), "--config.dim=16",
+          "--config.n_rnn=1", "--config.emb_size=8", "--config.seq_len=64",
+          "--config.batch_size=4", "--config.max_steps=2"]
+
+
+def assert_one_error_line(proc, *fragments):
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1, proc.stderr[-3000:]
+  for fragment in fragments:
+    assert fragment in errors[0], errors[0]
+
+
+@pytest.mark.parametrize("damage", ["truncated_train", "nan_in_valid"])
+def test_bad_data_through_train_py(tmp_path, damage):
+  data_dir = tmp_path / "data"
+  data_dir.mkdir()
+  for i, split in enumerate(data.SPLITS):
+    wav, sid = valid_arrays(i)
+    write_npz(data_dir / f"audio_{split}.npz", wav=wav, sid=sid)
+  train, valid = data.split_path(str(data_dir), "train"), data.split_path(str(data_dir), "valid")
+  if damage == "truncated_train":
+    with open(train, "rb") as f:
+      blob = f.read()
+    with open(train, "wb") as f:
+      f.write(blob[:len(blob) // 2])
+    expected = (train, "cannot read as an npz file")
+  else:
+    wav, sid = valid_arrays(1)
+    wav[4, 100] = np.nan
+    write_npz(valid, wav=wav, sid=sid)
+    expected = (valid, "row 4 holds NaN or Inf")
+  proc = subprocess.run(
+      [sys.executable, os.path.join(REPO, "train.py"), *tiny_flags(),
+       f"--config.data_dir={data_dir}", f"--workdir={tmp_path / 'run'}"],
+      cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+  assert_one_error_line(proc, *expected)
+
+
+# ---------------------------------------------------------------------------
+# --prime WAVs
+
+
+def write_wav(path, audio, rate=RATE, subtype="FLOAT"):
+  sf.write(str(path), audio, rate, subtype=subtype)
+  return str(path)
+
+
+def read_prime(path):
+  return sample_files.read_prime(str(path), RATE, "linear", 256)
+
+
+def test_prime_valid_control(tmp_path):
+  path = write_wav(tmp_path / "ok.wav", 0.5 * np.sin(np.arange(400) / 10.0))
+  levels = read_prime(path)
+  assert levels.shape == (400,) and levels.min() >= 0 and levels.max() < 256
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("rate", "sample rate 8000 Hz; the model needs 16000 Hz"),
+    ("stereo", "2 channels; expected mono"),
+    ("empty", "empty (no samples)"),
+    ("nan", "holds NaN or Inf"),
+    ("text", "not a readable audio file"),
+    ("zero_bytes", "not a readable audio file"),
+    ("truncated_header", "not a readable audio file"),
+])
+def test_bad_prime(tmp_path, case, fragment):
+  path = tmp_path / f"{case}.wav"
+  tone = 0.3 * np.sin(np.arange(800) / 7.0)
+  if case == "rate":
+    write_wav(path, tone, rate=8000)
+  elif case == "stereo":
+    write_wav(path, np.stack([tone, tone], 1))
+  elif case == "empty":
+    write_wav(path, np.zeros((0, 1)))
+  elif case == "nan":
+    write_wav(path, np.where(np.arange(800) == 99, np.nan, tone))
+  elif case == "text":
+    path.write_bytes(b"this is not audio at all\n" * 20)
+  elif case == "zero_bytes":
+    path.write_bytes(b"")
+  else:
+    write_wav(path, tone)
+    path.write_bytes(path.read_bytes()[:20])
+  with pytest.raises(ValueError) as err:
+    read_prime(path)
+  assert type(err.value) is ValueError
+  msg = str(err.value)
+  assert msg.startswith(f"--prime={path}: ") and fragment in msg, msg
+
+
+def test_missing_prime(tmp_path):
+  with pytest.raises(FileNotFoundError, match="--prime=.*: no such file"):
+    read_prime(tmp_path / "nowhere.wav")
+
+
+def make_untrained_workdir(workdir):
+  """A checkpoint of a tiny untrained model (zeros), written without training."""
+  config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  config.update(dict(dim=16, n_rnn=1, emb_size=8, seq_len=64, batch_size=4))
+  model = config_lib.build_model(config, C)
+  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
+  params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+  meta = {"step": 0, "config": config.to_dict(), "n_classes": C,
+          "class_names": [f"c{i}" for i in range(C)]}
+  ckpts = checkpoint.Checkpoints(str(workdir))
+  ckpts.save(checkpoint.LATEST, 0, {"params": params}, meta)
+  ckpts.close()
+
+
+def test_bad_prime_through_sample_py(tmp_path):
+  workdir = tmp_path / "run"
+  make_untrained_workdir(workdir)
+  prime = write_wav(tmp_path / "stereo.wav", np.zeros((800, 2)))
+  out = tmp_path / "samples"
+  proc = subprocess.run(
+      [sys.executable, os.path.join(REPO, "sample.py"), "--workdir", str(workdir),
+       "--prime", prime, "--out", str(out), "--per_class", "1", "--seconds", "0.01",
+       "--no_progress"],
+      cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+  assert_one_error_line(proc, f"--prime={prime}: 2 channels; expected mono")
+  assert not out.exists() or not os.listdir(out)
