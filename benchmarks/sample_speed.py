@@ -1,0 +1,192 @@
+"""Generation speed: one JSON object per (config, batch) on stdout.
+
+  python benchmarks/sample_speed.py                     # tiny and paper, batch 1, 15, 300
+  python benchmarks/sample_speed.py --configs tiny --batches 1,15,300
+  python benchmarks/sample_speed.py --configs paper --batches 1,15 --seconds 0.25
+
+What is timed is ``sampling.generate`` (the library's one compiled nested
+scan, as sample.py runs it) on freshly initialised parameters
+(``steps.init_params``; no checkpoint needed): class one-hots cycling over
+the config's classes (15 for the paper's, 4 for tiny), temperature 1. The
+run is made of equal blocks (``block_samples``: at most 1 s, at least 5 per
+run); a first one-block call compiles and warms up, then the whole run is
+timed.
+
+The baseline, in the same run and at the same batch, is a per-sample Python
+loop over the same model and parameters, as samplernn-pytorch generates:
+jitted single-step functions, one frame-tier step every s_k samples and one
+sample-tier step (with the draw) per sample, called from a Python ``for``
+loop. Its draws use the same position-keyed randomness, so its samples
+should equal the scan's (``baseline_same_samples``). It runs a shorter
+length (``--baseline_seconds``); speeds are per wall second, so the ratio
+``speedup_vs_python_loop`` compares like with like.
+
+Fields: config, batch, seconds_generated (per clip), samples_per_s
+(generated samples over the whole batch per wall second, after warm-up),
+real_time_factor {per_stream, total} (audio seconds generated per wall
+second), wall_s, compile_s (the warm-up call minus its share of run time),
+block_samples, dtype, sample_l1, baseline_seconds, baseline_samples_per_s,
+speedup_vs_python_loop, baseline_same_samples, device
+(``jax.devices()[0].device_kind``), date.
+
+The paper reports 300 clips x 5 s in 265 s on a GTX Titan Xp: about 90 k
+samples/s, a real-time factor of 5.7 in total (0.019 per clip).
+
+On a CPU the paper model at batch 300 is slow (minutes per 0.1 s of audio):
+restrict it with --batches. No audio I/O is imported (no soundfile).
+"""
+import argparse
+import functools
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402  (puts the repository on sys.path)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from samplernn_jax import config as config_lib  # noqa: E402
+from samplernn_jax import quantize as quant  # noqa: E402
+from samplernn_jax import sampling, steps  # noqa: E402
+from samplernn_jax.model import SampleRNN  # noqa: E402
+
+RATE = 16000
+
+
+def class_vectors(batch: int, n_classes: int) -> np.ndarray:
+  return np.eye(n_classes, dtype=np.float32)[np.arange(batch) % n_classes]  # [B, C]
+
+
+def plan(seconds: float, frame: int) -> tuple[int, int]:
+  """(samples per clip, block_samples): >= 5 equal blocks of at most 1 s, multiples of S."""
+  n = max(frame, int(round(seconds * RATE)))
+  block = min(RATE, max(frame, (n // 5) // frame * frame))
+  block = -(-block // frame) * frame
+  return -(-n // block) * block, block
+
+
+def time_scan(model, params, vecs, seconds):
+  """The library's generation: (row fields, the generated samples [B, N])."""
+  n, block = plan(seconds, model.frame_sizes[0])
+  key = jax.random.key(0)
+  t = time.perf_counter()
+  sampling.generate(model, params, vecs, block, key, block_samples=block)  # compiles
+  first = time.perf_counter() - t
+  t = time.perf_counter()
+  x, _ = sampling.generate(model, params, vecs, n, key, block_samples=block)
+  wall = time.perf_counter() - t
+  b = vecs.shape[0]
+  rate = b * n / wall
+  return {
+      "seconds_generated": n / RATE, "samples_per_s": rate,
+      "real_time_factor": {"per_stream": rate / b / RATE, "total": rate / RATE},
+      "wall_s": wall, "compile_s": max(0.0, first - wall * block / n),
+      "block_samples": block}, x
+
+
+def python_loop_generator(model, params, vecs):
+  """The per-sample Python loop of samplernn-pytorch, over jitted single steps.
+
+  Returns ``run(n, key) -> samples [B, n]`` (a numpy array, after the last step).
+  """
+  fs = tuple(model.frame_sizes)
+  variables = {"params": params}
+  cond = jax.jit(lambda v, c: model.apply(v, c, method=SampleRNN.conditioning))(
+      variables, jnp.asarray(vecs))
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def tier_step(k, variables, buf, upper, j, h):
+    """Tier k on the last s_k samples; its conditioning is row j of the upper tier's output."""
+    frame = buf[:, -fs[k]:][:, None, :]  # [B, 1, s_k]
+    up = None if upper is None else upper[:, j][:, None, :]  # [B, 1, H]
+    return model.apply(variables, k, frame, up, cond, h, method=SampleRNN.tier)
+
+  @jax.jit
+  def sample_step(variables, buf, upper, j, key, pos):
+    """One sample: logits from the last s_{K-1} samples, a draw, the buffer shifted."""
+    prev = buf[:, -fs[-1]:][:, None, :]
+    logits = model.apply(variables, prev, upper[:, j][:, None, :], cond,
+                         method=SampleRNN.sample_logits)[:, 0].astype(jnp.float32)
+    x = jax.random.categorical(jax.random.fold_in(key, pos), logits / 1.0, axis=-1)
+    x = x.astype(jnp.int32)
+    return jnp.concatenate([buf[:, 1:], x[:, None]], axis=1), x
+
+  def run(n, key):
+    b = vecs.shape[0]
+    h = list(model.apply(variables, b, method=SampleRNN.initial_state))
+    buf = jnp.full((b, fs[0]), quant.q_zero(model.q_levels), jnp.int32)
+    uppers = [None] * len(fs)  # each tier's output for its current frame
+    out = []
+    for t in range(n):
+      for k, s in enumerate(fs):
+        if t % s == 0:
+          upper = None if k == 0 else uppers[k - 1]
+          j = 0 if k == 0 else (t % fs[k - 1]) // s
+          uppers[k], h[k] = tier_step(k, variables, buf, upper, j, h[k])
+      buf, x = sample_step(variables, buf, uppers[-1], t % fs[-1], key, t)
+      out.append(x)
+    return np.asarray(jnp.stack(out, axis=1))
+  return run
+
+
+def time_python_loop(model, params, vecs, seconds, reference):
+  frame = model.frame_sizes[0]
+  n = max(frame, int(round(seconds * RATE)) // frame * frame)
+  run = python_loop_generator(model, params, vecs)
+  key = jax.random.key(0)
+  run(frame, key)  # compiles every step function
+  t = time.perf_counter()
+  x = run(n, key)
+  wall = time.perf_counter() - t
+  m = min(n, reference.shape[1])
+  return {"baseline_seconds": n / RATE,
+          "baseline_samples_per_s": vecs.shape[0] * n / wall,
+          "baseline_same_samples": bool(np.array_equal(x[:, :m], reference[:, :m]))}
+
+
+def rounded(obj):
+  """Floats to 4 significant digits (timings are not more precise than that)."""
+  if isinstance(obj, dict):
+    return {k: rounded(v) for k, v in obj.items()}
+  if isinstance(obj, float):
+    return float(f"{obj:.4g}")
+  return obj
+
+
+def main():
+  cpu = common.on_cpu()
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--configs", default="tiny,paper", help="tiny, paper or config file paths")
+  p.add_argument("--batches", default="1,15,300", help="comma-separated batch sizes")
+  p.add_argument("--seconds", type=float, default=0.5 if cpu else 5.0,
+                 help="audio per clip (default 0.5 on CPU, 5 on GPU)")
+  p.add_argument("--baseline_seconds", type=float, default=0.05 if cpu else 0.2,
+                 help="audio per clip of the Python-loop baseline; 0 = no baseline")
+  p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  p.add_argument("--sample_l1", default="matmul", choices=("matmul", "table"))
+  args = p.parse_args()
+  for name in args.configs.split(","):
+    config, n_classes = common.load_config(name)
+    config.dtype, config.sample_l1 = args.dtype, args.sample_l1
+    model = config_lib.build_model(config, n_classes)
+    params = steps.init_params(model, jax.random.key(0), config.seq_len)
+    for b in (int(x) for x in args.batches.split(",")):
+      vecs = class_vectors(b, n_classes)
+      row = {"config": name, "batch": b}
+      fields, x = time_scan(model, params, vecs, args.seconds)
+      row.update(fields)
+      row.update(dtype=args.dtype, sample_l1=args.sample_l1)
+      if args.baseline_seconds > 0:
+        base = time_python_loop(model, params, vecs, args.baseline_seconds, x)
+        row.update(base)
+        row["speedup_vs_python_loop"] = row["samples_per_s"] / base["baseline_samples_per_s"]
+      row.update(device=common.device_kind(), date=common.today())
+      common.emit(rounded(row))
+
+
+if __name__ == "__main__":
+  main()
