@@ -15,7 +15,6 @@ a minute on 2 CPU cores; most of that is compilation and the trained model.
 """
 import functools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
