@@ -29,8 +29,9 @@ def parse_args(argv=None):
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--prime", help="a mono WAV at the model's rate to continue")
   p.add_argument("--mix", help="a convex mix of classes, e.g. bus:0.5,park:0.5")
-  p.add_argument("--normalize", default="minmax", choices=("minmax", "peak", "none"),
-                 help="minmax: each clip rescaled to +-0.475 (the paper)")
+  p.add_argument("--normalize", default=None, choices=("minmax", "peak", "none"),
+                 help="minmax (default): each clip rescaled to +-0.475 (the paper); "
+                      "--stream writes 'none'")
   p.add_argument("--stream", action="store_true",
                  help="append ~1 s blocks to the WAVs as they are generated")
   p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -61,16 +62,21 @@ def main(argv=None):
     common = dict(temperature=args.temperature, seed=args.seed, prime=prime,
                   overwrite=args.overwrite, progress=not args.no_progress)
     if args.stream:
-      if args.normalize != "none" and "--normalize" in " ".join(sys.argv):
+      if args.normalize not in (None, "none"):
         raise ValueError("--stream writes unscaled audio (--normalize none): "
                          "min-max needs the whole clip")
       paths = sfiles.stream_samples(loaded, out, req, args.seconds, **common)
     else:
       paths = sfiles.write_samples(loaded, out, req, args.seconds,
-                                   normalize=args.normalize, **common)
+                                   normalize=args.normalize or "minmax", **common)
     print(f"wrote {len(paths)} clips to {out}")
 
-  cli.run(run)
+  try:
+    cli.run(run)
+  except KeyboardInterrupt:
+    print("interrupted; streamed files hold every block finished so far",
+          file=sys.stderr)
+    raise SystemExit(130)
 
 
 if __name__ == "__main__":

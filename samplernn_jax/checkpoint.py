@@ -109,12 +109,16 @@ def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
   """Only the parameters (and meta) of a checkpoint, for sampling and scoring.
 
   Restored without a target: works for the full training states of
-  ``checkpoints/`` and the parameter-only states of ``best/``.
+  ``checkpoints/`` and the parameter-only states of ``best/``, onto this
+  process's first device whatever devices or hosts saved it.
   """
+  import jax
   mgr = _manager(os.path.join(workdir, sub), 1000)
+  here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   try:
     out = mgr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+        state=ocp.args.StandardRestore(fallback_sharding=here),
+        meta=ocp.args.JsonRestore()))
   finally:
     mgr.close()
   return out.state["params"], dict(out.meta)

@@ -129,9 +129,14 @@ def load_split(path: str, n_classes: int | None = None,
                     "(the paper's files are uint8)")
   if wav.shape[0] == 0:
     raise DataError(f"{path}: empty split (key 'wav' holds no clips)")
+  if wav.shape[1] == 0:
+    raise DataError(f"{path}: key 'wav' has clips of 0 samples; expected audio")
   if sid.shape[0] != wav.shape[0]:
     raise DataError(f"{path}: key 'sid' has {sid.shape[0]} entries but 'wav' has "
                     f"{wav.shape[0]} clips; expected one class per clip")
+  if sid.max() > np.iinfo(np.int32).max:
+    raise DataError(f"{path}: key 'sid' holds class {int(sid.max())}; expected "
+                    "small non-negative class indices")
   if sid.min() < 0 or (n_classes is not None and sid.max() >= n_classes):
     bad = sid[(sid < 0) | (sid >= (n_classes or np.inf))][0]
     raise DataError(f"{path}: key 'sid' holds class {int(bad)}; expected "

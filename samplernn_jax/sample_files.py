@@ -11,10 +11,14 @@ to a temporary name and renamed, so a reader never sees half a file.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import os
 import re
+import signal
+import threading
 from typing import Sequence
 
 import jax
@@ -105,6 +109,32 @@ def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
   os.replace(tmp, path)
 
 
+def check_seconds(seconds: float) -> None:
+  if not (seconds > 0 and math.isfinite(seconds)):
+    raise ValueError(f"--seconds={seconds}: expected a positive length (a finite number of seconds)")
+
+
+@contextlib.contextmanager
+def deferred_sigint():
+  """Holds Ctrl-C back until the block inside is done, then raises it.
+
+  Used around the writes of one streamed block, so an interrupt never leaves
+  one clip a block longer than another. (Blocking the signal is not enough:
+  JAX's threads may receive it.)
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  caught = []
+  old = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, old)
+  if caught:
+    raise KeyboardInterrupt
+
+
 def write_manifest(out_dir: str, records: list[dict]) -> None:
   path = os.path.join(out_dir, MANIFEST)
   tmp = path + ".tmp"
@@ -158,8 +188,7 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   """Generates the request and writes WAVs and the manifest; returns the paths."""
   c = loaded.config
   rate = c.sample_rate
-  if not seconds > 0:
-    raise ValueError(f"--seconds={seconds}: expected a positive length")
+  check_seconds(seconds)
   files = file_names(req)
   os.makedirs(out_dir, exist_ok=True)
   check_free(out_dir, files, overwrite)
@@ -227,8 +256,7 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   finished so far."""
   c = loaded.config
   rate = c.sample_rate
-  if not seconds > 0:
-    raise ValueError(f"--seconds={seconds}: expected a positive length")
+  check_seconds(seconds)
   files = file_names(req)
   os.makedirs(out_dir, exist_ok=True)
   check_free(out_dir, files, overwrite)
@@ -237,6 +265,7 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                            temperature, loaded.step, n / rate))
   paths = [os.path.join(out_dir, f) for f in files]
+  done = 0
   outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT") for p in paths]
   bar = None
   if progress:
@@ -247,14 +276,19 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
         loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed),
         temperature, forced, block_samples=int(block_seconds * rate)):
       audio = sampling.to_audio(q, c.q_type, c.q_levels, "none")
-      for o, a in zip(outs, audio):
-        o.write(a)
-        o.flush()
+      with deferred_sigint():
+        for o, a in zip(outs, audio):
+          o.write(a)
+          o.flush()
+        done += q.shape[1]
       if bar:
         bar.update(q.shape[1])
   finally:  # closing writes the final header, also on Ctrl-C
     for o in outs:
       o.close()
+    if done < n:  # interrupted: the manifest says what the files hold
+      write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
+                                               temperature, loaded.step, done / rate))
     if bar:
       bar.close()
   return paths

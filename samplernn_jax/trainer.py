@@ -189,15 +189,30 @@ def _train(config, workdir: str) -> dict:
           f"checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again to resume "
           "from it, e.g. with a lower --config.learning_rate")
 
+  pending = {"step": None}  # the step orbax may still be writing in the background
+
+  def save_failed(e):
+    return TrainingError(
+        f"{workdir}: could not save the checkpoint of step {pending['step']} "
+        f"({e}); the previous checkpoints are intact. Free space and run again "
+        "to resume from the last one")
+
   def save(st, which=ckpt_lib.LATEST, item=None):
     check_finite(st)  # never save a state that saw a non-finite step
     try:
+      ckpts.wait()  # surfaces a failure of the previous background write
+      pending["step"] = int(st.step)
       ckpts.save(which, int(st.step), st if item is None else item, meta_now(int(st.step)))
     except OSError as e:
-      raise TrainingError(
-          f"{workdir}: could not save the checkpoint of step {int(st.step)} "
-          f"({e}); the previous checkpoints are intact. Free space and run again "
-          "to resume from the last one") from e
+      raise save_failed(e) from e
+
+  def finish():
+    try:
+      ckpts.close()
+    except OSError as e:
+      raise save_failed(e) from e
+    finally:
+      writer.close()
 
   def flush_metrics(st):
     """Pulls the accumulated train bits; stops on a non-finite step."""
@@ -254,22 +269,28 @@ def _train(config, workdir: str) -> dict:
         last.update(run_eval(state))
       if done % config.checkpoint_every_steps == 0 or is_eval:
         save(state)
+  except TrainingError:
+    bar.close()
+    try:  # let the last good checkpoint finish writing
+      finish()
+    except TrainingError:
+      pass
+    raise
   except KeyboardInterrupt:
     bar.close()
-    ckpts.wait()
     # The state after the last finished step is consistent: keep it.
     try:
       if int(state.step) > start and int(state.nonfinite_step) < 0:
         save(state)
+    except TrainingError:
+      raise
     except RuntimeError:  # interrupted inside a step: its input was donated
       pass
-    ckpts.close()
-    writer.close()
+    finish()
     _log(f"interrupted at step {int(state.step)}; saved. Run the same command to resume.")
     raise SystemExit(130)
   bar.close()
-  ckpts.close()
-  writer.close()
+  finish()
   if total > start:
     rate = (total - start) * config.batch_size * config.seq_len / (time.time() - t0)
     _log(f"done: step {total}, {rate:,.0f} samples/s")
