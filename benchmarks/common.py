@@ -29,6 +29,39 @@ def load_config(name: str):
   return config, n_classes
 
 
+def train_flops_per_sample(config, n_classes: int) -> float:
+  """Model FLOPs of one training step per target sample: 3 x the forward matmuls.
+
+  Counts every matrix product of the forward pass (frame tiers' input, RNN,
+  skip and output layers per frame, divided by the frame size; the sample
+  tier's four layers per sample, its first as the embedding matmul whatever
+  ``sample_l1`` says) and takes the backward pass as twice the forward: the
+  usual model-FLOPs convention, independent of how a step is implemented.
+  The paper model comes to about 52 MFLOP per sample.
+  """
+  from samplernn_jax import config as config_lib
+  fs = config_lib.frame_sizes(config)
+  h, q, r = int(config.dim), int(config.q_levels), int(config.n_rnn)
+  gates = 3 if config.rnn_type == "GRU" else 4
+  cond = n_classes if config.cond_type == "one_hot" else int(config.cond_emb_size)
+  fwd = 0.0
+  for k, s in enumerate(fs):
+    ratio = fs[k] // fs[k + 1] if k + 1 < len(fs) else fs[k]
+    first_in = s + cond if k == 0 else h
+    per_frame = 0 if k == 0 else s * h  # input_expand
+    for l in range(r):
+      layer_in = first_in if l == 0 else (h + first_in if config.skip_conn else h)
+      per_frame += gates * (layer_in + h) * h
+      per_frame += h * h if config.skip_conn else 0
+    per_frame += h * ratio * h  # output projection
+    fwd += 2.0 * per_frame / s
+  s = fs[-1]
+  width = {"embedding": s * int(config.emb_size), "one_hot": s * q, "real": s}[
+      config_lib.sample_input(config)]
+  fwd += 2.0 * (width * h + 2 * h * h + h * q)
+  return 3.0 * fwd
+
+
 def device_kind() -> str:
   import jax
   return jax.devices()[0].device_kind

@@ -6,7 +6,10 @@
 
 Each object: config, batch_size, seq_len, dtype, sample_l1, devices,
 device_kind, compile_s, step_s (median after warm-up), samples_per_s,
-flops_per_step (XLA's cost analysis), mfu (when the device's peak is known),
+model_flops_per_sample (analytic: 3 x the forward matmuls, see
+common.train_flops_per_sample; about 52 M for the paper model), mfu (model
+FLOPs per second over the device's dense peak, when known), xla_flops_per_step
+(XLA's cost analysis of the compiled step: every operation, not only matmuls),
 peak_memory_bytes (device memory on GPU; process RSS on CPU), date.
 With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run.
 Random data and freshly initialised parameters; the step is the real
@@ -21,32 +24,23 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import common  # noqa: E402  (puts the repo root on sys.path)
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from samplernn_jax import config as config_lib, sharding, steps  # noqa: E402
 
-# Dense peak FLOP/s by device kind and matmul dtype (vendor figures).
+# Dense peak FLOP/s by device kind and matmul dtype (vendor figures). float32
+# matmuls run as TF32 under JAX's default precision on these GPUs, so their
+# peak is TF32's.
 PEAK_FLOPS = {
     ("NVIDIA H100 80GB HBM3", "bfloat16"): 989e12,
-    ("NVIDIA H100 80GB HBM3", "float32"): 67e12,  # without TF32
+    ("NVIDIA H100 80GB HBM3", "float32"): 495e12,
     ("NVIDIA H200", "bfloat16"): 989e12,
-    ("NVIDIA H200", "float32"): 67e12,
+    ("NVIDIA H200", "float32"): 495e12,
 }
-CONFIGS = {"tiny": "configs/tiny.py", "paper": "configs/dcase2016.py"}
-
-
-def load_config(name):
-  import importlib.util
-  path = CONFIGS.get(name, name)
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  spec = importlib.util.spec_from_file_location("cfg", os.path.join(root, path))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config()
 
 
 def peak_memory():
@@ -105,12 +99,15 @@ def measure(config, n_classes, n_steps, baseline, profile=""):
   step_s = statistics.median(times)
   kind = jax.devices()[0].device_kind
   peak = PEAK_FLOPS.get((kind, config.dtype))
+  model_flops = common.train_flops_per_sample(config, n_classes)
+  samples_per_s = b * config.seq_len / step_s
   out = {
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
       "sample_l1": config.sample_l1, "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
-      "samples_per_s": b * config.seq_len / step_s, "flops_per_step": flops,
-      "mfu": (flops / step_s / (peak * len(jax.devices()))) if (flops and peak) else None,
+      "samples_per_s": samples_per_s, "model_flops_per_sample": model_flops,
+      "mfu": (model_flops * samples_per_s / (peak * len(jax.devices()))) if peak else None,
+      "xla_flops_per_step": flops,
       "peak_memory_bytes": peak_memory(),
   }
   if baseline:
@@ -142,8 +139,7 @@ def main():
   args = p.parse_args()
   on_cpu = jax.devices()[0].platform == "cpu"
   for name in args.configs.split(","):
-    config = load_config(name)
-    n_classes = 15 if name == "paper" else 4
+    config, n_classes = common.load_config(name)
     default_bs = ("8,32" if name != "paper" else "8") if on_cpu else (
         "8,32,128" if name != "paper" else "32,128,256")
     for bs in (args.batch_sizes or default_bs).split(","):
