@@ -30,6 +30,17 @@ def run(fn: Callable[[], object]) -> object:
     raise SystemExit(2)
 
 
+def absl_main(fn: Callable[[], object]) -> Callable[[list[str]], object]:
+  """The ``main(argv)`` of an absl script: stray arguments are a usage error,
+  then ``run(fn)``. Use as ``app.run(absl_main(_run), flags_parser=parse_flags)``."""
+  def main(argv: list[str]) -> object:
+    from absl import app
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    return run(fn)
+  return main
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing with one clear line for a bad flag or config key.
 

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from samplernn_jax import quantize as quant
-from samplernn_jax.layers import RNNLayer, WNDense, matmul
+from samplernn_jax.layers import RNNLayer, WNDense
 
 Array = jax.Array
 State = tuple  # one [B, R, D] array per frame tier

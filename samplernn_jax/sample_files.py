@@ -181,6 +181,19 @@ def manifest_records(req: Request, files, names, seed, temperature, step, second
            "seconds": seconds} for f, c, m in zip(files, req.classes, req.mixes)]
 
 
+def _prepare_out(out_dir: str, req: Request, seconds: float, rate: int,
+                 prime: np.ndarray | None, overwrite: bool):
+  """Checks the request against the output folder before any generation:
+  returns (file names, samples per clip with the prime, forced prefix [B, P])."""
+  check_seconds(seconds)
+  files = file_names(req)
+  os.makedirs(out_dir, exist_ok=True)
+  check_free(out_dir, files, overwrite)
+  n = int(round(seconds * rate)) + (0 if prime is None else prime.shape[-1])
+  forced = None if prime is None else np.repeat(prime[None], len(files), 0)
+  return files, n, forced
+
+
 def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                   temperature: float = 1.0, seed: int = 0, prime: np.ndarray | None = None,
                   overwrite: bool = False, normalize: str = "minmax",
@@ -188,12 +201,7 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   """Generates the request and writes WAVs and the manifest; returns the paths."""
   c = loaded.config
   rate = c.sample_rate
-  check_seconds(seconds)
-  files = file_names(req)
-  os.makedirs(out_dir, exist_ok=True)
-  check_free(out_dir, files, overwrite)
-  n = int(round(seconds * rate)) + (0 if prime is None else prime.shape[-1])
-  forced = None if prime is None else np.repeat(prime[None], len(files), 0)
+  files, n, forced = _prepare_out(out_dir, req, seconds, rate, prime, overwrite)
   bar = None
   if progress:
     from tqdm import tqdm
@@ -256,12 +264,7 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   finished so far."""
   c = loaded.config
   rate = c.sample_rate
-  check_seconds(seconds)
-  files = file_names(req)
-  os.makedirs(out_dir, exist_ok=True)
-  check_free(out_dir, files, overwrite)
-  n = int(round(seconds * rate)) + (0 if prime is None else prime.shape[-1])
-  forced = None if prime is None else np.repeat(prime[None], len(files), 0)
+  files, n, forced = _prepare_out(out_dir, req, seconds, rate, prime, overwrite)
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                            temperature, loaded.step, n / rate))
   paths = [os.path.join(out_dir, f) for f in files]

@@ -21,7 +21,6 @@ Shapes: B clips, N samples, S top frame size, C classes, H hidden size.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, Callable, Iterator
 
 import jax

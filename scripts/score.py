@@ -38,11 +38,5 @@ def _run():
   print(json.dumps(result))
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cli.run(_run)
-
-
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import data as data_lib
 from samplernn_jax import metrics, sample_files, sharding, steps, trainer
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from samplernn_jax import config as config_lib
-from samplernn_jax import model as model_lib
 from samplernn_jax import steps, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
