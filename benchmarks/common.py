@@ -13,9 +13,11 @@ if ROOT not in sys.path:  # run as `python benchmarks/x.py` from anywhere
   sys.path.insert(0, ROOT)
 
 # Short names for the configs the benchmarks measure; other values are paths.
-CONFIGS = {"tiny": "configs/tiny.py", "paper": "configs/dcase2016.py"}
-# Classes of a config whose n_classes comes from the data (0): tiny's 4 textures.
-DEFAULT_CLASSES = {"paper": 15, "tiny": 4}
+CONFIGS = {"tiny": "configs/tiny.py", "paper": "configs/dcase2016.py",
+           "default": "configs/default.py"}
+# Classes of a config whose n_classes comes from the data (0): tiny's 4
+# textures, the bundled default data's 5 scenes.
+DEFAULT_CLASSES = {"paper": 15, "tiny": 4, "default": 5}
 
 
 def load_config(name: str):

@@ -160,7 +160,7 @@ def rounded(obj):
 def main():
   cpu = common.on_cpu()
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--configs", default="tiny,paper", help="tiny, paper or config file paths")
+  p.add_argument("--configs", default="tiny,paper", help="tiny, paper, default or config file paths")
   p.add_argument("--batches", default="1,15,300", help="comma-separated batch sizes")
   p.add_argument("--seconds", type=float, default=0.5 if cpu else 5.0,
                  help="audio per clip (default 0.5 on CPU, 5 on GPU)")

@@ -126,7 +126,7 @@ def measure(config, n_classes, n_steps, baseline, profile=""):
 
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--configs", default="tiny,paper", help="tiny, paper or config file paths")
+  p.add_argument("--configs", default="tiny,paper", help="tiny, paper, default or config file paths")
   p.add_argument("--batch_sizes", default="", help="comma list; default per config")
   p.add_argument("--seq_len", type=int, default=0, help="override config.seq_len")
   p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))

@@ -1,0 +1,66 @@
+"""Markdown tables from the benchmarks' JSON lines (for benchmarks/README.md).
+
+  python benchmarks/table.py benchmarks/results/2026-11-26-h200/*.jsonl
+
+Rows of train_speed.py and of sample_speed.py are told apart by their fields
+and printed as two tables, in file order.
+"""
+import json
+import sys
+
+
+def fmt_rate(x):
+  return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} k" if x >= 1e3 else f"{x:.0f}"
+
+
+def train_row(r):
+  mem = r.get("peak_memory_bytes")
+  mfu = r.get("mfu")
+  return [r["config"], r["batch_size"], r["seq_len"], r["dtype"], r["sample_l1"],
+          r["device_kind"], f"{r['step_s']:.4f}", fmt_rate(r["samples_per_s"]),
+          f"{mfu:.2f}" if mfu is not None else "-",
+          f"{mem / 2**30:.1f}" if mem else "-", f"{r['compile_s']:.1f}",
+          f"{r['speedup_vs_eager']:.0f}x" if "speedup_vs_eager" in r else "-"]
+
+
+def sample_row(r):
+  rtf = r["real_time_factor"]
+  return [r["config"], r["batch"], r["seconds_generated"], r["dtype"], r["sample_l1"],
+          r["device"], fmt_rate(r["samples_per_s"]), rtf["per_stream"], rtf["total"],
+          r["wall_s"], f"{r['speedup_vs_python_loop']:.1f}x", r["baseline_same_samples"]]
+
+
+TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "device", "step s",
+         "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
+SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "device", "samples/s",
+          "RTF per clip", "RTF total", "wall s", "vs Python loop", "same samples"]
+
+
+def table(header, rows):
+  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+  lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def main(paths):
+  train, sample = [], []
+  for path in paths:
+    with open(path) as f:
+      for n, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        try:
+          r = json.loads(line)
+        except json.JSONDecodeError as e:
+          sys.exit(f"{path}:{n}: not a JSON line ({e})")
+        (train if "step_s" in r else sample).append(r)
+  if train:
+    print(table(TRAIN, [train_row(r) for r in train]) + "\n")
+  if sample:
+    print(table(SAMPLE, [sample_row(r) for r in sample]))
+
+
+if __name__ == "__main__":
+  if len(sys.argv) < 2:
+    sys.exit(__doc__)
+  main(sys.argv[1:])
