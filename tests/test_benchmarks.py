@@ -1,0 +1,78 @@
+"""The benchmarks' own arithmetic: model FLOPs per sample and the table maker.
+
+MFU in benchmarks/train_speed.py rests on ``common.train_flops_per_sample``;
+it is checked here against the paper's figure and against a count made from
+the parameter shapes of the built model, so a layer the formula forgets
+fails the test. Nothing here times anything.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+import common  # noqa: E402
+
+from samplernn_jax import config as config_lib, steps  # noqa: E402
+
+
+def flops_from_params(config, n_classes):
+  """3 x (2 x in x out) of every kernel, per frame (frame tiers) or per sample."""
+  model = config_lib.build_model(config, n_classes)
+  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
+  fs = config_lib.frame_sizes(config)
+  total = 0.0
+  for path, leaf in jax.tree_util.tree_flatten_with_path(shapes)[0]:
+    keys = [getattr(k, "key", str(k)) for k in path]
+    if keys[-1] != "kernel" or keys[0] == "sample_tier" and keys[1] == "cond":
+      continue  # the sample tier's class projection runs once per clip
+    per = 1 if keys[0] == "sample_tier" else fs[int(keys[0][len("tier"):])]
+    total += 2.0 * leaf.shape[0] * leaf.shape[1] / per
+  return 3.0 * total
+
+
+def test_paper_model_costs_52_mflop_per_sample():
+  config, n = common.load_config("paper")
+  assert common.train_flops_per_sample(config, n) == pytest.approx(52e6, rel=0.01)
+
+
+@pytest.mark.parametrize("variant", [
+    {},
+    {"frame_size": 8, "frame_sizes": (8, 2), "rnn_type": "LSTM", "skip_conn": True},
+    {"emb_size": 0, "n_rnn": 1, "cond_type": "embedding", "cond_emb_size": 8,
+     "cond_sample_tier": True},
+])
+def test_flops_formula_counts_every_layer(variant):
+  config, n = common.load_config("paper")
+  config.dim = 64
+  config.update(variant)
+  assert common.train_flops_per_sample(config, n) == pytest.approx(
+      flops_from_params(config, n), rel=1e-9)
+
+
+def test_table_turns_json_lines_into_markdown(tmp_path):
+  train = {"config": "tiny", "batch_size": 8, "seq_len": 256, "dtype": "float32",
+           "sample_l1": "matmul", "device_kind": "cpu", "step_s": 0.0125,
+           "samples_per_s": 163840.0, "mfu": None, "peak_memory_bytes": 2**30,
+           "compile_s": 3.5, "speedup_vs_eager": 80.2}
+  sample = {"config": "paper", "batch": 300, "seconds_generated": 5.0, "dtype": "bfloat16",
+            "sample_l1": "matmul", "device": "gpu", "samples_per_s": 4.1e6,
+            "real_time_factor": {"per_stream": 0.85, "total": 256.4}, "wall_s": 5.9,
+            "speedup_vs_python_loop": 48.47, "baseline_same_samples": False}
+  path = tmp_path / "rows.jsonl"
+  path.write_text(json.dumps(train) + "\n\n" + json.dumps(sample) + "\n")
+  out = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
+                       capture_output=True, text=True, check=True).stdout
+  lines = [l for l in out.splitlines() if l.startswith("|")]
+  assert len(lines) == 6  # two tables of header, rule and one row
+  assert "| tiny | 8 | 256 | float32 | matmul | cpu | 0.0125 | 163.8 k | - | 1.0 | 3.5 | 80x |" in lines
+  assert "| paper | 300 | 5.0 | bfloat16 | matmul | gpu | 4.10 M | 0.85 | 256.4 | 5.9 | 48.5x | False |" in lines
+  path.write_text("{not json\n")
+  bad = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
+                       capture_output=True, text=True)
+  assert bad.returncode != 0 and "rows.jsonl:1" in bad.stderr
