@@ -118,13 +118,41 @@ def fold_weight_norm(params):
   return fold(dict(params))
 
 
+def embedding_to_tables(params, frame_size: int):
+  """Params of an embedding-input sample tier rewritten for one-hot input.
+
+  The sample tier's first layer is ``concat_j(E[prev_j]) @ W`` with W
+  [s * Emb, H]: the same as ``sum_j T_j[prev_j]`` with ``T_j = E @ W_j``
+  [Q, H], which is exactly the one-hot input's layer with kernel
+  ``concat_j T_j`` [s * Q, H]. The sampler then looks up s rows per sample
+  instead of multiplying a [B, s * Emb] by [s * Emb, H] matrix. Needs plain
+  kernels (fold the weight norm first). The tables are computed at full
+  float32 precision once, outside the scan.
+  """
+  st = dict(params["sample_tier"])
+  emb = st.pop("embedding")  # [Q, Emb]
+  w = st["prev_samples"]["kernel"]  # [s * Emb, H]
+  q, e = emb.shape
+  tables = jnp.einsum("qe,seh->sqh", emb.astype(jnp.float32),
+                      w.astype(jnp.float32).reshape(frame_size, e, -1),
+                      precision=jax.lax.Precision.HIGHEST)
+  st["prev_samples"] = dict(st["prev_samples"],
+                            kernel=tables.reshape(frame_size * q, -1).astype(w.dtype))
+  return dict(params, sample_tier=st)
+
+
 def prepare(model: SampleRNN, params):
-  """The (model, params) the sampler runs: weight norm folded in, and the
-  sample tier's first layer as a plain matmul (the table form would rebuild
-  its tables at every sample). The same function as ``model`` with ``params``."""
+  """The (model, params) the sampler runs: the same function as ``model``
+  with ``params``, with the per-sample work cut down once before the scan:
+  weight norm folded into the kernels, and an embedding-input sample tier
+  turned into per-position look-up tables (``embedding_to_tables``)."""
   if model.weight_norm:
     params = fold_weight_norm(params)
-  return model.clone(weight_norm=False, l1_impl="matmul"), params
+  model = model.clone(weight_norm=False, l1_impl="matmul")
+  if model.sample_input == "embedding":
+    params = embedding_to_tables(params, model.frame_sizes[-1])
+    model = model.clone(sample_input="one_hot")
+  return model, params
 
 
 def initial_carry(model: SampleRNN, variables, batch: int):

@@ -115,6 +115,27 @@ def real_sequence(n, batch, q_levels=256, seed=0):
 
 
 # ---------------------------------------------------------------------------
+# What the sampler runs: prepare() rewrites (model, params) into the same function.
+
+
+@pytest.mark.parametrize("name", ["paper_gru", "three_tier", "one_hot_input", "no_weight_norm"])
+def test_prepare_keeps_the_function(variant, name):
+  """Weight norm folded and the embedding turned into look-up tables: the
+  training forward gives the same logits (float32, within 1e-5 relative)."""
+  model, params = variant(name)
+  fast_model, fast_params = sampling.prepare(model, params)
+  assert not fast_model.weight_norm
+  if model.sample_input == "embedding":
+    assert fast_model.sample_input == "one_hot"
+    assert "embedding" not in fast_params["sample_tier"]
+  x = jnp.asarray(real_sequence(64, 2))
+  ref = forward_logits(model, params, x, jnp.asarray(CLASS_VECS))
+  got = forward_logits(fast_model, fast_params, x, jnp.asarray(CLASS_VECS))
+  scale = float(jnp.abs(ref).max())
+  assert float(jnp.abs(got - ref).max()) <= 1e-5 * scale
+
+
+# ---------------------------------------------------------------------------
 # Teacher forcing: the sampler is the trained model.
 
 
