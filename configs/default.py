@@ -20,8 +20,8 @@ def get_config():
   config.batch_size = 16
   config.seq_len = 512
   config.num_epochs = 100
-  config.max_steps = 2000
-  config.eval_every_steps = 1000
+  config.max_steps = 4500
+  config.eval_every_steps = 1500
   config.eval_batch_size = 32
   config.sample_l1 = "table"  # measured faster than the matmul here on CPU
   config.log_every_steps = 50
