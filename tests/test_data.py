@@ -3,7 +3,6 @@
 Clips are identified through ``sid``: tests that follow clips give clip i the
 class i, so a batch's ``sid`` names the clips it holds.
 """
-
 import numpy as np
 import pytest
 
