@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The GPU benchmarks of benchmarks/README.md in one go (about 6 minutes on one
-# H100/H200): training speed of the paper model (fp32, bf16 at several batch
-# sizes, both sample_l1 forms) and of tiny, then generation speed (the paper's
-# 300 clips x 5 s and batches 1 and 15), each setting one JSON line.
+# The GPU benchmarks of benchmarks/README.md in one go (300 s on an H200):
+# training speed of the paper model (fp32, bf16 at several batch sizes, both
+# sample_l1 forms) and of tiny, then generation speed (the paper's 300 clips x
+# 5 s and batches 1 and 15), each setting one JSON line.
 #
 #   bash benchmarks/gpu_suite.sh [OUT_DIR]     # default benchmarks/results/raw
 #

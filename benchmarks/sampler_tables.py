@@ -11,7 +11,6 @@ each figure is the better of two timed runs after a compile. One JSON line
 per (config, batch): old_s, new_s, speedup, and whether both drew the same
 samples (they may differ where rounding moves a draw).
 """
-import json
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
+import sample_speed  # noqa: E402  (class_vectors, RATE)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -53,8 +53,8 @@ def main():
     model = config_lib.build_model(config, n_classes)
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
     for b in batches:
-      vecs = np.eye(n_classes, dtype=np.float32)[np.arange(b) % n_classes]
-      n = int(seconds * 16000) // 16 * 16
+      vecs = sample_speed.class_vectors(b, n_classes)
+      n = int(seconds * sample_speed.RATE) // 16 * 16
       old, new = [], []
       for _ in range(2):
         t_old, x_old = timed(model, params, vecs, n, old_prepare)

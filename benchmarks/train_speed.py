@@ -16,9 +16,7 @@ Random data and freshly initialised parameters; the step is the real
 ``steps.train_step``, jitted and sharded over every device as in training.
 """
 import argparse
-import datetime
 import functools
-import json
 import os
 import statistics
 import sys
@@ -97,7 +95,7 @@ def measure(config, n_classes, n_steps, baseline, profile=""):
   if profile:
     jax.profiler.stop_trace()
   step_s = statistics.median(times)
-  kind = jax.devices()[0].device_kind
+  kind = common.device_kind()
   peak = PEAK_FLOPS.get((kind, config.dtype))
   model_flops = common.train_flops_per_sample(config, n_classes)
   samples_per_s = b * config.seq_len / step_s
@@ -137,7 +135,7 @@ def main():
                  help="write a jax.profiler trace of the timed steps to this folder "
                       "(open with TensorBoard's profile plugin or Perfetto)")
   args = p.parse_args()
-  on_cpu = jax.devices()[0].platform == "cpu"
+  on_cpu = common.on_cpu()
   for name in args.configs.split(","):
     config, n_classes = common.load_config(name)
     default_bs = ("8,32" if name != "paper" else "8") if on_cpu else (
@@ -148,8 +146,8 @@ def main():
         config.seq_len = args.seq_len
       config.dtype, config.sample_l1 = args.dtype, args.sample_l1
       row = {"config": name, **measure(config, n_classes, args.steps, args.baseline, args.profile),
-             "date": datetime.date.today().isoformat()}
-      print(json.dumps(row), flush=True)
+             "date": common.today()}
+      common.emit(row)
 
 
 if __name__ == "__main__":
