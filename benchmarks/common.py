@@ -6,11 +6,8 @@ I/O), so a benchmark's import path stays that of the code it measures.
 import datetime
 import json
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:  # run as `python benchmarks/x.py` from anywhere
-  sys.path.insert(0, ROOT)
 
 # Short names for the configs the benchmarks measure; other values are paths.
 CONFIGS = {"tiny": "configs/tiny.py", "paper": "configs/dcase2016.py",

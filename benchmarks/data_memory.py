@@ -13,14 +13,12 @@ import argparse
 import json
 import os
 import resource
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from samplernn_jax import data  # noqa: E402
+from samplernn_jax import data
 
 
 def write_standin(path, clips, clip_len=128000, rows=256):

@@ -37,22 +37,18 @@ restrict it with --batches. No audio I/O is imported (no soundfile).
 """
 import argparse
 import functools
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common
 
-import common  # noqa: E402  (puts the repository on sys.path)
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from samplernn_jax import config as config_lib  # noqa: E402
-from samplernn_jax import quantize as quant  # noqa: E402
-from samplernn_jax import sampling, steps  # noqa: E402
-from samplernn_jax.model import SampleRNN  # noqa: E402
+from samplernn_jax import config as config_lib
+from samplernn_jax import quantize as quant
+from samplernn_jax import sampling, steps
+from samplernn_jax.model import SampleRNN
 
 RATE = 16000
 

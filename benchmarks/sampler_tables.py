@@ -11,18 +11,14 @@ each figure is the better of two timed runs after a compile. One JSON line
 per (config, batch): old_s, new_s, speedup, and whether both drew the same
 samples (they may differ where rounding moves a draw).
 """
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common
+import sample_speed  # class_vectors, RATE
+import jax
+import numpy as np
 
-import common  # noqa: E402
-import sample_speed  # noqa: E402  (class_vectors, RATE)
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from samplernn_jax import config as config_lib, sampling, steps  # noqa: E402
+from samplernn_jax import config as config_lib, sampling, steps
 
 NEW_PREPARE = sampling.prepare
 

@@ -17,18 +17,14 @@ Random data and freshly initialised parameters; the step is the real
 """
 import argparse
 import functools
-import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common
+import jax
+import numpy as np
 
-import common  # noqa: E402  (puts the repo root on sys.path)
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from samplernn_jax import config as config_lib, sharding, steps  # noqa: E402
+from samplernn_jax import config as config_lib, sharding, steps
 
 # Dense peak FLOP/s by device kind and matmul dtype (vendor figures). float32
 # matmuls run as TF32 under JAX's default precision on these GPUs, so their

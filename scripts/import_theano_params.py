@@ -17,15 +17,12 @@ Export: a checkpoint's parameters under the original's names, as a pickle
 the names follow the checkpoint's own config.
 """
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app, flags
+from ml_collections import config_flags
 
-from samplernn_jax import cli  # noqa: E402
+from samplernn_jax import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "import: the config of the original's model (a configs/*.py file)")

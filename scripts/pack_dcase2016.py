@@ -20,13 +20,11 @@ Writes audio_{train,valid,test}.npz (wav float16 [clips, 128000], sid uint8 in
 the paper's class order) and classes.json. See samplernn_jax/packing.py.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from samplernn_jax import packing  # noqa: E402
-from samplernn_jax.data import DataError  # noqa: E402
+from samplernn_jax import packing
+from samplernn_jax.data import DataError
 
 
 def main(argv=None):

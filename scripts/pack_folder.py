@@ -13,13 +13,11 @@ classes.json; an empty split is reported and not written. See
 samplernn_jax/packing.py.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from samplernn_jax import packing  # noqa: E402
-from samplernn_jax.data import DataError  # noqa: E402
+from samplernn_jax import packing
+from samplernn_jax.data import DataError
 
 
 def main(argv=None):

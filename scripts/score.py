@@ -11,16 +11,13 @@ change only keys that leave the model alone (eval_batch_size, seq_len, dtype,
 max_eval_clips, ...), never one of ``config.MODEL_KEYS``.
 """
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app, flags
+from ml_collections import config_flags
 
-from samplernn_jax import cli  # noqa: E402
-from samplernn_jax.config import base_config  # noqa: E402
+from samplernn_jax import cli
+from samplernn_jax.config import base_config
 
 _CONFIG = config_flags.DEFINE_config_dict(
     "config", base_config(), "overrides of the checkpoint's config (not model keys)")
