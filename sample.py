@@ -9,7 +9,6 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
 
 
@@ -24,14 +23,19 @@ def parse_args(argv=None):
   p.add_argument("--classes", help="comma-separated class names or indices (default: all)")
   p.add_argument("--per_class", type=int, default=20, help="clips per class")
   p.add_argument("--seconds", type=float, default=5.0, help="length of each clip")
-  p.add_argument("--temperature", type=float, default=1.0,
-                 help="1.0 = plain draw from the softmax (the paper); 0 = argmax")
+  p.add_argument("--temperature", type=float, default=None,
+                 help="softmax temperature of each draw (default: the measured best, "
+                      "docs/quality.md); 1.0 = the paper's plain draw; 0 = argmax")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--prime", help="a mono WAV at the model's rate to continue")
   p.add_argument("--mix", help="a convex mix of classes, e.g. bus:0.5,park:0.5")
-  p.add_argument("--normalize", default=None, choices=("minmax", "peak", "none"),
-                 help="minmax (default): each clip rescaled to +-0.475 (the paper); "
-                      "--stream writes 'none'")
+  p.add_argument("--level", "--normalize", dest="level", default=None,
+                 choices=("class", "minmax", "peak", "none"),
+                 help="output level. class (default): each clip at the median RMS of "
+                      "its class's training recordings (the model itself never sees "
+                      "loudness); minmax: each clip rescaled to +-0.475, the paper's; "
+                      "peak: max |x| = 0.475; none: the dequantised levels "
+                      "(--stream writes 'none')")
   p.add_argument("--stream", action="store_true",
                  help="append ~1 s blocks to the WAVs as they are generated")
   p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -59,16 +63,18 @@ def main(argv=None):
     c = loaded.config
     prime = (sfiles.read_prime(args.prime, c.sample_rate, c.q_type, c.q_levels)
              if args.prime else None)
-    common = dict(temperature=args.temperature, seed=args.seed, prime=prime,
+    temperature = (sfiles.DEFAULT_TEMPERATURE if args.temperature is None
+                   else args.temperature)
+    common = dict(temperature=temperature, seed=args.seed, prime=prime,
                   overwrite=args.overwrite, progress=not args.no_progress)
     if args.stream:
-      if args.normalize not in (None, "none"):
-        raise ValueError("--stream writes unscaled audio (--normalize none): "
-                         "min-max needs the whole clip")
+      if args.level not in (None, "none"):
+        raise ValueError(f"--stream writes unscaled audio (--level none): "
+                         f"--level {args.level} needs the whole clip")
       paths = sfiles.stream_samples(loaded, out, req, args.seconds, **common)
     else:
       paths = sfiles.write_samples(loaded, out, req, args.seconds,
-                                   normalize=args.normalize or "minmax", **common)
+                                   level=args.level or sfiles.DEFAULT_LEVEL, **common)
     print(f"wrote {len(paths)} clips to {out}")
 
   try:

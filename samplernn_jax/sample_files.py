@@ -28,9 +28,15 @@ from ml_collections import ConfigDict
 
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
+from samplernn_jax import levels
 from samplernn_jax import sampling
 
 MANIFEST = "manifest.json"
+MODEL_JSON = "model.json"
+# Sampling defaults, chosen by measurement (docs/quality.md); the paper's
+# behaviour is level "minmax" at temperature 1.0.
+DEFAULT_LEVEL = "class"
+DEFAULT_TEMPERATURE = 1.0
 
 
 @dataclasses.dataclass
@@ -40,6 +46,9 @@ class Loaded:
   config: ConfigDict
   class_names: list[str]
   step: int
+  class_rms: list[float | None] | None = None  # median RMS of each class's training clips
+  workdir: str | None = None
+  checkpoint: str | None = None  # e.g. "best/4500"
 
 
 def load_checkpoint(workdir: str, ckpt: str = "best") -> Loaded:
@@ -52,7 +61,8 @@ def load_checkpoint(workdir: str, ckpt: str = "best") -> Loaded:
   n = int(meta["n_classes"])
   model = config_lib.build_model(config, n)
   names = list(meta.get("class_names") or [str(i) for i in range(n)])
-  return Loaded(model, params, config, names, step)
+  return Loaded(model, params, config, names, step, meta.get("class_rms"),
+                os.path.abspath(workdir), f"{sub}/{step}")
 
 
 def class_index(token: str, names: Sequence[str], flag: str) -> int:
@@ -97,7 +107,7 @@ def safe_name(name: str) -> str:
 
 def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:
   """Refuses (before anything is written) when an output exists already."""
-  clash = [f for f in list(files) + [MANIFEST] if os.path.exists(os.path.join(out_dir, f))]
+  clash = [f for f in list(files) + [MANIFEST, MODEL_JSON] if os.path.exists(os.path.join(out_dir, f))]
   if clash and not overwrite:
     raise FileExistsError(f"{os.path.join(out_dir, clash[0])} exists ({len(clash)} "
                           "output files in all); pass --overwrite to replace them")
@@ -194,14 +204,56 @@ def _prepare_out(out_dir: str, req: Request, seconds: float, rate: int,
   return files, n, forced
 
 
-def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
-                  temperature: float = 1.0, seed: int = 0, prime: np.ndarray | None = None,
-                  overwrite: bool = False, normalize: str = "minmax",
-                  progress: bool = True) -> list[str]:
-  """Generates the request and writes WAVs and the manifest; returns the paths."""
+def clip_levels(loaded: Loaded, req: Request, level: str) -> np.ndarray | None:
+  """Target RMS [B] of each clip for ``level='class'`` (None otherwise)."""
+  if level != "class":
+    return None
+  return levels.clip_targets(req.class_vecs, loaded.class_rms)
+
+
+def model_record(loaded: Loaded, level: str, temperature: float, seed: int) -> dict:
+  """What ``model.json`` says: which checkpoint and settings made the clips."""
+  return {"workdir": loaded.workdir, "checkpoint": loaded.checkpoint,
+          "step": loaded.step,
+          "config": loaded.config.to_dict(), "class_names": loaded.class_names,
+          "class_rms": loaded.class_rms, "level": level,
+          "temperature": temperature, "seed": seed}
+
+
+def write_model_json(out_dir: str, record: dict) -> None:
+  path = os.path.join(out_dir, MODEL_JSON)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(record, f, indent=1)
+  os.replace(tmp, path)
+
+
+def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str],
+                q: np.ndarray, level: str, temperature: float, seed: int) -> list[str]:
+  """Generated levels [B, N] -> WAVs at ``level``, the manifest and model.json."""
   c = loaded.config
-  rate = c.sample_rate
-  files, n, forced = _prepare_out(out_dir, req, seconds, rate, prime, overwrite)
+  audio = sampling.to_audio(q, c.q_type, c.q_levels, level, clip_levels(loaded, req, level))
+  paths = []
+  for f, a in zip(files, audio):
+    path = os.path.join(out_dir, f)
+    write_wav_atomic(path, a, c.sample_rate)
+    paths.append(path)
+  write_model_json(out_dir, model_record(loaded, level, temperature, seed))
+  write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
+                                           temperature, loaded.step,
+                                           q.shape[1] / c.sample_rate))
+  return paths
+
+
+def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
+                  temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
+                  prime: np.ndarray | None = None, overwrite: bool = False,
+                  level: str = DEFAULT_LEVEL, progress: bool = True) -> list[str]:
+  """Generates the request and writes WAVs, the manifest and model.json;
+  returns the paths."""
+  c = loaded.config
+  files, n, forced = _prepare_out(out_dir, req, seconds, c.sample_rate, prime, overwrite)
+  clip_levels(loaded, req, level)  # refuse a level the checkpoint cannot give, early
   bar = None
   if progress:
     from tqdm import tqdm
@@ -211,26 +263,25 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                            progress=bar.update if bar else None)
   if bar:
     bar.close()
-  audio = sampling.to_audio(q, c.q_type, c.q_levels, normalize)
-  paths = []
-  for f, a in zip(files, audio):
-    path = os.path.join(out_dir, f)
-    write_wav_atomic(path, a, rate)
-    paths.append(path)
-  write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
-                                           temperature, loaded.step, n / rate))
-  return paths
+  return write_clips(loaded, out_dir, req, files, q, level, temperature, seed)
 
 
 def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class: int,
-                     seconds: float, seed: int = 0, overwrite: bool = False) -> list[str]:
-  """Clips of a freshly initialised model: the paper's 'random model' baseline."""
+                     seconds: float, seed: int = 0, overwrite: bool = False,
+                     class_rms: Sequence[float | None] | None = None) -> list[str]:
+  """Clips of a freshly initialised model: the paper's 'random model' baseline.
+
+  With ``class_rms`` (from the real training split) the clips get the same
+  default level handling as a trained model's; without, the paper's min-max.
+  """
   from samplernn_jax import steps
   model = config_lib.build_model(config, len(class_names))
   params = steps.init_params(model, jax.random.key(seed), config.seq_len)
-  loaded = Loaded(model, params, config, list(class_names), 0)
+  loaded = Loaded(model, params, config, list(class_names), 0,
+                  None if class_rms is None else list(class_rms))
   req = make_request(class_names, None, per_class, None)
-  return write_samples(loaded, out_dir, req, seconds, seed=seed, overwrite=overwrite)
+  return write_samples(loaded, out_dir, req, seconds, seed=seed, overwrite=overwrite,
+                       level="class" if class_rms is not None else levels.PAPER_LEVEL)
 
 
 def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
@@ -254,7 +305,7 @@ def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
 
 
 def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
-                   temperature: float = 1.0, seed: int = 0,
+                   temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                    prime: np.ndarray | None = None, overwrite: bool = False,
                    block_seconds: float = 1.0, progress: bool = True) -> list[str]:
   """Like ``write_samples``, but appends each block (about a second) to the
@@ -267,6 +318,7 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   files, n, forced = _prepare_out(out_dir, req, seconds, rate, prime, overwrite)
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                            temperature, loaded.step, n / rate))
+  write_model_json(out_dir, model_record(loaded, "none", temperature, seed))
   paths = [os.path.join(out_dir, f) for f in files]
   done = 0
   outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT") for p in paths]

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from samplernn_jax import levels
 from samplernn_jax import quantize as quant
 from samplernn_jax.model import SampleRNN
 
@@ -216,17 +217,10 @@ def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
   return np.concatenate(xs, axis=1), np.concatenate(lps, axis=1)
 
 
-def to_audio(q: np.ndarray, q_type: str, q_levels: int, normalize: str = "minmax",
-             peak: float = 0.475) -> np.ndarray:
-  """Levels [B, N] -> float32 audio. ``minmax``: each clip rescaled to
-  [-peak, peak] (the paper); ``peak``: scaled so max |x| = peak; ``none``."""
-  x = quant.dequantize(np.asarray(q), q_type, q_levels).astype(np.float64)
-  if normalize == "minmax":
-    lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
-    x = np.where(hi > lo, (x - lo) / np.where(hi > lo, hi - lo, 1.0) * 2 - 1, 0.0) * peak
-  elif normalize == "peak":
-    m = np.abs(x).max(axis=-1, keepdims=True)
-    x = np.where(m > 0, x / np.where(m > 0, m, 1.0), 0.0) * peak
-  elif normalize != "none":
-    raise ValueError(f"--normalize={normalize!r}: expected minmax, peak or none")
-  return x.astype(np.float32)
+def to_audio(q: np.ndarray, q_type: str, q_levels: int, level: str = "minmax",
+             target_rms: np.ndarray | None = None) -> np.ndarray:
+  """Levels [B, N] -> float32 audio [B, N] at ``level`` (see ``levels``):
+  ``minmax`` (the paper's +-0.475), ``class`` (``target_rms`` [B]), ``peak``
+  or ``none``."""
+  x = quant.dequantize(np.asarray(q), q_type, q_levels)
+  return levels.apply(x, level, target_rms)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import data as data_lib
+from samplernn_jax import levels
 from samplernn_jax import sharding, steps
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.metrics import MetricsWriter
@@ -172,12 +173,16 @@ def _train(config, workdir: str) -> dict:
                     in_shardings=(state_sharding, data_sh), out_shardings=state_sharding,
                     donate_argnums=0)
 
+  # The loudness of each class's recordings, which the model never sees
+  # (clips are min-max scaled before quantisation): sample.py's default level.
+  class_rms = levels.class_rms(dataset.train.wav, dataset.train.sid, dataset.n_classes)
+
   def meta_now(step):
     pos = batches.position(step)
     return {"step": step, "epoch": pos.epoch, "position": vars(pos),
             "best_valid": meta.get("best_valid"), "config": config.to_dict(),
             "n_classes": dataset.n_classes, "class_names": dataset.class_names,
-            "data_dir": config.data_dir}
+            "class_rms": class_rms, "data_dir": config.data_dir}
 
   def check_finite(st):
     bad = int(jax.device_get(st.nonfinite_step))

@@ -89,7 +89,8 @@ def filled(workdir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("filled"))
   ok(run_sample("--workdir", workdir, "--out", out, "--classes", "tone,rumble",
                 "--per_class", 1, "--seconds", 0.1))
-  assert sorted(os.listdir(out)) == ["manifest.json", "rumble_000.wav", "tone_000.wav"]
+  assert sorted(os.listdir(out)) == ["manifest.json", "model.json", "rumble_000.wav",
+                                     "tone_000.wav"]
   return out
 
 
@@ -98,20 +99,25 @@ def filled(workdir, tmp_path_factory):
 
 
 def test_default_run_writes_clips_and_manifest(workdir):
-  """Every class, 2 clips each, 0.25 s: files, format, length, scaling, manifest."""
+  """Every class, 2 clips each, 0.25 s: files, format, length, level, manifest,
+  model.json. The default level puts each clip at the median RMS of its
+  class's training clips, as recorded in the checkpoint (rules out the
+  paper's min-max, and one level for every class)."""
   proc = ok(run_sample("--workdir", workdir, "--per_class", 2, "--seconds", 0.25,
                        "--seed", 3, "--temperature", 0.9))
   out = os.path.join(workdir, "samples", str(STEP))  # the default --out
   assert out in proc.stdout
   files = [f"{c}_{i:03d}.wav" for c in CLASSES for i in range(2)]
-  assert sorted(os.listdir(out)) == sorted(files + ["manifest.json"])
+  assert sorted(os.listdir(out)) == sorted(files + ["manifest.json", "model.json"])
+  class_rms = sample_files.load_checkpoint(workdir).class_rms
+  assert len(class_rms) == 4 and len(set(class_rms)) == 4  # the synthetic classes differ
   clips = {}
   for f in files:
     audio, info = read(os.path.join(out, f))
     assert (info.channels, info.frames, info.subtype) == (1, 4000, "FLOAT")
-    # minmax: each clip rescaled to exactly [-0.475, 0.475]
-    assert audio.max() == pytest.approx(PEAK, abs=1e-6)
-    assert audio.min() == pytest.approx(-PEAK, abs=1e-6)
+    want = class_rms[CLASSES.index(f.rsplit("_", 1)[0])]
+    centred = audio.astype(np.float64) - audio.mean()
+    assert np.sqrt((centred ** 2).mean()) == pytest.approx(want, rel=1e-4)
     clips[f] = audio
   assert not np.array_equal(clips["tone_000.wav"], clips["tone_001.wav"])
   records = manifest(out)
@@ -121,14 +127,29 @@ def test_default_run_writes_clips_and_manifest(workdir):
     assert r["class"] == name and r["class_index"] == CLASSES.index(name)
     assert r["mix"] is None
     assert (r["seed"], r["temperature"], r["step"], r["seconds"]) == (3, 0.9, STEP, 0.25)
+  with open(os.path.join(out, "model.json")) as f:
+    model = json.load(f)
+  assert (model["step"], model["level"], model["temperature"]) == (STEP, "class", 0.9)
+  assert model["config"]["dim"] == 16 and model["class_rms"] == class_rms
+
+
+def test_paper_level_is_one_flag_away(workdir, tmp_path):
+  """--level minmax: each clip rescaled to exactly [-0.475, 0.475] (the paper)."""
+  ok(run_sample("--workdir", workdir, "--out", tmp_path, "--per_class", 1,
+                "--seconds", 0.25, "--level", "minmax"))
+  for f in os.listdir(tmp_path):
+    if f.endswith(".wav"):
+      audio, _ = read(os.path.join(tmp_path, f))
+      assert audio.max() == pytest.approx(PEAK, abs=1e-6)
+      assert audio.min() == pytest.approx(-PEAK, abs=1e-6)
 
 
 def test_classes_by_name_and_index(workdir, tmp_path):
   out = str(tmp_path / "o")
   ok(run_sample("--workdir", workdir, "--out", out, "--classes", "tone,1,clicks",
                 "--per_class", 1, "--seconds", 0.25))
-  assert sorted(os.listdir(out)) == ["clicks_000.wav", "manifest.json", "rumble_000.wav",
-                                     "tone_000.wav"]
+  assert sorted(os.listdir(out)) == ["clicks_000.wav", "manifest.json", "model.json",
+                                     "rumble_000.wav", "tone_000.wav"]
   records = manifest(out)
   assert [(r["file"], r["class"], r["class_index"]) for r in records] == [
       ("tone_000.wav", "tone", 0), ("rumble_000.wav", "rumble", 1),

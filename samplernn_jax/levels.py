@@ -1,0 +1,105 @@
+"""Output levels: how generated levels become audio people hear.
+
+The model never sees a recording's loudness: every training clip is min-max
+scaled to the full range before quantisation (the original's linear and
+mu-law schemes alike), so its output is in that scaled domain and its level
+must be chosen afterwards. The choices (``sample.py --level``):
+
+* ``class`` (default): each clip's DC offset removed and its RMS set to the
+  median RMS of its class's training clips (``class_rms``, measured by
+  ``class_rms`` below and stored in the checkpoint's meta by the trainer;
+  for a mix of classes, the mix-weighted mean). Clips play at the loudness of
+  the recordings of their scene.
+* ``minmax`` (the paper's): each clip min-max rescaled to [-0.475, 0.475].
+  A quiet clip's last-bit wiggles become full-scale noise.
+* ``peak``: each clip scaled so that max |x| = 0.475.
+* ``none``: the dequantised levels as they are (the model's scaled domain);
+  the only choice known before a clip ends (``--stream``).
+
+Levels are float64 internally and returned as float32.
+Shapes: B clips, N samples, C classes, M clips of a split.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+LEVELS = ("class", "minmax", "peak", "none")
+PAPER_LEVEL = "minmax"
+PEAK = 0.475  # the paper's output range, +-0.475
+
+
+class LevelError(ValueError):
+  """A level setting that cannot be applied; the message names it."""
+
+
+def rms(x: np.ndarray, axis: int = -1) -> np.ndarray:
+  """Root mean square after removing the mean (the DC offset) along ``axis``."""
+  x = np.asarray(x, np.float64)
+  x = x - x.mean(axis=axis, keepdims=True)
+  return np.sqrt((x * x).mean(axis=axis))
+
+
+def class_rms(wav, sid, n_classes: int, rows_per_read: int = 256) -> list[float | None]:
+  """Median DC-free RMS of each class's clips: [C] floats (None: no clip).
+
+  ``wav`` [M, T] may be a memory-map of a large float16 split; it is read
+  ``rows_per_read`` rows at a time.
+  """
+  sid = np.asarray(sid)
+  per_clip = np.concatenate([rms(np.asarray(wav[s:s + rows_per_read], np.float64))
+                             for s in range(0, wav.shape[0], rows_per_read)])  # [M]
+  return [float(np.median(per_clip[sid == c])) if np.any(sid == c) else None
+          for c in range(n_classes)]
+
+
+def clip_targets(class_vecs: np.ndarray, levels: Sequence[float | None] | None
+                 ) -> np.ndarray:
+  """Target RMS of each clip [B] from its class weights [B, C]: the weighted
+  mean of the classes' levels (a one-hot row takes its class's level)."""
+  if levels is None:
+    raise LevelError(
+        "level 'class' needs the RMS of each class's training clips, which "
+        "this checkpoint does not record (it predates them); choose level "
+        "'minmax' (the paper's), 'peak' or 'none', or retrain")
+  vecs = np.asarray(class_vecs, np.float64)
+  lv = np.array([np.nan if v is None else v for v in levels], np.float64)  # [C]
+  used = vecs > 0
+  if np.any(used & np.isnan(lv)[None, :]):
+    missing = sorted({int(c) for c in np.nonzero(used & np.isnan(lv)[None, :])[1]})
+    raise LevelError(f"level 'class': no training clips give the level of "
+                     f"class(es) {missing}; choose another level")
+  return (vecs * np.nan_to_num(lv)).sum(-1) / vecs.sum(-1)
+
+
+def apply(x: np.ndarray, level: str, target_rms: np.ndarray | None = None,
+          peak: float = PEAK) -> np.ndarray:
+  """Audio [B, N] (dequantised levels) at the chosen ``level``: float32 [B, N].
+
+  ``target_rms`` [B] is needed for ``class`` (see ``clip_targets``). A clip
+  that is constant (no signal) comes out as zeros under every scaling level.
+  """
+  x = np.asarray(x, np.float64)
+  if level == "none":
+    return x.astype(np.float32)
+  if level == "minmax":
+    lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
+    span = hi - lo
+    y = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0) * 2 - 1, 0.0) * peak
+  elif level == "peak":
+    m = np.abs(x).max(axis=-1, keepdims=True)
+    y = np.where(m > 0, x / np.where(m > 0, m, 1.0), 0.0) * peak
+  elif level == "class":
+    if target_rms is None:
+      raise LevelError("level 'class' needs a target RMS per clip")
+    x = x - x.mean(axis=-1, keepdims=True)
+    r = rms(x)[:, None]
+    t = np.asarray(target_rms, np.float64).reshape(-1, 1)
+    y = np.where(r > 0, x / np.where(r > 0, r, 1.0), 0.0) * t
+    # Never clip: a clip whose peaks would pass full scale is turned down.
+    m = np.abs(y).max(axis=-1, keepdims=True)
+    y = np.where(m > 1.0, y / np.maximum(m, 1.0), y)
+  else:
+    raise LevelError(f"level {level!r}: expected one of {', '.join(LEVELS)}")
+  return y.astype(np.float32)

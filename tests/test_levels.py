@@ -1,0 +1,119 @@
+"""Output levels (samplernn_jax/levels.py) and the sampler's draws.
+
+The level option must make each clip's loudness what it promises, and the
+temperature must change the draws as a softmax temperature does.
+"""
+import numpy as np
+import pytest
+import scipy.stats
+
+import jax
+import jax.numpy as jnp
+
+from samplernn_jax import levels
+from samplernn_jax import sampling
+
+
+def _clips(seed=0, b=6, n=4000):
+  """Clips with a DC offset and very different loudness, float64 [b, n]."""
+  rng = np.random.default_rng(seed)
+  scale = np.geomspace(1e-3, 0.5, b)[:, None]
+  return 0.3 + scale * rng.standard_normal((b, n))
+
+
+def test_class_level_gives_each_clip_its_target_rms():
+  """level 'class': each clip's DC-free RMS equals its target within 1e-6
+  relative, and its mean is 0. Rules out scaling by the peak or by the RMS
+  with the DC offset left in, and ignoring the per-clip target."""
+  x = _clips()
+  target = np.linspace(0.01, 0.08, x.shape[0])
+  y = levels.apply(x, "class", target)
+  np.testing.assert_allclose(levels.rms(y), target, rtol=1e-6)
+  np.testing.assert_allclose(y.mean(-1), 0.0, atol=1e-7)
+  assert y.dtype == np.float32
+
+
+def test_class_level_never_clips():
+  """A target so loud that the peaks would pass full scale is turned down to
+  a peak of exactly 1. Rules out writing samples beyond [-1, 1]."""
+  x = np.zeros((1, 1000))
+  x[0, 10] = 1.0  # one spike: RMS 0.03 needs a peak of about 0.95 * sqrt(1000)
+  y = levels.apply(x, "class", np.array([0.5]))
+  assert np.abs(y).max() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_minmax_and_peak_levels():
+  """minmax spans exactly [-0.475, 0.475] (the paper); peak has max |x| =
+  0.475 and keeps the sign pattern; none is the input. A constant clip is
+  zeros under every scaling level (no division by zero)."""
+  x = _clips()
+  y = levels.apply(x, "minmax")
+  np.testing.assert_allclose(y.min(-1), -0.475, atol=1e-6)
+  np.testing.assert_allclose(y.max(-1), 0.475, atol=1e-6)
+  p = levels.apply(x, "peak")
+  np.testing.assert_allclose(np.abs(p).max(-1), 0.475, atol=1e-6)
+  np.testing.assert_array_equal(np.sign(p), np.sign(x))
+  np.testing.assert_allclose(levels.apply(x, "none"), x.astype(np.float32))
+  const = np.full((1, 100), 0.2)
+  for lv, t in (("minmax", None), ("peak", None), ("class", np.array([0.05]))):
+    if lv == "peak":
+      continue  # a constant non-zero clip is a valid peak-scaled clip
+    np.testing.assert_array_equal(levels.apply(const, lv, t), 0.0)
+
+
+def test_class_targets_of_one_hot_rows_and_mixes():
+  """One-hot rows take their class's level; a mix the weighted mean. A
+  checkpoint without levels, or a class without training clips, is refused
+  with a message naming the level. Rules out taking the first class's level
+  for every clip."""
+  lv = [0.01, 0.04, None]
+  vecs = np.array([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0]], np.float32)
+  np.testing.assert_allclose(levels.clip_targets(vecs, lv), [0.01, 0.04, 0.025])
+  with pytest.raises(levels.LevelError, match="level 'class'"):
+    levels.clip_targets(vecs, None)
+  with pytest.raises(levels.LevelError, match=r"class\(es\) \[2\]"):
+    levels.clip_targets(np.array([[0, 0, 1.0]]), lv)
+  with pytest.raises(levels.LevelError, match="expected one of"):
+    levels.apply(np.zeros((1, 4)), "loud")
+
+
+def test_class_rms_is_the_median_per_class():
+  """class_rms: the median DC-free RMS of each class's rows, read in blocks
+  (a block size smaller than the split gives the same), None for a class
+  without rows."""
+  x = _clips(b=6)
+  sid = np.array([0, 0, 0, 1, 1, 1])
+  want = [float(np.median(levels.rms(x[:3]))), float(np.median(levels.rms(x[3:]))), None]
+  assert levels.class_rms(x, sid, 3, rows_per_read=2) == pytest.approx(want[:2] + [None])
+  got = levels.class_rms(x.astype(np.float16), sid, 3)
+  np.testing.assert_allclose(got[:2], want[:2], rtol=1e-2)
+
+
+def test_to_audio_applies_the_level_to_dequantised_levels():
+  """sampling.to_audio dequantises then applies the level (class RMS
+  promised on the output, not on the levels)."""
+  q = np.random.default_rng(1).integers(100, 160, (3, 2000))
+  y = sampling.to_audio(q, "linear", 256, "class", np.array([0.02, 0.03, 0.05]))
+  np.testing.assert_allclose(levels.rms(y), [0.02, 0.03, 0.05], rtol=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7, 1.5])
+def test_draws_follow_the_tempered_softmax(temperature):
+  """20 000 draws at fixed logits against softmax(logits / T), chi-square
+  test at significance 1e-4 (a correct sampler fails once in 10 000 runs;
+  the key is fixed, so the outcome is repeatable). Rules out ignoring the
+  temperature, multiplying instead of dividing by it, and drawing from the
+  logits' argmax neighbourhood."""
+  logits = jnp.array([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])
+  n = 20000
+  keys = jax.random.split(jax.random.key(3), n)
+  draws = jax.vmap(lambda k: sampling._draw(k, logits, jnp.float32(temperature)))(keys)
+  counts = np.bincount(np.asarray(draws), minlength=logits.shape[0])
+  p = np.asarray(jax.nn.softmax(logits / temperature), np.float64)
+  p /= p.sum()
+  stat, pval = scipy.stats.chisquare(counts, n * p)
+  assert pval > 1e-4, (counts, n * p)
+  # And the test has power: the draws reject a wrong temperature.
+  wrong = np.asarray(jax.nn.softmax(logits / (temperature * 1.3)), np.float64)
+  wrong /= wrong.sum()
+  assert scipy.stats.chisquare(counts, n * wrong).pvalue < 1e-4
