@@ -23,8 +23,9 @@ def parse_flags(argv=None) -> argparse.Namespace:
   p = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--data_dir", required=True,
-                 help="real data: audio_train.npz, audio_test.npz "
-                      "(audio_valid.npz and classes.json optional)")
+                 help="real data as train.py takes it: audio_train.npz, audio_test.npz "
+                      "(audio_valid.npz and classes.json optional), or a folder of "
+                      "class sub-folders (packed once into DATA_DIR/.packed)")
   p.add_argument("--samples", required=True,
                  help="generated clips: *.wav (16 kHz mono) plus manifest.json")
   p.add_argument("--workdir", default=None,
@@ -54,7 +55,9 @@ def parse_flags(argv=None) -> argparse.Namespace:
   p.add_argument("--embed_dim", type=int, default=c.embed_dim)
   p.add_argument("--n_classes", type=int, default=None,
                  help="default: the length of classes.json, else 1 + largest label")
-  p.add_argument("--seed", type=int, default=c.seed)
+  p.add_argument("--seeds", default=",".join(map(str, d.seeds)),
+                 help="classifier seeds, comma-separated: each classifier is trained "
+                      "once per seed and every figure reported as mean (min, max)")
   return p.parse_args(argv)
 
 

@@ -351,6 +351,27 @@ def pack_class_folders(data_dir: str) -> str:
   return out
 
 
+def resolve_data_dir(data_dir: str, setting: str = "config.data_dir") -> str:
+  """The folder holding a run's npz splits, for a ``data_dir`` as a user gives it.
+
+  A relative path that does not exist from here is tried from the repository
+  root (the bundled ``data/default`` from another folder); a folder of class
+  sub-folders without ``audio_train.npz`` is packed once (``pack_class_folders``)
+  and its ``.packed`` folder returned. ``setting`` names the option in errors.
+  """
+  if not data_dir:
+    raise DataError(f"{setting} is empty: expected a folder holding "
+                    "audio_train.npz (and audio_valid.npz, audio_test.npz)")
+  repo_relative = os.path.join(REPO_ROOT, data_dir)
+  if not os.path.isdir(data_dir) and not os.path.isabs(data_dir) and os.path.isdir(repo_relative):
+    data_dir = repo_relative  # e.g. the bundled data/default from another cwd
+  if not os.path.isdir(data_dir):
+    raise DataError(f"{setting}={data_dir!r}: no such folder")
+  if not os.path.isfile(split_path(data_dir, "train")) and _has_class_folders(data_dir):
+    data_dir = pack_class_folders(data_dir)
+  return data_dir
+
+
 @dataclasses.dataclass
 class Dataset:
   """The splits of a run (valid and test may be absent) and class metadata."""
@@ -381,16 +402,7 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
       raise DataError(f"config.n_classes={n_classes}, but the synthetic data has "
                       f"{len(names)} classes")
     return Dataset(data_dir, splits["train"], splits["valid"], splits["test"], names)
-  if not data_dir:
-    raise DataError("config.data_dir is empty: expected a folder holding "
-                    "audio_train.npz (and audio_valid.npz, audio_test.npz)")
-  repo_relative = os.path.join(REPO_ROOT, data_dir)
-  if not os.path.isdir(data_dir) and not os.path.isabs(data_dir) and os.path.isdir(repo_relative):
-    data_dir = repo_relative  # e.g. the bundled data/default from another cwd
-  if not os.path.isdir(data_dir):
-    raise DataError(f"config.data_dir={data_dir!r}: no such folder")
-  if not os.path.isfile(split_path(data_dir, "train")) and _has_class_folders(data_dir):
-    data_dir = pack_class_folders(data_dir)
+  data_dir = resolve_data_dir(data_dir)
   paths = {s: split_path(data_dir, s) for s in SPLITS}
   if not os.path.isfile(paths["train"]):
     raise DataError(f"{paths['train']}: no such file (config.data_dir must hold "

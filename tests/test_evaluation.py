@@ -433,3 +433,81 @@ def test_random_baseline_samples_an_untrained_model(dirs, tmp_path):
   assert {m["step"] for m in manifest} == {0}
   assert sorted({m["class"] for m in manifest}) == sorted(names)
   assert 0 <= res["f_real_on_generated"] <= 1
+
+
+# ---------------------------------------------------------------------------
+# Figures a reader can trust: spread over seeds, the real-vs-real floor,
+# chance, the model that made the clips, class-folder data
+
+
+def test_spread_floor_chance_and_model(tmp_path):
+  """Two classifier seeds: every figure is the mean of the per-seed figures,
+  and each per-seed figure is what that seed's own checkpoint gives when
+  re-scored here (rules out one classifier scored twice, or the seeds not
+  reaching the classifier). The Frechet floor is the distance between the
+  real valid and real test embeddings (rules out comparing a set with
+  itself, which gives 0). Chance and the model.json record are reported."""
+  data = write_data_dir(str(tmp_path / "data"))
+  samples = write_samples_dir(str(tmp_path / "samples"), mixes=0)
+  with open(os.path.join(samples, samples_lib.MODEL_JSON), "w") as f:
+    json.dump({"workdir": "runs/x", "step": 123, "config": {"dim": 8}}, f)
+  cfg = run_lib.EvalConfig(
+      window_seconds=WINDOW_S, seeds=(0, 5),
+      classifier=clf_lib.ClassifierConfig(channels=(8, 16), embed_dim=16, epochs=4,
+                                          batch_size=16))
+  res = run_lib.evaluate(data, samples, config=cfg, log=lambda s: None)
+  wd = os.path.join(samples, "eval")
+  names, splits = run_lib._load_real(data, None)
+  x_test, y_test, _ = run_lib._split_features(splits["test"], cfg, "first")
+  x_valid = run_lib._split_features(splits["valid"], cfg, "first")[0]
+  clips, _ = samples_lib.read_samples(samples, names, SR)
+  x_gen, y_gen, _ = feat_lib.features_of_clips(
+      [(c.wav, c.class_index) for c in clips], cfg.window, "first", cfg.features)
+  per_seed, floors = [], []
+  params = []
+  for seed, sub in ((0, "f_real"), (5, "f_real_seed5")):
+    clf = clf_lib.restore(os.path.join(wd, sub), 3, cfg.with_seed(seed),
+                          cfg.n_frames, cfg.features.n_mels)
+    params.append(jax_leaves(clf.params))
+    per_seed.append(clf_lib.accuracy(clf.predict(x_gen)[0], y_gen))
+    floors.append(frechet_lib.frechet_of_sets(clf.predict(x_valid)[1],
+                                              clf.predict(x_test)[1]))
+  assert not all(np.array_equal(a, b) for a, b in zip(*params))  # two classifiers
+  sp = res["spread"]["f_real_on_generated"]
+  assert sp["per_seed"] == pytest.approx(per_seed)
+  assert res["f_real_on_generated"] == pytest.approx(np.mean(per_seed))
+  assert (sp["min"], sp["max"]) == (min(per_seed), max(per_seed))
+  fl = res["spread"]["frechet_real_floor"]
+  assert fl["per_seed"] == pytest.approx(floors, rel=1e-5)
+  assert min(floors) > 0
+  assert res["chance"]["uniform"] == pytest.approx(1 / 3)
+  assert res["chance"]["real_test_majority"] == pytest.approx(1 / 3)
+  assert res["model"]["step"] == 123 and res["model"]["config"] == {"dim": 8}
+  assert res["seeds"] == [0, 5]
+  page = open(os.path.join(wd, "report.html")).read()
+  assert "Frechet floor" in page and "chance" in page and "runs/x" in page
+
+
+def jax_leaves(tree):
+  import jax
+  return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_data_dir_of_class_folders_is_packed(tmp_path):
+  """--data_dir may be a folder of class sub-folders, as train.py takes it:
+  it is packed once into <data_dir>/.packed and evaluated. Rules out the
+  refusal for lack of audio_train.npz."""
+  src = tmp_path / "folders"
+  rng = np.random.default_rng(0)
+  for c, name in enumerate(CLASSES):
+    (src / name).mkdir(parents=True)
+    for i in range(10):  # 10 recordings of one 8 s clip: split 8 / 1 / 1
+      sf.write(str(src / name / f"r{i}.wav"), synth(c, 1, 8 * SR, rng)[0], SR)
+  # No manifest: labels by file name, whatever order the packer gives classes.
+  samples = write_samples_dir(str(tmp_path / "samples"), mixes=0, manifest=False)
+  r = run_evaluate("--data_dir", str(src), "--samples", samples, "--seeds", "0", *TINY)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert (src / ".packed" / "audio_train.npz").is_file()
+  res = json.loads((tmp_path / "samples" / "eval" / "eval.json").read_text())
+  assert sorted(res["class_names"]) == sorted(CLASSES)
+  assert res["paths"]["data_dir"] == str(src / ".packed")

@@ -59,6 +59,12 @@ class EvalConfig:
   window_seconds: float = 5.0
   features: feat_lib.FeatureConfig = feat_lib.FeatureConfig()
   classifier: clf_lib.ClassifierConfig = clf_lib.ClassifierConfig()
+  # Each classifier is trained once per seed; every figure is reported as
+  # the mean over seeds with its min and max.
+  seeds: tuple[int, ...] = (0, 1, 2)
+
+  def with_seed(self, seed: int) -> clf_lib.ClassifierConfig:
+    return dataclasses.replace(self.classifier, seed=seed)
 
   @property
   def window(self) -> int:
@@ -74,6 +80,8 @@ class EvalConfig:
                       f"hold at least n_fft={self.features.n_fft} samples "
                       f"({self.features.n_fft / self.features.sample_rate} s)")
     c = self.classifier
+    if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+      raise EvalError(f"--seeds {list(self.seeds)}: expected one or more distinct ints")
     for flag, v in (("--epochs", c.epochs), ("--batch_size", c.batch_size),
                     ("--embed_dim", c.embed_dim)):
       if v < 1:
@@ -165,6 +173,7 @@ def _load_real(data_dir: str, n_classes: int | None):
   """Class names and the train, valid (or None) and test splits of ``data_dir``."""
   if not os.path.isdir(data_dir):
     raise EvalError(f"--data_dir {data_dir}: no such directory")
+  data_dir = data_lib.resolve_data_dir(data_dir, "--data_dir")  # class folders: packed
   for split in ("train", "test"):
     p = data_lib.split_path(data_dir, split)
     if not os.path.isfile(p):
@@ -229,48 +238,183 @@ def _input_notes(splits, clips, samples_dir, baseline, config) -> list[str]:
   return notes
 
 
-def _train_classifiers(splits, clips, n, workdir, out_dir, overwrite, config, log):
-  """f_real (reused from ``<workdir>/f_real`` when it matches) and f_gen."""
+def _seed_dir(base: str, name: str, seed: int, first: int) -> str:
+  """``<base>/f_real`` for the first seed, ``<base>/f_real_seed<N>`` for others."""
+  return os.path.join(base, name if seed == first else f"{name}_seed{seed}")
+
+
+def _train_classifiers(splits, clips, n, workdir, out_dir, overwrite, config, seed, log):
+  """f_real (reused from ``<workdir>/f_real`` when it matches) and f_gen of one seed."""
+  cfg = config.with_seed(seed)
   settings = {"n_classes": n, "window_seconds": config.window_seconds,
               "features": dataclasses.asdict(config.features),
-              "classifier": dataclasses.asdict(config.classifier)}
+              "classifier": dataclasses.asdict(cfg)}
 
   def train_real():  # features of the (large) training split only when needed
     x, y, _ = _split_features(splits["train"], config, "cover")  # [N, F, M], [N]
     valid = (_split_features(splits["valid"], config, "first")[:2]
              if splits["valid"] is not None else None)
-    return clf_lib.train(x, y, n, config.classifier, valid=valid, log=log,
-                         name="f_real")
+    return clf_lib.train(x, y, n, cfg, valid=valid, log=log, name=f"f_real seed {seed}")
 
   def train_gen():
     x, y, _ = feat_lib.features_of_clips(
         [(c.wav, c.class_index) for c in clips], config.window, "cover",
         config.features)
-    return clf_lib.train(x, y, n, config.classifier, log=log, name="f_gen")
+    return clf_lib.train(x, y, n, cfg, log=log, name=f"f_gen seed {seed}")
 
   valid = splits["valid"]
+  first = config.seeds[0]
   f_real = _train_or_restore(
-      os.path.join(workdir, "f_real"),
+      _seed_dir(workdir, "f_real", seed, first),
       dict(settings, kind="f_real", train=_split_fingerprint(splits["train"]),
            valid=_split_fingerprint(valid) if valid is not None else None),
       overwrite, "f_real", train_real, n, config, log)
   f_gen = _train_or_restore(
-      os.path.join(out_dir, "f_gen"),
+      _seed_dir(out_dir, "f_gen", seed, first),
       dict(settings, kind="f_gen", samples=_clips_fingerprint(clips)),
       overwrite, "f_gen", train_gen, n, config, log)
   return f_real, f_gen
 
 
+@dataclasses.dataclass
+class _Inputs:
+  """Features of everything a classifier judges (each clip's first window)."""
+  x_test: np.ndarray  # float32 [N_test, F, M]
+  y_test: np.ndarray  # int [N_test]
+  x_valid: np.ndarray | None  # [N_valid, F, M], None without a valid split
+  x_gen: np.ndarray  # [N_gen, F, M]
+  y_gen: np.ndarray  # [N_gen]
+
+
+def _score_seed(f_real, f_gen, inp: _Inputs, names, notes) -> dict:
+  """Accuracies, predictions and Frechet distances of one seed's classifiers."""
+  n = len(names)
+  logits_rt, emb_rt = f_real.predict(inp.x_test)  # [N_test, C], [N_test, E]
+  logits_g, emb_g = f_real.predict(inp.x_gen)  # [N_gen, C], [N_gen, E]
+  logits_gr, _ = f_gen.predict(inp.x_test)  # [N_test, C]
+  preds = {"f_real_on_real_test": (inp.y_test, logits_rt.argmax(-1)),
+           "f_real_on_generated": (inp.y_gen, logits_g.argmax(-1)),
+           "f_gen_on_real_test": (inp.y_test, logits_gr.argmax(-1))}
+  out = {k: float(np.mean(p == y)) for k, (y, p) in preds.items()}
+  out["preds"] = preds
+  out["per_class"] = {
+      k: {names[c]: (float(np.mean(p[y == c] == c)) if np.any(y == c) else None)
+          for c in range(n)} for k, (y, p) in preds.items()}
+  out["frechet"] = _frechet_or_none(emb_rt, emb_g, "overall", notes)
+  out["frechet_per_class"] = {
+      names[c]: _frechet_or_none(emb_rt[inp.y_test == c], emb_g[inp.y_gen == c],
+                                 f"of class {names[c]!r}", notes)
+      for c in range(n)}
+  out["frechet_real_floor"] = None
+  if inp.x_valid is not None:
+    _, emb_rv = f_real.predict(inp.x_valid)
+    out["frechet_real_floor"] = _frechet_or_none(emb_rv, emb_rt, "valid vs test", notes)
+  valid_accs = [h["valid_acc"] for h in f_real.history if "valid_acc" in h]
+  out["f_real_on_valid"] = max(valid_accs) if valid_accs else None
+  out["f_real_history"] = f_real.history
+  return out
+
+
+def spread(values) -> dict | None:
+  """{mean, min, max, per_seed} of per-seed figures (None when any is None)."""
+  if any(v is None for v in values):
+    return None
+  v = [float(x) for x in values]
+  return {"mean": float(np.mean(v)), "min": min(v), "max": max(v), "per_seed": v}
+
+
+def _combine(per_seed: list[dict], names, seeds) -> dict:
+  """The figures over seeds: each a mean, with its spread in ``spread``."""
+  keys = ACCURACIES + ("frechet", "frechet_real_floor", "f_real_on_valid")
+  sp = {k: spread([r[k] for r in per_seed]) for k in keys}
+  results = {k: (None if sp[k] is None else sp[k]["mean"]) for k in keys}
+  results["seeds"] = list(seeds)
+  results["spread"] = sp
+  results["per_class_accuracy"] = {
+      k: {c: (None if spread([r["per_class"][k][c] for r in per_seed]) is None
+              else spread([r["per_class"][k][c] for r in per_seed])["mean"])
+          for c in names} for k in ACCURACIES}
+  results["per_class_spread"] = {
+      k: {c: spread([r["per_class"][k][c] for r in per_seed]) for c in names}
+      for k in ACCURACIES}
+  results["frechet_per_class"] = {
+      c: (None if spread([r["frechet_per_class"][c] for r in per_seed]) is None
+          else spread([r["frechet_per_class"][c] for r in per_seed])["mean"])
+      for c in names}
+  return results
+
+
+def _chance(y_test: np.ndarray, n: int) -> dict:
+  """What guessing scores: 1/C on a balanced set; the largest class's share of
+  the real test split (always answering that class)."""
+  counts = np.bincount(np.asarray(y_test), minlength=n)
+  return {"uniform": 1.0 / n,
+          "real_test_majority": float(counts.max() / max(counts.sum(), 1))}
+
+
+def _model_info(samples_dir: str) -> dict | None:
+  """Which model made the clips: ``model.json`` written by sample.py, else the
+  steps named in the manifest."""
+  path = os.path.join(samples_dir, samples_lib.MODEL_JSON)
+  if os.path.isfile(path):
+    try:
+      with open(path) as f:
+        return json.load(f)
+    except (OSError, ValueError) as e:
+      raise EvalError(f"{path}: cannot read as JSON ({e})") from e
+  steps = sorted({str(s) for s in _manifest_steps(samples_dir)})
+  return {"steps": steps} if steps else None
+
+
+def _fmt_spread(s: dict | None, digits: int = 3) -> str:
+  if s is None:
+    return "n/a"
+  if len(s["per_seed"]) == 1:
+    return f"{s['mean']:.{digits}f}"
+  return f"{s['mean']:.{digits}f} (min {s['min']:.{digits}f}, max {s['max']:.{digits}f})"
+
+
+def _summary(results: dict, baseline) -> dict:
+  """The lines at the top of report.html."""
+  sp = results["spread"]
+  n_seeds = len(results["seeds"])
+  summary = {"seeds": f"{n_seeds} classifier seed(s) {results['seeds']}: "
+                      "mean (min, max) over seeds"}
+  for k in ACCURACIES:
+    summary[k] = f"{_fmt_spread(sp[k])}; paper: {PAPER[k]:.3f}"
+  if baseline == "random":
+    summary["f_real_on_generated"] = (
+        f"{_fmt_spread(sp['f_real_on_generated'])}; paper, random model: "
+        f"{PAPER['f_real_on_random_model']:.3f}")
+  ch = results["chance"]
+  summary["chance"] = (f"{ch['uniform']:.3f} (1 / classes); always the largest "
+                       f"real test class: {ch['real_test_majority']:.3f}")
+  summary["per class, f_real on generated"] = ", ".join(
+      f"{c} {v:.2f}" for c, v in results["per_class_accuracy"]["f_real_on_generated"].items()
+      if v is not None)
+  summary["Frechet distance (f_real embeddings, real test vs generated)"] = \
+      _fmt_spread(sp["frechet"], 1)
+  summary["Frechet floor (real valid vs real test)"] = _fmt_spread(sp["frechet_real_floor"], 1)
+  summary.update({f"Frechet distance, {k}": "n/a" if v is None else f"{v:.1f}"
+                  for k, v in results["frechet_per_class"].items()})
+  model = results.get("model")
+  summary["model"] = "unknown (no model.json)" if not model else json.dumps(
+      {k: model[k] for k in ("workdir", "step", "config_name", "level", "temperature")
+       if k in model} or model)
+  return summary
+
+
 def _write_outputs(out_dir, results, preds, names, x_test, test_split, x_gen,
                    y_gen, clips, samples_dir, baseline, notes, config) -> None:
-  """Confusion matrices, example clips and spectrograms, report.html, eval.json."""
+  """Confusion matrices (first seed), example clips and spectrograms,
+  report.html, eval.json."""
   n = len(names)
   figures = {}
   for k, (y, p) in preds.items():
     rel = f"figures/confusion_{k}.png"
     report_lib.plot_confusion(
         os.path.join(out_dir, rel), report_lib.confusion_matrix(y, p, n), names,
-        f"{k}: accuracy {results[k]:.3f}")
+        f"{k} (seed {results['seeds'][0]}): accuracy {np.mean(p == y):.3f}")
     figures[k] = rel
   results["confusion_matrices"] = figures
   hop_s = config.features.hop / config.features.sample_rate
@@ -295,21 +439,10 @@ def _write_outputs(out_dir, results, preds, names, x_test, test_split, x_gen,
                  if r.size else None),
         "generated": (example("generated", x_gen[g[0]], clips[g[0]].wav, c)
                       if g.size else None)})
-
-  fmt = lambda v: "n/a" if v is None else f"{v:.4f}"
   title = ("Random-model baseline" if baseline == "random"
            else "Generated scenes") + f": {samples_dir}"
-  summary = {k: f"{results[k]:.3f} (paper: {PAPER[k]:.3f})" for k in ACCURACIES}
-  if baseline == "random":
-    summary["f_real_on_generated"] = (
-        f"{results['f_real_on_generated']:.3f} (paper, random model: "
-        f"{PAPER['f_real_on_random_model']:.3f})")
-  summary["Frechet distance (f_real embeddings, real test vs generated)"] = \
-      fmt(results["frechet"])
-  summary.update({f"Frechet distance, {k}": fmt(v)
-                  for k, v in results["frechet_per_class"].items()})
-  report_lib.write_html(os.path.join(out_dir, REPORT_HTML), title, summary,
-                        list(figures.values()), rows, notes)
+  report_lib.write_html(os.path.join(out_dir, REPORT_HTML), title,
+                        _summary(results, baseline), list(figures.values()), rows, notes)
   report_lib.write_json(os.path.join(out_dir, EVAL_JSON), results)  # last
 
 
@@ -322,14 +455,15 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
 
   Args:
     data_dir: real data: audio_{train,test}.npz (audio_valid.npz and
-      classes.json optional).
+      classes.json optional), or a folder of class sub-folders as train.py
+      takes it (packed once into ``<data_dir>/.packed``).
     samples_dir: generated clips (see ``samples``).
-    workdir: holds the f_real checkpoint (``<workdir>/f_real``); default
-      ``<samples_dir>/eval``.
-    out_dir: where the outputs and the f_gen checkpoint go; default workdir.
+    workdir: holds the f_real checkpoints (``<workdir>/f_real``, and
+      ``f_real_seed<N>`` for the other seeds); default ``<samples_dir>/eval``.
+    out_dir: where the outputs and the f_gen checkpoints go; default workdir.
     overwrite: replace existing outputs (and mismatched checkpoints).
     baseline: None, or "random" for an untrained model's clips.
-    config: windows, features and classifier settings.
+    config: windows, features, classifier settings and seeds.
     n_classes: default: the length of classes.json, else 1 + the largest label.
     log: progress lines.
   """
@@ -341,61 +475,55 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   _check_outputs_free(out_dir, overwrite)
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
-                             baseline_per_class, config.window_seconds, config.classifier.seed)
+                             baseline_per_class, config.window_seconds, config.seeds[0])
   names, splits = _load_real(data_dir, n_classes)
   n = len(names)
-  has_class_file = os.path.isfile(os.path.join(data_dir, data_lib.CLASSES_FILE))
+  real_dir = os.path.dirname(os.path.abspath(splits["train"].path))  # packed when folders
+  has_class_file = os.path.isfile(os.path.join(real_dir, data_lib.CLASSES_FILE))
   clips, notes = samples_lib.read_samples(
       samples_dir, names, config.features.sample_rate, check_names=has_class_file)
   notes += _input_notes(splits, clips, samples_dir, baseline, config)
   for note in notes:
     log(f"note: {note}")
 
-  f_real, f_gen = _train_classifiers(splits, clips, n, workdir, out_dir,
-                                     overwrite, config, log)
   # Each clip judged on its first window: log-mel [N, F, M], labels [N].
   x_test, y_test, _ = _split_features(splits["test"], config, "first")
   x_gen, y_gen, _ = feat_lib.features_of_clips(
       [(c.wav, c.class_index) for c in clips], config.window, "first",
       config.features)
-  logits_rt, emb_rt = f_real.predict(x_test)  # [N_test, C], [N_test, E]
-  logits_g, emb_g = f_real.predict(x_gen)  # [N_gen, C], [N_gen, E]
-  logits_gr, _ = f_gen.predict(x_test)  # [N_test, C]
-  preds = {"f_real_on_real_test": (y_test, logits_rt.argmax(-1)),
-           "f_real_on_generated": (y_gen, logits_g.argmax(-1)),
-           "f_gen_on_real_test": (y_test, logits_gr.argmax(-1))}
-  results = {k: float(np.mean(p == y)) for k, (y, p) in preds.items()}
-  results["frechet"] = _frechet_or_none(emb_rt, emb_g, "overall", notes)
-  results["frechet_per_class"] = {
-      names[c]: _frechet_or_none(emb_rt[y_test == c], emb_g[y_gen == c],
-                                 f"of class {names[c]!r}", notes)
-      for c in range(n)}
-  valid_accs = [h["valid_acc"] for h in f_real.history if "valid_acc" in h]
+  x_valid = (_split_features(splits["valid"], config, "first")[0]
+             if splits["valid"] is not None else None)
+  inputs = _Inputs(x_test, y_test, x_valid, x_gen, y_gen)
+  per_seed = []
+  for seed in config.seeds:
+    f_real, f_gen = _train_classifiers(splits, clips, n, workdir, out_dir,
+                                       overwrite, config, seed, log)
+    per_seed.append(_score_seed(f_real, f_gen, inputs, names, notes))
+  results = _combine(per_seed, names, config.seeds)
   results.update({
-      "f_real_on_valid": max(valid_accs) if valid_accs else None,
-      "per_class_accuracy": {
-          k: {names[c]: (float(np.mean(p[y == c] == c)) if np.any(y == c) else None)
-              for c in range(n)} for k, (y, p) in preds.items()},
+      "chance": _chance(y_test, n),
+      "model": _model_info(samples_dir),
       "baseline": baseline,
       "class_names": names,
       "counts": {"real_test_clips": int(x_test.shape[0]),
+                 "real_valid_clips": None if x_valid is None else int(x_valid.shape[0]),
                  "generated_clips": len(clips),
                  "generated_per_class": {names[c]: int(np.sum(y_gen == c))
                                          for c in range(n)}},
       "paper": PAPER,
-      "paths": {"data_dir": os.path.abspath(data_dir),
+      "paths": {"data_dir": real_dir,
                 "samples": os.path.abspath(samples_dir),
                 "f_real_checkpoint": os.path.abspath(os.path.join(workdir, "f_real")),
                 "f_gen_checkpoint": os.path.abspath(os.path.join(out_dir, "f_gen"))},
       "config": _jsonable(dataclasses.asdict(config)),
-      "f_real_history": f_real.history,
+      "f_real_history": per_seed[0]["f_real_history"],
       "notes": notes})
-  _write_outputs(out_dir, results, preds, names, x_test, splits["test"], x_gen,
-                 y_gen, clips, samples_dir, baseline, notes, config)
+  _write_outputs(out_dir, results, per_seed[0]["preds"], names, x_test, splits["test"],
+                 x_gen, y_gen, clips, samples_dir, baseline, notes, config)
   log(f"wrote {os.path.join(out_dir, EVAL_JSON)} and {REPORT_HTML}: "
-      + ", ".join(f"{k} {results[k]:.3f}" for k in ACCURACIES)
-      + ", frechet " + ("n/a" if results["frechet"] is None
-                        else f"{results['frechet']:.4f}"))
+      + ", ".join(f"{k} {_fmt_spread(results['spread'][k])}" for k in ACCURACIES)
+      + ", frechet " + _fmt_spread(results["spread"]["frechet"], 1)
+      + " (real floor " + _fmt_spread(results["spread"]["frechet_real_floor"], 1) + ")")
   return results
 
 
@@ -410,12 +538,15 @@ def main(args: argparse.Namespace) -> int:
       channels = tuple(int(v) for v in args.channels.split(","))
     except ValueError:
       raise EvalError(f"--channels {args.channels!r}: expected comma-separated ints")
+    try:
+      seeds = tuple(int(v) for v in args.seeds.split(","))
+    except ValueError:
+      raise EvalError(f"--seeds {args.seeds!r}: expected comma-separated ints")
     config = EvalConfig(
-        window_seconds=args.window_seconds,
+        window_seconds=args.window_seconds, seeds=seeds,
         classifier=clf_lib.ClassifierConfig(
             channels=channels, embed_dim=args.embed_dim, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate,
-            seed=args.seed))
+            batch_size=args.batch_size, learning_rate=args.learning_rate))
     evaluate(args.data_dir, args.samples, workdir=args.workdir,
              out_dir=args.out_dir, overwrite=args.overwrite,
              baseline=args.baseline, config=config, n_classes=args.n_classes,

@@ -25,6 +25,7 @@ import numpy as np
 import soundfile as sf
 
 MANIFEST = "manifest.json"
+MODEL_JSON = "model.json"  # which model made the clips (written by sample.py)
 
 
 class EvalError(ValueError):
