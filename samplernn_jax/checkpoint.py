@@ -7,7 +7,7 @@ Layout in the workdir::
 
 Two managers rather than one with ``best_fn``: orbax deletes the latest
 checkpoint when it is not among the best, which would break resume
-(JAX_NOTES.md). Saves are atomic (orbax writes a temporary directory and
+(seen with orbax 0.11-0.12). Saves are atomic (orbax writes a temporary directory and
 renames it), so a killed run never leaves a checkpoint that loads half.
 ``meta`` is JSON: the config, the data position, the best valid cost.
 """

@@ -22,7 +22,7 @@ MODEL_KEYS = ("frame_size", "frame_sizes", "dim", "n_rnn", "rnn_type", "q_levels
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Every key, with the values of the paper's run (SPEC.md)."""
+  """Every key, with the values of the paper's run (docs/paper.md)."""
   c = ml_collections.ConfigDict()
   # Data.
   c.data_dir = ""            # folder of audio_{train,valid,test}.npz

@@ -31,7 +31,7 @@ from samplernn_jax import quantize as quant
 
 SPLITS = ("train", "valid", "test")
 CLASSES_FILE = "classes.json"
-# Class order of the authors' DCASE 2016 code (SPEC.md); names are metadata.
+# Class order of the authors' DCASE 2016 code (docs/paper.md); names are metadata.
 DCASE2016_CLASSES = (
     "bus", "cafe/restaurant", "car", "city_center", "forest_path",
     "grocery_store", "home", "beach", "library", "metro_station", "office",

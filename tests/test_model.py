@@ -183,7 +183,7 @@ def paper_config():
 
 
 def test_paper_parameter_count():
-  """SPEC.md: 39 289 344, and the per-part counts it lists."""
+  """docs/paper.md: 39 289 344, and the per-part counts it lists."""
   config = paper_config()
   assert trainer.param_count(config, 15) == 39289344
   model = config_lib.build_model(config, 15)

@@ -48,7 +48,7 @@ from samplernn_jax.evaluation.samples import EvalError
 EVAL_JSON = "eval.json"
 REPORT_HTML = "report.html"
 ACCURACIES = ("f_real_on_real_test", "f_real_on_generated", "f_gen_on_real_test")
-# What the paper reports, for comparison in the report (SPEC.md).
+# What the paper reports, for comparison in the report (docs/paper.md).
 PAPER = {"f_real_on_real_test": 0.831, "f_real_on_generated": 0.655,
          "f_gen_on_real_test": 0.513, "f_real_on_random_model": 0.067}
 
