@@ -15,7 +15,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 
 def make_mesh() -> Mesh:
-  # Built from the device array directly: its axis type is Auto (see
+  # Built from the device array directly: its axis type is Auto (in
   # recent JAX, jax.make_mesh defaults to Explicit axes).
   return Mesh(np.array(jax.devices()), ("data",))
 
