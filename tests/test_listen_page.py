@@ -1,0 +1,112 @@
+"""The committed listening page (docs/listen/index.html) works in a browser.
+
+It is opened from disk in headless Chromium (Debian's ``chromium``, which
+``.ci/run`` installs): every ``<audio>`` element must load its source's
+metadata (a playable Ogg Vorbis file of non-zero duration) and every image
+must load with a non-zero size. Where Chromium is not installed the test is
+skipped, except under CI (``CI`` set), where that is a failure.
+"""
+import html.parser
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import soundfile as sf
+
+from conftest import REPO
+
+PAGE = os.path.join(REPO, "docs", "listen", "index.html")
+
+HARNESS = """<!DOCTYPE html><html><body><pre id="out">pending</pre>
+<iframe id="f" src="PAGE_URL"></iframe>
+<script>
+document.getElementById('f').onload = async function () {
+  const doc = this.contentDocument;
+  const audios = Array.from(doc.querySelectorAll('audio'));
+  const imgs = Array.from(doc.querySelectorAll('img'));
+  const audioResults = await Promise.all(audios.map(a => new Promise(resolve => {
+    const done = ok => resolve({src: a.getAttribute('src'), ok: ok,
+                                duration: a.duration, canPlay: a.canPlayType('audio/ogg; codecs="vorbis"')});
+    if (a.readyState >= 1) { done(true); return; }
+    a.addEventListener('loadedmetadata', () => done(true));
+    a.addEventListener('error', () => done(false));
+    a.preload = 'metadata'; a.load();
+  })));
+  await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = r; i.onerror = r; })));
+  const imgResults = imgs.map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}));
+  document.getElementById('out').textContent = 'RESULT' + JSON.stringify({audio: audioResults, img: imgResults}) + 'END';
+};
+</script></body></html>
+"""
+
+
+class _Refs(html.parser.HTMLParser):
+  def __init__(self):
+    super().__init__()
+    self.refs = []
+
+  def handle_starttag(self, tag, attrs):
+    if tag in ("audio", "img", "source"):
+      self.refs += [(tag, v) for k, v in attrs if k == "src"]
+
+
+def _refs():
+  p = _Refs()
+  with open(PAGE, encoding="utf-8") as f:
+    p.feed(f.read())
+  return p.refs
+
+
+def test_page_files_exist_and_are_small_oggs():
+  """Every path on the page is relative and exists; clips are Ogg Vorbis,
+  16 kHz mono, at most 10 s and 200 kB each (rules out absolute paths that
+  work only on the machine that built the page, and WAVs that bloat the repo)."""
+  refs = _refs()
+  audio = [v for t, v in refs if t == "audio"]
+  assert len(audio) >= 10 and any(t == "img" for t, _ in refs)
+  for _, v in refs:
+    assert not os.path.isabs(v) and "://" not in v, v
+    path = os.path.join(os.path.dirname(PAGE), v)
+    assert os.path.isfile(path), v
+  for v in audio:
+    path = os.path.join(os.path.dirname(PAGE), v)
+    info = sf.info(path)
+    assert (info.format, info.subtype, info.samplerate, info.channels) == (
+        "OGG", "VORBIS", 16000, 1), v
+    assert 0 < info.duration <= 10 and os.path.getsize(path) <= 200_000, v
+
+
+def _chromium():
+  for name in ("chromium", "chromium-browser", "google-chrome"):
+    if shutil.which(name):
+      return shutil.which(name)
+  return None
+
+
+def test_page_plays_in_headless_chromium(tmp_path):
+  """Chromium loads every audio element's metadata (duration > 0) and every
+  image of the page opened from disk. Rules out a source the browser cannot
+  decode, a broken relative path and a missing figure."""
+  exe = _chromium()
+  if exe is None:
+    if os.environ.get("CI"):
+      pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+    pytest.skip("chromium not installed (apt-get install chromium)")
+  harness = tmp_path / "harness.html"
+  harness.write_text(HARNESS.replace("PAGE_URL", "file://" + PAGE))
+  cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--mute-audio",
+         "--allow-file-access-from-files", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=20000", "--dump-dom", "file://" + str(harness)]
+  proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+  m = re.search(r"RESULT(.*)END", proc.stdout)
+  assert m, (proc.stdout[-2000:], proc.stderr[-2000:])
+  res = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+  assert len(res["audio"]) == sum(t == "audio" for t, _ in _refs())
+  bad = [a for a in res["audio"] if not (a["ok"] and a["duration"] and a["duration"] > 0)]
+  assert not bad, bad
+  assert res["img"] and all(i["ok"] for i in res["img"]), res["img"]
