@@ -10,10 +10,7 @@ import json
 import math
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
@@ -68,7 +65,8 @@ class MetricsWriter:
     if not self.enabled:
       return
     rows = read_metrics(self.workdir)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
     for key in ("train_bits", "valid_bits", "test_bits"):
       pts = [(r["step"], r[key]) for r in rows if key in r]
       if pts:
@@ -81,7 +79,6 @@ class MetricsWriter:
     fig.tight_layout()
     tmp = os.path.join(self.workdir, "curves.tmp.png")
     fig.savefig(tmp, dpi=100)
-    plt.close(fig)
     os.replace(tmp, os.path.join(self.workdir, CURVES_FILE))
 
   def close(self) -> None:

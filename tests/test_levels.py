@@ -117,3 +117,18 @@ def test_draws_follow_the_tempered_softmax(temperature):
   wrong = np.asarray(jax.nn.softmax(logits / (temperature * 1.3)), np.float64)
   wrong /= wrong.sum()
   assert scipy.stats.chisquare(counts, n * wrong).pvalue < 1e-4
+
+
+def test_importing_the_trainer_leaves_the_plotting_backend_alone():
+  """Importing the library (trainer, metrics, evaluation report) must not
+  switch matplotlib's global backend: a notebook user keeps theirs. Rules
+  out ``matplotlib.use("Agg")`` at import time."""
+  import subprocess
+  import sys
+  code = ("import matplotlib; matplotlib.use('svg'); "
+          "import samplernn_jax.trainer, samplernn_jax.metrics, samplernn_jax.evaluation.report; "
+          "print(matplotlib.get_backend())")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout.strip().lower() == "svg"
