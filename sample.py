@@ -79,10 +79,10 @@ def main(argv=None):
 
   try:
     cli.run(run)
-  except KeyboardInterrupt:
+  except KeyboardInterrupt as e:  # Ctrl-C, or signals.Stopped (SIGINT / SIGTERM)
     print("interrupted; streamed files hold every block finished so far",
           file=sys.stderr)
-    raise SystemExit(130)
+    raise SystemExit(getattr(e, "exit_code", 130))
 
 
 if __name__ == "__main__":

@@ -11,14 +11,11 @@ to a temporary name and renamed, so a reader never sees half a file.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
 import re
-import signal
-import threading
 from typing import Sequence
 
 import jax
@@ -30,6 +27,7 @@ from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import levels
 from samplernn_jax import sampling
+from samplernn_jax import signals
 
 MANIFEST = "manifest.json"
 MODEL_JSON = "model.json"
@@ -122,27 +120,6 @@ def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
 def check_seconds(seconds: float) -> None:
   if not (seconds > 0 and math.isfinite(seconds)):
     raise ValueError(f"--seconds={seconds}: expected a positive length (a finite number of seconds)")
-
-
-@contextlib.contextmanager
-def deferred_sigint():
-  """Holds Ctrl-C back until the block inside is done, then raises it.
-
-  Used around the writes of one streamed block, so an interrupt never leaves
-  one clip a block longer than another. (Blocking the signal is not enough:
-  JAX's threads may receive it.)
-  """
-  if threading.current_thread() is not threading.main_thread():
-    yield
-    return
-  caught = []
-  old = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
-  try:
-    yield
-  finally:
-    signal.signal(signal.SIGINT, old)
-  if caught:
-    raise KeyboardInterrupt
 
 
 def write_manifest(out_dir: str, records: list[dict]) -> None:
@@ -326,18 +303,21 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   if progress:
     from tqdm import tqdm
     bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"streaming {len(files)} clips")
+  stop = signals.StopRequests()  # Ctrl-C / SIGTERM: honoured between blocks
   try:
-    for q, _ in sampling.generate_blocks(
-        loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed),
-        temperature, forced, block_samples=int(block_seconds * rate)):
-      audio = sampling.to_audio(q, c.q_type, c.q_levels, "none")
-      with deferred_sigint():
+    with stop:
+      for q, _ in sampling.generate_blocks(
+          loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed),
+          temperature, forced, block_samples=int(block_seconds * rate)):
+        audio = sampling.to_audio(q, c.q_type, c.q_levels, "none")
         for o, a in zip(outs, audio):
           o.write(a)
           o.flush()
         done += q.shape[1]
-      if bar:
-        bar.update(q.shape[1])
+        if bar:
+          bar.update(q.shape[1])
+        if stop.requested:
+          break
   finally:  # closing writes the final header, also on Ctrl-C
     for o in outs:
       o.close()
@@ -346,4 +326,6 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                                                temperature, loaded.step, done / rate))
     if bar:
       bar.close()
+  if stop.requested:
+    raise signals.Stopped(stop.exit_code)  # sample.py: "interrupted; ...", exits with it
   return paths

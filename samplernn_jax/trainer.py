@@ -22,7 +22,7 @@ from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import data as data_lib
 from samplernn_jax import levels
-from samplernn_jax import sharding, steps
+from samplernn_jax import sharding, signals, steps
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.metrics import MetricsWriter
 
@@ -256,45 +256,53 @@ def _train(config, workdir: str) -> dict:
   bar = tqdm(total=total, initial=start, desc="train", unit="step",
              disable=not is_main, dynamic_ncols=True)
   t0 = t_compiled = time.time()
-  try:
-    for step in range(start, total):
-      batch = sharding.put_batch(batches.get(step), mesh)
-      state = p_train(state, batch)
-      if step == start:  # the first call compiles; later ones only dispatch
-        t_compiled = time.time()
-      done = step + 1
-      bar.update(1)
-      is_eval = done % eval_every == 0 or done == total
-      if done % config.log_every_steps == 0 or is_eval:
-        state, rec = flush_metrics(state)
-        if rec:
-          last.update(rec)
-          bar.set_postfix(train_bits=f"{rec['train_bits']:.3f}")
-      if is_eval:
-        last.update(run_eval(state))
-      if done % config.checkpoint_every_steps == 0 or is_eval:
-        save(state)
-  except TrainingError:
-    bar.close()
-    try:  # let the last good checkpoint finish writing
-      finish()
-    except TrainingError:
-      pass
-    raise
-  except KeyboardInterrupt:
-    bar.close()
-    # The state after the last finished step is consistent: keep it.
+  with signals.StopRequests() as stop:  # SIGINT / SIGTERM: checked between steps
     try:
-      if int(state.step) > start and int(state.nonfinite_step) < 0:
-        save(state)
+      for step in range(start, total):
+        batch = sharding.put_batch(batches.get(step), mesh)
+        state = p_train(state, batch)
+        if step == start:  # the first call compiles; later ones only dispatch
+          t_compiled = time.time()
+        done = step + 1
+        bar.update(1)
+        is_eval = done % eval_every == 0 or done == total
+        if done % config.log_every_steps == 0 or is_eval:
+          state, rec = flush_metrics(state)
+          if rec:
+            last.update(rec)
+            bar.set_postfix(train_bits=f"{rec['train_bits']:.3f}")
+        if is_eval:
+          last.update(run_eval(state))
+        if done % config.checkpoint_every_steps == 0 or is_eval:
+          save(state)
+        if stop.requested:
+          break
     except TrainingError:
+      bar.close()
+      try:  # let the last good checkpoint finish writing
+        finish()
+      except TrainingError:
+        pass
       raise
-    except RuntimeError:  # interrupted inside a step: its input was donated
-      pass
-    finish()
-    _log(f"interrupted at step {int(state.step)}; saved. Run the same command to resume.")
-    raise SystemExit(130)
+    except KeyboardInterrupt:
+      bar.close()
+      # The state after the last finished step is consistent: keep it.
+      try:
+        if int(state.step) > start and int(state.nonfinite_step) < 0:
+          save(state)
+      except TrainingError:
+        raise
+      except RuntimeError:  # interrupted inside a step: its input was donated
+        pass
+      finish()
+      _log(f"interrupted at step {int(state.step)}; saved. Run the same command to resume.")
+      raise SystemExit(130)
   bar.close()
+  if stop.requested:  # the state after the last finished step: keep it
+    save(state)
+    finish()
+    _log(f"{stop.name} at step {int(state.step)}; saved. Run the same command to resume.")
+    raise SystemExit(stop.exit_code)
   finish()
   if total > start:
     now, per_step = time.time(), config.batch_size * config.seq_len

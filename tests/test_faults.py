@@ -214,6 +214,46 @@ def test_kill_at_any_moment_resumes_exactly(tmp_path, reference, cache_env, caps
   assert complete_steps(latest) == reference.steps
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_save_the_current_step_and_resume_exactly(
+    tmp_path, reference, cache_env, capsys, sig):
+  """SIGTERM (what schedulers send before preemption) or SIGINT at a random
+  moment after the first checkpoint: the run finishes the step it is in,
+  saves it (the newest checkpoint is the step its message names), and exits
+  with 128 + the signal; the resumed run ends with
+  the unbroken run's parameters and metrics. Rules out dying without a save
+  (SIGTERM's default) and a signal lost inside library code."""
+  wd = str(tmp_path / "run")
+  latest = os.path.join(wd, checkpoint.LATEST)
+  rng = random.Random(int(sig))
+  with open(tmp_path / "log.txt", "w") as log:
+    proc = subprocess.Popen(train_cmd(wd), cwd=REPO, env=cache_env, stdout=log,
+                            stderr=subprocess.STDOUT)
+  try:
+    deadline = time.monotonic() + 300
+    while not complete_steps(latest) and proc.poll() is None:
+      assert time.monotonic() < deadline
+      time.sleep(0.005)
+    time.sleep(rng.uniform(0.0, 0.05))
+    assert proc.poll() is None, "the run ended before the signal"
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=120)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+  out = read_text(tmp_path / "log.txt")
+  assert proc.returncode == 128 + int(sig), out[-3000:]
+  stopped = complete_steps(latest)[-1]
+  assert f"{signal.Signals(sig).name} at step {stopped}; saved" in out, out[-3000:]
+  capsys.readouterr()
+  trainer.train_and_evaluate(make_config(), wd)
+  assert f"resumed from {latest}/{stopped}\n" in capsys.readouterr().out
+  params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
+  assert_trees_equal(params, reference.params)
+  assert metrics.read_metrics(wd) == reference.metrics
+
+
 def test_kill_between_best_and_latest_save_resumes(tmp_path, reference, capsys):
   """At an evaluation the best checkpoint is saved before the latest one; a
   kill between the two leaves best/60 complete and checkpoints/60 temporary.

@@ -1,0 +1,59 @@
+"""Stop requests by signal, checked by loops at safe points.
+
+Ctrl-C (SIGINT) and the schedulers' SIGTERM (SLURM and most batch systems
+send it before preemption) must never be lost, wherever they land: a
+KeyboardInterrupt raised inside a garbage-collection callback or a library's
+thread is printed and dropped by Python. ``StopRequests`` instead records
+the signal in a flag; the training loop checks it between steps and the
+streaming sampler between blocks, then saves or finishes what it holds and
+exits with the conventional code (128 + signal number).
+
+Handlers can be installed only from the main thread; elsewhere the context
+does nothing and ``requested`` stays None.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(KeyboardInterrupt):
+  """Raised after a loop honoured a stop request; ``exit_code`` = 128 + signal."""
+
+  def __init__(self, exit_code: int = 130):
+    super().__init__(exit_code)
+    self.exit_code = exit_code
+
+
+class StopRequests:
+  """``with StopRequests() as stop: ... if stop.requested: ...``"""
+
+  def __init__(self, signals=SIGNALS):
+    self.signals = tuple(signals)
+    self.requested: int | None = None  # the first signal number received
+    self._old = {}
+
+  def _handle(self, signum, frame):
+    if self.requested is None:
+      self.requested = signum
+
+  @property
+  def name(self) -> str:
+    return signal.Signals(self.requested).name if self.requested else ""
+
+  @property
+  def exit_code(self) -> int:
+    return 128 + int(self.requested or 0)
+
+  def __enter__(self) -> "StopRequests":
+    if threading.current_thread() is threading.main_thread():
+      for s in self.signals:
+        self._old[s] = signal.signal(s, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    for s, old in self._old.items():
+      signal.signal(s, old)
+    self._old = {}
