@@ -26,8 +26,10 @@ from ml_collections import ConfigDict
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import levels
+from samplernn_jax import quantize as quant
 from samplernn_jax import sampling
 from samplernn_jax import signals
+from samplernn_jax import steps
 
 MANIFEST = "manifest.json"
 MODEL_JSON = "model.json"
@@ -251,7 +253,6 @@ def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class
   With ``class_rms`` (from the real training split) the clips get the same
   default level handling as a trained model's; without, the paper's min-max.
   """
-  from samplernn_jax import steps
   model = config_lib.build_model(config, len(class_names))
   params = steps.init_params(model, jax.random.key(seed), config.seq_len)
   loaded = Loaded(model, params, config, list(class_names), 0,
@@ -263,7 +264,6 @@ def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class
 
 def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
   """A mono WAV at the model's rate -> its quantised levels int32 [P]."""
-  from samplernn_jax import quantize as quant
   if not os.path.isfile(path):
     raise FileNotFoundError(f"--prime={path}: no such file")
   try:

@@ -22,6 +22,7 @@ from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import data as data_lib
 from samplernn_jax import levels
+from samplernn_jax import sample_files
 from samplernn_jax import sharding, signals, steps
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.metrics import MetricsWriter
@@ -102,7 +103,6 @@ class Evaluator:
 def write_training_samples(config, model, params, class_names, step: int,
                            workdir: str) -> None:
   """A few clips per class into ``workdir/samples/train_<step>`` (the paper's habit)."""
-  from samplernn_jax import sample_files
   loaded = sample_files.Loaded(model, jax.device_get(params), config, class_names, step)
   req = sample_files.make_request(class_names, None, config.sample_per_class, None)
   out = os.path.join(workdir, "samples", f"train_{step}")

@@ -37,7 +37,10 @@ from typing import Callable
 
 import numpy as np
 
+from samplernn_jax import config as config_lib
 from samplernn_jax import data as data_lib
+from samplernn_jax import levels
+from samplernn_jax import sample_files
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import features as feat_lib
 from samplernn_jax.evaluation import frechet as frechet_lib
@@ -152,12 +155,12 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   if has_wavs:
     log(f"--baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
-  from samplernn_jax import config as config_lib
-  from samplernn_jax import sample_files
-  names, _ = _load_real(data_dir, n_classes)
+  names, splits = _load_real(data_dir, n_classes)
   log(f"--baseline random: sampling an untrained {model_config} model into {samples_dir}")
+  # At the real recordings' class loudness, as sample.py plays a trained model's clips.
+  class_rms = levels.class_rms(splits["train"].wav, splits["train"].sid, len(names))
   sample_files.sample_untrained(config_lib.load_config_file(model_config), names,
-                                samples_dir, per_class, seconds, seed)
+                                samples_dir, per_class, seconds, seed, class_rms=class_rms)
 
 
 def _manifest_steps(samples_dir: str) -> list:
