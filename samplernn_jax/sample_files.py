@@ -36,7 +36,7 @@ MODEL_JSON = "model.json"
 # Sampling defaults, chosen by measurement (docs/quality.md); the paper's
 # behaviour is level "minmax" at temperature 1.0.
 DEFAULT_LEVEL = "class"
-DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TEMPERATURE = 0.95
 
 
 @dataclasses.dataclass

@@ -171,7 +171,8 @@ def test_mix_is_the_library_generation_with_the_mixed_vector(workdir, tmp_path):
   got = np.stack([read(os.path.join(out, r["file"]))[0] for r in records])
   loaded = sample_files.load_checkpoint(workdir)
   vec = np.array([[0.25, 0.75, 0.0, 0.0]] * 2, np.float32)
-  q, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(5))
+  q, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(5),
+                           sample_files.DEFAULT_TEMPERATURE)
   np.testing.assert_array_equal(got, sampling.to_audio(q, "linear", 256, "none"))
 
 
