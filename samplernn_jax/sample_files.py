@@ -124,12 +124,16 @@ def check_seconds(seconds: float) -> None:
     raise ValueError(f"--seconds={seconds}: expected a positive length (a finite number of seconds)")
 
 
-def write_manifest(out_dir: str, records: list[dict]) -> None:
-  path = os.path.join(out_dir, MANIFEST)
+def _write_json(path: str, obj) -> None:
+  """JSON to a temporary name, then renamed: a reader never sees half a file."""
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
-    json.dump(records, f, indent=1)
+    json.dump(obj, f, indent=1)
   os.replace(tmp, path)
+
+
+def write_manifest(out_dir: str, records: list[dict]) -> None:
+  _write_json(os.path.join(out_dir, MANIFEST), records)
 
 
 @dataclasses.dataclass
@@ -200,11 +204,7 @@ def model_record(loaded: Loaded, level: str, temperature: float, seed: int) -> d
 
 
 def write_model_json(out_dir: str, record: dict) -> None:
-  path = os.path.join(out_dir, MODEL_JSON)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(record, f, indent=1)
-  os.replace(tmp, path)
+  _write_json(os.path.join(out_dir, MODEL_JSON), record)
 
 
 def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str],

@@ -101,9 +101,11 @@ class Evaluator:
 
 
 def write_training_samples(config, model, params, class_names, step: int,
-                           workdir: str) -> None:
-  """A few clips per class into ``workdir/samples/train_<step>`` (the paper's habit)."""
-  loaded = sample_files.Loaded(model, jax.device_get(params), config, class_names, step)
+                           workdir: str, class_rms=None) -> None:
+  """A few clips per class into ``workdir/samples/train_<step>`` (the paper's
+  habit), at sample.py's default level and temperature."""
+  loaded = sample_files.Loaded(model, jax.device_get(params), config, class_names, step,
+                               class_rms, os.path.abspath(workdir), f"train/{step}")
   req = sample_files.make_request(class_names, None, config.sample_per_class, None)
   out = os.path.join(workdir, "samples", f"train_{step}")
   sample_files.write_samples(loaded, out, req, config.sample_seconds,
@@ -245,7 +247,7 @@ def _train(config, workdir: str) -> dict:
     n_eval = -(-int(st.step) // eval_every)
     if config.sample_every_evals and n_eval % config.sample_every_evals == 0 and is_main:
       write_training_samples(config, model, st.params, dataset.class_names,
-                             int(st.step), workdir)
+                             int(st.step), workdir, class_rms)
     msg = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_bits"))
     _log(f"step {record['step']} epoch {record['epoch']:.2f}: {msg}")
     return record

@@ -6,6 +6,7 @@ import os
 import jax
 import numpy as np
 import pytest
+import soundfile as sf
 
 from samplernn_jax import checkpoint, metrics, trainer
 
@@ -78,6 +79,29 @@ def test_resumed_run_equals_unbroken_run(tiny_config, small_dataset, tmp_path):
   assert trainer.train_and_evaluate(tiny_config(max_steps=40, **kw), split) == {}
   assert read_lines(split) == lines_whole
   assert sorted(os.listdir(os.path.join(split, checkpoint.LATEST))) == ["30", "40"]
+
+
+def test_training_samples_at_evaluations(tiny_config, small_dataset, tmp_path):
+  """sample_every_evals=1: each evaluation writes clips of every class into
+  samples/train_<step>/, at sample.py's default level (each clip at its
+  class's training RMS, which the checkpoint's meta records) with
+  model.json. Rules out training samples that fail for want of the class
+  levels, and levels that ignore the class."""
+  wd = str(tmp_path / "run")
+  cfg = tiny_config(data_dir=small_dataset, max_steps=10, eval_every_steps=10,
+                    sample_every_evals=1, sample_per_class=1, sample_seconds=0.05)
+  trainer.train_and_evaluate(cfg, wd)
+  out = os.path.join(wd, "samples", "train_10")
+  wavs = sorted(f for f in os.listdir(out) if f.endswith(".wav"))
+  _, meta = checkpoint.restore_params(wd, checkpoint.LATEST, 10)
+  rms = meta["class_rms"]
+  assert len(wavs) == len(meta["class_names"]) == len(rms)
+  for f in wavs:
+    audio, _ = sf.read(os.path.join(out, f))
+    c = meta["class_names"].index(f.rsplit("_", 1)[0])
+    assert np.sqrt(np.mean((audio - audio.mean()) ** 2)) == pytest.approx(rms[c], rel=1e-3)
+  with open(os.path.join(out, "model.json")) as fh:
+    assert json.load(fh)["level"] == "class"
 
 
 # ---------------------------------------------------------------------------
