@@ -34,6 +34,10 @@ _CLIPS = flags.DEFINE_integer("clips", 2, "clips per class and kind on the page"
 _SECONDS = flags.DEFINE_float("seconds", 4.0, "seconds of each clip on the page")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an existing page")
 _TITLE = flags.DEFINE_string("title", "samplernn-jax: real and generated scenes", "page title")
+_CREDIT = flags.DEFINE_string(
+    "credit", "Real clips and the training data: ambient sounds of 0 A.D. by Wildfire "
+    "Games, CC BY-SA 3.0 (data/README.md); the generated clips are derivatives of them.",
+    "attribution line at the foot of the page")
 RATE = 16000
 
 PAGE = """<!DOCTYPE html>
@@ -47,6 +51,7 @@ img{{max-width:100%}}audio{{width:16em}}</style></head>
 <table><tr><th>class</th><th>real (test split)</th><th>generated</th></tr>
 {rows}
 </table>
+<p>{credit}</p>
 </body></html>
 """
 
@@ -122,7 +127,8 @@ def _run():
   report_lib.write_text(index, PAGE.format(title=html.escape(_TITLE.value),
                                            intro=html.escape(intro),
                                            figure=html.escape(figure_rel.replace(os.sep, "/")),
-                                           rows="\n".join(rows)))
+                                           rows="\n".join(rows),
+                                           credit=html.escape(_CREDIT.value)))
   print(f"wrote {index} ({sum(map(len, real)) + sum(map(len, gen))} clips) and {_FIGURE.value}")
 
 
