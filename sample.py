@@ -24,8 +24,9 @@ def parse_args(argv=None):
   p.add_argument("--per_class", type=int, default=20, help="clips per class")
   p.add_argument("--seconds", type=float, default=5.0, help="length of each clip")
   p.add_argument("--temperature", type=float, default=None,
-                 help="softmax temperature of each draw (default: the measured best, "
-                      "docs/quality.md); 1.0 = the paper's plain draw; 0 = argmax")
+                 help="softmax temperature of each draw: 0.95 by default (the best "
+                      "measured, docs/quality.md); 1.0 = the paper's plain draw; "
+                      "0 = argmax")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--prime", help="a mono WAV at the model's rate to continue")
   p.add_argument("--mix", help="a convex mix of classes, e.g. bus:0.5,park:0.5")

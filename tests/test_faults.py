@@ -478,7 +478,7 @@ def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys
   args = ["--workdir", reference.workdir, "--out", out, "--classes", "tone",
           "--per_class", "1", "--seconds", "0.01", "--no_progress"]
   sample_py.main(args)
-  assert sorted(os.listdir(out)) == ["manifest.json", "tone_000.wav"]
+  assert sorted(os.listdir(out)) == ["manifest.json", "model.json", "tone_000.wav"]
   before = snapshot(out)
   capsys.readouterr()
   for extra in ([], ["--stream"], ["--seed", "1"]):
@@ -486,10 +486,10 @@ def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys
       sample_py.main(args + extra)
     assert exit_.value.code == 2
     errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error:")]
-    assert errors == [f"error: {os.path.join(out, 'tone_000.wav')} exists (2 output "
+    assert errors == [f"error: {os.path.join(out, 'tone_000.wav')} exists (3 output "
                       "files in all); pass --overwrite to replace them"]
     assert snapshot(out) == before
   sample_py.main(args + ["--seed", "1", "--overwrite"])
   after_ = snapshot(out)
-  assert sorted(after_) == ["manifest.json", "tone_000.wav"]  # no temporaries left
+  assert sorted(after_) == ["manifest.json", "model.json", "tone_000.wav"]  # no temporaries
   assert after_["tone_000.wav"][0] != before["tone_000.wav"][0]

@@ -132,3 +132,20 @@ def test_importing_the_trainer_leaves_the_plotting_backend_alone():
                        timeout=120)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.strip().lower() == "svg"
+
+
+def test_sample_py_help_states_the_defaults():
+  """sample.py --help names the default temperature and level that the code
+  uses, and the paper's settings (rules out help text left behind when a
+  default changes)."""
+  import os
+  import subprocess
+  import sys
+  from samplernn_jax import sample_files
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run([sys.executable, os.path.join(repo, "sample.py"), "--help"],
+                       capture_output=True, text=True, timeout=60).stdout
+  text = " ".join(out.split())
+  assert f"{sample_files.DEFAULT_TEMPERATURE} by default" in text
+  assert f"{sample_files.DEFAULT_LEVEL} (default)" in text
+  assert "the paper's plain draw" in text and "the paper's" in text.split("minmax")[1]

@@ -289,6 +289,17 @@ class _Inputs:
   y_gen: np.ndarray  # [N_gen]
 
 
+def _inputs(splits, clips, config: EvalConfig) -> _Inputs:
+  """Each clip judged on its first window: log-mel [N, F, M], labels [N]."""
+  x_test, y_test, _ = _split_features(splits["test"], config, "first")
+  x_gen, y_gen, _ = feat_lib.features_of_clips(
+      [(c.wav, c.class_index) for c in clips], config.window, "first",
+      config.features)
+  x_valid = (_split_features(splits["valid"], config, "first")[0]
+             if splits["valid"] is not None else None)
+  return _Inputs(x_test, y_test, x_valid, x_gen, y_gen)
+
+
 def _score_seed(f_real, f_gen, inp: _Inputs, names, notes) -> dict:
   """Accuracies, predictions and Frechet distances of one seed's classifiers."""
   n = len(names)
@@ -326,6 +337,11 @@ def spread(values) -> dict | None:
   return {"mean": float(np.mean(v)), "min": min(v), "max": max(v), "per_seed": v}
 
 
+def _mean(values) -> float | None:
+  s = spread(values)
+  return None if s is None else s["mean"]
+
+
 def _combine(per_seed: list[dict], names, seeds) -> dict:
   """The figures over seeds: each a mean, with its spread in ``spread``."""
   keys = ACCURACIES + ("frechet", "frechet_real_floor", "f_real_on_valid")
@@ -334,16 +350,13 @@ def _combine(per_seed: list[dict], names, seeds) -> dict:
   results["seeds"] = list(seeds)
   results["spread"] = sp
   results["per_class_accuracy"] = {
-      k: {c: (None if spread([r["per_class"][k][c] for r in per_seed]) is None
-              else spread([r["per_class"][k][c] for r in per_seed])["mean"])
-          for c in names} for k in ACCURACIES}
+      k: {c: _mean([r["per_class"][k][c] for r in per_seed]) for c in names}
+      for k in ACCURACIES}
   results["per_class_spread"] = {
       k: {c: spread([r["per_class"][k][c] for r in per_seed]) for c in names}
       for k in ACCURACIES}
   results["frechet_per_class"] = {
-      c: (None if spread([r["frechet_per_class"][c] for r in per_seed]) is None
-          else spread([r["frechet_per_class"][c] for r in per_seed])["mean"])
-      for c in names}
+      c: _mean([r["frechet_per_class"][c] for r in per_seed]) for c in names}
   return results
 
 
@@ -489,14 +502,8 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   for note in notes:
     log(f"note: {note}")
 
-  # Each clip judged on its first window: log-mel [N, F, M], labels [N].
-  x_test, y_test, _ = _split_features(splits["test"], config, "first")
-  x_gen, y_gen, _ = feat_lib.features_of_clips(
-      [(c.wav, c.class_index) for c in clips], config.window, "first",
-      config.features)
-  x_valid = (_split_features(splits["valid"], config, "first")[0]
-             if splits["valid"] is not None else None)
-  inputs = _Inputs(x_test, y_test, x_valid, x_gen, y_gen)
+  inputs = _inputs(splits, clips, config)
+  x_test, x_valid, y_gen = inputs.x_test, inputs.x_valid, inputs.y_gen
   per_seed = []
   for seed in config.seeds:
     f_real, f_gen = _train_classifiers(splits, clips, n, workdir, out_dir,
@@ -504,7 +511,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
     per_seed.append(_score_seed(f_real, f_gen, inputs, names, notes))
   results = _combine(per_seed, names, config.seeds)
   results.update({
-      "chance": _chance(y_test, n),
+      "chance": _chance(inputs.y_test, n),
       "model": _model_info(samples_dir),
       "baseline": baseline,
       "class_names": names,
@@ -522,7 +529,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
       "f_real_history": per_seed[0]["f_real_history"],
       "notes": notes})
   _write_outputs(out_dir, results, per_seed[0]["preds"], names, x_test, splits["test"],
-                 x_gen, y_gen, clips, samples_dir, baseline, notes, config)
+                 inputs.x_gen, y_gen, clips, samples_dir, baseline, notes, config)
   log(f"wrote {os.path.join(out_dir, EVAL_JSON)} and {REPORT_HTML}: "
       + ", ".join(f"{k} {_fmt_spread(results['spread'][k])}" for k in ACCURACIES)
       + ", frechet " + _fmt_spread(results["spread"]["frechet"], 1)
