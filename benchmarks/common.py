@@ -61,6 +61,35 @@ def train_flops_per_sample(config, n_classes: int) -> float:
   return 3.0 * fwd
 
 
+def matmul_flops_per_s(dtype: str = "float32", n: int = 1024, repeats: int = 7) -> float:
+  """The device's own dense-matmul throughput, measured here: FLOP/s of a
+  jitted [n, n] x [n, n] product (2 n^3 FLOPs), median of ``repeats`` timed
+  calls after a warm-up. The physical reference for a row measured in the
+  same run: a step's model FLOP/s divided by it is the fraction of what this
+  device's matmul reaches (``fraction_of_matmul``), where no vendor peak is
+  known (CPUs)."""
+  import statistics
+  import time
+
+  import jax
+  import jax.numpy as jnp
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.dtype(dtype))
+  f = jax.jit(lambda x: x @ x)
+  jax.block_until_ready(f(a))
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    jax.block_until_ready(f(a))
+    times.append(time.perf_counter() - t)
+  return 2.0 * n ** 3 / statistics.median(times)
+
+
+def fraction_of(model_flops_per_sample: float, samples_per_s: float,
+                reference_flops_per_s: float, devices: int = 1) -> float:
+  """Model FLOP/s of a measured row over a reference FLOP/s (all devices)."""
+  return model_flops_per_sample * samples_per_s / (reference_flops_per_s * devices)
+
+
 def device_kind() -> str:
   import jax
   return jax.devices()[0].device_kind

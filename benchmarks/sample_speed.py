@@ -27,7 +27,10 @@ real_time_factor {per_stream, total} (audio seconds generated per wall
 second), wall_s, compile_s (the warm-up call minus its share of run time),
 block_samples, dtype, sample_l1, baseline_seconds, baseline_samples_per_s,
 speedup_vs_python_loop, baseline_same_samples, device
-(``jax.devices()[0].device_kind``), date.
+(``jax.devices()[0].device_kind``), model_flops_per_sample (the forward
+matmuls: a third of common.train_flops_per_sample, however the sampler does
+them), device_matmul_flops_per_s (this device's own matmul, measured in the
+same run) and fraction_of_matmul (model FLOP/s over it), date.
 
 The paper reports 300 clips x 5 s in 265 s on a GTX Titan Xp: about 90 k
 samples/s, a real-time factor of 5.7 in total (0.019 per clip).
@@ -165,6 +168,7 @@ def main():
   p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
   p.add_argument("--sample_l1", default="matmul", choices=("matmul", "table"))
   args = p.parse_args()
+  matmul = common.matmul_flops_per_s(args.dtype)  # the reference of every row below
   for name in args.configs.split(","):
     config, n_classes = common.load_config(name)
     config.dtype, config.sample_l1 = args.dtype, args.sample_l1
@@ -180,7 +184,11 @@ def main():
         base = time_python_loop(model, params, vecs, args.baseline_seconds, x)
         row.update(base)
         row["speedup_vs_python_loop"] = row["samples_per_s"] / base["baseline_samples_per_s"]
-      row.update(device=common.device_kind(), date=common.today())
+      fwd = common.train_flops_per_sample(config, n_classes) / 3.0
+      row.update(device=common.device_kind(), model_flops_per_sample=fwd,
+                 device_matmul_flops_per_s=matmul,
+                 fraction_of_matmul=common.fraction_of(fwd, row["samples_per_s"], matmul),
+                 date=common.today())
       common.emit(rounded(row))
 
 

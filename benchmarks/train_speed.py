@@ -10,6 +10,9 @@ model_flops_per_sample (analytic: 3 x the forward matmuls, see
 common.train_flops_per_sample; about 52 M for the paper model), mfu (model
 FLOPs per second over the device's dense peak, when known), xla_flops_per_step
 (XLA's cost analysis of the compiled step: every operation, not only matmuls),
+device_matmul_flops_per_s (this device's own [1024, 1024] matmul, measured
+in the same run: common.matmul_flops_per_s) and fraction_of_matmul (model
+FLOP/s over it: the physical reference of a CPU row, where no peak is known),
 peak_memory_bytes (device memory on GPU; process RSS on CPU), date.
 With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run.
 Random data and freshly initialised parameters; the step is the real
@@ -95,12 +98,17 @@ def measure(config, n_classes, n_steps, baseline, profile=""):
   peak = PEAK_FLOPS.get((kind, config.dtype))
   model_flops = common.train_flops_per_sample(config, n_classes)
   samples_per_s = b * config.seq_len / step_s
+  matmul = common.matmul_flops_per_s(config.dtype)  # this device, this run
   out = {
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
       "sample_l1": config.sample_l1, "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
       "samples_per_s": samples_per_s, "model_flops_per_sample": model_flops,
-      "mfu": (model_flops * samples_per_s / (peak * len(jax.devices()))) if peak else None,
+      "mfu": (common.fraction_of(model_flops, samples_per_s, peak, len(jax.devices()))
+              if peak else None),
+      "device_matmul_flops_per_s": matmul,
+      "fraction_of_matmul": common.fraction_of(model_flops, samples_per_s, matmul,
+                                               len(jax.devices())),
       "xla_flops_per_step": flops,
       "peak_memory_bytes": peak_memory(),
   }

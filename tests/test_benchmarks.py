@@ -76,3 +76,19 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
   bad = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
                        capture_output=True, text=True)
   assert bad.returncode != 0 and "rows.jsonl:1" in bad.stderr
+
+
+def test_rows_carry_the_device_matmul_reference():
+  """A train_speed row carries this device's measured matmul FLOP/s and the
+  fraction of it the step reaches, computed from the row's own fields (rules
+  out a reference missing on CPU rows, or a fraction of some other figure).
+  Only the arithmetic is checked: no timing is asserted."""
+  import train_speed
+  config, n = common.load_config("tiny")
+  config.batch_size, config.seq_len = 2, 64
+  row = train_speed.measure(config, n, n_steps=1, baseline=False)
+  ref = row["device_matmul_flops_per_s"]
+  assert ref > 0
+  assert row["fraction_of_matmul"] == pytest.approx(
+      row["model_flops_per_sample"] * row["samples_per_s"] / ref, rel=1e-12)
+  assert common.fraction_of(10.0, 3.0, 60.0, devices=2) == pytest.approx(0.25)
