@@ -1,6 +1,6 @@
 """Builds the listening page and the spectrogram figure from generated clips.
 
-  python scripts/make_listening_page.py --samples demo_samples --data_dir data/default \
+  python scripts/make_listening_page.py --samples demo_samples --data_dir data/default \\
       --out docs/listen --figure docs/spectrograms.png
 
 Writes ``OUT/index.html`` (opens from disk: every path in it is relative),

@@ -1,6 +1,6 @@
 """Measures which sampling settings keep generated scenes recognisable.
 
-  python scripts/quality_sweep.py --workdir runs/default --data_dir data/default \
+  python scripts/quality_sweep.py --workdir runs/default --data_dir data/default \\
       --out runs/default/sweep --temperatures 1.0,0.95,0.9 --levels class,minmax,none
 
 For each temperature the checkpoint generates ``--per_class`` clips of every
