@@ -4,7 +4,7 @@ conditioned at both tiers, so that every bundled class comes out recognisable
 
 Differences from configs/default.py: dim 256 (was 128), sample embedding 64
 (was 32), the class vector also fed to the sample tier
-(``cond_sample_tier``), 9 000 steps with an evaluation every 3 000.
+(``cond_sample_tier``), 12 000 steps with an evaluation every 3 000.
 demo/README.md gives the command, machine, wall time and the step kept.
 
   python train.py --config configs/demo.py --workdir runs/demo
@@ -22,7 +22,7 @@ def get_config():
   config.batch_size = 16
   config.seq_len = 512
   config.num_epochs = 100
-  config.max_steps = 9000
+  config.max_steps = 12000
   config.eval_every_steps = 3000
   config.eval_batch_size = 32
   config.sample_l1 = "table"
