@@ -370,6 +370,23 @@ def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference,
   assert [r["step"] for r in records[len(reference.metrics):]] == [65, 65]
 
 
+@pytest.mark.parametrize("key,value", [("batch_size", 8), ("seq_len", 32), ("seed", 1),
+                                       ("q_type", "mu-law"), ("cond_sample_tier", True)])
+def test_resume_refuses_each_key_the_readme_names(tmp_path, reference, key, value):
+  """A workdir whose checkpoint was trained with another batch size, TBPTT
+  length, seed, quantisation or conditioning is refused, naming the key and
+  both values, and nothing is written (rules out a resume that silently
+  continues with a different data order or model; before this only dim was
+  tested)."""
+  wd = copy_reference(reference, tmp_path)
+  latest = os.path.join(wd, checkpoint.LATEST)
+  with pytest.raises(trainer.TrainingError) as err:
+    trainer.train_and_evaluate(make_config(**{key: value}, max_steps=65), wd)
+  want = RUN.get(key, load_config_file(os.path.join(REPO, "configs", "tiny.py"))[key])
+  assert f"{key}: checkpoint {want!r} vs config {value!r}" in str(err.value)
+  assert complete_steps(latest) == reference.steps
+
+
 # ---------------------------------------------------------------------------
 # a workdir or disk that refuses writes
 
