@@ -65,9 +65,9 @@ def clip_targets(class_vecs: np.ndarray, levels: Sequence[float | None] | None
         "'minmax' (the paper's), 'peak' or 'none', or retrain")
   vecs = np.asarray(class_vecs, np.float64)
   lv = np.array([np.nan if v is None else v for v in levels], np.float64)  # [C]
-  used = vecs > 0
-  if np.any(used & np.isnan(lv)[None, :]):
-    missing = sorted({int(c) for c in np.nonzero(used & np.isnan(lv)[None, :])[1]})
+  missing_used = (vecs > 0) & np.isnan(lv)[None, :]  # [B, C]
+  if missing_used.any():
+    missing = sorted({int(c) for c in np.nonzero(missing_used)[1]})
     raise LevelError(f"level 'class': no training clips give the level of "
                      f"class(es) {missing}; choose another level")
   return (vecs * np.nan_to_num(lv)).sum(-1) / vecs.sum(-1)

@@ -102,6 +102,7 @@ def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
 
 
 def safe_name(name: str) -> str:
+  """A class name as it may appear in a file name."""
   return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 

@@ -177,7 +177,9 @@ def _train(config, workdir: str) -> dict:
 
   # The loudness of each class's recordings, which the model never sees
   # (clips are min-max scaled before quantisation): sample.py's default level.
-  class_rms = levels.class_rms(dataset.train.wav, dataset.train.sid, dataset.n_classes)
+  # Measured once (a pass over the train split); a resumed run keeps its own.
+  class_rms = meta.get("class_rms") or levels.class_rms(
+      dataset.train.wav, dataset.train.sid, dataset.n_classes)
 
   def meta_now(step):
     pos = batches.position(step)

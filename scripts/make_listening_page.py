@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from samplernn_jax import cli
 from samplernn_jax import data as data_lib
+from samplernn_jax import sample_files
 from samplernn_jax.evaluation import features as feat_lib
 from samplernn_jax.evaluation import report as report_lib
 from samplernn_jax.evaluation import samples as samples_lib
@@ -107,13 +108,13 @@ def _run():
     for kind, clips in (("real", real[k]), ("generated", gen[k])):
       players = []
       for i, wav in enumerate(clips):
-        rel = f"clips/{kind}_{samples_lib.safe_name(name)}_{i}.ogg"
+        rel = f"clips/{kind}_{sample_files.safe_name(name)}_{i}.ogg"
         _ogg(os.path.join(_OUT.value, rel), wav)
         players.append(f'<audio controls preload="metadata" src="{html.escape(rel)}"></audio>')
       cells.append("<td>" + ("<br>".join(players) or "(none)") + "</td>")
     rows.append(f"<tr><th>{html.escape(name)}</th>{''.join(cells)}</tr>")
   _figure(_FIGURE.value, names, real, gen)
-  model = os.path.join(_SAMPLES.value, samples_lib.MODEL_JSON)
+  model = os.path.join(_SAMPLES.value, sample_files.MODEL_JSON)
   about = ""
   if os.path.isfile(model):
     with open(model) as f:

@@ -18,6 +18,7 @@ import scipy.signal
 import soundfile as sf
 
 from samplernn_jax import data as data_lib
+from samplernn_jax import sample_files
 
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import features as feat_lib
@@ -449,7 +450,7 @@ def test_spread_floor_chance_and_model(tmp_path):
   itself, which gives 0). Chance and the model.json record are reported."""
   data = write_data_dir(str(tmp_path / "data"))
   samples = write_samples_dir(str(tmp_path / "samples"), mixes=0)
-  with open(os.path.join(samples, samples_lib.MODEL_JSON), "w") as f:
+  with open(os.path.join(samples, sample_files.MODEL_JSON), "w") as f:
     json.dump({"workdir": "runs/x", "step": 123, "config": {"dim": 8}}, f)
   cfg = run_lib.EvalConfig(
       window_seconds=WINDOW_S, seeds=(0, 5),

@@ -349,12 +349,12 @@ def _combine(per_seed: list[dict], names, seeds) -> dict:
   results = {k: (None if sp[k] is None else sp[k]["mean"]) for k in keys}
   results["seeds"] = list(seeds)
   results["spread"] = sp
-  results["per_class_accuracy"] = {
-      k: {c: _mean([r["per_class"][k][c] for r in per_seed]) for c in names}
-      for k in ACCURACIES}
   results["per_class_spread"] = {
       k: {c: spread([r["per_class"][k][c] for r in per_seed]) for c in names}
       for k in ACCURACIES}
+  results["per_class_accuracy"] = {
+      k: {c: (None if s is None else s["mean"]) for c, s in per_class.items()}
+      for k, per_class in results["per_class_spread"].items()}
   results["frechet_per_class"] = {
       c: _mean([r["frechet_per_class"][c] for r in per_seed]) for c in names}
   return results
@@ -371,7 +371,7 @@ def _chance(y_test: np.ndarray, n: int) -> dict:
 def _model_info(samples_dir: str) -> dict | None:
   """Which model made the clips: ``model.json`` written by sample.py, else the
   steps named in the manifest."""
-  path = os.path.join(samples_dir, samples_lib.MODEL_JSON)
+  path = os.path.join(samples_dir, sample_files.MODEL_JSON)
   if os.path.isfile(path):
     try:
       with open(path) as f:
@@ -415,7 +415,7 @@ def _summary(results: dict, baseline) -> dict:
                   for k, v in results["frechet_per_class"].items()})
   model = results.get("model")
   summary["model"] = "unknown (no model.json)" if not model else json.dumps(
-      {k: model[k] for k in ("workdir", "step", "config_name", "level", "temperature")
+      {k: model[k] for k in ("workdir", "checkpoint", "step", "level", "temperature")
        if k in model} or model)
   return summary
 

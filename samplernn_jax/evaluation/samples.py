@@ -24,8 +24,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-MANIFEST = "manifest.json"
-MODEL_JSON = "model.json"  # which model made the clips (written by sample.py)
+from samplernn_jax.sample_files import MANIFEST, safe_name  # the writer defines the format
 
 
 class EvalError(ValueError):
@@ -37,11 +36,6 @@ class Clip:
   path: str
   class_index: int
   wav: np.ndarray  # float32 [T]
-
-
-def safe_name(name: str) -> str:
-  """A class name as it may appear in a file name."""
-  return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def read_wav(path: str, sample_rate: int) -> np.ndarray:
