@@ -29,6 +29,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.seq_len = 1024           # TBPTT: target samples per chunk
   c.q_levels = 256
   c.q_type = "linear"        # linear | mu-law | a-law
+  c.dither = False           # TPDF dither of +-1 level before quantising (paper: off)
   c.n_classes = 0            # 0: from the data (max sid + 1, or classes.json)
   # Model.
   c.frame_size = 16          # the top tier's frame size

@@ -196,9 +196,22 @@ def num_chunks(clip_len: int, seq_len: int) -> int:
   return -(-clip_len // seq_len)
 
 
+def clip_dither(seeds: Sequence[Sequence[int]], clip_len: int) -> np.ndarray:
+  """TPDF dither float64 [B, clip_len], one row per seed (``config.dither``).
+
+  Each clip's noise depends on its seed alone (e.g. [run seed, epoch, row]),
+  not on the batch or process it lands in, so a resumed or multi-process run
+  quantises every clip exactly as an unbroken one-process run.
+  """
+  return np.stack([quant.tpdf_dither(np.random.default_rng(list(s)), clip_len)
+                   for s in seeds])
+
+
 def prepare_clips(wav_rows: np.ndarray, seq_len: int, frame_size: int,
-                  q_type: str, q_levels: int) -> tuple[np.ndarray, np.ndarray]:
-  """Quantises clips and lays them out for chunking.
+                  q_type: str, q_levels: int,
+                  dither: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Quantises clips (``dither``: optional noise [B, T] in levels, see
+  ``quantize.quantize``) and lays them out for chunking.
 
   Returns ``q`` int32 [B, S + n * seq_len] (S = ``frame_size`` samples of
   Q_ZERO first, Q_ZERO padding at the end) and ``mask`` float32
@@ -208,7 +221,7 @@ def prepare_clips(wav_rows: np.ndarray, seq_len: int, frame_size: int,
   n = num_chunks(t, seq_len)
   qz = quant.q_zero(q_levels)
   q = np.full((b, frame_size + n * seq_len), qz, np.int32)
-  q[:, frame_size:frame_size + t] = quant.quantize(wav_rows, q_type, q_levels)
+  q[:, frame_size:frame_size + t] = quant.quantize(wav_rows, q_type, q_levels, dither)
   mask = np.zeros((b, n * seq_len), np.float32)
   mask[:, :t] = 1.0
   return q, mask
@@ -243,11 +256,14 @@ class TrainBatches:
 
   With several processes, each one materialises only its rows
   (``process_index`` of ``process_count`` equal slices of the batch).
+
+  ``dither``: TPDF dither before quantisation, fresh for every clip and
+  epoch (seeded by [seed, epoch, clip]).
   """
 
   def __init__(self, split: Split, batch_size: int, seq_len: int, frame_size: int,
                q_type: str, q_levels: int, seed: int,
-               process_index: int = 0, process_count: int = 1):
+               process_index: int = 0, process_count: int = 1, dither: bool = False):
     if split.num_clips < batch_size:
       raise DataError(f"{split.path}: {split.num_clips} clips, fewer than "
                       f"config.batch_size={batch_size}; no full batch can be made")
@@ -258,6 +274,7 @@ class TrainBatches:
     self.batch_size = batch_size
     self.seq_len, self.frame_size = seq_len, frame_size
     self.q_type, self.q_levels, self.seed = q_type, q_levels, seed
+    self.dither = dither
     self.rows_per_process = batch_size // process_count
     self.row_slice = slice(process_index * self.rows_per_process,
                            (process_index + 1) * self.rows_per_process)
@@ -280,8 +297,10 @@ class TrainBatches:
       wav_rows = np.asarray(self.split.wav[np.sort(rows)], dtype=np.float64)
       wav_rows = wav_rows[np.argsort(np.argsort(rows))]  # back to shuffled order
       check_finite(self.split, rows, wav_rows)
+      noise = (clip_dither([(self.seed, epoch, int(r)) for r in rows], wav_rows.shape[1])
+               if self.dither else None)
       q, mask = prepare_clips(wav_rows, self.seq_len, self.frame_size,
-                              self.q_type, self.q_levels)
+                              self.q_type, self.q_levels, noise)
       self._cache_key, self._cache = key, (q, mask, self.split.sid[rows])
     return self._cache
 
@@ -293,18 +312,15 @@ class TrainBatches:
     return {"chunk": c, "mask": m, "sid": sid,
             "reset": np.full(len(sid), pos.chunk == 0)}
 
-  def iterate(self, start_step: int, stop_step: int) -> Iterator[dict]:
-    for step in range(start_step, stop_step):
-      yield self.get(step)
-
 
 def eval_batches(split: Split, batch_size: int, seq_len: int, frame_size: int,
                  q_type: str, q_levels: int, process_index: int = 0,
-                 process_count: int = 1) -> Iterator[dict]:
+                 process_count: int = 1, dither: bool = False) -> Iterator[dict]:
   """Every clip of a split once, in file order, chunk by chunk.
 
   The last batch is filled up with masked copies of clip 0 so that every
-  batch has ``batch_size`` rows (one compiled shape).
+  batch has ``batch_size`` rows (one compiled shape). ``dither``: TPDF dither
+  seeded by the clip's row alone, the same at every evaluation.
   """
   rows_pp = batch_size // process_count
   for start in range(0, split.num_clips, batch_size):
@@ -318,7 +334,11 @@ def eval_batches(split: Split, batch_size: int, seq_len: int, frame_size: int,
     if pad:
       wav_rows = np.concatenate([wav_rows, np.repeat(wav_rows[:1], pad, 0)])
       sid = np.concatenate([sid, np.repeat(sid[:1], pad)])
-    q, mask = prepare_clips(wav_rows, seq_len, frame_size, q_type, q_levels)
+    noise = None
+    if dither:
+      noise = clip_dither([(int(r),) for r in np.r_[rows, np.zeros(pad, int)]],
+                          wav_rows.shape[1])
+    q, mask = prepare_clips(wav_rows, seq_len, frame_size, q_type, q_levels, noise)
     mask *= real[:, None]
     sl = slice(process_index * rows_pp, (process_index + 1) * rows_pp)
     for i in range(num_chunks(split.clip_len, seq_len)):

@@ -94,19 +94,35 @@ def _levels_from_signed(y, q_levels: int, xp=np):
   return ((y + 1.0) / 2.0 * mu).astype(xp.int32)
 
 
-def quantize(x: np.ndarray, q_type: str = "linear", q_levels: int = 256) -> np.ndarray:
-  """Quantise clips ``[..., T]`` (any float dtype) to int32 levels, per clip."""
+def quantize(x: np.ndarray, q_type: str = "linear", q_levels: int = 256,
+             dither: np.ndarray | None = None) -> np.ndarray:
+  """Quantise clips ``[..., T]`` (any float dtype) to int32 levels, per clip.
+
+  ``dither``: optional noise of x's shape, in units of one level, added just
+  before the levels are truncated (e.g. ``tpdf_dither``); the result is
+  clipped to 0 .. q_levels - 1. None (the paper) adds nothing.
+  """
   check_q_type(q_type)
   x01, const = _normalize01(x)
   if q_type == "linear":
     q = x01 * (q_levels - _EPS)
     q += _EPS / 2
-    q = q.astype(np.int32)
   else:
     y = 2.0 * x01 - 1.0
     y = mu_law_compress(y, q_levels) if q_type == "mu-law" else a_law_compress(y)
-    q = _levels_from_signed(y, q_levels)
+    q = (y + 1.0) / 2.0 * (q_levels - 1.0)
+  if dither is not None:
+    q = np.clip(np.floor(q + dither), 0, q_levels - 1)
+  q = q.astype(np.int32)
   return np.where(const, np.int32(q_zero(q_levels)), q).astype(np.int32)
+
+
+def tpdf_dither(rng: np.random.Generator, shape) -> np.ndarray:
+  """Triangular (TPDF) dither in [-1, 1] levels, mean 0: the difference of
+  two uniform draws. Added before quantisation it turns a passage quieter
+  than one level into noise around its level instead of one constant level,
+  and makes the quantisation error independent of the signal."""
+  return rng.random(shape) - rng.random(shape)
 
 
 def quantize_jnp(x, q_type: str = "linear", q_levels: int = 256):

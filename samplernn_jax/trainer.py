@@ -28,7 +28,7 @@ from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.metrics import MetricsWriter
 
 # Keys a resumed run must share with its checkpoint (besides the model's).
-RESUME_KEYS = ("batch_size", "seq_len", "seed")
+RESUME_KEYS = ("batch_size", "seq_len", "seed", "dither")
 
 
 class TrainingError(RuntimeError):
@@ -91,7 +91,7 @@ class Evaluator:
     fs = config_lib.frame_sizes(c)
     batches = data_lib.eval_batches(
         split, self.batch_size, c.seq_len, fs[0], c.q_type, c.q_levels,
-        jax.process_index(), jax.process_count())
+        jax.process_index(), jax.process_count(), dither=c.dither)
     n = math.ceil(split.num_clips / self.batch_size) * data_lib.num_chunks(split.clip_len, c.seq_len)
     for batch in tqdm(batches, total=n, desc=desc, leave=False,
                       disable=jax.process_index() != 0):
@@ -135,7 +135,8 @@ def _train(config, workdir: str) -> dict:
   sharding.check_batch_size(config.batch_size, mesh)
   batches = data_lib.TrainBatches(
       dataset.train, config.batch_size, config.seq_len, fs[0], config.q_type,
-      config.q_levels, config.seed, jax.process_index(), jax.process_count())
+      config.q_levels, config.seed, jax.process_index(), jax.process_count(),
+      dither=config.dither)
   tx = steps.make_optimizer(config)
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)

@@ -261,3 +261,81 @@ def test_eval_batches_visit_every_clip_once(process_count):
   for b in last:
     assert (b["mask"][1:] == 0).all()
   assert sum(b["mask"].sum() for b in out) == 5 * 150
+
+
+# ---------------------------------------------------------------------------
+# dither (config.dither)
+
+
+def test_dither_turns_a_sub_level_passage_into_noise_around_its_level():
+  """A passage quieter than one level is one constant level without dither
+  and, with TPDF dither, noise whose mean is the passage's exact (fractional)
+  level less the half level that truncation always takes off. Rules out dither
+  that is ignored, added after truncation (its mean would be the truncated
+  level), or scaled to the wrong unit (a too-small dither leaves one level; a
+  too-large one spreads over more than the three levels next to it)."""
+  t = 200_000
+  quiet = np.full(t, 0.3)  # the passage; the clip's first two samples set min and max
+  quiet[:2] = (0.0, 1.0)
+  exact = 0.3 * (256 - 1e-5) + 5e-6  # 76.8: the level before truncation
+  plain = quantize.quantize(quiet[None])[0, 2:]
+  assert set(plain.tolist()) == {76}
+  noise = quantize.tpdf_dither(np.random.default_rng(0), (1, t))
+  assert noise.min() >= -1 and noise.max() <= 1 and abs(noise.mean()) < 0.01
+  dithered = quantize.quantize(quiet[None], dither=noise)[0, 2:]
+  assert set(dithered.tolist()) <= {75, 76, 77} and len(set(dithered.tolist())) == 3
+  # E[floor(x + d)] = x - 1/2 for triangular d; sd of the mean ~ 0.001
+  assert abs(dithered.mean() - (exact - 0.5)) < 0.01
+
+
+@pytest.mark.parametrize("q_type", ["linear", "mu-law", "a-law"])
+def test_dithered_levels_stay_in_range(q_type):
+  """Dither at the clip's extremes must not push levels out of 0 .. Q-1
+  (rules out a missing clip, which would give -1 or Q: an out-of-range
+  embedding index)."""
+  x = np.linspace(-1, 1, 1000)[None]
+  noise = np.where(np.arange(1000) % 2, 1.0, -1.0)[None]
+  q = quantize.quantize(x, q_type, 256, dither=noise)
+  assert q.min() == 0 and q.max() == 255
+
+
+def test_dithered_batches_follow_the_clip_not_the_batch_or_process():
+  """With dither, a clip's noise depends on (seed, epoch, clip) only: two
+  processes' rows still make the one-process batch, the same step gives the
+  same batch, and another epoch gives the clip new noise (rules out noise
+  drawn from one stream per batch or per process, which would break exact
+  resume and multi-host equivalence, and noise frozen across epochs)."""
+  split = numbered_split(n=12, t=150)
+  one = batches(split, batch_size=6, dither=True)
+  plain = batches(split, batch_size=6)
+  parts = [batches(split, batch_size=6, process_index=i, process_count=2, dither=True)
+           for i in range(2)]
+  for step in (0, 2, one.steps_per_epoch + 4):
+    full = one.get(step)
+    np.testing.assert_array_equal(full["chunk"], batches(split, 6, dither=True).get(step)["chunk"])
+    halves = [p.get(step) for p in parts]
+    np.testing.assert_array_equal(np.concatenate([h["chunk"] for h in halves]), full["chunk"])
+    assert (full["chunk"] != plain.get(step)["chunk"]).any()
+  # clip 0's first chunk in two epochs: the same audio, other noise
+  def first_chunk_of(clip, epoch):
+    for b in range(one.batches_per_epoch):
+      got = one.get((epoch * one.batches_per_epoch + b) * one.chunks_per_batch)
+      rows = np.flatnonzero(got["sid"] == clip)
+      if len(rows):
+        return got["chunk"][rows[0]]
+  epochs = [e for e in range(6) if first_chunk_of(0, e) is not None][:2]
+  assert len(epochs) == 2
+  assert (first_chunk_of(0, epochs[0]) != first_chunk_of(0, epochs[1])).any()
+
+
+def test_dithered_eval_batches_are_the_same_at_every_evaluation():
+  """Evaluation dither is seeded by the clip alone, so the valid cost of two
+  evaluations of the same parameters is equal (rules out fresh noise at each
+  evaluation, which would make best-checkpoint choice noisy)."""
+  split = numbered_split(n=5, t=150)
+  runs = [list(data.eval_batches(split, 4, 64, 16, "linear", 256, dither=True))
+          for _ in range(2)]
+  plain = list(data.eval_batches(split, 4, 64, 16, "linear", 256))
+  for a, b, p in zip(*runs, plain):
+    np.testing.assert_array_equal(a["chunk"], b["chunk"])
+  assert any((a["chunk"] != p["chunk"]).any() for a, p in zip(runs[0], plain))
