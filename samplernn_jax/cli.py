@@ -4,20 +4,17 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from samplernn_jax.data import DataError
+from absl import app, flags, logging
 
+from samplernn_jax import errors
 
-def known_errors() -> tuple[type, ...]:
-  from samplernn_jax.trainer import TrainingError
-  from samplernn_jax.theano_params import ImportError_
-  from samplernn_jax.workdir import WorkdirError
-  return (DataError, TrainingError, ImportError_, WorkdirError, ValueError,
-          FileNotFoundError, FileExistsError)
+# What an entry point turns into ``error: <message>`` and exit code 2: the
+# library's typed errors, and the builtins it raises for a bad setting or path.
+KNOWN_ERRORS = (errors.Error, ValueError, FileNotFoundError, FileExistsError)
 
 
 def quiet_logs() -> None:
   """Library INFO logs (orbax, XLA backends) would bury the progress bar."""
-  from absl import logging
   logging.set_verbosity(logging.WARNING)
 
 
@@ -25,7 +22,7 @@ def run(fn: Callable[[], object]) -> object:
   quiet_logs()
   try:
     return fn()
-  except known_errors() as e:
+  except KNOWN_ERRORS as e:
     print(f"error: {e}", file=sys.stderr)
     raise SystemExit(2)
 
@@ -34,7 +31,6 @@ def absl_main(fn: Callable[[], object]) -> Callable[[list[str]], object]:
   """The ``main(argv)`` of an absl script: stray arguments are a usage error,
   then ``run(fn)``. Use as ``app.run(absl_main(_run), flags_parser=parse_flags)``."""
   def main(argv: list[str]) -> object:
-    from absl import app
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     return run(fn)
@@ -48,7 +44,6 @@ def parse_flags(argv: list[str]) -> list[str]:
   ``--config.KEY``; this turns that (and absl's own flag errors) into
   ``error: ...`` and exit code 2. Pass as ``app.run(main, flags_parser=...)``.
   """
-  from absl import flags
   try:
     return flags.FLAGS(argv)
   except AttributeError as e:

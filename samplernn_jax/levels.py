@@ -25,13 +25,11 @@ from typing import Sequence
 
 import numpy as np
 
+from samplernn_jax.errors import LevelError
+
 LEVELS = ("class", "minmax", "peak", "none")
 PAPER_LEVEL = "minmax"
 PEAK = 0.475  # the paper's output range, +-0.475
-
-
-class LevelError(ValueError):
-  """A level setting that cannot be applied; the message names it."""
 
 
 def rms(x: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -46,8 +46,9 @@ from scipy import signal
 import soundfile as sf
 from tqdm import tqdm
 
-from samplernn_jax.data import (DCASE2016_CLASSES, SPLITS, DataError, split_path,
-                                write_class_names)
+from samplernn_jax.errors import DataError
+from samplernn_jax.splits import (DCASE2016_CLASSES, SPLITS, split_path,
+                                  write_class_names)
 
 DEFAULT_SAMPLE_RATE = 16000
 DEFAULT_CLIP_SECONDS = 8.0

@@ -13,7 +13,7 @@ Library code of ``scripts/import_theano_params.py`` and ``scripts/score.py``.
 * ``export_original``: the reverse, a checkpoint to a pickle (loadable by the
   original's ``lib.load_params`` under Python 2) or an npz of original names.
 * ``score``: mean bits per target sample of a checkpoint on a paper-format
-  npz, computed by ``trainer.Evaluator``, the code of validation in train.py.
+  npz, computed by ``cost.Evaluator``, the code of validation in train.py.
 
 Pickles are read with a restricted unpickler that only builds numpy arrays
 (the original's files hold nothing else), so a stray pickle cannot run code.
@@ -30,10 +30,11 @@ import numpy as np
 
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import data as data_lib
-from samplernn_jax import sharding, steps, theano_params
+from samplernn_jax import sharding, splits, steps, theano_params
 from samplernn_jax import workdir as workdir_lib
-from samplernn_jax.theano_params import ImportError_
+from samplernn_jax.batches import Position
+from samplernn_jax.cost import Evaluator
+from samplernn_jax.errors import ParamFormatError
 
 PICKLE_EXTS = (".pkl", ".pickle")
 NPZ_EXT = ".npz"
@@ -55,7 +56,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
   def find_class(self, module, name):
     if (module, name) not in _PICKLE_GLOBALS:
-      raise ImportError_(
+      raise ParamFormatError(
           f"the pickle needs {module}.{name}, which a parameter file of numpy "
           "arrays does not; refusing to load it (a pickle can run code)")
     return super().find_class(module, name)
@@ -84,29 +85,29 @@ def read_original(path: str) -> dict[str, np.ndarray]:
     else:
       with np.load(path, allow_pickle=False) as z:
         named = {k: z[k] for k in z.files}
-  except ImportError_ as e:
-    raise ImportError_(f"{path}: {e}") from e
+  except ParamFormatError as e:
+    raise ParamFormatError(f"{path}: {e}") from e
   except Exception as e:  # truncated file, not a pickle or zip, ...
-    raise ImportError_(f"{path}: cannot read as a {kind} of parameters "
+    raise ParamFormatError(f"{path}: cannot read as a {kind} of parameters "
                        f"({type(e).__name__}: {e})") from e
   if not isinstance(named, Mapping):
-    raise ImportError_(f"{path}: holds a {type(named).__name__}; expected a dict "
+    raise ParamFormatError(f"{path}: holds a {type(named).__name__}; expected a dict "
                        "{parameter name: ndarray} (the original's lib.save_params)")
   out = {}
   for name, value in named.items():
     if isinstance(name, bytes):
       name = name.decode("latin1")
     if not isinstance(name, str):
-      raise ImportError_(f"{path}: holds a key {name!r}; expected parameter names")
+      raise ParamFormatError(f"{path}: holds a key {name!r}; expected parameter names")
     if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
       what = (f"an array of {value.dtype}" if isinstance(value, np.ndarray)
               else f"a {type(value).__name__}")
-      raise ImportError_(f"{path}: parameter {name!r} is {what}; expected a float array")
+      raise ParamFormatError(f"{path}: parameter {name!r} is {what}; expected a float array")
     if not np.isfinite(value).all():
-      raise ImportError_(f"{path}: parameter {name!r} holds NaN or Inf")
+      raise ParamFormatError(f"{path}: parameter {name!r} holds NaN or Inf")
     out[name] = np.array(value)  # a writable copy, whatever the source
   if not out:
-    raise ImportError_(f"{path}: holds no parameters")
+    raise ParamFormatError(f"{path}: holds no parameters")
   return out
 
 
@@ -161,7 +162,7 @@ def config_from_meta(meta: dict, where: str) -> ml_collections.ConfigDict:
 
 def _step0_meta(config, n_classes: int, class_names: list[str], src: str) -> dict:
   """The meta of step 0, as ``trainer.train_and_evaluate`` writes it."""
-  return {"step": 0, "epoch": 0, "position": vars(data_lib.Position(0, 0, 0)),
+  return {"step": 0, "epoch": 0, "position": vars(Position(0, 0, 0)),
           "best_valid": None, "config": config.to_dict(), "n_classes": n_classes,
           "class_names": class_names, "data_dir": config.data_dir,
           "imported_from": os.path.abspath(src)}
@@ -193,9 +194,9 @@ def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
       lambda: steps.init_params(model, jax.random.key(config.seed), config.seq_len))
   try:
     params = theano_params.from_original(named, config, template)
-  except ImportError_ as e:
-    raise ImportError_(f"{src}: {e}") from e
-  class_names = data_lib.load_class_names(config.data_dir or None, n)[:n]
+  except ParamFormatError as e:
+    raise ParamFormatError(f"{src}: {e}") from e
+  class_names = splits.load_class_names(config.data_dir or None, n)[:n]
 
   # Everything is checked: write, holding the workdir as train.py does.
   tx = steps.make_optimizer(config)
@@ -257,7 +258,6 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
   unless overridden. Returns ``{"bits", "clips", "samples"}``, samples being
   the number of target samples scored (clips x clip length).
   """
-  from samplernn_jax.trainer import Evaluator  # matplotlib: only when scoring
   overrides = dict(overrides or {})
   model_keys = [k for k in overrides if k.split(".")[0] in config_lib.MODEL_KEYS]
   if model_keys:
@@ -275,7 +275,7 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
   config_lib.validate(config)
   n_classes = int(meta.get("n_classes") or config.n_classes)
   model = config_lib.build_model(config, n_classes)
-  split = data_lib.load_split(data_path, n_classes=n_classes)  # before the big read
+  split = splits.load_split(data_path, n_classes=n_classes)  # before the big read
   clips = split.num_clips
   if config.max_eval_clips:
     clips = min(clips, config.max_eval_clips)

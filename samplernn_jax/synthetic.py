@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from samplernn_jax.data import Split
+from samplernn_jax.splits import Split
 
 CLASS_NAMES = ("tone", "rumble", "chirp", "clicks")
 

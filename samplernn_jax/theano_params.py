@@ -16,16 +16,15 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
 import jax
+import numpy as np
+
+from samplernn_jax.config import frame_sizes
+from samplernn_jax.errors import ParamFormatError
 
 _LEAF = {"kernel": "W0", "scale": "g0", "bias": "b"}
 _SAMPLE = {"prev_samples": "L1_PrevSamples", "hidden1": "L2", "hidden2": "L3",
            "output": "Output", "cond": "Cond", "embedding": "Embedding"}
-
-
-class ImportError_(ValueError):
-  """A parameter file that does not fit the config; names the parameter."""
 
 
 def _tier_prefix(k: int, n_tiers: int) -> str:
@@ -38,7 +37,6 @@ def _tier_prefix(k: int, n_tiers: int) -> str:
 
 def original_name(path: tuple[str, ...], config) -> str:
   """Our parameter path (without the 'params' root) -> the original's name."""
-  from samplernn_jax.config import frame_sizes
   n_tiers = len(frame_sizes(config))
   cell = config.rnn_type
   head, rest = path[0], path[1:]
@@ -83,7 +81,7 @@ def from_original(named: Mapping[str, np.ndarray], config, template: Mapping) ->
   """{original name: array} -> our params tree shaped like ``template``.
 
   ``template`` is our params tree (arrays or ShapeDtypeStructs, e.g. from
-  ``jax.eval_shape``). Raises ``ImportError_`` naming the first parameter
+  ``jax.eval_shape``). Raises ``ParamFormatError`` naming the first parameter
   that is missing, unexpected or of the wrong shape.
   """
   used, leaves = set(), []
@@ -91,17 +89,17 @@ def from_original(named: Mapping[str, np.ndarray], config, template: Mapping) ->
   for path, ref in paths:
     name = original_name(path, config)
     if name not in named:
-      raise ImportError_(f"parameter {name!r} (ours: {'/'.join(path)}, shape "
+      raise ParamFormatError(f"parameter {name!r} (ours: {'/'.join(path)}, shape "
                          f"{tuple(ref.shape)}) is missing from the file")
     value = np.asarray(named[name])
     if value.shape != tuple(ref.shape):
-      raise ImportError_(f"parameter {name!r} has shape {value.shape}; the config "
+      raise ParamFormatError(f"parameter {name!r} has shape {value.shape}; the config "
                          f"needs {tuple(ref.shape)} (ours: {'/'.join(path)})")
     used.add(name)
     leaves.append(value.astype(ref.dtype))
   extra = sorted(set(named) - used)
   if extra:
-    raise ImportError_(f"parameter {extra[0]!r} is not part of a model with this "
+    raise ParamFormatError(f"parameter {extra[0]!r} is not part of a model with this "
                        f"config ({len(extra)} unexpected names in all)")
   treedef = jax.tree_util.tree_structure(template)
   return jax.tree_util.tree_unflatten(treedef, leaves)

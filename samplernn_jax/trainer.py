@@ -8,10 +8,11 @@ from any checkpoint continues exactly as an unbroken run.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-import math
 import os
 import time
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -20,19 +21,18 @@ from tqdm import tqdm
 
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import data as data_lib
+from samplernn_jax import batches as batches_lib
+from samplernn_jax import datasets
 from samplernn_jax import levels
 from samplernn_jax import sample_files
 from samplernn_jax import sharding, signals, steps
+from samplernn_jax.cost import Evaluator
 from samplernn_jax import workdir as workdir_lib
+from samplernn_jax.errors import TrainingError
 from samplernn_jax.metrics import MetricsWriter
 
 # Keys a resumed run must share with its checkpoint (besides the model's).
 RESUME_KEYS = ("batch_size", "seq_len", "seed", "dither")
-
-
-class TrainingError(RuntimeError):
-  """The run cannot go on (non-finite loss, incompatible workdir...)."""
 
 
 def count_params(params) -> int:
@@ -68,38 +68,6 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
         "use another --workdir or the checkpoint's values")
 
 
-class Evaluator:
-  """Mean bits per sample over every target sample of a split (jitted)."""
-
-  def __init__(self, model, config, mesh):
-    self.model, self.config, self.mesh = model, config, mesh
-    self.batch_size = config.eval_batch_size or config.batch_size
-    sharding.check_batch_size(self.batch_size, mesh, "config.eval_batch_size")
-    state_sh = sharding.batch_sharded(mesh)
-    self._step = jax.jit(functools.partial(steps.eval_step, model),
-                         out_shardings=(sharding.replicated(mesh),) * 2 + (state_sh,))
-
-  def __call__(self, params, split: data_lib.Split, desc: str = "eval") -> float:
-    c = self.config
-    if c.max_eval_clips and split.num_clips > c.max_eval_clips:
-      split = data_lib.Split(split.path, split.wav[:c.max_eval_clips],
-                             split.sid[:c.max_eval_clips])
-    carried = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
-                           steps.initial_rnn_state(self.model, params, self.batch_size))
-    carried = jax.device_put(carried, sharding.batch_sharded(self.mesh))
-    total = count = 0.0
-    fs = config_lib.frame_sizes(c)
-    batches = data_lib.eval_batches(
-        split, self.batch_size, c.seq_len, fs[0], c.q_type, c.q_levels,
-        jax.process_index(), jax.process_count(), dither=c.dither)
-    n = math.ceil(split.num_clips / self.batch_size) * data_lib.num_chunks(split.clip_len, c.seq_len)
-    for batch in tqdm(batches, total=n, desc=desc, leave=False,
-                      disable=jax.process_index() != 0):
-      bits, cnt, carried = self._step(params, carried, sharding.put_batch(batch, self.mesh))
-      total, count = total + bits, count + cnt
-    return float(total / count)
-
-
 def write_training_samples(config, model, params, class_names, step: int,
                            workdir: str, class_rms=None) -> None:
   """A few clips per class into ``workdir/samples/train_<step>`` (the paper's
@@ -120,200 +88,273 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """
   config_lib.validate(config)
   if jax.process_index() != 0:
-    return _train(config, workdir)
+    return _Run(config, workdir).train()
   with workdir_lib.WorkdirLock(workdir):
     workdir_lib.check_writable(workdir)
-    return _train(config, workdir)
+    return _Run(config, workdir).train()
 
 
-def _train(config, workdir: str) -> dict:
+@dataclasses.dataclass
+class Setup:
+  """What a run is made of, before any state exists."""
+  dataset: datasets.Dataset
+  model: Any
+  mesh: jax.sharding.Mesh
+  batches: batches_lib.TrainBatches
+  tx: Any                 # the optax optimizer
+  abstract: Any           # the TrainState's shapes (eval_shape)
+  state_sharding: Any     # parameters replicated, carried RNN state batch-sharded
+
+  @property
+  def n_params(self) -> int:
+    return count_params(self.abstract.params)
+
+
+def make_setup(config) -> Setup:
   fs = config_lib.frame_sizes(config)
-  dataset = data_lib.open_dataset(config.data_dir, config.n_classes,
+  dataset = datasets.open_dataset(config.data_dir, config.n_classes,
                                   min_len=None, synthetic_seed=config.seed)
   model = config_lib.build_model(config, dataset.n_classes)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
-  batches = data_lib.TrainBatches(
+  batches = batches_lib.TrainBatches(
       dataset.train, config.batch_size, config.seq_len, fs[0], config.q_type,
       config.q_levels, config.seed, jax.process_index(), jax.process_count(),
       dither=config.dither)
   tx = steps.make_optimizer(config)
-  is_main = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
-
-  # The state: restored when the workdir has a checkpoint, else initialised.
-  make_state = lambda: steps.init_state(model, tx, jax.random.key(config.seed),
-                                        config.batch_size, config.seq_len)
-  abstract = jax.eval_shape(make_state)
+  abstract = jax.eval_shape(functools.partial(_initial_state, config, model, tx))
   rep, data_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  state_sharding = jax.tree.map(lambda _: rep, abstract)
-  state_sharding = state_sharding.replace(
+  state_sharding = jax.tree.map(lambda _: rep, abstract).replace(
       rnn_state=jax.tree.map(lambda _: data_sh, abstract.rnn_state))
-  n_params = count_params(abstract.params)
-  _log(f"parameters: {n_params}")
-  ckpts = ckpt_lib.Checkpoints(workdir, config.keep_checkpoints)
-  meta = {"best_valid": None}
-  if ckpts.latest.latest_step() is not None:
-    step0 = ckpts.latest.latest_step()
-    saved = ckpt_lib.read_meta(workdir, ckpt_lib.LATEST, step0)
-    _check_resume_config(config, saved, workdir, dataset.n_classes)
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          abstract, state_sharding)
-    state, meta = ckpt_lib.restore(workdir, ckpt_lib.LATEST, step0, target)
-    _log(f"resumed from {workdir}/{ckpt_lib.LATEST}/{step0}")
-  else:
-    state = jax.jit(make_state, out_shardings=state_sharding)()
-  start = int(state.step)
+  return Setup(dataset, model, mesh, batches, tx, abstract, state_sharding)
 
-  steps_per_epoch = batches.steps_per_epoch
-  total = config.num_epochs * steps_per_epoch
-  if config.max_steps:
-    total = min(total, config.max_steps)
-  eval_every = config.eval_every_steps or steps_per_epoch
-  writer = MetricsWriter(workdir, start, enabled=is_main)
-  evaluator = Evaluator(model, config, mesh)
-  p_train = jax.jit(functools.partial(steps.train_step, model, tx),
-                    in_shardings=(state_sharding, data_sh), out_shardings=state_sharding,
-                    donate_argnums=0)
 
-  # The loudness of each class's recordings, which the model never sees
-  # (clips are min-max scaled before quantisation): sample.py's default level.
-  # Measured once (a pass over the train split); a resumed run keeps its own.
-  class_rms = meta.get("class_rms") or levels.class_rms(
-      dataset.train.wav, dataset.train.sid, dataset.n_classes)
+def _initial_state(config, model, tx) -> steps.TrainState:
+  return steps.init_state(model, tx, jax.random.key(config.seed),
+                          config.batch_size, config.seq_len)
 
-  def meta_now(step):
-    pos = batches.position(step)
-    return {"step": step, "epoch": pos.epoch, "position": vars(pos),
-            "best_valid": meta.get("best_valid"), "config": config.to_dict(),
-            "n_classes": dataset.n_classes, "class_names": dataset.class_names,
-            "class_rms": class_rms, "data_dir": config.data_dir}
 
-  def check_finite(st):
-    bad = int(jax.device_get(st.nonfinite_step))
-    if bad >= 0:
-      raise TrainingError(
-          f"loss or gradients not finite at step {bad}; stopped. The last good "
-          f"checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again to resume "
-          "from it, e.g. with a lower --config.learning_rate")
+def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoints):
+  """(state, meta): the workdir's latest checkpoint when it has one (refused
+  when its config differs in a model or RESUME_KEYS key), else step 0."""
+  step0 = ckpts.latest.latest_step()
+  if step0 is None:
+    init = functools.partial(_initial_state, config, setup.model, setup.tx)
+    return jax.jit(init, out_shardings=setup.state_sharding)(), {"best_valid": None}
+  saved = ckpt_lib.read_meta(workdir, ckpt_lib.LATEST, step0)
+  _check_resume_config(config, saved, workdir, setup.dataset.n_classes)
+  target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                        setup.abstract, setup.state_sharding)
+  state, meta = ckpt_lib.restore(workdir, ckpt_lib.LATEST, step0, target)
+  _log(f"resumed from {workdir}/{ckpt_lib.LATEST}/{step0}")
+  return state, meta
 
-  pending = {"step": None}  # the step orbax may still be writing in the background
 
-  def save_failed(e):
+def check_finite(state, workdir: str) -> None:
+  """Raises TrainingError when the state saw a non-finite loss or gradient."""
+  bad = int(jax.device_get(state.nonfinite_step))
+  if bad >= 0:
+    raise TrainingError(
+        f"loss or gradients not finite at step {bad}; stopped. The last good "
+        f"checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again to resume "
+        "from it, e.g. with a lower --config.learning_rate")
+
+
+class Checkpointer:
+  """The run's saves: never of a state that saw a non-finite step; a failed
+  (background) write becomes a TrainingError naming its step, earlier
+  checkpoints intact."""
+
+  def __init__(self, workdir: str, keep: int, meta_of: Callable[[int], dict]):
+    self.workdir, self.meta_of = workdir, meta_of
+    self.ckpts = ckpt_lib.Checkpoints(workdir, keep)
+    self.pending = None  # the step orbax may still be writing in the background
+
+  def _failed(self, e: OSError) -> TrainingError:
     return TrainingError(
-        f"{workdir}: could not save the checkpoint of step {pending['step']} "
+        f"{self.workdir}: could not save the checkpoint of step {self.pending} "
         f"({e}); the previous checkpoints are intact. Free space and run again "
         "to resume from the last one")
 
-  def save(st, which=ckpt_lib.LATEST, item=None):
-    check_finite(st)  # never save a state that saw a non-finite step
+  def save(self, state, which: str = ckpt_lib.LATEST, item=None) -> None:
+    check_finite(state, self.workdir)
+    step = int(state.step)
     try:
-      ckpts.wait()  # surfaces a failure of the previous background write
-      pending["step"] = int(st.step)
-      ckpts.save(which, int(st.step), st if item is None else item, meta_now(int(st.step)))
+      self.ckpts.wait()  # surfaces a failure of the previous background write
+      self.pending = step
+      self.ckpts.save(which, step, state if item is None else item, self.meta_of(step))
     except OSError as e:
-      raise save_failed(e) from e
+      raise self._failed(e) from e
 
-  def finish():
+  def close(self) -> None:
     try:
-      ckpts.close()
+      self.ckpts.close()
     except OSError as e:
-      raise save_failed(e) from e
-    finally:
-      writer.close()
+      raise self._failed(e) from e
 
-  def flush_metrics(st):
-    """Pulls the accumulated train bits; stops on a non-finite step."""
-    check_finite(st)
+
+class _Run:
+  """One call of train_and_evaluate: the host loop around the jitted step."""
+
+  def __init__(self, config, workdir: str):
+    self.config, self.workdir = config, workdir
+    self.is_main = jax.process_index() == 0
+    self.setup = s = make_setup(config)
+    os.makedirs(workdir, exist_ok=True)
+    _log(f"parameters: {s.n_params}")
+    self.ckpt = Checkpointer(workdir, config.keep_checkpoints, self.meta_of)
+    self.state, self.meta = restore_or_init(config, s, workdir, self.ckpt.ckpts)
+    self.start = int(self.state.step)
+    self.total = config.num_epochs * s.batches.steps_per_epoch
+    if config.max_steps:
+      self.total = min(self.total, config.max_steps)
+    self.eval_every = config.eval_every_steps or s.batches.steps_per_epoch
+    self.writer = MetricsWriter(workdir, self.start, enabled=self.is_main)
+    self.evaluator = Evaluator(s.model, config, s.mesh)
+    self.p_train = jax.jit(functools.partial(steps.train_step, s.model, s.tx),
+                           in_shardings=(s.state_sharding, sharding.batch_sharded(s.mesh)),
+                           out_shardings=s.state_sharding, donate_argnums=0)
+    # The loudness of each class's recordings, which the model never sees
+    # (clips are min-max scaled before quantisation): sample.py's default
+    # level. Measured once (a pass over the train split); a resumed run keeps
+    # its own.
+    self.class_rms = self.meta.get("class_rms") or levels.class_rms(
+        s.dataset.train.wav, s.dataset.train.sid, s.dataset.n_classes)
+
+  def meta_of(self, step: int) -> dict:
+    ds = self.setup.dataset
+    pos = self.setup.batches.position(step)
+    return {"step": step, "epoch": pos.epoch, "position": vars(pos),
+            "best_valid": self.meta.get("best_valid"), "config": self.config.to_dict(),
+            "n_classes": ds.n_classes, "class_names": ds.class_names,
+            "class_rms": self.class_rms, "data_dir": self.config.data_dir}
+
+  def epoch_of(self, step: int) -> float:
+    return step / self.setup.batches.steps_per_epoch
+
+  def flush_metrics(self) -> dict | None:
+    """Pulls the train bits summed since the last call; stops on a non-finite step."""
+    st = self.state
+    check_finite(st, self.workdir)
     s, n = jax.device_get((st.bits_sum, st.bits_count))
     record = None
     if n > 0:
-      record = {"step": int(st.step), "epoch": int(st.step) / steps_per_epoch,
-                "train_bits": float(s / n)}
-      writer.write(record)
-    return st.replace(bits_sum=jnp.zeros_like(st.bits_sum),
-                      bits_count=jnp.zeros_like(st.bits_count)), record
-
-  def run_eval(st):
-    record = {"step": int(st.step), "epoch": int(st.step) / steps_per_epoch}
-    if dataset.valid is None:
-      return record
-    record["valid_bits"] = evaluator(st.params, dataset.valid, "valid")
-    best = meta.get("best_valid")
-    if best is None or record["valid_bits"] < best:
-      meta["best_valid"] = record["valid_bits"]
-      if dataset.test is not None:
-        record["test_bits"] = evaluator(st.params, dataset.test, "test")
-      save(st, ckpt_lib.BEST, {"params": st.params})
-    writer.write(record)
-    writer.plot()
-    n_eval = -(-int(st.step) // eval_every)
-    if config.sample_every_evals and n_eval % config.sample_every_evals == 0 and is_main:
-      write_training_samples(config, model, st.params, dataset.class_names,
-                             int(st.step), workdir, class_rms)
-    msg = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_bits"))
-    _log(f"step {record['step']} epoch {record['epoch']:.2f}: {msg}")
+      step = int(st.step)
+      record = {"step": step, "epoch": self.epoch_of(step), "train_bits": float(s / n)}
+      self.writer.write(record)
+    self.state = st.replace(bits_sum=jnp.zeros_like(st.bits_sum),
+                            bits_count=jnp.zeros_like(st.bits_count))
     return record
 
-  last = {}
-  if start >= total:
-    _log(f"nothing to do: {workdir} is at step {start} of {total}")
-  bar = tqdm(total=total, initial=start, desc="train", unit="step",
-             disable=not is_main, dynamic_ncols=True)
-  t0 = t_compiled = time.time()
-  with signals.StopRequests() as stop:  # SIGINT / SIGTERM: checked between steps
+  def evaluate_and_keep_best(self) -> dict:
+    """Valid bits; when they are the best so far, test bits and ``best/``."""
+    st, ds, config = self.state, self.setup.dataset, self.config
+    step = int(st.step)
+    record = {"step": step, "epoch": self.epoch_of(step)}
+    if ds.valid is None:
+      return record
+    record["valid_bits"] = self.evaluator(st.params, ds.valid, "valid")
+    best = self.meta.get("best_valid")
+    if best is None or record["valid_bits"] < best:
+      self.meta["best_valid"] = record["valid_bits"]
+      if ds.test is not None:
+        record["test_bits"] = self.evaluator(st.params, ds.test, "test")
+      self.ckpt.save(st, ckpt_lib.BEST, {"params": st.params})
+    self.writer.write(record)
+    self.writer.plot()
+    n_eval = -(-step // self.eval_every)
+    if config.sample_every_evals and n_eval % config.sample_every_evals == 0 and self.is_main:
+      write_training_samples(config, self.setup.model, st.params, ds.class_names, step,
+                             self.workdir, self.class_rms)
+    msg = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_bits"))
+    _log(f"step {step} epoch {record['epoch']:.2f}: {msg}")
+    return record
+
+  def finish(self) -> None:
     try:
-      for step in range(start, total):
-        batch = sharding.put_batch(batches.get(step), mesh)
-        state = p_train(state, batch)
-        if step == start:  # the first call compiles; later ones only dispatch
-          t_compiled = time.time()
-        done = step + 1
-        bar.update(1)
-        is_eval = done % eval_every == 0 or done == total
-        if done % config.log_every_steps == 0 or is_eval:
-          state, rec = flush_metrics(state)
-          if rec:
-            last.update(rec)
-            bar.set_postfix(train_bits=f"{rec['train_bits']:.3f}")
-        if is_eval:
-          last.update(run_eval(state))
-        if done % config.checkpoint_every_steps == 0 or is_eval:
-          save(state)
-        if stop.requested:
-          break
+      self.ckpt.close()
+    finally:
+      self.writer.close()
+
+  def run_steps(self, stop: signals.StopRequests, bar: tqdm) -> dict:
+    """Steps start .. total, or until a stop is requested; the last metrics."""
+    last, config = {}, self.config
+    for step in range(self.start, self.total):
+      batch = sharding.put_batch(self.setup.batches.get(step), self.setup.mesh)
+      self.state = self.p_train(self.state, batch)
+      if step == self.start:  # the first call compiles; later ones only dispatch
+        self.t_compiled = time.time()
+      done = step + 1
+      bar.update(1)
+      is_eval = done % self.eval_every == 0 or done == self.total
+      if done % config.log_every_steps == 0 or is_eval:
+        rec = self.flush_metrics()
+        if rec:
+          last.update(rec)
+          bar.set_postfix(train_bits=f"{rec['train_bits']:.3f}")
+      if is_eval:
+        last.update(self.evaluate_and_keep_best())
+      if done % config.checkpoint_every_steps == 0 or is_eval:
+        self.ckpt.save(self.state)
+      if stop.requested:
+        break
+    return last
+
+  def on_training_error(self) -> None:
+    """Lets the last good checkpoint finish writing before the error propagates."""
+    try:
+      self.finish()
     except TrainingError:
-      bar.close()
-      try:  # let the last good checkpoint finish writing
-        finish()
-      except TrainingError:
-        pass
+      pass
+
+  def on_keyboard_interrupt(self) -> None:
+    """Ctrl-C raised inside the loop: the state after the last finished step
+    is consistent, so it is saved; exits 130."""
+    try:
+      st = self.state
+      if int(st.step) > self.start and int(st.nonfinite_step) < 0:
+        self.ckpt.save(st)
+    except TrainingError:
       raise
-    except KeyboardInterrupt:
-      bar.close()
-      # The state after the last finished step is consistent: keep it.
+    except RuntimeError:  # interrupted inside a step: its input was donated
+      pass
+    self.finish()
+    _log(f"interrupted at step {int(self.state.step)}; saved. Run the same command to resume.")
+    raise SystemExit(130)
+
+  def train(self) -> dict:
+    if self.start >= self.total:
+      _log(f"nothing to do: {self.workdir} is at step {self.start} of {self.total}")
+    bar = tqdm(total=self.total, initial=self.start, desc="train", unit="step",
+               disable=not self.is_main, dynamic_ncols=True)
+    self.t0 = self.t_compiled = time.time()
+    with signals.StopRequests() as stop:  # SIGINT / SIGTERM: checked between steps
       try:
-        if int(state.step) > start and int(state.nonfinite_step) < 0:
-          save(state)
+        last = self.run_steps(stop, bar)
       except TrainingError:
+        bar.close()
+        self.on_training_error()
         raise
-      except RuntimeError:  # interrupted inside a step: its input was donated
-        pass
-      finish()
-      _log(f"interrupted at step {int(state.step)}; saved. Run the same command to resume.")
-      raise SystemExit(130)
-  bar.close()
-  if stop.requested:  # the state after the last finished step: keep it
-    save(state)
-    finish()
-    _log(f"{stop.name} at step {int(state.step)}; saved. Run the same command to resume.")
-    raise SystemExit(stop.exit_code)
-  finish()
-  if total > start:
-    now, per_step = time.time(), config.batch_size * config.seq_len
-    msg = f"done: step {total}, {(total - start) * per_step / (now - t0):,.0f} samples/s"
-    if total - start > 1:
-      msg += (f" ({(total - start - 1) * per_step / (now - t_compiled):,.0f} after "
-              f"compiling, evaluations and checkpoints included)")
+      except KeyboardInterrupt:
+        bar.close()
+        self.on_keyboard_interrupt()
+    bar.close()
+    if stop.requested:  # the state after the last finished step: keep it
+      self.ckpt.save(self.state)
+      self.finish()
+      _log(f"{stop.name} at step {int(self.state.step)}; saved. Run the same command to resume.")
+      raise SystemExit(stop.exit_code)
+    self.finish()
+    self.log_speed()
+    return last
+
+  def log_speed(self) -> None:
+    done = self.total - self.start
+    if done <= 0:
+      return
+    now, per_step = time.time(), self.config.batch_size * self.config.seq_len
+    msg = f"done: step {self.total}, {done * per_step / (now - self.t0):,.0f} samples/s"
+    if done > 1:
+      msg += (f" ({(done - 1) * per_step / (now - self.t_compiled):,.0f} after "
+              "compiling, evaluations and checkpoints included)")
     _log(msg)
-  return last

@@ -5,11 +5,9 @@ import errno
 import fcntl
 import os
 
+from samplernn_jax.errors import WorkdirError
+
 LOCK_FILE = ".lock"
-
-
-class WorkdirError(RuntimeError):
-  """The workdir cannot be used; the message says why and names it."""
 
 
 class WorkdirLock:

@@ -5,7 +5,7 @@
 
 Prints one JSON line ``{"bits": ..., "clips": ..., "samples": ...}``
 (``samples``: target samples scored, clips x clip length). The cost is
-computed by the same code as validation in train.py (``trainer.Evaluator``)
+computed by the same code as validation in train.py (``cost.Evaluator``)
 with the model config saved in the checkpoint; ``--config.KEY=VALUE`` may
 change only keys that leave the model alone (eval_batch_size, seq_len, dtype,
 max_eval_clips, ...), never one of ``config.MODEL_KEYS``.

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from samplernn_jax import data as data_lib
-from samplernn_jax import metrics, sample_files, sharding, steps, trainer
+from samplernn_jax import cost, metrics, sample_files, sharding, steps, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "demo")
@@ -49,7 +49,7 @@ def test_demo_valid_and_test_bits_match_readme(demo):
   figures, and a change of the model code that changes its function)."""
   config = demo.config
   dataset = data_lib.open_dataset(config.data_dir, 0)
-  evaluator = trainer.Evaluator(demo.model, config, sharding.make_mesh())
+  evaluator = cost.Evaluator(demo.model, config, sharding.make_mesh())
   for split, key in ((dataset.valid, "valid_bits"), (dataset.test, "test_bits")):
     bits = evaluator(demo.params, split, key.split("_")[0])
     assert abs(bits - float(readme_value(key))) < 1e-3, (key, bits)

@@ -31,7 +31,7 @@ from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import cli
 from samplernn_jax import scoring, theano_params
 from samplernn_jax.metrics import read_metrics
-from samplernn_jax.theano_params import ImportError_
+from samplernn_jax.theano_params import ParamFormatError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REF = os.path.join(REPO, "tests", "data", "original_reference", "gru.npz")
@@ -370,7 +370,7 @@ def test_refusals_in_the_library(setup, tmp_path):
                             str(tmp_path / "a"), n_classes=4)
   bad = tmp_path / "ints.npz"
   np.savez(bad, **{**setup["named"], "FrameLevel.h0": np.zeros((2, 8), np.int32)})
-  with pytest.raises(ImportError_, match=r"ints.npz: parameter 'FrameLevel.h0' is an "
+  with pytest.raises(ParamFormatError, match=r"ints.npz: parameter 'FrameLevel.h0' is an "
                                          r"array of int32; expected a float array"):
     scoring.read_original(str(bad))
   with pytest.raises(ValueError, match=r"params.txt: unknown parameter file type"):

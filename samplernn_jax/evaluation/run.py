@@ -38,15 +38,14 @@ from typing import Callable
 import numpy as np
 
 from samplernn_jax import config as config_lib
-from samplernn_jax import data as data_lib
-from samplernn_jax import levels
-from samplernn_jax import sample_files
+from samplernn_jax import datasets, levels, sample_files
+from samplernn_jax import splits as splits_lib
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import features as feat_lib
 from samplernn_jax.evaluation import frechet as frechet_lib
 from samplernn_jax.evaluation import report as report_lib
 from samplernn_jax.evaluation import samples as samples_lib
-from samplernn_jax.evaluation.samples import EvalError
+from samplernn_jax.errors import DataError, EvalError
 
 EVAL_JSON = "eval.json"
 REPORT_HTML = "report.html"
@@ -99,7 +98,7 @@ def _jsonable(x):
   return json.loads(json.dumps(x))
 
 
-def _split_fingerprint(split: data_lib.Split) -> dict:
+def _split_fingerprint(split: splits_lib.Split) -> dict:
   """Identifies a split's content cheaply (size, labels, first and last rows)."""
   h = hashlib.sha1(np.ascontiguousarray(split.sid).tobytes())
   h.update(np.ascontiguousarray(split.wav[0]).tobytes())
@@ -176,34 +175,34 @@ def _load_real(data_dir: str, n_classes: int | None):
   """Class names and the train, valid (or None) and test splits of ``data_dir``."""
   if not os.path.isdir(data_dir):
     raise EvalError(f"--data_dir {data_dir}: no such directory")
-  data_dir = data_lib.resolve_data_dir(data_dir, "--data_dir")  # class folders: packed
+  data_dir = datasets.resolve_data_dir(data_dir, "--data_dir")  # class folders: packed
   for split in ("train", "test"):
-    p = data_lib.split_path(data_dir, split)
+    p = splits_lib.split_path(data_dir, split)
     if not os.path.isfile(p):
       raise EvalError(f"--data_dir {data_dir}: missing the {split} split {p} "
                       "(the evaluation needs audio_train.npz and audio_test.npz;"
                       " audio_valid.npz is optional)")
-  names = data_lib.load_class_names(data_dir, 0)  # [] when no classes.json
+  names = splits_lib.load_class_names(data_dir, 0)  # [] when no classes.json
   if n_classes is None:
     if names:
       n_classes = len(names)
     else:  # no classes.json: as many classes as the labels show
-      n_classes = 1 + max(int(data_lib.load_split(data_lib.split_path(data_dir, s)).sid.max())
+      n_classes = 1 + max(int(splits_lib.load_split(splits_lib.split_path(data_dir, s)).sid.max())
                           for s in ("train", "test"))
-  names = data_lib.load_class_names(data_dir, n_classes)[:n_classes]
+  names = splits_lib.load_class_names(data_dir, n_classes)[:n_classes]
   splits = {}
-  for s in data_lib.SPLITS:
-    p = data_lib.split_path(data_dir, s)
-    splits[s] = data_lib.load_split(p, n_classes) if os.path.isfile(p) else None
+  for s in splits_lib.SPLITS:
+    p = splits_lib.split_path(data_dir, s)
+    splits[s] = splits_lib.load_split(p, n_classes) if os.path.isfile(p) else None
   return names, splits
 
 
-def _split_features(split: data_lib.Split, cfg: EvalConfig, mode: str):
+def _split_features(split: splits_lib.Split, cfg: EvalConfig, mode: str):
   try:
     return feat_lib.features_of_clips(
         feat_lib.split_clips(split.wav, split.sid), cfg.window, mode, cfg.features)
   except ValueError as e:
-    raise data_lib.DataError(f"{split.path}: key 'wav' {e}") from e
+    raise DataError(f"{split.path}: key 'wav' {e}") from e
 
 
 def _frechet_or_none(a, b, what, notes):
@@ -495,7 +494,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   names, splits = _load_real(data_dir, n_classes)
   n = len(names)
   real_dir = os.path.dirname(os.path.abspath(splits["train"].path))  # packed when folders
-  has_class_file = os.path.isfile(os.path.join(real_dir, data_lib.CLASSES_FILE))
+  has_class_file = os.path.isfile(os.path.join(real_dir, splits_lib.CLASSES_FILE))
   clips, notes = samples_lib.read_samples(
       samples_dir, names, config.features.sample_rate, check_names=has_class_file)
   notes += _input_notes(splits, clips, samples_dir, baseline, config)
@@ -562,7 +561,7 @@ def main(args: argparse.Namespace) -> int:
              baseline=args.baseline, config=config, n_classes=args.n_classes,
              baseline_config=args.baseline_config,
              baseline_per_class=args.baseline_per_class)
-  except (EvalError, data_lib.DataError, ValueError, FileNotFoundError, FileExistsError) as e:
+  except (EvalError, DataError, ValueError, FileNotFoundError, FileExistsError) as e:
     print(f"evaluate.py: error: {e}", file=sys.stderr)
     return 2
   return 0

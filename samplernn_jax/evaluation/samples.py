@@ -24,11 +24,8 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
+from samplernn_jax.errors import EvalError
 from samplernn_jax.sample_files import MANIFEST, safe_name  # the writer defines the format
-
-
-class EvalError(ValueError):
-  """Bad input to the evaluation; the message names the path or flag."""
 
 
 @dataclasses.dataclass

@@ -1,0 +1,110 @@
+"""Finding a run's data: a ``data_dir`` as a user gives it -> its splits.
+
+``data_dir`` may be a folder of npz splits (``splits.py``), a folder of class
+sub-folders of recordings (packed once by ``packing.py`` into its
+``.packed/``), a path relative to the repository root (the bundled
+``data/default`` from any folder), or ``synthetic`` (``synthetic.py``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from absl import logging
+
+from samplernn_jax import packing, synthetic
+from samplernn_jax.errors import DataError
+from samplernn_jax.splits import (CLASSES_FILE, SPLITS, Split, load_class_names,
+                                  load_split, split_path)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKED = ".packed"
+
+
+def _has_class_folders(data_dir: str) -> bool:
+  return any(os.path.isdir(os.path.join(data_dir, e)) and not e.startswith(".")
+             for e in os.listdir(data_dir))
+
+
+def pack_class_folders(data_dir: str) -> str:
+  """A folder of class sub-folders of recordings -> its npz splits.
+
+  Packed once (8 s clips, 16 kHz, split by recording 80/10/10, seed 0) into
+  ``<data_dir>/.packed/`` and reused afterwards; delete that folder after
+  changing the recordings.
+  """
+  out = os.path.join(data_dir, PACKED)
+  if not os.path.isfile(split_path(out, "train")):
+    logging.warning("packing the recordings of %s into %s (once)", data_dir, out)
+    packing.pack_folder(data_dir, out, overwrite=True, progress=False)
+  return out
+
+
+def resolve_data_dir(data_dir: str, setting: str = "config.data_dir") -> str:
+  """The folder holding a run's npz splits, for a ``data_dir`` as a user gives it.
+
+  A relative path that does not exist from here is tried from the repository
+  root (the bundled ``data/default`` from another folder); a folder of class
+  sub-folders without ``audio_train.npz`` is packed once (``pack_class_folders``)
+  and its ``.packed`` folder returned. ``setting`` names the option in errors.
+  """
+  if not data_dir:
+    raise DataError(f"{setting} is empty: expected a folder holding "
+                    "audio_train.npz (and audio_valid.npz, audio_test.npz)")
+  repo_relative = os.path.join(REPO_ROOT, data_dir)
+  if not os.path.isdir(data_dir) and not os.path.isabs(data_dir) and os.path.isdir(repo_relative):
+    data_dir = repo_relative  # e.g. the bundled data/default from another cwd
+  if not os.path.isdir(data_dir):
+    raise DataError(f"{setting}={data_dir!r}: no such folder")
+  if not os.path.isfile(split_path(data_dir, "train")) and _has_class_folders(data_dir):
+    data_dir = pack_class_folders(data_dir)
+  return data_dir
+
+
+@dataclasses.dataclass
+class Dataset:
+  """The splits of a run (valid and test may be absent) and class metadata."""
+  data_dir: str
+  train: Split
+  valid: Split | None
+  test: Split | None
+  class_names: list[str]
+
+  @property
+  def n_classes(self) -> int:
+    return len(self.class_names)
+
+
+def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
+                 synthetic_seed: int = 0) -> Dataset:
+  """Opens ``audio_{train,valid,test}.npz`` of ``data_dir`` (train required).
+
+  ``data_dir="synthetic"`` gives the small generated set of ``synthetic.py``.
+  ``n_classes`` 0 means: the length of classes.json, else max sid + 1.
+  """
+  if data_dir == "synthetic":
+    splits = {name: synthetic.make_split(name, per, 16000 * 2, synthetic_seed)
+              for name, per in (("train", 12), ("valid", 2), ("test", 2))}
+    names = list(synthetic.CLASS_NAMES)
+    if n_classes and n_classes != len(names):
+      raise DataError(f"config.n_classes={n_classes}, but the synthetic data has "
+                      f"{len(names)} classes")
+    return Dataset(data_dir, splits["train"], splits["valid"], splits["test"], names)
+  data_dir = resolve_data_dir(data_dir)
+  paths = {s: split_path(data_dir, s) for s in SPLITS}
+  if not os.path.isfile(paths["train"]):
+    raise DataError(f"{paths['train']}: no such file (config.data_dir must hold "
+                    "audio_train.npz)")
+  splits = {s: load_split(p, None, min_len) for s, p in paths.items()
+            if s == "train" or os.path.isfile(p)}
+  if not n_classes:
+    if os.path.isfile(os.path.join(data_dir, CLASSES_FILE)):
+      n_classes = len(load_class_names(data_dir, 0))
+    else:
+      n_classes = max(int(sp.sid.max()) for sp in splits.values()) + 1
+  for sp in splits.values():
+    if sp.sid.max() >= n_classes:
+      raise DataError(f"{sp.path}: key 'sid' holds class {int(sp.sid.max())}; expected "
+                      f"0 .. {n_classes - 1} (config.n_classes={n_classes})")
+  names = load_class_names(data_dir, n_classes)[:n_classes]
+  return Dataset(data_dir, splits["train"], splits.get("valid"), splits.get("test"), names)

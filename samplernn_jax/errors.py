@@ -1,0 +1,37 @@
+"""The library's typed errors, in one module that imports nothing.
+
+Each message names the file, key or setting at fault and what was expected,
+so an entry point can print it as one line (``cli.run``: ``error: ...``,
+exit code 2). Every class derives from ``Error`` (catch that for all of
+them) and from the builtin that fits (``ValueError`` for bad input,
+``RuntimeError`` for a run that cannot go on).
+"""
+
+
+class Error(Exception):
+  """Base of samplernn_jax's own errors."""
+
+
+class DataError(Error, ValueError):
+  """Bad input data; the message names the file and what was expected."""
+
+
+class ParamFormatError(Error, ValueError):
+  """A parameter file (the original's format) that does not fit the config;
+  names the file and the parameter."""
+
+
+class LevelError(Error, ValueError):
+  """A level setting that cannot be applied; the message names it."""
+
+
+class EvalError(Error, ValueError):
+  """Bad input to the evaluation; the message names the path or flag."""
+
+
+class TrainingError(Error, RuntimeError):
+  """The run cannot go on (non-finite loss, incompatible workdir...)."""
+
+
+class WorkdirError(Error, RuntimeError):
+  """The workdir cannot be used; the message says why and names it."""
