@@ -12,6 +12,8 @@ import os
 
 from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
 
+from samplernn_jax.files import atomic_write, write_text
+
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
 
@@ -24,13 +26,6 @@ def read_metrics(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def _atomic_write(path: str, text: str) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 class MetricsWriter:
 
   def __init__(self, workdir: str, resume_step: int, enabled: bool = True):
@@ -40,7 +35,7 @@ class MetricsWriter:
     if not enabled:
       return
     kept = [r for r in read_metrics(workdir) if r.get("step", 0) <= resume_step]
-    _atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+    write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
     try:
       from tensorboardX import SummaryWriter
       self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
@@ -77,9 +72,8 @@ class MetricsWriter:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = os.path.join(self.workdir, "curves.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, os.path.join(self.workdir, CURVES_FILE))
+    atomic_write(os.path.join(self.workdir, CURVES_FILE),
+                 lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
   def close(self) -> None:
     if self.tb is not None:

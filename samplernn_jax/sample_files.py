@@ -12,7 +12,6 @@ to a temporary name and renamed, so a reader never sees half a file.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import re
@@ -25,6 +24,7 @@ from ml_collections import ConfigDict
 
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
+from samplernn_jax import files
 from samplernn_jax import levels
 from samplernn_jax import quantize as quant
 from samplernn_jax import sampling
@@ -115,9 +115,9 @@ def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:
 
 
 def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
-  tmp = path + ".tmp.wav"
-  sf.write(tmp, audio, rate, subtype="FLOAT")
-  os.replace(tmp, path)
+  """32-bit float WAV (the generated audio as it is, no clipping)."""
+  files.atomic_write(path, lambda tmp: sf.write(tmp, audio, rate, subtype="FLOAT",
+                                                format="WAV"))
 
 
 def check_seconds(seconds: float) -> None:
@@ -125,16 +125,10 @@ def check_seconds(seconds: float) -> None:
     raise ValueError(f"--seconds={seconds}: expected a positive length (a finite number of seconds)")
 
 
-def _write_json(path: str, obj) -> None:
-  """JSON to a temporary name, then renamed: a reader never sees half a file."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1)
-  os.replace(tmp, path)
 
 
 def write_manifest(out_dir: str, records: list[dict]) -> None:
-  _write_json(os.path.join(out_dir, MANIFEST), records)
+  files.write_json(os.path.join(out_dir, MANIFEST), records)
 
 
 @dataclasses.dataclass
@@ -205,7 +199,7 @@ def model_record(loaded: Loaded, level: str, temperature: float, seed: int) -> d
 
 
 def write_model_json(out_dir: str, record: dict) -> None:
-  _write_json(os.path.join(out_dir, MODEL_JSON), record)
+  files.write_json(os.path.join(out_dir, MODEL_JSON), record)
 
 
 def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str],

@@ -30,7 +30,7 @@ import numpy as np
 
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import sharding, splits, steps, theano_params
+from samplernn_jax import files, sharding, splits, steps, theano_params
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.batches import Position
 from samplernn_jax.cost import Evaluator
@@ -132,13 +132,14 @@ def write_original(named: Mapping[str, np.ndarray], path: str) -> None:
   if os.path.exists(path):
     raise FileExistsError(f"{path}: already exists; remove it or choose another file")
   arrays = {str(k): np.asarray(v) for k, v in named.items()}
-  tmp = path + ".tmp"
-  with open(tmp, "wb") as f:
-    if kind == "pickle":
-      _PortablePickler(f, protocol=2).dump(arrays)
-    else:
-      np.savez(f, **arrays)
-  os.replace(tmp, path)
+
+  def write(tmp):
+    with open(tmp, "wb") as f:
+      if kind == "pickle":
+        _PortablePickler(f, protocol=2).dump(arrays)
+      else:
+        np.savez(f, **arrays)
+  files.atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------------

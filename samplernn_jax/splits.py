@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from samplernn_jax import files
 from samplernn_jax.errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -176,8 +177,4 @@ def load_class_names(data_dir: str | None, n_classes: int) -> list[str]:
 
 
 def write_class_names(data_dir: str, names: Sequence[str]) -> None:
-  path = os.path.join(data_dir, CLASSES_FILE)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(list(names), f, indent=1)
-  os.replace(tmp, path)
+  files.write_json(os.path.join(data_dir, CLASSES_FILE), list(names))

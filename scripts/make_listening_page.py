@@ -20,11 +20,10 @@ import soundfile as sf
 from absl import app, flags
 from matplotlib.figure import Figure
 
-from samplernn_jax import cli
+from samplernn_jax import cli, files
 from samplernn_jax import data as data_lib
 from samplernn_jax import sample_files
 from samplernn_jax.evaluation import features as feat_lib
-from samplernn_jax.evaluation import report as report_lib
 from samplernn_jax.evaluation import samples as samples_lib
 
 _SAMPLES = flags.DEFINE_string("samples", "", "folder of generated clips (sample.py output)")
@@ -59,7 +58,7 @@ img{{max-width:100%}}audio{{width:16em}}</style></head>
 
 def _ogg(path: str, wav: np.ndarray) -> None:
   x = np.clip(np.asarray(wav, np.float32), -1.0, 1.0)
-  report_lib.atomic_write(path, lambda tmp: sf.write(tmp, x, RATE, format="OGG",
+  files.atomic_write(path, lambda tmp: sf.write(tmp, x, RATE, format="OGG",
                                                      subtype="VORBIS"))
 
 
@@ -81,7 +80,7 @@ def _figure(path: str, names, real, gen) -> None:
   axes[-1][0].set_xlabel("s", fontsize=7)
   axes[-1][1].set_xlabel("s", fontsize=7)
   fig.tight_layout()
-  report_lib.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+  files.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
 
 
 def _run():
@@ -125,7 +124,7 @@ def _run():
            "real recordings from the test split beside clips generated for the same class."
            + about)
   figure_rel = os.path.relpath(os.path.abspath(_FIGURE.value), os.path.abspath(_OUT.value))
-  report_lib.write_text(index, PAGE.format(title=html.escape(_TITLE.value),
+  files.write_text(index, PAGE.format(title=html.escape(_TITLE.value),
                                            intro=html.escape(intro),
                                            figure=html.escape(figure_rel.replace(os.sep, "/")),
                                            rows="\n".join(rows),

@@ -16,38 +16,16 @@ Matplotlib is used through ``Figure`` objects (no pyplot global state).
 from __future__ import annotations
 
 import html
-import json
-import os
 import string
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import soundfile as sf
 from matplotlib.figure import Figure
 
-
-def atomic_write(path: str, write: Callable[[str], None]) -> None:
-  """Calls ``write(tmp)`` then renames tmp to ``path`` (same directory)."""
-  d, base = os.path.split(os.path.abspath(path))
-  os.makedirs(d, exist_ok=True)
-  tmp = os.path.join(d, f".{base}.tmp{os.getpid()}")
-  try:
-    write(tmp)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+from samplernn_jax.files import atomic_write, write_text
 
 
-def write_text(path: str, text: str) -> None:
-  def w(tmp):
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(text)
-  atomic_write(path, w)
-
-
-def write_json(path: str, obj) -> None:
-  write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
 
 
 def write_wav(path: str, wav: np.ndarray, sample_rate: int) -> None:

@@ -38,7 +38,7 @@ from typing import Callable
 import numpy as np
 
 from samplernn_jax import config as config_lib
-from samplernn_jax import datasets, levels, sample_files
+from samplernn_jax import datasets, files, levels, sample_files
 from samplernn_jax import splits as splits_lib
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import features as feat_lib
@@ -458,7 +458,7 @@ def _write_outputs(out_dir, results, preds, names, x_test, test_split, x_gen,
            else "Generated scenes") + f": {samples_dir}"
   report_lib.write_html(os.path.join(out_dir, REPORT_HTML), title,
                         _summary(results, baseline), list(figures.values()), rows, notes)
-  report_lib.write_json(os.path.join(out_dir, EVAL_JSON), results)  # last
+  files.write_json(os.path.join(out_dir, EVAL_JSON), results)  # last
 
 
 def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
