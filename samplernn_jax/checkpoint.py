@@ -16,12 +16,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 
 LATEST, BEST = "checkpoints", "best"
 
 
-def _manager(path: str, keep: int) -> ocp.CheckpointManager:
+def manager(path: str, keep: int) -> ocp.CheckpointManager:
+  """An orbax manager of ``path`` whose steps hold a ``state`` pytree and a
+  JSON ``meta`` (the layout of every checkpoint here, the evaluation's
+  classifiers included), keeping the newest ``keep`` steps."""
   return ocp.CheckpointManager(
       os.path.abspath(path),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
@@ -32,8 +36,8 @@ class Checkpoints:
   """The two managers of a workdir."""
 
   def __init__(self, workdir: str, keep: int = 2):
-    self.latest = _manager(os.path.join(workdir, LATEST), max(1, keep))
-    self.best = _manager(os.path.join(workdir, BEST), 1)
+    self.latest = manager(os.path.join(workdir, LATEST), max(1, keep))
+    self.best = manager(os.path.join(workdir, BEST), 1)
 
   def save(self, which: str, step: int, state: Any, meta: dict) -> None:
     """Saves asynchronously; a step already on disk is kept as it is (a step
@@ -87,7 +91,7 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
 
 def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:
   """Restores (state, meta) of one checkpoint; ``abstract_state`` from eval_shape."""
-  mgr = _manager(os.path.join(workdir, sub), 1000)
+  mgr = manager(os.path.join(workdir, sub), 1000)
   try:
     out = mgr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
@@ -97,7 +101,7 @@ def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any
 
 
 def read_meta(workdir: str, sub: str, step: int) -> dict:
-  mgr = _manager(os.path.join(workdir, sub), 1000)
+  mgr = manager(os.path.join(workdir, sub), 1000)
   try:
     out = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
   finally:
@@ -112,8 +116,7 @@ def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
   ``checkpoints/`` and the parameter-only states of ``best/``, onto this
   process's first device whatever devices or hosts saved it.
   """
-  import jax
-  mgr = _manager(os.path.join(workdir, sub), 1000)
+  mgr = manager(os.path.join(workdir, sub), 1000)
   here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   try:
     out = mgr.restore(step, args=ocp.args.Composite(

@@ -119,6 +119,22 @@ def lstm_step(w_rec: Array, xp: Array, s: Array, dtype: Dtype) -> Array:
   return jnp.concatenate([o * jnp.tanh(c), c], axis=-1)
 
 
+def embedding_tables(embedding: Array, kernel: Array, s: int, precision=None) -> Array:
+  """The sample tier's embedding and first Linear folded into look-up tables.
+
+  ``concat_j(E[prev_j]) @ W`` with E [Q, Emb] and W [s * Emb, H] equals
+  ``sum_j T_j[prev_j]`` with ``T_j = E @ W_j``; returns T [s, Q, H].
+  """
+  q, e = embedding.shape
+  return jnp.einsum("qe,seh->sqh", embedding, kernel.reshape(s, e, -1),
+                    precision=precision)
+
+
+def state_size(rnn_type: str, hidden: int) -> int:
+  """Width D of one RNN layer's state: h for a GRU, [h, c] for an LSTM."""
+  return hidden if rnn_type == "GRU" else 2 * hidden
+
+
 class RNNLayer(nn.Module):
   """One GRU or LSTM layer run over a sequence with ``jax.lax.scan``.
 
@@ -149,7 +165,7 @@ class RNNLayer(nn.Module):
 
   @property
   def state_size(self) -> int:
-    return self.hidden if self.rnn_type == "GRU" else 2 * self.hidden
+    return state_size(self.rnn_type, self.hidden)
 
   def __call__(self, x: Array, s0: Array) -> tuple[Array, Array]:
     """x [B, F, I], s0 [B, D] -> (hidden states [B, F, H], last state [B, D])."""

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from samplernn_jax import quantize as quant
-from samplernn_jax.layers import RNNLayer, WNDense
+from samplernn_jax.layers import RNNLayer, WNDense, embedding_tables, state_size
 
 Array = jax.Array
 State = tuple  # one [B, R, D] array per frame tier
@@ -70,7 +70,7 @@ class FrameTier(nn.Module):
 
   @property
   def state_size(self) -> int:
-    return self.dim if self.rnn_type == "GRU" else 2 * self.dim
+    return state_size(self.rnn_type, self.dim)
 
   def h0(self) -> Array:
     """The initial state [R, D] (zeros unless learn_h0)."""
@@ -137,8 +137,7 @@ class SampleTier(nn.Module):
       # embedding then Linear == a sum of s look-ups in per-position tables
       # T_j = embedding @ W_j [Q, H]: fewer FLOPs when B*T >> Q.
       w, _ = self.prev_samples.weights(s * self.emb_size)
-      tables = jnp.einsum("qe,seh->sqh", self.embedding,
-                          w.reshape(s, self.emb_size, self.dim))  # [s, Q, H]
+      tables = embedding_tables(self.embedding, w, s)  # [s, Q, H]
       x = sum(tables[j][prev[..., j]] for j in range(s))
     elif self.sample_input == "embedding":
       x = self.embedding[prev].reshape(b, t, s * self.emb_size)  # [B, T, s*E]

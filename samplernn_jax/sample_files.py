@@ -24,12 +24,13 @@ from ml_collections import ConfigDict
 
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import files
 from samplernn_jax import levels
 from samplernn_jax import quantize as quant
 from samplernn_jax import sampling
 from samplernn_jax import signals
 from samplernn_jax import steps
+from samplernn_jax.audio import read_mono
+from samplernn_jax.files import atomic_write, write_json
 
 MANIFEST = "manifest.json"
 MODEL_JSON = "model.json"
@@ -116,8 +117,7 @@ def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:
 
 def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
   """32-bit float WAV (the generated audio as it is, no clipping)."""
-  files.atomic_write(path, lambda tmp: sf.write(tmp, audio, rate, subtype="FLOAT",
-                                                format="WAV"))
+  atomic_write(path, lambda tmp: sf.write(tmp, audio, rate, subtype="FLOAT", format="WAV"))
 
 
 def check_seconds(seconds: float) -> None:
@@ -128,7 +128,7 @@ def check_seconds(seconds: float) -> None:
 
 
 def write_manifest(out_dir: str, records: list[dict]) -> None:
-  files.write_json(os.path.join(out_dir, MANIFEST), records)
+  write_json(os.path.join(out_dir, MANIFEST), records)
 
 
 @dataclasses.dataclass
@@ -199,7 +199,7 @@ def model_record(loaded: Loaded, level: str, temperature: float, seed: int) -> d
 
 
 def write_model_json(out_dir: str, record: dict) -> None:
-  files.write_json(os.path.join(out_dir, MODEL_JSON), record)
+  write_json(os.path.join(out_dir, MODEL_JSON), record)
 
 
 def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str],
@@ -261,19 +261,8 @@ def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
   """A mono WAV at the model's rate -> its quantised levels int32 [P]."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"--prime={path}: no such file")
-  try:
-    audio, sr = sf.read(path, dtype="float64", always_2d=True)
-  except Exception as e:  # soundfile raises its own error types for non-audio
-    raise ValueError(f"--prime={path}: not a readable audio file ({e})") from e
-  if sr != rate:
-    raise ValueError(f"--prime={path}: sample rate {sr} Hz; the model needs {rate} Hz")
-  if audio.shape[1] != 1:
-    raise ValueError(f"--prime={path}: {audio.shape[1]} channels; expected mono")
-  if audio.shape[0] == 0:
-    raise ValueError(f"--prime={path}: empty (no samples)")
-  if not np.isfinite(audio).all():
-    raise ValueError(f"--prime={path}: holds NaN or Inf")
-  return quant.quantize(audio[:, 0], q_type, q_levels)
+  x = read_mono(path, rate, name=f"--prime={path}")
+  return quant.quantize(x, q_type, q_levels)
 
 
 def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,

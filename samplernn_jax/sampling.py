@@ -29,6 +29,7 @@ import numpy as np
 
 from samplernn_jax import levels
 from samplernn_jax import quantize as quant
+from samplernn_jax.layers import embedding_tables
 from samplernn_jax.model import SampleRNN
 
 
@@ -133,10 +134,9 @@ def embedding_to_tables(params, frame_size: int):
   st = dict(params["sample_tier"])
   emb = st.pop("embedding")  # [Q, Emb]
   w = st["prev_samples"]["kernel"]  # [s * Emb, H]
-  q, e = emb.shape
-  tables = jnp.einsum("qe,seh->sqh", emb.astype(jnp.float32),
-                      w.astype(jnp.float32).reshape(frame_size, e, -1),
-                      precision=jax.lax.Precision.HIGHEST)
+  q = emb.shape[0]
+  tables = embedding_tables(emb.astype(jnp.float32), w.astype(jnp.float32), frame_size,
+                            precision=jax.lax.Precision.HIGHEST)
   st["prev_samples"] = dict(st["prev_samples"],
                             kernel=tables.reshape(frame_size * q, -1).astype(w.dtype))
   return dict(params, sample_tier=st)

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from samplernn_jax.layers import state_size
 from samplernn_jax.model import SampleRNN, State, log_probs
 
 LN2 = math.log(2.0)
@@ -54,7 +55,7 @@ def class_vectors(sid: jax.Array, n_classes: int) -> jax.Array:
 def init_params(model: SampleRNN, key: jax.Array, seq_len: int) -> Any:
   top = model.frame_sizes[0]
   chunk = jnp.zeros((1, seq_len + top), jnp.int32)
-  state = tuple(jnp.zeros((1, model.n_rnn, (1 if model.rnn_type == "GRU" else 2) * model.dim))
+  state = tuple(jnp.zeros((1, model.n_rnn, state_size(model.rnn_type, model.dim)))
                 for _ in model.frame_sizes)
   return model.init(key, chunk, jnp.zeros((1, model.n_classes)), state)["params"]
 

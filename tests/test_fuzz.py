@@ -308,7 +308,7 @@ def test_prime_valid_control(tmp_path):
 
 
 @pytest.mark.parametrize("case, fragment", [
-    ("rate", "sample rate 8000 Hz; the model needs 16000 Hz"),
+    ("rate", "sample rate 8000 Hz; expected 16000 Hz"),
     ("stereo", "2 channels; expected mono"),
     ("empty", "empty (no samples)"),
     ("nan", "holds NaN or Inf"),

@@ -339,7 +339,7 @@ BAD = {
     "ckpt_step": (["--ckpt", "99"], "no checkpoint at step 99"),
     "exists": (["--classes", "tone"], "pass --overwrite"),
     "stream_minmax": (["--stream", "--normalize", "minmax"], "--stream writes unscaled audio"),
-    "prime_rate": (["--prime", "rate"], "sample rate 8000 Hz; the model needs 16000 Hz"),
+    "prime_rate": (["--prime", "rate"], "sample rate 8000 Hz; expected 16000 Hz"),
     "prime_stereo": (["--prime", "stereo"], "2 channels; expected mono"),
     "prime_empty": (["--prime", "empty"], "empty (no samples)"),
     "prime_text": (["--prime", "text"], "not a readable audio file"),

@@ -39,6 +39,8 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
+from samplernn_jax import checkpoint as ckpt_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierConfig:
@@ -223,16 +225,9 @@ def train(feats: np.ndarray, labels: np.ndarray, n_classes: int,
 # with which settings, plus its history).
 
 
-def _manager(ckpt_dir: str) -> ocp.CheckpointManager:
-  return ocp.CheckpointManager(
-      os.path.abspath(ckpt_dir),
-      options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
-      item_names=("state", "meta"))
-
-
 def save(ckpt_dir: str, clf: Classifier, meta: dict) -> None:
   """Writes the classifier (atomically: orbax renames a finished temp dir)."""
-  mgr = _manager(ckpt_dir)
+  mgr = ckpt_lib.manager(ckpt_dir, 1)
   step = (mgr.latest_step() or 0) + 1
   state = {"params": clf.params, "mean": clf.mean, "std": clf.std}
   mgr.save(step, args=ocp.args.Composite(
@@ -246,7 +241,7 @@ def read_meta(ckpt_dir: str) -> dict | None:
   """The ``meta`` of the checkpoint in ``ckpt_dir``; None when there is none."""
   if not os.path.isdir(ckpt_dir):
     return None
-  mgr = _manager(ckpt_dir)
+  mgr = ckpt_lib.manager(ckpt_dir, 1)
   try:
     step = mgr.latest_step()
     if step is None:
@@ -265,7 +260,7 @@ def restore(ckpt_dir: str, n_classes: int, cfg: ClassifierConfig,
       "params": jax.eval_shape(lambda: init_params(model, n_frames, n_mels, 0)),
       "mean": jax.ShapeDtypeStruct((n_mels,), jnp.float32),
       "std": jax.ShapeDtypeStruct((n_mels,), jnp.float32)}
-  mgr = _manager(ckpt_dir)
+  mgr = ckpt_lib.manager(ckpt_dir, 1)
   try:
     step = mgr.latest_step()
     out = mgr.restore(step, args=ocp.args.Composite(

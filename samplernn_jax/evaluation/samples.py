@@ -22,8 +22,8 @@ import re
 from typing import Sequence
 
 import numpy as np
-import soundfile as sf
 
+from samplernn_jax import audio
 from samplernn_jax.errors import EvalError
 from samplernn_jax.sample_files import MANIFEST, safe_name  # the writer defines the format
 
@@ -37,20 +37,8 @@ class Clip:
 
 def read_wav(path: str, sample_rate: int) -> np.ndarray:
   """Mono float32 [T] audio of ``path``; raises EvalError on any mismatch."""
-  try:
-    wav, sr = sf.read(path, dtype="float32", always_2d=True)
-  except Exception as e:  # soundfile raises LibsndfileError, RuntimeError...
-    raise EvalError(f"{path}: cannot read as a WAV file ({e})") from e
-  if sr != sample_rate:
-    raise EvalError(f"{path}: sample rate {sr} Hz; expected {sample_rate} Hz "
-                    "(the rate of the training data)")
-  if wav.shape[1] != 1:
-    raise EvalError(f"{path}: {wav.shape[1]} channels; expected mono")
-  if wav.shape[0] == 0:
-    raise EvalError(f"{path}: holds no samples")
-  if not np.isfinite(wav).all():
-    raise EvalError(f"{path}: holds NaN or Inf")
-  return wav[:, 0]
+  return audio.read_mono(path, sample_rate, error=EvalError, dtype="float32",
+                         why="the rate of the training data")
 
 
 def _from_manifest(samples_dir: str, class_names: Sequence[str],
