@@ -5,9 +5,9 @@
 
 For each temperature the checkpoint generates ``--per_class`` clips of every
 class once; each level (see ``samplernn_jax/levels.py``) turns those same
-clips into audio in ``OUT/T<temperature>_<level>/``, which the built-in
+clips into audio in ``OUT/step<step>_T<temperature>_<level>/``, which the built-in
 evaluation judges (``evaluate.py``'s code; the f_real classifiers are trained
-once per seed in ``OUT/f_real`` and shared by every setting). One JSON line a
+once per seed in ``OUT/eval`` and shared by every setting and checkpoint). One JSON line a
 setting goes to stdout and to ``OUT/rows.jsonl``: the checkpoint's valid and
 test bits, f_real on generated (mean, min, max over the classifier seeds, and
 per class), the Frechet distance and its real-vs-real floor, and how the
@@ -108,7 +108,7 @@ def _run():
     gen_drift = _drift_by_class(quant.dequantize(q, c.q_type, c.q_levels),
                                 np.array(req.classes), loaded.class_names)
     for lv in _LEVELS.value:
-      out = os.path.join(_OUT.value, f"T{t:g}_{lv}")
+      out = os.path.join(_OUT.value, f"step{loaded.step}_T{t:g}_{lv}")
       files = sfiles.file_names(req)
       os.makedirs(out, exist_ok=True)
       sfiles.check_free(out, files, _OVERWRITE.value)
