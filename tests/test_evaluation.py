@@ -70,14 +70,19 @@ def write_data_dir(d, n_train=12, n_test=6, valid=True):
 
 
 def write_samples_dir(d, n_per_class=6, seed=4, length=4000, manifest=True,
-                      classes=None, sample_rate=SR, mixes=1):
-  """A sample.py-style directory: WAVs and manifest.json (a mix included)."""
+                      classes=None, sample_rate=SR, mixes=1, sounds=None):
+  """A sample.py-style directory: WAVs and manifest.json (a mix included).
+
+  ``sounds`` maps a class to the class whose sound its clips get (default:
+  its own), for clips labelled with the wrong scene.
+  """
   os.makedirs(d, exist_ok=True)
   classes = classes or list(range(3))
+  sounds = sounds or {}
   rng = np.random.default_rng(seed)
   entries = []
   for c in classes:
-    for i, x in enumerate(synth(c, n_per_class, length, rng)):
+    for i, x in enumerate(synth(sounds.get(c, c), n_per_class, length, rng)):
       name = f"{CLASSES[c]}_{i:03d}.wav"
       sf.write(os.path.join(d, name), x, sample_rate, subtype="FLOAT")
       entries.append({"file": name, "class": CLASSES[c], "class_index": c,
@@ -487,6 +492,43 @@ def test_spread_floor_chance_and_model(tmp_path):
   assert res["seeds"] == [0, 5]
   page = open(os.path.join(wd, "report.html")).read()
   assert "Frechet floor" in page and "chance" in page and "runs/x" in page
+
+
+def test_each_classifier_is_trained_and_scored_on_its_own_clips(tmp_path):
+  """Generated clips labelled high_tone sound like hiss and those labelled
+  hiss like a high tone; low_tone clips are right. So, per class (low_tone,
+  high_tone, hiss):
+
+  - f_real (trained on the real train split) on the real test clips: right
+    on all three; on the generated clips: right on low_tone only;
+  - f_gen (trained on the generated clips, learning the swapped labels) on
+    the real test clips: right on low_tone only.
+
+  "Right" is an accuracy of at least 0.8 and "wrong" at most 0.2 (chance is
+  1/3; the classes are trivially separable, measured 1.0 and 0.0). Rules out
+  f_gen trained on real clips or scored on generated ones (all three right),
+  f_real scoring the real test split twice (all right on "generated") or
+  trained on generated clips (real test wrong), and per-class figures that
+  are the overall accuracy (1/3 each) or belong to other classes; each
+  overall accuracy must be the mean of its per-class ones (balanced sets).
+  """
+  data = write_data_dir(str(tmp_path / "data"))
+  samples = write_samples_dir(str(tmp_path / "samples"), n_per_class=12, length=CLIP,
+                              mixes=0, sounds={1: 2, 2: 1})
+  cfg = run_lib.EvalConfig(
+      window_seconds=WINDOW_S, seeds=(0,),
+      classifier=clf_lib.ClassifierConfig(channels=(8, 16), embed_dim=16, epochs=6,
+                                          batch_size=16))
+  res = run_lib.evaluate(data, samples, config=cfg, log=lambda s: None)
+  want = {"f_real_on_real_test": [True, True, True],
+          "f_real_on_generated": [True, False, False],
+          "f_gen_on_real_test": [True, False, False]}
+  for key, right in want.items():
+    per_class = res["per_class_accuracy"][key]
+    assert list(per_class) == CLASSES, key
+    got = [per_class[c] for c in CLASSES]
+    assert all((a >= 0.8) if r else (a <= 0.2) for a, r in zip(got, right)), (key, got)
+    assert res[key] == pytest.approx(np.mean(got), abs=1e-9), key
 
 
 def jax_leaves(tree):

@@ -10,6 +10,7 @@ a restart costs little more than its imports; a cached executable is the one
 the reference ran, so numbers stay identical.
 """
 import errno
+import functools
 import importlib.util
 import os
 import random
@@ -25,7 +26,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, load_config_file, subprocess_env
-from samplernn_jax import checkpoint, data, metrics, trainer
+from samplernn_jax import checkpoint, data, metrics, steps, trainer
+from samplernn_jax import config as config_lib
 from samplernn_jax import workdir as workdir_lib
 
 TINY = {"dim": 16, "n_rnn": 1, "emb_size": 8, "seq_len": 64, "batch_size": 4}
@@ -315,6 +317,90 @@ def test_nonfinite_loss_stops_and_resume_finishes(tmp_path, monkeypatch, capsys,
   assert f"resumed from {wd}/{checkpoint.LATEST}/{saved[-1]}\n" in capsys.readouterr().out
   assert last["step"] == 10 and np.isfinite(last["train_bits"])
   assert complete_steps(os.path.join(wd, checkpoint.LATEST))[-1] == 10
+
+
+def poisoned_cotangent(value):
+  """The identity, whose backward pass puts ``value`` into the first element
+  of the cotangent (the rest passes through)."""
+  @jax.custom_vjp
+  def f(x):
+    return x
+
+  def bwd(_, g):
+    return (g.reshape(-1).at[0].set(value).reshape(g.shape),)
+  f.defvjp(lambda x: (x, None), bwd)
+  return f
+
+
+POISONED_PARAM = "['sample_tier']['output']['bias']"
+
+
+class GradPoisoned:
+  """A model whose ``apply`` passes one parameter through
+  ``poisoned_cotangent``: the forward pass (so the loss) is the model's own,
+  and one element of that parameter's gradient is ``value``."""
+
+  def __init__(self, model, value, path=POISONED_PARAM):
+    self._model, self._path, self._poison = model, path, poisoned_cotangent(value)
+
+  def __getattr__(self, name):  # frame_sizes, n_classes...: the model's
+    return getattr(self._model, name)
+
+  def apply(self, variables, *args, **kwargs):
+    params = jax.tree_util.tree_map_with_path(
+        lambda p, x: self._poison(x) if jax.tree_util.keystr(p) == self._path else x,
+        variables["params"])
+    return self._model.apply({"params": params}, *args, **kwargs)
+
+
+def random_batch(config, seed, reset):
+  """Random quantised samples; ``reset``: every row starts from h0."""
+  rng = np.random.default_rng(seed)
+  top, b = config_lib.frame_sizes(config)[0], config.batch_size
+  return {"chunk": rng.integers(0, config.q_levels, (b, config.seq_len + top)).astype(np.int32),
+          "mask": np.ones((b, config.seq_len), np.float32),
+          "sid": (np.arange(b) % 4).astype(np.int32), "reset": np.full(b, reset)}
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_finite_loss_with_a_nonfinite_gradient_changes_nothing(value):
+  """One element of one parameter's gradient is NaN (or inf) while the loss
+  is finite: the step leaves the parameters, Adam's state and the carried
+  RNN state exactly as they were, adds nothing to the train bits, and
+  ``nonfinite_step`` records it. Rules out a check of the loss alone (Adam
+  would spread the NaN into the parameters), a check that misses inf, or
+  one that looks at only some leaves."""
+  config = make_config()
+  model = config_lib.build_model(config, 4)
+  poisoned = GradPoisoned(model, value)
+  tx = steps.make_optimizer(config)
+  good_step = jax.jit(functools.partial(steps.train_step, model, tx))
+  bad_step = jax.jit(functools.partial(steps.train_step, poisoned, tx))
+  state0 = steps.init_state(model, tx, jax.random.key(0), config.batch_size, config.seq_len)
+  state1 = good_step(state0, random_batch(config, 1, reset=True))  # Adam moments, a carried state
+  batch = random_batch(config, 2, reset=False)  # continues the carried state
+
+  # What the poisoned step sees: a finite loss, exactly one non-finite gradient element.
+  def loss_fn(params):
+    bits, count, _ = steps.chunk_cost(poisoned, params, batch, state1.rnn_state)
+    return bits / count
+  loss, grads = jax.jit(jax.value_and_grad(loss_fn))(state1.params)
+  assert np.isfinite(float(loss))
+  assert sum(int((~np.isfinite(np.asarray(g))).sum()) for g in jax.tree.leaves(grads)) == 1
+
+  after = bad_step(state1, batch)
+  assert_trees_equal(after.params, state1.params)
+  assert_trees_equal(after.opt_state, state1.opt_state)
+  assert_trees_equal(after.rnn_state, state1.rnn_state)
+  assert int(after.step) == 2 and int(after.nonfinite_step) == 1
+  assert float(after.bits_sum) == float(state1.bits_sum)
+  # The same step without the poison changes all three (so "unchanged" above
+  # is the guard's doing), and records nothing.
+  normal = good_step(state1, batch)
+  for field in ("params", "opt_state", "rnn_state"):
+    pairs = zip(jax.tree.leaves(getattr(normal, field)), jax.tree.leaves(getattr(state1, field)))
+    assert any(not np.array_equal(a, b) for a, b in pairs), field
+  assert int(normal.nonfinite_step) == -1
 
 
 # ---------------------------------------------------------------------------

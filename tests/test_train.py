@@ -1,14 +1,18 @@
-"""Training (samplernn_jax/trainer.py, train.py): learning, resume, end to end, bad input."""
+"""Training (samplernn_jax/trainer.py, steps.py, train.py): learning, the
+optimizer, resume, the best checkpoint, end to end, bad input."""
+import functools
 import glob
 import json
 import os
 
 import jax
 import numpy as np
+import optax
 import pytest
 import soundfile as sf
 
-from samplernn_jax import checkpoint, metrics, trainer
+from samplernn_jax import checkpoint, metrics, steps, trainer
+from samplernn_jax import config as config_lib
 
 # The same few programs compile once for the whole module (conftest.py).
 pytestmark = pytest.mark.usefixtures("compile_cache")
@@ -81,6 +85,44 @@ def test_resumed_run_equals_unbroken_run(tiny_config, small_dataset, tmp_path):
   assert sorted(os.listdir(os.path.join(split, checkpoint.LATEST))) == ["30", "40"]
 
 
+def test_best_holds_the_lowest_valid_evaluation(tiny_config, small_dataset, tmp_path):
+  """Evaluations at 10 and 20 (valid falls), then the run is resumed with a
+  learning rate of 1.0, 333 times the first (allowed on resume), to step
+  30, where valid rises (measured: 8.26, 8.08, then 8.73 bits). ``best/``
+  must hold the parameters of the lowest-valid evaluation, equal to the
+  latest checkpoint of that step and not the last one, with its valid cost
+  in the meta; ``test_bits`` must appear exactly at the evaluations where
+  valid improved on every earlier one (the paper's protocol). Rules out
+  best saved at every evaluation (best == latest), test scored every time,
+  and a resume that forgets the best valid cost."""
+  wd = str(tmp_path / "run")
+  kw = dict(data_dir=small_dataset, log_every_steps=10, eval_every_steps=10,
+            checkpoint_every_steps=1000, keep_checkpoints=3)
+  trainer.train_and_evaluate(tiny_config(max_steps=20, **kw), wd)
+  trainer.train_and_evaluate(tiny_config(max_steps=30, learning_rate=1.0, **kw), wd)
+
+  evals = [r for r in metrics.read_metrics(wd) if "valid_bits" in r]
+  assert [r["step"] for r in evals] == [10, 20, 30]
+  valid = [r["valid_bits"] for r in evals]
+  # The setup does what it is meant to: an improvement after the first
+  # evaluation, then a rise.
+  assert valid[1] < valid[0] and valid[2] > min(valid[:2]), valid
+  improved = [v < min(valid[:i], default=np.inf) for i, v in enumerate(valid)]
+  assert [("test_bits" in r) for r in evals] == improved == [True, True, False]
+
+  best_step = evals[int(np.argmin(valid))]["step"]
+  assert sorted(int(n) for n in os.listdir(os.path.join(wd, checkpoint.BEST))) == [best_step]
+  assert checkpoint.find_step(wd, "best") == (checkpoint.BEST, best_step)
+  best, meta = checkpoint.restore_params(wd, checkpoint.BEST, best_step)
+  assert meta["step"] == best_step and meta["best_valid"] == min(valid)
+  same_step = restored_params(wd, best_step)
+  assert jax.tree.structure(best) == jax.tree.structure(same_step)
+  for a, b in zip(jax.tree.leaves(best), jax.tree.leaves(same_step)):
+    np.testing.assert_array_equal(a, b)
+  last = jax.tree.leaves(restored_params(wd, 30))
+  assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(best), last))
+
+
 def test_training_samples_at_evaluations(tiny_config, small_dataset, tmp_path):
   """sample_every_evals=1: each evaluation writes clips of every class into
   samples/train_<step>/, at sample.py's default level (each clip at its
@@ -102,6 +144,105 @@ def test_training_samples_at_evaluations(tiny_config, small_dataset, tmp_path):
     assert np.sqrt(np.mean((audio - audio.mean()) ** 2)) == pytest.approx(rms[c], rel=1e-3)
   with open(os.path.join(out, "model.json")) as fh:
     assert json.load(fh)["level"] == "class"
+
+
+# ---------------------------------------------------------------------------
+# the optimizer: element-wise clip to [-grad_clip, grad_clip], then Adam
+
+OPT_MODEL = {"dim": 16, "n_rnn": 1, "emb_size": 8, "seq_len": 64, "batch_size": 4}
+ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-8  # optax.adam's defaults
+
+
+def random_batch(config, seed):
+  """Random quantised samples; every row starts from h0 (reset), so a
+  gradient does not depend on the carried state."""
+  rng = np.random.default_rng(seed)
+  top, b = config_lib.frame_sizes(config)[0], config.batch_size
+  return {"chunk": rng.integers(0, config.q_levels, (b, config.seq_len + top)).astype(np.int32),
+          "mask": np.ones((b, config.seq_len), np.float32),
+          "sid": (np.arange(b) % 4).astype(np.int32), "reset": np.ones(b, bool)}
+
+
+def adam_update(grads, lr):
+  """Adam's update after len(grads) steps (bias-corrected), float64, by hand."""
+  m = v = 0.0
+  for g in grads:
+    m = ADAM_B1 * m + (1 - ADAM_B1) * g
+    v = ADAM_B2 * v + (1 - ADAM_B2) * g * g
+  t = len(grads)
+  m_hat, v_hat = m / (1 - ADAM_B1 ** t), v / (1 - ADAM_B2 ** t)
+  return -lr * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
+
+
+def f64_leaves(tree):
+  return [np.asarray(x, np.float64) for x in jax.tree.leaves(tree)]
+
+
+def test_gradients_are_clipped_element_wise_then_adam(tiny_config):
+  """Two ``steps.train_step`` calls against Adam written out here, on gradients
+  clipped element-wise to [-c, c] first, with c the 75th percentile of the
+  first step's |gradient| (so a quarter of the elements are clipped, some by
+  a factor of ~40).
+
+  Adam's first moment after one step is (1 - b1) * (what Adam was given):
+  it holds clipped gradients only when the clip comes first. Rules out no
+  clipping, the clip after Adam (it would bound the updates, not the
+  moments), and a global-norm clip; the second step's update (which, unlike
+  the first's, depends on the gradients' sizes, not only their signs) must
+  equal the hand-written clip-then-Adam and differ from Adam on unclipped
+  gradients.
+  """
+  config = tiny_config(**OPT_MODEL)
+  lr = config.learning_rate
+  model = config_lib.build_model(config, 4)
+
+  def loss(params, batch):
+    h = steps.initial_rnn_state(model, params, config.batch_size)
+    bits, count, _ = steps.chunk_cost(model, params, batch, h)
+    return bits / count
+  grad = jax.jit(jax.grad(loss))
+  batch1, batch2 = random_batch(config, 1), random_batch(config, 2)
+  params0 = steps.init_params(model, jax.random.key(0), config.seq_len)  # as init_state
+  g1 = f64_leaves(grad(params0, batch1))
+  clip = float(np.quantile(np.concatenate([np.abs(g).ravel() for g in g1]), 0.75))
+  assert max(np.abs(g).max() for g in g1) > 10 * clip > 0  # some far above the clip
+
+  config.grad_clip = clip
+  tx = steps.make_optimizer(config)
+  state0 = steps.init_state(model, tx, jax.random.key(0), config.batch_size, config.seq_len)
+  for a, b in zip(f64_leaves(state0.params), f64_leaves(params0)):
+    np.testing.assert_array_equal(a, b)  # the parameters the gradient was taken at
+  step = jax.jit(functools.partial(steps.train_step, model, tx))
+  state1 = step(state0, batch1)
+  state2 = step(state1, batch2)
+  g2 = f64_leaves(grad(state1.params, batch2))
+  cl = lambda g: np.clip(g, -clip, clip)
+
+  # Adam's moments hold the clipped gradients. Tolerance: my gradient and the
+  # step's are float32 from two compilations (measured to differ by ~1e-9;
+  # 1e-7 is 2e-5 of the clip bound); unclipped moments would differ by up
+  # to 0.1 * (max |g| - c), over 100 times that here.
+  mu = f64_leaves(optax.tree_utils.tree_get(state1.opt_state, "mu"))
+  nu = f64_leaves(optax.tree_utils.tree_get(state1.opt_state, "nu"))
+  assert len(mu) == len(nu) == len(g1)
+  for m, v, g in zip(mu, nu, g1):
+    np.testing.assert_allclose(m, (1 - ADAM_B1) * cl(g), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(v, (1 - ADAM_B2) * cl(g) ** 2, rtol=1e-4, atol=1e-10)
+
+  # The updates. Tolerance 1e-6 = 1e-3 * lr: float32 rounding of parameters
+  # of order 1 (measured deviations ~1.3e-7).
+  tol = 1e-6
+  u1 = [b - a for a, b in zip(f64_leaves(state0.params), f64_leaves(state1.params))]
+  u2 = [b - a for a, b in zip(f64_leaves(state1.params), f64_leaves(state2.params))]
+  for u, g in zip(u1, g1):
+    np.testing.assert_allclose(u, adam_update([cl(g)], lr), rtol=0, atol=tol)
+  for u, a, b in zip(u2, g1, g2):
+    np.testing.assert_allclose(u, adam_update([cl(a), cl(b)], lr), rtol=0, atol=tol)
+  # ... and this setup tells the orders apart: Adam on the raw gradients (with
+  # or without a clip of its updates, which are ~lr < c) moves some parameter
+  # by more than 100 times the tolerance away from what the step did.
+  unclipped = max(np.abs(u - adam_update([a, b], lr)).max() for u, a, b in zip(u2, g1, g2))
+  assert clip > lr and unclipped > 100 * tol, (clip, unclipped)
 
 
 # ---------------------------------------------------------------------------
