@@ -8,17 +8,20 @@ sub-folders of recordings (packed once by ``packing.py`` into its
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 
 from absl import logging
 
-from samplernn_jax import packing, synthetic
+from samplernn_jax import files, packing, synthetic
 from samplernn_jax.errors import DataError
 from samplernn_jax.splits import (CLASSES_FILE, SPLITS, Split, load_class_names,
                                   load_split, split_path)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKED = ".packed"
+SOURCE_FILE = "source.json"  # in PACKED: the fingerprint of the recordings packed
 
 
 def _has_class_folders(data_dir: str) -> bool:
@@ -26,17 +29,42 @@ def _has_class_folders(data_dir: str) -> bool:
              for e in os.listdir(data_dir))
 
 
+def recordings_fingerprint(data_dir: str) -> str:
+  """sha256 over the class folders' files: their paths and contents."""
+  h = hashlib.sha256()
+  for cls in sorted(e for e in os.listdir(data_dir) if not e.startswith(".")):
+    folder = os.path.join(data_dir, cls)
+    if not os.path.isdir(folder):
+      continue
+    for name in sorted(f for f in os.listdir(folder) if not f.startswith(".")):
+      h.update(f"{cls}/{name}\0".encode())
+      with open(os.path.join(folder, name), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          h.update(block)
+  return h.hexdigest()
+
+
 def pack_class_folders(data_dir: str) -> str:
   """A folder of class sub-folders of recordings -> its npz splits.
 
-  Packed once (8 s clips, 16 kHz, split by recording 80/10/10, seed 0) into
-  ``<data_dir>/.packed/`` and reused afterwards; delete that folder after
-  changing the recordings.
+  Packed (8 s clips, 16 kHz, split by recording 80/10/10, seed 0) into
+  ``<data_dir>/.packed/``, with a fingerprint of the recordings
+  (``SOURCE_FILE``); reused while the recordings are the same, packed again
+  when a recording is added, removed or changed.
   """
   out = os.path.join(data_dir, PACKED)
-  if not os.path.isfile(split_path(out, "train")):
-    logging.warning("packing the recordings of %s into %s (once)", data_dir, out)
+  source = os.path.join(out, SOURCE_FILE)
+  fingerprint = recordings_fingerprint(data_dir)
+  try:
+    with open(source) as f:
+      packed_from = json.load(f).get("recordings_sha256")
+  except (OSError, ValueError, AttributeError):
+    packed_from = None
+  if packed_from != fingerprint or not os.path.isfile(split_path(out, "train")):
+    logging.warning("packing the recordings of %s into %s%s", data_dir, out,
+                    " (they changed)" if packed_from else "")
     packing.pack_folder(data_dir, out, overwrite=True, progress=False)
+    files.write_json(source, {"recordings_sha256": fingerprint})
   return out
 
 
@@ -45,8 +73,8 @@ def resolve_data_dir(data_dir: str, setting: str = "config.data_dir") -> str:
 
   A relative path that does not exist from here is tried from the repository
   root (the bundled ``data/default`` from another folder); a folder of class
-  sub-folders without ``audio_train.npz`` is packed once (``pack_class_folders``)
-  and its ``.packed`` folder returned. ``setting`` names the option in errors.
+  sub-folders without ``audio_train.npz`` is packed (``pack_class_folders``, again
+  only when its recordings changed) and its ``.packed`` folder returned. ``setting`` names the option in errors.
   """
   if not data_dir:
     raise DataError(f"{setting} is empty: expected a folder holding "
