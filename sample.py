@@ -5,86 +5,97 @@
   python sample.py --workdir runs/paper --mix bus:0.5,park:0.5
   python sample.py --demo          # the pretrained demo model in demo/, no training
 """
-import argparse
 import os
 import sys
 
+from absl import app, flags
+
+from samplernn_jax import cli
+
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
 
-
-def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--workdir", help="the run folder written by train.py")
-  p.add_argument("--demo", action="store_true",
-                 help="sample the pretrained demo model shipped in demo/ "
-                      "(output: demo_samples/ unless --out)")
-  p.add_argument("--ckpt", default="best", help="best | latest | a step number")
-  p.add_argument("--out", help="output folder (default: WORKDIR/samples/STEP)")
-  p.add_argument("--classes", help="comma-separated class names or indices (default: all)")
-  p.add_argument("--per_class", type=int, default=20, help="clips per class")
-  p.add_argument("--seconds", type=float, default=5.0, help="length of each clip")
-  p.add_argument("--temperature", type=float, default=None,
-                 help="softmax temperature of each draw: 0.95 by default (the best "
-                      "measured, docs/quality.md); 1.0 = the paper's plain draw; "
-                      "0 = argmax")
-  p.add_argument("--seed", type=int, default=0)
-  p.add_argument("--prime", help="a mono WAV at the model's rate to continue")
-  p.add_argument("--mix", help="a convex mix of classes, e.g. bus:0.5,park:0.5")
-  p.add_argument("--level", "--normalize", dest="level", default=None,
-                 choices=("class", "minmax", "peak", "none"),
-                 help="output level. class (default): each clip at the median RMS of "
-                      "its class's training recordings (the model itself never sees "
-                      "loudness); minmax: each clip rescaled to +-0.475, the paper's; "
-                      "peak: max |x| = 0.475; none: the dequantised levels "
-                      "(--stream writes 'none')")
-  p.add_argument("--stream", action="store_true",
-                 help="append ~1 s blocks to the WAVs as they are generated")
-  p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-  p.add_argument("--no_progress", action="store_true")
-  return p.parse_args(argv)
+_WORKDIR = flags.DEFINE_string("workdir", None, "the run folder written by train.py")
+_DEMO = flags.DEFINE_bool("demo", False,
+                          "sample the pretrained demo model shipped in demo/ "
+                          "(output: demo_samples/ unless --out)")
+_CKPT = flags.DEFINE_string("ckpt", "best", "best | latest | a step number")
+_OUT = flags.DEFINE_string("out", None, "output folder (default: WORKDIR/samples/STEP)")
+_CLASSES = flags.DEFINE_string("classes", None,
+                               "comma-separated class names or indices (default: all)")
+_PER_CLASS = flags.DEFINE_integer("per_class", 20, "clips per class")
+_SECONDS = flags.DEFINE_float("seconds", 5.0, "length of each clip")
+_TEMPERATURE = flags.DEFINE_float(
+    "temperature", None,
+    "softmax temperature of each draw: 0.95 by default (the best measured, "
+    "docs/quality.md); 1.0 = the paper's plain draw; 0 = argmax")
+_SEED = flags.DEFINE_integer("seed", 0, "seed of the draws")
+_PRIME = flags.DEFINE_string("prime", None, "a mono WAV at the model's rate to continue")
+_MIX = flags.DEFINE_string("mix", None, "a convex mix of classes, e.g. bus:0.5,park:0.5")
+_LEVEL = flags.DEFINE_enum(
+    "level", None, ["class", "minmax", "peak", "none"],
+    "output level. class (default): each clip at the median RMS of its class's "
+    "training recordings (the model itself never sees loudness); minmax: each "
+    "clip rescaled to +-0.475, the paper's; peak: max |x| = 0.475; none: the "
+    "dequantised levels (--stream writes 'none')")
+flags.DEFINE_alias("normalize", "level")
+_STREAM = flags.DEFINE_bool("stream", False,
+                            "append ~1 s blocks to the WAVs as they are generated")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace existing outputs")
+_NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "no progress bar")
 
 
-def main(argv=None):
-  args = parse_args(argv)
-  from samplernn_jax import cli, sample_files as sfiles
+def _workdir_and_out() -> tuple[str, str | None]:
+  """--workdir and --out, or the demo model's folder and demo_samples/."""
+  if _DEMO.value and _WORKDIR.value:
+    raise ValueError("--demo samples the bundled demo model; it takes no --workdir")
+  if _DEMO.value:
+    return DEMO_DIR, _OUT.value or "demo_samples"
+  if not _WORKDIR.value:
+    raise ValueError("--workdir is required (the folder of a train.py run), or --demo")
+  return _WORKDIR.value, _OUT.value
 
-  def run():
-    if args.demo and args.workdir:
-      raise ValueError("--demo samples the bundled demo model; it takes no --workdir")
-    if args.demo:
-      args.workdir = DEMO_DIR
-      args.out = args.out or "demo_samples"
-    if not args.workdir:
-      raise ValueError("--workdir is required (the folder of a train.py run), or --demo")
-    if args.mix and args.classes:
-      raise ValueError("--mix and --classes exclude each other")
-    loaded = sfiles.load_checkpoint(args.workdir, args.ckpt)
-    req = sfiles.make_request(loaded.class_names, args.classes, args.per_class, args.mix)
-    out = args.out or os.path.join(args.workdir, "samples", str(loaded.step))
-    c = loaded.config
-    prime = (sfiles.read_prime(args.prime, c.sample_rate, c.q_type, c.q_levels)
-             if args.prime else None)
-    temperature = (sfiles.DEFAULT_TEMPERATURE if args.temperature is None
-                   else args.temperature)
-    common = dict(temperature=temperature, seed=args.seed, prime=prime,
-                  overwrite=args.overwrite, progress=not args.no_progress)
-    if args.stream:
-      if args.level not in (None, "none"):
-        raise ValueError(f"--stream writes unscaled audio (--level none): "
-                         f"--level {args.level} needs the whole clip")
-      paths = sfiles.stream_samples(loaded, out, req, args.seconds, **common)
-    else:
-      paths = sfiles.write_samples(loaded, out, req, args.seconds,
-                                   level=args.level or sfiles.DEFAULT_LEVEL, **common)
-    print(f"wrote {len(paths)} clips to {out}")
 
+def _sample():
+  from samplernn_jax import sample_files as sfiles
+  workdir, out = _workdir_and_out()
+  if _MIX.value and _CLASSES.value:
+    raise ValueError("--mix and --classes exclude each other")
+  loaded = sfiles.load_checkpoint(workdir, _CKPT.value)
+  req = sfiles.make_request(loaded.class_names, _CLASSES.value, _PER_CLASS.value, _MIX.value)
+  out = out or os.path.join(workdir, "samples", str(loaded.step))
+  c = loaded.config
+  prime = (sfiles.read_prime(_PRIME.value, c.sample_rate, c.q_type, c.q_levels)
+           if _PRIME.value else None)
+  temperature = (sfiles.DEFAULT_TEMPERATURE if _TEMPERATURE.value is None
+                 else _TEMPERATURE.value)
+  common = dict(temperature=temperature, seed=_SEED.value, prime=prime,
+                overwrite=_OVERWRITE.value, progress=not _NO_PROGRESS.value)
+  level = _LEVEL.value
+  if _STREAM.value:
+    if level not in (None, "none"):
+      raise ValueError(f"--stream writes unscaled audio (--level none): "
+                       f"--level {level} needs the whole clip")
+    paths = sfiles.stream_samples(loaded, out, req, _SECONDS.value, **common)
+  else:
+    paths = sfiles.write_samples(loaded, out, req, _SECONDS.value,
+                                 level=level or sfiles.DEFAULT_LEVEL, **common)
+  print(f"wrote {len(paths)} clips to {out}")
+
+
+def _run():
   try:
-    cli.run(run)
+    _sample()
   except KeyboardInterrupt as e:  # Ctrl-C, or signals.Stopped (SIGINT / SIGTERM)
     print("interrupted; streamed files hold every block finished so far",
           file=sys.stderr)
     raise SystemExit(getattr(e, "exit_code", 130))
 
 
+def main(argv=None):
+  """sample.py in this process: ``main(["--workdir", W, ...])`` (flags only;
+  every call starts from the defaults)."""
+  cli.call(_run, argv)
+
+
 if __name__ == "__main__":
-  main()
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from samplernn_jax import errors
 
@@ -27,14 +27,30 @@ def run(fn: Callable[[], object]) -> object:
     raise SystemExit(2)
 
 
-def absl_main(fn: Callable[[], object]) -> Callable[[list[str]], object]:
-  """The ``main(argv)`` of an absl script: stray arguments are a usage error,
-  then ``run(fn)``. Use as ``app.run(absl_main(_run), flags_parser=parse_flags)``."""
-  def main(argv: list[str]) -> object:
+def absl_main(fn: Callable[[], object]) -> Callable[[list[str]], None]:
+  """The ``main(argv)`` of an absl script: stray arguments are an error
+  (``error: ...``, exit code 2), then ``run(fn)``. What ``fn`` returns is
+  dropped (app.run would exit with it). Use as
+  ``app.run(absl_main(_run), flags_parser=parse_flags)``."""
+  def main(argv: list[str]) -> None:
     if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    return run(fn)
+      print(f"error: unexpected arguments {argv[1:]}: every input is a --flag "
+            "(see --help)", file=sys.stderr)
+      raise SystemExit(2)
+    run(fn)
   return main
+
+
+def call(fn: Callable[[], object], argv: list[str] | None = None) -> None:
+  """An absl script run in this process, as ``script.py *argv`` would run it.
+
+  absl's flags are process-global: every call resets them to their defaults,
+  then parses ``argv`` (flags only, no program name; default sys.argv[1:])
+  and runs ``fn`` as ``absl_main`` does. A script's ``main(argv)`` for tests.
+  """
+  flags.FLAGS.unparse_flags()
+  args = sys.argv[1:] if argv is None else [str(a) for a in argv]
+  absl_main(fn)(parse_flags([sys.argv[0], *args]))
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -44,6 +60,8 @@ def parse_flags(argv: list[str]) -> list[str]:
   ``--config.KEY``; this turns that (and absl's own flag errors) into
   ``error: ...`` and exit code 2. Pass as ``app.run(main, flags_parser=...)``.
   """
+  # -h asked for help under argparse, which the scripts used before absl.
+  argv = argv[:1] + ["--help" if a == "-h" else a for a in argv[1:]]
   try:
     return flags.FLAGS(argv)
   except AttributeError as e:
