@@ -10,56 +10,91 @@ embeddings of real and generated clips. Writes eval.json, confusion matrices
 and report.html to ``<DIR>/eval/`` (or --out_dir, else --workdir).
 The steps and file formats: samplernn_jax/evaluation/run.py.
 """
-import argparse
 import os
-import sys
 
+from absl import app, flags
+
+from samplernn_jax import cli
+from samplernn_jax.errors import EvalError
+from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import run
 
+_D = run.EvalConfig()
+_C = _D.classifier
 
-def parse_flags(argv=None) -> argparse.Namespace:
-  d = run.EvalConfig()
-  c = d.classifier
-  p = argparse.ArgumentParser(
-      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--data_dir", required=True,
-                 help="real data as train.py takes it: audio_train.npz, audio_test.npz "
-                      "(audio_valid.npz and classes.json optional), or a folder of "
-                      "class sub-folders (packed once into DATA_DIR/.packed)")
-  p.add_argument("--samples", required=True,
-                 help="generated clips: *.wav (16 kHz mono) plus manifest.json")
-  p.add_argument("--workdir", default=None,
-                 help="holds the f_real checkpoint, reused when data and "
-                      "settings match (default: <samples>/eval)")
-  p.add_argument("--out_dir", default=None,
-                 help="eval.json, report.html, figures/, clips/ and the f_gen "
-                      "checkpoint (default: the workdir)")
-  p.add_argument("--overwrite", action="store_true",
-                 help="replace existing outputs and mismatched checkpoints")
-  p.add_argument("--baseline", choices=["random"], default=None,
-                 help="'random': --samples holds an untrained model's clips "
-                      "(the paper's 6.7%% row)")
-  p.add_argument("--baseline_config", default=os.path.join(
-      os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
-                 help="--baseline random with an empty --samples: the model config "
-                      "whose untrained clips are generated into it")
-  p.add_argument("--baseline_per_class", type=int, default=20,
-                 help="--baseline random: clips per class to generate")
-  p.add_argument("--epochs", type=int, default=c.epochs)
-  p.add_argument("--window_seconds", type=float, default=d.window_seconds,
-                 help="seconds of audio the classifier sees")
-  p.add_argument("--batch_size", type=int, default=c.batch_size)
-  p.add_argument("--learning_rate", type=float, default=c.learning_rate)
-  p.add_argument("--channels", default=",".join(map(str, c.channels)),
-                 help="conv channels per block, comma-separated")
-  p.add_argument("--embed_dim", type=int, default=c.embed_dim)
-  p.add_argument("--n_classes", type=int, default=None,
-                 help="default: the length of classes.json, else 1 + largest label")
-  p.add_argument("--seeds", default=",".join(map(str, d.seeds)),
-                 help="classifier seeds, comma-separated: each classifier is trained "
-                      "once per seed and every figure reported as mean (min, max)")
-  return p.parse_args(argv)
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None,
+    "real data as train.py takes it: audio_train.npz, audio_test.npz "
+    "(audio_valid.npz and classes.json optional), or a folder of class "
+    "sub-folders (packed once into DATA_DIR/.packed)", required=True)
+_SAMPLES = flags.DEFINE_string(
+    "samples", None, "generated clips: *.wav (16 kHz mono) plus manifest.json",
+    required=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "holds the f_real checkpoint, reused when data and settings "
+    "match (default: <samples>/eval)")
+_OUT_DIR = flags.DEFINE_string(
+    "out_dir", None, "eval.json, report.html, figures/, clips/ and the f_gen "
+    "checkpoint (default: the workdir)")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False,
+                               "replace existing outputs and mismatched checkpoints")
+_BASELINE = flags.DEFINE_enum(
+    "baseline", None, ["random"],
+    "'random': --samples holds an untrained model's clips (the paper's 6.7% row)")
+_BASELINE_CONFIG = flags.DEFINE_string(
+    "baseline_config",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
+    "--baseline random with an empty --samples: the model config whose untrained "
+    "clips are generated into it")
+_BASELINE_PER_CLASS = flags.DEFINE_integer(
+    "baseline_per_class", 20, "--baseline random: clips per class to generate")
+_EPOCHS = flags.DEFINE_integer("epochs", _C.epochs, "classifier training epochs")
+_WINDOW_SECONDS = flags.DEFINE_float("window_seconds", _D.window_seconds,
+                                     "seconds of audio the classifier sees")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", _C.batch_size, "classifier batch size")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", _C.learning_rate,
+                                    "classifier learning rate")
+_CHANNELS = flags.DEFINE_string("channels", ",".join(map(str, _C.channels)),
+                                "conv channels per block, comma-separated")
+_EMBED_DIM = flags.DEFINE_integer("embed_dim", _C.embed_dim, "classifier embedding size")
+_N_CLASSES = flags.DEFINE_integer(
+    "n_classes", None, "default: the length of classes.json, else 1 + largest label")
+_SEEDS = flags.DEFINE_string(
+    "seeds", ",".join(map(str, _D.seeds)),
+    "classifier seeds, comma-separated: each classifier is trained once per seed "
+    "and every figure reported as mean (min, max)")
+
+
+def _ints(flag) -> tuple[int, ...]:
+  try:
+    return tuple(int(v) for v in flag.value.split(","))
+  except ValueError:
+    raise EvalError(f"--{flag.name} {flag.value!r}: expected comma-separated ints")
+
+
+def eval_config() -> run.EvalConfig:
+  """The EvalConfig the flags describe."""
+  channels, seeds = _ints(_CHANNELS), _ints(_SEEDS)
+  return run.EvalConfig(
+      window_seconds=_WINDOW_SECONDS.value, seeds=seeds,
+      classifier=clf_lib.ClassifierConfig(
+          channels=channels, embed_dim=_EMBED_DIM.value, epochs=_EPOCHS.value,
+          batch_size=_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value))
+
+
+def _run():
+  run.evaluate(_DATA_DIR.value, _SAMPLES.value, workdir=_WORKDIR.value,
+               out_dir=_OUT_DIR.value, overwrite=_OVERWRITE.value,
+               baseline=_BASELINE.value, config=eval_config(),
+               n_classes=_N_CLASSES.value, baseline_config=_BASELINE_CONFIG.value,
+               baseline_per_class=_BASELINE_PER_CLASS.value)
+
+
+def main(argv=None):
+  """evaluate.py in this process: ``main(["--data_dir", D, ...])`` (flags only;
+  every call starts from the defaults)."""
+  cli.call(_run, argv)
 
 
 if __name__ == "__main__":
-  sys.exit(run.main(parse_flags()))
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)

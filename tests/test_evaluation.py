@@ -5,7 +5,6 @@ tone, a 2 kHz tone, noise band-passed around 5 kHz, each with a little white
 noise), clips of 0.5 s at 16 kHz, windows of 0.25 s and a 2-block CNN, so the
 whole file runs in well under a minute on 2 CPU cores.
 """
-import importlib.util
 import json
 import os
 import re
@@ -393,19 +392,20 @@ def test_bad_inputs_give_clear_errors(dirs, make_bad):
   assert not os.path.exists(os.path.join(samples, "eval", "eval.json"))
 
 
-def test_bad_flags(dirs, capsys):
+def test_bad_flags(dirs):
   data, samples = dirs
   short = run_lib.EvalConfig(window_seconds=0.01)
   with pytest.raises(samples_lib.EvalError, match=r"--window_seconds 0.01: .*1024"):
     run_lib.evaluate(data, samples, config=short)
-  spec = importlib.util.spec_from_file_location(
-      "evaluate_entry", os.path.join(REPO, "evaluate.py"))
-  entry = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(entry)
-  args = entry.parse_flags(["--data_dir", data, "--samples", samples,
-                            "--channels", "8,x"])
-  assert run_lib.main(args) == 2
-  assert "--channels '8,x': expected comma-separated ints" in capsys.readouterr().err
+  # evaluate.py as a subprocess: its absl flags are process-global and would
+  # clash with another script's loaded into this process (sample.py's).
+  r = run_evaluate("--data_dir", data, "--samples", samples, "--channels", "8,x")
+  assert r.returncode == 2, r.stderr
+  errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+  assert errors == ["error: --channels '8,x': expected comma-separated ints"], r.stderr
+  r = run_evaluate("--samples", samples)  # --data_dir is required
+  assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+  assert "error: flag --data_dir=None" in r.stderr, r.stderr
 
 
 def test_random_baseline_run(dirs, tmp_path):

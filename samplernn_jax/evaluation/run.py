@@ -26,13 +26,11 @@ Real clips are taken as 16 kHz (the paper's npz files hold no rate).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
-import sys
 from typing import Callable
 
 import numpy as np
@@ -535,33 +533,3 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
       + " (real floor " + _fmt_spread(results["spread"]["frechet_real_floor"], 1) + ")")
   return results
 
-
-# ---------------------------------------------------------------------------
-# Command line (evaluate.py)
-
-
-def main(args: argparse.Namespace) -> int:
-  """Runs ``evaluate`` from parsed flags; returns the exit status."""
-  try:
-    try:
-      channels = tuple(int(v) for v in args.channels.split(","))
-    except ValueError:
-      raise EvalError(f"--channels {args.channels!r}: expected comma-separated ints")
-    try:
-      seeds = tuple(int(v) for v in args.seeds.split(","))
-    except ValueError:
-      raise EvalError(f"--seeds {args.seeds!r}: expected comma-separated ints")
-    config = EvalConfig(
-        window_seconds=args.window_seconds, seeds=seeds,
-        classifier=clf_lib.ClassifierConfig(
-            channels=channels, embed_dim=args.embed_dim, epochs=args.epochs,
-            batch_size=args.batch_size, learning_rate=args.learning_rate))
-    evaluate(args.data_dir, args.samples, workdir=args.workdir,
-             out_dir=args.out_dir, overwrite=args.overwrite,
-             baseline=args.baseline, config=config, n_classes=args.n_classes,
-             baseline_config=args.baseline_config,
-             baseline_per_class=args.baseline_per_class)
-  except (EvalError, DataError, ValueError, FileNotFoundError, FileExistsError) as e:
-    print(f"evaluate.py: error: {e}", file=sys.stderr)
-    return 2
-  return 0
