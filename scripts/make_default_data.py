@@ -13,16 +13,17 @@ common loudness (RMS -30 dBFS, peak at most 0.95), cut into equal pieces of at
 most --piece_seconds and written as OGG Vorbis. The audio is Copyright Wildfire
 Games, CC BY-SA 3.0: see data/README.md for the attribution that must go with it.
 """
-import argparse
 import io
 import os
 import shutil
-import sys
 import zipfile
 
 import numpy as np
 import soundfile as sf
+from absl import app, flags
 from scipy.signal import resample_poly
+
+from samplernn_jax import cli
 
 SAMPLE_RATE = 16000
 TARGET_RMS_DB = -30.0
@@ -55,6 +56,16 @@ CLASSES = {
            "weather/snowstorm_11.ogg"],
 }
 
+_SRC = flags.DEFINE_string(
+    "src", None, "dpkg-deb -x folder of 0ad-data, its public.zip, or the unpacked zip",
+    required=True)
+_OUT = flags.DEFINE_string("out", "data/default", "output folder (one sub-folder per class)")
+_PIECE_SECONDS = flags.DEFINE_float(
+    "piece_seconds", 30.0, "longer sources are cut into equal pieces of at most this length")
+_QUALITY = flags.DEFINE_float(
+    "quality", 0.4, "Vorbis quality in [0, 1] (soundfile compression_level = 1 - quality)")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an existing --out")
+
 
 class Source:
   """Reads audio/ambient/<rel> from a deb extraction, the zip, or the unpacked zip."""
@@ -70,8 +81,8 @@ class Source:
     elif os.path.isdir(os.path.join(src, "audio", "ambient")):
       self.dir = src
     else:
-      sys.exit(f"error: --src {src}: neither public.zip, nor a folder holding "
-               f"{ZIP_IN_DEB}, nor one holding audio/ambient/")
+      raise FileNotFoundError(f"--src {src}: neither public.zip, nor a folder holding "
+                              f"{ZIP_IN_DEB}, nor one holding audio/ambient/")
 
   def read(self, rel):
     name = "audio/ambient/" + rel
@@ -108,42 +119,41 @@ def pieces(x, piece_seconds):
   return [x[a:b] for a, b in zip(edges[:-1], edges[1:])]
 
 
-def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  p.add_argument("--src", required=True,
-                 help="dpkg-deb -x folder of 0ad-data, its public.zip, or the unpacked zip")
-  p.add_argument("--out", default="data/default", help="output folder (one sub-folder per class)")
-  p.add_argument("--piece_seconds", type=float, default=30.0,
-                 help="longer sources are cut into equal pieces of at most this length")
-  p.add_argument("--quality", type=float, default=0.4,
-                 help="Vorbis quality in [0, 1] (soundfile compression_level = 1 - quality)")
-  p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-  a = p.parse_args(argv)
-  src = Source(a.src)
-  if os.path.exists(a.out):
-    if not a.overwrite:
-      sys.exit(f"error: --out {a.out} exists (pass --overwrite to replace it)")
-    shutil.rmtree(a.out)
-  total = 0.0
-  for cls, files in CLASSES.items():
-    os.makedirs(os.path.join(a.out, cls))
-    secs = 0.0
-    for rel in files:
-      x, sr = src.read(rel)
-      y = level(trim(to_mono_16k(x, sr)))
-      stem = os.path.splitext(os.path.basename(rel))[0]
-      parts = pieces(y, a.piece_seconds)
-      for i, part in enumerate(parts):
-        name = f"{stem}.ogg" if len(parts) == 1 else f"{stem}_p{i + 1}.ogg"
-        sf.write(os.path.join(a.out, cls, name), np.clip(part, -1, 1), SAMPLE_RATE,
-                 format="OGG", subtype="VORBIS", compression_level=1.0 - a.quality)
-      secs += len(y) / SAMPLE_RATE
-      print(f"{cls:11s} {rel:40s} {x.shape[1]}ch {sr} Hz {len(x) / sr:6.1f}s -> "
-            f"{len(y) / SAMPLE_RATE:6.1f}s in {len(parts)} file(s)")
-    print(f"{cls:11s} total {secs:6.1f}s")
-    total += secs
+def _write_class(src, out, cls, files, piece_seconds, quality):
+  """Writes one class's pieces into ``out/cls``; returns its seconds of audio."""
+  os.makedirs(os.path.join(out, cls))
+  secs = 0.0
+  for rel in files:
+    x, sr = src.read(rel)
+    y = level(trim(to_mono_16k(x, sr)))
+    stem = os.path.splitext(os.path.basename(rel))[0]
+    parts = pieces(y, piece_seconds)
+    for i, part in enumerate(parts):
+      name = f"{stem}.ogg" if len(parts) == 1 else f"{stem}_p{i + 1}.ogg"
+      sf.write(os.path.join(out, cls, name), np.clip(part, -1, 1), SAMPLE_RATE,
+               format="OGG", subtype="VORBIS", compression_level=1.0 - quality)
+    secs += len(y) / SAMPLE_RATE
+    print(f"{cls:11s} {rel:40s} {x.shape[1]}ch {sr} Hz {len(x) / sr:6.1f}s -> "
+          f"{len(y) / SAMPLE_RATE:6.1f}s in {len(parts)} file(s)")
+  print(f"{cls:11s} total {secs:6.1f}s")
+  return secs
+
+
+def _run():
+  src, out = Source(_SRC.value), _OUT.value
+  if os.path.exists(out):
+    if not _OVERWRITE.value:
+      raise FileExistsError(f"--out {out} exists (pass --overwrite to replace it)")
+    shutil.rmtree(out)
+  total = sum(_write_class(src, out, cls, files, _PIECE_SECONDS.value, _QUALITY.value)
+              for cls, files in CLASSES.items())
   print(f"all classes {total:.1f}s")
 
 
+def main(argv=None):
+  """make_default_data.py in this process (flags only; every call starts from the defaults)."""
+  cli.call(_run, argv)
+
+
 if __name__ == "__main__":
-  main()
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)

@@ -19,37 +19,37 @@ list, unlabelled, so it is no separate test set.
 Writes audio_{train,valid,test}.npz (wav float16 [clips, 128000], sid uint8 in
 the paper's class order) and classes.json. See samplernn_jax/packing.py.
 """
-import argparse
-import sys
+from absl import app, flags
+
+from samplernn_jax import cli, packing
+
+_SRC = flags.DEFINE_string("src", None, "TUT-acoustic-scenes-2016-development folder",
+                           required=True)
+_EVAL_SRC = flags.DEFINE_string(
+    "eval_src", None,
+    "TUT-acoustic-scenes-2016-evaluation folder (labelled meta.txt): the test split")
+_OUT = flags.DEFINE_string("out", None, "output folder for the npz splits", required=True)
+_FOLD = flags.DEFINE_integer("fold", 1, "cross-validation fold 1..4")
+_CLIP_SECONDS = flags.DEFINE_float("clip_seconds", packing.DEFAULT_CLIP_SECONDS,
+                                   "length of each clip")
+_SAMPLE_RATE = flags.DEFINE_integer("sample_rate", packing.DEFAULT_SAMPLE_RATE,
+                                    "rate the recordings are resampled to")
+_SEED = flags.DEFINE_integer(
+    "seed", 0, "seed of the valid/test split of the evaluate list (no --eval_src)")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace npz files already in --out")
+_NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "no progress bars")
 
 
-from samplernn_jax import packing
-from samplernn_jax.data import DataError
+def _run():
+  packing.pack_dcase2016(_SRC.value, _OUT.value, _EVAL_SRC.value, _FOLD.value,
+                         _CLIP_SECONDS.value, _SAMPLE_RATE.value, _SEED.value,
+                         _OVERWRITE.value, progress=not _NO_PROGRESS.value)
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(
-      description=__doc__.split("\n\n")[0],
-      epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--src", required=True, help="TUT-acoustic-scenes-2016-development folder")
-  p.add_argument("--eval_src", default=None,
-                 help="TUT-acoustic-scenes-2016-evaluation folder (labelled meta.txt): the test split")
-  p.add_argument("--out", required=True, help="output folder for the npz splits")
-  p.add_argument("--fold", type=int, default=1, help="cross-validation fold 1..4")
-  p.add_argument("--clip_seconds", type=float, default=packing.DEFAULT_CLIP_SECONDS)
-  p.add_argument("--sample_rate", type=int, default=packing.DEFAULT_SAMPLE_RATE)
-  p.add_argument("--seed", type=int, default=0,
-                 help="seed of the valid/test split of the evaluate list (no --eval_src)")
-  p.add_argument("--overwrite", action="store_true",
-                 help="replace npz files already in --out")
-  p.add_argument("--no_progress", action="store_true", help="no progress bars")
-  a = p.parse_args(argv)
-  try:
-    packing.pack_dcase2016(a.src, a.out, a.eval_src, a.fold, a.clip_seconds,
-                           a.sample_rate, a.seed, a.overwrite, progress=not a.no_progress)
-  except DataError as e:
-    sys.exit(f"error: {e}")
+  """pack_dcase2016.py in this process (flags only; every call starts from the defaults)."""
+  cli.call(_run, argv)
 
 
 if __name__ == "__main__":
-  main()
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)

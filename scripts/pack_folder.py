@@ -12,35 +12,33 @@ audio_{train,valid,test}.npz (wav float16 [clips, samples], sid uint8) and
 classes.json; an empty split is reported and not written. See
 samplernn_jax/packing.py.
 """
-import argparse
-import sys
+from absl import app, flags
+
+from samplernn_jax import cli, packing
+
+_SRC = flags.DEFINE_string("src", None, "folder with one sub-folder per class", required=True)
+_OUT = flags.DEFINE_string("out", None, "output folder for the npz splits", required=True)
+_CLIP_SECONDS = flags.DEFINE_float("clip_seconds", packing.DEFAULT_CLIP_SECONDS,
+                                   "length of each clip")
+_SAMPLE_RATE = flags.DEFINE_integer("sample_rate", packing.DEFAULT_SAMPLE_RATE,
+                                    "rate the recordings are resampled to")
+_VALID = flags.DEFINE_float("valid", 0.1, "fraction of each class's recordings for validation")
+_TEST = flags.DEFINE_float("test", 0.1, "fraction of each class's recordings for test")
+_SEED = flags.DEFINE_integer("seed", 0, "seed of the recording split")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace npz files already in --out")
+_NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "no progress bars")
 
 
-from samplernn_jax import packing
-from samplernn_jax.data import DataError
+def _run():
+  packing.pack_folder(_SRC.value, _OUT.value, _CLIP_SECONDS.value, _SAMPLE_RATE.value,
+                      _VALID.value, _TEST.value, _SEED.value, _OVERWRITE.value,
+                      progress=not _NO_PROGRESS.value)
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  p.add_argument("--src", required=True, help="folder with one sub-folder per class")
-  p.add_argument("--out", required=True, help="output folder for the npz splits")
-  p.add_argument("--clip_seconds", type=float, default=packing.DEFAULT_CLIP_SECONDS)
-  p.add_argument("--sample_rate", type=int, default=packing.DEFAULT_SAMPLE_RATE)
-  p.add_argument("--valid", type=float, default=0.1,
-                 help="fraction of each class's recordings for validation")
-  p.add_argument("--test", type=float, default=0.1,
-                 help="fraction of each class's recordings for test")
-  p.add_argument("--seed", type=int, default=0, help="seed of the recording split")
-  p.add_argument("--overwrite", action="store_true",
-                 help="replace npz files already in --out")
-  p.add_argument("--no_progress", action="store_true", help="no progress bars")
-  a = p.parse_args(argv)
-  try:
-    packing.pack_folder(a.src, a.out, a.clip_seconds, a.sample_rate, a.valid, a.test,
-                        a.seed, a.overwrite, progress=not a.no_progress)
-  except DataError as e:
-    sys.exit(f"error: {e}")
+  """pack_folder.py in this process (flags only; every call starts from the defaults)."""
+  cli.call(_run, argv)
 
 
 if __name__ == "__main__":
-  main()
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)
