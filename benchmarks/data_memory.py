@@ -9,7 +9,6 @@ of clips read from the memory map, quantised, chunked) and prints JSON with
 the file size, the steps, the wall time and the peak RSS of the process, split
 into anonymous memory and file-backed pages of the memory map.
 """
-import argparse
 import json
 import os
 import resource
@@ -17,8 +16,14 @@ import time
 
 
 import numpy as np
+from absl import app, flags
 
-from samplernn_jax import data
+from samplernn_jax import cli, data
+
+_CLIPS = flags.DEFINE_integer("clips", 5860, "clips of the stand-in train file")
+_PATH = flags.DEFINE_string("path", "/tmp/samplernn_standin/audio_train.npz",
+                            "the stand-in file (written once, reused after)")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "clips per batch")
 
 
 def write_standin(path, clips, clip_len=128000, rows=256):
@@ -49,19 +54,15 @@ def rss_parts():
   return parts.get("RssAnon:", 0), parts.get("RssFile:", 0)
 
 
-def main():
-  p = argparse.ArgumentParser()
-  p.add_argument("--clips", type=int, default=5860)
-  p.add_argument("--path", default="/tmp/samplernn_standin/audio_train.npz")
-  p.add_argument("--batch_size", type=int, default=128)
-  args = p.parse_args()
-  os.makedirs(os.path.dirname(args.path), exist_ok=True)
-  if not os.path.exists(args.path):
-    write_standin(args.path, args.clips)
+def _run():
+  path = _PATH.value
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  if not os.path.exists(path):
+    write_standin(path, _CLIPS.value)
   rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
   t0 = time.time()
-  split = data.load_split(args.path, 15)
-  batches = data.TrainBatches(split, args.batch_size, 1024, 16, "linear", 256, seed=0)
+  split = data.load_split(path, 15)
+  batches = data.TrainBatches(split, _BATCH_SIZE.value, 1024, 16, "linear", 256, seed=0)
   peak_anon = peak_file = 0
   for step in range(batches.steps_per_epoch):
     batches.get(step)
@@ -69,7 +70,7 @@ def main():
       anon, file_ = rss_parts()
       peak_anon, peak_file = max(peak_anon, anon), max(peak_file, file_)
   print(json.dumps({
-      "file_bytes": os.path.getsize(args.path), "clips": split.num_clips,
+      "file_bytes": os.path.getsize(path), "clips": split.num_clips,
       "memmapped": isinstance(split.wav, np.memmap), "steps": batches.steps_per_epoch,
       "wall_s": round(time.time() - t0, 1),
       "peak_rss_bytes_before": rss0,
@@ -77,5 +78,10 @@ def main():
       "peak_rss_anon_bytes": peak_anon, "peak_rss_file_bytes": peak_file}))
 
 
+def main(argv=None):
+  """data_memory.py in this process (flags only; every call starts from the defaults)."""
+  cli.call(_run, argv)
+
+
 if __name__ == "__main__":
-  main()
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)

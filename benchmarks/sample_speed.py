@@ -38,7 +38,6 @@ samples/s, a real-time factor of 5.7 in total (0.019 per clip).
 On a CPU the paper model at batch 300 is slow (minutes per 0.1 s of audio):
 restrict it with --batches. No audio I/O is imported (no soundfile).
 """
-import argparse
 import functools
 import time
 
@@ -47,13 +46,27 @@ import common
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app, flags
 
+from samplernn_jax import cli
 from samplernn_jax import config as config_lib
 from samplernn_jax import quantize as quant
 from samplernn_jax import sampling, steps
 from samplernn_jax.model import SampleRNN
 
 RATE = 16000
+
+_CONFIGS = flags.DEFINE_string("configs", "tiny,paper",
+                               "tiny, paper, default or config file paths")
+_BATCHES = flags.DEFINE_string("batches", "1,15,300", "comma-separated batch sizes")
+_SECONDS = flags.DEFINE_float("seconds", None,
+                              "audio per clip (default 0.5 on CPU, 5 on GPU)")
+_BASELINE_SECONDS = flags.DEFINE_float(
+    "baseline_seconds", None, "audio per clip of the Python-loop baseline; 0 = no "
+    "baseline (default 0.05 on CPU, 0.2 on GPU)")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
+_SAMPLE_L1 = flags.DEFINE_enum("sample_l1", "matmul", ["matmul", "table"],
+                               "sample tier's first layer (config.sample_l1)")
 
 
 def class_vectors(batch: int, n_classes: int) -> np.ndarray:
@@ -156,41 +169,45 @@ def rounded(obj):
   return obj
 
 
-def main():
+def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, matmul):
+  """One JSON row: the scan at batch ``b``, then the Python-loop baseline."""
+  vecs = class_vectors(b, n_classes)
+  row = {"config": name, "batch": b}
+  fields, x = time_scan(model, params, vecs, seconds)
+  row.update(fields)
+  row.update(dtype=config.dtype, sample_l1=config.sample_l1)
+  if baseline_seconds > 0:
+    base = time_python_loop(model, params, vecs, baseline_seconds, x)
+    row.update(base)
+    row["speedup_vs_python_loop"] = row["samples_per_s"] / base["baseline_samples_per_s"]
+  fwd = common.train_flops_per_sample(config, n_classes) / 3.0
+  row.update(device=common.device_kind(), model_flops_per_sample=fwd,
+             device_matmul_flops_per_s=matmul,
+             fraction_of_matmul=common.fraction_of(fwd, row["samples_per_s"], matmul),
+             date=common.today())
+  return rounded(row)
+
+
+def _run():
   cpu = common.on_cpu()
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--configs", default="tiny,paper", help="tiny, paper, default or config file paths")
-  p.add_argument("--batches", default="1,15,300", help="comma-separated batch sizes")
-  p.add_argument("--seconds", type=float, default=0.5 if cpu else 5.0,
-                 help="audio per clip (default 0.5 on CPU, 5 on GPU)")
-  p.add_argument("--baseline_seconds", type=float, default=0.05 if cpu else 0.2,
-                 help="audio per clip of the Python-loop baseline; 0 = no baseline")
-  p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
-  p.add_argument("--sample_l1", default="matmul", choices=("matmul", "table"))
-  args = p.parse_args()
-  matmul = common.matmul_flops_per_s(args.dtype)  # the reference of every row below
-  for name in args.configs.split(","):
+  seconds = _SECONDS.value if _SECONDS.value is not None else (0.5 if cpu else 5.0)
+  baseline_seconds = (_BASELINE_SECONDS.value if _BASELINE_SECONDS.value is not None
+                      else (0.05 if cpu else 0.2))
+  matmul = common.matmul_flops_per_s(_DTYPE.value)  # the reference of every row below
+  for name in _CONFIGS.value.split(","):
     config, n_classes = common.load_config(name)
-    config.dtype, config.sample_l1 = args.dtype, args.sample_l1
+    config.dtype, config.sample_l1 = _DTYPE.value, _SAMPLE_L1.value
     model = config_lib.build_model(config, n_classes)
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
-    for b in (int(x) for x in args.batches.split(",")):
-      vecs = class_vectors(b, n_classes)
-      row = {"config": name, "batch": b}
-      fields, x = time_scan(model, params, vecs, args.seconds)
-      row.update(fields)
-      row.update(dtype=args.dtype, sample_l1=args.sample_l1)
-      if args.baseline_seconds > 0:
-        base = time_python_loop(model, params, vecs, args.baseline_seconds, x)
-        row.update(base)
-        row["speedup_vs_python_loop"] = row["samples_per_s"] / base["baseline_samples_per_s"]
-      fwd = common.train_flops_per_sample(config, n_classes) / 3.0
-      row.update(device=common.device_kind(), model_flops_per_sample=fwd,
-                 device_matmul_flops_per_s=matmul,
-                 fraction_of_matmul=common.fraction_of(fwd, row["samples_per_s"], matmul),
-                 date=common.today())
-      common.emit(rounded(row))
+    for b in (int(x) for x in _BATCHES.value.split(",")):
+      common.emit(_row(name, config, n_classes, model, params, b, seconds,
+                       baseline_seconds, matmul))
+
+
+def main(argv=None):
+  """sample_speed.py in this process (flags only; every call starts from the defaults)."""
+  cli.call(_run, argv)
 
 
 if __name__ == "__main__":
-  main()
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)

@@ -18,7 +18,6 @@ With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run
 Random data and freshly initialised parameters; the step is the real
 ``steps.train_step``, jitted and sharded over every device as in training.
 """
-import argparse
 import functools
 import statistics
 import time
@@ -26,8 +25,22 @@ import time
 import common
 import jax
 import numpy as np
+from absl import app, flags
 
-from samplernn_jax import config as config_lib, sharding, steps
+from samplernn_jax import cli, config as config_lib, sharding, steps
+
+_CONFIGS = flags.DEFINE_string("configs", "tiny,paper",
+                               "tiny, paper, default or config file paths")
+_BATCH_SIZES = flags.DEFINE_string("batch_sizes", "", "comma list; default per config")
+_SEQ_LEN = flags.DEFINE_integer("seq_len", 0, "override config.seq_len")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
+_SAMPLE_L1 = flags.DEFINE_enum("sample_l1", "matmul", ["matmul", "table"],
+                               "sample tier's first layer (config.sample_l1)")
+_STEPS = flags.DEFINE_integer("steps", 10, "timed steps per setting")
+_BASELINE = flags.DEFINE_bool("baseline", False, "also time the eager step")
+_PROFILE = flags.DEFINE_string(
+    "profile", "", "write a jax.profiler trace of the timed steps to this folder "
+    "(open with TensorBoard's profile plugin or Perfetto)")
 
 # Dense peak FLOP/s by device kind and matmul dtype (vendor figures). float32
 # matmuls run as TF32 under JAX's default precision on these GPUs, so their
@@ -126,33 +139,27 @@ def measure(config, n_classes, n_steps, baseline, profile=""):
   return out
 
 
-def main():
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--configs", default="tiny,paper", help="tiny, paper, default or config file paths")
-  p.add_argument("--batch_sizes", default="", help="comma list; default per config")
-  p.add_argument("--seq_len", type=int, default=0, help="override config.seq_len")
-  p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
-  p.add_argument("--sample_l1", default="matmul", choices=("matmul", "table"))
-  p.add_argument("--steps", type=int, default=10, help="timed steps per setting")
-  p.add_argument("--baseline", action="store_true", help="also time the eager step")
-  p.add_argument("--profile", default="",
-                 help="write a jax.profiler trace of the timed steps to this folder "
-                      "(open with TensorBoard's profile plugin or Perfetto)")
-  args = p.parse_args()
+def _run():
   on_cpu = common.on_cpu()
-  for name in args.configs.split(","):
+  for name in _CONFIGS.value.split(","):
     config, n_classes = common.load_config(name)
     default_bs = ("8,32" if name != "paper" else "8") if on_cpu else (
         "8,32,128" if name != "paper" else "32,128,256")
-    for bs in (args.batch_sizes or default_bs).split(","):
+    for bs in (_BATCH_SIZES.value or default_bs).split(","):
       config.batch_size = int(bs)
-      if args.seq_len:
-        config.seq_len = args.seq_len
-      config.dtype, config.sample_l1 = args.dtype, args.sample_l1
-      row = {"config": name, **measure(config, n_classes, args.steps, args.baseline, args.profile),
+      if _SEQ_LEN.value:
+        config.seq_len = _SEQ_LEN.value
+      config.dtype, config.sample_l1 = _DTYPE.value, _SAMPLE_L1.value
+      row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
+                                       _PROFILE.value),
              "date": common.today()}
       common.emit(row)
 
 
+def main(argv=None):
+  """train_speed.py in this process (flags only; every call starts from the defaults)."""
+  cli.call(_run, argv)
+
+
 if __name__ == "__main__":
-  main()
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)
