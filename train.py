@@ -22,18 +22,17 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "multi-host: number of
 _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "multi-host: this process's index")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def _run():
   from samplernn_jax import distributed, trainer
+  distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                         auto=_DISTRIBUTED.value)
+  trainer.train_and_evaluate(cli.config_value(_CONFIG), _WORKDIR.value)
 
-  def run():
-    distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-                           auto=_DISTRIBUTED.value)
-    return trainer.train_and_evaluate(cli.config_value(_CONFIG), _WORKDIR.value)
 
-  cli.run(run)
+def main(argv=None):
+  """train.py in this process (flags only; every call starts from the defaults)."""
+  cli.call(_run, argv)
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli.parse_flags)
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)
