@@ -1,0 +1,59 @@
+"""One command-line convention for every entry point (issue 16, item 2).
+
+Each script parses absl flags through ``cli.parse_flags`` and runs through
+``cli.absl_main``: an unknown flag and a stray positional argument are each
+one ``error: ...`` line on stderr and exit code 2, never a traceback or
+absl's usage dump. Each script runs as a user runs it (a subprocess), with
+its required flags given so that the stray argument is what it refuses.
+Nothing is trained or read: both refusals come before any work.
+"""
+import concurrent.futures
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, subprocess_env
+
+# script -> the flags it requires (absl refuses their absence before main runs)
+SCRIPTS = {
+    "train.py": [],
+    "sample.py": [],
+    "evaluate.py": ["--data_dir=d", "--samples=s"],
+    "scripts/score.py": [],
+    "scripts/import_theano_params.py": [],
+    "scripts/pack_folder.py": ["--src=s", "--out=o"],
+    "scripts/pack_dcase2016.py": ["--src=s", "--out=o"],
+    "scripts/make_default_data.py": ["--src=s"],
+    "scripts/quality_sweep.py": [],
+    "scripts/make_listening_page.py": [],
+    "benchmarks/train_speed.py": [],
+    "benchmarks/sample_speed.py": [],
+    "benchmarks/data_memory.py": [],
+}
+CASES = {"unknown_flag": (["--no_such_flag=1"], "error: Unknown command line flag 'no_such_flag'"),
+         "stray_argument": (["stray"], "error: unexpected arguments ['stray']")}
+
+
+@pytest.fixture(scope="module")
+def results():
+  """(script, case) -> (returncode, stderr), two scripts at a time."""
+  def run(key):
+    script, case = key
+    args = SCRIPTS[script] + CASES[case][0]
+    p = subprocess.run([sys.executable, script, *args], cwd=REPO, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stderr
+  keys = [(s, c) for s in SCRIPTS for c in CASES]
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    return dict(zip(keys, pool.map(run, keys)))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_bad_command_line_is_one_error_line_and_exit_2(results, script, case):
+  rc, stderr = results[script, case]
+  errors = [l for l in stderr.splitlines() if l.startswith("error:")]
+  assert rc == 2, stderr[-3000:]
+  assert "Traceback" not in stderr and "flags:" not in stderr, stderr[-3000:]
+  assert len(errors) == 1 and errors[0].startswith(CASES[case][1]), stderr[-3000:]
