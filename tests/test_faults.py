@@ -561,10 +561,14 @@ def test_disk_full_in_the_background_write_of_the_last_checkpoint(tmp_path, refe
 
 
 def load_sample_py():
-  spec = importlib.util.spec_from_file_location("sample_py", os.path.join(REPO, "sample.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  """sample.py as a module, loaded once per process: it defines absl flags,
+  which are process-global, and a second load would define them again."""
+  if "sample_py" not in sys.modules:
+    spec = importlib.util.spec_from_file_location("sample_py", os.path.join(REPO, "sample.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["sample_py"] = module
+  return sys.modules["sample_py"]
 
 
 def snapshot(folder):
