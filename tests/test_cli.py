@@ -27,6 +27,7 @@ SCRIPTS = {
     "scripts/make_default_data.py": ["--src=s"],
     "scripts/quality_sweep.py": [],
     "scripts/make_listening_page.py": [],
+    "scripts/mutation_run.py": [],
     "benchmarks/train_speed.py": [],
     "benchmarks/sample_speed.py": [],
     "benchmarks/data_memory.py": [],

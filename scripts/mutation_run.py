@@ -1,0 +1,151 @@
+"""Hand-written mutation testing: does the suite catch plausible mistakes?
+
+  python scripts/mutation_run.py [--only NAME,...] > mutants.jsonl
+
+Each mutant below is one small, plausible mistake in the numerical core
+(steps.py, sampling.py, quantize.py, layers.py, model.py, batches.py,
+levels.py, cost.py): a swapped gate, a missing clip, a wrong constant. For
+each, the script copies the repository to a temporary folder, applies the
+one edit (the original text must occur exactly once), runs the tests named
+for that module with ``pytest -x`` and reports whether they failed (the
+mutant is killed) or passed (it survived). One JSON line a mutant, then a
+summary line with the score. tests/README.md lists the last run's result
+and explains each survivor.
+
+A mutant that survives is either a gap in the tests (write one that kills
+it) or equivalent (the edit cannot change behaviour: say why).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+from samplernn_jax import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_ONLY = flags.DEFINE_list("only", [], "run only these mutants (by name)")
+_TIMEOUT = flags.DEFINE_integer("timeout", 900, "seconds per mutant before it counts as killed")
+
+# Tests run per mutated module (fast subsets that cover it).
+TESTS = {
+    "steps": ["tests/test_reference.py", "tests/test_train.py", "tests/test_faults.py::"
+              "test_finite_loss_with_a_nonfinite_gradient_changes_nothing"],
+    "sampling": ["tests/test_sampling.py", "tests/test_levels.py"],
+    "quantize": ["tests/test_quantize.py", "tests/test_reference.py", "tests/test_data.py"],
+    "layers": ["tests/test_reference.py", "tests/test_model.py"],
+    "model": ["tests/test_reference.py", "tests/test_model.py", "tests/test_variants.py"],
+    "batches": ["tests/test_data.py", "tests/test_reference.py"],
+    "levels": ["tests/test_levels.py"],
+    "cost": ["tests/test_reference.py", "tests/test_train.py"],
+}
+
+# name: (module, original text, mutated text)
+MUTANTS = {
+    "no_grad_clip": ("steps", "return optax.chain(optax.clip(config.grad_clip), adam)",
+                     "return adam"),
+    "clip_after_adam": ("steps", "return optax.chain(optax.clip(config.grad_clip), adam)",
+                        "return optax.chain(adam, optax.clip(config.grad_clip))"),
+    "global_norm_clip": ("steps", "optax.chain(optax.clip(config.grad_clip), adam)",
+                         "optax.chain(optax.clip_by_global_norm(config.grad_clip), adam)"),
+    "finite_checks_loss_only": ("steps", "finite = jnp.isfinite(loss) & jnp.all(",
+                                "finite = jnp.isfinite(loss) | jnp.all("),
+    "bad_step_applied": ("steps", "params=keep(params, state.params),", "params=params,"),
+    "cost_in_nats": ("steps", "return -(lp * batch[\"mask\"]).sum() / LN2,",
+                     "return -(lp * batch[\"mask\"]).sum(),"),
+    "mask_ignored": ("steps", "return -(lp * batch[\"mask\"]).sum() / LN2,",
+                     "return -lp.sum() / LN2,"),
+    "reset_inverted": ("steps", "sel = lambda a, b: jnp.where(reset[:, None, None], a, b)",
+                       "sel = lambda a, b: jnp.where(reset[:, None, None], b, a)"),
+    "state_not_carried": ("steps", "rnn_state=keep(h_out, state.rnn_state),",
+                          "rnn_state=state.rnn_state,"),
+    "temperature_multiplies": ("sampling", "drawn = jax.random.categorical(key, logits / t, axis=-1)",
+                               "drawn = jax.random.categorical(key, logits * t, axis=-1)"),
+    "same_key_every_sample": ("sampling", "x = _draw(jax.random.fold_in(key, pos), logits, temperature)",
+                              "x = _draw(key, logits, temperature)"),
+    "argmax_always": ("sampling", "return jnp.where(temperature > 0, drawn,",
+                      "return jnp.where(temperature > 1e9, drawn,"),
+    "forced_ignored": ("sampling", "x = jnp.where(f >= 0, f, x)", "x = x"),
+    "linear_half_eps": ("quantize", "q += _EPS / 2\n", "q += _EPS\n"),
+    "q_zero_off_by_one": ("quantize", "return q_levels // 2\n", "return q_levels // 2 - 1\n"),
+    "dequantize_no_centre": ("quantize", "return (q.astype(xp.float32) + 0.5) / (q_levels / 2) - 1.0",
+                             "return q.astype(xp.float32) / (q_levels / 2) - 1.0"),
+    "mu_is_q_levels": ("quantize", "  mu = q_levels - 1.0\n  mag =", "  mu = float(q_levels)\n  mag ="),
+    "frame_input_unscaled": ("quantize", "return (q.astype(jnp.result_type(float)) / (q_levels / 2) - 1.0) * 2.0",
+                             "return q.astype(jnp.result_type(float)) / (q_levels / 2) - 1.0"),
+    "dither_unclipped": ("quantize", "q = np.clip(np.floor(q + dither), 0, q_levels - 1)",
+                         "q = np.floor(q + dither)"),
+    "gru_gates_swapped": ("layers", "z, r = gates[..., :n], gates[..., n:]",
+                          "r, z = gates[..., :n], gates[..., n:]"),
+    "gru_mix_inverted": ("layers", "return z * c + (1.0 - z) * h", "return (1.0 - z) * c + z * h"),
+    "lstm_no_forget": ("layers", "c = f * c + i * u", "c = c + i * u"),
+    "weight_norm_rows": ("layers", "w = kernel * (scale / jnp.linalg.norm(kernel, axis=0))",
+                         "w = kernel * (scale / jnp.linalg.norm(kernel))"),
+    "log_softmax_float_logits": ("model", "logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),",
+                                 "logp = jax.nn.log_softmax(logits.astype(jnp.bfloat16),"),
+    "chunk_overlap_short": ("batches", "return q[:, s:s + seq_len + frame_size], mask[:, s:s + seq_len]",
+                            "return q[:, s:s + seq_len + frame_size - 1], mask[:, s:s + seq_len]"),
+    "epoch_order_ignores_epoch": ("batches", "return np.random.default_rng([seed, epoch]).permutation(num_clips)",
+                                  "return np.random.default_rng([seed]).permutation(num_clips)"),
+    "rows_not_reordered": ("batches", "wav_rows = wav_rows[np.argsort(np.argsort(rows))]  # back to shuffled order",
+                           "pass"),
+    "dither_per_batch": ("batches", "noise = (clip_dither([(self.seed, epoch, int(r)) for r in rows], wav_rows.shape[1])",
+                         "noise = (clip_dither([(self.seed, epoch, i) for i in range(len(rows))], wav_rows.shape[1])"),
+    "class_level_keeps_dc": ("levels", "    x = x - x.mean(axis=-1, keepdims=True)\n", "    x = x\n"),
+}
+
+MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
+
+
+def run_mutant(name: str) -> dict:
+  module, old, new = MUTANTS[name]
+  path = MODULE_PATH[module]
+  with tempfile.TemporaryDirectory() as tmp:
+    copy = os.path.join(tmp, "repo")
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
+        ".git", "runs", "demo_samples", "__pycache__", ".pytest_cache", "*.egg-info"))
+    target = os.path.join(copy, path)
+    text = open(target).read()
+    if text.count(old) != 1:
+      return {"mutant": name, "module": module, "error": f"original text found "
+              f"{text.count(old)} times in {path}"}
+    with open(target, "w") as f:
+      f.write(text.replace(old, new))
+    env = dict(os.environ, PYTHONPATH=copy)  # the copy, not the installed tree
+    t0 = time.time()
+    try:
+      r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                          *TESTS[module]], cwd=copy, env=env, capture_output=True,
+                         text=True, timeout=_TIMEOUT.value)
+      killed, tail = r.returncode != 0, r.stdout.strip().splitlines()[-1:]
+    except subprocess.TimeoutExpired:
+      killed, tail = True, ["timeout"]
+  return {"mutant": name, "module": module, "killed": killed,
+          "seconds": round(time.time() - t0, 1), "pytest": tail[0] if tail else ""}
+
+
+def _run():
+  names = _ONLY.value or list(MUTANTS)
+  unknown = [n for n in names if n not in MUTANTS]
+  if unknown:
+    raise ValueError(f"--only: unknown mutants {unknown}; expected names from MUTANTS")
+  rows = []
+  for name in names:
+    row = run_mutant(name)
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+  judged = [r for r in rows if "killed" in r]
+  killed = sum(r["killed"] for r in judged)
+  print(json.dumps({"summary": True, "mutants": len(judged), "killed": killed,
+                    "score": round(killed / max(1, len(judged)), 3),
+                    "survived": [r["mutant"] for r in judged if not r["killed"]],
+                    "errors": [r["mutant"] for r in rows if "error" in r]}), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)
