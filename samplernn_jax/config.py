@@ -7,11 +7,14 @@ has the same keys and an unknown key on the command line is an error.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 
 from samplernn_jax import quantize as quant
 from samplernn_jax.model import SampleRNN
+
+SAMPLE_L1 = ("auto", "matmul", "table")
 
 # Keys that change the model's parameter shapes or its function: a checkpoint
 # only fits a config that agrees with it on these.
@@ -46,7 +49,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.cond_emb_size = 0        # size of the learned class embedding
   c.cond_sample_tier = False  # also feed the conditioning to the sample tier
   c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
-  c.sample_l1 = "matmul"     # sample tier's embedding + first Linear: matmul | table
+  c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
+                             # auto (table on CPU, matmul on GPU/TPU: the faster there)
   # Optimisation.
   c.batch_size = 128
   c.learning_rate = 1e-3
@@ -108,6 +112,16 @@ def sample_input(config) -> str:
   return config.sample_input
 
 
+def sample_l1(config) -> str:
+  """The sample tier's first-layer form: 'auto' is the look-up tables on a
+  CPU (1.4x faster there, benchmarks/README.md) and the matmul elsewhere
+  (GPUs run the dense matmul faster than the gathers). Both compute the same
+  function (tested)."""
+  if config.sample_l1 == "auto":
+    return "table" if jax.default_backend() == "cpu" else "matmul"
+  return config.sample_l1
+
+
 def validate(config) -> None:
   """Raises ValueError naming the key for any inconsistent setting."""
   fs = frame_sizes(config)
@@ -139,8 +153,8 @@ def validate(config) -> None:
     raise ValueError("config.cond_type='embedding' needs config.cond_emb_size >= 1")
   if config.dtype not in ("float32", "bfloat16"):
     raise ValueError(f"config.dtype={config.dtype!r}: expected 'float32' or 'bfloat16'")
-  if config.sample_l1 not in ("matmul", "table"):
-    raise ValueError(f"config.sample_l1={config.sample_l1!r}: expected 'matmul' or 'table'")
+  if config.sample_l1 not in SAMPLE_L1:
+    raise ValueError(f"config.sample_l1={config.sample_l1!r}: expected one of {SAMPLE_L1}")
   for key in ("dim", "batch_size"):
     if config[key] < 1:
       raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
@@ -161,4 +175,4 @@ def build_model(config, n_classes: int | None = None) -> SampleRNN:
       q_levels=config.q_levels, emb_size=config.emb_size,
       sample_input=sample_input(config), n_classes=n, cond_type=config.cond_type,
       cond_emb_size=config.cond_emb_size, cond_sample_tier=config.cond_sample_tier,
-      l1_impl=config.sample_l1, dtype=jnp.dtype(config.dtype))
+      l1_impl=sample_l1(config), dtype=jnp.dtype(config.dtype))

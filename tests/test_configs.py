@@ -94,3 +94,26 @@ def test_frame_sizes_that_agree_with_frame_size_are_fine():
   config_lib.validate(config)
   assert config_lib.frame_sizes(config) == (8, 2)
   assert config_lib.build_model(config, 4).frame_sizes == (8, 2)
+
+
+def test_sample_l1_auto_picks_the_faster_form_per_backend(monkeypatch):
+  """The default sample_l1 'auto' builds the look-up-table form on a CPU and
+  the matmul on a GPU (the faster of the two on each, benchmarks/README.md),
+  while an explicit choice is kept on any backend. Rules out 'auto' left
+  unresolved (the model would silently run the matmul everywhere) or
+  resolved the wrong way round."""
+  config = config_lib.base_config()
+  config.n_classes = 3
+  assert config.sample_l1 == "auto"
+  assert config_lib.build_model(config).l1_impl == ("table" if jax.default_backend() == "cpu"
+                                                    else "matmul")
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  assert config_lib.build_model(config).l1_impl == "matmul"
+  monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+  assert config_lib.build_model(config).l1_impl == "table"
+  for explicit in ("matmul", "table"):
+    config.sample_l1 = explicit
+    assert config_lib.build_model(config).l1_impl == explicit
+  config.sample_l1 = "lut"
+  with pytest.raises(ValueError, match=r"config.sample_l1='lut': expected one of"):
+    config_lib.validate(config)
