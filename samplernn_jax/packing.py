@@ -37,11 +37,11 @@ import json
 import math
 import os
 import re
-import sys
 import zipfile
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
+from absl import logging
 from scipy import signal
 import soundfile as sf
 from tqdm import tqdm
@@ -346,7 +346,7 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
     if _STAGE_RE.match(name) and name not in keep:
       os.remove(os.path.join(out_dir, name))
   if resuming:
-    print(f"{out_dir}: resuming an interrupted run of this job", file=sys.stderr)
+    logging.warning("%s: resuming an interrupted run of this job", out_dir)
   splits = {}
   for split in SPLITS:
     recs = plan.get(split, [])
@@ -385,7 +385,6 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
              "clip_seconds": clip_len / sample_rate, "clip_len": clip_len,
              "splits": splits, "empty": empty, "removed": removed,
              "duration_s": sum(v["seconds"] for v in splits.values())}
-  print(format_summary(summary))
   return summary
 
 
@@ -411,8 +410,8 @@ def folder_plan(src: str, valid: float = 0.1, test: float = 0.1,
   classes = [e for e in entries if os.path.isdir(os.path.join(src, e))]
   for e in entries:
     if e not in classes:
-      print(f"WARNING: ignoring {os.path.join(src, e)}: not a folder (audio goes "
-            "into one sub-folder per class)", file=sys.stderr)
+      logging.warning("ignoring %s: not a folder (audio goes into one sub-folder "
+                      "per class)", os.path.join(src, e))
   if not classes:
     raise DataError(f"--src {src}: holds no class sub-folders (expected "
                     "<src>/<class>/<recording>)")
@@ -531,8 +530,7 @@ def dcase2016_plan(src: str, eval_src: str | None = None, fold: int = 1,
     plan = {"train": train, "valid": parts["valid"], "test": parts["test"]}
   check_disjoint(plan)
   for g, a, b in shared_groups(plan):
-    print(f"WARNING: location {g!r} has recordings in splits {a!r} and {b!r}",
-          file=sys.stderr)
+    logging.warning("location %r has recordings in splits %r and %r", g, a, b)
   return plan
 
 

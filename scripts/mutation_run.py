@@ -32,17 +32,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ONLY = flags.DEFINE_list("only", [], "run only these mutants (by name)")
 _TIMEOUT = flags.DEFINE_integer("timeout", 900, "seconds per mutant before it counts as killed")
 
-# Tests run per mutated module (fast subsets that cover it).
+# Tests run per mutated module: the fast files that cover it, and the named
+# tests of the slower ones written for it.
 TESTS = {
-    "steps": ["tests/test_reference.py", "tests/test_train.py", "tests/test_faults.py::"
-              "test_finite_loss_with_a_nonfinite_gradient_changes_nothing"],
+    "steps": ["tests/test_reference.py", "tests/test_model.py",
+              "tests/test_train.py::test_gradients_are_clipped_element_wise_then_adam",
+              "tests/test_faults.py::test_finite_loss_with_a_nonfinite_gradient_changes_nothing",
+              "tests/test_train.py::test_cost_falls_on_synthetic_data"],
     "sampling": ["tests/test_sampling.py", "tests/test_levels.py"],
     "quantize": ["tests/test_quantize.py", "tests/test_reference.py", "tests/test_data.py"],
     "layers": ["tests/test_reference.py", "tests/test_model.py"],
     "model": ["tests/test_reference.py", "tests/test_model.py", "tests/test_variants.py"],
     "batches": ["tests/test_data.py", "tests/test_reference.py"],
     "levels": ["tests/test_levels.py"],
-    "cost": ["tests/test_reference.py", "tests/test_train.py"],
+    "cost": ["tests/test_reference.py", "tests/test_import_score.py::test_score_equals_reference_bits"],
 }
 
 # name: (module, original text, mutated text)
@@ -96,6 +99,8 @@ MUTANTS = {
                            "pass"),
     "dither_per_batch": ("batches", "noise = (clip_dither([(self.seed, epoch, int(r)) for r in rows], wav_rows.shape[1])",
                          "noise = (clip_dither([(self.seed, epoch, i) for i in range(len(rows))], wav_rows.shape[1])"),
+    "eval_keeps_last_batch_only": ("cost", "total, count = total + bits, count + cnt",
+                                   "total, count = bits, cnt"),
     "class_level_keeps_dc": ("levels", "    x = x - x.mean(axis=-1, keepdims=True)\n", "    x = x\n"),
 }
 

@@ -41,9 +41,10 @@ _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "no progress bars")
 
 
 def _run():
-  packing.pack_dcase2016(_SRC.value, _OUT.value, _EVAL_SRC.value, _FOLD.value,
-                         _CLIP_SECONDS.value, _SAMPLE_RATE.value, _SEED.value,
-                         _OVERWRITE.value, progress=not _NO_PROGRESS.value)
+  summary = packing.pack_dcase2016(_SRC.value, _OUT.value, _EVAL_SRC.value, _FOLD.value,
+                                   _CLIP_SECONDS.value, _SAMPLE_RATE.value, _SEED.value,
+                                   _OVERWRITE.value, progress=not _NO_PROGRESS.value)
+  print(packing.format_summary(summary))
 
 
 def main(argv=None):

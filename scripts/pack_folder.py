@@ -30,9 +30,10 @@ _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "no progress bars")
 
 
 def _run():
-  packing.pack_folder(_SRC.value, _OUT.value, _CLIP_SECONDS.value, _SAMPLE_RATE.value,
-                      _VALID.value, _TEST.value, _SEED.value, _OVERWRITE.value,
-                      progress=not _NO_PROGRESS.value)
+  summary = packing.pack_folder(_SRC.value, _OUT.value, _CLIP_SECONDS.value,
+                                _SAMPLE_RATE.value, _VALID.value, _TEST.value, _SEED.value,
+                                _OVERWRITE.value, progress=not _NO_PROGRESS.value)
+  print(packing.format_summary(summary))
 
 
 def main(argv=None):
