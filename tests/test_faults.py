@@ -512,6 +512,46 @@ def test_unwritable_workdir_is_refused_and_checkpoints_stay(tmp_path, reference,
   assert_trees_equal(params, reference.params)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="not root: the test above meets the "
+                    "real permission refusal already")
+def test_permission_refusal_as_an_unprivileged_user():
+  """The permission branch itself, which the test above cannot reach as root
+  (root ignores the mode): a child process drops to user nobody and checks a
+  read-only folder. Rules out a check that passes on a folder the user may
+  not write (e.g. one that only tests os.path.isdir) and a message that does
+  not name the workdir and the cause."""
+  import shutil
+  import tempfile
+  d = tempfile.mkdtemp(prefix="samplernn_readonly_", dir="/tmp")
+  os.chmod(d, 0o555)  # nobody may enter, not write
+  try:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no JAX, only the check
+      os.close(r)
+      try:
+        os.setgid(65534)
+        os.setuid(65534)
+        try:
+          workdir_lib.check_writable(d)
+          msg = "no error"
+        except workdir_lib.WorkdirError as e:
+          msg = str(e)
+      except BaseException as e:  # noqa: BLE001 - reported to the parent
+        msg = f"child failed: {e!r}"
+      os.write(w, msg.encode())
+      os._exit(0)
+    os.close(w)
+    msg = os.read(r, 4096).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+  finally:
+    os.chmod(d, 0o700)
+    shutil.rmtree(d)
+  assert msg == (f"--workdir={d}: not writable (Permission denied); free some "
+                 "space or fix its permissions")
+
+
 def test_failed_checkpoint_save_is_reported_and_earlier_ones_stay(tmp_path, reference,
                                                                   monkeypatch):
   """``Checkpoints.save`` raising ENOSPC (the disk full as the save starts)."""

@@ -236,7 +236,7 @@ def test_wrong_ranks(tmp_path):
 @pytest.mark.parametrize("wav_shape, sid_len, fragment", [
     ((0, T), 0, "empty split"),   # no clips
     ((0, 0), 0, "empty split"),   # nothing at all
-    ((N, 0), N, ""),              # clips of no samples: nothing to train on
+    ((N, 0), N, "has clips of 0 samples; expected audio"),  # nothing to train on
 ], ids=["no_clips", "nothing", "no_samples"])
 def test_empty_arrays(tmp_path, wav_shape, sid_len, fragment):
   arrays = dict(wav=np.zeros(wav_shape, np.float16), sid=np.zeros(sid_len, np.uint8))
