@@ -2,7 +2,8 @@
 # The GPU benchmarks of benchmarks/README.md in one go (300 s on an H200):
 # training speed of the paper model (fp32, bf16 at several batch sizes, both
 # sample_l1 forms) and of tiny, then generation speed (the paper's 300 clips x
-# 5 s and batches 1 and 15), each setting one JSON line.
+# 5 s and batches 1 and 15), each setting one JSON line; last, a profiled
+# training step and its ten most expensive operations (profile_train.jsonl).
 #
 #   bash benchmarks/gpu_suite.sh [OUT_DIR]     # default benchmarks/results/raw
 #
@@ -27,4 +28,9 @@ run sample $B/sample_speed.py --configs paper --batches 1,15,300 --seconds 5
 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 5 --dtype bfloat16
 run train $B/train_speed.py --configs tiny --batch_sizes 128,1024
 run sample $B/sample_speed.py --configs tiny --batches 1,300 --seconds 5
+# Issue 17's first step: where the paper model's bf16 step spends its time
+# (the profiled row is slower than the rows above, so it gets its own file).
+run train_profiled $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
+    --profile "$OUT_DIR/profile_train"
+run profile_train $B/profile_table.py --trace_dir "$OUT_DIR/profile_train" --top 10
 echo "# done" >&2

@@ -92,3 +92,28 @@ def test_rows_carry_the_device_matmul_reference():
   assert row["fraction_of_matmul"] == pytest.approx(
       row["model_flops_per_sample"] * row["samples_per_s"] / ref, rel=1e-12)
   assert common.fraction_of(10.0, 3.0, 60.0, devices=2) == pytest.approx(0.25)
+
+
+def test_profile_table_sums_device_time_per_op():
+  """profile_table.py counts only the device's events (a GPU process's kernels,
+  named by their HLO op when the trace gives it), sums each op's time and
+  orders the largest first. Rules out host events (Python, dispatch) counted
+  as device time, one row per call instead of per op, and shares that do not
+  add up to the device time."""
+  import profile_table
+  meta = lambda pid, tid, kind, name: {"ph": "M", "pid": pid, "tid": tid, "name": kind,
+                                       "args": {"name": name}}
+  x = lambda pid, name, dur, op=None: {"ph": "X", "pid": pid, "tid": 1, "name": name,
+                                       "dur": dur, "args": {"hlo_op": op} if op else {}}
+  trace = {"traceEvents": [
+      meta(1, 1, "process_name", "/host:CPU"), meta(2, 1, "process_name", "/device:GPU:0"),
+      x(1, "PjitFunction(train_step)", 5000.0),                 # host: not device time
+      x(2, "fusion_kernel_a", 300.0, "fusion.1"), x(2, "fusion_kernel_a", 100.0, "fusion.1"),
+      x(2, "gemm", 500.0, "dot.7"), x(2, "copy", 100.0)]}
+  rows = profile_table.op_table(profile_table.device_events(trace), top=10)
+  assert [r["op"] for r in rows] == ["dot.7", "fusion.1", "copy"]
+  assert [r["calls"] for r in rows] == [1, 2, 1]
+  assert rows[1]["total_ms"] == 0.4 and rows[1]["mean_us"] == 200.0
+  assert sum(r["share"] for r in rows) == pytest.approx(1.0)
+  assert rows[0]["share"] == pytest.approx(500 / 1000)
+  assert len(profile_table.op_table(profile_table.device_events(trace), top=2)) == 2

@@ -31,6 +31,7 @@ SCRIPTS = {
     "benchmarks/train_speed.py": [],
     "benchmarks/sample_speed.py": [],
     "benchmarks/data_memory.py": [],
+    "benchmarks/profile_table.py": [],
 }
 CASES = {"unknown_flag": (["--no_such_flag=1"], "error: Unknown command line flag 'no_such_flag'"),
          "stray_argument": (["stray"], "error: unexpected arguments ['stray']")}

@@ -1,0 +1,80 @@
+"""The most expensive operations of a jax.profiler trace, as JSON rows.
+
+  python benchmarks/train_speed.py --configs paper --batch_sizes 1024 --profile /tmp/prof
+  python benchmarks/profile_table.py --trace_dir /tmp/prof --top 10
+
+Reads the newest ``*.trace.json.gz`` under ``--trace_dir`` (train_speed.py
+and sample_speed.py write one with ``--profile``) and sums the duration of
+every complete event run by the device: on a GPU the kernels of the
+``/device:GPU:N`` processes, on a CPU the XLA executor threads
+(``tf_XLA*``). One JSON row an operation (name, total ms, calls, mean us,
+share of the device time), the largest first, then a summary row. The
+operation name is the HLO op's (``args.hlo_op``) where the trace gives it,
+else the kernel's.
+"""
+import collections
+import glob
+import gzip
+import json
+import os
+
+from absl import app, flags
+
+from samplernn_jax import cli
+
+_TRACE_DIR = flags.DEFINE_string("trace_dir", "", "folder given to --profile")
+_TOP = flags.DEFINE_integer("top", 10, "rows to print")
+
+
+def newest_trace(trace_dir: str) -> str:
+  found = glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True)
+  if not found:
+    raise FileNotFoundError(f"--trace_dir={trace_dir}: no *.trace.json.gz (run a "
+                            "benchmark with --profile to this folder first)")
+  return max(found, key=os.path.getmtime)
+
+
+def device_events(trace: dict) -> list[dict]:
+  """Complete ('X') events on the device: GPU processes, else XLA CPU threads."""
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  procs, threads = {}, {}
+  for e in events:
+    if e.get("ph") == "M" and e.get("name") == "process_name":
+      procs[e["pid"]] = e["args"]["name"]
+    elif e.get("ph") == "M" and e.get("name") == "thread_name":
+      threads[(e["pid"], e["tid"])] = e["args"]["name"]
+  gpu = {p for p, n in procs.items() if n.startswith("/device:GPU")}
+  done = [e for e in events if e.get("ph") == "X" and "dur" in e]
+  if gpu:
+    return [e for e in done if e["pid"] in gpu]
+  return [e for e in done if threads.get((e["pid"], e.get("tid")), "").startswith("tf_XLA")
+          and not e["name"].startswith("end: ")]
+
+
+def op_table(events: list[dict], top: int) -> list[dict]:
+  total = collections.Counter()
+  calls = collections.Counter()
+  for e in events:
+    name = (e.get("args") or {}).get("hlo_op") or e["name"]
+    total[name] += float(e["dur"])  # microseconds
+    calls[name] += 1
+  busy = sum(total.values()) or 1.0
+  return [{"op": name, "total_ms": round(us / 1e3, 3), "calls": calls[name],
+           "mean_us": round(us / calls[name], 2), "share": round(us / busy, 4)}
+          for name, us in total.most_common(top)]
+
+
+def _run():
+  path = newest_trace(_TRACE_DIR.value)
+  with gzip.open(path, "rt") as f:
+    events = device_events(json.load(f))
+  rows = op_table(events, _TOP.value)
+  for row in rows:
+    print(json.dumps(row))
+  print(json.dumps({"summary": True, "trace": path, "device_events": len(events),
+                    "device_ms": round(sum(float(e["dur"]) for e in events) / 1e3, 3),
+                    "top_share": round(sum(r["share"] for r in rows), 4)}))
+
+
+if __name__ == "__main__":
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)
