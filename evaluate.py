@@ -87,7 +87,7 @@ def _run():
                out_dir=_OUT_DIR.value, overwrite=_OVERWRITE.value,
                baseline=_BASELINE.value, config=eval_config(),
                n_classes=_N_CLASSES.value, baseline_config=_BASELINE_CONFIG.value,
-               baseline_per_class=_BASELINE_PER_CLASS.value)
+               baseline_per_class=_BASELINE_PER_CLASS.value, log=print)
 
 
 def main(argv=None):

@@ -324,8 +324,8 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
          progress: bool = True) -> dict:
   """Checks every input, then writes the non-empty splits of ``plan`` to ``out_dir``.
 
-  Returns the summary (also printed): per split the clips per class,
-  clips, recordings and seconds.
+  Returns the summary (``format_summary`` prints it): per split the clips
+  per class, clips, recordings and seconds.
   """
   if len(class_names) > np.iinfo(SID_DTYPE).max + 1:
     raise DataError(f"{len(class_names)} classes; sid is uint8, so at most 256")
@@ -347,28 +347,9 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
       os.remove(os.path.join(out_dir, name))
   if resuming:
     logging.warning("%s: resuming an interrupted run of this job", out_dir)
-  splits = {}
-  for split in SPLITS:
-    recs = plan.get(split, [])
-    n = sum(counts[r.path] for r in recs)
-    per_class = np.zeros(len(class_names), np.int64)
-    for r in recs:
-      per_class[r.sid] += counts[r.path]
-    splits[split] = {"clips": int(n), "recordings": len(recs),
-                     "per_class": per_class.tolist(),
-                     "seconds": n * clip_len / sample_rate}
-    if n == 0:
-      continue
-    staged = _staged(out_dir, split, sig)
-    if os.path.isfile(staged):
-      continue
-    sid = np.concatenate([np.full(counts[r.path], r.sid, SID_DTYPE) for r in recs])
-
-    def blocks(recs=recs, split=split) -> Iterator[np.ndarray]:
-      for r in tqdm(recs, desc=split, unit="file", disable=not progress):
-        yield load_clips(r.path, sample_rate, clip_len, counts[r.path])
-
-    write_npz(staged, clip_len, n, blocks(), sid)
+  splits = {split: _stage_split(plan.get(split, []), split, counts, len(class_names),
+                                out_dir, sig, sample_rate, clip_len, progress)
+            for split in SPLITS}
   # Every split is staged: put them in place.
   write_class_names(out_dir, class_names)
   empty = [s for s in SPLITS if splits[s]["clips"] == 0]
@@ -381,11 +362,34 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
         removed.append(split)
       continue
     os.replace(_staged(out_dir, split, sig), final)
-  summary = {"out": out_dir, "classes": list(class_names), "sample_rate": sample_rate,
-             "clip_seconds": clip_len / sample_rate, "clip_len": clip_len,
-             "splits": splits, "empty": empty, "removed": removed,
-             "duration_s": sum(v["seconds"] for v in splits.values())}
-  return summary
+  return {"out": out_dir, "classes": list(class_names), "sample_rate": sample_rate,
+          "clip_seconds": clip_len / sample_rate, "clip_len": clip_len,
+          "splits": splits, "empty": empty, "removed": removed,
+          "duration_s": sum(v["seconds"] for v in splits.values())}
+
+
+def _stage_split(recs: list[Recording], split: str, counts: dict, n_classes: int,
+                 out_dir: str, sig: str, sample_rate: int, clip_len: int,
+                 progress: bool) -> dict:
+  """Writes one split to its staged file (unless an interrupted run of the
+  same job already did); returns its entry of the summary."""
+  n = sum(counts[r.path] for r in recs)
+  per_class = np.zeros(n_classes, np.int64)
+  for r in recs:
+    per_class[r.sid] += counts[r.path]
+  info = {"clips": int(n), "recordings": len(recs), "per_class": per_class.tolist(),
+          "seconds": n * clip_len / sample_rate}
+  staged = _staged(out_dir, split, sig)
+  if n == 0 or os.path.isfile(staged):
+    return info
+  sid = np.concatenate([np.full(counts[r.path], r.sid, SID_DTYPE) for r in recs])
+
+  def blocks() -> Iterator[np.ndarray]:
+    for r in tqdm(recs, desc=split, unit="file", disable=not progress):
+      yield load_clips(r.path, sample_rate, clip_len, counts[r.path])
+
+  write_npz(staged, clip_len, n, blocks(), sid)
+  return info
 
 
 # ---------------------------------------------------------------------------

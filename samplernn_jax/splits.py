@@ -98,6 +98,17 @@ def load_split(path: str, n_classes: int | None = None,
   if not os.path.isfile(path):
     raise DataError(f"{path}: no such file (expected a paper-format npz with "
                     "keys 'wav' and 'sid')")
+  wav, sid = _read_npz(path)
+  _check_arrays(path, wav, sid, n_classes)
+  _check_finite_rows(path, wav)
+  if min_len is not None and wav.shape[1] < min_len:
+    raise DataError(f"{path}: clips hold {wav.shape[1]} samples; expected at least "
+                    f"{min_len} (one chunk of config.seq_len)")
+  return Split(path=path, wav=wav, sid=sid.astype(np.int32))
+
+
+def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
+  """``wav`` (memory-mapped when stored uncompressed) and ``sid`` of an npz."""
   try:
     with np.load(path, allow_pickle=False) as z:
       keys = set(z.files)
@@ -113,6 +124,11 @@ def load_split(path: str, n_classes: int | None = None,
     raise
   except Exception as e:  # truncated zip, bad header, pickled object...
     raise DataError(f"{path}: cannot read as an npz file ({type(e).__name__}: {e})") from e
+  return wav, sid
+
+
+def _check_arrays(path: str, wav: np.ndarray, sid: np.ndarray, n_classes: int | None) -> None:
+  """Shapes, dtypes and class indices of a split's arrays."""
   if wav.ndim != 2:
     raise DataError(f"{path}: key 'wav' has shape {wav.shape}; expected 2-D "
                     "[clips, samples]")
@@ -138,16 +154,16 @@ def load_split(path: str, n_classes: int | None = None,
     bad = sid[(sid < 0) | (sid >= (n_classes or np.inf))][0]
     raise DataError(f"{path}: key 'sid' holds class {int(bad)}; expected "
                     f"0 .. {(n_classes or 0) - 1} (config.n_classes={n_classes})")
-  rows = max(1, (1 << 26) // max(1, wav.shape[1] * wav.dtype.itemsize))  # ~64 MB a block
+
+
+def _check_finite_rows(path: str, wav: np.ndarray) -> None:
+  """Every sample finite; read in blocks of about 64 MB (wav may be a memmap)."""
+  rows = max(1, (1 << 26) // max(1, wav.shape[1] * wav.dtype.itemsize))
   for start in range(0, wav.shape[0], rows):
     block = np.asarray(wav[start:start + rows])
     if not np.isfinite(block).all():
       bad = start + int(np.nonzero(~np.isfinite(block).all(axis=1))[0][0])
       raise DataError(f"{path}: key 'wav' row {bad} holds NaN or Inf")
-  if min_len is not None and wav.shape[1] < min_len:
-    raise DataError(f"{path}: clips hold {wav.shape[1]} samples; expected at least "
-                    f"{min_len} (one chunk of config.seq_len)")
-  return Split(path=path, wav=wav, sid=sid.astype(np.int32))
 
 
 def check_finite(split: Split, rows: np.ndarray, wav_rows: np.ndarray) -> None:

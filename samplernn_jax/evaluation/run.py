@@ -34,6 +34,7 @@ import shutil
 from typing import Callable
 
 import numpy as np
+from absl import logging
 
 from samplernn_jax import config as config_lib
 from samplernn_jax import datasets, files, levels, sample_files
@@ -459,10 +460,33 @@ def _write_outputs(out_dir, results, preds, names, x_test, test_split, x_gen,
   files.write_json(os.path.join(out_dir, EVAL_JSON), results)  # last
 
 
+def _context(inputs, names, clips, samples_dir, baseline, real_dir, workdir, out_dir,
+             config: EvalConfig, notes) -> dict:
+  """What eval.json records beside the accuracies: chance, the model, counts, paths."""
+  n, x_valid = len(names), inputs.x_valid
+  return {
+      "chance": _chance(inputs.y_test, n),
+      "model": _model_info(samples_dir),
+      "baseline": baseline,
+      "class_names": names,
+      "counts": {"real_test_clips": int(inputs.x_test.shape[0]),
+                 "real_valid_clips": None if x_valid is None else int(x_valid.shape[0]),
+                 "generated_clips": len(clips),
+                 "generated_per_class": {names[c]: int(np.sum(inputs.y_gen == c))
+                                         for c in range(n)}},
+      "paper": PAPER,
+      "paths": {"data_dir": real_dir,
+                "samples": os.path.abspath(samples_dir),
+                "f_real_checkpoint": os.path.abspath(os.path.join(workdir, "f_real")),
+                "f_gen_checkpoint": os.path.abspath(os.path.join(out_dir, "f_gen"))},
+      "config": _jsonable(dataclasses.asdict(config)),
+      "notes": notes}
+
+
 def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
              out_dir: str | None = None, overwrite: bool = False,
              baseline: str | None = None, config: EvalConfig = EvalConfig(),
-             n_classes: int | None = None, log=print,
+             n_classes: int | None = None, log: Callable[[str], None] = logging.info,
              baseline_config: str = "configs/default.py", baseline_per_class: int = 20) -> dict:
   """Runs the whole evaluation; returns what it writes to ``eval.json``.
 
@@ -478,7 +502,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
     baseline: None, or "random" for an untrained model's clips.
     config: windows, features, classifier settings and seeds.
     n_classes: default: the length of classes.json, else 1 + the largest label.
-    log: progress lines.
+    log: progress lines (evaluate.py prints them; default: absl logging).
   """
   config.validate()
   if baseline not in (None, "random"):
@@ -500,31 +524,16 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
     log(f"note: {note}")
 
   inputs = _inputs(splits, clips, config)
-  x_test, x_valid, y_gen = inputs.x_test, inputs.x_valid, inputs.y_gen
+  x_test, y_gen = inputs.x_test, inputs.y_gen
   per_seed = []
   for seed in config.seeds:
     f_real, f_gen = _train_classifiers(splits, clips, n, workdir, out_dir,
                                        overwrite, config, seed, log)
     per_seed.append(_score_seed(f_real, f_gen, inputs, names, notes))
   results = _combine(per_seed, names, config.seeds)
-  results.update({
-      "chance": _chance(inputs.y_test, n),
-      "model": _model_info(samples_dir),
-      "baseline": baseline,
-      "class_names": names,
-      "counts": {"real_test_clips": int(x_test.shape[0]),
-                 "real_valid_clips": None if x_valid is None else int(x_valid.shape[0]),
-                 "generated_clips": len(clips),
-                 "generated_per_class": {names[c]: int(np.sum(y_gen == c))
-                                         for c in range(n)}},
-      "paper": PAPER,
-      "paths": {"data_dir": real_dir,
-                "samples": os.path.abspath(samples_dir),
-                "f_real_checkpoint": os.path.abspath(os.path.join(workdir, "f_real")),
-                "f_gen_checkpoint": os.path.abspath(os.path.join(out_dir, "f_gen"))},
-      "config": _jsonable(dataclasses.asdict(config)),
-      "f_real_history": per_seed[0]["f_real_history"],
-      "notes": notes})
+  results.update(_context(inputs, names, clips, samples_dir, baseline, real_dir,
+                          workdir, out_dir, config, notes))
+  results["f_real_history"] = per_seed[0]["f_real_history"]
   _write_outputs(out_dir, results, per_seed[0]["preds"], names, x_test, splits["test"],
                  inputs.x_gen, y_gen, clips, samples_dir, baseline, notes, config)
   log(f"wrote {os.path.join(out_dir, EVAL_JSON)} and {REPORT_HTML}: "
