@@ -117,3 +117,23 @@ def test_sample_l1_auto_picks_the_faster_form_per_backend(monkeypatch):
   config.sample_l1 = "lut"
   with pytest.raises(ValueError, match=r"config.sample_l1='lut': expected one of"):
     config_lib.validate(config)
+
+
+def test_base_config_holds_the_papers_values():
+  """base_config() (which every configs/*.py starts from) has the paper's
+  value of each flag in the README's table, written out here, not read from
+  the library: frame size 16, 64 frames (seq_len 1024), dim 1024, 3 GRU
+  layers, a 256-wide sample embedding, no skip connections, weight norm,
+  learned h0, 256 linear levels, batch 128, Adam at 1e-3, an element-wise
+  clip of 1, the class one-hot at the frame tier, float32, no dither. Rules out a
+  default changed for speed or a test (a smaller dim, another clip) that
+  would silently make every config built on it differ from the paper."""
+  config = config_lib.base_config()
+  paper = dict(frame_size=16, frame_sizes=(), seq_len=1024, dim=1024, n_rnn=3,
+               rnn_type="GRU", emb_size=256, sample_input="embedding", skip_conn=False,
+               weight_norm=True, learn_h0=True, q_levels=256, q_type="linear",
+               batch_size=128, learning_rate=1e-3, grad_clip=1.0, cond_type="one_hot",
+               cond_sample_tier=False, dtype="float32", n_classes=0, sample_l1="auto",
+               dither=False)
+  assert {k: config[k] for k in paper} == paper
+  assert config_lib.frame_sizes(config) == (16,)

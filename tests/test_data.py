@@ -369,3 +369,37 @@ def test_class_folders_are_packed_again_only_when_recordings_change(tmp_path):
   assert datasets.resolve_data_dir(str(src)) == out
   changed = np.load(os.path.join(out, "audio_train.npz"))["wav"]
   assert changed.shape == first[1].shape and not np.array_equal(changed, first[1])
+
+
+def test_class_folders_are_packed_again_when_a_recording_is_added_or_removed(tmp_path):
+  """A recording added to a class folder, or one removed, packs the folder
+  again: every split is rebuilt from the recordings now there (one 8 s clip
+  each, so the clips of the three splits count the recordings). Rules out a
+  fingerprint that covers only the recordings packed before (contents or
+  times of the files it already knows), which would keep training on the
+  old set after a user adds or deletes files."""
+  import os
+  import soundfile as sf
+  from samplernn_jax import datasets
+  src = tmp_path / "rec"
+  rng = np.random.default_rng(1)
+
+  def record(name, i):
+    sf.write(str(src / name / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000), 16000)
+
+  for name in ("a", "b"):
+    (src / name).mkdir(parents=True)
+    for i in range(10):
+      record(name, i)
+
+  def clips_per_class():
+    out = datasets.resolve_data_dir(str(src))
+    sid = np.concatenate([np.load(os.path.join(out, f"audio_{s}.npz"))["sid"]
+                          for s in data.SPLITS])
+    return np.bincount(sid, minlength=2).tolist()
+
+  assert clips_per_class() == [10, 10]
+  record("a", 10)  # added
+  assert clips_per_class() == [11, 10]
+  os.remove(src / "b" / "r3.wav")  # removed
+  assert clips_per_class() == [11, 9]

@@ -113,3 +113,27 @@ def test_two_processes_give_the_losses_of_one(tmp_path):
     np.testing.assert_allclose(a, b, rtol=0, atol=PARAM_TOLERANCE)
     moved = max(moved, float(np.abs(np.asarray(b) - np.asarray(c)).max()))
   assert moved > 100 * PARAM_TOLERANCE, moved
+
+
+def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
+  """train.py's --distributed (``distributed.initialize(auto=True)``) calls
+  ``jax.distributed.initialize()`` with no arguments, so that JAX reads the
+  cluster from SLURM or Open MPI (which needs a cluster: not run here); the
+  explicit flags are passed on as they are; no flag joins nothing; an
+  incomplete or inconsistent set of flags is one clear error. Rules out
+  --distributed being ignored (each host would train alone on the whole
+  batch) and empty explicit values passed on instead of JAX's detection."""
+  import pytest
+  from samplernn_jax import distributed
+  calls = []
+  monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+  monkeypatch.setattr(jax.config, "update", lambda *a: None)  # leave gloo off here
+  assert distributed.initialize() is False and calls == []
+  assert distributed.initialize(auto=True) is True and calls == [{}]
+  assert distributed.initialize("h0:1234", 2, 1) is True
+  assert calls[-1] == {"coordinator_address": "h0:1234", "num_processes": 2, "process_id": 1}
+  with pytest.raises(ValueError, match="--coordinator, --num_processes and --process_id go"):
+    distributed.initialize("h0:1234")
+  with pytest.raises(ValueError, match=r"--process_id=2: expected 0 \.\. 1"):
+    distributed.initialize("h0:1234", 2, 2)
+  assert len(calls) == 2

@@ -474,6 +474,21 @@ def test_resume_refuses_each_key_the_readme_names(tmp_path, reference, key, valu
   assert complete_steps(latest) == reference.steps
 
 
+def test_resume_accepts_the_keys_the_readme_lets_change():
+  """The resume check compares a saved config with the new one: changes of
+  max_steps, num_epochs and learning_rate (the README's examples), and of the
+  evaluation, logging and checkpoint cadence, pass; a change of dim in the
+  same config is still refused (the control). Rules out a check that
+  compares every key, which would make a run impossible to extend by epochs
+  or to resume with a lower learning rate after a non-finite step."""
+  saved = {"config": make_config().to_dict(), "n_classes": 4}
+  free = dict(max_steps=1000, num_epochs=99, learning_rate=3e-4, eval_every_steps=7,
+              log_every_steps=3, checkpoint_every_steps=11, keep_checkpoints=5)
+  trainer._check_resume_config(make_config(**free), saved, "wd", 4)
+  with pytest.raises(trainer.TrainingError, match="dim: checkpoint 16 vs config 32"):
+    trainer._check_resume_config(make_config(dim=32, **free), saved, "wd", 4)
+
+
 # ---------------------------------------------------------------------------
 # a workdir or disk that refuses writes
 
@@ -641,3 +656,45 @@ def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys
   after_ = snapshot(out)
   assert sorted(after_) == ["manifest.json", "model.json", "tone_000.wav"]  # no temporaries
   assert after_["tone_000.wav"][0] != before["tone_000.wav"][0]
+
+
+def test_a_write_that_fails_half_way_leaves_the_earlier_file(tmp_path, monkeypatch):
+  """sample.py (``sample_files.write_clips``, as with --overwrite) writes each
+  clip under a temporary name and renames it onto its path; evaluate.py's
+  eval.json and report go through the same ``files.atomic_write``. A write
+  that fails half-way (soundfile raising ENOSPC after writing part of the
+  file, as a full disk does) leaves the earlier file at that path byte for
+  byte and no temporary file behind. Rules out writing straight onto the
+  path, which would leave a truncated clip (or half a JSON file) in place of
+  the old one."""
+  from samplernn_jax import files, sample_files
+  config = config_lib.base_config()
+  loaded = sample_files.Loaded(None, None, config, ["a", "b"], 3)
+  req = sample_files.make_request(loaded.class_names, None, 1, None)
+  names = sample_files.file_names(req)
+  out = str(tmp_path / "samples")
+  os.makedirs(out)
+  rng = np.random.default_rng(0)
+  write = lambda: sample_files.write_clips(loaded, out, req, names,
+                                           rng.integers(0, 256, (2, 1600)), "minmax", 1.0, 0)
+  write()
+  before = snapshot(out)
+  assert sorted(before) == ["a_000.wav", "b_000.wav", "manifest.json", "model.json"]
+
+  real_write = sample_files.sf.write
+
+  def half_then_full_disk(path, audio, *args, **kwargs):
+    real_write(path, audio[:len(audio) // 2], *args, **kwargs)
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+  monkeypatch.setattr(sample_files.sf, "write", half_then_full_disk)
+  with pytest.raises(OSError, match="No space left"):
+    write()
+  assert snapshot(out) == before
+
+  def half_json(tmp):
+    with open(tmp, "w") as f:
+      f.write('{"half": ')
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), tmp)
+  with pytest.raises(OSError, match="No space left"):
+    files.atomic_write(os.path.join(out, "manifest.json"), half_json)
+  assert snapshot(out) == before

@@ -5,7 +5,8 @@ The data splits (``data.load_split``): a small valid npz (``wav`` float16
 with bytes overwritten at random, and with every kind of wrong content
 (dtype, rank, NaN/Inf, lengths, class ids, empty arrays, not a zip, pickled
 objects). Each gives exactly one ``data.DataError`` whose one-line message
-names the file; never another exception type. Two of them also go through
+names the file (and, for wrong content, the key at fault); never another
+exception type. Two of them also go through
 train.py: exit code 2, one ``error:`` line, no traceback.
 
 The ``--prime`` WAV of sample.py (``sample_files.read_prime``): wrong rate,
@@ -175,13 +176,13 @@ def test_nan_and_inf_in_wav(tmp_path, compressed):
     bad = wav.copy()
     bad[row, 17] = value
     path = write_npz(tmp_path / f"{name}.npz", compressed, wav=bad, sid=sid)
-    expect_data_error(path, C, f"row {row} holds NaN or Inf")
+    expect_data_error(path, C, f"key 'wav' row {row} holds NaN or Inf")
   big = wav.astype(np.float32)
   big[2, 0] = 1e6  # overflows float16 to inf
   with np.errstate(over="ignore"):
     big = big.astype(np.float16)
   path = write_npz(tmp_path / "overflow.npz", compressed, wav=big, sid=sid)
-  expect_data_error(path, C, "row 2 holds NaN or Inf")
+  expect_data_error(path, C, "key 'wav' row 2 holds NaN or Inf")
 
 
 def test_mismatched_lengths(tmp_path):
@@ -196,15 +197,18 @@ def test_class_ids_out_of_range(tmp_path):
   wav, sid = valid_arrays()
   negative = sid.astype(np.int8)
   negative[2] = -1
-  expect_data_error(write_npz(tmp_path / "neg.npz", wav=wav, sid=negative), C, "class -1")
+  expect_data_error(write_npz(tmp_path / "neg.npz", wav=wav, sid=negative), C,
+                    "key 'sid' holds class -1")
   expect_data_error(write_npz(tmp_path / "neg_free.npz", wav=wav, sid=negative), None,
-                    "class -1")
+                    "key 'sid' holds class -1")
   large = sid.copy()
   large[4] = C
-  expect_data_error(write_npz(tmp_path / "large.npz", wav=wav, sid=large), C, f"class {C}")
+  expect_data_error(write_npz(tmp_path / "large.npz", wav=wav, sid=large), C,
+                    f"key 'sid' holds class {C}")
   huge = sid.astype(np.int64)
   huge[1] = 2 ** 40
-  expect_data_error(write_npz(tmp_path / "huge.npz", wav=wav, sid=huge), C, f"class {2 ** 40}")
+  expect_data_error(write_npz(tmp_path / "huge.npz", wav=wav, sid=huge), C,
+                    f"key 'sid' holds class {2 ** 40}")
 
 
 def test_class_id_beyond_int32_with_classes_from_the_data(tmp_path):
@@ -214,7 +218,7 @@ def test_class_id_beyond_int32_with_classes_from_the_data(tmp_path):
   huge = sid.astype(np.int64)
   huge[1] = 2 ** 32 + 1  # int32 would make it class 1
   path = write_npz(tmp_path / "audio_train.npz", wav=wav, sid=huge)
-  expect_data_error(path, None, f"class {2 ** 32 + 1}")
+  expect_data_error(path, None, f"key 'sid' holds class {2 ** 32 + 1}")
   with pytest.raises(DataError) as err:
     data.open_dataset(str(tmp_path), 0)
   assert path in str(err.value)
@@ -234,9 +238,9 @@ def test_wrong_ranks(tmp_path):
 
 
 @pytest.mark.parametrize("wav_shape, sid_len, fragment", [
-    ((0, T), 0, "empty split"),   # no clips
-    ((0, 0), 0, "empty split"),   # nothing at all
-    ((N, 0), N, "has clips of 0 samples; expected audio"),  # nothing to train on
+    ((0, T), 0, "empty split (key 'wav' holds no clips)"),   # no clips
+    ((0, 0), 0, "empty split (key 'wav' holds no clips)"),   # nothing at all
+    ((N, 0), N, "key 'wav' has clips of 0 samples; expected audio"),  # nothing to train on
 ], ids=["no_clips", "nothing", "no_samples"])
 def test_empty_arrays(tmp_path, wav_shape, sid_len, fragment):
   arrays = dict(wav=np.zeros(wav_shape, np.float16), sid=np.zeros(sid_len, np.uint8))
@@ -280,7 +284,7 @@ def test_bad_data_through_train_py(tmp_path, damage):
     wav, sid = valid_arrays(1)
     wav[4, 100] = np.nan
     write_npz(valid, wav=wav, sid=sid)
-    expected = (valid, "row 4 holds NaN or Inf")
+    expected = (valid, "key 'wav' row 4 holds NaN or Inf")
   proc = subprocess.run(
       [sys.executable, os.path.join(REPO, "train.py"), *tiny_flags(),
        f"--config.data_dir={data_dir}", f"--workdir={tmp_path / 'run'}"],

@@ -378,3 +378,39 @@ def test_refusals_in_the_library(setup, tmp_path):
   with pytest.raises(FileNotFoundError, match="nope.pkl: no such file"):
     scoring.read_original(str(tmp_path / "nope.pkl"))
   assert not (tmp_path / "a").exists()
+
+
+def test_sample_py_generates_from_the_import(tmp_path):
+  """The imported checkpoint generates through sample.py's code
+  (``sample_files.load_checkpoint`` and ``write_samples``) at the paper's
+  level, minmax; the default level 'class' is refused, naming the levels that
+  work, because the original's parameter file records no loudness of the
+  training clips. The import here takes its class count from --n_classes with
+  a config whose n_classes is 0, as the README describes. Rules out an
+  imported checkpoint that sample.py cannot load (meta without the config or
+  class names) and a refusal that leaves the user without a way on."""
+  import soundfile as sf
+  from samplernn_jax import levels, sample_files
+  ref = load_ref()
+  src = tmp_path / "params.pkl"
+  write_pickle(src, named_params(ref))
+  config = load_tiny_config()
+  for key, value in case_overrides(ref).items():
+    config[key] = value
+  config.n_classes = 0
+  workdir = str(tmp_path / "run")
+  scoring.import_original(str(src), config, workdir, n_classes=3)
+
+  loaded = sample_files.load_checkpoint(workdir)  # sample.py's --ckpt best: step 0
+  assert loaded.step == 0 and len(loaded.class_names) == 3 and loaded.class_rms is None
+  req = sample_files.make_request(loaded.class_names, None, 1, None)
+  out = str(tmp_path / "samples")
+  with pytest.raises(levels.LevelError, match="choose level 'minmax'"):
+    sample_files.write_samples(loaded, out, req, 0.01, progress=False)
+  paths = sample_files.write_samples(loaded, out, req, 0.01, level="minmax", progress=False)
+  assert len(paths) == 3
+  for path in paths:
+    audio, rate = sf.read(path)
+    assert rate == 16000 and len(audio) == 160
+    assert audio.max() == pytest.approx(0.475, abs=1e-6)
+    assert audio.min() == pytest.approx(-0.475, abs=1e-6)

@@ -515,3 +515,38 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
     a, b = load(out, split), load(ref, split)
     np.testing.assert_array_equal(a["wav"], b["wav"])
     np.testing.assert_array_equal(a["sid"], b["sid"])
+
+
+def test_pack_dcase2016_fold_flag_takes_that_folds_lists(tut, tmp_path):
+  """--fold 2 packs from fold2_train.txt and fold2_evaluate.txt. Fold 2 of
+  this fake release swaps fold 1's roles, so its train split holds exactly
+  the recordings of fold 1's evaluate list (each recording a tone of its own
+  frequency) and its valid and test splits those of fold 1's train list;
+  --fold 5 is refused. Rules out a flag that is parsed but not passed on
+  (fold 1 packed whatever is asked) and an unchecked fold number."""
+  import shutil
+  src, freq_to_class, loc_of = tut
+  src2 = str(tmp_path / "TUT-acoustic-scenes-2016-development")
+  shutil.copytree(src, src2)
+  es = os.path.join(src2, "evaluation_setup")
+  with open(os.path.join(es, "fold1_train.txt")) as f:
+    train1 = f.read()
+  with open(os.path.join(es, "fold1_evaluate.txt")) as f:
+    evaluate1 = f.read()
+  with open(os.path.join(es, "fold2_train.txt"), "w") as f:
+    f.write(evaluate1)
+  with open(os.path.join(es, "fold2_evaluate.txt"), "w") as f:
+    f.write(train1)
+  out = str(tmp_path / "fold2")
+  r = subprocess.run([sys.executable, "scripts/pack_dcase2016.py", "--src", src2, "--out", out,
+                      "--clip_seconds", str(CLIP_S), "--fold", "2", "--no_progress"],
+                     cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert r.returncode == 0, r.stderr
+  evaluate_locs = {loc_of[f] for f in freq_to_class if loc_of[f][1:] in ("002", "003")}
+  train_locs = {loc_of[f] for f in freq_to_class} - evaluate_locs
+  locs = {s: {loc_of[f] for f in check_clips_match_recordings(out, s, freq_to_class)}
+          for s in data.SPLITS}
+  assert locs["train"] == evaluate_locs
+  assert locs["valid"] | locs["test"] == train_locs
+  with pytest.raises(DataError, match="--fold=5: expected 1, 2, 3 or 4"):
+    packing.dcase2016_plan(src2, fold=5)

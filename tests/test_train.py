@@ -85,6 +85,31 @@ def test_resumed_run_equals_unbroken_run(tiny_config, small_dataset, tmp_path):
   assert sorted(os.listdir(os.path.join(split, checkpoint.LATEST))) == ["30", "40"]
 
 
+def test_eval_every_steps_0_evaluates_once_per_epoch_and_at_the_end(tiny_config,
+                                                                    small_dataset, tmp_path):
+  """eval_every_steps=0 (the default) evaluates once per epoch and at the end
+  of the run, and metrics.jsonl holds the README's records: {step, epoch,
+  train_bits} every log_every_steps (and at evaluations), {step, epoch,
+  valid_bits[, test_bits]} at evaluations, epoch = step / steps per epoch.
+  The small data give 32 steps an epoch, so a 40-step run evaluates at 32
+  and 40. Rules out 0 read literally (an evaluation at every step, or none),
+  an epoch of another length, and a run that ends without evaluating its
+  last step."""
+  config = tiny_config(data_dir=small_dataset, max_steps=40, log_every_steps=10,
+                       eval_every_steps=0)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  rows = metrics.read_metrics(str(tmp_path))
+  train = [r for r in rows if "train_bits" in r]
+  evals = [r for r in rows if "valid_bits" in r]
+  assert [r["step"] for r in evals] == [32, 40]
+  assert [r["step"] for r in train] == [10, 20, 30, 32, 40]
+  assert all(set(r) == {"step", "epoch", "train_bits"} for r in train), train
+  assert all(set(r) in ({"step", "epoch", "valid_bits"},
+                        {"step", "epoch", "valid_bits", "test_bits"}) for r in evals), evals
+  assert "test_bits" in evals[0]  # the first evaluation is always the best so far
+  assert all(r["epoch"] == pytest.approx(r["step"] / 32) for r in rows), rows
+
+
 def test_best_holds_the_lowest_valid_evaluation(tiny_config, small_dataset, tmp_path):
   """Evaluations at 10 and 20 (valid falls), then the run is resumed with a
   learning rate of 1.0, 333 times the first (allowed on resume), to step

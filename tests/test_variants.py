@@ -127,3 +127,39 @@ def test_bfloat16_cost_curve_close_to_float32():
   w32, w16 = fp32.reshape(3, 10).mean(1), bf16.reshape(3, 10).mean(1)
   assert np.abs(w32 - w16).max() < 0.02, (w32, w16)
   assert w32[-1] < w32[0]
+
+
+def test_bfloat16_keeps_the_rnn_state_and_parameters_in_float32():
+  """config.dtype='bfloat16' runs the matmuls in bf16 only: after train steps
+  that carry the RNN state from one chunk to the next, the carried state,
+  the parameters and Adam's moments are float32, and so is the sampler's
+  carried state after a block of generation. Rules out h0 or the scan's
+  carry cast to bfloat16 (a state rounded to 8 bits of mantissa at each of
+  the thousands of steps of a clip) and parameters or moments kept in bf16."""
+  from samplernn_jax import sampling
+  config = shrink(load("tiny"))
+  config.dtype = "bfloat16"
+  model = config_lib.build_model(config, 4)
+  assert model.dtype == jnp.bfloat16  # the setting reached the model
+  tx = steps.make_optimizer(config)
+  state = steps.init_state(model, tx, jax.random.key(0), config.batch_size, config.seq_len)
+  step = jax.jit(functools.partial(steps.train_step, model, tx))
+  batch = fixed_batch(config, 4)
+  state = step(state, batch)
+  state = step(state, dict(batch, reset=np.zeros_like(batch["reset"])))  # carried on
+  floats = lambda tree: [x.dtype for x in jax.tree.leaves(tree)
+                         if jnp.issubdtype(x.dtype, jnp.floating)]
+  for name in ("rnn_state", "params", "opt_state"):
+    dtypes = floats(getattr(state, name))
+    assert dtypes and set(dtypes) == {jnp.dtype(jnp.float32)}, (name, dtypes)
+
+  fast_model, fast_params = sampling.prepare(model, state.params)
+  variables = {"params": fast_params}
+  carry = sampling.initial_carry(fast_model, variables, 2)
+  class_vec = jnp.asarray(np.eye(4, dtype=np.float32)[:2])
+  forced = jnp.full((2, 4 * fast_model.frame_sizes[0]), -1, jnp.int32)
+  carry, x, _ = sampling._generate_block(fast_model, variables, class_vec, carry, forced,
+                                         jax.random.key(1), jnp.float32(1.0))
+  assert x.shape == forced.shape
+  dtypes = floats(carry[0])
+  assert dtypes and set(dtypes) == {jnp.dtype(jnp.float32)}, dtypes
