@@ -17,11 +17,9 @@ import common
 import sample_speed  # class_vectors, RATE
 import jax
 import numpy as np
+from absl import app
 
-from samplernn_jax import config as config_lib, sampling, steps
-
-NEW_PREPARE = sampling.prepare
-
+from samplernn_jax import cli, config as config_lib, sampling, steps
 
 def old_prepare(model, params):
   """The sampler's preparation before the tables: weight norm folded only."""
@@ -31,15 +29,13 @@ def old_prepare(model, params):
 
 
 def timed(model, params, vecs, n, prepare):
-  sampling.prepare = prepare
-  try:
-    key = jax.random.key(0)
-    sampling.generate(model, params, vecs, n, key, block_samples=n)  # compiles
-    t = time.perf_counter()
-    x, _ = sampling.generate(model, params, vecs, n, key, block_samples=n)
-    return time.perf_counter() - t, np.asarray(x)
-  finally:
-    sampling.prepare = NEW_PREPARE
+  key = jax.random.key(0)
+  run = lambda: sampling.generate(model, params, vecs, n, key, block_samples=n,
+                                  prepare_fn=prepare)
+  run()  # compiles
+  t = time.perf_counter()
+  x, _ = run()
+  return time.perf_counter() - t, np.asarray(x)
 
 
 def main():
@@ -54,7 +50,7 @@ def main():
       old, new = [], []
       for _ in range(2):
         t_old, x_old = timed(model, params, vecs, n, old_prepare)
-        t_new, x_new = timed(model, params, vecs, n, NEW_PREPARE)
+        t_new, x_new = timed(model, params, vecs, n, sampling.prepare)
         old.append(t_old)
         new.append(t_new)
       common.emit({"config": name, "batch": b, "samples": n, "old_s": round(min(old), 4),
@@ -64,4 +60,4 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  app.run(cli.absl_main(main), flags_parser=cli.parse_flags)

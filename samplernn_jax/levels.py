@@ -59,8 +59,9 @@ def clip_targets(class_vecs: np.ndarray, levels: Sequence[float | None] | None
   if levels is None:
     raise LevelError(
         "level 'class' needs the RMS of each class's training clips, which "
-        "this checkpoint does not record (it predates them); choose level "
-        "'minmax' (the paper's), 'peak' or 'none', or retrain")
+        "this checkpoint does not record (written before they were recorded, "
+        "or imported from the original's parameters); choose level 'minmax' "
+        "(the paper's), 'peak' or 'none', or retrain")
   vecs = np.asarray(class_vecs, np.float64)
   lv = np.array([np.nan if v is None else v for v in levels], np.float64)  # [C]
   missing_used = (vecs > 0) & np.isnan(lv)[None, :]  # [B, C]

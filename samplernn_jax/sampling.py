@@ -164,8 +164,8 @@ def initial_carry(model: SampleRNN, variables, batch: int):
 
 
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
-                    temperature: float = 1.0, forced=None,
-                    block_samples: int = 16000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                    temperature: float = 1.0, forced=None, block_samples: int = 16000,
+                    prepare_fn: Callable = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
 
   Args:
@@ -176,10 +176,13 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     forced: optional int [B, n_samples]; values >= 0 are taken, not drawn.
     block_samples: samples per compiled call (rounded up to a multiple of S);
       the output is the same whatever this is.
+    prepare_fn: turns (model, params) into the sampler's (default
+      ``prepare``: weight norm folded, look-up tables); for research variants
+      and benchmarks of other preparations.
   """
   s = model.frame_sizes[0]
   block = max(s, -(-block_samples // s) * s)
-  model, params = prepare(model, params)
+  model, params = (prepare_fn or prepare)(model, params)
   variables = {"params": params}
   class_vec = jnp.asarray(class_vec, jnp.float32)
   b = class_vec.shape[0]
@@ -205,11 +208,12 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
 
 def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
              temperature: float = 1.0, forced=None, block_samples: int = 16000,
-             progress: Callable[[int], Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+             progress: Callable[[int], Any] | None = None,
+             prepare_fn: Callable = None) -> tuple[np.ndarray, np.ndarray]:
   """All of ``generate_blocks`` at once: (samples [B, N], log-probs [B, N])."""
   xs, lps = [], []
   for x, lp in generate_blocks(model, params, class_vec, n_samples, key,
-                               temperature, forced, block_samples):
+                               temperature, forced, block_samples, prepare_fn):
     xs.append(x)
     lps.append(lp)
     if progress is not None:

@@ -32,6 +32,7 @@ SCRIPTS = {
     "benchmarks/sample_speed.py": [],
     "benchmarks/data_memory.py": [],
     "benchmarks/profile_table.py": [],
+    "benchmarks/sampler_tables.py": [],
 }
 CASES = {"unknown_flag": (["--no_such_flag=1"], "error: Unknown command line flag 'no_such_flag'"),
          "stray_argument": (["stray"], "error: unexpected arguments ['stray']")}
