@@ -1,6 +1,7 @@
 """The cost of a model on a split: mean bits per target sample (jitted).
 
-The code of validation and testing in train.py and of scripts/score.py:
+``Evaluator``: the code of validation and testing in train.py and of
+``score`` (scripts/score.py, a checkpoint's cost on any npz):
 every clip of the split once, chunk by chunk (TBPTT, ``batches.eval_batches``),
 the RNN state carried from chunk to chunk of a clip.
 """
@@ -8,14 +9,17 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 from tqdm import tqdm
 
 from samplernn_jax import batches as batches_lib
+from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import sharding, steps
+from samplernn_jax import sharding, splits, steps
 from samplernn_jax.splits import Split
 
 
@@ -49,3 +53,46 @@ class Evaluator:
       bits, cnt, carried = self._step(params, carried, sharding.put_batch(batch, self.mesh))
       total, count = total + bits, count + cnt
     return float(total / count)
+
+
+def score(workdir: str, data_path: str, ckpt: str = "best",
+          overrides: Mapping[str, Any] | None = None) -> dict:
+  """Mean bits per target sample of a checkpoint over every clip of an npz.
+
+  The model config is the checkpoint's; ``overrides`` may change only keys
+  outside ``config.MODEL_KEYS`` (e.g. eval_batch_size, seq_len, dtype).
+  ``max_eval_clips`` of the training config is ignored (every clip counts)
+  unless overridden. Returns ``{"bits", "clips", "samples"}``, samples being
+  the number of target samples scored (clips x clip length).
+  """
+  overrides = dict(overrides or {})
+  model_keys = [k for k in overrides if k.split(".")[0] in config_lib.MODEL_KEYS]
+  if model_keys:
+    raise ValueError(f"--config.{model_keys[0]} changes the model; score.py takes the "
+                     "model from the checkpoint's config (model keys: "
+                     f"{', '.join(config_lib.MODEL_KEYS)})")
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"--workdir {workdir}: no such folder")
+  sub, step = ckpt_lib.find_step(workdir, ckpt)
+  meta = ckpt_lib.read_meta(workdir, sub, step)
+  config = config_lib.from_saved(meta.get("config"), os.path.join(workdir, sub, str(step)))
+  config.max_eval_clips = 0
+  for key, value in overrides.items():
+    config[key] = value
+  config_lib.validate(config)
+  n_classes = int(meta.get("n_classes") or config.n_classes)
+  model = config_lib.build_model(config, n_classes)
+  split = splits.load_split(data_path, n_classes=n_classes)  # before the big read
+  clips = split.num_clips
+  if config.max_eval_clips:
+    clips = min(clips, config.max_eval_clips)
+
+  mesh = sharding.make_mesh()
+  if "eval_batch_size" not in overrides:  # no batch of padding rows beyond need
+    n_dev = mesh.devices.size
+    config.eval_batch_size = min(config.eval_batch_size or config.batch_size,
+                                 -(-clips // n_dev) * n_dev)
+  params, _ = ckpt_lib.restore_params(workdir, sub, step)
+  params = sharding.put_replicated(params, mesh)
+  bits = Evaluator(model, config, mesh)(params, split, "score")
+  return {"bits": bits, "clips": clips, "samples": clips * split.clip_len}

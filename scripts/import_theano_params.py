@@ -35,21 +35,21 @@ _CKPT = flags.DEFINE_string("ckpt", "latest", "export: best, latest or a step nu
 
 
 def _run():
-  from samplernn_jax import scoring
+  from samplernn_jax import theano_params
   if not _WORKDIR.value:
     raise ValueError("--workdir is required")
   if _EXPORT.value:
     if _SRC.value or _CONFIG.value is not None or _N_CLASSES.value:
       raise ValueError("--export reads the names and config from the checkpoint; "
                        "drop --src, --config and --n_classes")
-    summary = scoring.export_original(_WORKDIR.value, _EXPORT.value, _CKPT.value)
+    summary = theano_params.export_original(_WORKDIR.value, _EXPORT.value, _CKPT.value)
   else:
     if not _SRC.value:
       raise ValueError("give --src FILE to import (or --export FILE to export)")
     if _CONFIG.value is None:
       raise ValueError("--config is required to import: the configs/*.py file of "
                        "the original's model (e.g. configs/dcase2016.py)")
-    summary = scoring.import_original(_SRC.value, _CONFIG.value, _WORKDIR.value,
+    summary = theano_params.import_original(_SRC.value, _CONFIG.value, _WORKDIR.value,
                                       _N_CLASSES.value)
   print(json.dumps(summary))
 

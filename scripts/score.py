@@ -27,11 +27,11 @@ _CKPT = flags.DEFINE_string("ckpt", "best", "best, latest or a step number")
 
 
 def _run():
-  from samplernn_jax import scoring
+  from samplernn_jax import cost
   if not _WORKDIR.value or not _DATA.value:
     raise ValueError("--workdir and --data are required")
   overrides = config_flags.get_override_values(flags.FLAGS["config"])
-  result = scoring.score(_WORKDIR.value, _DATA.value, _CKPT.value, overrides)
+  result = cost.score(_WORKDIR.value, _DATA.value, _CKPT.value, overrides)
   print(json.dumps(result))
 
 

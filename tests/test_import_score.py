@@ -29,7 +29,8 @@ import pytest
 
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import cli
-from samplernn_jax import scoring, theano_params
+from samplernn_jax import config as config_lib
+from samplernn_jax import cost, theano_params
 from samplernn_jax.metrics import read_metrics
 from samplernn_jax.theano_params import ParamFormatError
 
@@ -142,7 +143,7 @@ def test_import_writes_step0_of_the_file(setup):
   assert meta["n_classes"] == 3 and len(meta["class_names"]) == 3
   for key, value in setup["over"].items():
     assert meta["config"][key] == value, key
-  config = scoring.config_from_meta(meta, workdir)
+  config = config_lib.from_saved(meta.get("config"), workdir)
   back = theano_params.to_original(params, config)
   assert sorted(back) == sorted(setup["named"])
   for name, value in setup["named"].items():
@@ -167,7 +168,7 @@ def test_score_equals_reference_bits(setup):
 def test_score_other_chunking_and_clip_limit(setup):
   """Chunks of 24 (the whole clip) and only clip 0: that clip's reference bits."""
   ref = setup["ref"]
-  result = scoring.score(str(setup["workdir"]), str(setup["data"]), "latest",
+  result = cost.score(str(setup["workdir"]), str(setup["data"]), "latest",
                          {"seq_len": 24, "max_eval_clips": 1})
   expected = -np.concatenate([ref["logp0"][0], ref["logp1"][0]]).mean() / math.log(2)
   assert abs(result["bits"] - expected) < TOL
@@ -219,14 +220,14 @@ def test_export_gives_back_the_file(setup, tmp_path):
   with open(path, "rb") as f:
     plain = pickle.load(f, encoding="latin1")  # no help from our reader
   npz = tmp_path / "exported.npz"
-  scoring.export_original(str(setup["workdir"]), str(npz), "0")
-  for loaded in (plain, scoring.read_original(str(path)), scoring.read_original(str(npz))):
+  theano_params.export_original(str(setup["workdir"]), str(npz), "0")
+  for loaded in (plain, theano_params.read_original(str(path)), theano_params.read_original(str(npz))):
     assert sorted(loaded) == sorted(setup["named"])
     for name, value in setup["named"].items():
       assert loaded[name].dtype == value.dtype
       np.testing.assert_array_equal(loaded[name], value, err_msg=name)
   with pytest.raises(FileExistsError, match="already exists"):
-    scoring.export_original(str(setup["workdir"]), str(npz), "latest")
+    theano_params.export_original(str(setup["workdir"]), str(npz), "latest")
 
 
 class Py2Pickler(pickle._Pickler):
@@ -256,7 +257,7 @@ def test_reads_a_python2_pickle(tmp_path):
   assert b"cnumpy.core.multiarray\n_reconstruct" in buf.getvalue()
   path = tmp_path / "params_e0_i0.pkl"
   path.write_bytes(buf.getvalue())
-  loaded = scoring.read_original(str(path))
+  loaded = theano_params.read_original(str(path))
   assert sorted(loaded) == sorted(named)
   for name, value in named.items():
     np.testing.assert_array_equal(loaded[name], value, err_msg=name)
@@ -326,7 +327,7 @@ def test_bad_parameter_file(setup, tmp_path, capsys, case, message):
   for key, value in setup["over"].items():
     config[key] = value
   workdir = tmp_path / "run"
-  check_refusal(*run_cli(lambda: scoring.import_original(str(src), config, str(workdir)),
+  check_refusal(*run_cli(lambda: theano_params.import_original(str(src), config, str(workdir)),
                          capsys), message)
   assert not workdir.exists()
   assert not (tmp_path / "pwned").exists()
@@ -352,7 +353,7 @@ def test_bad_score_input(setup, tmp_path, capsys, case, message):
     write_clips(data, ref["wav"], [0, 3])
   elif case == "no_data":
     data = tmp_path / "nothing.npz"
-  check_refusal(*run_cli(lambda: scoring.score(str(workdir), str(data)), capsys), message)
+  check_refusal(*run_cli(lambda: cost.score(str(workdir), str(data)), capsys), message)
 
 
 def test_refusals_in_the_library(setup, tmp_path):
@@ -362,21 +363,21 @@ def test_refusals_in_the_library(setup, tmp_path):
     config[key] = value
   config.n_classes = 0
   with pytest.raises(ValueError, match="pass --n_classes N"):
-    scoring.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
+    theano_params.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
                             str(tmp_path / "a"))
   with pytest.raises(ValueError, match=r"--n_classes=4 but config.n_classes=3"):
     config.n_classes = 3
-    scoring.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
+    theano_params.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
                             str(tmp_path / "a"), n_classes=4)
   bad = tmp_path / "ints.npz"
   np.savez(bad, **{**setup["named"], "FrameLevel.h0": np.zeros((2, 8), np.int32)})
   with pytest.raises(ParamFormatError, match=r"ints.npz: parameter 'FrameLevel.h0' is an "
                                          r"array of int32; expected a float array"):
-    scoring.read_original(str(bad))
+    theano_params.read_original(str(bad))
   with pytest.raises(ValueError, match=r"params.txt: unknown parameter file type"):
-    scoring.read_original(str(tmp_path / "params.txt"))
+    theano_params.read_original(str(tmp_path / "params.txt"))
   with pytest.raises(FileNotFoundError, match="nope.pkl: no such file"):
-    scoring.read_original(str(tmp_path / "nope.pkl"))
+    theano_params.read_original(str(tmp_path / "nope.pkl"))
   assert not (tmp_path / "a").exists()
 
 
@@ -399,7 +400,7 @@ def test_sample_py_generates_from_the_import(tmp_path):
     config[key] = value
   config.n_classes = 0
   workdir = str(tmp_path / "run")
-  scoring.import_original(str(src), config, workdir, n_classes=3)
+  theano_params.import_original(str(src), config, workdir, n_classes=3)
 
   loaded = sample_files.load_checkpoint(workdir)  # sample.py's --ckpt best: step 0
   assert loaded.step == 0 and len(loaded.class_names) == 3 and loaded.class_rms is None
