@@ -1,4 +1,5 @@
-"""Data (samplernn_jax/data.py): validated loading, memory-mapping, TBPTT batches.
+"""Data (splits.py, batches.py, datasets.py, through data.py): validated loading,
+memory-mapping, TBPTT batches, dither, class folders packed on demand.
 
 Clips are identified through ``sid``: tests that follow clips give clip i the
 class i, so a batch's ``sid`` names the clips it holds.
