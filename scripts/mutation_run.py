@@ -8,8 +8,10 @@ levels.py, cost.py): a swapped gate, a missing clip, a wrong constant. For
 each, the script copies the repository to a temporary folder, applies the
 one edit (the original text must occur exactly once), runs the tests named
 for that module with ``pytest -x`` and reports whether they failed (the
-mutant is killed) or passed (it survived). One JSON line a mutant, then a
-summary line with the score. tests/README.md lists the last run's result
+mutant is killed) or passed (it survived). First comes a control, the same
+tests on an unmutated copy, which must pass (``control_passed``; a broken
+copy would kill every mutant). One JSON line a mutant, then a summary line
+with the score. tests/README.md lists the last run's result
 and explains each survivor.
 
 A mutant that survives is either a gap in the tests (write one that kills
@@ -105,27 +107,36 @@ MUTANTS = {
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
+CONTROL = "control"  # no mutation: the tests must pass on the copy
 
 
 def run_mutant(name: str) -> dict:
-  module, old, new = MUTANTS[name]
-  path = MODULE_PATH[module]
+  """Applies one mutant to a copy of the repo and runs its module's tests.
+  ``name`` CONTROL runs every module's tests on the unmutated copy: it must
+  pass, or every kill of the run is suspect (a broken copy kills all)."""
+  if name == CONTROL:
+    module, old, new, tests = CONTROL, "", "", sorted({t for ts in TESTS.values() for t in ts})
+  else:
+    module, old, new = MUTANTS[name]
+    tests = TESTS[module]
+  path = MODULE_PATH.get(module)
   with tempfile.TemporaryDirectory() as tmp:
     copy = os.path.join(tmp, "repo")
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
         ".git", "runs", "demo_samples", "__pycache__", ".pytest_cache", "*.egg-info"))
-    target = os.path.join(copy, path)
-    text = open(target).read()
-    if text.count(old) != 1:
-      return {"mutant": name, "module": module, "error": f"original text found "
-              f"{text.count(old)} times in {path}"}
-    with open(target, "w") as f:
-      f.write(text.replace(old, new))
+    if path is not None:
+      target = os.path.join(copy, path)
+      text = open(target).read()
+      if text.count(old) != 1:
+        return {"mutant": name, "module": module, "error": f"original text found "
+                f"{text.count(old)} times in {path}"}
+      with open(target, "w") as f:
+        f.write(text.replace(old, new))
     env = dict(os.environ, PYTHONPATH=copy)  # the copy, not the installed tree
     t0 = time.time()
     try:
       r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                          *TESTS[module]], cwd=copy, env=env, capture_output=True,
+                          *tests], cwd=copy, env=env, capture_output=True,
                          text=True, timeout=_TIMEOUT.value)
       killed, tail = r.returncode != 0, r.stdout.strip().splitlines()[-1:]
     except subprocess.TimeoutExpired:
@@ -135,8 +146,8 @@ def run_mutant(name: str) -> dict:
 
 
 def _run():
-  names = _ONLY.value or list(MUTANTS)
-  unknown = [n for n in names if n not in MUTANTS]
+  names = _ONLY.value or [CONTROL, *MUTANTS]
+  unknown = [n for n in names if n not in MUTANTS and n != CONTROL]
   if unknown:
     raise ValueError(f"--only: unknown mutants {unknown}; expected names from MUTANTS")
   rows = []
@@ -144,12 +155,15 @@ def _run():
     row = run_mutant(name)
     rows.append(row)
     print(json.dumps(row), flush=True)
-  judged = [r for r in rows if "killed" in r]
+  control = [r for r in rows if r["mutant"] == CONTROL]
+  judged = [r for r in rows if "killed" in r and r["mutant"] != CONTROL]
   killed = sum(r["killed"] for r in judged)
   print(json.dumps({"summary": True, "mutants": len(judged), "killed": killed,
                     "score": round(killed / max(1, len(judged)), 3),
                     "survived": [r["mutant"] for r in judged if not r["killed"]],
-                    "errors": [r["mutant"] for r in rows if "error" in r]}), flush=True)
+                    "errors": [r["mutant"] for r in rows if "error" in r],
+                    "control_passed": (not control[0]["killed"]) if control else None}),
+        flush=True)
 
 
 if __name__ == "__main__":

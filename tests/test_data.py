@@ -404,3 +404,27 @@ def test_class_folders_are_packed_again_when_a_recording_is_added_or_removed(tmp
   assert clips_per_class() == [11, 10]
   os.remove(src / "b" / "r3.wav")  # removed
   assert clips_per_class() == [11, 9]
+
+
+@pytest.mark.parametrize("q_type,q_levels", [("mu-law", 256), ("a-law", 256),
+                                             ("linear", 64), ("mu-law", 1024)])
+def test_batches_use_the_configs_quantisation(q_type, q_levels):
+  """Training and evaluation batches quantise with config.q_type and
+  config.q_levels: targets equal quantize(wav, q_type, q_levels), levels lie
+  in 0 .. q_levels - 1 and the lead-in and padding are that scheme's zero
+  level q_levels // 2 (rules out batches that always use linear 256-level
+  quantisation, or a Q_ZERO fixed at 128)."""
+  split = numbered_split(n=4, t=150)
+  tb = data.TrainBatches(split, 4, 64, 16, q_type, q_levels, seed=0)
+  chunks = [tb.get(i) for i in range(tb.chunks_per_batch)]
+  sid = chunks[0]["sid"]
+  targets = np.concatenate([c["chunk"][:, 16:] for c in chunks], 1)[:, :150]
+  want = quantize.quantize(np.asarray(split.wav[sid], np.float64), q_type, q_levels)
+  np.testing.assert_array_equal(targets, want)
+  assert all(0 <= c["chunk"].min() and c["chunk"].max() < q_levels for c in chunks)
+  assert (chunks[0]["chunk"][:, :16] == q_levels // 2).all()
+  assert (chunks[-1]["chunk"][:, 16 + 150 - 128:] == q_levels // 2).all()  # padding
+  ev = list(data.eval_batches(split, 4, 64, 16, q_type, q_levels))
+  eval_targets = np.concatenate([b["chunk"][:, 16:] for b in ev], 1)[:, :150]
+  np.testing.assert_array_equal(eval_targets, quantize.quantize(
+      np.asarray(split.wav[:4], np.float64), q_type, q_levels))

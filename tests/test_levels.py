@@ -97,6 +97,31 @@ def test_to_audio_applies_the_level_to_dequantised_levels():
   np.testing.assert_allclose(levels.rms(y), [0.02, 0.03, 0.05], rtol=1e-5)
 
 
+@pytest.mark.parametrize("q_type,q_levels", [("mu-law", 256), ("a-law", 256),
+                                             ("linear", 64), ("mu-law", 1024)])
+def test_to_audio_and_prime_follow_the_models_quantisation(tmp_path, q_type, q_levels):
+  """A model trained with mu-law / a-law or another number of levels hears
+  and speaks in that quantisation: to_audio at level 'none' is exactly
+  dequantize(q_type, q_levels) (rules out the linear 256-level inverse used
+  for every model), and a --prime file is quantised the way its batches are
+  (rules out priming a mu-law model with linear levels)."""
+  import soundfile as sf
+  from samplernn_jax import quantize as quant
+  from samplernn_jax import sample_files
+  q = np.random.default_rng(2).integers(0, q_levels, (2, 3000))
+  want = quant.dequantize(q, q_type, q_levels)
+  np.testing.assert_allclose(sampling.to_audio(q, q_type, q_levels, "none"), want,
+                             rtol=1e-6, atol=1e-7)  # float32 audio
+  assert not np.allclose(want, quant.dequantize(q, "linear", q_levels)) or q_type == "linear"
+  t = np.arange(2000) / 16000
+  prime = 0.4 * np.sin(2 * np.pi * 330 * t) * np.linspace(0.01, 1, len(t))
+  path = str(tmp_path / "prime.wav")
+  sf.write(path, prime, 16000, subtype="FLOAT")
+  got = sample_files.read_prime(path, 16000, q_type, q_levels)
+  np.testing.assert_array_equal(got, quant.quantize(sf.read(path)[0], q_type, q_levels))
+  assert got.min() >= 0 and got.max() < q_levels
+
+
 @pytest.mark.parametrize("temperature", [1.0, 0.7, 1.5])
 def test_draws_follow_the_tempered_softmax(temperature):
   """20 000 draws at fixed logits against softmax(logits / T), chi-square
