@@ -163,3 +163,98 @@ def test_bfloat16_keeps_the_rnn_state_and_parameters_in_float32():
   assert x.shape == forced.shape
   dtypes = floats(carry[0])
   assert dtypes and set(dtypes) == {jnp.dtype(jnp.float32)}, dtypes
+
+
+# ---------------------------------------------------------------------------
+# The variants' sample tier against a numpy version written out here.
+
+
+def _np_dense(p, x, weight_norm, bias=True):
+  w = np.asarray(p["kernel"], np.float64)
+  if weight_norm:
+    w = w * (np.asarray(p["scale"], np.float64) / np.linalg.norm(w, axis=0))
+  y = x @ w
+  return y + np.asarray(p["bias"], np.float64) if bias else y
+
+
+@pytest.mark.parametrize("variant", [
+    dict(),                                                   # embedding input (paper)
+    dict(sample_input="one_hot", emb_size=0),
+    dict(sample_input="real", emb_size=0),
+    dict(weight_norm=False),
+    dict(cond_sample_tier=True),
+    dict(cond_type="embedding", cond_emb_size=3, cond_sample_tier=True),
+], ids=["embedding", "one_hot", "real", "no_weight_norm", "cond_sample_tier",
+        "class_embedding"])
+def test_sample_tier_equals_the_mlp_written_out(variant):
+  """The sample tier of each variant computes, from its parameters, the MLP
+  the README describes: previous samples (embedded, one-hot, or real values
+  q / (Q/2) - 1) through the first Linear, plus the upper tier's output,
+  plus (cond_sample_tier) the conditioning through its own Linear, where the
+  conditioning is the one-hot class or (class embedding) class_vec @ table;
+  then two ReLU layers and the output layer, weight-normed per output column
+  unless weight_norm is off. Written out in float64 numpy, to 1e-4. Rules out
+  a variant flag that is accepted but ignored, the conditioning added
+  twice or not at all, and real-valued input on the wrong scale."""
+  config = config_lib.base_config()
+  config.update(dict(dim=8, emb_size=4, n_rnn=1, seq_len=32, q_levels=16, n_classes=3,
+                     sample_l1="matmul"))
+  config.update(variant)
+  model = config_lib.build_model(config)
+  params = steps.init_params(model, jax.random.key(1), config.seq_len)
+  p = jax.tree.map(np.asarray, params)
+  st = p["sample_tier"]
+  rng = np.random.default_rng(0)
+  s, q, d = model.frame_sizes[-1], config.q_levels, config.dim
+  prev = rng.integers(0, q, (2, 5, s))
+  upper = rng.standard_normal((2, 5, d))
+  class_vec = np.eye(3)[[0, 2]]
+  cond = model.apply({"params": params}, jnp.asarray(class_vec, jnp.float32),
+                     method=model.conditioning)
+  got = model.apply({"params": params}, jnp.asarray(prev), jnp.asarray(upper, jnp.float32),
+                    cond, method=model.sample_logits)
+  wn = config.weight_norm
+  if config.sample_input == "embedding" and config.emb_size:
+    x = st["embedding"][prev].reshape(2, 5, s * config.emb_size)
+  elif config.sample_input == "real":
+    x = prev / (q / 2) - 1.0
+  else:
+    x = np.eye(q)[prev].reshape(2, 5, s * q)
+  h = _np_dense(st["prev_samples"], x, wn, bias=False) + upper
+  c = class_vec @ p["class_embedding"] if config.cond_type == "embedding" else class_vec
+  np.testing.assert_allclose(np.asarray(cond), c, rtol=1e-6, atol=1e-6)
+  if config.cond_sample_tier:
+    h = h + _np_dense(st["cond"], c, wn, bias=False)[:, None, :]
+  else:
+    assert "cond" not in st
+  h = np.maximum(_np_dense(st["hidden1"], h, wn), 0)
+  h = np.maximum(_np_dense(st["hidden2"], h, wn), 0)
+  want = _np_dense(st["output"], h, wn)
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-4, atol=1e-4)
+  assert ("scale" in st["hidden1"]) == wn
+
+
+@pytest.mark.parametrize("learn_h0", [True, False])
+def test_learn_h0_false_starts_every_tier_from_zeros(learn_h0):
+  """learn_h0=False: no h0 parameter anywhere and every tier starts from a
+  zero state; learn_h0=True: an h0 parameter per tier [n_rnn, D] that is the
+  initial state (rules out the flag ignored either way)."""
+  config = config_lib.base_config()
+  config.update(dict(dim=8, emb_size=4, n_rnn=2, seq_len=32, q_levels=16, n_classes=3,
+                     frame_size=8, frame_sizes=(8, 2), learn_h0=learn_h0))
+  model = config_lib.build_model(config)
+  params = steps.init_params(model, jax.random.key(1), config.seq_len)
+  if learn_h0:  # give h0 values, so a state of zeros would be wrong
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, x: x + 0.5 if "h0" in jax.tree_util.keystr(path) else x, params)
+  state = steps.initial_rnn_state(model, params, 3)
+  h0s = [k for k in jax.tree_util.tree_flatten_with_path(params)[0]
+         if "h0" in jax.tree_util.keystr(k[0])]
+  assert len(state) == 2
+  if learn_h0:
+    assert len(h0s) == 2
+    for (path, h0), st in zip(sorted(h0s, key=lambda kv: jax.tree_util.keystr(kv[0])), state):
+      np.testing.assert_array_equal(np.asarray(st), np.broadcast_to(h0, (3,) + h0.shape))
+  else:
+    assert not h0s
+    assert all(not np.asarray(st).any() for st in state)
