@@ -1,6 +1,7 @@
 """Shared entry-point behaviour: known errors print one clear line, exit 2."""
 from __future__ import annotations
 
+import re
 import sys
 from typing import Callable
 
@@ -65,13 +66,24 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except AttributeError as e:
-    key = str(e).strip("\"'")
-    bad = [a for a in argv[1:] if a.startswith("--config.")]
-    print(f"error: unknown config key {key!r} (in {' '.join(bad)}); every key is "
-          "listed in samplernn_jax/config.py base_config()", file=sys.stderr)
+    print(f"error: {unknown_key_message(str(e), argv)}", file=sys.stderr)
   except (flags.Error, ValueError, TypeError) as e:
     print(f"error: {e}", file=sys.stderr)
   raise SystemExit(2)
+
+
+def unknown_key_message(text: str, argv: list[str]) -> str:
+  """ml_collections' AttributeError for a key a (locked) config lacks, in one
+  line: the key, where it was set, ml_collections' suggestion."""
+  names = re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", text.split("Other fields")[0]
+                     .replace("Key", " ", 1).replace("does not exist", " "))
+  key = names[0] if names else text
+  bad = [a for a in argv[1:] if a.startswith("--config.")]
+  where = f"in {' '.join(bad)}" if bad else "set in the --config file"
+  hint = re.search(r'Did you mean "([A-Za-z0-9_.]+)"', text)
+  hint = f"; did you mean {hint.group(1)!r}?" if hint else ""
+  return (f"unknown config key {key!r} ({where}){hint} Every key is listed in "
+          "samplernn_jax/config.py base_config()")
 
 
 def config_value(flag):

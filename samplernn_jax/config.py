@@ -70,6 +70,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample_per_class = 2
   c.sample_seconds = 2.0
   c.sample_rate = 16000
+  c.lock()  # a key not listed here (a typo in a config file) is an error
   return c
 
 

@@ -10,12 +10,14 @@ import json
 import math
 import os
 
+import soundfile as sf
 from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
 
-from samplernn_jax.files import atomic_write, write_text
+from samplernn_jax.files import atomic_write, write_json, write_text
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
+CONFIG_FILE = "config.json"
 
 
 def read_metrics(workdir: str) -> list[dict]:
@@ -54,6 +56,27 @@ class MetricsWriter:
         if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
           self.tb.add_scalar(k, v, record["step"])
       self.tb.flush()
+
+  def config(self, config: dict, step: int) -> None:
+    """The run's resolved config: ``config.json`` and TensorBoard text."""
+    if not self.enabled:
+      return
+    write_json(os.path.join(self.workdir, CONFIG_FILE), config)
+    if self.tb is not None:
+      text = json.dumps(config, indent=1, sort_keys=True)
+      self.tb.add_text("config", "    " + text.replace("\n", "\n    "), step)
+      self.tb.flush()
+
+  def clips(self, paths: list[str], step: int) -> None:
+    """Audio files (the clips written at an evaluation) as TensorBoard audio,
+    one tag per file name."""
+    if not self.enabled or self.tb is None:
+      return
+    for path in paths:
+      audio, rate = sf.read(path, dtype="float32")
+      self.tb.add_audio("samples/" + os.path.splitext(os.path.basename(path))[0],
+                        audio, step, sample_rate=rate)
+    self.tb.flush()
 
   def plot(self) -> None:
     """Redraws curves.png: train / valid / test bits against steps."""

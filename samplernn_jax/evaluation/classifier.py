@@ -241,7 +241,7 @@ def read_meta(ckpt_dir: str) -> dict | None:
   """The ``meta`` of the checkpoint in ``ckpt_dir``; None when there is none."""
   if not os.path.isdir(ckpt_dir):
     return None
-  mgr = ckpt_lib.manager(ckpt_dir, 1)
+  mgr = ckpt_lib.manager(ckpt_dir, 1, read_only=True)
   try:
     step = mgr.latest_step()
     if step is None:
@@ -260,7 +260,7 @@ def restore(ckpt_dir: str, n_classes: int, cfg: ClassifierConfig,
       "params": jax.eval_shape(lambda: init_params(model, n_frames, n_mels, 0)),
       "mean": jax.ShapeDtypeStruct((n_mels,), jnp.float32),
       "std": jax.ShapeDtypeStruct((n_mels,), jnp.float32)}
-  mgr = ckpt_lib.manager(ckpt_dir, 1)
+  mgr = ckpt_lib.manager(ckpt_dir, 1, read_only=True)
   try:
     step = mgr.latest_step()
     out = mgr.restore(step, args=ocp.args.Composite(
