@@ -22,13 +22,15 @@ import orbax.checkpoint as ocp
 LATEST, BEST = "checkpoints", "best"
 
 
-def manager(path: str, keep: int) -> ocp.CheckpointManager:
+def manager(path: str, keep: int, read_only: bool = False) -> ocp.CheckpointManager:
   """An orbax manager of ``path`` whose steps hold a ``state`` pytree and a
   JSON ``meta`` (the layout of every checkpoint here, the evaluation's
-  classifiers included), keeping the newest ``keep`` steps."""
+  classifiers included), keeping the newest ``keep`` steps. ``read_only``
+  for finding and restoring: it creates, deletes and writes nothing."""
   return ocp.CheckpointManager(
       os.path.abspath(path),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
+                                           read_only=read_only),
       item_names=("state", "meta"))
 
 
@@ -80,7 +82,7 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
                               "from train.py or scripts/import_theano_params.py)")
     return LATEST, found[-1]
   if not str(ckpt).isdigit():
-    raise ValueError(f"--ckpt={ckpt!r}: expected best, latest or a step number")
+    raise ValueError(f"ckpt={ckpt!r}: expected best, latest or a step number")
   step = int(ckpt)
   for sub in (LATEST, BEST):
     if step in steps(sub):
@@ -91,7 +93,7 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
 
 def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:
   """Restores (state, meta) of one checkpoint; ``abstract_state`` from eval_shape."""
-  mgr = manager(os.path.join(workdir, sub), 1000)
+  mgr = manager(os.path.join(workdir, sub), 1000, read_only=True)
   try:
     out = mgr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
@@ -101,7 +103,7 @@ def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any
 
 
 def read_meta(workdir: str, sub: str, step: int) -> dict:
-  mgr = manager(os.path.join(workdir, sub), 1000)
+  mgr = manager(os.path.join(workdir, sub), 1000, read_only=True)
   try:
     out = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
   finally:
@@ -116,7 +118,7 @@ def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
   ``checkpoints/`` and the parameter-only states of ``best/``, onto this
   process's first device whatever devices or hosts saved it.
   """
-  mgr = manager(os.path.join(workdir, sub), 1000)
+  mgr = manager(os.path.join(workdir, sub), 1000, read_only=True)
   here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   try:
     out = mgr.restore(step, args=ocp.args.Composite(

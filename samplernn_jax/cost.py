@@ -68,11 +68,11 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
   overrides = dict(overrides or {})
   model_keys = [k for k in overrides if k.split(".")[0] in config_lib.MODEL_KEYS]
   if model_keys:
-    raise ValueError(f"--config.{model_keys[0]} changes the model; score.py takes the "
+    raise ValueError(f"config.{model_keys[0]} changes the model; score.py takes the "
                      "model from the checkpoint's config (model keys: "
                      f"{', '.join(config_lib.MODEL_KEYS)})")
   if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"--workdir {workdir}: no such folder")
+    raise FileNotFoundError(f"workdir {workdir}: no such folder")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   meta = ckpt_lib.read_meta(workdir, sub, step)
   config = config_lib.from_saved(meta.get("config"), os.path.join(workdir, sub, str(step)))

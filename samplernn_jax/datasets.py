@@ -68,7 +68,7 @@ def pack_class_folders(data_dir: str) -> str:
   return out
 
 
-def resolve_data_dir(data_dir: str, setting: str = "config.data_dir") -> str:
+def resolve_data_dir(data_dir: str, setting: str = "data_dir") -> str:
   """The folder holding a run's npz splits, for a ``data_dir`` as a user gives it.
 
   A relative path that does not exist from here is tried from the repository
@@ -118,7 +118,7 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
       raise DataError(f"config.n_classes={n_classes}, but the synthetic data has "
                       f"{len(names)} classes")
     return Dataset(data_dir, splits["train"], splits["valid"], splits["test"], names)
-  data_dir = resolve_data_dir(data_dir)
+  data_dir = resolve_data_dir(data_dir, "config.data_dir")
   paths = {s: split_path(data_dir, s) for s in SPLITS}
   if not os.path.isfile(paths["train"]):
     raise DataError(f"{paths['train']}: no such file (config.data_dir must hold "

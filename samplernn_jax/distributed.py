@@ -19,10 +19,10 @@ def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = 
   if not explicit and not auto:
     return False
   if explicit and not (coordinator and num_processes > 0 and process_id >= 0):
-    raise ValueError("--coordinator, --num_processes and --process_id go together "
-                     "(e.g. --coordinator=10.0.0.1:1234 --num_processes=2 --process_id=0)")
+    raise ValueError("coordinator, num_processes and process_id go together "
+                     "(e.g. coordinator=10.0.0.1:1234 num_processes=2 process_id=0)")
   if explicit and not 0 <= process_id < num_processes:
-    raise ValueError(f"--process_id={process_id}: expected 0 .. {num_processes - 1}")
+    raise ValueError(f"process_id={process_id}: expected 0 .. {num_processes - 1}")
   try:
     # Harmless on GPU hosts; needed for cross-process collectives on CPU.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")

@@ -26,7 +26,7 @@ class LevelError(Error, ValueError):
 
 
 class EvalError(Error, ValueError):
-  """Bad input to the evaluation; the message names the path or flag."""
+  """Bad input to the evaluation; the message names the path or setting."""
 
 
 class TrainingError(Error, RuntimeError):

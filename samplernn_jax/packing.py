@@ -126,7 +126,7 @@ def probe_clips(path: str, sample_rate: int, clip_len: int) -> int:
     raise DataError(
         f"{path}: {info.frames / info.samplerate:.3f} s long, shorter than one clip "
         f"({clip_len / sample_rate:g} s = {clip_len} samples at {sample_rate} Hz); "
-        "remove it or choose a shorter --clip_seconds")
+        "remove it or choose a shorter clip_seconds")
   return k
 
 
@@ -145,10 +145,10 @@ def load_clips(path: str, sample_rate: int, clip_len: int,
 
 def clip_length(clip_seconds: float, sample_rate: int) -> int:
   if sample_rate <= 0:
-    raise DataError(f"--sample_rate={sample_rate}: expected a positive rate in Hz")
+    raise DataError(f"sample_rate={sample_rate}: expected a positive rate in Hz")
   clip_len = int(round(clip_seconds * sample_rate))
   if clip_seconds <= 0 or clip_len < 1:
-    raise DataError(f"--clip_seconds={clip_seconds}: expected a positive length "
+    raise DataError(f"clip_seconds={clip_seconds}: expected a positive length "
                     f"of at least one sample at {sample_rate} Hz")
   return clip_len
 
@@ -249,14 +249,14 @@ def check_output_dir(out_dir: str, overwrite: bool, sig: str | None = None) -> b
   run of this command; that run already passed this check, so it resumes.
   """
   if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-    raise DataError(f"--out {out_dir}: exists and is not a folder")
+    raise DataError(f"out_dir {out_dir}: exists and is not a folder")
   if not os.path.isdir(out_dir):
     return False
   resuming = bool(sig) and bool(glob.glob(_staged(glob.escape(out_dir), "*", sig)))
   existing = sorted(os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(out_dir), "*.npz")))
   if existing and not overwrite and not resuming:
-    raise DataError(f"--out {out_dir}: already holds {', '.join(existing)}; pass "
-                    "--overwrite to replace them (nothing was written)")
+    raise DataError(f"out_dir {out_dir}: already holds {', '.join(existing)}; pass "
+                    "overwrite=True to replace them (nothing was written)")
   return resuming
 
 
@@ -404,12 +404,12 @@ def folder_plan(src: str, valid: float = 0.1, test: float = 0.1,
   (names starting with '.') are skipped, anything else must be audio.
   """
   if not os.path.isdir(src):
-    raise DataError(f"--src {src}: no such folder (expected one sub-folder per class)")
-  for name, v in (("--valid", valid), ("--test", test)):
+    raise DataError(f"src {src}: no such folder (expected one sub-folder per class)")
+  for name, v in (("valid", valid), ("test", test)):
     if not 0 <= v < 1:
       raise DataError(f"{name}={v}: expected a fraction in [0, 1)")
   if valid + test >= 1:
-    raise DataError(f"--valid={valid} + --test={test} >= 1 leaves nothing to train on")
+    raise DataError(f"valid={valid} + test={test} >= 1 leaves nothing to train on")
   entries = sorted(e for e in os.listdir(src) if not e.startswith("."))
   classes = [e for e in entries if os.path.isdir(os.path.join(src, e))]
   for e in entries:
@@ -417,7 +417,7 @@ def folder_plan(src: str, valid: float = 0.1, test: float = 0.1,
       logging.warning("ignoring %s: not a folder (audio goes into one sub-folder "
                       "per class)", os.path.join(src, e))
   if not classes:
-    raise DataError(f"--src {src}: holds no class sub-folders (expected "
+    raise DataError(f"src {src}: holds no class sub-folders (expected "
                     "<src>/<class>/<recording>)")
   recs = []
   for sid, name in enumerate(classes):
@@ -512,18 +512,18 @@ def dcase2016_plan(src: str, eval_src: str | None = None, fold: int = 1,
     valid and test. (``fold{N}_test.txt`` lists the same recordings as the
     evaluate list, without labels, so it cannot be a separate test set.)
   """
-  for name, d in (("--src", src), ("--eval_src", eval_src)):
+  for name, d in (("src", src), ("eval_src", eval_src)):
     if d is not None and not os.path.isdir(d):
       raise DataError(f"{name} {d}: no such folder (expected a TUT Acoustic Scenes "
                       "2016 release with meta.txt)")
   if fold not in (1, 2, 3, 4):
-    raise DataError(f"--fold={fold}: expected 1, 2, 3 or 4")
+    raise DataError(f"fold={fold}: expected 1, 2, 3 or 4")
   meta = read_dcase_meta(src)
   train = _fold_list(src, fold, "train", meta)
   evaluate = _fold_list(src, fold, "evaluate", meta)
   if eval_src is not None:
     if os.path.realpath(eval_src) == os.path.realpath(src):
-      raise DataError(f"--eval_src {eval_src} is --src; expected the separate "
+      raise DataError(f"eval_src {eval_src} is src; expected the separate "
                       "evaluation release")
     emeta = read_dcase_meta(eval_src)
     test = [Recording(os.path.abspath(os.path.join(eval_src, k)), sid, "eval:" + k)

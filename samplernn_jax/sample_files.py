@@ -55,7 +55,7 @@ class Loaded:
 def load_checkpoint(workdir: str, ckpt: str = "best") -> Loaded:
   """Model, parameters, config and class names of a run's checkpoint."""
   if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"--workdir={workdir}: no such folder")
+    raise FileNotFoundError(f"workdir={workdir}: no such folder")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   params, meta = ckpt_lib.restore_params(workdir, sub, step)
   config = config_lib.from_saved(meta.get("config"), f"{workdir}/{sub}/{step}")
@@ -66,13 +66,13 @@ def load_checkpoint(workdir: str, ckpt: str = "best") -> Loaded:
                 os.path.abspath(workdir), f"{sub}/{step}")
 
 
-def class_index(token: str, names: Sequence[str], flag: str) -> int:
+def class_index(token: str, names: Sequence[str], setting: str) -> int:
   token = token.strip()
   if token in names:
     return list(names).index(token)
   if token.isdigit() and int(token) < len(names):
     return int(token)
-  raise ValueError(f"{flag}: unknown class {token!r}; the model knows "
+  raise ValueError(f"{setting}: unknown class {token!r}; the model knows "
                    f"{', '.join(names)} (or indices 0 .. {len(names) - 1})")
 
 
@@ -80,7 +80,7 @@ def parse_classes(spec: str | None, names: Sequence[str]) -> list[int]:
   """``bus,park`` or ``0,14``; None or ``all`` for every class."""
   if not spec or spec == "all":
     return list(range(len(names)))
-  return [class_index(t, names, "--classes") for t in spec.split(",") if t.strip()]
+  return [class_index(t, names, "classes") for t in spec.split(",") if t.strip()]
 
 
 def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
@@ -89,16 +89,16 @@ def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
   for part in spec.split(","):
     name, _, w = part.rpartition(":")
     if not name:
-      raise ValueError(f"--mix: {part!r} is not CLASS:WEIGHT")
+      raise ValueError(f"mix: {part!r} is not CLASS:WEIGHT")
     try:
       weight = float(w)
     except ValueError:
-      raise ValueError(f"--mix: weight {w!r} of {name!r} is not a number") from None
+      raise ValueError(f"mix: weight {w!r} of {name!r} is not a number") from None
     if weight < 0:
-      raise ValueError(f"--mix: weight of {name!r} is negative")
-    vec[class_index(name, names, "--mix")] += weight
+      raise ValueError(f"mix: weight of {name!r} is negative")
+    vec[class_index(name, names, "mix")] += weight
   if vec.sum() <= 0:
-    raise ValueError("--mix: the weights sum to 0")
+    raise ValueError("mix: the weights sum to 0")
   return vec / vec.sum()
 
 
@@ -112,7 +112,7 @@ def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:
   clash = [f for f in list(files) + [MANIFEST, MODEL_JSON] if os.path.exists(os.path.join(out_dir, f))]
   if clash and not overwrite:
     raise FileExistsError(f"{os.path.join(out_dir, clash[0])} exists ({len(clash)} "
-                          "output files in all); pass --overwrite to replace them")
+                          "output files in all); pass overwrite=True to replace them")
 
 
 def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
@@ -122,7 +122,7 @@ def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
 
 def check_seconds(seconds: float) -> None:
   if not (seconds > 0 and math.isfinite(seconds)):
-    raise ValueError(f"--seconds={seconds}: expected a positive length (a finite number of seconds)")
+    raise ValueError(f"seconds={seconds}: expected a positive length (a finite number of seconds)")
 
 
 
@@ -143,7 +143,7 @@ class Request:
 def make_request(names: Sequence[str], classes: str | None, per_class: int,
                  mix: str | None) -> Request:
   if per_class < 1:
-    raise ValueError(f"--per_class={per_class}: expected at least 1")
+    raise ValueError(f"per_class={per_class}: expected at least 1")
   if mix:
     vec = parse_mix(mix, names)
     return Request(np.repeat(vec[None], per_class, 0), ["mix"] * per_class,
@@ -260,8 +260,8 @@ def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class
 def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
   """A mono WAV at the model's rate -> its quantised levels int32 [P]."""
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"--prime={path}: no such file")
-  x = read_mono(path, rate, name=f"--prime={path}")
+    raise FileNotFoundError(f"prime={path}: no such file")
+  x = read_mono(path, rate, name=f"prime={path}")
   return quant.quantize(x, q_type, q_levels)
 
 

@@ -28,10 +28,10 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P("data"))
 
 
-def check_batch_size(batch_size: int, mesh: Mesh, flag: str = "config.batch_size") -> None:
+def check_batch_size(batch_size: int, mesh: Mesh, setting: str = "config.batch_size") -> None:
   n = mesh.devices.size
   if batch_size % n:
-    raise ValueError(f"{flag}={batch_size} does not divide by the {n} devices "
+    raise ValueError(f"{setting}={batch_size} does not divide by the {n} devices "
                      f"({jax.devices()[0].platform}); use a multiple of {n}")
 
 

@@ -169,7 +169,7 @@ def read_original(path: str) -> dict[str, np.ndarray]:
   """Reads {original name: float array} from a pickle (Python 2 or 3) or npz."""
   kind = _kind(path)
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"--src {path}: no such file")
+    raise FileNotFoundError(f"src {path}: no such file")
   try:
     if kind == "pickle":
       with open(path, "rb") as f:
@@ -265,14 +265,14 @@ def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
   """
   found = existing_checkpoints(workdir)
   if found:
-    raise FileExistsError(f"--workdir {workdir}: already holds checkpoints "
-                          f"({found[0]}); import into a new --workdir")
+    raise FileExistsError(f"workdir {workdir}: already holds checkpoints "
+                          f"({found[0]}); import into a new workdir")
   if n_classes and config.n_classes and n_classes != config.n_classes:
-    raise ValueError(f"--n_classes={n_classes} but config.n_classes="
+    raise ValueError(f"n_classes={n_classes} but config.n_classes="
                      f"{config.n_classes}; give one of them")
   n = int(n_classes or config.n_classes)
   if n < 1:
-    raise ValueError("config.n_classes is 0: pass --n_classes N, the number of "
+    raise ValueError("config.n_classes is 0: pass n_classes=N, the number of "
                      "classes the original model was trained with (15 for DCASE 2016)")
   config = config.copy_and_resolve_references()
   config.n_classes = n
@@ -301,8 +301,8 @@ def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
     workdir_lib.check_writable(workdir)
     found = existing_checkpoints(workdir)  # again: a run may have started meanwhile
     if found:
-      raise FileExistsError(f"--workdir {workdir}: already holds checkpoints "
-                            f"({found[0]}); import into a new --workdir")
+      raise FileExistsError(f"workdir {workdir}: already holds checkpoints "
+                            f"({found[0]}); import into a new workdir")
     ckpts = ckpt_lib.Checkpoints(workdir, config.keep_checkpoints)
     ckpts.save(ckpt_lib.LATEST, 0, state, _step0_meta(config, n, class_names, src))
     ckpts.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import time
 from typing import Any, Callable
@@ -65,19 +66,19 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
     detail = ", ".join(f"{k}: checkpoint {saved[k]!r} vs config {config[k]!r}" for k in diff)
     raise TrainingError(
         f"{workdir}: its checkpoint was trained with a different config ({detail}); "
-        "use another --workdir or the checkpoint's values")
+        "use another workdir or the checkpoint's values")
 
 
 def write_training_samples(config, model, params, class_names, step: int,
-                           workdir: str, class_rms=None) -> None:
+                           workdir: str, class_rms=None) -> list[str]:
   """A few clips per class into ``workdir/samples/train_<step>`` (the paper's
   habit), at sample.py's default level and temperature."""
   loaded = sample_files.Loaded(model, jax.device_get(params), config, class_names, step,
                                class_rms, os.path.abspath(workdir), f"train/{step}")
   req = sample_files.make_request(class_names, None, config.sample_per_class, None)
   out = os.path.join(workdir, "samples", f"train_{step}")
-  sample_files.write_samples(loaded, out, req, config.sample_seconds,
-                             seed=config.seed, overwrite=True, progress=False)
+  return sample_files.write_samples(loaded, out, req, config.sample_seconds,
+                                    seed=config.seed, overwrite=True, progress=False)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -157,7 +158,7 @@ def check_finite(state, workdir: str) -> None:
     raise TrainingError(
         f"loss or gradients not finite at step {bad}; stopped. The last good "
         f"checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again to resume "
-        "from it, e.g. with a lower --config.learning_rate")
+        "from it, e.g. with a lower config.learning_rate")
 
 
 class Checkpointer:
@@ -210,6 +211,9 @@ class _Run:
       self.total = min(self.total, config.max_steps)
     self.eval_every = config.eval_every_steps or s.batches.steps_per_epoch
     self.writer = MetricsWriter(workdir, self.start, enabled=self.is_main)
+    resolved = config.to_dict()
+    _log(f"config: {json.dumps(resolved, sort_keys=True)}")
+    self.writer.config(resolved, self.start)
     self.evaluator = Evaluator(s.model, config, s.mesh)
     self.p_train = jax.jit(functools.partial(steps.train_step, s.model, s.tx),
                            in_shardings=(s.state_sharding, sharding.batch_sharded(s.mesh)),
@@ -264,8 +268,9 @@ class _Run:
     self.writer.plot()
     n_eval = -(-step // self.eval_every)
     if config.sample_every_evals and n_eval % config.sample_every_evals == 0 and self.is_main:
-      write_training_samples(config, self.setup.model, st.params, ds.class_names, step,
-                             self.workdir, self.class_rms)
+      paths = write_training_samples(config, self.setup.model, st.params, ds.class_names,
+                                     step, self.workdir, self.class_rms)
+      self.writer.clips(paths, step)
     msg = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_bits"))
     _log(f"step {step} epoch {record['epoch']:.2f}: {msg}")
     return record

@@ -26,7 +26,7 @@ class WorkdirLock:
       os.makedirs(self.workdir, exist_ok=True)
       f = open(os.path.join(self.workdir, LOCK_FILE), "a+")
     except OSError as e:
-      raise WorkdirError(f"--workdir={self.workdir}: cannot create or write it ({e.strerror})") from e
+      raise WorkdirError(f"workdir={self.workdir}: cannot create or write it ({e.strerror})") from e
     try:
       fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
@@ -34,7 +34,7 @@ class WorkdirLock:
       holder = f.read().strip() or "unknown"
       f.close()
       if e.errno in (errno.EAGAIN, errno.EACCES):
-        raise WorkdirError(f"--workdir={self.workdir} is in use by another run "
+        raise WorkdirError(f"workdir={self.workdir} is in use by another run "
                            f"(pid {holder}); wait for it to end or use another workdir") from e
       raise
     f.seek(0)
@@ -67,5 +67,5 @@ def check_writable(workdir: str) -> None:
       os.fsync(f.fileno())
     os.remove(probe)
   except OSError as e:
-    raise WorkdirError(f"--workdir={workdir}: not writable ({e.strerror}); "
+    raise WorkdirError(f"workdir={workdir}: not writable ({e.strerror}); "
                        "free some space or fix its permissions") from e

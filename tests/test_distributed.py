@@ -132,8 +132,8 @@ def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
   assert distributed.initialize(auto=True) is True and calls == [{}]
   assert distributed.initialize("h0:1234", 2, 1) is True
   assert calls[-1] == {"coordinator_address": "h0:1234", "num_processes": 2, "process_id": 1}
-  with pytest.raises(ValueError, match="--coordinator, --num_processes and --process_id go"):
+  with pytest.raises(ValueError, match="^coordinator, num_processes and process_id go"):
     distributed.initialize("h0:1234")
-  with pytest.raises(ValueError, match=r"--process_id=2: expected 0 \.\. 1"):
+  with pytest.raises(ValueError, match=r"^process_id=2: expected 0 \.\. 1"):
     distributed.initialize("h0:1234", 2, 2)
   assert len(calls) == 2

@@ -271,7 +271,7 @@ def test_evaluate_end_to_end_and_no_overwrite(tmp_path):
   # A second run refuses to overwrite; eval.json is left as it was.
   before = (out / "eval.json").read_bytes()
   r = run_evaluate("--data_dir", data, "--samples", samples, *TINY)
-  assert r.returncode == 2 and "--overwrite" in r.stderr and "eval.json" in r.stderr
+  assert r.returncode == 2 and "pass overwrite=True" in r.stderr and "eval.json" in r.stderr
   assert (out / "eval.json").read_bytes() == before
   # With --overwrite the outputs are replaced, and the matching f_real
   # checkpoint is reused (so the numbers are the same).
@@ -329,7 +329,7 @@ def _edit_manifest(samples, fn):
 def _no_wavs(data, samples):
   for f in os.listdir(samples):
     os.remove(os.path.join(samples, f))
-  return "--samples .*samples: no WAV files"
+  return "^samples_dir .*samples: no WAV files"
 
 
 def _bad_rate(data, samples):
@@ -349,7 +349,7 @@ def _class_index_out_of_range(data, samples):
 
 def _names_disagree(data, samples):
   _edit_manifest(samples, lambda e: e[0].update(class_index=2))
-  return r"class 'low_tone' with class_index 2, but --data_dir names class 2 'hiss'"
+  return r"class 'low_tone' with class_index 2, but data_dir names class 2 'hiss'"
 
 
 def _manifest_missing_file(data, samples):
@@ -364,7 +364,7 @@ def _missing_test_split(data, samples):
 
 def _missing_data_dir(data, samples):
   os.rename(data, data + "_gone")
-  return r"--data_dir .*data: no such directory"
+  return r"^data_dir .*data: no such directory"
 
 
 def _bad_npz_labels(data, samples):
@@ -377,7 +377,7 @@ def _mismatched_checkpoint(data, samples):
   clf = clf_lib.Classifier(model=None, params={"w": np.zeros(2, np.float32)},
                            mean=np.zeros(1, np.float32), std=np.ones(1, np.float32))
   clf_lib.save(os.path.join(samples, "eval", "f_real"), clf, {"kind": "f_real"})
-  return r"f_real: holds a f_real checkpoint trained on other data or settings .*--overwrite"
+  return r"f_real: holds a f_real checkpoint trained on other data or settings .*pass overwrite=True"
 
 
 @pytest.mark.parametrize("make_bad", [
@@ -395,7 +395,7 @@ def test_bad_inputs_give_clear_errors(dirs, make_bad):
 def test_bad_flags(dirs):
   data, samples = dirs
   short = run_lib.EvalConfig(window_seconds=0.01)
-  with pytest.raises(samples_lib.EvalError, match=r"--window_seconds 0.01: .*1024"):
+  with pytest.raises(samples_lib.EvalError, match=r"^window_seconds 0.01: .*1024"):
     run_lib.evaluate(data, samples, config=short)
   # evaluate.py as a subprocess: its absl flags are process-global and would
   # clash with another script's loaded into this process (sample.py's).

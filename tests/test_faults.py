@@ -423,7 +423,7 @@ def test_second_run_on_a_workdir_is_refused_until_the_first_dies(tmp_path, cache
                             text=True, timeout=300)
     assert second.returncode == 2, second.stderr[-3000:]
     errors = [l for l in second.stderr.splitlines() if l.startswith("error:")]
-    assert errors == [f"error: --workdir={wd} is in use by another run (pid {first.pid}); "
+    assert errors == [f"error: workdir={wd} is in use by another run (pid {first.pid}); "
                       "wait for it to end or use another workdir"]
     assert "Traceback" not in second.stderr
     assert first.poll() is None  # the refused run did not disturb the first
@@ -521,7 +521,7 @@ def test_unwritable_workdir_is_refused_and_checkpoints_stay(tmp_path, reference,
   finally:
     os.chmod(wd, 0o700)
   msg = str(err.value)
-  assert msg.startswith(f"--workdir={wd}: not writable (") and "\n" not in msg
+  assert msg.startswith(f"workdir={wd}: not writable (") and "\n" not in msg
   assert complete_steps(os.path.join(wd, checkpoint.LATEST)) == reference.steps
   params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
   assert_trees_equal(params, reference.params)
@@ -563,7 +563,7 @@ def test_permission_refusal_as_an_unprivileged_user():
   finally:
     os.chmod(d, 0o700)
     shutil.rmtree(d)
-  assert msg == (f"--workdir={d}: not writable (Permission denied); free some "
+  assert msg == (f"workdir={d}: not writable (Permission denied); free some "
                  "space or fix its permissions")
 
 
@@ -650,7 +650,7 @@ def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys
     assert exit_.value.code == 2
     errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error:")]
     assert errors == [f"error: {os.path.join(out, 'tone_000.wav')} exists (3 output "
-                      "files in all); pass --overwrite to replace them"]
+                      "files in all); pass overwrite=True to replace them"]
     assert snapshot(out) == before
   sample_py.main(args + ["--seed", "1", "--overwrite"])
   after_ = snapshot(out)

@@ -342,11 +342,11 @@ def test_bad_prime(tmp_path, case, fragment):
     read_prime(path)
   assert type(err.value) is ValueError
   msg = str(err.value)
-  assert msg.startswith(f"--prime={path}: ") and fragment in msg, msg
+  assert msg.startswith(f"prime={path}: ") and fragment in msg, msg
 
 
 def test_missing_prime(tmp_path):
-  with pytest.raises(FileNotFoundError, match="--prime=.*: no such file"):
+  with pytest.raises(FileNotFoundError, match="^prime=.*: no such file"):
     read_prime(tmp_path / "nowhere.wav")
 
 
@@ -374,5 +374,5 @@ def test_bad_prime_through_sample_py(tmp_path):
        "--prime", prime, "--out", str(out), "--per_class", "1", "--seconds", "0.01",
        "--no_progress"],
       cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
-  assert_one_error_line(proc, f"--prime={prime}: 2 channels; expected mono")
+  assert_one_error_line(proc, f"error: prime={prime}: 2 channels; expected mono")
   assert not out.exists() or not os.listdir(out)

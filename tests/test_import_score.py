@@ -277,7 +277,7 @@ def check_refusal(rc, stdout, stderr, message):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("model_key", "--config.dim changes the model; score.py takes the model from "
+    ("model_key", "error: config.dim changes the model; score.py takes the model from "
                   "the checkpoint's config"),
     ("exists", "already holds checkpoints"),
 ])
@@ -362,10 +362,10 @@ def test_refusals_in_the_library(setup, tmp_path):
   for key, value in setup["over"].items():
     config[key] = value
   config.n_classes = 0
-  with pytest.raises(ValueError, match="pass --n_classes N"):
+  with pytest.raises(ValueError, match="pass n_classes=N"):
     theano_params.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
                             str(tmp_path / "a"))
-  with pytest.raises(ValueError, match=r"--n_classes=4 but config.n_classes=3"):
+  with pytest.raises(ValueError, match=r"^n_classes=4 but config.n_classes=3"):
     config.n_classes = 3
     theano_params.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
                             str(tmp_path / "a"), n_classes=4)

@@ -348,7 +348,7 @@ def test_pack_folder_script_refuses_existing_output(tmp_path):
                       str(out), "--clip_seconds", str(CLIP_S)],
                      cwd=REPO, capture_output=True, text=True, timeout=120)
   assert r.returncode != 0
-  assert "already holds audio_train.npz" in r.stderr and "--overwrite" in r.stderr
+  assert "already holds audio_train.npz" in r.stderr and "pass overwrite=True" in r.stderr
   assert (out / "audio_train.npz").read_bytes() == b"precious"
   assert os.listdir(out) == ["audio_train.npz"]
 
@@ -433,12 +433,12 @@ def _bad_short_recording(root):
 
 def _bad_missing_src(root):
   p = os.path.join(root, "nowhere")
-  return "folder", p, ["--src", p, "no such folder"]
+  return "folder", p, [f"src {p}: no such folder"]
 
 
 def _bad_missing_tut_src(root):
   p = os.path.join(root, "nowhere")
-  return "dcase", p, ["--src", p, "no such folder"]
+  return "dcase", p, [f"src {p}: no such folder"]
 
 
 @pytest.mark.parametrize("make_bad", [
@@ -471,7 +471,7 @@ def test_overwrite_replaces_outputs(tmp_path):
   make_folder_tree(src, classes=("x", "y"), per_class=3)
   out = str(tmp_path / "out")
   packing.pack_folder(src, out, clip_seconds=CLIP_S, progress=False)
-  with pytest.raises(DataError, match="--overwrite"):
+  with pytest.raises(DataError, match="pass overwrite=True"):
     packing.pack_folder(src, out, clip_seconds=0.25, progress=False)
   assert load(out, "train")["wav"].shape[1] == CLIP
   packing.pack_folder(src, out, clip_seconds=0.25, overwrite=True, progress=False)
@@ -548,5 +548,5 @@ def test_pack_dcase2016_fold_flag_takes_that_folds_lists(tut, tmp_path):
           for s in data.SPLITS}
   assert locs["train"] == evaluate_locs
   assert locs["valid"] | locs["test"] == train_locs
-  with pytest.raises(DataError, match="--fold=5: expected 1, 2, 3 or 4"):
+  with pytest.raises(DataError, match="^fold=5: expected 1, 2, 3 or 4"):
     packing.dcase2016_plan(src2, fold=5)

@@ -176,6 +176,28 @@ def test_mix_is_the_library_generation_with_the_mixed_vector(workdir, tmp_path):
   np.testing.assert_array_equal(got, sampling.to_audio(q, "linear", 256, "none"))
 
 
+def test_seed_and_temperature_reach_the_audio(workdir, tmp_path):
+  """--seed and --temperature change the audio as the library's generation
+  with that key and temperature does: --temperature 0.5 --seed 2 equals
+  sampling.generate(T=0.5, key 2), and --temperature 0 the argmax draw
+  (rules out flags recorded in the manifest but not passed to the sampler,
+  e.g. the default temperature used whatever was asked)."""
+  loaded = sample_files.load_checkpoint(workdir)
+  vec = np.eye(4, dtype=np.float32)[[0]]  # tone
+  for temperature, seed in ((0.5, 2), (0.0, 2)):
+    out = str(tmp_path / f"t{temperature}")
+    ok(run_sample("--workdir", workdir, "--out", out, "--classes", "tone", "--per_class", 1,
+                  "--seconds", 0.25, "--seed", seed, "--temperature", temperature,
+                  "--level", "none"))
+    got = read(os.path.join(out, "tone_000.wav"))[0]
+    q, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(seed),
+                             temperature)
+    np.testing.assert_array_equal(got, sampling.to_audio(q, "linear", 256, "none")[0])
+    q_default, _ = sampling.generate(loaded.model, loaded.params, vec, 4000,
+                                     jax.random.key(seed), sample_files.DEFAULT_TEMPERATURE)
+    assert not np.array_equal(q, q_default)  # the flag made a difference
+
+
 def test_prime_is_continued(workdir, tmp_path):
   """Output = prime + seconds; its first samples are the prime's quantisation."""
   n_prime = 1000  # not a multiple of the frame size
@@ -327,17 +349,17 @@ def prime_file(tmp_path, kind):
 
 
 BAD = {
-    "unknown_class": (["--classes", "tone,nope"], "--classes: unknown class 'nope'"),
-    "index_out_of_range": (["--classes", "4"], "--classes: unknown class '4'"),
-    "unknown_mix_class": (["--mix", "tone:1,nope:1"], "--mix: unknown class 'nope'"),
+    "unknown_class": (["--classes", "tone,nope"], "error: classes: unknown class 'nope'"),
+    "index_out_of_range": (["--classes", "4"], "error: classes: unknown class '4'"),
+    "unknown_mix_class": (["--mix", "tone:1,nope:1"], "error: mix: unknown class 'nope'"),
     "mix_and_classes": (["--mix", "tone:1", "--classes", "tone"], "exclude each other"),
-    "mix_zero": (["--mix", "tone:0"], "--mix: the weights sum to 0"),
-    "seconds_zero": (["--seconds", "0"], "--seconds=0.0: expected a positive length"),
-    "seconds_negative": (["--seconds=-1"], "--seconds=-1.0: expected a positive length"),
-    "seconds_nan": (["--seconds", "nan"], "--seconds=nan: expected a positive length"),
-    "per_class_zero": (["--per_class", "0"], "--per_class=0"),
+    "mix_zero": (["--mix", "tone:0"], "error: mix: the weights sum to 0"),
+    "seconds_zero": (["--seconds", "0"], "error: seconds=0.0: expected a positive length"),
+    "seconds_negative": (["--seconds=-1"], "error: seconds=-1.0: expected a positive length"),
+    "seconds_nan": (["--seconds", "nan"], "error: seconds=nan: expected a positive length"),
+    "per_class_zero": (["--per_class", "0"], "error: per_class=0"),
     "ckpt_step": (["--ckpt", "99"], "no checkpoint at step 99"),
-    "exists": (["--classes", "tone"], "pass --overwrite"),
+    "exists": (["--classes", "tone"], "pass overwrite=True"),
     "stream_minmax": (["--stream", "--normalize", "minmax"], "--stream writes unscaled audio"),
     "prime_rate": (["--prime", "rate"], "sample rate 8000 Hz; expected 16000 Hz"),
     "prime_stereo": (["--prime", "stereo"], "2 channels; expected mono"),
@@ -369,7 +391,7 @@ def test_infinite_seconds_refused(workdir, tmp_path):
   out = tmp_path / "o"
   proc = run_sample("--workdir", workdir, "--out", out, "--seconds", "inf")
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
-  assert "--seconds=inf" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+  assert "error: seconds=inf" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
   assert not out.exists() or os.listdir(out) == []
 
 

@@ -19,7 +19,7 @@ Steps (Kong et al. 2019, Sec. 4, plus a Frechet distance):
    is replaced without ``overwrite``.
 
 ``baseline="random"`` evaluates the clips of an untrained model (the paper's
-6.7 % row): for now ``--samples`` must be the output of ``sample.py`` run on
+6.7 % row): for now ``samples_dir`` must be the output of ``sample.py`` run on
 a freshly initialised (untrained) model; see ``_random_baseline_samples``.
 
 Real clips are taken as 16 kHz (the paper's npz files hold no rate).
@@ -77,20 +77,20 @@ class EvalConfig:
 
   def validate(self) -> None:
     if not self.window >= self.features.n_fft:
-      raise EvalError(f"--window_seconds {self.window_seconds}: a window must "
+      raise EvalError(f"window_seconds {self.window_seconds}: a window must "
                       f"hold at least n_fft={self.features.n_fft} samples "
                       f"({self.features.n_fft / self.features.sample_rate} s)")
     c = self.classifier
     if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-      raise EvalError(f"--seeds {list(self.seeds)}: expected one or more distinct ints")
-    for flag, v in (("--epochs", c.epochs), ("--batch_size", c.batch_size),
-                    ("--embed_dim", c.embed_dim)):
+      raise EvalError(f"seeds {list(self.seeds)}: expected one or more distinct ints")
+    for name, v in (("classifier.epochs", c.epochs), ("classifier.batch_size", c.batch_size),
+                    ("classifier.embed_dim", c.embed_dim)):
       if v < 1:
-        raise EvalError(f"{flag} {v}: must be >= 1")
+        raise EvalError(f"{name} {v}: must be >= 1")
     if not c.channels or min(c.channels) < 1:
-      raise EvalError(f"--channels {list(c.channels)}: expected positive ints")
+      raise EvalError(f"classifier.channels {list(c.channels)}: expected positive ints")
     if not c.learning_rate > 0:
-      raise EvalError(f"--learning_rate {c.learning_rate}: must be > 0")
+      raise EvalError(f"classifier.learning_rate {c.learning_rate}: must be > 0")
 
 
 def _jsonable(x):
@@ -131,9 +131,9 @@ def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
       diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
       raise EvalError(
           f"{ckpt_dir}: holds a {what} checkpoint trained on other data or "
-          f"settings (differs in: {', '.join(diff)}); pass --overwrite to "
-          "retrain it, or choose another --workdir")
-    log(f"{what}: --overwrite: replacing the checkpoint in {ckpt_dir}")
+          f"settings (differs in: {', '.join(diff)}); pass overwrite=True to "
+          "retrain it, or choose another workdir")
+    log(f"{what}: overwrite=True: replacing the checkpoint in {ckpt_dir}")
     shutil.rmtree(ckpt_dir)
   clf = train()
   clf_lib.save(ckpt_dir, clf, meta)
@@ -143,7 +143,7 @@ def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
 def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
                              model_config: str, per_class: int, seconds: float,
                              seed: int) -> None:
-  """``--baseline random``: makes sure ``samples_dir`` holds an untrained model's clips.
+  """``baseline="random"``: makes sure ``samples_dir`` holds an untrained model's clips.
 
   Clips already there are used as they are; otherwise a freshly initialised
   model of ``model_config`` (a configs/*.py file) is sampled into it.
@@ -151,10 +151,10 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   has_wavs = os.path.isdir(samples_dir) and any(
       f.lower().endswith(".wav") for f in os.listdir(samples_dir))
   if has_wavs:
-    log(f"--baseline random: evaluating {samples_dir} as an untrained model's clips")
+    log(f"baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
   names, splits = _load_real(data_dir, n_classes)
-  log(f"--baseline random: sampling an untrained {model_config} model into {samples_dir}")
+  log(f"baseline random: sampling an untrained {model_config} model into {samples_dir}")
   # At the real recordings' class loudness, as sample.py plays a trained model's clips.
   class_rms = levels.class_rms(splits["train"].wav, splits["train"].sid, len(names))
   sample_files.sample_untrained(config_lib.load_config_file(model_config), names,
@@ -173,12 +173,12 @@ def _manifest_steps(samples_dir: str) -> list:
 def _load_real(data_dir: str, n_classes: int | None):
   """Class names and the train, valid (or None) and test splits of ``data_dir``."""
   if not os.path.isdir(data_dir):
-    raise EvalError(f"--data_dir {data_dir}: no such directory")
-  data_dir = datasets.resolve_data_dir(data_dir, "--data_dir")  # class folders: packed
+    raise EvalError(f"data_dir {data_dir}: no such directory")
+  data_dir = datasets.resolve_data_dir(data_dir)  # class folders: packed
   for split in ("train", "test"):
     p = splits_lib.split_path(data_dir, split)
     if not os.path.isfile(p):
-      raise EvalError(f"--data_dir {data_dir}: missing the {split} split {p} "
+      raise EvalError(f"data_dir {data_dir}: missing the {split} split {p} "
                       "(the evaluation needs audio_train.npz and audio_test.npz;"
                       " audio_valid.npz is optional)")
   names = splits_lib.load_class_names(data_dir, 0)  # [] when no classes.json
@@ -217,8 +217,8 @@ def _check_outputs_free(out_dir: str, overwrite: bool) -> None:
               if os.path.exists(os.path.join(out_dir, f))]
   if existing and not overwrite:
     raise EvalError(f"{out_dir}: already holds {', '.join(existing)} from an "
-                    "earlier evaluation; pass --overwrite to replace them, or "
-                    "choose another --out_dir")
+                    "earlier evaluation; pass overwrite=True to replace them, or "
+                    "choose another out_dir")
 
 
 def _input_notes(splits, clips, samples_dir, baseline, config) -> list[str]:
@@ -233,7 +233,7 @@ def _input_notes(splits, clips, samples_dir, baseline, config) -> list[str]:
   if baseline == "random":
     steps = sorted({str(st) for st in _manifest_steps(samples_dir)} - {"0", "None"})
     if steps:
-      notes.append(f"--baseline random: {samples_dir}/{samples_lib.MANIFEST} gives "
+      notes.append(f"baseline random: {samples_dir}/{samples_lib.MANIFEST} gives "
                    f"training steps {', '.join(steps)}; an untrained model's "
                    "clips come from step 0")
   return notes
@@ -506,7 +506,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   """
   config.validate()
   if baseline not in (None, "random"):
-    raise EvalError(f"--baseline {baseline!r}: expected 'random'")
+    raise EvalError(f"baseline {baseline!r}: expected 'random'")
   workdir = workdir or os.path.join(samples_dir, "eval")
   out_dir = out_dir or workdir
   _check_outputs_free(out_dir, overwrite)

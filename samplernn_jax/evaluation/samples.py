@@ -67,17 +67,17 @@ def _from_manifest(samples_dir: str, class_names: Sequence[str],
     if idx is None and name is not None:
       if name not in class_names:
         raise EvalError(f"{where}: unknown class {name!r}; the classes of "
-                        f"--data_dir are {list(class_names)}")
+                        f"data_dir are {list(class_names)}")
       idx = list(class_names).index(name)
     if idx is None:
       mixes += 1
       continue
     if not 0 <= idx < n:
-      raise EvalError(f"{where}: class_index {idx} is not a class of --data_dir "
+      raise EvalError(f"{where}: class_index {idx} is not a class of data_dir "
                       f"(expected 0 .. {n - 1})")
     if check_names and name is not None and name != class_names[idx]:
       raise EvalError(f"{where}: class {name!r} with class_index {idx}, but "
-                      f"--data_dir names class {idx} {class_names[idx]!r}")
+                      f"data_dir names class {idx} {class_names[idx]!r}")
     out.append((os.path.join(samples_dir, e["file"]), idx))
   if mixes:
     notes.append(f"{path}: skipped {mixes} clip(s) with no class (mixes)")
@@ -97,7 +97,7 @@ def _from_file_names(samples_dir: str, wavs: Sequence[str],
       raise EvalError(
           f"{os.path.join(samples_dir, w)}: unknown class (from the file name: "
           f"{got}); with no {MANIFEST}, files must be named "
-          f"<class>_<NNN>.wav with a class of --data_dir: {list(class_names)}")
+          f"<class>_<NNN>.wav with a class of data_dir: {list(class_names)}")
     out.append((os.path.join(samples_dir, w), lookup[m.group(1)]))
   return out
 
@@ -115,12 +115,12 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
       ``classes.json``).
   """
   if not os.path.isdir(samples_dir):
-    raise EvalError(f"--samples {samples_dir}: no such directory")
+    raise EvalError(f"samples_dir {samples_dir}: no such directory")
   wavs = sorted(f for f in os.listdir(samples_dir)
                 if f.lower().endswith(".wav")
                 and os.path.isfile(os.path.join(samples_dir, f)))
   if not wavs:
-    raise EvalError(f"--samples {samples_dir}: no WAV files (expected the "
+    raise EvalError(f"samples_dir {samples_dir}: no WAV files (expected the "
                     f"output of sample.py: *.wav plus {MANIFEST})")
   notes: list[str] = []
   if os.path.isfile(os.path.join(samples_dir, MANIFEST)):
@@ -129,7 +129,7 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
     notes.append(f"{samples_dir}: no {MANIFEST}; classes taken from file names")
     listed = _from_file_names(samples_dir, wavs, class_names)
   if not listed:
-    raise EvalError(f"--samples {samples_dir}: no clip has a class (all are "
+    raise EvalError(f"samples_dir {samples_dir}: no clip has a class (all are "
                     "mixes); the evaluation needs one class a clip")
   clips = []
   for path, idx in listed:
