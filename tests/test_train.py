@@ -152,8 +152,10 @@ def test_training_samples_at_evaluations(tiny_config, small_dataset, tmp_path):
   """sample_every_evals=1: each evaluation writes clips of every class into
   samples/train_<step>/, at sample.py's default level (each clip at its
   class's training RMS, which the checkpoint's meta records) with
-  model.json. Rules out training samples that fail for want of the class
-  levels, and levels that ignore the class."""
+  model.json, logged to TensorBoard as audio beside the config (text, and
+  config.json in the workdir). Rules out training samples that fail for
+  want of the class levels, levels that ignore the class, and a run whose
+  resolved config is not kept."""
   wd = str(tmp_path / "run")
   cfg = tiny_config(data_dir=small_dataset, max_steps=10, eval_every_steps=10,
                     sample_every_evals=1, sample_per_class=1, sample_seconds=0.05)
@@ -169,6 +171,32 @@ def test_training_samples_at_evaluations(tiny_config, small_dataset, tmp_path):
     assert np.sqrt(np.mean((audio - audio.mean()) ** 2)) == pytest.approx(rms[c], rel=1e-3)
   with open(os.path.join(out, "model.json")) as fh:
     assert json.load(fh)["level"] == "class"
+  # config.json, and TensorBoard: the config as text, the clips as audio
+  with open(os.path.join(wd, "config.json")) as fh:
+    assert json.load(fh) == json.loads(json.dumps(cfg.to_dict()))
+  events = list(tensorboard_events(os.path.join(wd, "tensorboard")))
+  tags = {v.tag: v for e in events for v in e.summary.value}
+  for f in wavs:
+    clip = tags["samples/" + f[:-4]]
+    assert clip.audio.sample_rate == 16000 and clip.audio.length_frames == len(audio)
+  assert any("learning_rate" in v.tensor.string_val[0].decode()
+             for t, v in tags.items() if t.startswith("config"))
+
+
+def tensorboard_events(folder):
+  """The Event records of a TensorBoard folder (TFRecord framing: length,
+  its CRC, the record, its CRC)."""
+  import glob
+  import struct
+  from tensorboardX.proto import event_pb2
+  for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*"))):
+    data, i = open(path, "rb").read(), 0
+    while i + 12 <= len(data):
+      n = struct.unpack("<Q", data[i:i + 8])[0]
+      event = event_pb2.Event()
+      event.ParseFromString(data[i + 12:i + 12 + n])
+      yield event
+      i += 12 + n + 4
 
 
 # ---------------------------------------------------------------------------
@@ -322,6 +350,24 @@ def test_train_py_unknown_config_key(run_python, tmp_path):
   proc = run_python(["train.py", "--config", "configs/tiny.py", "--config.nonexistent=1",
                      "--workdir", str(tmp_path)])
   check_error(proc, "nonexistent")
+
+
+def test_typo_in_a_config_file_is_an_error(run_python, tmp_path):
+  """base_config() is locked: a config file that sets a key it does not have
+  (a typo) stops train.py with one line naming the key, where it was set and
+  the key meant, exit 2, before anything is written (rules out the typo
+  silently adding a key nobody reads, so the run trains with the default)."""
+  path = tmp_path / "typo.py"
+  path.write_text("from samplernn_jax.config import base_config\n\n\n"
+                  "def get_config():\n  c = base_config()\n  c.lerning_rate = 0.1\n"
+                  "  return c\n")
+  proc = run_python(["train.py", "--config", str(path), "--workdir", str(tmp_path / "run")])
+  check_error(proc, "unknown config key 'lerning_rate' (set in the --config file); "
+              "did you mean 'learning_rate'?")
+  assert not (tmp_path / "run").exists()
+  proc = run_python(["train.py", "--config", "configs/tiny.py", "--config.lerning_rate=1",
+                     "--workdir", str(tmp_path / "run")])
+  check_error(proc, "unknown config key 'lerning_rate' (in --config.lerning_rate=1)")
 
 
 def test_train_py_missing_data_file(run_python, tmp_path):
