@@ -6,14 +6,15 @@ mel band with the training set's mean and std:
 * per entry of ``channels`` (default 32, 64, 128): Conv 3x3 -> GroupNorm ->
   ReLU -> Conv 3x3 -> GroupNorm -> ReLU -> 2x2 average pool ('SAME', so
   short windows never shrink to nothing): [B, F, M, 1] -> [B, F/8, M/8, 128];
-* mean over time and frequency: [B, 128];
+* mean over time, frequency kept: [B, M/8 * 128] (1 024 features with the
+  default 64 mel bands);
 * Dense ``embed_dim`` (128) -> ReLU: the embedding [B, E] that the Frechet
   distance uses (penultimate layer);
 * dropout (training only) -> Dense ``n_classes``: logits [B, C].
 
 GroupNorm rather than BatchNorm keeps the model a pure function of its
-parameters (no running statistics to carry). About 0.3 M parameters with the
-defaults.
+parameters (no running statistics to carry). About 0.42 M parameters with the
+defaults (419 173 for 5 classes and 64 mel bands).
 
 Training: softmax cross-entropy, Adam (``learning_rate`` 1e-3), minibatches
 of ``batch_size`` windows in a seeded shuffle per epoch (the last partial
