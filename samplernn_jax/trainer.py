@@ -2,9 +2,15 @@
 
 The host loop only feeds batches, logs, evaluates and checkpoints; the work is
 in the jitted, data-parallel ``steps.train_step``. A step number fully
-determines its data (``data.TrainBatches``), and the state holds everything
+determines its data (``batches.TrainBatches``), and the state holds everything
 else (parameters, optimizer, carried RNN state, metric sums), so a run resumed
 from any checkpoint continues exactly as an unbroken run.
+
+The parts, in the order a run uses them: ``make_setup`` (data, model, mesh,
+optimizer, state shapes), ``restore_or_init`` (the latest checkpoint, or step
+0), ``Checkpointer`` (save / close, never a non-finite state), and ``_Run``:
+``run_steps``, ``flush_metrics`` every ``log_every_steps``,
+``evaluate_and_keep_best`` at evaluations, and what a signal or Ctrl-C does.
 """
 from __future__ import annotations
 
@@ -20,15 +26,12 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import batches as batches_lib
-from samplernn_jax import datasets
-from samplernn_jax import levels
-from samplernn_jax import sample_files
-from samplernn_jax import sharding, signals, steps
-from samplernn_jax.cost import Evaluator
+from samplernn_jax import datasets, levels, sample_files, sharding, signals, steps
 from samplernn_jax import workdir as workdir_lib
+from samplernn_jax.cost import Evaluator
 from samplernn_jax.errors import TrainingError
 from samplernn_jax.metrics import MetricsWriter
 
