@@ -37,8 +37,7 @@ class Evaluator:
   def __call__(self, params, split: Split, desc: str = "eval") -> float:
     c = self.config
     if c.max_eval_clips and split.num_clips > c.max_eval_clips:
-      split = Split(split.path, split.wav[:c.max_eval_clips],
-                             split.sid[:c.max_eval_clips])
+      split = Split(split.path, split.wav[:c.max_eval_clips], split.sid[:c.max_eval_clips])
     carried = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
                            steps.initial_rnn_state(self.model, params, self.batch_size))
     carried = jax.device_put(carried, sharding.batch_sharded(self.mesh))
@@ -47,7 +46,8 @@ class Evaluator:
     batches = batches_lib.eval_batches(
         split, self.batch_size, c.seq_len, fs[0], c.q_type, c.q_levels,
         jax.process_index(), jax.process_count(), dither=c.dither)
-    n = math.ceil(split.num_clips / self.batch_size) * batches_lib.num_chunks(split.clip_len, c.seq_len)
+    n = (math.ceil(split.num_clips / self.batch_size)
+         * batches_lib.num_chunks(split.clip_len, c.seq_len))
     for batch in tqdm(batches, total=n, desc=desc, leave=False,
                       disable=jax.process_index() != 0):
       bits, cnt, carried = self._step(params, carried, sharding.put_batch(batch, self.mesh))
