@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections import namedtuple
 
 import jax
@@ -535,13 +536,16 @@ def test_permission_refusal_as_an_unprivileged_user():
   read-only folder. Rules out a check that passes on a folder the user may
   not write (e.g. one that only tests os.path.isdir) and a message that does
   not name the workdir and the cause."""
+  import select
   import shutil
   import tempfile
   d = tempfile.mkdtemp(prefix="samplernn_readonly_", dir="/tmp")
   os.chmod(d, 0o555)  # nobody may enter, not write
   try:
     r, w = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():  # fork with JAX's threads: see the timeout below
+      warnings.simplefilter("ignore", RuntimeWarning)
+      pid = os.fork()
     if pid == 0:  # the child: no JAX, only the check
       os.close(r)
       try:
@@ -557,7 +561,12 @@ def test_permission_refusal_as_an_unprivileged_user():
       os.write(w, msg.encode())
       os._exit(0)
     os.close(w)
-    msg = os.read(r, 4096).decode()
+    # fork() in a multithreaded (JAX) process: the child only touches files,
+    # but never wait on it for ever.
+    ready, _, _ = select.select([r], [], [], 60)
+    if not ready:
+      os.kill(pid, signal.SIGKILL)
+    msg = os.read(r, 4096).decode() if ready else "child hung after fork"
     os.close(r)
     os.waitpid(pid, 0)
   finally:
