@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 LATEST, BEST = "checkpoints", "best"
 
@@ -27,11 +28,23 @@ def manager(path: str, keep: int, read_only: bool = False) -> ocp.CheckpointMana
   JSON ``meta`` (the layout of every checkpoint here, the evaluation's
   classifiers included), keeping the newest ``keep`` steps. ``read_only``
   for finding and restoring: it creates, deletes and writes nothing."""
-  return ocp.CheckpointManager(
-      os.path.abspath(path),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
-                                           read_only=read_only),
-      item_names=("state", "meta"))
+  if not read_only:
+    return ocp.CheckpointManager(
+        os.path.abspath(path),
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        item_names=("state", "meta"))
+  options = ocp.CheckpointManagerOptions(max_to_keep=None, create=False, read_only=True,
+                                         save_interval_steps=0)
+  # orbax warns "Given directory is read only" on every read-only manager: a
+  # line per restore in sample.py's output, saying nothing the caller does
+  # not know. Hidden for the construction only.
+  level = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)
+  try:
+    return ocp.CheckpointManager(os.path.abspath(path), options=options,
+                                 item_names=("state", "meta"))
+  finally:
+    logging.set_verbosity(level)
 
 
 class Checkpoints:
