@@ -88,10 +88,11 @@ def a_law_expand(y, xp=np):
   return xp.sign(y) * x
 
 
-def _levels_from_signed(y, q_levels: int, xp=np):
-  """[-1, 1] -> integer levels, the original's ``int((y + 1) / 2 * mu)``."""
+def _signed_to_levels(y, q_levels: int):
+  """[-1, 1] -> levels before truncation: the original's ``(y + 1) / 2 * mu``
+  (its ``int(...)`` truncates)."""
   mu = q_levels - 1.0
-  return ((y + 1.0) / 2.0 * mu).astype(xp.int32)
+  return (y + 1.0) / 2.0 * mu
 
 
 def quantize(x: np.ndarray, q_type: str = "linear", q_levels: int = 256,
@@ -110,7 +111,7 @@ def quantize(x: np.ndarray, q_type: str = "linear", q_levels: int = 256,
   else:
     y = 2.0 * x01 - 1.0
     y = mu_law_compress(y, q_levels) if q_type == "mu-law" else a_law_compress(y)
-    q = (y + 1.0) / 2.0 * (q_levels - 1.0)
+    q = _signed_to_levels(y, q_levels)
   if dither is not None:
     q = np.clip(np.floor(q + dither), 0, q_levels - 1)
   q = q.astype(np.int32)
@@ -139,7 +140,7 @@ def quantize_jnp(x, q_type: str = "linear", q_levels: int = 256):
     y = 2.0 * x01 - 1.0
     y = (mu_law_compress(y, q_levels, xp=jnp) if q_type == "mu-law"
          else a_law_compress(y, xp=jnp))
-    q = _levels_from_signed(y, q_levels, xp=jnp)
+    q = _signed_to_levels(y, q_levels).astype(jnp.int32)
   return jnp.where(const, q_zero(q_levels), q).astype(jnp.int32)
 
 

@@ -125,8 +125,6 @@ def check_seconds(seconds: float) -> None:
     raise ValueError(f"seconds={seconds}: expected a positive length (a finite number of seconds)")
 
 
-
-
 def write_manifest(out_dir: str, records: list[dict]) -> None:
   write_json(os.path.join(out_dir, MANIFEST), records)
 

@@ -165,7 +165,7 @@ def initial_carry(model: SampleRNN, variables, batch: int):
 
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     temperature: float = 1.0, forced=None, block_samples: int = 16000,
-                    prepare_fn: Callable = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                    prepare_fn: Callable = prepare) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
 
   Args:
@@ -182,7 +182,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
   """
   s = model.frame_sizes[0]
   block = max(s, -(-block_samples // s) * s)
-  model, params = (prepare_fn or prepare)(model, params)
+  model, params = prepare_fn(model, params)
   variables = {"params": params}
   class_vec = jnp.asarray(class_vec, jnp.float32)
   b = class_vec.shape[0]
@@ -209,7 +209,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
 def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
              temperature: float = 1.0, forced=None, block_samples: int = 16000,
              progress: Callable[[int], Any] | None = None,
-             prepare_fn: Callable = None) -> tuple[np.ndarray, np.ndarray]:
+             prepare_fn: Callable = prepare) -> tuple[np.ndarray, np.ndarray]:
   """All of ``generate_blocks`` at once: (samples [B, N], log-probs [B, N])."""
   xs, lps = [], []
   for x, lp in generate_blocks(model, params, class_vec, n_samples, key,
