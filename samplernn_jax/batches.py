@@ -68,6 +68,25 @@ def epoch_order(num_clips: int, seed: int, epoch: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(num_clips)
 
 
+def balanced_order(sid: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+  """A seeded epoch in which every class is drawn as often as the largest.
+
+  ``sid`` int32 [N]. A class with fewer clips is drawn in whole shuffled
+  passes over its clips, then part of one more, until it has as many draws
+  as the largest class; all draws are then shuffled together. Returns
+  [n_present_classes * largest] clip rows (same on every process).
+  """
+  rng = np.random.default_rng([seed, epoch, 1])
+  classes, counts = np.unique(sid, return_counts=True)
+  most = int(counts.max())
+  draws = []
+  for c in classes:
+    rows = np.flatnonzero(sid == c)
+    passes = [rng.permutation(rows) for _ in range(-(-most // len(rows)))]
+    draws.append(np.concatenate(passes)[:most])
+  return rng.permutation(np.concatenate(draws))
+
+
 @dataclasses.dataclass(frozen=True)
 class Position:
   """Where training stands in the data: derived from the step alone."""
@@ -88,12 +107,15 @@ class TrainBatches:
   (``process_index`` of ``process_count`` equal slices of the batch).
 
   ``dither``: TPDF dither before quantisation, fresh for every clip and
-  epoch (seeded by [seed, epoch, clip]).
+  epoch (seeded by [seed, epoch, clip]). ``balance``: epochs from
+  ``balanced_order`` (every class as often as the largest) instead of one
+  pass over the clips.
   """
 
   def __init__(self, split: Split, batch_size: int, seq_len: int, frame_size: int,
                q_type: str, q_levels: int, seed: int,
-               process_index: int = 0, process_count: int = 1, dither: bool = False):
+               process_index: int = 0, process_count: int = 1, dither: bool = False,
+               balance: bool = False):
     if split.num_clips < batch_size:
       raise DataError(f"{split.path}: {split.num_clips} clips, fewer than "
                       f"config.batch_size={batch_size}; no full batch can be made")
@@ -104,11 +126,12 @@ class TrainBatches:
     self.batch_size = batch_size
     self.seq_len, self.frame_size = seq_len, frame_size
     self.q_type, self.q_levels, self.seed = q_type, q_levels, seed
-    self.dither = dither
+    self.dither, self.balance = dither, balance
     self.rows_per_process = batch_size // process_count
     self.row_slice = slice(process_index * self.rows_per_process,
                            (process_index + 1) * self.rows_per_process)
-    self.batches_per_epoch = split.num_clips // batch_size
+    self.draws_per_epoch = (len(self._order(0)) if balance else split.num_clips)
+    self.batches_per_epoch = self.draws_per_epoch // batch_size
     self.chunks_per_batch = num_chunks(split.clip_len, seq_len)
     self.steps_per_epoch = self.batches_per_epoch * self.chunks_per_batch
     self._cache_key = None
@@ -119,10 +142,15 @@ class TrainBatches:
     batch, ch = divmod(r, self.chunks_per_batch)
     return Position(epoch, batch, ch)
 
+  def _order(self, epoch: int) -> np.ndarray:
+    if self.balance:
+      return balanced_order(np.asarray(self.split.sid), self.seed, epoch)
+    return epoch_order(self.split.num_clips, self.seed, epoch)
+
   def _clips(self, epoch: int, batch: int):
     key = (epoch, batch)
     if self._cache_key != key:
-      order = epoch_order(self.split.num_clips, self.seed, epoch)
+      order = self._order(epoch)
       rows = order[batch * self.batch_size:(batch + 1) * self.batch_size][self.row_slice]
       wav_rows = np.asarray(self.split.wav[np.sort(rows)], dtype=np.float64)
       wav_rows = wav_rows[np.argsort(np.argsort(rows))]  # back to shuffled order

@@ -33,6 +33,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.q_levels = 256
   c.q_type = "linear"        # linear | mu-law | a-law
   c.dither = False           # TPDF dither of +-1 level before quantising (paper: off)
+  c.trim_quiet = 0.0        # cut 20 ms training frames varying < this many linear
+                             # levels of their clip, re-cut per class (paper: 0, off)
+  c.balance_classes = False  # every class drawn as often as the largest (paper: off)
   c.n_classes = 0            # 0: from the data (max sid + 1, or classes.json)
   # Model.
   c.frame_size = 16          # the top tier's frame size
@@ -159,6 +162,8 @@ def validate(config) -> None:
   for key in ("dim", "batch_size"):
     if config[key] < 1:
       raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
+  if config.trim_quiet < 0:
+    raise ValueError(f"config.trim_quiet={config.trim_quiet}: expected >= 0 (0: off)")
   if config.learning_rate <= 0:
     raise ValueError(f"config.learning_rate={config.learning_rate}: expected > 0")
 

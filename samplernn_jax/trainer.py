@@ -29,14 +29,15 @@ from tqdm import tqdm
 from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import datasets, levels, sample_files, sharding, signals, steps
+from samplernn_jax import datasets, levels, sample_files, sharding, signals, steps, trim
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.cost import Evaluator
 from samplernn_jax.errors import TrainingError
 from samplernn_jax.metrics import MetricsWriter
 
 # Keys a resumed run must share with its checkpoint (besides the model's).
-RESUME_KEYS = ("batch_size", "seq_len", "seed", "dither")
+RESUME_KEYS = ("batch_size", "seq_len", "seed", "dither", "balance_classes",
+               "trim_quiet")
 
 
 def count_params(params) -> int:
@@ -122,15 +123,28 @@ def make_setup(config) -> Setup:
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   batches = batches_lib.TrainBatches(
-      dataset.train, config.batch_size, config.seq_len, fs[0], config.q_type,
+      _train_split(config, dataset), config.batch_size, config.seq_len, fs[0], config.q_type,
       config.q_levels, config.seed, jax.process_index(), jax.process_count(),
-      dither=config.dither)
+      dither=config.dither, balance=config.balance_classes)
   tx = steps.make_optimizer(config)
   abstract = jax.eval_shape(functools.partial(_initial_state, config, model, tx))
   rep, data_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
   state_sharding = jax.tree.map(lambda _: rep, abstract).replace(
       rnn_state=jax.tree.map(lambda _: data_sh, abstract.rnn_state))
   return Setup(dataset, model, mesh, batches, tx, abstract, state_sharding)
+
+
+def _train_split(config, dataset: datasets.Dataset):
+  """The clips training draws from: ``dataset.train``, or with
+  ``config.trim_quiet`` its quiet frames cut out (``trim.trim_split``). The
+  class levels (``levels.class_rms``) stay those of the untrimmed clips."""
+  if not config.trim_quiet:
+    return dataset.train
+  split, counts = trim.trim_split(dataset.train, config.q_levels, config.trim_quiet,
+                                  dataset.class_names)
+  _log(f"config.trim_quiet={config.trim_quiet}: training clips per class "
+       + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in counts.items()))
+  return split
 
 
 def _initial_state(config, model, tx) -> steps.TrainState:

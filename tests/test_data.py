@@ -343,6 +343,104 @@ def test_dithered_eval_batches_are_the_same_at_every_evaluation():
 
 
 # ---------------------------------------------------------------------------
+# class balance (config.balance_classes)
+
+
+def test_balanced_epochs_draw_every_class_as_often_as_the_largest():
+  """Each class is drawn as often as the largest one, a smaller class in
+  whole passes over its clips (each clip drawn floor or ceil of the ratio
+  times), the draws are shuffled across classes and differ between epochs.
+  Rules out oversampling by random draws with replacement (a clip could be
+  left out of a whole epoch), repeating the small classes in file order, and
+  one fixed order for every epoch."""
+  sid = np.array([0] * 3 + [1] * 7 + [2] * 2, np.int32)
+  orders = [data.balanced_order(sid, seed=0, epoch=e) for e in range(3)]
+  for order in orders:
+    assert np.bincount(sid[order]).tolist() == [7, 7, 7]
+    per_clip = np.bincount(order, minlength=len(sid))
+    assert set(per_clip[sid == 0].tolist()) <= {2, 3} and per_clip[sid == 0].sum() == 7
+    assert per_clip[sid == 1].tolist() == [1] * 7
+    assert set(per_clip[sid == 2].tolist()) == {3, 4}
+    assert sid[order].tolist() != sorted(sid[order].tolist())  # classes mixed
+  assert orders[0].tolist() != orders[1].tolist() != orders[2].tolist()
+  np.testing.assert_array_equal(orders[0], data.balanced_order(sid, seed=0, epoch=0))
+
+
+def test_balanced_batches_are_balanced_resumable_and_split_by_process():
+  """With balance on, an epoch holds (classes x largest class) // B batches,
+  each class is drawn equally often over the epoch's full batches (up to
+  the dropped remainder), a step gives the same batch every time, and two
+  processes' rows make the one-process batch. Rules out a balance flag the
+  batches ignore, an epoch length still counted in clips, and a per-process
+  order."""
+  wav = np.random.default_rng(0).standard_normal((10, 150)).astype(np.float16)
+  split = data.Split("<test>", wav, np.array([0] * 8 + [1] * 2, np.int32))
+  tb = batches(split, batch_size=4, balance=True)
+  assert tb.batches_per_epoch == 16 // 4
+  assert batches(split, batch_size=4).batches_per_epoch == 10 // 4
+  sids = np.concatenate([tb.get(b * tb.chunks_per_batch)["sid"]
+                         for b in range(tb.batches_per_epoch)])
+  assert np.bincount(sids).tolist() == [8, 8]
+  parts = [batches(split, batch_size=4, balance=True, process_index=i, process_count=2)
+           for i in range(2)]
+  for step in (0, 5, tb.steps_per_epoch + 3):
+    full = tb.get(step)
+    np.testing.assert_array_equal(full["chunk"], batches(split, 4, balance=True).get(step)["chunk"])
+    np.testing.assert_array_equal(
+        np.concatenate([p.get(step)["chunk"] for p in parts]), full["chunk"])
+
+
+# ---------------------------------------------------------------------------
+# cutting quiet passages (config.trim_quiet)
+
+
+def test_trim_cuts_frames_below_the_threshold_and_recuts_each_class():
+  """Frames (20 ms) whose spread about their own mean is under the threshold
+  in levels of the clip's min-max range are cut; what is left of each class
+  is joined in file order and cut into clips of the original length.
+  A passage at a constant offset counts as quiet (rules out a threshold on
+  plain RMS, which keeps a constant non-zero level), a passage of 0.6 levels'
+  spread stays at threshold 0.5 and goes at 0.7 (rules out a threshold in
+  the wrong unit), and the kept audio is the loud frames in their order
+  (rules out joining in another order or dropping the wrong frames)."""
+  from samplernn_jax import trim
+  f = trim.FRAME
+  rng = np.random.default_rng(0)
+  loud = [rng.uniform(-1, 1, f) for _ in range(13)]
+  level = 2.0 / 256  # every clip below spans -1 .. 1
+  quiet = 0.3 + np.tile([0.6 * level, -0.6 * level], f // 2)  # spread 0.6 levels
+  flat = np.full(f, 0.25)
+  clips = [np.concatenate([loud[0], flat, loud[1], quiet, loud[2], loud[3]]),
+           np.concatenate([loud[4], loud[5], flat, flat, loud[6], quiet]),
+           np.concatenate(loud[7:13])]
+  for c in clips:
+    c[:2] = (-1.0, 1.0)
+  split = data.Split("<test>", np.stack(clips), np.array([0, 0, 1], np.int32))
+  out, counts = trim.trim_split(split, 256, 0.5, ["a", "b"])
+  # class a keeps 5 + 4 frames: one clip of 6 frames, the rest dropped
+  assert counts == {"a": (2, 1), "b": (1, 1)} and out.sid.tolist() == [0, 1]
+  want = np.concatenate([clips[0][:f], clips[0][2 * f:], clips[1][:f]])
+  np.testing.assert_array_equal(out.wav[0], want.astype(np.float32))
+  np.testing.assert_array_equal(out.wav[1], clips[2].astype(np.float32))
+  tighter, counts = trim.trim_split(split, 256, 0.7, ["a", "b"])
+  assert counts == {"a": (2, 1), "b": (1, 1)}
+  want = np.concatenate([clips[0][:f], clips[0][2 * f:3 * f], clips[0][4 * f:], clips[1][:2 * f]])
+  np.testing.assert_array_equal(tighter.wav[0], want.astype(np.float32))
+
+
+def test_trim_names_the_class_that_keeps_less_than_a_clip():
+  """A class whose clips are all quiet is refused with a DataError naming the
+  class and config.trim_quiet (rules out silently training without it)."""
+  from samplernn_jax import trim
+  wav = np.zeros((2, 4 * trim.FRAME), np.float32)
+  wav[0] = np.random.default_rng(0).uniform(-1, 1, wav.shape[1])
+  wav[1, :2] = (-1.0, 1.0)
+  split = data.Split("<test>", wav, np.array([0, 1], np.int32))
+  with pytest.raises(DataError, match=r"class 'hum' keeps .* config.trim_quiet=0.5"):
+    trim.trim_split(split, 256, 0.5, ["birds", "hum"])
+
+
+# ---------------------------------------------------------------------------
 # class folders packed on demand (datasets.pack_class_folders)
 
 
