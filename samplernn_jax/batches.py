@@ -3,7 +3,8 @@
 A step number alone fixes its batch (``TrainBatches.get``), which is what
 makes resumed runs exact. A batch is a dict of numpy arrays, batch axis first
 (see ``steps.py``): ``chunk`` int32 [B, L], ``mask`` float32 [B, seq_len],
-``sid`` int32 [B], ``reset`` bool [B].
+``sid`` int32 [B] (-1: no class, a zero class vector; see
+``cond_dropout``), ``reset`` bool [B].
 
 Shapes: B clips a batch, T samples a clip, S top frame size,
 L = seq_len + S samples a chunk.
@@ -109,13 +110,16 @@ class TrainBatches:
   ``dither``: TPDF dither before quantisation, fresh for every clip and
   epoch (seeded by [seed, epoch, clip]). ``balance``: epochs from
   ``balanced_order`` (every class as often as the largest) instead of one
-  pass over the clips.
+  pass over the clips. ``cond_dropout``: the share of an epoch's draws
+  trained without their class (``sid`` -1 for the whole clip, seeded by
+  [seed, epoch, draw]), so that the model also learns the unconditional
+  distribution that guided sampling (``sampling.generate(guidance=)``) needs.
   """
 
   def __init__(self, split: Split, batch_size: int, seq_len: int, frame_size: int,
                q_type: str, q_levels: int, seed: int,
                process_index: int = 0, process_count: int = 1, dither: bool = False,
-               balance: bool = False):
+               balance: bool = False, cond_dropout: float = 0.0):
     if split.num_clips < batch_size:
       raise DataError(f"{split.path}: {split.num_clips} clips, fewer than "
                       f"config.batch_size={batch_size}; no full batch can be made")
@@ -126,7 +130,7 @@ class TrainBatches:
     self.batch_size = batch_size
     self.seq_len, self.frame_size = seq_len, frame_size
     self.q_type, self.q_levels, self.seed = q_type, q_levels, seed
-    self.dither, self.balance = dither, balance
+    self.dither, self.balance, self.cond_dropout = dither, balance, cond_dropout
     self.rows_per_process = batch_size // process_count
     self.row_slice = slice(process_index * self.rows_per_process,
                            (process_index + 1) * self.rows_per_process)
@@ -151,7 +155,8 @@ class TrainBatches:
     key = (epoch, batch)
     if self._cache_key != key:
       order = self._order(epoch)
-      rows = order[batch * self.batch_size:(batch + 1) * self.batch_size][self.row_slice]
+      draws = slice(batch * self.batch_size, (batch + 1) * self.batch_size)
+      rows = order[draws][self.row_slice]
       wav_rows = np.asarray(self.split.wav[np.sort(rows)], dtype=np.float64)
       wav_rows = wav_rows[np.argsort(np.argsort(rows))]  # back to shuffled order
       check_finite(self.split, rows, wav_rows)
@@ -159,7 +164,11 @@ class TrainBatches:
                if self.dither else None)
       q, mask = prepare_clips(wav_rows, self.seq_len, self.frame_size,
                               self.q_type, self.q_levels, noise)
-      self._cache_key, self._cache = key, (q, mask, self.split.sid[rows])
+      sid = np.asarray(self.split.sid[rows], np.int32)
+      if self.cond_dropout > 0:
+        drop = np.random.default_rng([self.seed, epoch, 2]).random(len(order)) < self.cond_dropout
+        sid = np.where(drop[draws][self.row_slice], np.int32(-1), sid)
+      self._cache_key, self._cache = key, (q, mask, sid)
     return self._cache
 
   def get(self, step: int) -> dict:

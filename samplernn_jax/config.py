@@ -51,6 +51,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.cond_type = "one_hot"    # one_hot (paper) | embedding (learned)
   c.cond_emb_size = 0        # size of the learned class embedding
   c.cond_sample_tier = False  # also feed the conditioning to the sample tier
+  c.cond_dropout = 0.0       # share of training clips without their class (zero class
+                             # vector), for guided sampling (sample.py --guidance); paper: 0
   c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
                              # auto (table on CPU, matmul on GPU/TPU: the faster there)
@@ -162,6 +164,8 @@ def validate(config) -> None:
   for key in ("dim", "batch_size"):
     if config[key] < 1:
       raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
+  if not 0 <= config.cond_dropout < 1:
+    raise ValueError(f"config.cond_dropout={config.cond_dropout}: expected 0 <= p < 1")
   if config.trim_quiet < 0:
     raise ValueError(f"config.trim_quiet={config.trim_quiet}: expected >= 0 (0: off)")
   if config.learning_rate <= 0:

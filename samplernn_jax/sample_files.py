@@ -38,6 +38,14 @@ MODEL_JSON = "model.json"
 # behaviour is level "minmax" at temperature 1.0.
 DEFAULT_LEVEL = "class"
 DEFAULT_TEMPERATURE = 0.95
+# Guidance of a model trained with config.cond_dropout > 0 (others: 1, off).
+DEFAULT_GUIDANCE = 1.0
+
+
+def default_guidance(config) -> float:
+  """sample.py's guidance when none is given: DEFAULT_GUIDANCE for a model
+  trained with ``cond_dropout`` (it has an unconditional mode), else 1."""
+  return DEFAULT_GUIDANCE if config.cond_dropout > 0 else 1.0
 
 
 @dataclasses.dataclass
@@ -187,13 +195,24 @@ def clip_levels(loaded: Loaded, req: Request, level: str) -> np.ndarray | None:
   return levels.clip_targets(req.class_vecs, loaded.class_rms)
 
 
-def model_record(loaded: Loaded, level: str, temperature: float, seed: int) -> dict:
+def model_record(loaded: Loaded, level: str, temperature: float, seed: int,
+                 guidance: float = 1.0) -> dict:
   """What ``model.json`` says: which checkpoint and settings made the clips."""
   return {"workdir": loaded.workdir, "checkpoint": loaded.checkpoint,
           "step": loaded.step,
           "config": loaded.config.to_dict(), "class_names": loaded.class_names,
           "class_rms": loaded.class_rms, "level": level,
-          "temperature": temperature, "seed": seed}
+          "temperature": temperature, "guidance": guidance, "seed": seed}
+
+
+def check_guidance(loaded: Loaded, guidance: float) -> None:
+  """Refuses guidance (!= 1) for a model never trained without its class:
+  its unconditional predictions would be untrained."""
+  if guidance != 1.0 and not loaded.config.cond_dropout > 0:
+    raise ValueError(
+        f"guidance={guidance:g} needs a model trained with config.cond_dropout > 0 "
+        f"(this checkpoint, {loaded.checkpoint}, has cond_dropout="
+        f"{loaded.config.cond_dropout}); use guidance=1 or retrain with it")
 
 
 def write_model_json(out_dir: str, record: dict) -> None:
@@ -201,7 +220,8 @@ def write_model_json(out_dir: str, record: dict) -> None:
 
 
 def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str],
-                q: np.ndarray, level: str, temperature: float, seed: int) -> list[str]:
+                q: np.ndarray, level: str, temperature: float, seed: int,
+                guidance: float = 1.0) -> list[str]:
   """Generated levels [B, N] -> WAVs at ``level``, the manifest and model.json."""
   c = loaded.config
   audio = sampling.to_audio(q, c.q_type, c.q_levels, level, clip_levels(loaded, req, level))
@@ -210,7 +230,7 @@ def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str]
     path = os.path.join(out_dir, f)
     write_wav_atomic(path, a, c.sample_rate)
     paths.append(path)
-  write_model_json(out_dir, model_record(loaded, level, temperature, seed))
+  write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                            temperature, loaded.step,
                                            q.shape[1] / c.sample_rate))
@@ -220,10 +240,12 @@ def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str]
 def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                   temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                   prime: np.ndarray | None = None, overwrite: bool = False,
-                  level: str = DEFAULT_LEVEL, progress: bool = True) -> list[str]:
+                  level: str = DEFAULT_LEVEL, progress: bool = True,
+                  guidance: float = 1.0) -> list[str]:
   """Generates the request and writes WAVs, the manifest and model.json;
   returns the paths."""
   c = loaded.config
+  check_guidance(loaded, guidance)
   files, n, forced = _prepare_out(out_dir, req, seconds, c.sample_rate, prime, overwrite)
   clip_levels(loaded, req, level)  # refuse a level the checkpoint cannot give, early
   bar = None
@@ -232,10 +254,10 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
     bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"sampling {len(files)} clips")
   q, _ = sampling.generate(loaded.model, loaded.params, req.class_vecs, n,
                            jax.random.key(seed), temperature, forced,
-                           progress=bar.update if bar else None)
+                           progress=bar.update if bar else None, guidance=guidance)
   if bar:
     bar.close()
-  return write_clips(loaded, out_dir, req, files, q, level, temperature, seed)
+  return write_clips(loaded, out_dir, req, files, q, level, temperature, seed, guidance)
 
 
 def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class: int,
@@ -266,7 +288,8 @@ def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
 def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                    temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                    prime: np.ndarray | None = None, overwrite: bool = False,
-                   block_seconds: float = 1.0, progress: bool = True) -> list[str]:
+                   block_seconds: float = 1.0, progress: bool = True,
+                   guidance: float = 1.0) -> list[str]:
   """Like ``write_samples``, but appends each block (about a second) to the
   WAV files as soon as it is generated; memory stays flat however long the
   clips. Audio is the dequantised levels (``normalize='none'``), the only
@@ -274,10 +297,11 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   finished so far."""
   c = loaded.config
   rate = c.sample_rate
+  check_guidance(loaded, guidance)
   files, n, forced = _prepare_out(out_dir, req, seconds, rate, prime, overwrite)
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                            temperature, loaded.step, n / rate))
-  write_model_json(out_dir, model_record(loaded, "none", temperature, seed))
+  write_model_json(out_dir, model_record(loaded, "none", temperature, seed, guidance))
   paths = [os.path.join(out_dir, f) for f in files]
   done = 0
   outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT") for p in paths]
@@ -290,7 +314,8 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
     with stop:
       for q, _ in sampling.generate_blocks(
           loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed),
-          temperature, forced, block_samples=int(block_seconds * rate)):
+          temperature, forced, block_samples=int(block_seconds * rate),
+          guidance=guidance):
         audio = sampling.to_audio(q, c.q_type, c.q_levels, "none")
         for o, a in zip(outs, audio):
           o.write(a)

@@ -12,6 +12,12 @@ position; the random key of sample t is ``fold_in(key, t)``, so the audio does
 not depend on how the generation is cut into pieces (``chunk_frames``,
 streaming) or on the batch layout.
 
+*Guidance* (``guidance`` g != 1, a model trained with ``config.cond_dropout``)
+runs every clip twice, with its class vector and with the zero vector, on the
+same samples, and draws from ``l_u + g * (l_c - l_u)`` of the two logits
+(classifier-free guidance: g > 1 moves each draw away from what any scene
+would do toward what this class does). g = 1 is the plain conditional draw.
+
 Samples can be *forced*: ``forced[b, t] >= 0`` makes position t take that
 value instead of a draw (priming with real audio; teacher forcing). The
 log-probability of every sample taken (drawn or forced) is returned.
@@ -40,7 +46,18 @@ def _draw(key, logits, temperature):
   return jnp.where(temperature > 0, drawn, jnp.argmax(logits, axis=-1)).astype(jnp.int32)
 
 
-def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature):
+def _guided(logits, guidance, guided: bool):
+  """(logits to draw from, the model's own conditional logits) of [B', Q]
+  logits; with ``guided`` the rows are B conditional then B unconditional."""
+  if not guided:
+    return logits, logits
+  b = logits.shape[0] // 2
+  cond, uncond = logits[:b], logits[b:]
+  return uncond + guidance * (cond - uncond), cond
+
+
+def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance,
+                   guided: bool):
   """Builds the function that generates one top frame (S samples)."""
   fs = tuple(model.frame_sizes)
   n_tiers = len(fs)
@@ -54,11 +71,12 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature):
       prev = buf[:, -fs[-1]:]  # [B, s_{K-1}]
       logits = apply(prev[:, None, :], up[:, None, :], cond,
                      method=SampleRNN.sample_logits)[:, 0]  # [B, Q]
-      logits = logits.astype(jnp.float32)
-      x = _draw(jax.random.fold_in(key, pos), logits, temperature)
-      x = jnp.where(f >= 0, f, x)
+      draw, logits = _guided(logits.astype(jnp.float32), guidance, guided)
+      x = _draw(jax.random.fold_in(key, pos), draw, temperature)
+      x = jnp.where(f >= 0, f, x)  # [B]
       logp = jnp.take_along_axis(jax.nn.log_softmax(logits), x[:, None], axis=-1)[:, 0]
-      buf = jnp.concatenate([buf[:, 1:], x[:, None]], axis=1)
+      both = jnp.concatenate([x, x]) if guided else x  # [B']
+      buf = jnp.concatenate([buf[:, 1:], both[:, None]], axis=1)
       return (h, buf, pos + 1), (x, logp)
     return jax.lax.scan(body, carry, (upper, forced))
 
@@ -87,12 +105,14 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature):
   return tier_scan
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
-def _generate_block(model: SampleRNN, variables, cond_vec, carry, forced, key, temperature):
-  """Generates ``forced.shape[1]`` samples (a multiple of S) from ``carry``."""
+@functools.partial(jax.jit, static_argnums=(0, 8))
+def _generate_block(model: SampleRNN, variables, cond_vec, carry, forced, key, temperature,
+                    guidance, guided: bool):
+  """Generates ``forced.shape[1]`` samples (a multiple of S) from ``carry``;
+  with ``guided``, ``cond_vec`` and the carry hold 2B rows (see _guided)."""
   s = model.frame_sizes[0]
   cond = model.apply(variables, cond_vec, method=SampleRNN.conditioning)
-  scan = _frame_step_fn(model, variables, cond, key, temperature)
+  scan = _frame_step_fn(model, variables, cond, key, temperature, guidance, guided)
   b, n = forced.shape
   f = jnp.swapaxes(forced.reshape(b, n // s, s), 0, 1)  # [n/S, B, S]
   carry, (x, logp) = scan(0, None, f, carry)
@@ -165,7 +185,8 @@ def initial_carry(model: SampleRNN, variables, batch: int):
 
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     temperature: float = 1.0, forced=None, block_samples: int = 16000,
-                    prepare_fn: Callable = prepare) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                    prepare_fn: Callable = prepare, guidance: float = 1.0
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
 
   Args:
@@ -179,6 +200,9 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     prepare_fn: turns (model, params) into the sampler's (default
       ``prepare``: weight norm folded, look-up tables); for research variants
       and benchmarks of other preparations.
+    guidance: 1.0 = the plain conditional draw; g != 1 draws from
+      ``l_u + g * (l_c - l_u)`` (see the module docstring), at twice the
+      work; log-probs are still the conditional model's.
   """
   s = model.frame_sizes[0]
   block = max(s, -(-block_samples // s) * s)
@@ -194,13 +218,16 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       raise ValueError(f"forced samples of shape {forced.shape} do not fit "
                        f"[{b}, <= {n_samples}]")
     full[:, :forced.shape[1]] = forced
-  carry = initial_carry(model, variables, b)
-  temperature = jnp.float32(temperature)
+  guided = guidance != 1.0
+  rows = jnp.concatenate([class_vec, jnp.zeros_like(class_vec)]) if guided else class_vec
+  carry = initial_carry(model, variables, rows.shape[0])
+  temperature, guidance = jnp.float32(temperature), jnp.float32(guidance)
   done = 0
   while done < n_samples:
     n = min(block, total - done)
-    carry, x, logp = _generate_block(model, variables, class_vec, carry,
-                                     jnp.asarray(full[:, done:done + n]), key, temperature)
+    carry, x, logp = _generate_block(model, variables, rows, carry,
+                                     jnp.asarray(full[:, done:done + n]), key, temperature,
+                                     guidance, guided)
     keep = min(n, n_samples - done)
     yield np.asarray(x[:, :keep]), np.asarray(logp[:, :keep])
     done += n
@@ -209,11 +236,12 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
 def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
              temperature: float = 1.0, forced=None, block_samples: int = 16000,
              progress: Callable[[int], Any] | None = None,
-             prepare_fn: Callable = prepare) -> tuple[np.ndarray, np.ndarray]:
+             prepare_fn: Callable = prepare, guidance: float = 1.0
+             ) -> tuple[np.ndarray, np.ndarray]:
   """All of ``generate_blocks`` at once: (samples [B, N], log-probs [B, N])."""
   xs, lps = [], []
   for x, lp in generate_blocks(model, params, class_vec, n_samples, key,
-                               temperature, forced, block_samples, prepare_fn):
+                               temperature, forced, block_samples, prepare_fn, guidance):
     xs.append(x)
     lps.append(lp)
     if progress is not None:

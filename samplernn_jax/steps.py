@@ -49,7 +49,9 @@ def make_optimizer(config) -> optax.GradientTransformation:
 
 
 def class_vectors(sid: jax.Array, n_classes: int) -> jax.Array:
-  return jax.nn.one_hot(sid, n_classes, dtype=jnp.float32)  # [B, C]
+  """One-hot [B, C] of ``sid`` [B]; sid -1 (a clip trained without its
+  class, ``config.cond_dropout``) gives the zero vector."""
+  return jax.nn.one_hot(sid, n_classes, dtype=jnp.float32)
 
 
 def init_params(model: SampleRNN, key: jax.Array, seq_len: int) -> Any:

@@ -37,7 +37,7 @@ from samplernn_jax.metrics import MetricsWriter
 
 # Keys a resumed run must share with its checkpoint (besides the model's).
 RESUME_KEYS = ("batch_size", "seq_len", "seed", "dither", "balance_classes",
-               "trim_quiet")
+               "trim_quiet", "cond_dropout")
 
 
 def count_params(params) -> int:
@@ -125,7 +125,8 @@ def make_setup(config) -> Setup:
   batches = batches_lib.TrainBatches(
       _train_split(config, dataset), config.batch_size, config.seq_len, fs[0], config.q_type,
       config.q_levels, config.seed, jax.process_index(), jax.process_count(),
-      dither=config.dither, balance=config.balance_classes)
+      dither=config.dither, balance=config.balance_classes,
+      cond_dropout=config.cond_dropout)
   tx = steps.make_optimizer(config)
   abstract = jax.eval_shape(functools.partial(_initial_state, config, model, tx))
   rep, data_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)

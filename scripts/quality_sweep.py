@@ -38,6 +38,8 @@ _DATA_DIR = flags.DEFINE_string("data_dir", "", "real data, as train.py takes it
 _OUT = flags.DEFINE_string("out", "", "output folder (clips, evaluations, rows.jsonl)")
 _TEMPS = flags.DEFINE_list("temperatures", ["1.0"], "sampling temperatures")
 _LEVELS = flags.DEFINE_list("levels", ["class", "minmax"], "output levels")
+_GUIDANCES = flags.DEFINE_list("guidances", ["1.0"], "guidance scales (1: plain draw; "
+                               "others need a model trained with config.cond_dropout)")
 _PER_CLASS = flags.DEFINE_integer("per_class", 10, "clips per class and setting")
 _SECONDS = flags.DEFINE_float("seconds", 5.0, "length of each clip")
 _SEED = flags.DEFINE_integer("seed", 0, "sampling seed")
@@ -56,6 +58,11 @@ def _fmt(sp, digits=2):
   return f"{sp['mean']:.{digits}f} ({sp['min']:.{digits}f}-{sp['max']:.{digits}f})"
 
 
+def _guidance(row) -> str:
+  g = row.get("guidance", 1.0)
+  return "" if g == 1 else f", g {g:g}"
+
+
 def table(paths) -> str:
   """Markdown table of sweep rows: one line a setting (drift figures stay in
   the JSON rows)."""
@@ -70,7 +77,7 @@ def table(paths) -> str:
         vb = "n/a" if r["valid_bits"] is None else f"{r['valid_bits']:.3f}"
         lines.append(
             f"| {os.path.basename(r['workdir'].rstrip('/'))} | {r['step']} | {vb} | "
-            f"{r['temperature']:g} | {r['level']} | {_fmt(r['f_real_on_generated'])} | "
+            f"{r['temperature']:g}{_guidance(r)} | {r['level']} | {_fmt(r['f_real_on_generated'])} | "
             f"{per} | {_fmt(r['frechet'], 0)} | {_fmt(r['f_gen_on_real_test'])} |")
   return "\n".join(lines)
 
@@ -84,7 +91,7 @@ def _run():
   for lv in _LEVELS.value:
     if lv not in levels.LEVELS:
       raise ValueError(f"--levels: {lv!r} is not one of {', '.join(levels.LEVELS)}")
-  temps = [float(t) for t in _TEMPS.value]
+  temps = [(float(t), float(g)) for t in _TEMPS.value for g in _GUIDANCES.value]
   loaded = sfiles.load_checkpoint(_WORKDIR.value, _CKPT.value)
   c = loaded.config
   real = data_lib.open_dataset(data_lib.resolve_data_dir(_DATA_DIR.value, "--data_dir"),
@@ -102,13 +109,15 @@ def _run():
   req = sfiles.make_request(loaded.class_names, None, _PER_CLASS.value, None)
   os.makedirs(_OUT.value, exist_ok=True)
   rows_path = os.path.join(_OUT.value, "rows.jsonl")
-  for t in temps:
+  for t, g in temps:
+    sfiles.check_guidance(loaded, g)
     q, logp = sampling.generate(loaded.model, loaded.params, req.class_vecs, n,
-                                jax.random.key(_SEED.value), t)
+                                jax.random.key(_SEED.value), t, guidance=g)
     gen_drift = _drift_by_class(quant.dequantize(q, c.q_type, c.q_levels),
                                 np.array(req.classes), loaded.class_names)
     for lv in _LEVELS.value:
-      out = os.path.join(_OUT.value, f"step{loaded.step}_T{t:g}_{lv}")
+      guided = "" if g == 1 else f"_g{g:g}"
+      out = os.path.join(_OUT.value, f"step{loaded.step}_T{t:g}{guided}_{lv}")
       files = sfiles.file_names(req)
       os.makedirs(out, exist_ok=True)
       sfiles.check_free(out, files, _OVERWRITE.value)
@@ -117,7 +126,7 @@ def _run():
                               out_dir=os.path.join(out, "eval"), overwrite=_OVERWRITE.value,
                               config=cfg, log=lambda s: None)
       row = {"workdir": _WORKDIR.value, "step": loaded.step, **bits,
-             "temperature": t, "level": lv, "clips_per_class": _PER_CLASS.value,
+             "temperature": t, "guidance": g, "level": lv, "clips_per_class": _PER_CLASS.value,
              "seconds": _SECONDS.value, "draw_bits": float(-logp.mean() / np.log(2)),
              "f_real_on_real_test": res["spread"]["f_real_on_real_test"],
              "f_real_on_generated": res["spread"]["f_real_on_generated"],

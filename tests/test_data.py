@@ -390,6 +390,37 @@ def test_balanced_batches_are_balanced_resumable_and_split_by_process():
         np.concatenate([p.get(step)["chunk"] for p in parts]), full["chunk"])
 
 
+def test_cond_dropout_drops_whole_clips_at_the_asked_share():
+  """config.cond_dropout: about that share of an epoch's draws get sid -1
+  (trained without their class; steps.class_vectors makes it the zero
+  vector), for every chunk of the clip, the same on resume and across
+  processes, and other clips in other epochs. Rules out dropping per chunk
+  (a clip would switch conditioning mid-sequence under a carried RNN state),
+  a per-process draw, a flag that is ignored, and dropping at 0."""
+  from samplernn_jax import steps
+  split = numbered_split(n=40, t=150)
+  tb = batches(split, batch_size=8, cond_dropout=0.25)
+  dropped = []
+  for epoch in range(3):
+    for b in range(tb.batches_per_epoch):
+      first = (epoch * tb.batches_per_epoch + b) * tb.chunks_per_batch
+      sids = [tb.get(first + c)["sid"] for c in range(tb.chunks_per_batch)]
+      for later in sids[1:]:
+        np.testing.assert_array_equal(later, sids[0])
+      dropped.append(sids[0] == -1)
+  share = np.concatenate(dropped).mean()
+  assert 0.15 < share < 0.35  # 120 draws at p = 0.25
+  assert not np.array_equal(np.concatenate(dropped[:5]), np.concatenate(dropped[5:10]))
+  parts = [batches(split, 8, cond_dropout=0.25, process_index=i, process_count=2)
+           for i in range(2)]
+  for step in (0, 7, tb.steps_per_epoch + 1):
+    full = batches(split, 8, cond_dropout=0.25).get(step)["sid"]
+    np.testing.assert_array_equal(np.concatenate([p.get(step)["sid"] for p in parts]), full)
+  assert (batches(split, 8).get(0)["sid"] >= 0).all()
+  vec = np.asarray(steps.class_vectors(np.array([-1, 2]), 4))
+  np.testing.assert_array_equal(vec, [[0, 0, 0, 0], [0, 0, 1, 0]])
+
+
 # ---------------------------------------------------------------------------
 # cutting quiet passages (config.trim_quiet)
 

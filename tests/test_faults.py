@@ -460,11 +460,11 @@ def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference,
 @pytest.mark.parametrize("key,value", [("batch_size", 8), ("seq_len", 32), ("seed", 1),
                                        ("q_type", "mu-law"), ("cond_sample_tier", True),
                                        ("dither", True), ("balance_classes", True),
-                                       ("trim_quiet", 0.01)])
+                                       ("trim_quiet", 0.01), ("cond_dropout", 0.1)])
 def test_resume_refuses_each_key_the_readme_names(tmp_path, reference, key, value):
   """A workdir whose checkpoint was trained with another batch size, TBPTT
-  length, seed, quantisation, dither, class balance, trimming or conditioning
-  is refused, naming the key and
+  length, seed, quantisation, dither, class balance, trimming, class dropout
+  or conditioning is refused, naming the key and
   both values, and nothing is written (rules out a resume that silently
   continues with a different data order or model; before this only dim was
   tested)."""

@@ -332,6 +332,40 @@ def test_overwrite_replaces(workdir, filled, tmp_path):
 # Refused inputs: exit 2, a message, nothing written.
 
 
+def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
+  """For a model trained with config.cond_dropout, --guidance 3 gives the
+  library's guided generation, and no --guidance gives the default guidance
+  (rules out a flag recorded in model.json but not passed to the sampler,
+  and a default that ignores how the model was trained). The fixture's
+  checkpoint stands in for such a model (its config says cond_dropout 0.5;
+  which parameters are guided does not matter to the wiring)."""
+  import importlib.util
+  loaded = sample_files.load_checkpoint(workdir)
+  loaded.config.cond_dropout = 0.5
+  monkeypatch.setattr(sample_files, "load_checkpoint", lambda *a, **k: loaded)
+  if "sample_py" not in sys.modules:
+    spec = importlib.util.spec_from_file_location("sample_py", os.path.join(REPO, "sample.py"))
+    sys.modules["sample_py"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules["sample_py"])
+  vec = np.eye(4, dtype=np.float32)[[0]]  # tone
+  made = {}
+  for flag, g in ((["--guidance", "3"], 3.0), ([], sample_files.DEFAULT_GUIDANCE)):
+    out = str(tmp_path / f"g{len(flag)}")
+    sys.modules["sample_py"].main(["--workdir", workdir, "--out", out, "--classes", "tone",
+                                   "--per_class", "1", "--seconds", "0.25", "--level",
+                                   "none", "--no_progress", *flag])
+    got = read(os.path.join(out, "tone_000.wav"))[0]
+    q, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(0),
+                             sample_files.DEFAULT_TEMPERATURE, guidance=g)
+    np.testing.assert_array_equal(got, sampling.to_audio(q, "linear", 256, "none")[0])
+    with open(os.path.join(out, "model.json")) as f:
+      assert json.load(f)["guidance"] == g
+    made[g] = q
+  plain, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(0),
+                               sample_files.DEFAULT_TEMPERATURE)
+  assert not np.array_equal(made[3.0], plain)  # --guidance 3 made a difference
+
+
 def prime_file(tmp_path, kind):
   path = str(tmp_path / f"prime_{kind}.wav")
   if kind == "rate":
@@ -367,6 +401,8 @@ BAD = {
     "prime_text": (["--prime", "text"], "not a readable audio file"),
     "prime_nan": (["--prime", "nan"], "holds NaN or Inf"),
     "prime_missing": (["--prime", "missing"], "no such file"),
+    "guidance_untrained": (["--guidance", "2"],
+                           "needs a model trained with config.cond_dropout > 0"),
 }
 
 

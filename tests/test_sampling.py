@@ -236,6 +236,34 @@ def test_temperature_zero_takes_the_argmax(variant):
   assert (x != z).mean() > 0.5
 
 
+@pytest.mark.parametrize("name", ["paper_gru", "class_embedding"])
+def test_guided_draws_follow_the_guided_logits(variant, name):
+  """With guidance g, a temperature-0 run takes at every position the argmax
+  of l_u + g (l_c - l_u), where l_c and l_u are the training forward's logits
+  of the generated sequence with the clip's class vector and with the zero
+  vector; the log-probs returned are the conditional model's. Rules out
+  guidance that is ignored, the formula with the terms swapped, and an
+  unconditional stream fed other samples than the one kept (its logits
+  would not be the forward's on the kept sequence)."""
+  model, params = variant(name)
+  g = 3.0
+  x, lp = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3),
+                            temperature=0.0, block_samples=BLOCK, guidance=g)
+  lc = np.asarray(forward_logits(model, params, jnp.asarray(x), jnp.asarray(CLASS_VECS)))
+  lu = np.asarray(forward_logits(model, params, jnp.asarray(x),
+                                 jnp.zeros_like(jnp.asarray(CLASS_VECS))))
+  guided = lu + g * (lc - lu)
+  # Ties within float32 noise aside, the argmax of the guided logits is taken.
+  top = np.take_along_axis(guided, x[..., None], -1)[..., 0]
+  assert (top >= guided.max(-1) - 1e-4 * np.abs(guided).max()).all()
+  assert (np.argmax(guided, -1) != np.argmax(lc, -1)).mean() > 0.05  # guidance matters
+  np.testing.assert_allclose(lp, forward_log_probs(model, params, x, CLASS_VECS),
+                             rtol=0, atol=TOL)
+  plain, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3),
+                               temperature=0.0, block_samples=BLOCK)
+  assert (plain != x).mean() > 0.05
+
+
 def test_low_temperature_sharpens_the_distribution(variant):
   """Temperature 0.5 draws more probable samples (under T = 1) than T = 1 does."""
   model, params = variant("paper_gru")
