@@ -22,7 +22,8 @@ Samples can be *forced*: ``forced[b, t] >= 0`` makes position t take that
 value instead of a draw (priming with real audio; teacher forcing). The
 log-probability of every sample taken (drawn or forced) is returned.
 
-Shapes: B clips, N samples, S top frame size, C classes, H hidden size.
+Shapes: B clips, N samples, S top frame size, C classes, H hidden size;
+B' rows the tiers run: B, or 2B with guidance.
 """
 from __future__ import annotations
 
@@ -68,9 +69,9 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
     def body(c, xs):
       h, buf, pos = c
       up, f = xs
-      prev = buf[:, -fs[-1]:]  # [B, s_{K-1}]
+      prev = buf[:, -fs[-1]:]  # [B', s_{K-1}]
       logits = apply(prev[:, None, :], up[:, None, :], cond,
-                     method=SampleRNN.sample_logits)[:, 0]  # [B, Q]
+                     method=SampleRNN.sample_logits)[:, 0]  # [B', Q]
       draw, logits = _guided(logits.astype(jnp.float32), guidance, guided)
       x = _draw(jax.random.fold_in(key, pos), draw, temperature)
       x = jnp.where(f >= 0, f, x)  # [B]
