@@ -33,7 +33,7 @@ _GUIDANCE = flags.DEFINE_float(
     "classifier-free guidance g: each draw from l_u + g (l_c - l_u) of the "
     "model's logits with and without the class (twice the work); 1 = the "
     "plain conditional draw (the paper's). Needs a model trained with "
-    "config.cond_dropout > 0; default: GUIDANCE_DEFAULT for such a model, else 1")
+    "config.cond_dropout > 0; default: 3 for such a model (docs/quality.md), else 1")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of the draws")
 _PRIME = flags.DEFINE_string("prime", None, "a mono WAV at the model's rate to continue")
 _MIX = flags.DEFINE_string("mix", None, "a convex mix of classes, e.g. bus:0.5,park:0.5")

@@ -38,8 +38,9 @@ MODEL_JSON = "model.json"
 # behaviour is level "minmax" at temperature 1.0.
 DEFAULT_LEVEL = "class"
 DEFAULT_TEMPERATURE = 0.95
-# Guidance of a model trained with config.cond_dropout > 0 (others: 1, off).
-DEFAULT_GUIDANCE = 1.0
+# Guidance of a model trained with config.cond_dropout > 0 (others: 1, off):
+# the best measured on such a model (docs/quality.md).
+DEFAULT_GUIDANCE = 3.0
 
 
 def default_guidance(config) -> float:
