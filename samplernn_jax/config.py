@@ -33,7 +33,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.q_levels = 256
   c.q_type = "linear"        # linear | mu-law | a-law
   c.dither = False           # TPDF dither of +-1 level before quantising (paper: off)
-  c.trim_quiet = 0.0        # cut 20 ms training frames varying < this many linear
+  c.trim_quiet = 0.0         # cut 20 ms training frames varying < this many linear
                              # levels of their clip, re-cut per class (paper: 0, off)
   c.balance_classes = False  # every class drawn as often as the largest (paper: off)
   c.n_classes = 0            # 0: from the data (max sid + 1, or classes.json)
