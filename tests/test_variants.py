@@ -159,7 +159,8 @@ def test_bfloat16_keeps_the_rnn_state_and_parameters_in_float32():
   class_vec = jnp.asarray(np.eye(4, dtype=np.float32)[:2])
   forced = jnp.full((2, 4 * fast_model.frame_sizes[0]), -1, jnp.int32)
   carry, x, _ = sampling._generate_block(fast_model, variables, class_vec, carry, forced,
-                                         jax.random.key(1), jnp.float32(1.0))
+                                         jax.random.key(1), jnp.float32(1.0),
+                                         jnp.float32(1.0), False)
   assert x.shape == forced.shape
   dtypes = floats(carry[0])
   assert dtypes and set(dtypes) == {jnp.dtype(jnp.float32)}, dtypes
