@@ -91,7 +91,7 @@ def _run():
   for lv in _LEVELS.value:
     if lv not in levels.LEVELS:
       raise ValueError(f"--levels: {lv!r} is not one of {', '.join(levels.LEVELS)}")
-  temps = [(float(t), float(g)) for t in _TEMPS.value for g in _GUIDANCES.value]
+  settings = [(float(t), float(g)) for t in _TEMPS.value for g in _GUIDANCES.value]
   loaded = sfiles.load_checkpoint(_WORKDIR.value, _CKPT.value)
   c = loaded.config
   real = data_lib.open_dataset(data_lib.resolve_data_dir(_DATA_DIR.value, "--data_dir"),
@@ -109,7 +109,7 @@ def _run():
   req = sfiles.make_request(loaded.class_names, None, _PER_CLASS.value, None)
   os.makedirs(_OUT.value, exist_ok=True)
   rows_path = os.path.join(_OUT.value, "rows.jsonl")
-  for t, g in temps:
+  for t, g in settings:
     sfiles.check_guidance(loaded, g)
     q, logp = sampling.generate(loaded.model, loaded.params, req.class_vecs, n,
                                 jax.random.key(_SEED.value), t, guidance=g)

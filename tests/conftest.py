@@ -24,6 +24,17 @@ def load_config_file(path):
   return module.get_config()
 
 
+def load_sample_py():
+  """sample.py as a module, loaded once per process: it defines absl flags,
+  which are process-global, and a second load would define them again."""
+  if "sample_py" not in sys.modules:
+    spec = importlib.util.spec_from_file_location("sample_py", os.path.join(REPO, "sample.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["sample_py"] = module
+  return sys.modules["sample_py"]
+
+
 @pytest.fixture
 def repo():
   return REPO

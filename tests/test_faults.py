@@ -11,7 +11,6 @@ the reference ran, so numbers stay identical.
 """
 import errno
 import functools
-import importlib.util
 import os
 import random
 import shutil
@@ -26,7 +25,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, load_config_file, subprocess_env
+from conftest import REPO, load_config_file, load_sample_py, subprocess_env
 from samplernn_jax import checkpoint, data, metrics, steps, trainer
 from samplernn_jax import config as config_lib
 from samplernn_jax import workdir as workdir_lib
@@ -624,17 +623,6 @@ def test_disk_full_in_the_background_write_of_the_last_checkpoint(tmp_path, refe
 
 # ---------------------------------------------------------------------------
 # sample.py keeps what exists
-
-
-def load_sample_py():
-  """sample.py as a module, loaded once per process: it defines absl flags,
-  which are process-global, and a second load would define them again."""
-  if "sample_py" not in sys.modules:
-    spec = importlib.util.spec_from_file_location("sample_py", os.path.join(REPO, "sample.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules["sample_py"] = module
-  return sys.modules["sample_py"]
 
 
 def snapshot(folder):

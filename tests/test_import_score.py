@@ -13,7 +13,6 @@ The scripts run as subprocesses (the independent runs start together, to keep
 the file fast); the bad files and data go through ``cli.run`` in this process,
 which is what the scripts wrap their library call in.
 """
-import importlib.util
 import io
 import json
 import math
@@ -27,6 +26,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import load_config_file
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import cli
 from samplernn_jax import config as config_lib
@@ -176,11 +176,7 @@ def test_score_other_chunking_and_clip_limit(setup):
 
 
 def load_tiny_config():
-  spec = importlib.util.spec_from_file_location(
-      "tiny_config", os.path.join(REPO, "configs", "tiny.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return load_config_file(os.path.join(REPO, "configs", "tiny.py"))
 
 
 def test_training_resumes_from_the_import(setup, tmp_path):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, subprocess_env
+from conftest import REPO, load_sample_py, subprocess_env
 from samplernn_jax import quantize as quant
 from samplernn_jax import sample_files, sampling
 
@@ -339,21 +339,16 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
   and a default that ignores how the model was trained). The fixture's
   checkpoint stands in for such a model (its config says cond_dropout 0.5;
   which parameters are guided does not matter to the wiring)."""
-  import importlib.util
   loaded = sample_files.load_checkpoint(workdir)
   loaded.config.cond_dropout = 0.5
   monkeypatch.setattr(sample_files, "load_checkpoint", lambda *a, **k: loaded)
-  if "sample_py" not in sys.modules:
-    spec = importlib.util.spec_from_file_location("sample_py", os.path.join(REPO, "sample.py"))
-    sys.modules["sample_py"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sys.modules["sample_py"])
+  sample_py = load_sample_py()
   vec = np.eye(4, dtype=np.float32)[[0]]  # tone
   made = {}
   for flag, g in ((["--guidance", "3"], 3.0), ([], sample_files.DEFAULT_GUIDANCE)):
     out = str(tmp_path / f"g{len(flag)}")
-    sys.modules["sample_py"].main(["--workdir", workdir, "--out", out, "--classes", "tone",
-                                   "--per_class", "1", "--seconds", "0.25", "--level",
-                                   "none", "--no_progress", *flag])
+    sample_py.main(["--workdir", workdir, "--out", out, "--classes", "tone", "--per_class",
+                    "1", "--seconds", "0.25", "--level", "none", "--no_progress", *flag])
     got = read(os.path.join(out, "tone_000.wav"))[0]
     q, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(0),
                              sample_files.DEFAULT_TEMPERATURE, guidance=g)
