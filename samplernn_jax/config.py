@@ -14,7 +14,7 @@ import ml_collections
 from samplernn_jax import quantize as quant
 from samplernn_jax.model import SampleRNN
 
-SAMPLE_L1 = ("auto", "matmul", "table")
+SAMPLE_L1 = ("auto", "matmul", "table", "table_mm")
 
 # Keys that change the model's parameter shapes or its function: a checkpoint
 # only fits a config that agrees with it on these.
@@ -55,6 +55,7 @@ def base_config() -> ml_collections.ConfigDict:
                              # vector), for guided sampling (sample.py --guidance); paper: 0
   c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
+                             # table_mm (tables, gradient as one one-hot matmul) |
                              # auto (table on CPU, matmul on GPU/TPU: the faster there)
   # Optimisation.
   c.batch_size = 128

@@ -10,6 +10,7 @@ H hidden size, G gates (3 for GRU, 4 for LSTM), D state size (H for GRU,
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -38,10 +39,51 @@ def default_init(n_in: int, n_out: int):
   return orthogonal if n_in == n_out else lecun_uniform
 
 
-def matmul(x: Array, w: Array, dtype: Dtype) -> Array:
-  """x @ w in ``dtype`` (e.g. bfloat16) with an at least float32 result."""
+def _dot(x: Array, w: Array, dtype: Dtype) -> Array:
+  """x [..., I] @ w [I, O] on ``dtype`` operands, accumulated in at least float32."""
   return jnp.dot(x.astype(dtype), w.astype(dtype),
                  preferred_element_type=jnp.promote_types(dtype, jnp.float32))
+
+
+def matmul(x: Array, w: Array, dtype: Dtype) -> Array:
+  """x [..., I] @ w [I, O] in ``dtype`` (e.g. bfloat16) with an at least float32 result.
+
+  Below float32 the gradient runs in ``dtype`` too: the incoming cotangent is
+  cast to it, so both backward matmuls (dx = g w^T, dw = x^T g) take
+  ``dtype`` operands and accumulate in float32. Plain autodiff of the forward
+  would pair the float32 cotangent with a bfloat16 operand, a mixed dot that
+  XLA runs in float32: two thirds of a training step's matmul FLOPs
+  (tests/test_variants.py checks every dot of the bf16 step).
+  """
+  if jnp.dtype(dtype).itemsize >= 4:
+    return _dot(x, w, dtype)
+  return _low_precision_matmul(x, w, jnp.dtype(dtype))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _low_precision_matmul(x: Array, w: Array, dtype: Dtype) -> Array:
+  return _dot(x, w, dtype)
+
+
+def _low_precision_matmul_fwd(x, w, dtype):
+  xl, wl = x.astype(dtype), w.astype(dtype)
+  # Residuals: the low-precision operands (half the bytes of float32 ones)
+  # and zero-size arrays that remember the inputs' dtypes for the cotangents.
+  like = (jnp.zeros((0,), x.dtype), jnp.zeros((0,), w.dtype))
+  return _dot(xl, wl, dtype), (xl, wl, like)
+
+
+def _low_precision_matmul_bwd(dtype, res, g):
+  xl, wl, (x_like, w_like) = res
+  gl = g.astype(dtype)
+  acc = jnp.promote_types(dtype, jnp.float32)
+  dx = jnp.dot(gl, wl.T, preferred_element_type=acc)  # [..., O] @ [O, I]
+  lead = tuple(range(xl.ndim - 1))
+  dw = jnp.tensordot(xl, gl, axes=(lead, lead), preferred_element_type=acc)  # [I, O]
+  return dx.astype(x_like.dtype), dw.astype(w_like.dtype)
+
+
+_low_precision_matmul.defvjp(_low_precision_matmul_fwd, _low_precision_matmul_bwd)
 
 
 class WNDense(nn.Module):
@@ -128,6 +170,48 @@ def embedding_tables(embedding: Array, kernel: Array, s: int, precision=None) ->
   q, e = embedding.shape
   return jnp.einsum("qe,seh->sqh", embedding, kernel.reshape(s, e, -1),
                     precision=precision)
+
+
+def table_sum(tables: Array, idx: Array, grad_dtype: Dtype | None = None) -> Array:
+  """``sum_j tables[j][idx[..., j]]``: tables [s, Q, H], idx int [..., s] -> [..., H].
+
+  The forward is s row gathers. Without ``grad_dtype`` the gradient is
+  autodiff's: s scatter-adds of the cotangent g into the tables (atomic adds
+  on a GPU, each reading all of g). With it, the gradient is one matmul,
+  ``one_hot(idx)^T g`` ([s * Q, N] x [N, H] over the N rows of idx) on
+  ``grad_dtype`` operands with float32 accumulation; the one-hot operand is
+  exact in any dtype. Both give the same gradient up to summation order
+  (and, in bfloat16, the cotangent's rounding).
+  """
+  if grad_dtype is None:
+    return _gather_sum(tables, idx)
+  return _table_sum_mm(tables, idx, jnp.dtype(grad_dtype))
+
+
+def _gather_sum(tables: Array, idx: Array) -> Array:
+  return sum(tables[j][idx[..., j]] for j in range(tables.shape[0]))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _table_sum_mm(tables, idx, dtype):
+  return _gather_sum(tables, idx)
+
+
+def _table_sum_mm_fwd(tables, idx, dtype):
+  # [s, Q, 0]: the tables' shape and dtype, no bytes
+  return _gather_sum(tables, idx), (idx, jnp.zeros(tables.shape[:2] + (0,), tables.dtype))
+
+
+def _table_sum_mm_bwd(dtype, res, g):
+  idx, like = res
+  s, q = like.shape[:2]
+  one_hot = jax.nn.one_hot(idx.reshape(-1, s), q, dtype=dtype)  # [N, s, Q]
+  d_tables = jnp.einsum("nsq,nh->sqh", one_hot, g.reshape(-1, g.shape[-1]).astype(dtype),
+                        preferred_element_type=jnp.promote_types(dtype, jnp.float32))
+  return d_tables.astype(like.dtype), None
+
+
+_table_sum_mm.defvjp(_table_sum_mm_fwd, _table_sum_mm_bwd)
 
 
 def state_size(rnn_type: str, hidden: int) -> int:

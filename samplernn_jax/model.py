@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from samplernn_jax import quantize as quant
-from samplernn_jax.layers import RNNLayer, WNDense, embedding_tables, state_size
+from samplernn_jax.layers import RNNLayer, WNDense, embedding_tables, state_size, table_sum
 
 Array = jax.Array
 State = tuple  # one [B, R, D] array per frame tier
@@ -113,7 +113,7 @@ class SampleTier(nn.Module):
   sample_input: str  # embedding | one_hot | real
   weight_norm: bool
   cond_sample_tier: bool
-  l1_impl: str = "matmul"  # matmul | table: how embedding -> first Linear runs
+  l1_impl: str = "matmul"  # matmul | table | table_mm: how embedding -> first Linear runs
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -133,20 +133,21 @@ class SampleTier(nn.Module):
   def __call__(self, prev: Array, upper: Array, cond: Array) -> Array:
     """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> logits [B, T, Q]."""
     b, t, s = prev.shape
-    if self.sample_input == "embedding" and self.l1_impl == "table":
+    # table_mm: the tables' gradient as one one-hot matmul (layers.table_sum)
+    grad_dtype = self.dtype if self.l1_impl == "table_mm" else None
+    if self.sample_input == "embedding" and self.l1_impl != "matmul":
       # embedding then Linear == a sum of s look-ups in per-position tables
       # T_j = embedding @ W_j [Q, H]: fewer FLOPs when B*T >> Q.
       w, _ = self.prev_samples.weights(s * self.emb_size)
       tables = embedding_tables(self.embedding, w, s)  # [s, Q, H]
-      x = sum(tables[j][prev[..., j]] for j in range(s))
+      x = table_sum(tables, prev, grad_dtype)
     elif self.sample_input == "embedding":
       x = self.embedding[prev].reshape(b, t, s * self.emb_size)  # [B, T, s*E]
       x = self.prev_samples(x)
     elif self.sample_input == "one_hot":
       # one_hot(prev) @ W equals a sum of s row look-ups of W: no [B,T,s*Q] tensor.
       w, _ = self.prev_samples.weights(s * self.q_levels)
-      w = w.reshape(s, self.q_levels, self.dim)
-      x = sum(w[j][prev[..., j]] for j in range(s))
+      x = table_sum(w.reshape(s, self.q_levels, self.dim), prev, grad_dtype)
     else:  # real-valued samples in [-1, 1]
       x = self.prev_samples(quant.frame_input(prev, self.q_levels) / 2.0)
     x = x + upper

@@ -10,6 +10,7 @@ import importlib.util
 import os
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -93,18 +94,53 @@ def test_lstm_param_count_by_hand():
   assert trainer.param_count(load("lstm"), c) == frame + sample == 44576256
 
 
-def test_table_lookup_equals_matmul():
+@pytest.mark.parametrize("l1", ["table", "table_mm"])
+def test_table_lookup_equals_matmul(l1):
+  """sample_l1 'table' (gathers; autodiff's scatter-add gradient) and
+  'table_mm' (gathers; the gradient as one one-hot matmul) give the matmul
+  form's logits (atol 1e-4, float32 sums in another order) and its gradient
+  of the chunk cost for every parameter (relative 1e-4 of the largest entry
+  of each leaf). Rules out a wrong table index order, a one-hot gradient
+  with the wrong table positions or levels (e.g. transposed [Q, s]), and a
+  table path that skips the weight norm of the first layer."""
   config = shrink(load("dcase2016"))
   model = config_lib.build_model(config, 4)
-  config.sample_l1 = "table"
+  config.sample_l1 = l1
   table_model = config_lib.build_model(config, 4)
   params = steps.init_params(model, jax.random.key(3), config.seq_len)
-  batch = fixed_batch(config, 4)
+  batch = jax.tree.map(jnp.asarray, fixed_batch(config, 4))
   h = steps.initial_rnn_state(model, params, config.batch_size)
-  cv = steps.class_vectors(jnp.asarray(batch["sid"]), 4)
-  a, _ = model.apply({"params": params}, jnp.asarray(batch["chunk"]), cv, h)
-  b, _ = table_model.apply({"params": params}, jnp.asarray(batch["chunk"]), cv, h)
+  cv = steps.class_vectors(batch["sid"], 4)
+  a, _ = model.apply({"params": params}, batch["chunk"], cv, h)
+  b, _ = table_model.apply({"params": params}, batch["chunk"], cv, h)
   np.testing.assert_allclose(a, b, atol=1e-4)  # float32 sums in another order
+  grad = lambda m: jax.grad(lambda p: steps.chunk_cost(m, p, batch, h)[0])(params)
+  ga, gb = grad(model), grad(table_model)
+  for path, x, y in zip(jax.tree_util.tree_leaves_with_path(ga), jax.tree.leaves(ga),
+                        jax.tree.leaves(gb)):
+    np.testing.assert_allclose(y, x, atol=1e-4 * float(jnp.abs(x).max()) + 1e-7,
+                               err_msg=jax.tree_util.keystr(path[0]))
+
+
+@pytest.mark.parametrize("grad_dtype, rtol", [(jnp.float32, 1e-5), (jnp.bfloat16, 1e-2)])
+def test_table_sum_matmul_gradient_equals_the_scatter_gradient(grad_dtype, rtol):
+  """layers.table_sum with grad_dtype (the one-hot matmul gradient) against
+  autodiff of the gathers, on indices with many repeats (N=60 rows over Q=6
+  levels): same forward, same table gradient within float32 summation error
+  (1e-5) or the bfloat16 rounding of the cotangent (1e-2 of the largest
+  entry). Rules out a one-hot over the wrong axis, rows of one table
+  position added to another, and a gradient that ignores repeated indices."""
+  from samplernn_jax.layers import table_sum
+  r = np.random.default_rng(1)
+  tables = jnp.asarray(r.normal(size=(4, 6, 5)), jnp.float32)
+  idx = jnp.asarray(r.integers(0, 6, size=(3, 20, 4)), jnp.int32)
+  g = jnp.asarray(r.normal(size=(3, 20, 5)), jnp.float32)
+  y0, vjp0 = jax.vjp(lambda t: table_sum(t, idx), tables)
+  y1, vjp1 = jax.vjp(lambda t: table_sum(t, idx, grad_dtype), tables)
+  np.testing.assert_array_equal(y0, y1)
+  (d0,), (d1,) = vjp0(g), vjp1(g)
+  assert d1.dtype == jnp.float32
+  np.testing.assert_allclose(d1, d0, atol=rtol * float(jnp.abs(d0).max()))
 
 
 def test_bfloat16_cost_curve_close_to_float32():
@@ -127,6 +163,65 @@ def test_bfloat16_cost_curve_close_to_float32():
   w32, w16 = fp32.reshape(3, 10).mean(1), bf16.reshape(3, 10).mean(1)
   assert np.abs(w32 - w16).max() < 0.02, (w32, w16)
   assert w32[-1] < w32[0]
+
+
+def _dot_operand_dtypes(jaxpr) -> list:
+  """(lhs, rhs) dtypes of every dot_general in a jaxpr, nested ones included."""
+  out = []
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      out.append(tuple(str(v.aval.dtype) for v in eqn.invars))
+    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+      out += _dot_operand_dtypes(sub)
+  return out
+
+
+@pytest.mark.parametrize("rnn", ["GRU", "LSTM"])
+def test_bfloat16_train_step_runs_every_matmul_on_bfloat16_operands(rnn):
+  """With config.dtype='bfloat16' every dot of the train step, forward and
+  backward (the GRU/LSTM scan's included), takes two bf16 operands. Rules
+  out plain autodiff of a bf16 forward (the code before 2026-11-30): its
+  backward dots pair the float32 cotangent with a bf16 operand, which XLA
+  runs in float32, i.e. two thirds of the step's matmul FLOPs at float32
+  speed. The float32 config is checked too, so the walk itself finds dots."""
+  config = shrink(load("tiny"))
+  config.rnn_type, config.sample_l1 = rnn, "matmul"
+  model32 = config_lib.build_model(config, 4)
+  config.dtype = "bfloat16"
+  model16 = config_lib.build_model(config, 4)
+  tx = steps.make_optimizer(config)
+  state = steps.init_state(model32, tx, jax.random.key(0), config.batch_size, config.seq_len)
+  batch = fixed_batch(config, 4)
+  dots = {}
+  for name, model in (("float32", model32), ("bfloat16", model16)):
+    step = functools.partial(steps.train_step, model, tx)
+    dots[name] = _dot_operand_dtypes(jax.make_jaxpr(step)(state, batch).jaxpr)
+  # forward and backward of 5 sample-tier and >= 3 per RNN layer matmuls
+  assert len(dots["float32"]) >= 20 and len(dots["bfloat16"]) >= 20, dots
+  assert set(dots["float32"]) == {("float32", "float32")}
+  assert set(dots["bfloat16"]) == {("bfloat16", "bfloat16")}, dots["bfloat16"]
+
+
+def test_bfloat16_matmul_gradient_is_the_bf16_products_accumulated_in_float32():
+  """layers.matmul's gradient in bf16, against float64 numpy: dx = g w^T and
+  dw = x^T g over a [B, F, I] input, on the bf16-rounded x, w and cotangent g,
+  within float32 accumulation error (rtol 1e-5). Rules out a transposed or
+  mis-contracted backward (wrong shapes or values), a cotangent left in
+  float32 (errors ~1e-3) and gradients returned in bf16 instead of the
+  inputs' float32."""
+  from samplernn_jax.layers import matmul
+  r = np.random.default_rng(0)
+  x = jnp.asarray(r.normal(size=(3, 5, 48)), jnp.float32)
+  w = jnp.asarray(r.normal(size=(48, 24)), jnp.float32)
+  g = jnp.asarray(r.normal(size=(3, 5, 24)), jnp.float32)
+  y, vjp = jax.vjp(lambda a, b: matmul(a, b, jnp.bfloat16), x, w)
+  dx, dw = vjp(g)
+  assert y.dtype == dx.dtype == dw.dtype == jnp.float32
+  bf = lambda a: np.asarray(jnp.asarray(a).astype(jnp.bfloat16), np.float64)
+  np.testing.assert_allclose(y, bf(x) @ bf(w), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dx, bf(g) @ bf(w).T, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dw, np.einsum("bfi,bfo->io", bf(x), bf(g)),
+                             rtol=1e-5, atol=1e-5)
 
 
 def test_bfloat16_keeps_the_rnn_state_and_parameters_in_float32():
