@@ -14,7 +14,7 @@ import ml_collections
 from samplernn_jax import quantize as quant
 from samplernn_jax.model import SampleRNN
 
-SAMPLE_L1 = ("auto", "matmul", "table", "table_mm")
+SAMPLE_L1 = ("auto", "matmul", "table", "table_mm", "table_pallas")
 
 # Keys that change the model's parameter shapes or its function: a checkpoint
 # only fits a config that agrees with it on these.
@@ -56,6 +56,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
                              # table_mm (tables, gradient as one one-hot matmul) |
+                             # table_pallas (table_mm's matmul as a Pallas kernel) |
                              # auto (table on CPU, matmul on GPU/TPU: the faster there)
   # Optimisation.
   c.batch_size = 128

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from samplernn_jax import kernels
+
 Array = jax.Array
 Dtype = Any
 
@@ -172,42 +174,51 @@ def embedding_tables(embedding: Array, kernel: Array, s: int, precision=None) ->
                     precision=precision)
 
 
-def table_sum(tables: Array, idx: Array, grad_dtype: Dtype | None = None) -> Array:
+def table_sum(tables: Array, idx: Array, grad_dtype: Dtype | None = None,
+              grad_kernel: str = "xla") -> Array:
   """``sum_j tables[j][idx[..., j]]``: tables [s, Q, H], idx int [..., s] -> [..., H].
 
   The forward is s row gathers. Without ``grad_dtype`` the gradient is
   autodiff's: s scatter-adds of the cotangent g into the tables (atomic adds
-  on a GPU, each reading all of g). With it, the gradient is one matmul,
+  on a GPU, each reading all of g). With it, the gradient is
   ``one_hot(idx)^T g`` ([s * Q, N] x [N, H] over the N rows of idx) on
-  ``grad_dtype`` operands with float32 accumulation; the one-hot operand is
-  exact in any dtype. Both give the same gradient up to summation order
-  (and, in bfloat16, the cotangent's rounding).
+  ``grad_dtype`` operands with float32 accumulation (the one-hot operand is
+  exact in any dtype): one XLA matmul over a materialised one-hot
+  (``grad_kernel='xla'``) or the Pallas kernel ``kernels.one_hot_grad``
+  that builds the one-hot blocks in registers (``'pallas'``). All give the
+  same gradient up to summation order (and, in bfloat16, the cotangent's
+  rounding).
   """
   if grad_dtype is None:
     return _gather_sum(tables, idx)
-  return _table_sum_mm(tables, idx, jnp.dtype(grad_dtype))
+  if grad_kernel not in ("xla", "pallas"):
+    raise ValueError(f"grad_kernel={grad_kernel!r}: expected 'xla' or 'pallas'")
+  return _table_sum_mm(tables, idx, jnp.dtype(grad_dtype), grad_kernel)
 
 
 def _gather_sum(tables: Array, idx: Array) -> Array:
   return sum(tables[j][idx[..., j]] for j in range(tables.shape[0]))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _table_sum_mm(tables, idx, dtype):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _table_sum_mm(tables, idx, dtype, kernel):
   return _gather_sum(tables, idx)
 
 
-def _table_sum_mm_fwd(tables, idx, dtype):
+def _table_sum_mm_fwd(tables, idx, dtype, kernel):
   # [s, Q, 0]: the tables' shape and dtype, no bytes
   return _gather_sum(tables, idx), (idx, jnp.zeros(tables.shape[:2] + (0,), tables.dtype))
 
 
-def _table_sum_mm_bwd(dtype, res, g):
+def _table_sum_mm_bwd(dtype, kernel, res, g):
   idx, like = res
   s, q = like.shape[:2]
-  one_hot = jax.nn.one_hot(idx.reshape(-1, s), q, dtype=dtype)  # [N, s, Q]
-  d_tables = jnp.einsum("nsq,nh->sqh", one_hot, g.reshape(-1, g.shape[-1]).astype(dtype),
-                        preferred_element_type=jnp.promote_types(dtype, jnp.float32))
+  idx, g = idx.reshape(-1, s), g.reshape(-1, g.shape[-1])  # [N, s], [N, H]
+  if kernel == "pallas":
+    d_tables = kernels.one_hot_grad(idx, g, q, dtype)
+  else:
+    d_tables = jnp.einsum("nsq,nh->sqh", jax.nn.one_hot(idx, q, dtype=dtype), g.astype(dtype),
+                          preferred_element_type=jnp.promote_types(dtype, jnp.float32))
   return d_tables.astype(like.dtype), None
 
 

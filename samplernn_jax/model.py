@@ -113,7 +113,7 @@ class SampleTier(nn.Module):
   sample_input: str  # embedding | one_hot | real
   weight_norm: bool
   cond_sample_tier: bool
-  l1_impl: str = "matmul"  # matmul | table | table_mm: how embedding -> first Linear runs
+  l1_impl: str = "matmul"  # matmul | table | table_mm | table_pallas: embedding -> first Linear
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -133,21 +133,23 @@ class SampleTier(nn.Module):
   def __call__(self, prev: Array, upper: Array, cond: Array) -> Array:
     """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> logits [B, T, Q]."""
     b, t, s = prev.shape
-    # table_mm: the tables' gradient as one one-hot matmul (layers.table_sum)
-    grad_dtype = self.dtype if self.l1_impl == "table_mm" else None
+    # table_mm / table_pallas: the tables' gradient as one one-hot matmul, by
+    # XLA or by a Pallas kernel (layers.table_sum); table: autodiff's scatters
+    grad_dtype = self.dtype if self.l1_impl in ("table_mm", "table_pallas") else None
+    grad_kernel = "pallas" if self.l1_impl == "table_pallas" else "xla"
     if self.sample_input == "embedding" and self.l1_impl != "matmul":
       # embedding then Linear == a sum of s look-ups in per-position tables
       # T_j = embedding @ W_j [Q, H]: fewer FLOPs when B*T >> Q.
       w, _ = self.prev_samples.weights(s * self.emb_size)
       tables = embedding_tables(self.embedding, w, s)  # [s, Q, H]
-      x = table_sum(tables, prev, grad_dtype)
+      x = table_sum(tables, prev, grad_dtype, grad_kernel)
     elif self.sample_input == "embedding":
       x = self.embedding[prev].reshape(b, t, s * self.emb_size)  # [B, T, s*E]
       x = self.prev_samples(x)
     elif self.sample_input == "one_hot":
       # one_hot(prev) @ W equals a sum of s row look-ups of W: no [B,T,s*Q] tensor.
       w, _ = self.prev_samples.weights(s * self.q_levels)
-      x = table_sum(w.reshape(s, self.q_levels, self.dim), prev, grad_dtype)
+      x = table_sum(w.reshape(s, self.q_levels, self.dim), prev, grad_dtype, grad_kernel)
     else:  # real-valued samples in [-1, 1]
       x = self.prev_samples(quant.frame_input(prev, self.q_levels) / 2.0)
     x = x + upper

@@ -10,11 +10,11 @@ import importlib.util
 import os
 
 import jax
-import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import dot_operand_dtypes
 from samplernn_jax import config as config_lib
 from samplernn_jax import steps, trainer
 
@@ -94,10 +94,11 @@ def test_lstm_param_count_by_hand():
   assert trainer.param_count(load("lstm"), c) == frame + sample == 44576256
 
 
-@pytest.mark.parametrize("l1", ["table", "table_mm"])
+@pytest.mark.parametrize("l1", ["table", "table_mm", "table_pallas"])
 def test_table_lookup_equals_matmul(l1):
-  """sample_l1 'table' (gathers; autodiff's scatter-add gradient) and
-  'table_mm' (gathers; the gradient as one one-hot matmul) give the matmul
+  """sample_l1 'table' (gathers; autodiff's scatter-add gradient), 'table_mm'
+  (gathers; the gradient as one one-hot matmul) and 'table_pallas' (that
+  matmul as the Pallas kernel, interpreted on the CPU) give the matmul
   form's logits (atol 1e-4, float32 sums in another order) and its gradient
   of the chunk cost for every parameter (relative 1e-4 of the largest entry
   of each leaf). Rules out a wrong table index order, a one-hot gradient
@@ -165,17 +166,6 @@ def test_bfloat16_cost_curve_close_to_float32():
   assert w32[-1] < w32[0]
 
 
-def _dot_operand_dtypes(jaxpr) -> list:
-  """(lhs, rhs) dtypes of every dot_general in a jaxpr, nested ones included."""
-  out = []
-  for eqn in jaxpr.eqns:
-    if eqn.primitive.name == "dot_general":
-      out.append(tuple(str(v.aval.dtype) for v in eqn.invars))
-    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-      out += _dot_operand_dtypes(sub)
-  return out
-
-
 @pytest.mark.parametrize("rnn", ["GRU", "LSTM"])
 def test_bfloat16_train_step_runs_every_matmul_on_bfloat16_operands(rnn):
   """With config.dtype='bfloat16' every dot of the train step, forward and
@@ -195,7 +185,7 @@ def test_bfloat16_train_step_runs_every_matmul_on_bfloat16_operands(rnn):
   dots = {}
   for name, model in (("float32", model32), ("bfloat16", model16)):
     step = functools.partial(steps.train_step, model, tx)
-    dots[name] = _dot_operand_dtypes(jax.make_jaxpr(step)(state, batch).jaxpr)
+    dots[name] = dot_operand_dtypes(jax.make_jaxpr(step)(state, batch).jaxpr)
   # forward and backward of 5 sample-tier and >= 3 per RNN layer matmuls
   assert len(dots["float32"]) >= 20 and len(dots["bfloat16"]) >= 20, dots
   assert set(dots["float32"]) == {("float32", "float32")}
