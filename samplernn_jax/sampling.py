@@ -58,7 +58,7 @@ def _guided(logits, guidance, guided: bool):
 
 
 def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance,
-                   guided: bool):
+                   guided: bool, unroll: int = 1):
   """Builds the function that generates one top frame (S samples)."""
   fs = tuple(model.frame_sizes)
   n_tiers = len(fs)
@@ -79,7 +79,7 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
       both = jnp.concatenate([x, x]) if guided else x  # [B']
       buf = jnp.concatenate([buf[:, 1:], both[:, None]], axis=1)
       return (h, buf, pos + 1), (x, logp)
-    return jax.lax.scan(body, carry, (upper, forced))
+    return jax.lax.scan(body, carry, (upper, forced), unroll=unroll)
 
   def tier_scan(k, upper, forced, carry):
     """Tier k over its frames in this block: upper [n, B, H] or None,
@@ -106,14 +106,15 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
   return tier_scan
 
 
-@functools.partial(jax.jit, static_argnums=(0, 8))
+@functools.partial(jax.jit, static_argnums=(0, 8, 9))
 def _generate_block(model: SampleRNN, variables, cond_vec, carry, forced, key, temperature,
-                    guidance, guided: bool):
+                    guidance, guided: bool, unroll: int = 1):
   """Generates ``forced.shape[1]`` samples (a multiple of S) from ``carry``;
-  with ``guided``, ``cond_vec`` and the carry hold 2B rows (see _guided)."""
+  with ``guided``, ``cond_vec`` and the carry hold 2B rows (see _guided);
+  ``unroll`` sample steps per iteration of the innermost scan."""
   s = model.frame_sizes[0]
   cond = model.apply(variables, cond_vec, method=SampleRNN.conditioning)
-  scan = _frame_step_fn(model, variables, cond, key, temperature, guidance, guided)
+  scan = _frame_step_fn(model, variables, cond, key, temperature, guidance, guided, unroll)
   b, n = forced.shape
   f = jnp.swapaxes(forced.reshape(b, n // s, s), 0, 1)  # [n/S, B, S]
   carry, (x, logp) = scan(0, None, f, carry)
@@ -186,8 +187,8 @@ def initial_carry(model: SampleRNN, variables, batch: int):
 
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     temperature: float = 1.0, forced=None, block_samples: int = 16000,
-                    prepare_fn: Callable = prepare, guidance: float = 1.0
-                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                    prepare_fn: Callable = prepare, guidance: float = 1.0,
+                    unroll: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
 
   Args:
@@ -204,7 +205,13 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     guidance: 1.0 = the plain conditional draw; g != 1 draws from
       ``l_u + g * (l_c - l_u)`` (see the module docstring), at twice the
       work; log-probs are still the conditional model's.
+    unroll: sample steps per iteration of the innermost scan (1 .. the
+      bottom frame size; ``jax.lax.scan``'s unroll): fewer loop iterations,
+      and so fewer loop-control round trips on a GPU, for a longer compile.
+      The samples are the same whatever this is.
   """
+  if int(unroll) != unroll or unroll < 1:
+    raise ValueError(f"unroll={unroll!r}: expected a positive integer")
   s = model.frame_sizes[0]
   block = max(s, -(-block_samples // s) * s)
   model, params = prepare_fn(model, params)
@@ -228,7 +235,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     n = min(block, total - done)
     carry, x, logp = _generate_block(model, variables, rows, carry,
                                      jnp.asarray(full[:, done:done + n]), key, temperature,
-                                     guidance, guided)
+                                     guidance, guided, unroll)
     keep = min(n, n_samples - done)
     yield np.asarray(x[:, :keep]), np.asarray(logp[:, :keep])
     done += n
@@ -237,12 +244,13 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
 def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
              temperature: float = 1.0, forced=None, block_samples: int = 16000,
              progress: Callable[[int], Any] | None = None,
-             prepare_fn: Callable = prepare, guidance: float = 1.0
+             prepare_fn: Callable = prepare, guidance: float = 1.0, unroll: int = 1
              ) -> tuple[np.ndarray, np.ndarray]:
   """All of ``generate_blocks`` at once: (samples [B, N], log-probs [B, N])."""
   xs, lps = [], []
   for x, lp in generate_blocks(model, params, class_vec, n_samples, key,
-                               temperature, forced, block_samples, prepare_fn, guidance):
+                               temperature, forced, block_samples, prepare_fn, guidance,
+                               unroll):
     xs.append(x)
     lps.append(lp)
     if progress is not None:

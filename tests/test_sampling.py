@@ -17,6 +17,7 @@ import functools
 import json
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -207,6 +208,44 @@ def test_output_does_not_depend_on_block_samples(variant):
                                          block_samples=48))
   assert [b[0].shape[1] for b in blocks] == [48, 48, 48, 42]
   np.testing.assert_array_equal(np.concatenate([b[0] for b in blocks], 1), runs[0][0])
+
+
+@pytest.mark.parametrize("name", ["paper_gru", "three_tier"])
+def test_output_does_not_depend_on_unroll(variant, name):
+  """Same key: the same samples and log-probs whether the innermost scan runs
+  one sample step per iteration, 3 (not a divisor of the bottom frame: a
+  remainder step) or all of them (16; 2 for the three-tier model). Rules out
+  an unrolled body that reuses one sample's key, position or buffer for the
+  next (each sample's key is fold_in(key, position)), and checks that the
+  setting reaches the innermost scan of the compiled block (its jaxpr), so
+  the equality is not that of one program run three times. A bad unroll is
+  refused."""
+  model, params = variant(name)
+  fast, fast_params = sampling.prepare(model, params)
+  variables = {"params": fast_params}
+  carry = sampling.initial_carry(fast, variables, 2)
+  forced = jnp.full((2, 2 * fast.frame_sizes[0]), -1, jnp.int32)
+
+  def scan_unrolls(unroll):
+    jaxpr = jax.make_jaxpr(sampling._generate_block, static_argnums=(0, 8, 9))(
+        fast, variables, jnp.asarray(CLASS_VECS), carry, forced, jax.random.key(0),
+        jnp.float32(1.0), jnp.float32(1.0), False, unroll)
+    found, todo = [], [jaxpr.jaxpr]
+    while todo:
+      for eqn in todo.pop().eqns:
+        found += [eqn.params["unroll"]] if eqn.primitive.name == "scan" else []
+        todo += list(jax.extend.core.jaxprs_in_params(eqn.params))
+    return sorted(found)
+  assert scan_unrolls(1)[-1] == 1 and scan_unrolls(3)[-1] == 3, scan_unrolls(3)
+  key = jax.random.key(11)
+  runs = [sampling.generate(model, params, CLASS_VECS, N, key, block_samples=BLOCK,
+                            unroll=u) for u in (1, 3, model.frame_sizes[-1])]
+  for x, lp in runs[1:]:
+    np.testing.assert_array_equal(x, runs[0][0])
+    np.testing.assert_allclose(lp, runs[0][1], rtol=0, atol=1e-6)
+  assert len(np.unique(runs[0][0])) > 10  # real draws, not a constant
+  with pytest.raises(ValueError, match="unroll"):
+    sampling.generate(model, params, CLASS_VECS, N, key, unroll=0)
 
 
 def test_same_key_same_audio_other_key_other_audio(variant):
