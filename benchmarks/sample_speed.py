@@ -25,7 +25,10 @@ Fields: config, batch, seconds_generated (per clip), samples_per_s
 (generated samples over the whole batch per wall second, after warm-up),
 real_time_factor {per_stream, total} (audio seconds generated per wall
 second), wall_s, compile_s (the warm-up call minus its share of run time),
-block_samples, dtype, sample_l1, baseline_seconds, baseline_samples_per_s,
+block_samples, dtype, sample_l1, unroll and guidance (``--unroll``,
+``--guidance``), same_samples_as_first_unroll (rows after the first of
+several ``--unroll`` values: the same samples as the first; the baseline runs
+once, with the first), baseline_seconds, baseline_samples_per_s,
 speedup_vs_python_loop, baseline_same_samples, device
 (``jax.devices()[0].device_kind``), model_flops_per_sample (the forward
 matmuls: a third of common.train_flops_per_sample, however the sampler does
@@ -67,6 +70,11 @@ _BASELINE_SECONDS = flags.DEFINE_float(
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
 _SAMPLE_L1 = flags.DEFINE_enum("sample_l1", "matmul", ["matmul", "table"],
                                "sample tier's first layer (config.sample_l1)")
+_UNROLL = flags.DEFINE_multi_integer(
+    "unroll", [1], "sample steps per iteration of the innermost scan "
+    "(sampling.generate's unroll); repeat the flag to compare in one run")
+_GUIDANCE = flags.DEFINE_float("guidance", 1.0, "sampling.generate's guidance (g != 1 "
+                               "runs 2B rows: the classifier-free guided draw)")
 
 
 def class_vectors(batch: int, n_classes: int) -> np.ndarray:
@@ -81,15 +89,17 @@ def plan(seconds: float, frame: int) -> tuple[int, int]:
   return -(-n // block) * block, block
 
 
-def time_scan(model, params, vecs, seconds):
+def time_scan(model, params, vecs, seconds, unroll=1, guidance=1.0):
   """The library's generation: (row fields, the generated samples [B, N])."""
   n, block = plan(seconds, model.frame_sizes[0])
   key = jax.random.key(0)
+  gen = functools.partial(sampling.generate, model, params, vecs, key=key,
+                          block_samples=block, unroll=unroll, guidance=guidance)
   t = time.perf_counter()
-  sampling.generate(model, params, vecs, block, key, block_samples=block)  # compiles
+  gen(n_samples=block)  # compiles
   first = time.perf_counter() - t
   t = time.perf_counter()
-  x, _ = sampling.generate(model, params, vecs, n, key, block_samples=block)
+  x, _ = gen(n_samples=n)
   wall = time.perf_counter() - t
   b = vecs.shape[0]
   rate = b * n / wall
@@ -169,14 +179,20 @@ def rounded(obj):
   return obj
 
 
-def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, matmul):
-  """One JSON row: the scan at batch ``b``, then the Python-loop baseline."""
+def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, matmul,
+         unroll=1, first_x=None):
+  """One JSON row: the scan at batch ``b``, then the Python-loop baseline;
+  with ``first_x`` (the samples of the first unroll setting), whether this
+  setting drew the same samples. Returns (row, samples)."""
   vecs = class_vectors(b, n_classes)
   row = {"config": name, "batch": b}
-  fields, x = time_scan(model, params, vecs, seconds)
+  fields, x = time_scan(model, params, vecs, seconds, unroll, _GUIDANCE.value)
   row.update(fields)
-  row.update(dtype=config.dtype, sample_l1=config.sample_l1)
-  if baseline_seconds > 0:
+  row.update(dtype=config.dtype, sample_l1=config.sample_l1, unroll=unroll,
+             guidance=_GUIDANCE.value)
+  if first_x is not None:
+    row["same_samples_as_first_unroll"] = bool(np.array_equal(x, first_x))
+  if baseline_seconds > 0 and _GUIDANCE.value == 1.0:  # the loop has no guidance
     base = time_python_loop(model, params, vecs, baseline_seconds, x)
     row.update(base)
     row["speedup_vs_python_loop"] = row["samples_per_s"] / base["baseline_samples_per_s"]
@@ -185,7 +201,7 @@ def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, m
              device_matmul_flops_per_s=matmul,
              fraction_of_matmul=common.fraction_of(fwd, row["samples_per_s"], matmul),
              date=common.today())
-  return rounded(row)
+  return rounded(row), x
 
 
 def _run():
@@ -200,8 +216,12 @@ def _run():
     model = config_lib.build_model(config, n_classes)
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
     for b in (int(x) for x in _BATCHES.value.split(",")):
-      common.emit(_row(name, config, n_classes, model, params, b, seconds,
-                       baseline_seconds, matmul))
+      first_x = None
+      for i, unroll in enumerate(_UNROLL.value):  # the baseline once, with the first
+        row, x = _row(name, config, n_classes, model, params, b, seconds,
+                      baseline_seconds if i == 0 else 0.0, matmul, unroll, first_x)
+        first_x = x if i == 0 else first_x
+        common.emit(row)
 
 
 def main(argv=None):

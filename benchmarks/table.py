@@ -3,7 +3,8 @@
   python benchmarks/table.py benchmarks/results/2026-11-26-h200/*.jsonl
 
 Rows of train_speed.py and of sample_speed.py are told apart by their fields
-and printed as two tables, in file order.
+and printed as two tables, in file order. Fields that older rows lack
+(grad_matmuls, unroll, a baseline) print as "-".
 """
 import json
 import sys
@@ -17,7 +18,7 @@ def train_row(r):
   mem = r.get("peak_memory_bytes")
   mfu = r.get("mfu")
   return [r["config"], r["batch_size"], r["seq_len"], r["dtype"], r["sample_l1"],
-          r["device_kind"], f"{r['step_s']:.4f}", fmt_rate(r["samples_per_s"]),
+          r.get("grad_matmuls", "-"), r["device_kind"], f"{r['step_s']:.4f}", fmt_rate(r["samples_per_s"]),
           f"{mfu:.2f}" if mfu is not None else "-",
           f"{mem / 2**30:.1f}" if mem else "-", f"{r['compile_s']:.1f}",
           f"{r['speedup_vs_eager']:.0f}x" if "speedup_vs_eager" in r else "-"]
@@ -25,14 +26,18 @@ def train_row(r):
 
 def sample_row(r):
   rtf = r["real_time_factor"]
+  speedup = r.get("speedup_vs_python_loop")
+  # the same samples as the Python loop, or (a later --unroll row) as the first row
+  same = r.get("baseline_same_samples", r.get("same_samples_as_first_unroll", "-"))
   return [r["config"], r["batch"], r["seconds_generated"], r["dtype"], r["sample_l1"],
-          r["device"], fmt_rate(r["samples_per_s"]), rtf["per_stream"], rtf["total"],
-          r["wall_s"], f"{r['speedup_vs_python_loop']:.1f}x", r["baseline_same_samples"]]
+          r.get("unroll", "-"), r["device"], fmt_rate(r["samples_per_s"]),
+          rtf["per_stream"], rtf["total"], r["wall_s"],
+          f"{speedup:.1f}x" if speedup is not None else "-", same]
 
 
-TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "device", "step s",
+TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "device", "step s",
          "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
-SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "device", "samples/s",
+SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "device", "samples/s",
           "RTF per clip", "RTF total", "wall s", "vs Python loop", "same samples"]
 
 

@@ -4,12 +4,15 @@
   python benchmarks/train_speed.py --configs paper --batch_sizes 32,128 --dtype bfloat16
   python benchmarks/train_speed.py --configs tiny --baseline   # + eager (un-jitted) step
 
-Each object: config, batch_size, seq_len, dtype, sample_l1, devices,
+Each object: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls
+(``--grad_matmuls``: how a bf16 step's backward matmuls run), devices,
 device_kind, compile_s, step_s (median after warm-up), samples_per_s,
 model_flops_per_sample (analytic: 3 x the forward matmuls, see
 common.train_flops_per_sample; about 52 M for the paper model), mfu (model
 FLOPs per second over the device's dense peak, when known), xla_flops_per_step
 (XLA's cost analysis of the compiled step: every operation, not only matmuls),
+xla_bytes_per_step (the same analysis' bytes accessed: memory traffic as XLA
+counts it, before caches),
 device_matmul_flops_per_s (this device's own [1024, 1024] matmul, measured
 in the same run: common.matmul_flops_per_s) and fraction_of_matmul (model
 FLOP/s over it: the physical reference of a CPU row, where no peak is known),
@@ -18,7 +21,9 @@ With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run
 Random data and freshly initialised parameters; the step is the real
 ``steps.train_step``, jitted and sharded over every device as in training.
 """
+import contextlib
 import functools
+import itertools
 import statistics
 import time
 
@@ -27,15 +32,23 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from samplernn_jax import cli, config as config_lib, sharding, steps
+from samplernn_jax import cli, config as config_lib, layers, sharding, steps
 
 _CONFIGS = flags.DEFINE_string("configs", "tiny,paper",
                                "tiny, paper, default or config file paths")
 _BATCH_SIZES = flags.DEFINE_string("batch_sizes", "", "comma list; default per config")
 _SEQ_LEN = flags.DEFINE_integer("seq_len", 0, "override config.seq_len")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
-_SAMPLE_L1 = flags.DEFINE_enum("sample_l1", "matmul", ["matmul", "table"],
-                               "sample tier's first layer (config.sample_l1)")
+_SAMPLE_L1 = flags.DEFINE_multi_enum(
+    "sample_l1", ["matmul"], ["matmul", "table", "table_mm", "table_pallas"],
+    "sample tier's first layer (config.sample_l1); repeat the flag to measure "
+    "several forms in one run")
+_GRAD_MATMULS = flags.DEFINE_multi_enum(
+    "grad_matmuls", ["dtype"], ["dtype", "autodiff"],
+    "backward matmuls of a bfloat16 step: 'dtype' is layers.matmul (bf16 operands, "
+    "float32 accumulation); 'autodiff' traces the step with plain autodiff of the "
+    "bf16 forward instead (the code before 2026-11-30: float32 cotangents); repeat "
+    "the flag to compare both in one run")
 _STEPS = flags.DEFINE_integer("steps", 10, "timed steps per setting")
 _BASELINE = flags.DEFINE_bool("baseline", False, "also time the eager step")
 _PROFILE = flags.DEFINE_string(
@@ -65,7 +78,22 @@ def peak_memory():
     return None
 
 
-def measure(config, n_classes, n_steps, baseline, profile=""):
+@contextlib.contextmanager
+def grad_matmuls(kind: str):
+  """While the step is traced, ``layers.matmul`` is the library's ('dtype')
+  or plain autodiff of the same forward ('autodiff', the pre-2026-11-30 code).
+  The step must be a fresh callable traced inside the block (``measure``
+  builds one): JAX reuses the trace of a callable it has seen."""
+  saved = layers.matmul
+  if kind == "autodiff":
+    layers.matmul = layers._dot
+  try:
+    yield
+  finally:
+    layers.matmul = saved
+
+
+def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype"):
   model = config_lib.build_model(config, n_classes)
   tx = steps.make_optimizer(config)
   mesh = sharding.make_mesh()
@@ -85,14 +113,16 @@ def measure(config, n_classes, n_steps, baseline, profile=""):
   fn = functools.partial(steps.train_step, model, tx)
   jitted = jax.jit(fn, in_shardings=(st_sh, data_sh), out_shardings=st_sh, donate_argnums=0)
   t0 = time.perf_counter()
-  compiled = jitted.lower(state, dev_batch).compile()
+  with grad_matmuls(grad_kind):
+    compiled = jitted.lower(state, dev_batch).compile()
   compile_s = time.perf_counter() - t0
   try:
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     flops = float(cost.get("flops", 0.0)) or None
+    bytes_accessed = float(cost.get("bytes accessed", 0.0)) or None
   except Exception:
-    flops = None
+    flops = bytes_accessed = None
   for _ in range(2):  # warm-up
     state = compiled(state, dev_batch)
   jax.block_until_ready(state)
@@ -114,7 +144,7 @@ def measure(config, n_classes, n_steps, baseline, profile=""):
   matmul = common.matmul_flops_per_s(config.dtype)  # this device, this run
   out = {
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
-      "sample_l1": config.sample_l1, "devices": len(jax.devices()), "device_kind": kind,
+      "sample_l1": config.sample_l1, "grad_matmuls": grad_kind, "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
       "samples_per_s": samples_per_s, "model_flops_per_sample": model_flops,
       "mfu": (common.fraction_of(model_flops, samples_per_s, peak, len(jax.devices()))
@@ -122,7 +152,7 @@ def measure(config, n_classes, n_steps, baseline, profile=""):
       "device_matmul_flops_per_s": matmul,
       "fraction_of_matmul": common.fraction_of(model_flops, samples_per_s, matmul,
                                                len(jax.devices())),
-      "xla_flops_per_step": flops,
+      "xla_flops_per_step": flops, "xla_bytes_per_step": bytes_accessed,
       "peak_memory_bytes": peak_memory(),
   }
   if baseline:
@@ -149,11 +179,13 @@ def _run():
       config.batch_size = int(bs)
       if _SEQ_LEN.value:
         config.seq_len = _SEQ_LEN.value
-      config.dtype, config.sample_l1 = _DTYPE.value, _SAMPLE_L1.value
-      row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
-                                       _PROFILE.value),
-             "date": common.today()}
-      common.emit(row)
+      config.dtype = _DTYPE.value
+      for l1, grad_kind in itertools.product(_SAMPLE_L1.value, _GRAD_MATMULS.value):
+        config.sample_l1 = l1
+        row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
+                                         _PROFILE.value, grad_kind),
+               "date": common.today()}
+        common.emit(row)
 
 
 def main(argv=None):

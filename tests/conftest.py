@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import jax
+import jax.extend
 import numpy as np
 import pytest
 
@@ -22,6 +23,18 @@ def load_config_file(path):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()
+
+
+def dot_operand_dtypes(jaxpr) -> list:
+  """(lhs, rhs) dtype names of every dot_general in a jaxpr, nested ones
+  (scan bodies, custom VJPs, pjit calls) included."""
+  out = []
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      out.append(tuple(str(v.aval.dtype) for v in eqn.invars))
+    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+      out += dot_operand_dtypes(sub)
+  return out
 
 
 def load_sample_py():

@@ -5,15 +5,17 @@ it is checked here against the paper's figure and against a count made from
 the parameter shapes of the built model, so a layer the formula forgets
 fails the test. Nothing here times anything.
 """
+import functools
 import json
 import os
 import subprocess
 import sys
 
 import jax
+import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, dot_operand_dtypes
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import common  # noqa: E402
@@ -56,6 +58,10 @@ def test_flops_formula_counts_every_layer(variant):
 
 
 def test_table_turns_json_lines_into_markdown(tmp_path):
+  """table.py prints train and sample rows as two markdown tables, a later
+  --unroll row (no baseline of its own) with "-" and its same-samples flag,
+  and names the file and line of a bad JSON line. Rules out columns in the
+  wrong order, a KeyError on rows without a baseline, and silent skips."""
   train = {"config": "tiny", "batch_size": 8, "seq_len": 256, "dtype": "float32",
            "sample_l1": "matmul", "device_kind": "cpu", "step_s": 0.0125,
            "samples_per_s": 163840.0, "mfu": None, "peak_memory_bytes": 2**30,
@@ -64,14 +70,18 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
             "sample_l1": "matmul", "device": "gpu", "samples_per_s": 4.1e6,
             "real_time_factor": {"per_stream": 0.85, "total": 256.4}, "wall_s": 5.9,
             "speedup_vs_python_loop": 48.47, "baseline_same_samples": False}
+  later = dict(sample, unroll=16, same_samples_as_first_unroll=True, samples_per_s=5e6)
+  for key in ("speedup_vs_python_loop", "baseline_same_samples"):
+    del later[key]  # a later --unroll row: no baseline of its own
   path = tmp_path / "rows.jsonl"
-  path.write_text(json.dumps(train) + "\n\n" + json.dumps(sample) + "\n")
+  path.write_text(json.dumps(train) + "\n\n" + json.dumps(sample) + "\n" + json.dumps(later))
   out = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
                        capture_output=True, text=True, check=True).stdout
   lines = [l for l in out.splitlines() if l.startswith("|")]
-  assert len(lines) == 6  # two tables of header, rule and one row
-  assert "| tiny | 8 | 256 | float32 | matmul | cpu | 0.0125 | 163.8 k | - | 1.0 | 3.5 | 80x |" in lines
-  assert "| paper | 300 | 5.0 | bfloat16 | matmul | gpu | 4.10 M | 0.85 | 256.4 | 5.9 | 48.5x | False |" in lines
+  assert len(lines) == 7  # two tables of header and rule; one train row, two sample rows
+  assert "| tiny | 8 | 256 | float32 | matmul | - | cpu | 0.0125 | 163.8 k | - | 1.0 | 3.5 | 80x |" in lines
+  assert "| paper | 300 | 5.0 | bfloat16 | matmul | - | gpu | 4.10 M | 0.85 | 256.4 | 5.9 | 48.5x | False |" in lines
+  assert "| paper | 300 | 5.0 | bfloat16 | matmul | 16 | gpu | 5.00 M | 0.85 | 256.4 | 5.9 | - | True |" in lines
   path.write_text("{not json\n")
   bad = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
                        capture_output=True, text=True)
@@ -92,6 +102,35 @@ def test_rows_carry_the_device_matmul_reference():
   assert row["fraction_of_matmul"] == pytest.approx(
       row["model_flops_per_sample"] * row["samples_per_s"] / ref, rel=1e-12)
   assert common.fraction_of(10.0, 3.0, 60.0, devices=2) == pytest.approx(0.25)
+
+
+def test_train_speed_autodiff_baseline_is_the_float32_backward():
+  """train_speed's ``--grad_matmuls autodiff`` (the same-run baseline of the
+  bf16 backward) traces the bf16 step with float32-cotangent backward dots,
+  and ``dtype`` with bf16 ones only; the library's matmul is back after the
+  block. Rules out a baseline that measures the new code twice (a ratio of
+  1 by construction) or a swap that leaks into later rows."""
+  import train_speed
+  from samplernn_jax import layers
+  config, n = common.load_config("tiny")
+  config.batch_size, config.seq_len = 2, 64
+  config.dtype, config.sample_l1 = "bfloat16", "matmul"
+  model = config_lib.build_model(config, n)
+  tx = steps.make_optimizer(config)
+  state = steps.init_state(model, tx, jax.random.key(0), 2, 64)
+  batch = {"chunk": np.zeros((2, 64 + 16), np.int32), "mask": np.ones((2, 64), np.float32),
+           "sid": np.zeros(2, np.int32), "reset": np.ones(2, bool)}
+  dots = {}
+  for kind in ("autodiff", "dtype"):
+    # a fresh callable per setting, as measure() builds (a reused one would
+    # return its cached trace)
+    step = functools.partial(steps.train_step, model, tx)
+    with train_speed.grad_matmuls(kind):
+      dots[kind] = set(dot_operand_dtypes(jax.make_jaxpr(step)(state, batch).jaxpr))
+  assert ("float32", "bfloat16") in dots["autodiff"] or (
+      "bfloat16", "float32") in dots["autodiff"], dots["autodiff"]
+  assert dots["dtype"] == {("bfloat16", "bfloat16")}
+  assert layers.matmul is not layers._dot
 
 
 def test_profile_table_sums_device_time_per_op():
