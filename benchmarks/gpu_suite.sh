@@ -7,8 +7,9 @@
 # of one stream and of the paper's 300 clips x 5 s with the innermost scan
 # unrolled 1 and 16 times, and one stream with XLA's while-loop command
 # buffers (CUDA graphs); then the paper-batch rows (fp32 and bf16 at 128),
-# generation in bf16, tiny, and last a profiled training step and its ten
-# most expensive operations (profile_train.jsonl). Each setting one JSON line.
+# generation in bf16, tiny, and last a profiled training step and a profiled
+# generated stream with their ten most expensive operations
+# (profile_train.jsonl, profile_sample.jsonl). Each setting one JSON line.
 #
 #   bash benchmarks/gpu_suite.sh [OUT_DIR]     # default benchmarks/results/raw
 #
@@ -44,4 +45,8 @@ run train $B/train_speed.py --configs tiny --batch_sizes 1024
 run train_profiled $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --profile "$OUT_DIR/profile_train"
 run profile_train $B/profile_table.py --trace_dir "$OUT_DIR/profile_train" --top 10
+# ... and where one generated stream spends it (3 200 samples in 5 blocks).
+run sample_profiled $B/sample_speed.py --configs paper --batches 1 --seconds 0.2 \
+    --baseline_seconds 0 --profile "$OUT_DIR/profile_sample"
+run profile_sample $B/profile_table.py --trace_dir "$OUT_DIR/profile_sample" --top 10
 echo "# done" >&2

@@ -38,6 +38,9 @@ same run) and fraction_of_matmul (model FLOP/s over it), date.
 The paper reports 300 clips x 5 s in 265 s on a GTX Titan Xp: about 90 k
 samples/s, a real-time factor of 5.7 in total (0.019 per clip).
 
+``--profile DIR`` writes a jax.profiler trace of the first row's timed run
+(``benchmarks/profile_table.py --trace_dir DIR`` sums it per operation).
+
 On a CPU the paper model at batch 300 is slow (minutes per 0.1 s of audio):
 restrict it with --batches. No audio I/O is imported (no soundfile).
 """
@@ -73,6 +76,9 @@ _SAMPLE_L1 = flags.DEFINE_enum("sample_l1", "matmul", ["matmul", "table"],
 _UNROLL = flags.DEFINE_multi_integer(
     "unroll", [1], "sample steps per iteration of the innermost scan "
     "(sampling.generate's unroll); repeat the flag to compare in one run")
+_PROFILE = flags.DEFINE_string(
+    "profile", "", "write a jax.profiler trace of the first row's timed generation "
+    "to this folder (benchmarks/profile_table.py sums it per operation)")
 _GUIDANCE = flags.DEFINE_float("guidance", 1.0, "sampling.generate's guidance (g != 1 "
                                "runs 2B rows: the classifier-free guided draw)")
 
@@ -89,8 +95,9 @@ def plan(seconds: float, frame: int) -> tuple[int, int]:
   return -(-n // block) * block, block
 
 
-def time_scan(model, params, vecs, seconds, unroll=1, guidance=1.0):
-  """The library's generation: (row fields, the generated samples [B, N])."""
+def time_scan(model, params, vecs, seconds, unroll=1, guidance=1.0, profile=""):
+  """The library's generation: (row fields, the generated samples [B, N]);
+  with ``profile``, a jax.profiler trace of the timed run in that folder."""
   n, block = plan(seconds, model.frame_sizes[0])
   key = jax.random.key(0)
   gen = functools.partial(sampling.generate, model, params, vecs, key=key,
@@ -98,9 +105,13 @@ def time_scan(model, params, vecs, seconds, unroll=1, guidance=1.0):
   t = time.perf_counter()
   gen(n_samples=block)  # compiles
   first = time.perf_counter() - t
+  if profile:
+    jax.profiler.start_trace(profile)
   t = time.perf_counter()
   x, _ = gen(n_samples=n)
   wall = time.perf_counter() - t
+  if profile:
+    jax.profiler.stop_trace()
   b = vecs.shape[0]
   rate = b * n / wall
   return {
@@ -180,13 +191,13 @@ def rounded(obj):
 
 
 def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, matmul,
-         unroll=1, first_x=None):
+         unroll=1, first_x=None, profile=""):
   """One JSON row: the scan at batch ``b``, then the Python-loop baseline;
   with ``first_x`` (the samples of the first unroll setting), whether this
   setting drew the same samples. Returns (row, samples)."""
   vecs = class_vectors(b, n_classes)
   row = {"config": name, "batch": b}
-  fields, x = time_scan(model, params, vecs, seconds, unroll, _GUIDANCE.value)
+  fields, x = time_scan(model, params, vecs, seconds, unroll, _GUIDANCE.value, profile)
   row.update(fields)
   row.update(dtype=config.dtype, sample_l1=config.sample_l1, unroll=unroll,
              guidance=_GUIDANCE.value)
@@ -210,6 +221,7 @@ def _run():
   baseline_seconds = (_BASELINE_SECONDS.value if _BASELINE_SECONDS.value is not None
                       else (0.05 if cpu else 0.2))
   matmul = common.matmul_flops_per_s(_DTYPE.value)  # the reference of every row below
+  profile = _PROFILE.value
   for name in _CONFIGS.value.split(","):
     config, n_classes = common.load_config(name)
     config.dtype, config.sample_l1 = _DTYPE.value, _SAMPLE_L1.value
@@ -219,8 +231,10 @@ def _run():
       first_x = None
       for i, unroll in enumerate(_UNROLL.value):  # the baseline once, with the first
         row, x = _row(name, config, n_classes, model, params, b, seconds,
-                      baseline_seconds if i == 0 else 0.0, matmul, unroll, first_x)
+                      baseline_seconds if i == 0 else 0.0, matmul, unroll, first_x,
+                      profile)
         first_x = x if i == 0 else first_x
+        profile = ""  # only the first row is traced
         common.emit(row)
 
 

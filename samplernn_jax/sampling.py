@@ -205,10 +205,11 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     guidance: 1.0 = the plain conditional draw; g != 1 draws from
       ``l_u + g * (l_c - l_u)`` (see the module docstring), at twice the
       work; log-probs are still the conditional model's.
-    unroll: sample steps per iteration of the innermost scan (1 .. the
-      bottom frame size; ``jax.lax.scan``'s unroll): fewer loop iterations,
-      and so fewer loop-control round trips on a GPU, for a longer compile.
-      The samples are the same whatever this is.
+    unroll: sample steps per iteration of the innermost scan
+      (``jax.lax.scan``'s unroll; 1 = none, the bottom frame size, 16 for
+      the paper, = all of a frame's): fewer loop iterations, and so fewer
+      loop-control round trips on a GPU, for a longer compile. The samples
+      are the same whatever this is.
   """
   if int(unroll) != unroll or unroll < 1:
     raise ValueError(f"unroll={unroll!r}: expected a positive integer")

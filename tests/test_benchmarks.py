@@ -133,6 +133,31 @@ def test_train_speed_autodiff_baseline_is_the_float32_backward():
   assert layers.matmul is not layers._dot
 
 
+def test_sample_speed_profile_traces_the_first_row_for_profile_table(tmp_path):
+  """sample_speed.py --profile writes one jax.profiler trace (of the first
+  row; two --unroll rows here) that profile_table.py reads into per-op rows
+  with device time. Rules out a flag that is accepted but writes nothing (the
+  README's generation profile step would find no trace), a trace per row,
+  and a trace without the device's (here: XLA CPU threads') events."""
+  import gzip
+  import profile_table
+  # a subprocess: sample_speed's absl flags share names with train_speed's,
+  # which another test of this file imports
+  out = subprocess.run(
+      [sys.executable, os.path.join(REPO, "benchmarks", "sample_speed.py"), "--configs",
+       "tiny", "--batches", "1", "--seconds", "0.01", "--baseline_seconds", "0",
+       "--unroll", "1", "--unroll", "2", "--profile", str(tmp_path)],
+      capture_output=True, text=True, check=True, timeout=300).stdout
+  rows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+  assert [r["unroll"] for r in rows] == [1, 2] and rows[1]["same_samples_as_first_unroll"]
+  traces = list(tmp_path.glob("**/*.trace.json.gz"))
+  assert len(traces) == 1
+  with gzip.open(profile_table.newest_trace(str(tmp_path)), "rt") as f:
+    events = profile_table.device_events(json.load(f))
+  table = profile_table.op_table(events, top=5)
+  assert events and table and table[0]["total_ms"] > 0
+
+
 def test_profile_table_sums_device_time_per_op():
   """profile_table.py counts only the device's events (a GPU process's kernels,
   named by their HLO op when the trace gives it), sums each op's time and
