@@ -3,8 +3,8 @@
   python scripts/mutation_run.py [--only NAME,...] > mutants.jsonl
 
 Each mutant below is one small, plausible mistake in the numerical core
-(steps.py, sampling.py, quantize.py, layers.py, model.py, batches.py,
-levels.py, cost.py): a swapped gate, a missing clip, a wrong constant. For
+(steps.py, sampling.py, quantize.py, layers.py, kernels.py, model.py,
+batches.py, levels.py, cost.py): a swapped gate, a missing clip, a wrong constant. For
 each, the script copies the repository to a temporary folder, applies the
 one edit (the original text must occur exactly once), runs the tests named
 for that module with ``pytest -x`` and reports whether they failed (the
@@ -43,7 +43,10 @@ TESTS = {
               "tests/test_train.py::test_cost_falls_on_synthetic_data"],
     "sampling": ["tests/test_sampling.py", "tests/test_levels.py"],
     "quantize": ["tests/test_quantize.py", "tests/test_reference.py", "tests/test_data.py"],
-    "layers": ["tests/test_reference.py", "tests/test_model.py"],
+    "layers": ["tests/test_reference.py", "tests/test_model.py", "tests/test_kernels.py",
+               "tests/test_variants.py"],
+    "kernels": ["tests/test_kernels.py",
+                "tests/test_variants.py::test_table_lookup_equals_matmul"],
     "model": ["tests/test_reference.py", "tests/test_model.py", "tests/test_variants.py"],
     "batches": ["tests/test_data.py", "tests/test_reference.py"],
     "levels": ["tests/test_levels.py"],
@@ -91,6 +94,13 @@ MUTANTS = {
     "lstm_no_forget": ("layers", "c = f * c + i * u", "c = c + i * u"),
     "weight_norm_rows": ("layers", "w = kernel * (scale / jnp.linalg.norm(kernel, axis=0))",
                          "w = kernel * (scale / jnp.linalg.norm(kernel))"),
+    "bf16_backward_float32_cotangent": ("layers", "  gl = g.astype(dtype)\n", "  gl = g\n"),
+    "table_grad_positions_reversed": (
+        "layers", "jax.nn.one_hot(idx, q, dtype=dtype)", "jax.nn.one_hot(idx[:, ::-1], q, dtype=dtype)"),
+    "kernel_positions_collapsed": ("kernels", "lambda j, k: (j, 0, k)", "lambda j, k: (0, 0, k)"),
+    "kernel_last_rows_dropped": ("kernels", "n_blocks=n_pad // block_n,",
+                                 "n_blocks=n_pad // block_n - 1,"),
+    "unroll_not_passed": ("sampling", "(upper, forced), unroll=unroll)", "(upper, forced))"),
     "log_softmax_float_logits": ("model", "logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),",
                                  "logp = jax.nn.log_softmax(logits.astype(jnp.bfloat16),"),
     "chunk_overlap_short": ("batches", "return q[:, s:s + seq_len + frame_size], mask[:, s:s + seq_len]",
