@@ -18,7 +18,8 @@ def train_row(r):
   mem = r.get("peak_memory_bytes")
   mfu = r.get("mfu")
   return [r["config"], r["batch_size"], r["seq_len"], r["dtype"], r["sample_l1"],
-          r.get("grad_matmuls", "-"), r["device_kind"], f"{r['step_s']:.4f}", fmt_rate(r["samples_per_s"]),
+          r.get("grad_matmuls", "-"), r["device_kind"], f"{r['step_s']:.4f}",
+          fmt_rate(r["samples_per_s"]),
           f"{mfu:.2f}" if mfu is not None else "-",
           f"{mem / 2**30:.1f}" if mem else "-", f"{r['compile_s']:.1f}",
           f"{r['speedup_vs_eager']:.0f}x" if "speedup_vs_eager" in r else "-"]
@@ -35,8 +36,8 @@ def sample_row(r):
           f"{speedup:.1f}x" if speedup is not None else "-", same]
 
 
-TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "device", "step s",
-         "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
+TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "device",
+         "step s", "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
 SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "device", "samples/s",
           "RTF per clip", "RTF total", "wall s", "vs Python loop", "same samples"]
 

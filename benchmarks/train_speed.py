@@ -144,7 +144,8 @@ def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype")
   matmul = common.matmul_flops_per_s(config.dtype)  # this device, this run
   out = {
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
-      "sample_l1": config.sample_l1, "grad_matmuls": grad_kind, "devices": len(jax.devices()), "device_kind": kind,
+      "sample_l1": config.sample_l1, "grad_matmuls": grad_kind,
+      "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
       "samples_per_s": samples_per_s, "model_flops_per_sample": model_flops,
       "mfu": (common.fraction_of(model_flops, samples_per_s, peak, len(jax.devices()))
