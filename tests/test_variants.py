@@ -2,8 +2,10 @@
 
 Every variant config in configs/ trains (cost falls on a fixed batch); the
 three-tier and LSTM parameter counts equal counts written out by hand; the
-table look-up form of the sample tier's first layer equals the matmul form;
-bfloat16 matmuls keep the tiny model's cost curve within 0.02 bits of fp32.
+table look-up forms of the sample tier's first layer (with autodiff's, the
+one-hot matmul's and the Pallas kernel's gradient) equal the matmul form;
+bfloat16 matmuls, forward and backward, keep the tiny model's cost curve
+within 0.02 bits of fp32, and every dot of the bf16 step takes bf16 operands.
 """
 import functools
 import importlib.util
