@@ -1,13 +1,18 @@
-# Sourced by the gpu_*.sh scripts: OUT_DIR from $1 (else $OUT, else
-# benchmarks/results/raw), unbuffered Python, wheels from .whl/ installed into
-# /tmp/site (packages a GPU image lacks, e.g. ml_collections or soundfile), and
-# the device and package versions written to OUT_DIR/device.txt.
+# Sourced by the gpu_*.sh scripts, run from the repository root: OUT_DIR from
+# $1 (else $OUT, else benchmarks/results/raw), unbuffered Python, wheels from
+# .whl/ installed into /tmp/site (packages a GPU image lacks: ml_collections
+# for the benchmarks, soundfile and cffi for train.py; benchmarks/README.md,
+# "Running on a lent GPU", has the pip download command), and the device
+# and package versions written to OUT_DIR/device.txt. The working tree comes
+# first on PYTHONPATH, so the package measured is always this checkout's,
+# never a copy installed from a wheel.
 OUT_DIR=${1:-${OUT:-benchmarks/results/raw}}
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+    --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
   python3 -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"

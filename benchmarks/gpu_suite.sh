@@ -7,11 +7,14 @@
 # of one stream and of the paper's 300 clips x 5 s with the innermost scan
 # unrolled 1 and 16 times, and one stream with XLA's while-loop command
 # buffers (CUDA graphs); then the paper-batch rows (fp32 and bf16 at 128),
-# generation in bf16, tiny, and last a profiled training step and a profiled
+# generation in bf16, and last a profiled training step and a profiled
 # generated stream with their ten most expensive operations
 # (profile_train.jsonl, profile_sample.jsonl). Each setting one JSON line.
 #
 #   bash benchmarks/gpu_suite.sh [OUT_DIR]     # default benchmarks/results/raw
+#
+# On a lent machine (benchmarks/README.md, "Running on a lent GPU"): make
+# .whl/ here first, carry it, and give the call its 600 s.
 #
 # Rows go to OUT_DIR/train.jsonl and OUT_DIR/sample.jsonl, the device and
 # package versions to OUT_DIR/device.txt, stderr to OUT_DIR/stderr.log. Each
@@ -37,9 +40,7 @@ XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=100 \
     --baseline_seconds 0 --unroll 1 --unroll 16
 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype float32
 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16
-run sample $B/sample_speed.py --configs paper --batches 15 --seconds 5
 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 5 --dtype bfloat16
-run train $B/train_speed.py --configs tiny --batch_sizes 1024
 # Issue 17's first step: where the paper model's bf16 step spends its time
 # (the profiled row is slower than the rows above, so it gets its own file).
 run train_profiled $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
