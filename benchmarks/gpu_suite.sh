@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmarks of benchmarks/README.md in one go (about 8 minutes on an
+# The GPU benchmarks of benchmarks/README.md in one go (about 8.5 minutes on an
 # H200), issue 17's comparisons first, each in one run: the paper model's bf16
 # training step at batch 1024 with the bf16 backward ('dtype') against the
 # pre-2026-11-30 autodiff backward, then with the other sample_l1 forms
