@@ -4,8 +4,8 @@
 
 Each mutant below is one small, plausible mistake in the numerical core
 (steps.py, sampling.py, quantize.py, layers.py, kernels.py, model.py,
-batches.py, levels.py, cost.py): a swapped gate, a missing clip, a wrong constant. For
-each, the script copies the repository to a temporary folder, applies the
+batches.py, levels.py, cost.py): a swapped gate, a missing clip, a wrong
+constant. For each, the script copies the repository to a temporary folder, applies the
 one edit (the original text must occur exactly once), runs the tests named
 for that module with ``pytest -x`` and reports whether they failed (the
 mutant is killed) or passed (it survived). First comes a control, the same

@@ -10,6 +10,7 @@ import sys
 
 import jax
 import jax.extend
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -25,16 +26,24 @@ def load_config_file(path):
   return module.get_config()
 
 
-def dot_operand_dtypes(jaxpr) -> list:
-  """(lhs, rhs) dtype names of every dot_general in a jaxpr, nested ones
-  (scan bodies, custom VJPs, pjit calls) included."""
-  out = []
+def nested_eqns(jaxpr):
+  """Every equation of a jaxpr, those of nested jaxprs (scan bodies, custom
+  VJPs, pjit calls) included."""
   for eqn in jaxpr.eqns:
-    if eqn.primitive.name == "dot_general":
-      out.append(tuple(str(v.aval.dtype) for v in eqn.invars))
+    yield eqn
     for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-      out += dot_operand_dtypes(sub)
-  return out
+      yield from nested_eqns(sub)
+
+
+def dot_operand_dtypes(jaxpr) -> list:
+  """(lhs, rhs) dtype names of every dot_general in a jaxpr, nested ones included."""
+  return [tuple(str(v.aval.dtype) for v in eqn.invars) for eqn in nested_eqns(jaxpr)
+          if eqn.primitive.name == "dot_general"]
+
+
+def bf16_rounded(a) -> np.ndarray:
+  """``a`` rounded to bfloat16, as float64 (a reference's exact inputs)."""
+  return np.asarray(jnp.asarray(a).astype(jnp.bfloat16), np.float64)
 
 
 def load_sample_py():

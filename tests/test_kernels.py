@@ -12,11 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import bf16_rounded
 from samplernn_jax import kernels
-
-
-def bf16_rounded(a):
-  return np.asarray(jnp.asarray(a).astype(jnp.bfloat16), np.float64)
 
 
 @pytest.mark.parametrize("n, s, q, h, block_h", [

@@ -17,12 +17,12 @@ import functools
 import json
 
 import jax
-import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.signal
 
+from conftest import nested_eqns
 from samplernn_jax import config as config_lib
 from samplernn_jax import quantize as quant
 from samplernn_jax import sample_files, sampling, steps, synthetic, trainer
@@ -230,12 +230,8 @@ def test_output_does_not_depend_on_unroll(variant, name):
     jaxpr = jax.make_jaxpr(sampling._generate_block, static_argnums=(0, 8, 9))(
         fast, variables, jnp.asarray(CLASS_VECS), carry, forced, jax.random.key(0),
         jnp.float32(1.0), jnp.float32(1.0), False, unroll)
-    found, todo = [], [jaxpr.jaxpr]
-    while todo:
-      for eqn in todo.pop().eqns:
-        found += [eqn.params["unroll"]] if eqn.primitive.name == "scan" else []
-        todo += list(jax.extend.core.jaxprs_in_params(eqn.params))
-    return sorted(found)
+    return sorted(e.params["unroll"] for e in nested_eqns(jaxpr.jaxpr)
+                  if e.primitive.name == "scan")
   assert scan_unrolls(1)[-1] == 1 and scan_unrolls(3)[-1] == 3, scan_unrolls(3)
   key = jax.random.key(11)
   runs = [sampling.generate(model, params, CLASS_VECS, N, key, block_samples=BLOCK,

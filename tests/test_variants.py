@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import dot_operand_dtypes
+from conftest import bf16_rounded, dot_operand_dtypes
 from samplernn_jax import config as config_lib
 from samplernn_jax import steps, trainer
 
@@ -209,7 +209,7 @@ def test_bfloat16_matmul_gradient_is_the_bf16_products_accumulated_in_float32():
   y, vjp = jax.vjp(lambda a, b: matmul(a, b, jnp.bfloat16), x, w)
   dx, dw = vjp(g)
   assert y.dtype == dx.dtype == dw.dtype == jnp.float32
-  bf = lambda a: np.asarray(jnp.asarray(a).astype(jnp.bfloat16), np.float64)
+  bf = bf16_rounded
   np.testing.assert_allclose(y, bf(x) @ bf(w), rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(dx, bf(g) @ bf(w).T, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(dw, np.einsum("bfi,bfo->io", bf(x), bf(g)),
