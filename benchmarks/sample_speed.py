@@ -191,19 +191,19 @@ def rounded(obj):
 
 
 def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, matmul,
-         unroll=1, first_x=None, profile=""):
+         unroll=1, first_x=None, profile="", guidance=1.0):
   """One JSON row: the scan at batch ``b``, then the Python-loop baseline;
   with ``first_x`` (the samples of the first unroll setting), whether this
   setting drew the same samples. Returns (row, samples)."""
   vecs = class_vectors(b, n_classes)
   row = {"config": name, "batch": b}
-  fields, x = time_scan(model, params, vecs, seconds, unroll, _GUIDANCE.value, profile)
+  fields, x = time_scan(model, params, vecs, seconds, unroll, guidance, profile)
   row.update(fields)
   row.update(dtype=config.dtype, sample_l1=config.sample_l1, unroll=unroll,
-             guidance=_GUIDANCE.value)
+             guidance=guidance)
   if first_x is not None:
     row["same_samples_as_first_unroll"] = bool(np.array_equal(x, first_x))
-  if baseline_seconds > 0 and _GUIDANCE.value == 1.0:  # the loop has no guidance
+  if baseline_seconds > 0 and guidance == 1.0:  # the loop has no guidance
     base = time_python_loop(model, params, vecs, baseline_seconds, x)
     row.update(base)
     row["speedup_vs_python_loop"] = row["samples_per_s"] / base["baseline_samples_per_s"]
@@ -232,7 +232,7 @@ def _run():
       for i, unroll in enumerate(_UNROLL.value):  # the baseline once, with the first
         row, x = _row(name, config, n_classes, model, params, b, seconds,
                       baseline_seconds if i == 0 else 0.0, matmul, unroll, first_x,
-                      profile)
+                      profile, _GUIDANCE.value)
         first_x = x if i == 0 else first_x
         profile = ""  # only the first row is traced
         common.emit(row)
