@@ -7,6 +7,8 @@ has the same keys and an unknown key on the command line is an error.
 """
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -120,14 +122,50 @@ def sample_input(config) -> str:
   return config.sample_input
 
 
-def sample_l1(config) -> str:
+def sample_l1(config, backend: str | None = None) -> str:
   """The sample tier's first-layer form: 'auto' is the look-up tables on a
   CPU (1.4x faster there, benchmarks/README.md) and the matmul elsewhere
   (GPUs run the dense matmul faster than the gathers). Both compute the same
-  function (tested)."""
+  function (tested). ``backend``: jax.default_backend() unless given."""
   if config.sample_l1 == "auto":
-    return "table" if jax.default_backend() == "cpu" else "matmul"
+    return "table" if (backend or jax.default_backend()) == "cpu" else "matmul"
   return config.sample_l1
+
+
+# jaxlib releases whose CUDA backend compiles a float32 scatter-add to a
+# compare-and-swap loop (an LLVM NVPTX change; jax-ml/jax#38806,
+# openxla/xla#46225): hundreds of times slower when many updates share a row,
+# as in an embedding's gradient. Fixed in 0.11.1.
+SLOW_SCATTER_JAX = ((0, 10, 2), (0, 11, 1))  # [first affected, first fixed)
+
+
+def _version(text: str) -> tuple[int, ...]:
+  """(major, minor, patch) of a version string such as '0.11.2.dev20261101'."""
+  m = re.match(r"(\d+)\.(\d+)\.(\d+)", text)
+  return tuple(int(g) for g in m.groups()) if m else ()
+
+
+def slow_scatter_warning(config, backend: str | None = None,
+                         jax_version: str | None = None) -> str | None:
+  """A warning when this config trains through a scatter-add that the
+  installed jaxlib runs as a compare-and-swap loop on an NVIDIA GPU, else None.
+
+  The sample tier's look-ups (``sample_input`` 'embedding' or 'one_hot')
+  take autodiff's scatter-add gradient under ``sample_l1`` 'matmul' and
+  'table'; 'table_mm' and 'table_pallas' have none.
+  """
+  backend = backend or jax.default_backend()
+  jax_version = jax_version or jax.__version__
+  first, fixed = SLOW_SCATTER_JAX
+  l1 = sample_l1(config, backend)
+  if (backend not in ("gpu", "cuda") or not first <= _version(jax_version) < fixed
+      or sample_input(config) == "real" or l1 not in ("matmul", "table")):
+    return None
+  return (f"jax {jax_version} on an NVIDIA GPU runs float32 scatter-adds "
+          "as compare-and-swap loops (jax-ml/jax#38806, fixed in jax 0.11.1): with "
+          f"config.sample_l1={l1!r} the sample tier's look-up gradient is such a "
+          "scatter, and a training step can run hundreds of times slower. Install "
+          "jax[cuda12]>=0.11.1, or set --config.sample_l1=table_mm (no scatter).")
 
 
 def validate(config) -> None:

@@ -248,7 +248,37 @@ class SampleRNN(nn.Module):
 
 
 def log_probs(logits: Array, targets: Array) -> Array:
-  """Natural-log probability of each target: [B, T]."""
-  logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),
-                            axis=-1)
-  return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  """Natural-log probability of each target: logits [B, T, Q], targets int [B, T] -> [B, T].
+
+  ``logits[target] - logsumexp(logits)`` in at least float32, with its
+  gradient written out: ``g * (one_hot(target) - softmax(logits))``, one
+  element-wise pass. Autodiff of a log-softmax then a take would scatter the
+  cotangent into a [B, T, Q] array of zeros (the take's transpose): a
+  scatter-add kernel on a GPU where this is a fused comparison with an iota.
+  """
+  return _target_log_prob(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),
+                          targets)
+
+
+def _take_target(logits: Array, targets: Array) -> Array:
+  return jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+
+
+@jax.custom_vjp
+def _target_log_prob(logits: Array, targets: Array) -> Array:
+  return _take_target(logits, targets) - jax.nn.logsumexp(logits, axis=-1)
+
+
+def _target_log_prob_fwd(logits, targets):
+  lse = jax.nn.logsumexp(logits, axis=-1)  # [B, T]
+  return _take_target(logits, targets) - lse, (logits, targets, lse)
+
+
+def _target_log_prob_bwd(res, g):
+  logits, targets, lse = res
+  q = jnp.arange(logits.shape[-1], dtype=targets.dtype)
+  one_hot = (targets[..., None] == q).astype(logits.dtype)  # [B, T, Q]
+  return g[..., None] * (one_hot - jnp.exp(logits - lse[..., None])), None
+
+
+_target_log_prob.defvjp(_target_log_prob_fwd, _target_log_prob_bwd)

@@ -221,6 +221,9 @@ class _Run:
     self.setup = s = make_setup(config)
     os.makedirs(workdir, exist_ok=True)
     _log(f"parameters: {s.n_params}")
+    slow = config_lib.slow_scatter_warning(config)
+    if slow:
+      _log(f"warning: {slow}")
     self.ckpt = Checkpointer(workdir, config.keep_checkpoints, self.meta_of)
     self.state, self.meta = restore_or_init(config, s, workdir, self.ckpt.ckpts)
     self.start = int(self.state.step)

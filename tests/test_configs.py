@@ -119,6 +119,33 @@ def test_sample_l1_auto_picks_the_faster_form_per_backend(monkeypatch):
     config_lib.validate(config)
 
 
+def test_slow_scatter_warning_names_the_affected_jax_and_the_way_out():
+  """config.slow_scatter_warning (logged by train.py) fires only for a GPU
+  backend, a jax in [0.10.2, 0.11.1) (CUDA float32 scatter-adds as
+  compare-and-swap loops) and a form whose look-up gradient scatters
+  ('matmul', 'table'; 'auto' resolving to the matmul on a GPU); the message
+  names the version, the setting and the remedy. Rules out a warning on
+  every GPU run, on fixed or older jax (0.10.1, 0.11.1, 0.11.2.dev), on a
+  CPU, for the scatter-free 'table_mm' or for real-valued sample input."""
+  config = config_lib.base_config()
+  warn = lambda backend="gpu", version="0.10.2": config_lib.slow_scatter_warning(
+      config, backend, version)
+  for version in ("0.10.2", "0.11.0", "0.11.0rc1"):
+    message = warn(version=version)
+    assert message and f"jax {version}" in message, version
+    assert "config.sample_l1='matmul'" in message and "table_mm" in message
+    assert "0.11.1" in message
+  for version in ("0.10.1", "0.11.1", "0.11.2.dev20261101", "0.6.0"):
+    assert warn(version=version) is None, version
+  assert warn(backend="cpu") is None
+  config.sample_l1 = "table"
+  assert "config.sample_l1='table'" in warn()
+  config.sample_l1 = "table_mm"
+  assert warn() is None
+  config.sample_l1, config.sample_input = "matmul", "real"
+  assert warn() is None
+
+
 def test_base_config_holds_the_papers_values():
   """base_config() (which every configs/*.py starts from) has the paper's
   value of each flag in the README's table, written out here, not read from

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import bf16_rounded, dot_operand_dtypes
+from conftest import bf16_rounded, dot_operand_dtypes, nested_eqns
 from samplernn_jax import config as config_lib
 from samplernn_jax import steps, trainer
 
@@ -192,6 +192,28 @@ def test_bfloat16_train_step_runs_every_matmul_on_bfloat16_operands(rnn):
   assert len(dots["float32"]) >= 20 and len(dots["bfloat16"]) >= 20, dots
   assert set(dots["float32"]) == {("float32", "float32")}
   assert set(dots["bfloat16"]) == {("bfloat16", "bfloat16")}, dots["bfloat16"]
+
+
+@pytest.mark.parametrize("l1, scatters", [("table_mm", 0), ("table_pallas", 0), ("matmul", 1),
+                                           ("table", 16)])
+def test_train_step_scatters_only_where_the_form_says(l1, scatters):
+  """The train step's scatter-adds (atomic adds on a GPU; a compare-and-swap
+  loop per update under jaxlib 0.10.2-0.11.0): none with 'table_mm' and
+  'table_pallas', the embedding's one with 'matmul', one per table position
+  (s = 16) with 'table'. Rules out a loss whose gradient scatters into the
+  [B, T, Q] logits (autodiff of take_along_axis, the code before 2026-11-30)
+  and a one-hot-matmul form that still scatters somewhere."""
+  config = shrink(load("dcase2016"))
+  config.sample_l1 = l1
+  model = config_lib.build_model(config, 4)
+  tx = steps.make_optimizer(config)
+  state = jax.eval_shape(lambda: steps.init_state(model, tx, jax.random.key(0),
+                                                  config.batch_size, config.seq_len))
+  jaxpr = jax.make_jaxpr(functools.partial(steps.train_step, model, tx))(
+      state, fixed_batch(config, 4)).jaxpr
+  names = [e.primitive.name for e in nested_eqns(jaxpr)]
+  assert "gather" in names  # the walk reaches the look-ups
+  assert sum(n.startswith("scatter") for n in names) == scatters, sorted(set(names))
 
 
 def test_bfloat16_matmul_gradient_is_the_bf16_products_accumulated_in_float32():
