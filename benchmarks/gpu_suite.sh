@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The GPU benchmarks of benchmarks/README.md in one go (about 8.5 minutes on an
 # H200), issue 17's comparisons first, each in one run: the paper model's bf16
-# training step at batch 1024 with the bf16 backward ('dtype') against the
-# pre-2026-11-30 autodiff backward, then with the other sample_l1 forms
+# training step at batch 1024 with the bf16 backward ('dtype') and the loss's
+# written-out gradient ('vjp') against the pre-2026-11-30 autodiff of each
+# (four rows), then with the other sample_l1 forms
 # (table_pallas last: a Triton compile failure ends only its own row); generation
 # of one stream and of the paper's 300 clips x 5 s with the innermost scan
 # unrolled 1 and 16 times, and one stream with XLA's while-loop command
-# buffers (CUDA graphs); then the paper-batch rows (fp32 and bf16 at 128),
+# buffers (CUDA graphs); then the paper-batch row (fp32 at 128),
 # generation in bf16, and last a profiled training step and a profiled
 # generated stream with their ten most expensive operations
 # (profile_train.jsonl, profile_sample.jsonl). Each setting one JSON line.
@@ -30,8 +31,8 @@ run() {  # run NAME SCRIPT ARGS...: one benchmark invocation, rows appended to N
   timeout "${T:-150}" python3 "$@" 2>>"$OUT_DIR/stderr.log" | tee -a "$OUT_DIR/$name.jsonl"
 }
 B=benchmarks
-T=150 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
-    --grad_matmuls dtype --grad_matmuls autodiff
+T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
+    --grad_matmuls dtype --grad_matmuls autodiff --loss_grad vjp --loss_grad autodiff
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --sample_l1 table --sample_l1 table_mm --sample_l1 table_pallas
 T=200 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 5 --unroll 1 --unroll 16
@@ -39,7 +40,6 @@ XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=100 \
     run sample_command_buffers $B/sample_speed.py --configs paper --batches 1 --seconds 5 \
     --baseline_seconds 0 --unroll 1 --unroll 16
 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype float32
-run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16
 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 5 --dtype bfloat16
 # Issue 17's first step: where the paper model's bf16 step spends its time
 # (the profiled row is slower than the rows above, so it gets its own file).

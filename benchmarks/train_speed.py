@@ -5,7 +5,8 @@
   python benchmarks/train_speed.py --configs tiny --baseline   # + eager (un-jitted) step
 
 Each object: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls
-(``--grad_matmuls``: how a bf16 step's backward matmuls run), devices,
+(``--grad_matmuls``: how a bf16 step's backward matmuls run), loss_grad
+(``--loss_grad``: the loss's gradient as written or autodiff's), devices,
 device_kind, compile_s, step_s (median after warm-up), samples_per_s,
 model_flops_per_sample (analytic: 3 x the forward matmuls, see
 common.train_flops_per_sample; about 52 M for the paper model), mfu (model
@@ -29,6 +30,7 @@ import time
 
 import common
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
@@ -49,6 +51,12 @@ _GRAD_MATMULS = flags.DEFINE_multi_enum(
     "float32 accumulation); 'autodiff' traces the step with plain autodiff of the "
     "bf16 forward instead (the code before 2026-11-30: float32 cotangents); repeat "
     "the flag to compare both in one run")
+_LOSS_GRAD = flags.DEFINE_multi_enum(
+    "loss_grad", ["vjp"], ["vjp", "autodiff"],
+    "gradient of the log-probabilities: 'vjp' is model.log_probs (g * (one_hot - "
+    "softmax), element-wise); 'autodiff' traces the step with autodiff of a "
+    "log-softmax then a take instead (the code before 2026-11-30: a scatter into "
+    "the logits); repeat the flag to compare both in one run")
 _STEPS = flags.DEFINE_integer("steps", 10, "timed steps per setting")
 _BASELINE = flags.DEFINE_bool("baseline", False, "also time the eager step")
 _PROFILE = flags.DEFINE_string(
@@ -93,7 +101,29 @@ def grad_matmuls(kind: str):
     layers.matmul = saved
 
 
-def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype"):
+def _autodiff_log_probs(logits, targets):
+  """The loss of the code before 2026-11-30: log-softmax, then a take."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),
+                            axis=-1)
+  return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+
+
+@contextlib.contextmanager
+def loss_grad(kind: str):
+  """While the step is traced, the loss's log-probabilities are
+  model.log_probs ('vjp') or autodiff of the pre-2026-11-30 form
+  ('autodiff'); like grad_matmuls, for a fresh callable traced inside."""
+  saved = steps.log_probs
+  if kind == "autodiff":
+    steps.log_probs = _autodiff_log_probs
+  try:
+    yield
+  finally:
+    steps.log_probs = saved
+
+
+def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype",
+            loss_kind="vjp"):
   model = config_lib.build_model(config, n_classes)
   tx = steps.make_optimizer(config)
   mesh = sharding.make_mesh()
@@ -113,7 +143,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype")
   fn = functools.partial(steps.train_step, model, tx)
   jitted = jax.jit(fn, in_shardings=(st_sh, data_sh), out_shardings=st_sh, donate_argnums=0)
   t0 = time.perf_counter()
-  with grad_matmuls(grad_kind):
+  with grad_matmuls(grad_kind), loss_grad(loss_kind):
     compiled = jitted.lower(state, dev_batch).compile()
   compile_s = time.perf_counter() - t0
   try:
@@ -145,6 +175,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype")
   out = {
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
       "sample_l1": config.sample_l1, "grad_matmuls": grad_kind,
+      "loss_grad": loss_kind,
       "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
       "samples_per_s": samples_per_s, "model_flops_per_sample": model_flops,
@@ -181,10 +212,11 @@ def _run():
       if _SEQ_LEN.value:
         config.seq_len = _SEQ_LEN.value
       config.dtype = _DTYPE.value
-      for l1, grad_kind in itertools.product(_SAMPLE_L1.value, _GRAD_MATMULS.value):
+      for l1, grad_kind, loss_kind in itertools.product(
+          _SAMPLE_L1.value, _GRAD_MATMULS.value, _LOSS_GRAD.value):
         config.sample_l1 = l1
         row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
-                                         _PROFILE.value, grad_kind),
+                                         _PROFILE.value, grad_kind, loss_kind),
                "date": common.today()}
         common.emit(row)
 

@@ -15,12 +15,12 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, dot_operand_dtypes
+from conftest import REPO, dot_operand_dtypes, nested_eqns
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import common  # noqa: E402
 
-from samplernn_jax import config as config_lib, steps  # noqa: E402
+from samplernn_jax import config as config_lib, model as model_lib, steps  # noqa: E402
 
 
 def flops_from_params(config, n_classes):
@@ -79,7 +79,7 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
                        capture_output=True, text=True, check=True).stdout
   lines = [l for l in out.splitlines() if l.startswith("|")]
   assert len(lines) == 7  # two tables of header and rule; one train row, two sample rows
-  assert ("| tiny | 8 | 256 | float32 | matmul | - | cpu | 0.0125 | 163.8 k | - | 1.0 | 3.5 "
+  assert ("| tiny | 8 | 256 | float32 | matmul | - | - | cpu | 0.0125 | 163.8 k | - | 1.0 | 3.5 "
           "| 80x |") in lines
   assert ("| paper | 300 | 5.0 | bfloat16 | matmul | - | gpu | 4.10 M | 0.85 | 256.4 | 5.9 "
           "| 48.5x | False |") in lines
@@ -110,9 +110,11 @@ def test_rows_carry_the_device_matmul_reference():
 def test_train_speed_autodiff_baseline_is_the_float32_backward():
   """train_speed's ``--grad_matmuls autodiff`` (the same-run baseline of the
   bf16 backward) traces the bf16 step with float32-cotangent backward dots,
-  and ``dtype`` with bf16 ones only; the library's matmul is back after the
-  block. Rules out a baseline that measures the new code twice (a ratio of
-  1 by construction) or a swap that leaks into later rows."""
+  and ``dtype`` with bf16 ones only; ``--loss_grad autodiff`` (the baseline
+  of the loss's written-out gradient) adds the scatter into the logits that
+  ``vjp`` does not have; the library's functions are back after each block.
+  Rules out a baseline that measures the new code twice (a ratio of 1 by
+  construction) or a swap that leaks into later rows."""
   import train_speed
   from samplernn_jax import layers
   config, n = common.load_config("tiny")
@@ -134,6 +136,16 @@ def test_train_speed_autodiff_baseline_is_the_float32_backward():
       "bfloat16", "float32") in dots["autodiff"], dots["autodiff"]
   assert dots["dtype"] == {("bfloat16", "bfloat16")}
   assert layers.matmul is not layers._dot
+  # --loss_grad: 'autodiff' brings back the scatter into the logits, 'vjp' has none
+  scatters = {}
+  for kind in ("autodiff", "vjp"):
+    step = functools.partial(steps.train_step, model, tx)
+    with train_speed.loss_grad(kind):
+      jaxpr = jax.make_jaxpr(step)(state, batch).jaxpr
+    scatters[kind] = sum(e.primitive.name.startswith("scatter") for e in nested_eqns(jaxpr))
+  # the matmul form's embedding gradient is one scatter in both
+  assert scatters == {"autodiff": 2, "vjp": 1}, scatters
+  assert steps.log_probs is model_lib.log_probs
 
 
 def test_sample_speed_profile_traces_the_first_row_for_profile_table(tmp_path):
