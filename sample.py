@@ -29,11 +29,12 @@ _TEMPERATURE = flags.DEFINE_float(
     "softmax temperature of each draw: 0.95 by default (the best measured, "
     "docs/quality.md); 1.0 = the paper's plain draw; 0 = argmax")
 _GUIDANCE = flags.DEFINE_float(
-    "guidance", None,
+    "guidance", 1.0,
     "classifier-free guidance g: each draw from l_u + g (l_c - l_u) of the "
     "model's logits with and without the class (twice the work); 1 = the "
-    "plain conditional draw (the paper's). Needs a model trained with "
-    "config.cond_dropout > 0; default: 3 for such a model (docs/quality.md), else 1")
+    "plain conditional draw (the paper's, the default). Other values need a "
+    "model trained with config.cond_dropout > 0; try 2-3 against 1 "
+    "(docs/quality.md: it helped one such model and hurt another)")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of the draws")
 _PRIME = flags.DEFINE_string("prime", None, "a mono WAV at the model's rate to continue")
 _MIX = flags.DEFINE_string("mix", None, "a convex mix of classes, e.g. bus:0.5,park:0.5")
@@ -74,9 +75,7 @@ def _sample():
            if _PRIME.value else None)
   temperature = (sfiles.DEFAULT_TEMPERATURE if _TEMPERATURE.value is None
                  else _TEMPERATURE.value)
-  guidance = (sfiles.default_guidance(c) if _GUIDANCE.value is None
-              else _GUIDANCE.value)
-  common = dict(temperature=temperature, guidance=guidance, seed=_SEED.value, prime=prime,
+  common = dict(temperature=temperature, guidance=_GUIDANCE.value, seed=_SEED.value, prime=prime,
                 overwrite=_OVERWRITE.value, progress=not _NO_PROGRESS.value)
   level = _LEVEL.value
   if _STREAM.value:

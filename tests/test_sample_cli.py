@@ -334,9 +334,10 @@ def test_overwrite_replaces(workdir, filled, tmp_path):
 
 def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
   """For a model trained with config.cond_dropout, --guidance 3 gives the
-  library's guided generation, and no --guidance gives the default guidance
-  (rules out a flag recorded in model.json but not passed to the sampler,
-  and a default that ignores how the model was trained). The fixture's
+  library's guided generation, and no --guidance gives the plain draw
+  (guidance 1, the default for every model since the shipped config was
+  measured worse with 3). Rules out a flag recorded in model.json but not
+  passed to the sampler, and a default that guides such a model. The fixture's
   checkpoint stands in for such a model (its config says cond_dropout 0.5;
   which parameters are guided does not matter to the wiring)."""
   loaded = sample_files.load_checkpoint(workdir)
@@ -345,7 +346,7 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
   sample_py = load_sample_py()
   vec = np.eye(4, dtype=np.float32)[[0]]  # tone
   made = {}
-  for flag, g in ((["--guidance", "3"], 3.0), ([], sample_files.DEFAULT_GUIDANCE)):
+  for flag, g in ((["--guidance", "3"], 3.0), ([], 1.0)):
     out = str(tmp_path / f"g{len(flag)}")
     sample_py.main(["--workdir", workdir, "--out", out, "--classes", "tone", "--per_class",
                     "1", "--seconds", "0.25", "--level", "none", "--no_progress", *flag])
@@ -358,6 +359,7 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
     made[g] = q
   plain, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(0),
                                sample_files.DEFAULT_TEMPERATURE)
+  np.testing.assert_array_equal(made[1.0], plain)  # no flag: the unguided draw
   assert not np.array_equal(made[3.0], plain)  # --guidance 3 made a difference
 
 
@@ -388,7 +390,7 @@ BAD = {
     "seconds_nan": (["--seconds", "nan"], "error: seconds=nan: expected a positive length"),
     "per_class_zero": (["--per_class", "0"], "error: per_class=0"),
     "ckpt_step": (["--ckpt", "99"], "no checkpoint at step 99"),
-    "exists": (["--classes", "tone"], "pass overwrite=True"),
+    "exists": (["--classes", "tone"], "pass --overwrite"),
     "stream_minmax": (["--stream", "--normalize", "minmax"], "--stream writes unscaled audio"),
     "prime_rate": (["--prime", "rate"], "sample rate 8000 Hz; expected 16000 Hz"),
     "prime_stereo": (["--prime", "stereo"], "2 channels; expected mono"),
