@@ -30,7 +30,9 @@ def base_config() -> ml_collections.ConfigDict:
   """Every key, with the values of the paper's run (docs/paper.md)."""
   c = ml_collections.ConfigDict()
   # Data.
-  c.data_dir = ""            # folder of audio_{train,valid,test}.npz
+  c.data_dir = ""            # folder of audio_{train,valid,test}.npz, or of class
+                             # folders of recordings (packed once at 16 kHz), or
+                             # "synthetic"; relative paths also from the repository
   c.seq_len = 1024           # TBPTT: target samples per chunk
   c.q_levels = 256
   c.q_type = "linear"        # linear | mu-law | a-law
@@ -71,14 +73,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_every_steps = 0     # 0 = once per epoch
   c.eval_batch_size = 0      # 0 = batch_size
   c.max_eval_clips = 0       # 0 = every clip of valid and test
-  c.log_every_steps = 50
-  c.checkpoint_every_steps = 500
-  c.keep_checkpoints = 2
+  c.log_every_steps = 50     # train cost to metrics and the progress bar
+  c.checkpoint_every_steps = 500  # also at every evaluation and at the end
+  c.keep_checkpoints = 2     # latest checkpoints kept (the best one is kept apart)
   # Samples written during training (the paper's habit), at evaluations.
   c.sample_every_evals = 0   # 0 = off
   c.sample_per_class = 2
   c.sample_seconds = 2.0
-  c.sample_rate = 16000
+  c.sample_rate = 16000      # rate of the data (npz packed at another rate need
+                             # theirs): labels the written WAVs and sample seconds
   c.lock()  # a key not listed here (a typo in a config file) is an error
   return c
 
@@ -124,8 +127,8 @@ def sample_input(config) -> str:
 
 def sample_l1(config, backend: str | None = None) -> str:
   """The sample tier's first-layer form: 'auto' is the look-up tables on a
-  CPU (1.4x faster there, benchmarks/README.md) and the matmul elsewhere
-  (GPUs run the dense matmul faster than the gathers). Both compute the same
+  CPU (1.1-1.3x faster there, benchmarks/README.md) and the matmul elsewhere
+  (an H200 ran the matmul 4% faster than the tables). Both compute the same
   function (tested). ``backend``: jax.default_backend() unless given."""
   if config.sample_l1 == "auto":
     return "table" if (backend or jax.default_backend()) == "cpu" else "matmul"
@@ -201,7 +204,8 @@ def validate(config) -> None:
     raise ValueError(f"config.dtype={config.dtype!r}: expected 'float32' or 'bfloat16'")
   if config.sample_l1 not in SAMPLE_L1:
     raise ValueError(f"config.sample_l1={config.sample_l1!r}: expected one of {SAMPLE_L1}")
-  for key in ("dim", "batch_size"):
+  for key in ("dim", "batch_size", "log_every_steps", "checkpoint_every_steps",
+              "keep_checkpoints", "sample_rate"):
     if config[key] < 1:
       raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
   if not 0 <= config.cond_dropout < 1:

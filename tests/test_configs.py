@@ -74,6 +74,11 @@ BAD = [
     (dict(dim=0), "config.dim=0"),
     (dict(batch_size=0), "config.batch_size=0"),
     (dict(learning_rate=0.0), "config.learning_rate=0.0"),
+    # used as step divisors (a ZeroDivisionError after the first step before)
+    (dict(log_every_steps=0), "config.log_every_steps=0"),
+    (dict(checkpoint_every_steps=0), "config.checkpoint_every_steps=0"),
+    (dict(keep_checkpoints=0), "config.keep_checkpoints=0"),
+    (dict(sample_rate=0), "config.sample_rate=0"),
 ]
 
 
