@@ -26,7 +26,7 @@ Safety:
   An interrupted run leaves no corrupt npz, and rerunning the same command
   reuses the staged splits (restart).
 
-Shapes: N clips, T = clip_len samples a clip, C classes.
+Shapes: N clips, W = clip_len samples a clip, C classes (model.py's glossary).
 """
 from __future__ import annotations
 
@@ -256,7 +256,8 @@ def check_output_dir(out_dir: str, overwrite: bool, sig: str | None = None) -> b
   existing = sorted(os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(out_dir), "*.npz")))
   if existing and not overwrite and not resuming:
     raise DataError(f"out_dir {out_dir}: already holds {', '.join(existing)}; pass "
-                    "overwrite=True to replace them (nothing was written)")
+                    "--overwrite (overwrite=True in Python) to replace them (nothing "
+                    "was written)")
   return resuming
 
 

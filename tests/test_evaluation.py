@@ -271,7 +271,7 @@ def test_evaluate_end_to_end_and_no_overwrite(tmp_path):
   # A second run refuses to overwrite; eval.json is left as it was.
   before = (out / "eval.json").read_bytes()
   r = run_evaluate("--data_dir", data, "--samples", samples, *TINY)
-  assert r.returncode == 2 and "pass overwrite=True" in r.stderr and "eval.json" in r.stderr
+  assert r.returncode == 2 and "pass --overwrite" in r.stderr and "eval.json" in r.stderr
   assert (out / "eval.json").read_bytes() == before
   # With --overwrite the outputs are replaced, and the matching f_real
   # checkpoint is reused (so the numbers are the same).
@@ -377,7 +377,7 @@ def _mismatched_checkpoint(data, samples):
   clf = clf_lib.Classifier(model=None, params={"w": np.zeros(2, np.float32)},
                            mean=np.zeros(1, np.float32), std=np.ones(1, np.float32))
   clf_lib.save(os.path.join(samples, "eval", "f_real"), clf, {"kind": "f_real"})
-  return r"f_real: holds a f_real checkpoint trained on other data or settings .*pass overwrite=True"
+  return r"f_real: holds a f_real checkpoint trained on other data or settings .*pass --overwrite"
 
 
 @pytest.mark.parametrize("make_bad", [

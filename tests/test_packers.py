@@ -348,7 +348,7 @@ def test_pack_folder_script_refuses_existing_output(tmp_path):
                       str(out), "--clip_seconds", str(CLIP_S)],
                      cwd=REPO, capture_output=True, text=True, timeout=120)
   assert r.returncode != 0
-  assert "already holds audio_train.npz" in r.stderr and "pass overwrite=True" in r.stderr
+  assert "already holds audio_train.npz" in r.stderr and "pass --overwrite" in r.stderr
   assert (out / "audio_train.npz").read_bytes() == b"precious"
   assert os.listdir(out) == ["audio_train.npz"]
 
@@ -471,7 +471,7 @@ def test_overwrite_replaces_outputs(tmp_path):
   make_folder_tree(src, classes=("x", "y"), per_class=3)
   out = str(tmp_path / "out")
   packing.pack_folder(src, out, clip_seconds=CLIP_S, progress=False)
-  with pytest.raises(DataError, match="pass overwrite=True"):
+  with pytest.raises(DataError, match="pass --overwrite"):
     packing.pack_folder(src, out, clip_seconds=0.25, progress=False)
   assert load(out, "train")["wav"].shape[1] == CLIP
   packing.pack_folder(src, out, clip_seconds=0.25, overwrite=True, progress=False)

@@ -19,8 +19,9 @@ Steps (Kong et al. 2019, Sec. 4, plus a Frechet distance):
    is replaced without ``overwrite``.
 
 ``baseline="random"`` evaluates the clips of an untrained model (the paper's
-6.7 % row): for now ``samples_dir`` must be the output of ``sample.py`` run on
-a freshly initialised (untrained) model; see ``_random_baseline_samples``.
+6.7 % row): the WAVs in ``samples_dir`` if it holds any, else clips of a
+freshly initialised ``baseline_config`` model generated into it first
+(``_random_baseline_samples``).
 
 Real clips are taken as 16 kHz (the paper's npz files hold no rate).
 """
@@ -131,8 +132,8 @@ def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
       diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
       raise EvalError(
           f"{ckpt_dir}: holds a {what} checkpoint trained on other data or "
-          f"settings (differs in: {', '.join(diff)}); pass overwrite=True to "
-          "retrain it, or choose another workdir")
+          f"settings (differs in: {', '.join(diff)}); pass --overwrite "
+          "(overwrite=True in Python) to retrain it, or choose another workdir")
     log(f"{what}: overwrite=True: replacing the checkpoint in {ckpt_dir}")
     shutil.rmtree(ckpt_dir)
   clf = train()
@@ -172,9 +173,11 @@ def _manifest_steps(samples_dir: str) -> list:
 
 def _load_real(data_dir: str, n_classes: int | None):
   """Class names and the train, valid (or None) and test splits of ``data_dir``."""
-  if not os.path.isdir(data_dir):
+  repo_relative = os.path.join(datasets.REPO_ROOT, data_dir)
+  if not os.path.isdir(data_dir) and not os.path.isdir(repo_relative):
     raise EvalError(f"data_dir {data_dir}: no such directory")
-  data_dir = datasets.resolve_data_dir(data_dir)  # class folders: packed
+  # as train.py: also from the repository root; class folders: packed
+  data_dir = datasets.resolve_data_dir(data_dir)
   for split in ("train", "test"):
     p = splits_lib.split_path(data_dir, split)
     if not os.path.isfile(p):
@@ -217,8 +220,8 @@ def _check_outputs_free(out_dir: str, overwrite: bool) -> None:
               if os.path.exists(os.path.join(out_dir, f))]
   if existing and not overwrite:
     raise EvalError(f"{out_dir}: already holds {', '.join(existing)} from an "
-                    "earlier evaluation; pass overwrite=True to replace them, or "
-                    "choose another out_dir")
+                    "earlier evaluation; pass --overwrite (overwrite=True in "
+                    "Python) to replace them, or choose another out_dir")
 
 
 def _input_notes(splits, clips, samples_dir, baseline, config) -> list[str]:
@@ -487,7 +490,8 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
              out_dir: str | None = None, overwrite: bool = False,
              baseline: str | None = None, config: EvalConfig = EvalConfig(),
              n_classes: int | None = None, log: Callable[[str], None] = logging.info,
-             baseline_config: str = "configs/default.py", baseline_per_class: int = 20) -> dict:
+             baseline_config: str = os.path.join(datasets.REPO_ROOT, "configs", "default.py"),
+             baseline_per_class: int = 20) -> dict:
   """Runs the whole evaluation; returns what it writes to ``eval.json``.
 
   Args:
