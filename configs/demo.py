@@ -28,6 +28,9 @@ def get_config():
   config.max_steps = 6000
   config.eval_every_steps = 3000
   config.eval_batch_size = 32
+  # The form the demo was trained with, on every backend ('auto' picks it on a
+  # CPU, the matmul on a GPU: the same function summed in another order). On
+  # an H200 it trained 4% slower than the matmul (benchmarks/README.md).
   config.sample_l1 = "table"
   config.log_every_steps = 50
   config.checkpoint_every_steps = 250

@@ -6,7 +6,8 @@ makes resumed runs exact. A batch is a dict of numpy arrays, batch axis first
 ``sid`` int32 [B] (-1: no class, a zero class vector; see
 ``cond_dropout``), ``reset`` bool [B].
 
-Shapes: B clips a batch, T samples a clip, S top frame size,
+Shapes (model.py's glossary; W, not T, for a whole clip): B clips a batch,
+W samples a clip, S top frame size,
 L = seq_len + S samples a chunk.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from samplernn_jax.splits import Split, check_finite
 
 
 def num_chunks(clip_len: int, seq_len: int) -> int:
-  """Chunks per clip; the last one is padded and masked when T % seq_len != 0."""
+  """Chunks per clip; the last one is padded and masked when W % seq_len != 0."""
   return -(-clip_len // seq_len)
 
 
@@ -41,7 +42,7 @@ def clip_dither(seeds: Sequence[Sequence[int]], clip_len: int) -> np.ndarray:
 def prepare_clips(wav_rows: np.ndarray, seq_len: int, frame_size: int,
                   q_type: str, q_levels: int,
                   dither: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """Quantises clips (``dither``: optional noise [B, T] in levels, see
+  """Quantises clips (``dither``: optional noise [B, W] in levels, see
   ``quantize.quantize``) and lays them out for chunking.
 
   Returns ``q`` int32 [B, S + n * seq_len] (S = ``frame_size`` samples of

@@ -3,7 +3,7 @@
 
 The library's own modules import the parts directly:
 
-* ``splits.py``: npz splits (``wav`` [N, T], ``sid`` [N]), validated and
+* ``splits.py``: npz splits (``wav`` [N, W], ``sid`` [N]), validated and
   memory-mapped; class names;
 * ``batches.py``: TBPTT batches for training (addressable by step) and
   evaluation;

@@ -1,8 +1,9 @@
 """Several processes (hosts) as one JAX runtime, for data-parallel training.
 
-``initialize`` wraps ``jax.distributed.initialize``: with no flags it lets JAX
-detect the cluster (SLURM, Open MPI); with ``coordinator`` /
-``num_processes`` / ``process_id`` it uses them. Each process then sees every
+``initialize`` wraps ``jax.distributed.initialize``: with ``auto=True``
+(train.py ``--distributed``) it lets JAX detect the cluster (SLURM, Open
+MPI); with ``coordinator`` / ``num_processes`` / ``process_id`` it uses
+them; with none of these it does nothing (one process). Each process then sees every
 device in ``jax.devices()``, the 'data' mesh spans them all, each process
 feeds only its rows of every batch (``data.TrainBatches``) and only process 0
 writes logs and samples. On CPU, collectives go through gloo.

@@ -8,6 +8,8 @@ Shape glossary (used in comments throughout the package):
   H  hidden size (config.dim) D  RNN state size per layer (H; 2H for LSTM)
   R  RNN layers (config.n_rnn) Q  quantisation levels (config.q_levels)
   C  classes                  E  sample embedding size (config.emb_size)
+  N  clips of a split         W  samples in a whole clip (data files)
+  P  samples in a trim frame (trim.py: 20 ms)
 
 The tiers, top first, have frame sizes ``frame_sizes = (s_0, ..., s_{K-1})``
 (the paper: ``(16,)``; the ICLR 2017 three-tier model: ``(8, 2)``). Tier k sees

@@ -4,7 +4,7 @@ memory-mapped.
 A split is one ``.npz`` file (``audio_train.npz``, ``audio_valid.npz``,
 ``audio_test.npz``) with two keys:
 
-* ``wav``: float [N, T] (the paper: float16, T = 128 000, mono 16 kHz),
+* ``wav``: float [N, W] (the paper: float16, W = 128 000, mono 16 kHz),
   one row per clip;
 * ``sid``: integer [N], the class of each clip, 0 .. n_classes - 1.
 
@@ -15,7 +15,7 @@ order (a JSON list of strings).
 training split is never read into RAM as a whole, let alone twice; a
 compressed npz is loaded once.
 
-Shapes: N clips, T samples a clip.
+Shapes: N clips, W samples a clip (model.py's glossary).
 """
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def split_path(data_dir: str, split: str) -> str:
 
 @dataclasses.dataclass
 class Split:
-  """One split: ``wav`` [N, T] (memory-mapped when possible), ``sid`` [N]."""
+  """One split: ``wav`` [N, W] (memory-mapped when possible), ``sid`` [N]."""
   path: str
-  wav: np.ndarray  # float [N, T]
+  wav: np.ndarray  # float [N, W]
   sid: np.ndarray  # int32 [N]
 
   @property

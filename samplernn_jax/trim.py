@@ -8,7 +8,7 @@ every 20 ms frame whose spread (RMS about the frame's mean) is below
 ``threshold`` levels of its clip, joins what is left of each class's clips
 in file order and cuts it into clips of the original length again.
 
-Shapes: N clips, T samples a clip, F samples a frame.
+Shapes: N clips, W samples a clip, P samples a 20 ms frame (model.py's glossary).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ FRAME = 320  # 20 ms at 16 kHz
 
 def loud_frames(clip: np.ndarray, q_levels: int, threshold: float,
                 frame: int = FRAME) -> np.ndarray:
-  """bool [T // F]: the frames of ``clip`` [T] whose RMS about their own mean
+  """bool [W // P]: the frames of ``clip`` [W] whose RMS about their own mean
   is at least ``threshold`` linear levels of the clip's min-max range."""
   clip = np.asarray(clip, np.float64)
   level = (clip.max() - clip.min()) / q_levels
@@ -32,7 +32,7 @@ def loud_frames(clip: np.ndarray, q_levels: int, threshold: float,
 
 
 def _kept(clip: np.ndarray, q_levels: int, threshold: float, frame: int) -> np.ndarray:
-  """``clip`` [T] without its quiet frames (a tail shorter than a frame stays)."""
+  """``clip`` [W] without its quiet frames (a tail shorter than a frame stays)."""
   keep = loud_frames(clip, q_levels, threshold, frame)
   whole = len(keep) * frame
   kept = clip[:whole].reshape(-1, frame)[keep].reshape(-1)
@@ -43,7 +43,7 @@ def trim_split(split: Split, q_levels: int, threshold: float, class_names,
                frame: int = FRAME) -> tuple[Split, dict[str, tuple[int, int]]]:
   """``split`` with its quiet frames cut out, re-cut per class.
 
-  Returns the new in-memory split (float32 [N', T], classes in order, each
+  Returns the new in-memory split (float32 [N', W], classes in order, each
   class's clips in file order) and {class name: (clips before, after)}.
   Raises DataError naming the class when one keeps less than one clip.
   """
