@@ -76,7 +76,7 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
 def write_training_samples(config, model, params, class_names, step: int,
                            workdir: str, class_rms=None) -> list[str]:
   """A few clips per class into ``workdir/samples/train_<step>`` (the paper's
-  habit), at sample.py's default level and temperature."""
+  habit), at sample.py's default level, temperature and guidance (1)."""
   loaded = sample_files.Loaded(model, jax.device_get(params), config, class_names, step,
                                class_rms, os.path.abspath(workdir), f"train/{step}")
   req = sample_files.make_request(class_names, None, config.sample_per_class, None)

@@ -51,6 +51,7 @@ TESTS = {
     "batches": ["tests/test_data.py", "tests/test_reference.py"],
     "levels": ["tests/test_levels.py"],
     "cost": ["tests/test_reference.py", "tests/test_import_score.py::test_score_equals_reference_bits"],
+    "config": ["tests/test_configs.py"],
 }
 
 # name: (module, original text, mutated text)
@@ -101,8 +102,16 @@ MUTANTS = {
     "kernel_last_rows_dropped": ("kernels", "n_blocks=n_pad // block_n,",
                                  "n_blocks=n_pad // block_n - 1,"),
     "unroll_not_passed": ("sampling", "(upper, forced), unroll=unroll)", "(upper, forced))"),
-    "log_softmax_float_logits": ("model", "logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),",
-                                 "logp = jax.nn.log_softmax(logits.astype(jnp.bfloat16),"),
+    "log_softmax_float_logits": ("model", "return _target_log_prob(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),",
+                                 "return _target_log_prob(logits.astype(jnp.bfloat16),"),
+    "loss_grad_unweighted": ("model", "return g[..., None] * (one_hot - jnp.exp(",
+                             "return (one_hot - jnp.exp("),
+    "loss_grad_target_shifted": ("model", "one_hot = (targets[..., None] == q)",
+                                 "one_hot = (targets[..., None] == q - 1)"),
+    "slow_scatter_warns_on_fixed_jax": ("config", "not first <= _version(jax_version) < fixed",
+                                        "not first <= _version(jax_version)"),
+    "log_every_zero_accepted": ("config", 'for key in ("dim", "batch_size", "log_every_steps",',
+                                'for key in ("dim", "batch_size",'),
     "chunk_overlap_short": ("batches", "return q[:, s:s + seq_len + frame_size], mask[:, s:s + seq_len]",
                             "return q[:, s:s + seq_len + frame_size - 1], mask[:, s:s + seq_len]"),
     "epoch_order_ignores_epoch": ("batches", "return np.random.default_rng([seed, epoch]).permutation(num_clips)",
