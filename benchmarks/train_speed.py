@@ -53,8 +53,8 @@ _GRAD_MATMULS = flags.DEFINE_multi_enum(
     "the flag to compare both in one run")
 _LOSS_GRAD = flags.DEFINE_multi_enum(
     "loss_grad", ["vjp"], ["vjp", "autodiff"],
-    "gradient of the log-probabilities: 'vjp' is model.log_probs (g * (one_hot - "
-    "softmax), element-wise); 'autodiff' traces the step with autodiff of a "
+    "gradient of the log-probabilities: 'vjp' is model.log_probs (g one_hot - "
+    "g softmax, element-wise); 'autodiff' traces the step with autodiff of a "
     "log-softmax then a take instead (the code before 2026-11-30: a scatter into "
     "the logits); repeat the flag to compare both in one run")
 _STEPS = flags.DEFINE_integer("steps", 10, "timed steps per setting")
