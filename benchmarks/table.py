@@ -18,7 +18,8 @@ def train_row(r):
   mem = r.get("peak_memory_bytes")
   mfu = r.get("mfu")
   return [r["config"], r["batch_size"], r["seq_len"], r["dtype"], r["sample_l1"],
-          r.get("grad_matmuls", "-"), r.get("loss_grad", "-"), r["device_kind"], f"{r['step_s']:.4f}",
+          r.get("grad_matmuls", "-"), r.get("loss_grad", "-"), r["device_kind"],
+          f"{r['step_s']:.4f}",
           fmt_rate(r["samples_per_s"]),
           f"{mfu:.2f}" if mfu is not None else "-",
           f"{mem / 2**30:.1f}" if mem else "-", f"{r['compile_s']:.1f}",

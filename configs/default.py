@@ -7,9 +7,9 @@ five ambience classes from 0 A.D., CC BY-SA 3.0, see data/README.md; packed
 into data/default/.packed on first use): about a quarter of an hour on two
 CPU cores, and the same parameters as the shipped demo (training is
 deterministic; checked on a CPU with the versions of constraints.txt; a GPU
-or other jax versions sum in another order and end elsewhere). Then ``python sample.py --workdir runs/default`` writes
-clips of every class. docs/quality.md has the numbers of this and of the
-earlier defaults.
+or other jax versions sum in another order and end elsewhere). Then
+``python sample.py --workdir runs/default`` writes clips of every class.
+docs/quality.md has the numbers of this and of the earlier defaults.
 
   python train.py   # same as: --config configs/default.py --workdir runs/default
 """

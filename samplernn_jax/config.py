@@ -167,8 +167,9 @@ def slow_scatter_warning(config, backend: str | None = None,
   return (f"jax {jax_version} on an NVIDIA GPU runs float32 scatter-adds "
           "as compare-and-swap loops (jax-ml/jax#38806, fixed in jax 0.11.1): with "
           f"config.sample_l1={l1!r} the sample tier's look-up gradient is such a "
-          "scatter, and a training step can run hundreds of times slower. Install "
-          "jax[cuda12]>=0.11.1, or set --config.sample_l1=table_mm (no scatter).")
+          "scatter (reported up to hundreds of times slower), and the training "
+          "step slows with it. Install jax[cuda12]>=0.11.1, or set "
+          "--config.sample_l1=table_mm (no scatter).")
 
 
 def validate(config) -> None:

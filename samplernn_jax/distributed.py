@@ -3,10 +3,10 @@
 ``initialize`` wraps ``jax.distributed.initialize``: with ``auto=True``
 (train.py ``--distributed``) it lets JAX detect the cluster (SLURM, Open
 MPI); with ``coordinator`` / ``num_processes`` / ``process_id`` it uses
-them; with none of these it does nothing (one process). Each process then sees every
-device in ``jax.devices()``, the 'data' mesh spans them all, each process
-feeds only its rows of every batch (``data.TrainBatches``) and only process 0
-writes logs and samples. On CPU, collectives go through gloo.
+them; with none of these it does nothing (one process). Each process then
+sees every device in ``jax.devices()``, the 'data' mesh spans them all, each
+process feeds only its rows of every batch (``data.TrainBatches``) and only
+process 0 writes logs and samples. On CPU, collectives go through gloo.
 """
 from __future__ import annotations
 

@@ -42,8 +42,8 @@ def rms(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def class_rms(wav, sid, n_classes: int, rows_per_read: int = 256) -> list[float | None]:
   """Median DC-free RMS of each class's clips: [C] floats (None: no clip).
 
-  ``wav`` [M, W] (M clips, W samples each) may be a memory-map of a large float16 split; it is read
-  ``rows_per_read`` rows at a time.
+  ``wav`` [M, W] (M clips of W samples) may be a memory-map of a large
+  float16 split; it is read ``rows_per_read`` rows at a time.
   """
   sid = np.asarray(sid)
   per_clip = np.concatenate([rms(np.asarray(wav[s:s + rows_per_read], np.float64))

@@ -40,7 +40,7 @@ DEFAULT_LEVEL = "class"
 DEFAULT_TEMPERATURE = 0.95
 # Guidance is 1 (off, the paper's draw) unless asked for, for every model:
 # on the two models trained with config.cond_dropout (docs/quality.md), 3
-# helped the old wide config (0.31 -> 0.61) and hurt the shipped one
+# helped the wide config (0.31 -> 0.61) and hurt the shipped one
 # (0.79 -> 0.60).
 
 
