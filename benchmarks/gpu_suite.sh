@@ -6,8 +6,8 @@
 # (four rows), then with the other sample_l1 forms
 # (table_pallas last: a Triton compile failure ends only its own row); generation
 # of one stream and of the paper's 300 clips x 5 s with the innermost scan
-# unrolled 1 and 16 times, and one stream with XLA's while-loop command
-# buffers (CUDA graphs); then the paper-batch row (fp32 at 128),
+# unrolled 1 and 16 times, and the same two (unroll 16) with XLA's while-loop
+# command buffers (CUDA graphs); then the paper-batch row (fp32 at 128),
 # generation in bf16, and last a profiled training step and a profiled
 # generated stream with their ten most expensive operations
 # (profile_train.jsonl, profile_sample.jsonl). Each setting one JSON line.
@@ -36,9 +36,9 @@ T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfl
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --sample_l1 table --sample_l1 table_mm --sample_l1 table_pallas
 T=200 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 5 --unroll 1 --unroll 16
-XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=100 \
-    run sample_command_buffers $B/sample_speed.py --configs paper --batches 1 --seconds 5 \
-    --baseline_seconds 0 --unroll 1 --unroll 16
+XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=120 \
+    run sample_command_buffers $B/sample_speed.py --configs paper --batches 1,300 --seconds 5 \
+    --baseline_seconds 0 --unroll 16
 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype float32
 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 5 --dtype bfloat16
 # Issue 17's first step: where the paper model's bf16 step spends its time
