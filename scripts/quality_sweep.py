@@ -59,8 +59,9 @@ def _fmt(sp, digits=2):
 
 
 def _guidance(row) -> str:
-  g = row.get("guidance", 1.0)
-  return "" if g == 1 else f", g {g:g}"
+  """The T column's extras: guidance and sampling seed where not the defaults."""
+  g, seed = row.get("guidance", 1.0), row.get("sampling_seed", 0)
+  return ("" if g == 1 else f", g {g:g}") + ("" if seed == 0 else f", seed {seed}")
 
 
 def table(paths) -> str:
@@ -127,6 +128,7 @@ def _run():
                               config=cfg, log=lambda s: None)
       row = {"workdir": _WORKDIR.value, "step": loaded.step, **bits,
              "temperature": t, "guidance": g, "level": lv, "clips_per_class": _PER_CLASS.value,
+             "sampling_seed": _SEED.value,
              "seconds": _SECONDS.value, "draw_bits": float(-logp.mean() / np.log(2)),
              "f_real_on_real_test": res["spread"]["f_real_on_real_test"],
              "f_real_on_generated": res["spread"]["f_real_on_generated"],
