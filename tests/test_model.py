@@ -305,8 +305,9 @@ def test_log_probs_and_their_gradient_equal_float64_log_softmax():
   """model.log_probs (custom VJP: g one_hot - g softmax) against float64
   numpy: the values within 1e-5 and the gradient of sum(w * log_probs) for
   random weights w within 1e-5 (the float32 rounding of a log-sum-exp near
-  60 is 4e-6, and autodiff of a log-softmax has the same), over logits of spread 20 (a stable
-  log-sum-exp is needed) and targets that include level 0 and Q-1. Rules out
+  60 is 4e-6, and autodiff of a log-softmax has the same), over logits of
+  spread 20 (a stable log-sum-exp is needed) and targets that include level
+  0 and Q-1. Rules out
   a gradient with the one-hot on the wrong level or axis, a missing softmax
   term, a sign error, an unweighted (g-free) gradient, and an overflowing
   exp."""
