@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import ml_collections
 
@@ -148,14 +149,16 @@ def _version(text: str) -> tuple[int, ...]:
   return tuple(int(g) for g in m.groups()) if m else ()
 
 
-def slow_scatter_warning(config, backend: str | None = None,
-                         jax_version: str | None = None) -> str | None:
+def slow_scatter_warning(config, backend: str | None = None, jax_version: str | None = None,
+                         platform_version: str | None = None) -> str | None:
   """A warning when this config trains through a scatter-add that the
   installed jaxlib runs as a compare-and-swap loop on an NVIDIA GPU, else None.
 
   The sample tier's look-ups (``sample_input`` 'embedding' or 'one_hot')
   take autodiff's scatter-add gradient under ``sample_l1`` 'matmul' and
-  'table'; 'table_mm' and 'table_pallas' have none.
+  'table'; 'table_mm' and 'table_pallas' have none. The arguments default to
+  this process's backend, jax version and the backend's platform version
+  (a ROCm GPU, whose version names rocm, is not affected).
   """
   backend = backend or jax.default_backend()
   jax_version = jax_version or jax.__version__
@@ -163,6 +166,10 @@ def slow_scatter_warning(config, backend: str | None = None,
   l1 = sample_l1(config, backend)
   if (backend not in ("gpu", "cuda") or not first <= _version(jax_version) < fixed
       or sample_input(config) == "real" or l1 not in ("matmul", "table")):
+    return None
+  if platform_version is None:
+    platform_version = jax.extend.backend.get_backend().platform_version
+  if "rocm" in platform_version.lower():
     return None
   return (f"jax {jax_version} on an NVIDIA GPU runs float32 scatter-adds "
           "as compare-and-swap loops (jax-ml/jax#38806, fixed in jax 0.11.1): with "

@@ -131,10 +131,11 @@ def test_slow_scatter_warning_names_the_affected_jax_and_the_way_out():
   ('matmul', 'table'; 'auto' resolving to the matmul on a GPU); the message
   names the version, the setting and the remedy. Rules out a warning on
   every GPU run, on fixed or older jax (0.10.1, 0.11.1, 0.11.2.dev), on a
-  CPU, for the scatter-free 'table_mm' or for real-valued sample input."""
+  CPU or a ROCm GPU, for the scatter-free 'table_mm' or for real-valued
+  sample input."""
   config = config_lib.base_config()
-  warn = lambda backend="gpu", version="0.10.2": config_lib.slow_scatter_warning(
-      config, backend, version)
+  warn = lambda backend="gpu", version="0.10.2", platform="cuda 12040": (
+      config_lib.slow_scatter_warning(config, backend, version, platform))
   for version in ("0.10.2", "0.11.0", "0.11.0rc1"):
     message = warn(version=version)
     assert message and f"jax {version}" in message, version
@@ -143,6 +144,7 @@ def test_slow_scatter_warning_names_the_affected_jax_and_the_way_out():
   for version in ("0.10.1", "0.11.1", "0.11.2.dev20261101", "0.6.0"):
     assert warn(version=version) is None, version
   assert warn(backend="cpu") is None
+  assert warn(platform="rocm 60300") is None  # the NVPTX change is CUDA's
   config.sample_l1 = "table"
   assert "config.sample_l1='table'" in warn()
   config.sample_l1 = "table_mm"
