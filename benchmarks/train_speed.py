@@ -87,18 +87,24 @@ def peak_memory():
 
 
 @contextlib.contextmanager
+def _swapped(module, name: str, replacement=None):
+  """``module.name`` is ``replacement`` inside the block (unchanged when None),
+  and what it was after it."""
+  saved = getattr(module, name)
+  if replacement is not None:
+    setattr(module, name, replacement)
+  try:
+    yield
+  finally:
+    setattr(module, name, saved)
+
+
 def grad_matmuls(kind: str):
   """While the step is traced, ``layers.matmul`` is the library's ('dtype')
   or plain autodiff of the same forward ('autodiff', the pre-2026-11-30 code).
   The step must be a fresh callable traced inside the block (``measure``
   builds one): JAX reuses the trace of a callable it has seen."""
-  saved = layers.matmul
-  if kind == "autodiff":
-    layers.matmul = layers._dot
-  try:
-    yield
-  finally:
-    layers.matmul = saved
+  return _swapped(layers, "matmul", layers._dot if kind == "autodiff" else None)
 
 
 def _autodiff_log_probs(logits, targets):
@@ -108,18 +114,11 @@ def _autodiff_log_probs(logits, targets):
   return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
 
 
-@contextlib.contextmanager
 def loss_grad(kind: str):
   """While the step is traced, the loss's log-probabilities are
   model.log_probs ('vjp') or autodiff of the pre-2026-11-30 form
   ('autodiff'); like grad_matmuls, for a fresh callable traced inside."""
-  saved = steps.log_probs
-  if kind == "autodiff":
-    steps.log_probs = _autodiff_log_probs
-  try:
-    yield
-  finally:
-    steps.log_probs = saved
+  return _swapped(steps, "log_probs", _autodiff_log_probs if kind == "autodiff" else None)
 
 
 def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype",
