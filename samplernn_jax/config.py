@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from samplernn_jax import quantize as quant
-from samplernn_jax.model import SampleRNN
+from samplernn_jax.model import ONE_HOT_GRAD_L1, SampleRNN
 
 SAMPLE_L1 = ("auto", "matmul", "table", "table_mm", "table_pallas")
 
@@ -155,17 +155,17 @@ def slow_scatter_warning(config, backend: str | None = None, jax_version: str | 
   installed jaxlib runs as a compare-and-swap loop on an NVIDIA GPU, else None.
 
   The sample tier's look-ups (``sample_input`` 'embedding' or 'one_hot')
-  take autodiff's scatter-add gradient under ``sample_l1`` 'matmul' and
-  'table'; 'table_mm' and 'table_pallas' have none. The arguments default to
-  this process's backend, jax version and the backend's platform version
-  (a ROCm GPU, whose version names rocm, is not affected).
+  take autodiff's scatter-add gradient unless ``sample_l1`` is one of
+  ``model.ONE_HOT_GRAD_L1`` ('table_mm', 'table_pallas'). The arguments
+  default to this process's backend, jax version and the backend's platform
+  version (a ROCm GPU, whose version names rocm, is not affected).
   """
   backend = backend or jax.default_backend()
   jax_version = jax_version or jax.__version__
   first, fixed = SLOW_SCATTER_JAX
   l1 = sample_l1(config, backend)
   if (backend not in ("gpu", "cuda") or not first <= _version(jax_version) < fixed
-      or sample_input(config) == "real" or l1 not in ("matmul", "table")):
+      or sample_input(config) == "real" or l1 in ONE_HOT_GRAD_L1):
     return None
   if platform_version is None:
     platform_version = jax.extend.backend.get_backend().platform_version

@@ -38,6 +38,10 @@ from samplernn_jax.layers import RNNLayer, WNDense, embedding_tables, state_size
 Array = jax.Array
 State = tuple  # one [B, R, D] array per frame tier
 
+# SampleTier.l1_impl forms whose look-up gradient is a one-hot matmul (XLA's
+# or the Pallas kernel's); 'matmul' and 'table' take autodiff's scatter-adds.
+ONE_HOT_GRAD_L1 = ("table_mm", "table_pallas")
+
 
 class FrameTier(nn.Module):
   """One frame tier: optional input expansion, stacked RNN, output projection.
@@ -137,7 +141,7 @@ class SampleTier(nn.Module):
     b, t, s = prev.shape
     # table_mm / table_pallas: the tables' gradient as one one-hot matmul, by
     # XLA or by a Pallas kernel (layers.table_sum); table: autodiff's scatters
-    grad_dtype = self.dtype if self.l1_impl in ("table_mm", "table_pallas") else None
+    grad_dtype = self.dtype if self.l1_impl in ONE_HOT_GRAD_L1 else None
     grad_kernel = "pallas" if self.l1_impl == "table_pallas" else "xla"
     if self.sample_input == "embedding" and self.l1_impl != "matmul":
       # embedding then Linear == a sum of s look-ups in per-position tables
