@@ -69,6 +69,16 @@ def pack_class_folders(data_dir: str) -> str:
   return out
 
 
+def locate(data_dir: str) -> str:
+  """``data_dir`` as given, or, for a relative path that is no folder from
+  here but is one from the repository root (the bundled ``data/default``
+  from another folder), that one."""
+  repo_relative = os.path.join(REPO_ROOT, data_dir)
+  if not os.path.isdir(data_dir) and not os.path.isabs(data_dir) and os.path.isdir(repo_relative):
+    return repo_relative
+  return data_dir
+
+
 def resolve_data_dir(data_dir: str, setting: str = "data_dir") -> str:
   """The folder holding a run's npz splits, for a ``data_dir`` as a user gives it.
 
@@ -80,9 +90,7 @@ def resolve_data_dir(data_dir: str, setting: str = "data_dir") -> str:
   if not data_dir:
     raise DataError(f"{setting} is empty: expected a folder holding "
                     "audio_train.npz (and audio_valid.npz, audio_test.npz)")
-  repo_relative = os.path.join(REPO_ROOT, data_dir)
-  if not os.path.isdir(data_dir) and not os.path.isabs(data_dir) and os.path.isdir(repo_relative):
-    data_dir = repo_relative  # e.g. the bundled data/default from another cwd
+  data_dir = locate(data_dir)
   if not os.path.isdir(data_dir):
     raise DataError(f"{setting}={data_dir!r}: no such folder")
   if not os.path.isfile(split_path(data_dir, "train")) and _has_class_folders(data_dir):

@@ -173,11 +173,9 @@ def _manifest_steps(samples_dir: str) -> list:
 
 def _load_real(data_dir: str, n_classes: int | None):
   """Class names and the train, valid (or None) and test splits of ``data_dir``."""
-  repo_relative = os.path.join(datasets.REPO_ROOT, data_dir)
-  if not os.path.isdir(data_dir) and not os.path.isdir(repo_relative):
+  if not os.path.isdir(datasets.locate(data_dir)):  # also from the repository root
     raise EvalError(f"data_dir {data_dir}: no such directory")
-  # as train.py: also from the repository root; class folders: packed
-  data_dir = datasets.resolve_data_dir(data_dir)
+  data_dir = datasets.resolve_data_dir(data_dir)  # as train.py; class folders: packed
   for split in ("train", "test"):
     p = splits_lib.split_path(data_dir, split)
     if not os.path.isfile(p):
