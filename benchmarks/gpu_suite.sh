@@ -5,9 +5,11 @@
 # written-out gradient ('vjp') against the pre-2026-11-30 autodiff of each
 # (four rows), then with the other sample_l1 forms
 # (table_pallas last: a Triton compile failure ends only its own row); generation
-# of one stream and of the paper's 300 clips x 5 s with the innermost scan
-# unrolled 1 and 16 times, and the same two (unroll 16) with XLA's while-loop
-# command buffers (CUDA graphs); then a profiled training step and a
+# of one stream and of 300 clips (2 s each, to leave time) with the innermost
+# scan unrolled 1 and 16 times, each with the draws' noise and log-probs batched
+# per frame (the library's since 2026-11-30) and inside every sample step (the
+# sampler before; eight rows), and 5 s of the same two (unroll 16) with XLA's
+# while-loop command buffers (CUDA graphs); then a profiled training step and a
 # profiled generated stream with their ten most expensive operations
 # (profile_train.jsonl, profile_sample.jsonl), and last the rows repeating
 # 2026-11-26's settings (fp32 at the paper's batch 128, 300 clips in bf16).
@@ -36,7 +38,8 @@ T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfl
     --grad_matmuls dtype --grad_matmuls autodiff --loss_grad vjp --loss_grad autodiff
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --sample_l1 table --sample_l1 table_mm --sample_l1 table_pallas
-T=200 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 5 --unroll 1 --unroll 16
+T=240 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --unroll 1 --unroll 16 \
+    --draws frame --draws sample
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=120 \
     run sample_command_buffers $B/sample_speed.py --configs paper --batches 1,300 --seconds 5 \
     --baseline_seconds 0 --unroll 16

@@ -25,10 +25,11 @@ Fields: config, batch, seconds_generated (per clip), samples_per_s
 (generated samples over the whole batch per wall second, after warm-up),
 real_time_factor {per_stream, total} (audio seconds generated per wall
 second), wall_s, compile_s (the warm-up call minus its share of run time),
-block_samples, dtype, sample_l1, unroll and guidance (``--unroll``,
-``--guidance``), same_samples_as_first_unroll (rows after the first of
-several ``--unroll`` values: the same samples as the first; the baseline runs
-once, with the first), baseline_seconds, baseline_samples_per_s,
+block_samples, dtype, sample_l1, unroll, draws and guidance (``--unroll``,
+``--draws``, ``--guidance``), same_samples_as_first (rows after the first of
+several ``--unroll`` or ``--draws`` settings: the same samples as the first;
+the baseline runs once, with the first; rows before 2026-11-30 call it
+same_samples_as_first_unroll), baseline_seconds, baseline_samples_per_s,
 speedup_vs_python_loop, baseline_same_samples, device
 (``jax.devices()[0].device_kind``), model_flops_per_sample (the forward
 matmuls: a third of common.train_flops_per_sample, however the sampler does
@@ -76,6 +77,11 @@ _SAMPLE_L1 = flags.DEFINE_enum("sample_l1", "matmul", ["matmul", "table"],
 _UNROLL = flags.DEFINE_multi_integer(
     "unroll", [1], "sample steps per iteration of the innermost scan "
     "(sampling.generate's unroll); repeat the flag to compare in one run")
+_DRAWS = flags.DEFINE_multi_enum(
+    "draws", ["frame"], ["frame", "sample"],
+    "where the draws' random noise and the log-probs are computed: once per bottom "
+    "frame, batched (sampling.generate's batched_draws, the default) or inside every "
+    "sample step (the sampler until 2026-11-30); repeat the flag to compare in one run")
 _PROFILE = flags.DEFINE_string(
     "profile", "", "write a jax.profiler trace of the first row's timed generation "
     "to this folder (benchmarks/profile_table.py sums it per operation)")
@@ -95,13 +101,15 @@ def plan(seconds: float, frame: int) -> tuple[int, int]:
   return -(-n // block) * block, block
 
 
-def time_scan(model, params, vecs, seconds, unroll=1, guidance=1.0, profile=""):
+def time_scan(model, params, vecs, seconds, unroll=1, guidance=1.0, profile="",
+              draws="frame"):
   """The library's generation: (row fields, the generated samples [B, N]);
   with ``profile``, a jax.profiler trace of the timed run in that folder."""
   n, block = plan(seconds, model.frame_sizes[0])
   key = jax.random.key(0)
   gen = functools.partial(sampling.generate, model, params, vecs, key=key,
-                          block_samples=block, unroll=unroll, guidance=guidance)
+                          block_samples=block, unroll=unroll, guidance=guidance,
+                          batched_draws=draws == "frame")
   t = time.perf_counter()
   gen(n_samples=block)  # compiles
   first = time.perf_counter() - t
@@ -191,18 +199,18 @@ def rounded(obj):
 
 
 def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, matmul,
-         unroll=1, first_x=None, profile="", guidance=1.0):
+         unroll=1, first_x=None, profile="", guidance=1.0, draws="frame"):
   """One JSON row: the scan at batch ``b``, then the Python-loop baseline;
-  with ``first_x`` (the samples of the first unroll setting), whether this
-  setting drew the same samples. Returns (row, samples)."""
+  with ``first_x`` (the samples of the first unroll / draws setting), whether
+  this setting drew the same samples. Returns (row, samples)."""
   vecs = class_vectors(b, n_classes)
   row = {"config": name, "batch": b}
-  fields, x = time_scan(model, params, vecs, seconds, unroll, guidance, profile)
+  fields, x = time_scan(model, params, vecs, seconds, unroll, guidance, profile, draws)
   row.update(fields)
-  row.update(dtype=config.dtype, sample_l1=config.sample_l1, unroll=unroll,
+  row.update(dtype=config.dtype, sample_l1=config.sample_l1, unroll=unroll, draws=draws,
              guidance=guidance)
   if first_x is not None:
-    row["same_samples_as_first_unroll"] = bool(np.array_equal(x, first_x))
+    row["same_samples_as_first"] = bool(np.array_equal(x, first_x))
   if baseline_seconds > 0 and guidance == 1.0:  # the loop has no guidance
     base = time_python_loop(model, params, vecs, baseline_seconds, x)
     row.update(base)
@@ -229,10 +237,11 @@ def _run():
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
     for b in (int(x) for x in _BATCHES.value.split(",")):
       first_x = None
-      for i, unroll in enumerate(_UNROLL.value):  # the baseline once, with the first
+      settings = [(u, d) for d in _DRAWS.value for u in _UNROLL.value]
+      for i, (unroll, draws) in enumerate(settings):  # the baseline once, with the first
         row, x = _row(name, config, n_classes, model, params, b, seconds,
                       baseline_seconds if i == 0 else 0.0, matmul, unroll, first_x,
-                      profile, _GUIDANCE.value)
+                      profile, _GUIDANCE.value, draws)
         first_x = x if i == 0 else first_x
         profile = ""  # only the first row is traced
         common.emit(row)

@@ -4,7 +4,7 @@
 
 Rows of train_speed.py and of sample_speed.py are told apart by their fields
 and printed as two tables, in file order. Fields that older rows lack
-(grad_matmuls, loss_grad, unroll, a baseline) print as "-".
+(grad_matmuls, loss_grad, unroll, draws, a baseline) print as "-".
 """
 import json
 import sys
@@ -29,17 +29,19 @@ def train_row(r):
 def sample_row(r):
   rtf = r["real_time_factor"]
   speedup = r.get("speedup_vs_python_loop")
-  # the same samples as the Python loop, or (a later --unroll row) as the first row
-  same = r.get("baseline_same_samples", r.get("same_samples_as_first_unroll", "-"))
+  # the same samples as the Python loop, or (a later --unroll / --draws row) as
+  # the first row (the field's name until 2026-11-30: same_samples_as_first_unroll)
+  same = r.get("baseline_same_samples",
+               r.get("same_samples_as_first", r.get("same_samples_as_first_unroll", "-")))
   return [r["config"], r["batch"], r["seconds_generated"], r["dtype"], r["sample_l1"],
-          r.get("unroll", "-"), r["device"], fmt_rate(r["samples_per_s"]),
+          r.get("unroll", "-"), r.get("draws", "-"), r["device"], fmt_rate(r["samples_per_s"]),
           rtf["per_stream"], rtf["total"], r["wall_s"],
           f"{speedup:.1f}x" if speedup is not None else "-", same]
 
 
 TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "loss grad", "device",
          "step s", "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
-SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "device", "samples/s",
+SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "draws", "device", "samples/s",
           "RTF per clip", "RTF total", "wall s", "vs Python loop", "same samples"]
 
 

@@ -10,7 +10,11 @@ and the trained model are the same function (tested by teacher forcing).
 The carry holds each tier's RNN state, the last S samples and the absolute
 position; the random key of sample t is ``fold_in(key, t)``, so the audio does
 not depend on how the generation is cut into pieces (``chunk_frames``,
-streaming) or on the batch layout.
+streaming) or on the batch layout. Neither the draw's Gumbel noise nor the
+log-probability of the sample taken feeds the next step, so both are computed
+once per bottom frame (noise before its steps, log-probs after them) rather
+than inside each step, which is left with the MLP, an argmax and the buffer
+shift (``batched_draws``).
 
 *Guidance* (``guidance`` g != 1, a model trained with ``config.cond_dropout``)
 runs every clip twice, with its class vector and with the zero vector, on the
@@ -40,11 +44,27 @@ from samplernn_jax.layers import embedding_tables
 from samplernn_jax.model import SampleRNN
 
 
-def _draw(key, logits, temperature):
-  """A draw from softmax(logits / T); the argmax when T <= 0."""
+def _draw_with(noise, logits, temperature):
+  """A draw from softmax(logits / T) given its Gumbel noise (float32, the
+  shape of logits); the argmax when T <= 0. With the noise of
+  ``jax.random.gumbel(k, ...)`` this is ``jax.random.categorical(k, logits / T)``
+  to the bit (categorical's own method: the argmax of noise + logits)."""
   t = jnp.maximum(temperature, 1e-6)
-  drawn = jax.random.categorical(key, logits / t, axis=-1)
+  drawn = jnp.argmax(noise + logits / t, axis=-1)
   return jnp.where(temperature > 0, drawn, jnp.argmax(logits, axis=-1)).astype(jnp.int32)
+
+
+def _frame_noise(key, pos, n: int, shape) -> jax.Array:
+  """The Gumbel noise of the draws at the n positions p = pos .. pos + n - 1
+  (``jax.random.gumbel(fold_in(key, p), shape)`` each), in one computation:
+  float32 [n, *shape]."""
+  keys = jax.vmap(jax.random.fold_in, (None, 0))(key, pos + jnp.arange(n))
+  return jax.vmap(lambda k: jax.random.gumbel(k, shape, jnp.float32))(keys)
+
+
+def _log_prob_of(logits, x):
+  """log softmax(logits)[..., x]: logits [..., Q], x int [...] -> [...]."""
+  return jnp.take_along_axis(jax.nn.log_softmax(logits), x[..., None], axis=-1)[..., 0]
 
 
 def _guided(logits, guidance, guided: bool):
@@ -58,28 +78,40 @@ def _guided(logits, guidance, guided: bool):
 
 
 def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance,
-                   guided: bool, unroll: int = 1):
+                   guided: bool, unroll: int = 1, batched_draws: bool = True):
   """Builds the function that generates one top frame (S samples)."""
   fs = tuple(model.frame_sizes)
+  q = model.q_levels
   n_tiers = len(fs)
   apply = functools.partial(model.apply, variables)
 
   def sample_scan(upper, forced, carry):
-    """upper [n, B, H], forced [n, B] -> n samples of the sample tier."""
+    """upper [n, B, H], forced [n, B] -> n samples of the sample tier.
+
+    With ``batched_draws``, the n steps' Gumbel noise is drawn before the
+    loop and their log-probs computed after it, each as one [n, B, Q]
+    computation, so a step runs only the MLP, the argmax and the buffer
+    shift; otherwise both run inside every step. Same samples either way.
+    """
+    b = forced.shape[1]
+    noise = _frame_noise(key, carry[2], upper.shape[0], (b, q)) if batched_draws else None
+
     def body(c, xs):
       h, buf, pos = c
-      up, f = xs
+      up, f, z = xs
       prev = buf[:, -fs[-1]:]  # [B', s_{K-1}]
       logits = apply(prev[:, None, :], up[:, None, :], cond,
                      method=SampleRNN.sample_logits)[:, 0]  # [B', Q]
       draw, logits = _guided(logits.astype(jnp.float32), guidance, guided)
-      x = _draw(jax.random.fold_in(key, pos), draw, temperature)
+      if z is None:
+        z = jax.random.gumbel(jax.random.fold_in(key, pos), draw.shape, draw.dtype)
+      x = _draw_with(z, draw, temperature)
       x = jnp.where(f >= 0, f, x)  # [B]
-      logp = jnp.take_along_axis(jax.nn.log_softmax(logits), x[:, None], axis=-1)[:, 0]
       both = jnp.concatenate([x, x]) if guided else x  # [B']
       buf = jnp.concatenate([buf[:, 1:], both[:, None]], axis=1)
-      return (h, buf, pos + 1), (x, logp)
-    return jax.lax.scan(body, carry, (upper, forced), unroll=unroll)
+      return (h, buf, pos + 1), (x, logits if batched_draws else _log_prob_of(logits, x))
+    c, (x, y) = jax.lax.scan(body, carry, (upper, forced, noise), unroll=unroll)
+    return c, (x, _log_prob_of(y, x) if batched_draws else y)  # [n, B] each
 
   def tier_scan(k, upper, forced, carry):
     """Tier k over its frames in this block: upper [n, B, H] or None,
@@ -106,15 +138,16 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
   return tier_scan
 
 
-@functools.partial(jax.jit, static_argnums=(0, 8, 9))
+@functools.partial(jax.jit, static_argnums=(0, 8, 9, 10))
 def _generate_block(model: SampleRNN, variables, cond_vec, carry, forced, key, temperature,
-                    guidance, guided: bool, unroll: int = 1):
+                    guidance, guided: bool, unroll: int = 1, batched_draws: bool = True):
   """Generates ``forced.shape[1]`` samples (a multiple of S) from ``carry``;
   with ``guided``, ``cond_vec`` and the carry hold 2B rows (see _guided);
   ``unroll`` sample steps per iteration of the innermost scan."""
   s = model.frame_sizes[0]
   cond = model.apply(variables, cond_vec, method=SampleRNN.conditioning)
-  scan = _frame_step_fn(model, variables, cond, key, temperature, guidance, guided, unroll)
+  scan = _frame_step_fn(model, variables, cond, key, temperature, guidance, guided, unroll,
+                        batched_draws)
   b, n = forced.shape
   f = jnp.swapaxes(forced.reshape(b, n // s, s), 0, 1)  # [n/S, B, S]
   carry, (x, logp) = scan(0, None, f, carry)
@@ -188,7 +221,8 @@ def initial_carry(model: SampleRNN, variables, batch: int):
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     temperature: float = 1.0, forced=None, block_samples: int = 16000,
                     prepare_fn: Callable = prepare, guidance: float = 1.0,
-                    unroll: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                    unroll: int = 1, batched_draws: bool = True
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
 
   Args:
@@ -210,6 +244,10 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       the paper, = all of a frame's): fewer loop iterations, and so fewer
       loop-control round trips on a GPU, for a longer compile. The samples
       are the same whatever this is.
+    batched_draws: True: a bottom frame's noise is drawn before its steps
+      and their log-probs computed after them, one batched computation each;
+      False: both inside every step (the sampler until 2026-11-30, kept as
+      sample_speed.py's same-run baseline). Same samples either way.
   """
   if int(unroll) != unroll or unroll < 1:
     raise ValueError(f"unroll={unroll!r}: expected a positive integer")
@@ -236,7 +274,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     n = min(block, total - done)
     carry, x, logp = _generate_block(model, variables, rows, carry,
                                      jnp.asarray(full[:, done:done + n]), key, temperature,
-                                     guidance, guided, unroll)
+                                     guidance, guided, unroll, batched_draws)
     keep = min(n, n_samples - done)
     yield np.asarray(x[:, :keep]), np.asarray(logp[:, :keep])
     done += n
@@ -245,13 +283,13 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
 def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
              temperature: float = 1.0, forced=None, block_samples: int = 16000,
              progress: Callable[[int], Any] | None = None,
-             prepare_fn: Callable = prepare, guidance: float = 1.0, unroll: int = 1
-             ) -> tuple[np.ndarray, np.ndarray]:
+             prepare_fn: Callable = prepare, guidance: float = 1.0, unroll: int = 1,
+             batched_draws: bool = True) -> tuple[np.ndarray, np.ndarray]:
   """All of ``generate_blocks`` at once: (samples [B, N], log-probs [B, N])."""
   xs, lps = [], []
   for x, lp in generate_blocks(model, params, class_vec, n_samples, key,
                                temperature, forced, block_samples, prepare_fn, guidance,
-                               unroll):
+                               unroll, batched_draws):
     xs.append(x)
     lps.append(lp)
     if progress is not None:

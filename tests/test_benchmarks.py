@@ -58,10 +58,11 @@ def test_flops_formula_counts_every_layer(variant):
 
 
 def test_table_turns_json_lines_into_markdown(tmp_path):
-  """table.py prints train and sample rows as two markdown tables, a later
-  --unroll row (no baseline of its own) with "-" and its same-samples flag,
-  and names the file and line of a bad JSON line. Rules out columns in the
-  wrong order, a KeyError on rows without a baseline, and silent skips."""
+  """table.py prints train and sample rows as two markdown tables, later
+  --unroll / --draws rows (no baseline of their own) with "-" and their
+  same-samples flag (under its old name in a row before 2026-11-30), and
+  names the file and line of a bad JSON line. Rules out columns in the wrong
+  order, a KeyError on rows without a baseline, and silent skips."""
   train = {"config": "tiny", "batch_size": 8, "seq_len": 256, "dtype": "float32",
            "sample_l1": "matmul", "device_kind": "cpu", "step_s": 0.0125,
            "samples_per_s": 163840.0, "mfu": None, "peak_memory_bytes": 2**30,
@@ -73,18 +74,23 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
   later = dict(sample, unroll=16, same_samples_as_first_unroll=True, samples_per_s=5e6)
   for key in ("speedup_vs_python_loop", "baseline_same_samples"):
     del later[key]  # a later --unroll row: no baseline of its own
+  draws = dict(later, draws="sample", same_samples_as_first=False, samples_per_s=3e6)
+  del draws["same_samples_as_first_unroll"]
   path = tmp_path / "rows.jsonl"
-  path.write_text(json.dumps(train) + "\n\n" + json.dumps(sample) + "\n" + json.dumps(later))
+  path.write_text("\n".join([json.dumps(train), "", json.dumps(sample), json.dumps(later),
+                             json.dumps(draws)]))
   out = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
                        capture_output=True, text=True, check=True).stdout
   lines = [l for l in out.splitlines() if l.startswith("|")]
-  assert len(lines) == 7  # two tables of header and rule; one train row, two sample rows
+  assert len(lines) == 8  # two tables of header and rule; one train row, three sample rows
   assert ("| tiny | 8 | 256 | float32 | matmul | - | - | cpu | 0.0125 | 163.8 k | - | 1.0 | 3.5 "
           "| 80x |") in lines
-  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | - | gpu | 4.10 M | 0.85 | 256.4 | 5.9 "
+  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | - | - | gpu | 4.10 M | 0.85 | 256.4 | 5.9 "
           "| 48.5x | False |") in lines
-  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | gpu | 5.00 M | 0.85 | 256.4 | 5.9 "
-          "| - | True |") in lines
+  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | - | gpu | 5.00 M | 0.85 | 256.4 "
+          "| 5.9 | - | True |") in lines
+  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | sample | gpu | 3.00 M | 0.85 | 256.4 "
+          "| 5.9 | - | False |") in lines
   path.write_text("{not json\n")
   bad = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
                        capture_output=True, text=True)
@@ -150,7 +156,8 @@ def test_train_speed_autodiff_baseline_is_the_float32_backward():
 
 def test_sample_speed_profile_traces_the_first_row_for_profile_table(tmp_path):
   """sample_speed.py --profile writes one jax.profiler trace (of the first
-  row; two --unroll rows here) that profile_table.py reads into per-op rows
+  row; two --unroll and two --draws settings, four rows here, each drawing
+  the first's samples) that profile_table.py reads into per-op rows
   with device time. Rules out a flag that is accepted but writes nothing (the
   README's generation profile step would find no trace), a trace per row,
   and a trace without the device's (here: XLA CPU threads') events."""
@@ -161,10 +168,13 @@ def test_sample_speed_profile_traces_the_first_row_for_profile_table(tmp_path):
   out = subprocess.run(
       [sys.executable, os.path.join(REPO, "benchmarks", "sample_speed.py"), "--configs",
        "tiny", "--batches", "1", "--seconds", "0.01", "--baseline_seconds", "0",
-       "--unroll", "1", "--unroll", "2", "--profile", str(tmp_path)],
+       "--unroll", "1", "--unroll", "2", "--draws", "frame", "--draws", "sample",
+       "--profile", str(tmp_path)],
       capture_output=True, text=True, check=True, timeout=300).stdout
   rows = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
-  assert [r["unroll"] for r in rows] == [1, 2] and rows[1]["same_samples_as_first_unroll"]
+  assert [(r["unroll"], r["draws"]) for r in rows] == [
+      (1, "frame"), (2, "frame"), (1, "sample"), (2, "sample")]
+  assert all(r["same_samples_as_first"] for r in rows[1:])
   traces = list(tmp_path.glob("**/*.trace.json.gz"))
   assert len(traces) == 1
   with gzip.open(profile_table.newest_trace(str(tmp_path)), "rt") as f:

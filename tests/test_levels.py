@@ -131,8 +131,8 @@ def test_draws_follow_the_tempered_softmax(temperature):
   logits' argmax neighbourhood."""
   logits = jnp.array([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])
   n = 20000
-  keys = jax.random.split(jax.random.key(3), n)
-  draws = jax.vmap(lambda k: sampling._draw(k, logits, jnp.float32(temperature)))(keys)
+  noise = sampling._frame_noise(jax.random.key(3), 0, n, logits.shape)  # [n, Q]
+  draws = jax.vmap(lambda z: sampling._draw_with(z, logits, jnp.float32(temperature)))(noise)
   counts = np.bincount(np.asarray(draws), minlength=logits.shape[0])
   p = np.asarray(jax.nn.softmax(logits / temperature), np.float64)
   p /= p.sum()
