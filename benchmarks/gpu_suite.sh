@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU benchmarks of benchmarks/README.md in one go (about 9 minutes on an
-# H200), issue 17's comparisons first, each in one run: the paper model's bf16
+# The GPU benchmarks of benchmarks/README.md in one go (about 9-10 minutes on
+# an H200 by estimate, not yet timed whole), issue 17's comparisons first, each in one run: the paper model's bf16
 # training step at batch 1024 with the bf16 backward ('dtype') and the loss's
 # written-out gradient ('vjp') against the pre-2026-11-30 autodiff of each
 # (four rows), then with the other sample_l1 forms
@@ -8,8 +8,8 @@
 # of one stream and of 300 clips (2 s each, to leave time) with the innermost
 # scan unrolled 1 and 16 times, each with the draws' noise and log-probs batched
 # per frame (the library's since 2026-11-30) and inside every sample step (the
-# sampler before; eight rows), and 5 s of the same two (unroll 16) with XLA's
-# while-loop command buffers (CUDA graphs); then a profiled training step and a
+# sampler before; eight rows), and the same two (unroll 16, batched draws)
+# with XLA's while-loop command buffers (CUDA graphs); then a profiled training step and a
 # profiled generated stream with their ten most expensive operations
 # (profile_train.jsonl, profile_sample.jsonl), and last the rows repeating
 # 2026-11-26's settings (fp32 at the paper's batch 128, 300 clips in bf16).
@@ -41,7 +41,7 @@ T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfl
 T=240 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --unroll 1 --unroll 16 \
     --draws frame --draws sample
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=120 \
-    run sample_command_buffers $B/sample_speed.py --configs paper --batches 1,300 --seconds 5 \
+    run sample_command_buffers $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 \
     --baseline_seconds 0 --unroll 16
 # Issue 17's first step: where the paper model's bf16 step spends its time
 # (the profiled row is slower than the rows above, so it gets its own file).

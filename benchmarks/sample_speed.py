@@ -1,4 +1,4 @@
-"""Generation speed: one JSON object per (config, batch) on stdout.
+"""Generation speed: one JSON object per (config, batch, --unroll, --draws) on stdout.
 
   python benchmarks/sample_speed.py                     # tiny and paper, batch 1, 15, 300
   python benchmarks/sample_speed.py --configs tiny --batches 1,15,300

@@ -13,8 +13,11 @@ not depend on how the generation is cut into pieces (``chunk_frames``,
 streaming) or on the batch layout. Neither the draw's Gumbel noise nor the
 log-probability of the sample taken feeds the next step, so both are computed
 once per bottom frame (noise before its steps, log-probs after them) rather
-than inside each step, which is left with the MLP, an argmax and the buffer
-shift (``batched_draws``).
+than inside each step, which is left with the MLP, the draw (an argmax of
+logits plus noise) and the buffer shift (``batched_draws``). A variant whose
+draw needs other randomness than one Gumbel vector per position (top-k,
+nucleus, rejection) must change ``_frame_noise`` too, or run with
+``batched_draws=False``.
 
 *Guidance* (``guidance`` g != 1, a model trained with ``config.cond_dropout``)
 runs every clip twice, with its class vector and with the zero vector, on the
@@ -86,14 +89,10 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
   apply = functools.partial(model.apply, variables)
 
   def sample_scan(upper, forced, carry):
-    """upper [n, B, H], forced [n, B] -> n samples of the sample tier.
-
-    With ``batched_draws``, the n steps' Gumbel noise is drawn before the
-    loop and their log-probs computed after it, each as one [n, B, Q]
-    computation, so a step runs only the MLP, the argmax and the buffer
-    shift; otherwise both run inside every step. Same samples either way.
-    """
-    b = forced.shape[1]
+    """upper [n, B', H], forced [n, B] -> n samples of the sample tier; with
+    ``batched_draws`` the n steps' noise [n, B, Q] is drawn before the loop
+    and their log-probs computed after it (see the module docstring)."""
+    b = forced.shape[1]  # B clips; upper has B' rows (2B with guidance)
     noise = _frame_noise(key, carry[2], upper.shape[0], (b, q)) if batched_draws else None
 
     def body(c, xs):
@@ -102,16 +101,19 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
       prev = buf[:, -fs[-1]:]  # [B', s_{K-1}]
       logits = apply(prev[:, None, :], up[:, None, :], cond,
                      method=SampleRNN.sample_logits)[:, 0]  # [B', Q]
-      draw, logits = _guided(logits.astype(jnp.float32), guidance, guided)
-      if z is None:
-        z = jax.random.gumbel(jax.random.fold_in(key, pos), draw.shape, draw.dtype)
+      draw, cond_logits = _guided(logits.astype(jnp.float32), guidance, guided)  # [B, Q]
+      if z is None:  # the noise of this position alone
+        z = _frame_noise(key, pos, 1, (b, q))[0]
       x = _draw_with(z, draw, temperature)
       x = jnp.where(f >= 0, f, x)  # [B]
       both = jnp.concatenate([x, x]) if guided else x  # [B']
       buf = jnp.concatenate([buf[:, 1:], both[:, None]], axis=1)
-      return (h, buf, pos + 1), (x, logits if batched_draws else _log_prob_of(logits, x))
-    c, (x, y) = jax.lax.scan(body, carry, (upper, forced, noise), unroll=unroll)
-    return c, (x, _log_prob_of(y, x) if batched_draws else y)  # [n, B] each
+      # batched: the conditional logits, turned into log-probs after the loop
+      out = cond_logits if batched_draws else _log_prob_of(cond_logits, x)
+      return (h, buf, pos + 1), (x, out)
+    c, (x, out) = jax.lax.scan(body, carry, (upper, forced, noise), unroll=unroll)
+    logp = _log_prob_of(out, x) if batched_draws else out
+    return c, (x, logp)  # [n, B] each
 
   def tier_scan(k, upper, forced, carry):
     """Tier k over its frames in this block: upper [n, B, H] or None,
@@ -246,7 +248,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       are the same whatever this is.
     batched_draws: True: a bottom frame's noise is drawn before its steps
       and their log-probs computed after them, one batched computation each;
-      False: both inside every step (the sampler until 2026-11-30, kept as
+      False: both inside every step (the older form, kept as
       sample_speed.py's same-run baseline). Same samples either way.
   """
   if int(unroll) != unroll or unroll < 1:

@@ -30,7 +30,7 @@ from samplernn_jax.model import SampleRNN, log_probs
 
 N_CLASSES = 3
 CLASS_VECS = np.eye(N_CLASSES, dtype=np.float32)[[0, 2]]  # two clips: classes 0 and 2
-N = 96            # generated samples in the equivalence tests (6 top frames of 16)
+N = 96            # generated samples in the equivalence tests (6 top frames of 16, 12 of 8)
 BLOCK = 32        # block_samples: several compiled calls per run
 TOL = 1e-4        # float32 log-prob agreement (measured: at most 2e-6)
 
@@ -262,17 +262,34 @@ def test_draws_are_categoricals_with_the_positions_keys():
   assert len(np.unique(np.asarray(got))) > 20  # real draws, not a constant
 
 
+def test_every_draw_is_categoricals_with_its_positions_key(variant):
+  """A whole generated run (three-tier model, blocks of 32, T = 0.8): the
+  sample at every position t is ``jax.random.categorical(fold_in(key, t),
+  logits_t / T)``, with logits_t the training forward's on the generated
+  sequence (teacher forcing). Ties the documented key schedule to the
+  sampler end to end, not only to its helpers: rules out positions counted
+  from the block, top frame or bottom frame instead of the run, one clip's
+  noise used for another, and the temperature applied to the noise."""
+  model, params = variant("three_tier")
+  key, t = jax.random.key(21), 0.8
+  x, _ = sampling.generate(model, params, CLASS_VECS, N, key, temperature=t,
+                           block_samples=BLOCK)
+  logits = forward_logits(model, params, jnp.asarray(x), jnp.asarray(CLASS_VECS))
+  want = np.stack([jax.random.categorical(jax.random.fold_in(key, i), logits[:, i] / t)
+                   for i in range(N)], axis=1)  # [B, N]
+  np.testing.assert_array_equal(x, want)
+
+
 @pytest.mark.parametrize("name, guidance", [("three_tier", 1.0), ("class_embedding", 3.0)])
 def test_batched_draws_take_the_per_sample_samplers_samples(variant, name, guidance):
   """Drawing a bottom frame's noise before its sample steps and computing
   their log-probs after them (``batched_draws``, the default) gives the
   samples of the sampler that does both inside every step, and its log-probs
   within 1e-5 (measured: at most 1e-6, the batched log-softmax sums in
-  another order), for a three-tier model (bottom frames of 2, 8 per top
-  frame) and a guided run. Rules out noise of the wrong positions (counted
-  from the frame or block instead of the run), log-probs of the guided
-  logits instead of the model's, and log-probs of other samples than those
-  taken."""
+  another order), for a three-tier model (bottom frames of 2, 4 per top
+  frame of 8) and a guided run. Rules out noise of the wrong positions
+  (counted from the frame or block instead of the run) and log-probs of the
+  guided logits instead of the model's."""
   model, params = variant(name)
   key = jax.random.key(13)
   runs = [sampling.generate(model, params, CLASS_VECS, N, key, block_samples=BLOCK,
