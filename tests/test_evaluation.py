@@ -190,8 +190,53 @@ def test_frechet_matches_closed_form_and_scipy():
   assert np.isfinite(frechet_lib.frechet_of_sets(e, e + 1.0))
 
 
+def test_gaussian_stats_are_the_mean_and_the_unbiased_covariance():
+  """gaussian_stats gives the mean and the covariance with 1 / (N - 1) (the
+  convention of FID and of the Frechet Audio Distance), both written out
+  here; rules out the biased 1 / N covariance (20% smaller on 5 embeddings,
+  which moves every reported distance), and refuses a single embedding."""
+  e = np.random.default_rng(1).standard_normal((5, 3))
+  mu, cov = frechet_lib.gaussian_stats(e)
+  d = e - e.sum(axis=0) / 5
+  np.testing.assert_allclose(mu, e.sum(axis=0) / 5, rtol=1e-12)
+  np.testing.assert_allclose(cov, d.T @ d / 4, rtol=1e-12)
+  with pytest.raises(ValueError, match="at least 2 embeddings"):
+    frechet_lib.gaussian_stats(e[:1])
+
+
 # ---------------------------------------------------------------------------
 # Classifier
+
+
+def test_classifier_keeps_the_best_valid_epoch_the_later_on_ties(monkeypatch):
+  """With a valid set, ``train`` returns the parameters of the epoch with the
+  highest valid accuracy, the later of tied epochs (f_real's model
+  selection). The valid accuracies are scripted (0.5, 0.9, 0.7, 0.9, 0.6,
+  0.3) and each epoch's parameters recorded as they are scored: the result
+  must be epoch 4's, and the valid accuracy it reports (eval.json's
+  f_real_on_valid) 0.9. Rules out no selection (epoch 6's), the first of
+  tied epochs (epoch 2's), the history not holding the accuracies used, and
+  reporting the last epoch's accuracy (0.3)."""
+  script = iter([0.5, 0.9, 0.7, 0.9, 0.6, 0.3])
+  seen = []
+  real_predict = clf_lib._predict
+
+  def recording_predict(model, params, *args):
+    seen.append(jax_leaves(params))  # copies: the step may donate its buffers
+    return real_predict(model, params, *args)
+
+  monkeypatch.setattr(clf_lib, "_predict", recording_predict)
+  monkeypatch.setattr(clf_lib, "accuracy", lambda logits, labels: next(script))
+  wav, sid = synth_set(4, CLIP, 21)
+  x, y = feat_lib.features_of_clips(zip(wav, sid), int(WINDOW_S * SR), "first")[:2]
+  cfg = clf_lib.ClassifierConfig(channels=(8, 16), embed_dim=16, epochs=6, batch_size=16)
+  clf = clf_lib.train(x, y, 3, cfg, valid=(x, y), log=lambda s: None)
+  assert [h["valid_acc"] for h in clf.history] == [0.5, 0.9, 0.7, 0.9, 0.6, 0.3]
+  assert len(seen) == 6 and not all(
+      np.array_equal(a, b) for a, b in zip(seen[1], seen[3]))  # epochs differ
+  for got, want in zip(jax_leaves(clf.params), seen[3]):
+    np.testing.assert_array_equal(got, want)
+  assert clf.valid_accuracy == 0.9
 
 
 @pytest.fixture(scope="module")
@@ -450,9 +495,10 @@ def test_spread_floor_chance_and_model(tmp_path):
   """Two classifier seeds: every figure is the mean of the per-seed figures,
   and each per-seed figure is what that seed's own checkpoint gives when
   re-scored here (rules out one classifier scored twice, or the seeds not
-  reaching the classifier). The Frechet floor is the distance between the
-  real valid and real test embeddings (rules out comparing a set with
-  itself, which gives 0). Chance and the model.json record are reported."""
+  reaching the classifier). The Frechet distance is that of the real test
+  and the generated embeddings, and the floor that of the real valid and
+  real test ones (each rules out comparing a set with itself, which gives
+  0). Chance and the model.json record are reported."""
   data = write_data_dir(str(tmp_path / "data"))
   samples = write_samples_dir(str(tmp_path / "samples"), mixes=0)
   with open(os.path.join(samples, sample_files.MODEL_JSON), "w") as f:
@@ -469,7 +515,7 @@ def test_spread_floor_chance_and_model(tmp_path):
   clips, _ = samples_lib.read_samples(samples, names, SR)
   x_gen, y_gen, _ = feat_lib.features_of_clips(
       [(c.wav, c.class_index) for c in clips], cfg.window, "first", cfg.features)
-  per_seed, floors = [], []
+  per_seed, floors, frechets = [], [], []
   params = []
   for seed, sub in ((0, "f_real"), (5, "f_real_seed5")):
     clf = clf_lib.restore(os.path.join(wd, sub), 3, cfg.with_seed(seed),
@@ -478,6 +524,8 @@ def test_spread_floor_chance_and_model(tmp_path):
     per_seed.append(clf_lib.accuracy(clf.predict(x_gen)[0], y_gen))
     floors.append(frechet_lib.frechet_of_sets(clf.predict(x_valid)[1],
                                               clf.predict(x_test)[1]))
+    frechets.append(frechet_lib.frechet_of_sets(clf.predict(x_test)[1],
+                                                clf.predict(x_gen)[1]))
   assert not all(np.array_equal(a, b) for a, b in zip(*params))  # two classifiers
   sp = res["spread"]["f_real_on_generated"]
   assert sp["per_seed"] == pytest.approx(per_seed)
@@ -486,6 +534,8 @@ def test_spread_floor_chance_and_model(tmp_path):
   fl = res["spread"]["frechet_real_floor"]
   assert fl["per_seed"] == pytest.approx(floors, rel=1e-5)
   assert min(floors) > 0
+  assert res["spread"]["frechet"]["per_seed"] == pytest.approx(frechets, rel=1e-5)
+  assert min(frechets) > 0
   assert res["chance"]["uniform"] == pytest.approx(1 / 3)
   assert res["chance"]["real_test_majority"] == pytest.approx(1 / 3)
   assert res["model"]["step"] == 123 and res["model"]["config"] == {"dim": 8}
@@ -529,6 +579,18 @@ def test_each_classifier_is_trained_and_scored_on_its_own_clips(tmp_path):
     got = [per_class[c] for c in CLASSES]
     assert all((a >= 0.8) if r else (a <= 0.2) for a, r in zip(got, right)), (key, got)
     assert res[key] == pytest.approx(np.mean(got), abs=1e-9), key
+
+
+def test_per_class_accuracy_is_each_classs_recall():
+  """A class's accuracy is the fraction of its clips predicted as it (the
+  paper's per-class figure), None for a class with no clips: on labels
+  (a, a, b, b, c) and predictions (a, a, a, b, b), a 1, b 0.5, c 0, d None.
+  Rules out the precision (the fraction of clips predicted as the class that
+  are of it: a 2/3, b 0.5, c undefined), which the swapped-sound test above
+  cannot tell apart (there both are equal)."""
+  got = run_lib.per_class_accuracy(np.array([0, 0, 1, 1, 2]), np.array([0, 0, 0, 1, 1]),
+                                   ["a", "b", "c", "d"])
+  assert got == {"a": 1.0, "b": 0.5, "c": 0.0, "d": None}
 
 
 def jax_leaves(tree):

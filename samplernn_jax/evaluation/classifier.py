@@ -100,6 +100,13 @@ class Classifier:
     """Logits float32 [N, C] and embeddings float32 [N, E] of log-mel [N, F, M]."""
     return _predict(self.model, self.params, self.mean, self.std, feats, batch)
 
+  @property
+  def valid_accuracy(self) -> float | None:
+    """The valid accuracy of the kept parameters (``train`` keeps the best
+    epoch's), None when trained without a valid set."""
+    accs = [h["valid_acc"] for h in self.history if "valid_acc" in h]
+    return max(accs) if accs else None
+
 
 def build_model(n_classes: int, cfg: ClassifierConfig) -> SceneCNN:
   return SceneCNN(n_classes=n_classes, channels=tuple(cfg.channels),

@@ -299,6 +299,13 @@ def _inputs(splits, clips, config: EvalConfig) -> _Inputs:
   return _Inputs(x_test, y_test, x_valid, x_gen, y_gen)
 
 
+def per_class_accuracy(labels: np.ndarray, preds: np.ndarray, names) -> dict:
+  """{class name: the fraction of its clips predicted as it (the class's
+  recall), None for a class with no clips} of labels and preds int [N]."""
+  return {name: (float(np.mean(preds[labels == c] == c)) if np.any(labels == c) else None)
+          for c, name in enumerate(names)}
+
+
 def _score_seed(f_real, f_gen, inp: _Inputs, names, notes) -> dict:
   """Accuracies, predictions and Frechet distances of one seed's classifiers."""
   n = len(names)
@@ -310,9 +317,7 @@ def _score_seed(f_real, f_gen, inp: _Inputs, names, notes) -> dict:
            "f_gen_on_real_test": (inp.y_test, logits_gr.argmax(-1))}
   out = {k: float(np.mean(p == y)) for k, (y, p) in preds.items()}
   out["preds"] = preds
-  out["per_class"] = {
-      k: {names[c]: (float(np.mean(p[y == c] == c)) if np.any(y == c) else None)
-          for c in range(n)} for k, (y, p) in preds.items()}
+  out["per_class"] = {k: per_class_accuracy(y, p, names) for k, (y, p) in preds.items()}
   out["frechet"] = _frechet_or_none(emb_rt, emb_g, "overall", notes)
   out["frechet_per_class"] = {
       names[c]: _frechet_or_none(emb_rt[inp.y_test == c], emb_g[inp.y_gen == c],
@@ -322,8 +327,7 @@ def _score_seed(f_real, f_gen, inp: _Inputs, names, notes) -> dict:
   if inp.x_valid is not None:
     _, emb_rv = f_real.predict(inp.x_valid)
     out["frechet_real_floor"] = _frechet_or_none(emb_rv, emb_rt, "valid vs test", notes)
-  valid_accs = [h["valid_acc"] for h in f_real.history if "valid_acc" in h]
-  out["f_real_on_valid"] = max(valid_accs) if valid_accs else None
+  out["f_real_on_valid"] = f_real.valid_accuracy
   out["f_real_history"] = f_real.history
   return out
 
