@@ -459,6 +459,20 @@ def test_trim_cuts_frames_below_the_threshold_and_recuts_each_class():
   np.testing.assert_array_equal(tighter.wav[0], want.astype(np.float32))
 
 
+def test_trim_keeps_the_tail_shorter_than_a_frame():
+  """A clip whose length is not a multiple of the 20 ms frame keeps its last
+  partial frame (too short to judge): two loud clips of 6 frames and 100
+  samples come back unchanged. Rules out dropping the tail, which would
+  shorten every class's joined audio and, here, lose the second clip."""
+  from samplernn_jax import trim
+  rng = np.random.default_rng(3)
+  wav = rng.uniform(-1, 1, (2, 6 * trim.FRAME + 100)).astype(np.float32)
+  split = data.Split("<test>", wav, np.array([0, 0], np.int32))
+  out, counts = trim.trim_split(split, 256, 0.5, ["a"])
+  assert counts == {"a": (2, 2)}
+  np.testing.assert_array_equal(out.wav, wav)
+
+
 def test_trim_names_the_class_that_keeps_less_than_a_clip():
   """A class whose clips are all quiet is refused with a DataError naming the
   class and config.trim_quiet (rules out silently training without it)."""
