@@ -4,8 +4,9 @@
 
 Each mutant below is one small, plausible mistake in the numerical core
 (steps.py, sampling.py, quantize.py, layers.py, kernels.py, model.py,
-batches.py, levels.py, cost.py): a swapped gate, a missing clip, a wrong
-constant. For each, the script copies the repository to a temporary folder, applies the
+batches.py, levels.py, cost.py), the training data's handling (trim.py,
+config.py) or the evaluation (samplernn_jax/evaluation/): a swapped gate, a
+missing clip, a wrong constant, a Frechet term halved. For each, the script copies the repository to a temporary folder, applies the
 one edit (the original text must occur exactly once), runs the tests named
 for that module with ``pytest -x`` and reports whether they failed (the
 mutant is killed) or passed (it survived). First comes a control, the same
@@ -52,6 +53,11 @@ TESTS = {
     "levels": ["tests/test_levels.py"],
     "cost": ["tests/test_reference.py", "tests/test_import_score.py::test_score_equals_reference_bits"],
     "config": ["tests/test_configs.py"],
+    "trim": ["tests/test_data.py"],
+    "evaluation/frechet": ["tests/test_evaluation.py"],
+    "evaluation/features": ["tests/test_evaluation.py"],
+    "evaluation/classifier": ["tests/test_evaluation.py"],
+    "evaluation/run": ["tests/test_evaluation.py"],
 }
 
 # name: (module, original text, mutated text)
@@ -77,8 +83,8 @@ MUTANTS = {
                                "drawn = jnp.argmax(noise + logits * t, axis=-1)"),
     "same_key_every_sample": ("sampling", "(key, pos + jnp.arange(n))", "(key, 0 * jnp.arange(n))"),
     "noise_of_frame_start": ("sampling", "(key, pos + jnp.arange(n))", "(key, pos + 0 * jnp.arange(n))"),
-    "log_prob_of_guided_logits": ("sampling", "(x, logits if batched_draws else",
-                                  "(x, draw if batched_draws else"),
+    "log_prob_of_guided_logits": ("sampling", "out = cond_logits if batched_draws else",
+                                  "out = draw if batched_draws else"),
     "argmax_always": ("sampling", "return jnp.where(temperature > 0, drawn,",
                       "return jnp.where(temperature > 1e9, drawn,"),
     "forced_ignored": ("sampling", "x = jnp.where(f >= 0, f, x)", "x = x"),
@@ -126,6 +132,35 @@ MUTANTS = {
     "eval_keeps_last_batch_only": ("cost", "total, count = total + bits, count + cnt",
                                    "total, count = bits, cnt"),
     "class_level_keeps_dc": ("levels", "    x = x - x.mean(axis=-1, keepdims=True)\n", "    x = x\n"),
+    # the training data's handling (docs/quality.md: what made classes recognisable)
+    "trim_keeps_the_quiet": ("trim", "return spread >= threshold * level if level > 0",
+                             "return spread < threshold * level if level > 0"),
+    "trim_drops_the_tail": ("trim", "return np.concatenate([kept, clip[whole:]])", "return kept"),
+    "balance_with_replacement": ("batches", "passes = [rng.permutation(rows) for _ in range(-(-most // len(rows)))]",
+                                 "passes = [rng.choice(rows, most)]"),
+    "balance_not_shuffled": ("batches", "return rng.permutation(np.concatenate(draws))",
+                             "return np.concatenate(draws)"),
+    # the evaluation: the instrument that says whether clips carry their class
+    "frechet_trace_halved": ("evaluation/frechet", "- 2.0 * tr_sqrt)", "- tr_sqrt)"),
+    "frechet_biased_covariance": ("evaluation/frechet", "np.cov(emb, rowvar=False)",
+                                  "np.cov(emb, rowvar=False, bias=True)"),
+    "hann_symmetric": ("evaluation/features", "np.arange(n) / n))", "np.arange(n) / (n - 1)))"),
+    "magnitude_not_power": ("evaluation/features", "power = jnp.real(spec) ** 2 + jnp.imag(spec) ** 2",
+                            "power = jnp.abs(spec)"),
+    "cover_stops_short": ("evaluation/features", "np.linspace(0, num_samples - window, k)",
+                          "np.linspace(0, num_samples - window - 1, k)"),
+    "last_feature_batch_dropped": ("evaluation/features", "  if n_pending:\n", "  if False:\n"),
+    "selection_keeps_first_tie": ("evaluation/classifier", 'if rec["valid_acc"] >= best_acc:',
+                                  'if rec["valid_acc"] > best_acc:'),
+    "no_model_selection": ("evaluation/classifier", 'if rec["valid_acc"] >= best_acc:', "if False:"),
+    "train_not_standardised": ("evaluation/classifier", "x = (feats[rows] - mean) / std",
+                               "x = feats[rows]"),
+    "per_class_precision": ("evaluation/run", "float(np.mean(preds[labels == c] == c))",
+                            "float(np.mean(labels[preds == c] == c))"),
+    "frechet_real_against_real": ("evaluation/run", '_frechet_or_none(emb_rt, emb_g, "overall", notes)',
+                                  '_frechet_or_none(emb_rt, emb_rt, "overall", notes)'),
+    "valid_acc_last_not_best": ("evaluation/classifier", "return max(accs) if accs else None",
+                                "return accs[-1] if accs else None"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
