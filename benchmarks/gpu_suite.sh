@@ -11,8 +11,10 @@
 # sampler before; eight rows), and the same two (unroll 16, batched draws)
 # with XLA's while-loop command buffers (CUDA graphs); then a profiled training step and a
 # profiled generated stream with their ten most expensive operations
-# (profile_train.jsonl, profile_sample.jsonl), and last the rows repeating
-# 2026-11-26's settings (fp32 at the paper's batch 128, 300 clips in bf16).
+# (profile_train.jsonl, profile_sample.jsonl), then the rows repeating
+# 2026-11-26's settings (fp32 at the paper's batch 128, 300 clips in bf16),
+# and last, if time is left, the sampler's operations per sample
+# (sampler_ops.jsonl).
 # Each setting one JSON line.
 #
 #   bash benchmarks/gpu_suite.sh [OUT_DIR]     # default benchmarks/results/raw
@@ -56,4 +58,7 @@ run profile_sample $B/profile_table.py --trace_dir "$OUT_DIR/profile_sample" --t
 # limit loses these first): the paper's batch in float32, 300 clips in bf16.
 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype float32
 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 5 --dtype bfloat16
+# If time is left: the compiled sampler's operations (kernels) per sample,
+# both draw forms, unroll 1 and 16 (compiles only; nothing is timed).
+T=90 run sampler_ops $B/sampler_ops.py --configs paper --unroll 1 --unroll 16
 echo "# done" >&2

@@ -154,6 +154,33 @@ def test_train_speed_autodiff_baseline_is_the_float32_backward():
   assert steps.log_probs is model_lib.log_probs
 
 
+def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
+  """sampler_ops.py counts the operations of the compiled sampler's loops:
+  the loop over top frames runs the block's two trips in every setting, the
+  sample steps' loop nested in it 16 trips at unroll 1 and 8 at unroll 2,
+  and the batched draws run fewer operations per sample than the per-step
+  form (XLA:CPU, measured: 22 against 116 at unroll 1, most of the
+  difference the per-step threefry loop nested in the step loop). Rules out
+  a parser that misses nested loops, or those nested two deep (the per-step
+  form would count as cheap), takes another loop for the top frames', or
+  ignores a setting."""
+  out = subprocess.run(
+      [sys.executable, os.path.join(REPO, "benchmarks", "sampler_ops.py"), "--configs", "tiny",
+       "--unroll", "1", "--unroll", "2", "--draws", "frame", "--draws", "sample"],
+      capture_output=True, text=True, check=True, timeout=300).stdout
+  rows = {(r["draws"], r["unroll"]): r for r in map(json.loads, out.splitlines())
+          if r.get("config") == "tiny"}
+  assert sorted(rows) == [("frame", 1), ("frame", 2), ("sample", 1), ("sample", 2)]
+  assert all(r["frame_loop"]["trips"] == 2 for r in rows.values())
+  for draws in ("frame", "sample"):
+    assert 16 in [l["trips"] for l in rows[draws, 1]["inner_loops"] if l["depth"] == 1]
+    assert 8 in [l["trips"] for l in rows[draws, 2]["inner_loops"] if l["depth"] == 1]
+  for unroll in (1, 2):
+    assert rows["frame", unroll]["ops_per_sample"] < rows["sample", unroll]["ops_per_sample"]
+  # counting loops nested two deep: 116 / 22; one deep only: 36 / 22
+  assert rows["sample", 1]["ops_per_sample"] > 4 * rows["frame", 1]["ops_per_sample"]
+
+
 def test_sample_speed_profile_traces_the_first_row_for_profile_table(tmp_path):
   """sample_speed.py --profile writes one jax.profiler trace (of the first
   row; two --unroll and two --draws settings, four rows here, each drawing
