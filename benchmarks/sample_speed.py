@@ -81,7 +81,7 @@ _DRAWS = flags.DEFINE_multi_enum(
     "draws", ["frame"], ["frame", "sample"],
     "where the draws' random noise and the log-probs are computed: once per bottom "
     "frame, batched (sampling.generate's batched_draws, the default) or inside every "
-    "sample step (the sampler until 2026-11-30); repeat the flag to compare in one run")
+    "sample step (the older form); repeat the flag to compare in one run")
 _PROFILE = flags.DEFINE_string(
     "profile", "", "write a jax.profiler trace of the first row's timed generation "
     "to this folder (benchmarks/profile_table.py sums it per operation)")

@@ -51,10 +51,11 @@ def _draw_with(noise, logits, temperature):
   """A draw from softmax(logits / T) given its Gumbel noise (float32, the
   shape of logits); the argmax when T <= 0. With the noise of
   ``jax.random.gumbel(k, ...)`` this is ``jax.random.categorical(k, logits / T)``
-  to the bit (categorical's own method: the argmax of noise + logits)."""
+  to the bit (categorical's own method: the argmax of noise + logits). One
+  argmax either way: T chooses its operand."""
   t = jnp.maximum(temperature, 1e-6)
-  drawn = jnp.argmax(noise + logits / t, axis=-1)
-  return jnp.where(temperature > 0, drawn, jnp.argmax(logits, axis=-1)).astype(jnp.int32)
+  scores = jnp.where(temperature > 0, noise + logits / t, logits)
+  return jnp.argmax(scores, axis=-1).astype(jnp.int32)
 
 
 def _frame_noise(key, pos, n: int, shape) -> jax.Array:

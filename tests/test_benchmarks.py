@@ -159,7 +159,7 @@ def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
   the loop over top frames runs the block's two trips in every setting, the
   sample steps' loop nested in it 16 trips at unroll 1 and 8 at unroll 2,
   and the batched draws run fewer operations per sample than the per-step
-  form (XLA:CPU, measured: 22 against 116 at unroll 1, most of the
+  form (XLA:CPU, measured: 21 against 115 at unroll 1, most of the
   difference the per-step threefry loop nested in the step loop). Rules out
   a parser that misses nested loops, or those nested two deep (the per-step
   form would count as cheap), takes another loop for the top frames', or
@@ -177,7 +177,7 @@ def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
     assert 8 in [l["trips"] for l in rows[draws, 2]["inner_loops"] if l["depth"] == 1]
   for unroll in (1, 2):
     assert rows["frame", unroll]["ops_per_sample"] < rows["sample", unroll]["ops_per_sample"]
-  # counting loops nested two deep: 116 / 22; one deep only: 36 / 22
+  # counting loops nested two deep: 115 / 21; one deep only: 35 / 21
   assert rows["sample", 1]["ops_per_sample"] > 4 * rows["frame", 1]["ops_per_sample"]
 
 
