@@ -11,7 +11,9 @@
 # sampler before; eight rows), and the same two (unroll 16, batched draws)
 # with XLA's while-loop command buffers (CUDA graphs); then a profiled training step and a
 # profiled generated stream with their ten most expensive operations
-# (profile_train.jsonl, profile_sample.jsonl), then the rows repeating
+# (profile_train.jsonl, profile_sample.jsonl), the paper's batch of 128 with
+# the RNN scans unrolled 1 and 8 times, without and with command buffers,
+# then the rows repeating
 # 2026-11-26's settings (fp32 at the paper's batch 128, 300 clips in bf16),
 # and last, if time is left, the sampler's operations per sample
 # (sampler_ops.jsonl).
@@ -54,6 +56,13 @@ run profile_train $B/profile_table.py --trace_dir "$OUT_DIR/profile_train" --top
 run sample_profiled $B/sample_speed.py --configs paper --batches 1 --seconds 0.2 \
     --baseline_seconds 0 --profile "$OUT_DIR/profile_sample"
 run profile_sample $B/profile_table.py --trace_dir "$OUT_DIR/profile_sample" --top 10
+# The frame tiers' RNN scans at the paper's batch, where their 6 x 64 loop
+# trips a step weigh most: unrolled 8 frames a trip, and with command buffers.
+T=120 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16 \
+    --rnn_unroll 1 --rnn_unroll 8
+XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=90 \
+    run train_command_buffers $B/train_speed.py --configs paper --batch_sizes 128 \
+    --dtype bfloat16 --rnn_unroll 1 --rnn_unroll 8
 # Last, the rows that repeat 2026-11-26's settings (a call near its 600 s
 # limit loses these first): the paper's batch in float32, 300 clips in bf16.
 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype float32

@@ -4,7 +4,7 @@
 
 Rows of train_speed.py and of sample_speed.py are told apart by their fields
 and printed as two tables, in file order. Fields that older rows lack
-(grad_matmuls, loss_grad, unroll, draws, a baseline) print as "-".
+(grad_matmuls, loss_grad, rnn_unroll, unroll, draws, a baseline) print as "-".
 """
 import json
 import sys
@@ -18,7 +18,8 @@ def train_row(r):
   mem = r.get("peak_memory_bytes")
   mfu = r.get("mfu")
   return [r["config"], r["batch_size"], r["seq_len"], r["dtype"], r["sample_l1"],
-          r.get("grad_matmuls", "-"), r.get("loss_grad", "-"), r["device_kind"],
+          r.get("grad_matmuls", "-"), r.get("loss_grad", "-"), r.get("rnn_unroll", "-"),
+          r["device_kind"],
           f"{r['step_s']:.4f}",
           fmt_rate(r["samples_per_s"]),
           f"{mfu:.2f}" if mfu is not None else "-",
@@ -39,7 +40,8 @@ def sample_row(r):
           f"{speedup:.1f}x" if speedup is not None else "-", same]
 
 
-TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "loss grad", "device",
+TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "loss grad",
+         "rnn unroll", "device",
          "step s", "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
 SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "draws", "device", "samples/s",
           "RTF per clip", "RTF total", "wall s", "vs Python loop", "same samples"]

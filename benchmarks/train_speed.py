@@ -6,7 +6,8 @@
 
 Each object: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls
 (``--grad_matmuls``: how a bf16 step's backward matmuls run), loss_grad
-(``--loss_grad``: the loss's gradient as written or autodiff's), devices,
+(``--loss_grad``: the loss's gradient as written or autodiff's), rnn_unroll
+(``--rnn_unroll``: frame steps per iteration of the RNN scans), devices,
 device_kind, compile_s, step_s (median after warm-up), samples_per_s,
 model_flops_per_sample (analytic: 3 x the forward matmuls, see
 common.train_flops_per_sample; about 52 M for the paper model), mfu (model
@@ -57,6 +58,9 @@ _LOSS_GRAD = flags.DEFINE_multi_enum(
     "g softmax, element-wise); 'autodiff' traces the step with autodiff of a "
     "log-softmax then a take instead (the code before 2026-11-30: a scatter into "
     "the logits); repeat the flag to compare both in one run")
+_RNN_UNROLL = flags.DEFINE_multi_integer(
+    "rnn_unroll", [1], "config.rnn_unroll: frame steps per iteration of the RNN scans "
+    "(fewer loop trips, the same function); repeat the flag to compare in one run")
 _STEPS = flags.DEFINE_integer("steps", 10, "timed steps per setting")
 _BASELINE = flags.DEFINE_bool("baseline", False, "also time the eager step")
 _PROFILE = flags.DEFINE_string(
@@ -174,7 +178,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype",
   out = {
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
       "sample_l1": config.sample_l1, "grad_matmuls": grad_kind,
-      "loss_grad": loss_kind,
+      "loss_grad": loss_kind, "rnn_unroll": config.rnn_unroll,
       "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
       "samples_per_s": samples_per_s, "model_flops_per_sample": model_flops,
@@ -211,9 +215,9 @@ def _run():
       if _SEQ_LEN.value:
         config.seq_len = _SEQ_LEN.value
       config.dtype = _DTYPE.value
-      for l1, grad_kind, loss_kind in itertools.product(
-          _SAMPLE_L1.value, _GRAD_MATMULS.value, _LOSS_GRAD.value):
-        config.sample_l1 = l1
+      for l1, grad_kind, loss_kind, unroll in itertools.product(
+          _SAMPLE_L1.value, _GRAD_MATMULS.value, _LOSS_GRAD.value, _RNN_UNROLL.value):
+        config.sample_l1, config.rnn_unroll = l1, unroll
         row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
                                          _PROFILE.value, grad_kind, loss_kind),
                "date": common.today()}

@@ -59,6 +59,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.cond_dropout = 0.0       # share of training clips without their class (zero class
                              # vector), for guided sampling (sample.py --guidance); paper: 0
   c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
+  c.rnn_unroll = 1           # frame steps per iteration of the RNN scans (lax.scan's
+                             # unroll): fewer loop trips on a GPU, same function
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
                              # table_mm (tables, gradient as one one-hot matmul) |
                              # table_pallas (table_mm's matmul as a Pallas kernel) |
@@ -213,7 +215,7 @@ def validate(config) -> None:
   if config.sample_l1 not in SAMPLE_L1:
     raise ValueError(f"config.sample_l1={config.sample_l1!r}: expected one of {SAMPLE_L1}")
   for key in ("dim", "batch_size", "log_every_steps", "checkpoint_every_steps",
-              "keep_checkpoints", "sample_rate"):
+              "keep_checkpoints", "sample_rate", "rnn_unroll"):
     if config[key] < 1:
       raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
   if not 0 <= config.cond_dropout < 1:
@@ -237,4 +239,5 @@ def build_model(config, n_classes: int | None = None) -> SampleRNN:
       q_levels=config.q_levels, emb_size=config.emb_size,
       sample_input=sample_input(config), n_classes=n, cond_type=config.cond_type,
       cond_emb_size=config.cond_emb_size, cond_sample_tier=config.cond_sample_tier,
-      l1_impl=sample_l1(config), dtype=jnp.dtype(config.dtype))
+      l1_impl=sample_l1(config), rnn_unroll=config.rnn_unroll,
+      dtype=jnp.dtype(config.dtype))

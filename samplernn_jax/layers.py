@@ -243,6 +243,7 @@ class RNNLayer(nn.Module):
   rnn_type: str = "GRU"
   weight_norm: bool = True
   dtype: Dtype = jnp.float32
+  unroll: int = 1  # steps per iteration of the scan (same function; fewer trips)
 
   def setup(self):
     h = self.hidden
@@ -277,5 +278,6 @@ class RNNLayer(nn.Module):
       s = step(s, xp_t)
       return s, s[..., :self.hidden]
 
-    last, hs = jax.lax.scan(body, s0, jnp.swapaxes(xp, 0, 1))  # hs [F, B, H]
+    last, hs = jax.lax.scan(body, s0, jnp.swapaxes(xp, 0, 1),
+                            unroll=self.unroll)  # hs [F, B, H]
     return jnp.swapaxes(hs, 0, 1), last

@@ -58,13 +58,15 @@ class FrameTier(nn.Module):
   weight_norm: bool
   learn_h0: bool
   is_top: bool
+  rnn_unroll: int = 1  # frame steps per iteration of each RNN layer's scan
   dtype: Any = jnp.float32
 
   def setup(self):
     wn = dict(weight_norm=self.weight_norm, dtype=self.dtype)
     if not self.is_top:
       self.input_expand = WNDense(self.dim, **wn)
-    self.rnns = [RNNLayer(self.dim, self.rnn_type, name=f"rnn{l}", **wn)
+    self.rnns = [RNNLayer(self.dim, self.rnn_type, unroll=self.rnn_unroll,
+                          name=f"rnn{l}", **wn)
                  for l in range(self.n_rnn)]
     if self.skip_conn:
       self.skips = [WNDense(self.dim, use_bias=(l == 0), name=f"skip{l}", **wn)
@@ -183,6 +185,7 @@ class SampleRNN(nn.Module):
   cond_emb_size: int = 0
   cond_sample_tier: bool = False
   l1_impl: str = "matmul"
+  rnn_unroll: int = 1  # config.rnn_unroll: speed only, the same function
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -192,8 +195,8 @@ class SampleRNN(nn.Module):
                   ratio=fs[k] // fs[k + 1] if k + 1 < len(fs) else fs[k],
                   dim=self.dim, n_rnn=self.n_rnn, rnn_type=self.rnn_type,
                   skip_conn=self.skip_conn, weight_norm=self.weight_norm,
-                  learn_h0=self.learn_h0, is_top=(k == 0), dtype=self.dtype,
-                  name=f"tier{k}")
+                  learn_h0=self.learn_h0, is_top=(k == 0),
+                  rnn_unroll=self.rnn_unroll, dtype=self.dtype, name=f"tier{k}")
         for k in range(len(fs))]
     self.sample_tier = SampleTier(
         frame_size=fs[-1], dim=self.dim, q_levels=self.q_levels,

@@ -83,8 +83,8 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
                        capture_output=True, text=True, check=True).stdout
   lines = [l for l in out.splitlines() if l.startswith("|")]
   assert len(lines) == 8  # two tables of header and rule; one train row, three sample rows
-  assert ("| tiny | 8 | 256 | float32 | matmul | - | - | cpu | 0.0125 | 163.8 k | - | 1.0 | 3.5 "
-          "| 80x |") in lines
+  assert ("| tiny | 8 | 256 | float32 | matmul | - | - | - | cpu | 0.0125 | 163.8 k | - | 1.0 "
+          "| 3.5 | 80x |") in lines
   assert ("| paper | 300 | 5.0 | bfloat16 | matmul | - | - | gpu | 4.10 M | 0.85 | 256.4 | 5.9 "
           "| 48.5x | False |") in lines
   assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | - | gpu | 5.00 M | 0.85 | 256.4 "
@@ -100,12 +100,14 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
 def test_rows_carry_the_device_matmul_reference():
   """A train_speed row carries this device's measured matmul FLOP/s and the
   fraction of it the step reaches, computed from the row's own fields (rules
-  out a reference missing on CPU rows, or a fraction of some other figure).
-  Only the arithmetic is checked: no timing is asserted."""
+  out a reference missing on CPU rows, or a fraction of some other figure),
+  and the config's rnn_unroll it ran. Only the arithmetic is checked: no
+  timing is asserted."""
   import train_speed
   config, n = common.load_config("tiny")
-  config.batch_size, config.seq_len = 2, 64
+  config.batch_size, config.seq_len, config.rnn_unroll = 2, 64, 2
   row = train_speed.measure(config, n, n_steps=1, baseline=False)
+  assert row["rnn_unroll"] == 2
   ref = row["device_matmul_flops_per_s"]
   assert ref > 0
   assert row["fraction_of_matmul"] == pytest.approx(
