@@ -243,7 +243,7 @@ class RNNLayer(nn.Module):
   rnn_type: str = "GRU"
   weight_norm: bool = True
   dtype: Dtype = jnp.float32
-  unroll: int = 1  # steps per iteration of the scan (same function; fewer trips)
+  unroll: int = 1  # steps per iteration of the scan: fewer trips, the function up to rounding
 
   def setup(self):
     h = self.hidden

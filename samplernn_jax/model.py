@@ -185,7 +185,7 @@ class SampleRNN(nn.Module):
   cond_emb_size: int = 0
   cond_sample_tier: bool = False
   l1_impl: str = "matmul"
-  rnn_unroll: int = 1  # config.rnn_unroll: speed only, the same function
+  rnn_unroll: int = 1  # config.rnn_unroll: speed only (the function up to rounding)
   dtype: Any = jnp.float32
 
   def setup(self):
