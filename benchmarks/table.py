@@ -43,8 +43,8 @@ def sample_row(r):
 TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "loss grad",
          "rnn unroll", "device",
          "step s", "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
-SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "draws", "device", "samples/s",
-          "RTF per clip", "RTF total", "wall s", "vs Python loop", "same samples"]
+SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "draws", "device",
+          "samples/s", "RTF per clip", "RTF total", "wall s", "vs Python loop", "same samples"]
 
 
 def table(header, rows):

@@ -6,14 +6,14 @@ Each mutant below is one small, plausible mistake in the numerical core
 (steps.py, sampling.py, quantize.py, layers.py, kernels.py, model.py,
 batches.py, levels.py, cost.py), the training data's handling (trim.py,
 config.py) or the evaluation (samplernn_jax/evaluation/): a swapped gate, a
-missing clip, a wrong constant, a Frechet term halved. For each, the script copies the repository to a temporary folder, applies the
-one edit (the original text must occur exactly once), runs the tests named
-for that module with ``pytest -x`` and reports whether they failed (the
-mutant is killed) or passed (it survived). First comes a control, the same
-tests on an unmutated copy, which must pass (``control_passed``; a broken
-copy would kill every mutant). One JSON line a mutant, then a summary line
-with the score. tests/README.md lists the last run's result
-and explains each survivor.
+missing clip, a wrong constant, a Frechet term halved. For each, the script
+copies the repository to a temporary folder, applies the one edit (the
+original text must occur exactly once), runs the tests named for that module
+with ``pytest -x`` and reports whether they failed (the mutant is killed) or
+passed (it survived). First comes a control, the same tests on an unmutated
+copy, which must pass (``control_passed``; a broken copy would kill every
+mutant). One JSON line a mutant, then a summary line with the score.
+tests/README.md lists the last run's result and explains each survivor.
 
 A mutant that survives is either a gap in the tests (write one that kills
 it) or equivalent (the edit cannot change behaviour: say why).
