@@ -583,7 +583,8 @@ def test_each_classifier_is_trained_and_scored_on_its_own_clips(tmp_path):
 
 def test_per_class_accuracy_is_each_classs_recall():
   """A class's accuracy is the fraction of its clips predicted as it (the
-  paper's per-class figure), None for a class with no clips: on labels
+  per-class figure of eval.json and the README's tables), None for a class
+  with no clips: on labels
   (a, a, b, b, c) and predictions (a, a, a, b, b), a 1, b 0.5, c 0, d None.
   Rules out the precision (the fraction of clips predicted as the class that
   are of it: a 2/3, b 0.5, c undefined), which the swapped-sound test above
