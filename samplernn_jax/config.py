@@ -59,9 +59,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.cond_dropout = 0.0       # share of training clips without their class (zero class
                              # vector), for guided sampling (sample.py --guidance); paper: 0
   c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
-  c.rnn_unroll = 1           # frame steps per iteration of the RNN scans (lax.scan's
-                             # unroll): fewer loop trips on a GPU; the same function
-                             # up to float32 summation order
+  c.rnn_unroll = 1           # RNN scan steps per loop trip (lax.scan's unroll): fewer
+                             # trips on a GPU; the function up to float32 summation order
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
                              # table_mm (tables, gradient as one one-hot matmul) |
                              # table_pallas (table_mm's matmul as a Pallas kernel) |
