@@ -5,8 +5,9 @@
 Each mutant below is one small, plausible mistake in the numerical core
 (steps.py, sampling.py, quantize.py, layers.py, kernels.py, model.py,
 batches.py, levels.py, cost.py), the training data's handling (trim.py,
-config.py) or the evaluation (samplernn_jax/evaluation/): a swapped gate, a
-missing clip, a wrong constant, a Frechet term halved. For each, the script
+config.py), what sample.py writes (sample_files.py) or the evaluation
+(samplernn_jax/evaluation/): a swapped gate, a missing clip, a wrong
+constant, a Frechet term halved. For each, the script
 copies the repository to a temporary folder, applies the one edit (the
 original text must occur exactly once), runs the tests named for that module
 with ``pytest -x`` and reports whether they failed (the mutant is killed) or
@@ -58,6 +59,7 @@ TESTS = {
     "evaluation/features": ["tests/test_evaluation.py"],
     "evaluation/classifier": ["tests/test_evaluation.py"],
     "evaluation/run": ["tests/test_evaluation.py"],
+    "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py"],
 }
 
 # name: (module, original text, mutated text)
@@ -132,6 +134,14 @@ MUTANTS = {
     "eval_keeps_last_batch_only": ("cost", "total, count = total + bits, count + cnt",
                                    "total, count = bits, cnt"),
     "class_level_keeps_dc": ("levels", "    x = x - x.mean(axis=-1, keepdims=True)\n", "    x = x\n"),
+    "class_rms_mean_not_median": ("levels", "float(np.median(per_clip[sid == c]))",
+                                  "float(np.mean(per_clip[sid == c]))"),
+    "class_level_may_clip": ("levels", "y = np.where(m > 1.0, y / np.maximum(m, 1.0), y)", "y = y"),
+    # what sample.py writes: which class a clip is, its file, a mix's weights
+    "mix_not_renormalised": ("sample_files", "return vec / vec.sum()", "return vec"),
+    "file_numbers_repeat": ("sample_files", "counts[lab] = i + 1", "counts[lab] = i"),
+    "class_index_off_by_one": ("sample_files", "if token.isdigit() and int(token) < len(names):",
+                               "if token.isdigit() and int(token) <= len(names):"),
     # the training data's handling (docs/quality.md: what made classes recognisable)
     "trim_keeps_the_quiet": ("trim", "return spread >= threshold * level if level > 0",
                              "return spread < threshold * level if level > 0"),
