@@ -17,15 +17,15 @@ body of the loop over top frames (the outermost loop that runs a matmul;
 the compiled block holds two top frames), ops_per_top_frame (its operations
 plus those of every loop nested in it, times their trips: the sample steps'
 loop, and on a CPU the threefry rounds of the random draws),
-ops_per_sample (that over the top frame size S), inner_loops (depth, trips
-and operations of the loops nested in it), date.
+ops_per_sample (that over the top frame size S), all_trips_known (False:
+some nested loop's trip count was unknown and counted as 1), inner_loops
+(depth, trips and operations of the loops nested in it), date. What counts
+as an operation: benchmarks/hlo_loops.py.
 """
 from __future__ import annotations
 
-import collections
-import re
-
 import common
+import hlo_loops
 
 import jax
 import jax.numpy as jnp
@@ -42,72 +42,13 @@ _UNROLL = flags.DEFINE_multi_integer("unroll", [1], "sampling.generate's unroll;
 _DRAWS = flags.DEFINE_multi_enum("draws", ["frame", "sample"], ["frame", "sample"],
                                  "sample_speed.py's --draws; may repeat")
 
-# Bookkeeping that is no operation of its own (no kernel on a GPU).
-_FREE = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast"}
-_HEADER = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) \(")
-_WHILE = re.compile(r"while\(.*condition=%?[\w.\-]+, body=%?([\w.\-]+)")
-_TRIPS = re.compile(r'known_trip_count":\{"n":"(\d+)"')
-_OP = re.compile(r"= (?:\([^=]*?\)|\S+) ([a-z][\w\-]*)\(")
-
-
-def computations(hlo: str) -> dict[str, list[str]]:
-  """{computation name: its instruction lines} of an HLO module's text."""
-  comps, cur = {}, None
-  for line in hlo.splitlines():
-    m = _HEADER.match(line)
-    if m and line.rstrip().endswith("{"):
-      cur = comps.setdefault(m.group(1), [])
-    elif line.startswith("}"):
-      cur = None
-    elif cur is not None and " = " in line:
-      cur.append(line)
-  return comps
-
-
-def loops(hlo: str) -> list[dict]:
-  """Every while loop: {body, parent, trips (None if unknown), ops,
-  by_kind}, parents before children (``depth`` 0 = in the entry)."""
-  comps = computations(hlo)
-  found = []
-  for parent, lines in comps.items():
-    for line in lines:
-      w = _WHILE.search(line)
-      if w:
-        t = _TRIPS.search(line)
-        kinds = collections.Counter(
-            m.group(1) for m in map(_OP.search, comps.get(w.group(1), []))
-            if m and m.group(1) not in _FREE)
-        found.append({"body": w.group(1), "parent": parent,
-                      "trips": int(t.group(1)) if t else None,
-                      "ops": sum(kinds.values()), "by_kind": dict(sorted(kinds.items()))})
-  bodies = {f["body"]: f for f in found}
-  for f in found:
-    depth, p = 0, f["parent"]
-    while p in bodies:
-      depth, p = depth + 1, bodies[p]["parent"]
-    f["depth"] = depth
-  return sorted(found, key=lambda f: f["depth"])
-
-
-def nested_ops(loop: dict, all_loops: list[dict]) -> int:
-  """Operations one trip of ``loop`` runs in the loops nested in it (times their trips)."""
-  total = 0
-  for child in all_loops:
-    if child["parent"] == loop["body"]:
-      total += (child["trips"] or 1) * (child["ops"] + nested_ops(child, all_loops))
-  return total
-
-
 def frame_loop(all_loops: list[dict]) -> dict:
-  """The loop over top frames: the outermost loop that runs a matmul, in its
-  own body or in a loop nested in it."""
-  def has_dot(loop):
-    own = "dot" in loop["by_kind"] or "custom-call" in loop["by_kind"]
-    return own or any(has_dot(c) for c in all_loops if c["parent"] == loop["body"])
-  with_dot = [l for l in all_loops if has_dot(l)]
-  if not with_dot:
+  """The loop over top frames: the outermost loop that runs a matmul (in its
+  body, its calls and fusions, or a loop nested in it)."""
+  with_matmul = [l for l in all_loops if l["has_matmul"]]
+  if not with_matmul:
     raise ValueError("no while loop with a matmul in the compiled sampler")
-  return min(with_dot, key=lambda l: l["depth"])
+  return min(with_matmul, key=lambda l: l["depth"])
 
 
 def sampler_hlo(model, params, batch: int, unroll: int, draws: str) -> str:
@@ -124,17 +65,32 @@ def sampler_hlo(model, params, batch: int, unroll: int, draws: str) -> str:
 
 
 def row(name, model, params, batch, unroll, draws) -> dict:
-  all_loops = loops(sampler_hlo(model, params, batch, unroll, draws))
+  hlo = sampler_hlo(model, params, batch, unroll, draws)
+  comps = hlo_loops.computations(hlo)
+  all_loops = hlo_loops.loops(hlo)
   frame = frame_loop(all_loops)
-  per_frame = frame["ops"] + nested_ops(frame, all_loops)
+  nested, known = hlo_loops.nested_ops(frame, all_loops, comps)
+  per_frame = frame["ops"] + nested
+  inside = [l for l in all_loops if l is not frame and _inside(l, frame, all_loops, comps)]
   return {"config": name, "batch": batch, "unroll": unroll, "draws": draws,
           "device": common.device_kind(),
           "frame_loop": {k: frame[k] for k in ("trips", "ops", "by_kind")},
           "ops_per_top_frame": per_frame,
           "ops_per_sample": per_frame / model.frame_sizes[0],
-          "inner_loops": [{k: l[k] for k in ("depth", "trips", "ops")}
-                          for l in all_loops if l["depth"] > frame["depth"]],
+          "all_trips_known": known,
+          "inner_loops": [{k: l[k] for k in ("depth", "trips", "ops")} for l in inside],
           "date": common.today()}
+
+
+def _inside(loop, outer, all_loops, comps) -> bool:
+  """Whether ``loop`` is nested (at any depth) in ``outer``."""
+  body = hlo_loops.enclosing_body(loop, all_loops, comps)
+  while body is not None:
+    if body == outer["body"]:
+      return True
+    enclosing = next(l for l in all_loops if l["body"] == body)
+    body = hlo_loops.enclosing_body(enclosing, all_loops, comps)
+  return False
 
 
 def _run():

@@ -156,12 +156,87 @@ def test_train_speed_autodiff_baseline_is_the_float32_backward():
   assert steps.log_probs is model_lib.log_probs
 
 
+# A GPU-shaped module: no '%' prefixes, a cuBLAS gemm inside a command buffer
+# (a call), a Triton-style fused dot, loops nested through a call.
+GPU_HLO = """HloModule m
+
+fused_dot (p0: f32[4,8], p1: f32[8,8]) -> f32[4,8] {
+  p0 = f32[4,8]{1,0} parameter(0)
+  p1 = f32[8,8]{1,0} parameter(1)
+  ROOT d = f32[4,8]{1,0} dot(p0, p1), lhs_contracting_dims={1}, rhs_contracting_dims={0}
+}
+
+command_buffer (a: f32[4,8], w: f32[8,8]) -> f32[4,8] {
+  a = f32[4,8]{1,0} parameter(0)
+  w = f32[8,8]{1,0} parameter(1)
+  e = f32[4,8]{1,0} fusion(a), kind=kLoop, calls=fused_add
+  g = (f32[4,8]{1,0}, s8[0]{0}) custom-call(e, w), custom_call_target="__cublas$gemm"
+  ROOT r = f32[4,8]{1,0} get-tuple-element(g), index=0
+}
+
+step_body (p: (s32[], f32[4,8])) -> (s32[], f32[4,8]) {
+  p = (s32[], f32[4,8]{1,0}) parameter(0)
+  x = f32[4,8]{1,0} get-tuple-element(p), index=1
+  y = f32[4,8]{1,0} fusion(x), kind=kLoop, calls=fused_add
+  z = f32[4,8]{1,0} copy(y)
+  ROOT t = (s32[], f32[4,8]{1,0}) tuple(i, z)
+}
+
+noise_body (p: (s32[], u32[4])) -> (s32[], u32[4]) {
+  p = (s32[], u32[4]{0}) parameter(0)
+  ROOT q = (s32[], u32[4]{0}) fusion(p), kind=kLoop, calls=fused_round
+}
+
+noise (k: u32[4]) -> u32[4] {
+  k = u32[4]{0} parameter(0)
+  ROOT n = (s32[], u32[4]{0}) while(k), condition=c3, body=noise_body
+}
+
+frame_body (p: (s32[], f32[4,8])) -> (s32[], f32[4,8]) {
+  p = (s32[], f32[4,8]{1,0}) parameter(0)
+  c = f32[4,8]{1,0} call(a, w), to_apply=command_buffer
+  f = f32[4,8]{1,0} fusion(c, w), kind=kCustom, calls=fused_dot
+  n = u32[4]{0} call(k), to_apply=noise
+  s = (s32[], f32[4,8]{1,0}) while(t0), condition=c2, body=step_body, backend_config={"known_trip_count":{"n":"16"}}
+  ROOT t = (s32[], f32[4,8]{1,0}) tuple(i, f)
+}
+
+ENTRY main (x: f32[4,8]) -> f32[4,8] {
+  x = f32[4,8]{1,0} parameter(0)
+  l = (s32[], f32[4,8]{1,0}) while(t), condition=c1, body=frame_body, backend_config={"known_trip_count":{"n":"2"}}
+  ROOT r = f32[4,8]{1,0} get-tuple-element(l), index=1
+}
+"""
+
+
+def test_hlo_loops_reads_a_gpu_shaped_module():
+  """hlo_loops on a hand-written module shaped as XLA:GPU prints one: the
+  frame loop's operations include its command buffer's (a call: a fusion
+  and a cuBLAS gemm) and its fused dot (3), it runs a matmul (found inside
+  the call and the fusion), the step loop and the noise loop (reached
+  through a call) are nested in it at depth 1, and one frame runs
+  3 + 16 x 2 + 1 x 1 operations, the noise loop's unknown trip count
+  flagged. Rules out calls counted as one operation (command buffers would
+  hide their kernels), matmuls found only as bare dots (a GPU's are
+  custom-calls and fusions), loops under a call taken for outer ones, and
+  unknown trip counts passed off as known."""
+  import hlo_loops
+  by_body = {l["body"]: l for l in hlo_loops.loops(GPU_HLO)}
+  frame, step, noise = by_body["frame_body"], by_body["step_body"], by_body["noise_body"]
+  assert (frame["depth"], frame["trips"], frame["ops"]) == (0, 2, 3)
+  assert frame["by_kind"] == {"custom-call": 1, "fusion": 2} and frame["has_matmul"]
+  assert (step["depth"], step["trips"], step["ops"], step["has_matmul"]) == (1, 16, 2, False)
+  assert (noise["depth"], noise["trips"], noise["ops"]) == (1, None, 1)
+  comps = hlo_loops.computations(GPU_HLO)
+  assert hlo_loops.nested_ops(frame, list(by_body.values()), comps) == (16 * 2 + 1, False)
+
+
 def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
   """sampler_ops.py counts the operations of the compiled sampler's loops:
   the loop over top frames runs the block's two trips in every setting, the
   sample steps' loop nested in it 16 trips at unroll 1 and 8 at unroll 2,
   and the batched draws run fewer operations per sample than the per-step
-  form (XLA:CPU, measured: 21 against 115 at unroll 1, most of the
+  form (XLA:CPU, measured: 26 against 195 at unroll 1, most of the
   difference the per-step threefry loop nested in the step loop). Rules out
   a parser that misses nested loops, or those nested two deep (the per-step
   form would count as cheap), takes another loop for the top frames', or
@@ -179,7 +254,7 @@ def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
     assert 8 in [l["trips"] for l in rows[draws, 2]["inner_loops"] if l["depth"] == 1]
   for unroll in (1, 2):
     assert rows["frame", unroll]["ops_per_sample"] < rows["sample", unroll]["ops_per_sample"]
-  # counting loops nested two deep: 115 / 21; one deep only: 35 / 21
+  # counting loops nested two deep: 195 / 26; one deep only: 35 / 26
   assert rows["sample", 1]["ops_per_sample"] > 4 * rows["frame", 1]["ops_per_sample"]
 
 
