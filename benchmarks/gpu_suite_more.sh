@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The rest of the GPU benchmarks, for a second device call when gpu_suite.sh
+# has run and device time is left (about 3 minutes by estimate): the paper's
+# batch of 128 in bf16 with the frame tiers' RNN scans unrolled 1 and 8
+# frames a trip (config.rnn_unroll), without and with XLA's while-loop
+# command buffers; the rows repeating 2026-11-26's settings (float32 at the
+# paper's batch, 300 clips of 5 s in bf16); and the compiled sampler's
+# operations (about its kernels) per generated sample, both draw forms,
+# unroll 1 and 16 (compiles only).
+#
+#   bash benchmarks/gpu_suite_more.sh [OUT_DIR]
+#
+# Rows go to OUT_DIR/<name>.jsonl (train, train_command_buffers, sample,
+# sampler_ops), as gpu_suite.sh's.
+set -u
+source "$(dirname "$0")/gpu_env.sh"
+
+run() {  # run NAME SCRIPT ARGS...: one benchmark invocation, rows appended to NAME.jsonl
+  local name=$1; shift
+  echo "# $*" >&2
+  timeout "${T:-150}" python3 "$@" 2>>"$OUT_DIR/stderr.log" | tee -a "$OUT_DIR/$name.jsonl"
+}
+B=benchmarks
+# The RNN scans at the paper's batch, where their 6 x 64 loop trips a step
+# weigh most (benchmarks/README.md, "The RNN scans' loop trips").
+T=120 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16 \
+    --rnn_unroll 1 --rnn_unroll 8
+XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=90 \
+    run train_command_buffers $B/train_speed.py --configs paper --batch_sizes 128 \
+    --dtype bfloat16 --rnn_unroll 1 --rnn_unroll 8
+# 2026-11-26's settings, with today's code.
+run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype float32
+run sample $B/sample_speed.py --configs paper --batches 300 --seconds 5 --dtype bfloat16
+T=90 run sampler_ops $B/sampler_ops.py --configs paper --unroll 1 --unroll 16
+echo "# done" >&2
