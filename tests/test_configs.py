@@ -79,6 +79,7 @@ BAD = [
     (dict(checkpoint_every_steps=0), "config.checkpoint_every_steps=0"),
     (dict(keep_checkpoints=0), "config.keep_checkpoints=0"),
     (dict(sample_rate=0), "config.sample_rate=0"),
+    (dict(rnn_unroll=0), "config.rnn_unroll=0"),
 ]
 
 
@@ -159,7 +160,8 @@ def test_base_config_holds_the_papers_values():
   the library: frame size 16, 64 frames (seq_len 1024), dim 1024, 3 GRU
   layers, a 256-wide sample embedding, no skip connections, weight norm,
   learned h0, 256 linear levels, batch 128, Adam at 1e-3, an element-wise
-  clip of 1, the class one-hot at the frame tier, float32, no dither. Rules out a
+  clip of 1, the class one-hot at the frame tier, float32, no dither, RNN
+  scans not unrolled (rnn_unroll 1: unrolling changes the rounding). Rules out a
   default changed for speed or a test (a smaller dim, another clip) that
   would silently make every config built on it differ from the paper."""
   config = config_lib.base_config()
@@ -168,6 +170,6 @@ def test_base_config_holds_the_papers_values():
                weight_norm=True, learn_h0=True, q_levels=256, q_type="linear",
                batch_size=128, learning_rate=1e-3, grad_clip=1.0, cond_type="one_hot",
                cond_sample_tier=False, dtype="float32", n_classes=0, sample_l1="auto",
-               dither=False)
+               dither=False, rnn_unroll=1)
   assert {k: config[k] for k in paper} == paper
   assert config_lib.frame_sizes(config) == (16,)

@@ -217,12 +217,14 @@ def test_classifier_keeps_the_best_valid_epoch_the_later_on_ties(monkeypatch):
   f_real_on_valid) 0.9. Rules out no selection (epoch 6's), the first of
   tied epochs (epoch 2's), the history not holding the accuracies used, and
   reporting the last epoch's accuracy (0.3)."""
+  import jax
   script = iter([0.5, 0.9, 0.7, 0.9, 0.6, 0.3])
   seen = []
   real_predict = clf_lib._predict
 
   def recording_predict(model, params, *args):
-    seen.append(jax_leaves(params))  # copies: the step may donate its buffers
+    # copies: the next step may donate (and overwrite) these buffers
+    seen.append([np.array(x, copy=True) for x in jax.tree.leaves(params)])
     return real_predict(model, params, *args)
 
   monkeypatch.setattr(clf_lib, "_predict", recording_predict)
