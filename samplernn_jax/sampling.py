@@ -44,7 +44,7 @@ import numpy as np
 from samplernn_jax import levels
 from samplernn_jax import quantize as quant
 from samplernn_jax.layers import embedding_tables
-from samplernn_jax.model import SampleRNN
+from samplernn_jax.model import SampleRNN, log_probs
 
 
 def _draw_with(noise, logits, temperature):
@@ -64,11 +64,6 @@ def _frame_noise(key, pos, n: int, shape) -> jax.Array:
   float32 [n, *shape]."""
   keys = jax.vmap(jax.random.fold_in, (None, 0))(key, pos + jnp.arange(n))
   return jax.vmap(lambda k: jax.random.gumbel(k, shape, jnp.float32))(keys)
-
-
-def _log_prob_of(logits, x):
-  """log softmax(logits)[..., x]: logits [..., Q], x int [...] -> [...]."""
-  return jnp.take_along_axis(jax.nn.log_softmax(logits), x[..., None], axis=-1)[..., 0]
 
 
 def _guided(logits, guidance, guided: bool):
@@ -110,10 +105,10 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
       both = jnp.concatenate([x, x]) if guided else x  # [B']
       buf = jnp.concatenate([buf[:, 1:], both[:, None]], axis=1)
       # batched: the conditional logits, turned into log-probs after the loop
-      out = cond_logits if batched_draws else _log_prob_of(cond_logits, x)
+      out = cond_logits if batched_draws else log_probs(cond_logits, x)
       return (h, buf, pos + 1), (x, out)
     c, (x, out) = jax.lax.scan(body, carry, (upper, forced, noise), unroll=unroll)
-    logp = _log_prob_of(out, x) if batched_draws else out
+    logp = log_probs(out, x) if batched_draws else out
     return c, (x, logp)  # [n, B] each
 
   def tier_scan(k, upper, forced, carry):
