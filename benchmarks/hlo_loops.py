@@ -11,7 +11,8 @@ A loop: {body, parent (the computation holding the while), trips (XLA's
 known_trip_count, None if unknown), ops (operations of one trip of the body,
 calls expanded, nested loops not included), by_kind, has_matmul (a dot or a
 gemm custom-call in the body, its calls or fusions, or a loop nested in it),
-depth (0: in the entry or a computation it calls)}.
+enclosing (the body of the innermost loop it runs in, None if none), depth
+(how many loops it runs in: 0 in the entry or a computation it calls)}.
 """
 from __future__ import annotations
 
@@ -96,33 +97,36 @@ def loops(hlo: str) -> list[dict]:
                       "ops": sum(kinds.values()), "by_kind": dict(sorted(kinds.items())),
                       "has_matmul": _matmul_in(comps, w.group(1))})
   bodies, callers = {f["body"] for f in found}, _callers(comps)
-  for f in found:
-    depth, p = 0, f["parent"]
-    while p in callers:  # up through calls and fusions to the enclosing loop body
-      depth += p in bodies
+  for f in found:  # up through calls and fusions to the enclosing loop body
+    p = f["parent"]
+    while p not in bodies and p in callers:
       p = callers[p]
-    depth += p in bodies
+    f["enclosing"] = p if p in bodies else None
+  by_body = {f["body"]: f for f in found}
+  for f in found:
+    depth, e = 0, f["enclosing"]
+    while e is not None:
+      depth, e = depth + 1, by_body[e]["enclosing"]
     f["depth"] = depth
   return sorted(found, key=lambda f: f["depth"])
 
 
-def enclosing_body(loop: dict, all_loops: list[dict], hlo_comps=None) -> str | None:
-  """The body of the innermost loop around ``loop``, None at depth 0."""
-  bodies = {l["body"] for l in all_loops}
-  callers = _callers(hlo_comps) if hlo_comps is not None else {}
-  p = loop["parent"]
-  while p not in bodies and p in callers:
-    p = callers[p]
-  return p if p in bodies else None
+def nested_in(loop: dict, outer: dict, all_loops: list[dict]) -> bool:
+  """Whether ``loop`` runs inside ``outer``, at any depth."""
+  by_body = {l["body"]: l for l in all_loops}
+  e = loop["enclosing"]
+  while e is not None and e != outer["body"]:
+    e = by_body[e]["enclosing"]
+  return e is not None
 
 
-def nested_ops(loop: dict, all_loops: list[dict], comps) -> tuple[int, bool]:
+def nested_ops(loop: dict, all_loops: list[dict]) -> tuple[int, bool]:
   """(operations one trip of ``loop`` runs in the loops nested in it, times
   their trips; whether every trip count on the way was known)."""
   total, known = 0, True
   for child in all_loops:
-    if child is not loop and enclosing_body(child, all_loops, comps) == loop["body"]:
-      inner, inner_known = nested_ops(child, all_loops, comps)
+    if child["enclosing"] == loop["body"]:
+      inner, inner_known = nested_ops(child, all_loops)
       total += (child["trips"] or 1) * (child["ops"] + inner)
       known = known and inner_known and child["trips"] is not None
   return total, known

@@ -65,13 +65,11 @@ def sampler_hlo(model, params, batch: int, unroll: int, draws: str) -> str:
 
 
 def row(name, model, params, batch, unroll, draws) -> dict:
-  hlo = sampler_hlo(model, params, batch, unroll, draws)
-  comps = hlo_loops.computations(hlo)
-  all_loops = hlo_loops.loops(hlo)
+  all_loops = hlo_loops.loops(sampler_hlo(model, params, batch, unroll, draws))
   frame = frame_loop(all_loops)
-  nested, known = hlo_loops.nested_ops(frame, all_loops, comps)
+  nested, known = hlo_loops.nested_ops(frame, all_loops)
   per_frame = frame["ops"] + nested
-  inside = [l for l in all_loops if l is not frame and _inside(l, frame, all_loops, comps)]
+  inside = [l for l in all_loops if hlo_loops.nested_in(l, frame, all_loops)]
   return {"config": name, "batch": batch, "unroll": unroll, "draws": draws,
           "device": common.device_kind(),
           "frame_loop": {k: frame[k] for k in ("trips", "ops", "by_kind")},
@@ -80,17 +78,6 @@ def row(name, model, params, batch, unroll, draws) -> dict:
           "all_trips_known": known,
           "inner_loops": [{k: l[k] for k in ("depth", "trips", "ops")} for l in inside],
           "date": common.today()}
-
-
-def _inside(loop, outer, all_loops, comps) -> bool:
-  """Whether ``loop`` is nested (at any depth) in ``outer``."""
-  body = hlo_loops.enclosing_body(loop, all_loops, comps)
-  while body is not None:
-    if body == outer["body"]:
-      return True
-    enclosing = next(l for l in all_loops if l["body"] == body)
-    body = hlo_loops.enclosing_body(enclosing, all_loops, comps)
-  return False
 
 
 def _run():

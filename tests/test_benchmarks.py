@@ -227,8 +227,8 @@ def test_hlo_loops_reads_a_gpu_shaped_module():
   assert frame["by_kind"] == {"custom-call": 1, "fusion": 2} and frame["has_matmul"]
   assert (step["depth"], step["trips"], step["ops"], step["has_matmul"]) == (1, 16, 2, False)
   assert (noise["depth"], noise["trips"], noise["ops"]) == (1, None, 1)
-  comps = hlo_loops.computations(GPU_HLO)
-  assert hlo_loops.nested_ops(frame, list(by_body.values()), comps) == (16 * 2 + 1, False)
+  assert step["enclosing"] == noise["enclosing"] == "frame_body"
+  assert hlo_loops.nested_ops(frame, list(by_body.values())) == (16 * 2 + 1, False)
 
 
 def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
