@@ -6,7 +6,5 @@
 #   bash benchmarks/gpu_h100_check.sh [OUT_DIR]
 set -u
 source "$(dirname "$0")/gpu_env.sh"
-timeout 100 python3 benchmarks/train_speed.py --configs paper --batch_sizes 1024 \
-  --dtype bfloat16 2>>"$OUT_DIR/stderr.log" | tee -a "$OUT_DIR/train.jsonl"
-timeout 60 python3 benchmarks/sample_speed.py --configs paper --batches 1 --seconds 5 \
-  2>>"$OUT_DIR/stderr.log" | tee -a "$OUT_DIR/sample.jsonl"
+T=100 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16
+T=60 run sample $B/sample_speed.py --configs paper --batches 1 --seconds 5

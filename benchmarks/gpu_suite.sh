@@ -29,12 +29,6 @@
 set -u
 source "$(dirname "$0")/gpu_env.sh"
 
-run() {  # run NAME SCRIPT ARGS...: one benchmark invocation, rows appended to NAME.jsonl
-  local name=$1; shift
-  echo "# $*" >&2
-  timeout "${T:-150}" python3 "$@" 2>>"$OUT_DIR/stderr.log" | tee -a "$OUT_DIR/$name.jsonl"
-}
-B=benchmarks
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --grad_matmuls dtype --grad_matmuls autodiff --loss_grad vjp --loss_grad autodiff
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \

@@ -15,12 +15,6 @@
 set -u
 source "$(dirname "$0")/gpu_env.sh"
 
-run() {  # run NAME SCRIPT ARGS...: one benchmark invocation, rows appended to NAME.jsonl
-  local name=$1; shift
-  echo "# $*" >&2
-  timeout "${T:-150}" python3 "$@" 2>>"$OUT_DIR/stderr.log" | tee -a "$OUT_DIR/$name.jsonl"
-}
-B=benchmarks
 # The RNN scans at the paper's batch, where their 6 x 64 loop trips a step
 # weigh most (benchmarks/README.md, "The RNN scans' loop trips").
 T=120 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16 \

@@ -30,6 +30,5 @@ timeout "${T:-240}" python3 train.py --config "${CONFIG:-configs/dcase2016.py}" 
   ${EXTRA:-} > "$OUT_DIR/train_run.log" 2>&1
 echo "train.py exit $?"; tr '\r' '\n' < "$OUT_DIR/train_run.log" | grep -v "^\s*$" | tail -4
 if [ -z "${SKIP_F32:-}" ]; then
-  timeout 120 python3 benchmarks/train_speed.py --configs paper --batch_sizes "$BATCH" \
-    --dtype float32 2>>"$OUT_DIR/stderr.log" | tee -a "$OUT_DIR/train.jsonl"
+  T=120 run train $B/train_speed.py --configs paper --batch_sizes "$BATCH" --dtype float32
 fi
