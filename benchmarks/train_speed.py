@@ -23,19 +23,18 @@ With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run
 Random data and freshly initialised parameters; the step is the real
 ``steps.train_step``, jitted and sharded over every device as in training.
 """
-import contextlib
 import functools
 import itertools
 import statistics
 import time
 
 import common
+from baselines import grad_matmuls, loss_grad
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from samplernn_jax import cli, config as config_lib, layers, sharding, steps
+from samplernn_jax import cli, config as config_lib, sharding, steps
 
 _CONFIGS = flags.DEFINE_string("configs", "tiny,paper",
                                "tiny, paper, default or config file paths")
@@ -90,41 +89,6 @@ def peak_memory():
     return None
 
 
-@contextlib.contextmanager
-def _swapped(module, name: str, replacement=None):
-  """``module.name`` is ``replacement`` inside the block (unchanged when None),
-  and what it was after it."""
-  saved = getattr(module, name)
-  if replacement is not None:
-    setattr(module, name, replacement)
-  try:
-    yield
-  finally:
-    setattr(module, name, saved)
-
-
-def grad_matmuls(kind: str):
-  """While the step is traced, ``layers.matmul`` is the library's ('dtype')
-  or plain autodiff of the same forward ('autodiff', the pre-2026-11-30 code).
-  The step must be a fresh callable traced inside the block (``measure``
-  builds one): JAX reuses the trace of a callable it has seen."""
-  return _swapped(layers, "matmul", layers._dot if kind == "autodiff" else None)
-
-
-def _autodiff_log_probs(logits, targets):
-  """The loss of the code before 2026-11-30: log-softmax, then a take."""
-  logp = jax.nn.log_softmax(logits.astype(jnp.promote_types(logits.dtype, jnp.float32)),
-                            axis=-1)
-  return jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-
-
-def loss_grad(kind: str):
-  """While the step is traced, the loss's log-probabilities are
-  model.log_probs ('vjp') or autodiff of the pre-2026-11-30 form
-  ('autodiff'); like grad_matmuls, for a fresh callable traced inside."""
-  return _swapped(steps, "log_probs", _autodiff_log_probs if kind == "autodiff" else None)
-
-
 def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype",
             loss_kind="vjp"):
   model = config_lib.build_model(config, n_classes)
@@ -139,9 +103,8 @@ def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype",
            "sid": rng.integers(0, n_classes, b).astype(np.int32),
            "reset": np.ones(b, bool)}
   dev_batch = sharding.put_batch(batch, mesh)
-  rep, data_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  st_sh = jax.tree.map(lambda _: rep, state)
-  st_sh = st_sh.replace(rnn_state=jax.tree.map(lambda _: data_sh, state.rnn_state))
+  data_sh = sharding.batch_sharded(mesh)
+  st_sh = sharding.train_state_sharding(state, mesh)
   state = jax.device_put(state, st_sh)
   fn = functools.partial(steps.train_step, model, tx)
   jitted = jax.jit(fn, in_shardings=(st_sh, data_sh), out_shardings=st_sh, donate_argnums=0)

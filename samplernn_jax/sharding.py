@@ -28,6 +28,14 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P("data"))
 
 
+def train_state_sharding(state, mesh: Mesh):
+  """Shardings of a TrainState (arrays or shapes): everything replicated but
+  the carried RNN state, split along the batch as the batches are."""
+  rep, data = replicated(mesh), batch_sharded(mesh)
+  return jax.tree.map(lambda _: rep, state).replace(
+      rnn_state=jax.tree.map(lambda _: data, state.rnn_state))
+
+
 def check_batch_size(batch_size: int, mesh: Mesh, setting: str = "config.batch_size") -> None:
   n = mesh.devices.size
   if batch_size % n:

@@ -129,9 +129,7 @@ def make_setup(config) -> Setup:
       cond_dropout=config.cond_dropout)
   tx = steps.make_optimizer(config)
   abstract = jax.eval_shape(functools.partial(_initial_state, config, model, tx))
-  rep, data_sh = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  state_sharding = jax.tree.map(lambda _: rep, abstract).replace(
-      rnn_state=jax.tree.map(lambda _: data_sh, abstract.rnn_state))
+  state_sharding = sharding.train_state_sharding(abstract, mesh)
   return Setup(dataset, model, mesh, batches, tx, abstract, state_sharding)
 
 
