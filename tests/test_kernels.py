@@ -52,3 +52,20 @@ def test_one_hot_grad_lowers_to_one_triton_kernel_for_a_gpu():
     jax.jit(lambda i, x: kernels.one_hot_grad(i, x, 256, jnp.bfloat16, block_n=100,
                                               interpret=False)
             ).trace(idx, g).lower(lowering_platforms=("cuda",))
+
+
+def test_one_hot_grad_default_follows_the_platform_compiled_for():
+  """With ``interpret`` left at its default, the kernel is chosen when the
+  program is lowered: the Triton kernel for CUDA, the interpreter (no Triton
+  call) for a CPU, from the same trace on this CPU machine. Rules out the
+  choice made at trace time from ``jax.default_backend()`` (the code before
+  2026-11-30), which put the interpreter's loops into a program compiled for
+  a GPU from a machine without one (benchmarks/deviceless.py: 12 M kernels a
+  step instead of one call)."""
+  idx = jax.ShapeDtypeStruct((1024, 16), jnp.int32)
+  g = jax.ShapeDtypeStruct((1024, 256), jnp.bfloat16)
+  traced = jax.jit(lambda i, x: kernels.one_hot_grad(i, x, 256, jnp.bfloat16)).trace(idx, g)
+  calls = lambda platform: re.findall(
+      r"custom_call @(\S+)\(", traced.lower(lowering_platforms=(platform,)).as_text())
+  assert calls("cuda") == ["__gpu$xla.gpu.triton"]
+  assert "__gpu$xla.gpu.triton" not in calls("cpu")
