@@ -25,6 +25,7 @@ as an operation: benchmarks/hlo_loops.py.
 from __future__ import annotations
 
 import common
+import deviceless
 import hlo_loops
 
 import jax
@@ -41,6 +42,9 @@ _BATCH = flags.DEFINE_integer("batch", 1, "clips generated at once")
 _UNROLL = flags.DEFINE_multi_integer("unroll", [1], "sampling.generate's unroll; may repeat")
 _DRAWS = flags.DEFINE_multi_enum("draws", ["frame", "sample"], ["frame", "sample"],
                                  "sample_speed.py's --draws; may repeat")
+_TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
+                            "compile for this GPU without one (benchmarks/deviceless.py); "
+                            "'': for this process's device")
 
 def frame_loop(all_loops: list[dict]) -> dict:
   """The loop over top frames: the outermost loop that runs a matmul (in its
@@ -51,27 +55,31 @@ def frame_loop(all_loops: list[dict]) -> dict:
   return min(with_matmul, key=lambda l: l["depth"])
 
 
-def sampler_hlo(model, params, batch: int, unroll: int, draws: str) -> str:
-  """The optimised HLO text of one block of two top frames of generation."""
+def sampler_hlo(model, params, batch: int, unroll: int, draws: str, device=None) -> str:
+  """The optimised HLO text of one block of two top frames of generation,
+  compiled for ``device`` (default: this process's; or a target GPU's from
+  deviceless.devices, compiled without one)."""
   fast, fast_params = sampling.prepare(model, params)
   variables = {"params": fast_params}
   vecs = jnp.asarray(np.eye(model.n_classes, dtype=np.float32)[np.arange(batch) % model.n_classes])
   carry = sampling.initial_carry(fast, variables, batch)
   forced = jnp.full((batch, 2 * fast.frame_sizes[0]), -1, jnp.int32)
-  lowered = sampling._generate_block.lower(
-      fast, variables, vecs, carry, forced, jax.random.key(0), jnp.float32(1.0),
-      jnp.float32(1.0), False, unroll, draws == "frame")
+  args = (variables, vecs, carry, forced, jax.random.key(0), jnp.float32(1.0), jnp.float32(1.0))
+  if device is not None:
+    args = deviceless.abstract(args, jax.sharding.SingleDeviceSharding(device))
+  lowered = sampling._generate_block.lower(fast, *args, False, unroll, draws == "frame")
   return lowered.compile().as_text()
 
 
-def row(name, model, params, batch, unroll, draws) -> dict:
-  all_loops = hlo_loops.loops(sampler_hlo(model, params, batch, unroll, draws))
+def row(name, model, params, batch, unroll, draws, device=None) -> dict:
+  all_loops = hlo_loops.loops(sampler_hlo(model, params, batch, unroll, draws, device))
   frame = frame_loop(all_loops)
   nested, known = hlo_loops.nested_ops(frame, all_loops)
   per_frame = frame["ops"] + nested
   inside = [l for l in all_loops if hlo_loops.nested_in(l, frame, all_loops)]
   return {"config": name, "batch": batch, "unroll": unroll, "draws": draws,
-          "device": common.device_kind(),
+          "device": device.device_kind if device is not None else common.device_kind(),
+          "compiled_without_device": device is not None,
           "frame_loop": {k: frame[k] for k in ("trips", "ops", "by_kind")},
           "ops_per_top_frame": per_frame,
           "ops_per_sample": per_frame / model.frame_sizes[0],
@@ -81,13 +89,15 @@ def row(name, model, params, batch, unroll, draws) -> dict:
 
 
 def _run():
+  # a target GPU's device, compiled for without one; this process's otherwise
+  device = deviceless.devices(_TARGET.value)[0] if _TARGET.value else None
   for name in _CONFIGS.value.split(","):
     config, n_classes = common.load_config(name)
     model = config_lib.build_model(config, n_classes)
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
     for draws in _DRAWS.value:
       for unroll in _UNROLL.value:
-        common.emit(row(name, model, params, _BATCH.value, unroll, draws))
+        common.emit(row(name, model, params, _BATCH.value, unroll, draws, device))
 
 
 def main(argv=None):

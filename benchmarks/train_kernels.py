@@ -1,0 +1,134 @@
+"""The compiled train step's kernels, bytes and FLOPs, no clock: one JSON row per setting.
+
+  python benchmarks/train_kernels.py --configs tiny                 # this device (XLA:CPU here)
+  bash benchmarks/gpu_compile_env.sh                                # once, no GPU needed
+  .venv-gpu-compile/bin/python benchmarks/train_kernels.py --target h200 \\
+      --configs paper --batch_sizes 1024 --dtype bfloat16 --sample_l1 matmul --sample_l1 table_mm
+
+Compiles ``steps.train_step`` exactly as train_speed.py does (jitted, sharded
+over the 'data' mesh, state donated) and reads the optimised HLO with
+benchmarks/hlo_kernels.py: nothing is run. With ``--target h100|h200`` the
+step is compiled by XLA:GPU for that GPU on a machine without one
+(benchmarks/deviceless.py), so a CPU-only session sees the GPU's own
+fusions, its kernel count and the bytes each kernel moves; the gemm
+autotuner needs a device, so each gemm keeps its default backend there.
+
+Fields: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls,
+loss_grad, rnn_unroll (as train_speed.py), target (the GPU compiled for, or
+this device's kind), jax, kernels_per_step (kernel launches of one step, loop
+trips multiplied out), bytes_per_step, matmul_flops_per_step, roofline_s (the
+sum of every kernel's max(bytes / bandwidth, FLOPs / peak): a lower bound on
+the step's time with no launch costs; targets only), roofline_samples_per_s,
+by_kind (kernels, bytes, FLOPs and roofline time of gemm, elementwise,
+reduction, scatter, ... kernels), top (the ``--top`` kernels by roofline
+time, with the JAX operation each came from), all_trips_known, date.
+"""
+import functools
+import itertools
+import os
+
+import common
+import deviceless
+import hlo_kernels
+from baselines import grad_matmuls, loss_grad
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from jax.sharding import Mesh
+
+from samplernn_jax import cli, config as config_lib, sharding, steps
+
+_CONFIGS = flags.DEFINE_string("configs", "tiny", "tiny, paper, default or config file paths")
+_BATCH_SIZES = flags.DEFINE_string("batch_sizes", "", "comma list; default: the config's")
+_SEQ_LEN = flags.DEFINE_integer("seq_len", 0, "override config.seq_len")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "config.dtype")
+_SAMPLE_L1 = flags.DEFINE_multi_enum(
+    "sample_l1", ["matmul"], ["matmul", "table", "table_mm", "table_pallas"],
+    "config.sample_l1; may repeat")
+_GRAD_MATMULS = flags.DEFINE_multi_enum("grad_matmuls", ["dtype"], ["dtype", "autodiff"],
+                                        "as train_speed.py; may repeat")
+_LOSS_GRAD = flags.DEFINE_multi_enum("loss_grad", ["vjp"], ["vjp", "autodiff"],
+                                     "as train_speed.py; may repeat")
+_RNN_UNROLL = flags.DEFINE_multi_integer("rnn_unroll", [1], "config.rnn_unroll; may repeat")
+_TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
+                            "compile for this GPU without one ('': this process's device)")
+_TOP = flags.DEFINE_integer("top", 10, "kernels listed in 'top'")
+_SAVE_HLO = flags.DEFINE_string("save_hlo", "", "also write each optimised HLO to this folder")
+
+
+def abstract_batch(config, mesh: Mesh) -> dict:
+  """The shapes of one training batch, split along the 'data' mesh."""
+  b, t = config.batch_size, config.seq_len
+  top = config_lib.frame_sizes(config)[0]
+  shapes = {"chunk": ((b, t + top), jnp.int32), "mask": ((b, t), jnp.float32),
+            "sid": ((b,), jnp.int32), "reset": ((b,), jnp.bool_)}
+  return deviceless.abstract({k: jax.ShapeDtypeStruct(*v) for k, v in shapes.items()},
+                             sharding.batch_sharded(mesh))
+
+
+def step_hlo(config, n_classes: int, mesh: Mesh, grad_kind="dtype", loss_kind="vjp") -> str:
+  """The optimised HLO text of one train step compiled for ``mesh``'s devices."""
+  model = config_lib.build_model(config, n_classes)
+  tx = steps.make_optimizer(config)
+  sharding.check_batch_size(config.batch_size, mesh)
+  state = jax.eval_shape(lambda: steps.init_state(model, tx, jax.random.key(0),
+                                                  config.batch_size, config.seq_len))
+  st_sh = sharding.train_state_sharding(state, mesh)
+  state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                       state, st_sh)
+  fn = functools.partial(steps.train_step, model, tx)  # a fresh callable: traced below
+  with grad_matmuls(grad_kind), loss_grad(loss_kind):
+    lowered = jax.jit(fn, out_shardings=st_sh, donate_argnums=0).lower(
+        state, abstract_batch(config, mesh))
+  return lowered.compile().as_text()
+
+
+def row(name, config, n_classes, mesh, target, grad_kind, loss_kind) -> dict:
+  hlo = step_hlo(config, n_classes, mesh, grad_kind, loss_kind)
+  if _SAVE_HLO.value:
+    os.makedirs(_SAVE_HLO.value, exist_ok=True)
+    path = os.path.join(_SAVE_HLO.value, f"{name}_b{config.batch_size}_{config.dtype}_"
+                        f"{config.sample_l1}_{grad_kind}_{loss_kind}_u{config.rnn_unroll}.hlo")
+    with open(path, "w") as f:
+      f.write(hlo)
+  spec = deviceless.TARGETS.get(target)
+  s = hlo_kernels.summary(hlo, spec, _TOP.value)
+  samples = config.batch_size * config.seq_len
+  return {"config": name, "batch_size": config.batch_size, "seq_len": config.seq_len,
+          "dtype": config.dtype, "sample_l1": config.sample_l1, "grad_matmuls": grad_kind,
+          "loss_grad": loss_kind, "rnn_unroll": config.rnn_unroll,
+          "target": spec["name"] if spec else common.device_kind(), "jax": jax.__version__,
+          "kernels_per_step": s["kernels"], "bytes_per_step": s["bytes"],
+          "matmul_flops_per_step": s["matmul_flops"],
+          "roofline_s": s.get("roofline_s"),
+          "roofline_samples_per_s": samples / s["roofline_s"] if spec else None,
+          "by_kind": s["by_kind"], "top": s["top"], "all_trips_known": s["all_trips_known"],
+          "date": common.today()}
+
+
+def _run():
+  target = _TARGET.value
+  devs = deviceless.devices(target) if target else jax.devices()
+  mesh = Mesh(np.array(devs), ("data",))
+  for name in _CONFIGS.value.split(","):
+    config, n_classes = common.load_config(name)
+    config.dtype = _DTYPE.value
+    if _SEQ_LEN.value:
+      config.seq_len = _SEQ_LEN.value
+    for bs in (_BATCH_SIZES.value or str(config.batch_size)).split(","):
+      config.batch_size = int(bs)
+      for l1, grad_kind, loss_kind, unroll in itertools.product(
+          _SAMPLE_L1.value, _GRAD_MATMULS.value, _LOSS_GRAD.value, _RNN_UNROLL.value):
+        config.sample_l1, config.rnn_unroll = l1, unroll
+        common.emit(row(name, config, n_classes, mesh, target, grad_kind, loss_kind))
+
+
+def main(argv=None):
+  """train_kernels.py in this process (flags only; every call starts from the defaults)."""
+  cli.call(_run, argv)
+
+
+if __name__ == "__main__":
+  app.run(cli.absl_main(_run), flags_parser=cli.parse_flags)

@@ -1,0 +1,191 @@
+"""The static profile of a compiled program: benchmarks/hlo_kernels.py,
+train_kernels.py and the deviceless GPU compilation behind their --target.
+
+hlo_kernels reads kernels, bytes and FLOPs from optimised HLO text; a
+hand-written module pins each rule to a number worked out by hand, and the
+compiled tiny train step's matmul FLOPs are checked against the analytic
+count the MFU figures rest on. Nothing here times anything.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+import common  # noqa: E402
+import deviceless  # noqa: E402
+import hlo_kernels  # noqa: E402
+
+# XLA:GPU-shaped: a loop of 64 trips whose body slices one row of a [64, 16]
+# buffer (a fusion reading it through a bitcast and a slice of a slice) and
+# writes one row in place; a Triton-style gemm fusion; a command buffer (a
+# call) holding a cuBLAS gemm with its workspace; operand lists with XLA's
+# /*index=N*/ markers.
+MODULE = """HloModule m
+
+fused_row (p0: f32[64,16], p1: s32[], p2: f32[16], p3: f32[16], p4: f32[16], p5: f32[64,16]) -> f32[16] {
+  p0 = f32[64,16]{1,0} parameter(0)
+  p1 = s32[] parameter(1)
+  z = s32[] constant(0)
+  ds = f32[1,16]{1,0} dynamic-slice(p0, p1, z), dynamic_slice_sizes={1,16}
+  b = f32[16]{0} bitcast(ds)
+  p2 = f32[16]{0} parameter(2)
+  p3 = f32[16]{0} parameter(3)
+  p4 = f32[16]{0} parameter(4)
+  p5 = f32[64,16]{1,0} parameter(5)
+  half = f32[32,16]{1,0} slice(p5), slice={[0:32], [0:16]}
+  row = f32[1,16]{1,0} dynamic-slice(half, p1, z), dynamic_slice_sizes={1,16}
+  rb = f32[16]{0} bitcast(row)
+  a = f32[16]{0} add(b, p2)
+  c = f32[16]{0} add(a, rb)
+  e = f32[16]{0} add(c, p4)
+  ROOT r = f32[16]{0} multiply(e, p3)
+}
+
+fused_put (q0: f32[64,16], q1: f32[16], q2: s32[]) -> f32[64,16] {
+  q0 = f32[64,16]{1,0} parameter(0)
+  q1 = f32[16]{0} parameter(1)
+  u = f32[1,16]{1,0} bitcast(q1)
+  q2 = s32[] parameter(2)
+  z = s32[] constant(0)
+  ROOT d = f32[64,16]{1,0} dynamic-update-slice(q0, u, q2, z)
+}
+
+fused_gemm (g0: bf16[32,8], g1: bf16[8,16]) -> f32[32,16] {
+  g0 = bf16[32,8]{1,0} parameter(0)
+  g1 = bf16[8,16]{1,0} parameter(1)
+  ROOT dot = f32[32,16]{1,0} dot(g0, g1), lhs_contracting_dims={1}, rhs_contracting_dims={0}, metadata={op_name="jit(f)/hidden1/dot_general"}
+}
+
+fused_cmp (c0: s32[]) -> pred[] {
+  c0 = s32[] parameter(0)
+  n = s32[] constant(64)
+  ROOT lt = pred[] compare(c0, n), direction=LT
+}
+
+command_buffer (a: f32[4,6], w: f32[6,8]) -> f32[4,8] {
+  a = f32[4,6]{1,0} parameter(0)
+  w = f32[6,8]{1,0} parameter(1)
+  g = (f32[4,8]{1,0}, s8[4096]{0}) custom-call(a, w), custom_call_target="__cublas$gemm", backend_config={"gemm_backend_config":{"dot_dimension_numbers":{"lhs_contracting_dimensions":["1"],"rhs_contracting_dimensions":["0"]}}}
+  ROOT r = f32[4,8]{1,0} get-tuple-element(g), index=0
+}
+
+cond (cp: (s32[], f32[64,16])) -> pred[] {
+  cp = (s32[], f32[64,16]{1,0}) parameter(0)
+  ci = s32[] get-tuple-element(cp), index=0
+  ROOT cl = pred[] fusion(ci), kind=kLoop, calls=fused_cmp
+}
+
+body (bp: (s32[], f32[64,16])) -> (s32[], f32[64,16]) {
+  bp = (s32[], f32[64,16]{1,0}) parameter(0)
+  i = s32[] get-tuple-element(bp), index=0
+  buf = f32[64,16]{1,0} get-tuple-element(bp), index=1
+  v = f32[16]{0} parameter(1)
+  row = f32[16]{0} fusion(buf, i, v, v, v, /*index=5*/buf), kind=kLoop, calls=fused_row, metadata={op_name="jit(f)/while/body/add"}
+  put = f32[64,16]{1,0} fusion(buf, row, i), kind=kLoop, calls=fused_put
+  ROOT t = (s32[], f32[64,16]{1,0}) tuple(i, put)
+}
+
+ENTRY main (x: bf16[32,8], w: bf16[8,16], a: f32[4,6], b: f32[6,8], s: (s32[], f32[64,16])) -> f32[32,16] {
+  x = bf16[32,8]{1,0} parameter(0)
+  w = bf16[8,16]{1,0} parameter(1)
+  a = f32[4,6]{1,0} parameter(2)
+  b = f32[6,8]{1,0} parameter(3)
+  s = (s32[], f32[64,16]{1,0}) parameter(4)
+  l = (s32[], f32[64,16]{1,0}) while(s), condition=cond, body=body, backend_config={"known_trip_count":{"n":"64"}}
+  cb = f32[4,8]{1,0} call(a, b), to_apply=command_buffer
+  ROOT y = f32[32,16]{1,0} fusion(x, w), kind=kCustom, calls=fused_gemm, metadata={op_name="jit(f)/hidden1/dot_general"}
+}
+"""
+
+
+def test_hlo_kernels_reads_bytes_flops_and_launches_of_a_gpu_shaped_module():
+  """Every number worked out by hand. The loop's row fusion reads a 64-byte
+  row of each [64, 16] buffer (one through a slice then a dynamic-slice, one
+  found as operand 5 after a /*index=5*/ marker), the index and three
+  vectors, and writes 64 bytes: 64 + 4 + 3 x 64 + 64 + 64 = 388; the
+  in-place update reads the row and the index and writes the row: 64 + 4 +
+  64 = 132; each runs 64 times, the condition 65. The gemm fusion does
+  2 x 32 x 16 x 8 FLOPs on bf16 operands and moves 512 + 256 + 2048 bytes;
+  the cuBLAS gemm in the command buffer 2 x 4 x 8 x 6 FLOPs, its workspace
+  not counted as memory traffic. Rules out whole buffers counted for a
+  slice (the loop's traffic x64), in-place updates counted as copies,
+  markers shifting the operand-to-parameter match, loop bodies counted
+  once, calls left unexpanded, and FLOPs from the result's shape alone."""
+  ks, known = hlo_kernels.kernels(MODULE)
+  by_name = {k["name"]: k for k in ks}
+  assert known and sorted(by_name) == ["cl", "g", "put", "row", "y"]
+  assert (by_name["row"]["bytes"], by_name["row"]["count"]) == (388, 64)
+  assert (by_name["put"]["bytes"], by_name["put"]["count"]) == (132, 64)
+  assert (by_name["cl"]["bytes"], by_name["cl"]["count"]) == (5, 65)
+  y, g = by_name["y"], by_name["g"]
+  assert (y["kind"], y["flops"], y["dtype"], y["bytes"]) == ("gemm", 8192.0, "bf16", 2816)
+  assert (g["kind"], g["flops"], g["dtype"], g["bytes"]) == ("gemm", 384.0, "f32", 96 + 192 + 128)
+  assert y["source"] == "jit(f)/hidden1/dot_general"
+
+
+def test_hlo_kernels_summary_sums_counts_and_rooflines():
+  """summary() totals the kernels times their launch counts and, for a
+  target, takes each kernel's roofline as the slower of its bytes at the
+  bandwidth and its FLOPs at its dtype's peak: with 1 byte/s and 1 FLOP/s
+  (bf16) or 0.5 (f32), the gemm fusion costs max(2816, 8192) and the cuBLAS
+  gemm max(416, 768). Rules out launches counted once per kernel, the bf16
+  peak used for float32 operands, and a sum of bytes and FLOP times instead
+  of their maximum."""
+  target = {"bytes_per_s": 1.0, "bf16_flops": 1.0, "f32_flops": 0.5}
+  s = hlo_kernels.summary(MODULE, target, top=3)
+  assert s["kernels"] == 64 + 64 + 65 + 1 + 1
+  assert s["bytes"] == 64 * 388 + 64 * 132 + 65 * 5 + 2816 + 416
+  assert s["matmul_flops"] == 8192 + 384
+  assert s["by_kind"]["gemm"]["roofline_s"] == 8192 + 768
+  assert s["roofline_s"] == 64 * 388 + 64 * 132 + 65 * 5 + 8192 + 768
+  assert [t["roofline_s"] for t in s["top"]] == [64 * 388, 64 * 132, 8192]
+  assert "roofline_s" not in hlo_kernels.summary(MODULE, None)
+
+
+def test_train_kernels_counts_the_compiled_steps_matmul_flops():
+  """train_kernels.py compiles the real train step (here for this CPU) and
+  counts its matmul FLOPs from the optimised HLO: within 1% of
+  common.train_flops_per_sample x batch x seq_len, the analytic count MFU
+  rests on (measured: 0.998; the step skips the input gradient of the first
+  layers, whose inputs are data). Rules out a FLOP count that misses dots
+  inside fusions or loops (the RNN scans), counts the backward's dots once,
+  or reads the wrong contracting dimension, and a script that ignores
+  --sample_l1 (the table form runs a third fewer matmul FLOPs)."""
+  out = subprocess.run(
+      [sys.executable, os.path.join(REPO, "benchmarks", "train_kernels.py"), "--configs",
+       "tiny", "--sample_l1", "matmul", "--sample_l1", "table", "--top", "3"],
+      capture_output=True, text=True, check=True, timeout=300).stdout
+  rows = {r["sample_l1"]: r for r in map(json.loads, out.splitlines())}
+  config, n = common.load_config("tiny")
+  r = rows["matmul"]
+  analytic = common.train_flops_per_sample(config, n) * r["batch_size"] * r["seq_len"]
+  assert 0.99 * analytic < r["matmul_flops_per_step"] <= analytic
+  assert rows["table"]["matmul_flops_per_step"] < 0.8 * r["matmul_flops_per_step"]
+  assert r["kernels_per_step"] > 100 and r["all_trips_known"]
+  assert r["roofline_s"] is None and len(r["top"]) == 3  # no target: no roofline
+
+
+def test_deviceless_target_configs_and_the_missing_plugin_error():
+  """Each target's XLA config names its device and bandwidth; an unknown
+  target is refused by name; without jax's CUDA plugin, devices() fails
+  saying how to install it (run in a fresh process: it pins JAX to the
+  CPU). Rules out an H200 compiled as an H100 (XLA's fusion heuristics read
+  the bandwidth) and a bare plugin error that leaves the user guessing."""
+  h200 = deviceless.target_config("h200")
+  assert 'device_description_str: "NVIDIA H200"' in h200
+  assert "memory_bandwidth: 4800000000000" in h200
+  assert "memory_bandwidth: 3350000000000" in deviceless.target_config("h100")
+  with pytest.raises(ValueError, match="'a100'"):
+    deviceless.target_config("a100")
+  if importlib.util.find_spec("jax_plugins") is not None:
+    pytest.skip("jax's CUDA plugin is installed here")
+  proc = subprocess.run(
+      [sys.executable, "-c", "import deviceless; deviceless.devices('h200')"],
+      cwd=os.path.join(REPO, "benchmarks"), capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0 and "gpu_compile_env.sh" in proc.stderr
