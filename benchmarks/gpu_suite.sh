@@ -8,8 +8,9 @@
 # generation of one stream and of 300 clips (2 s each, to leave time) with
 # the innermost scan unrolled 1 and 16 times, each with the draws' noise and
 # log-probs batched per frame (the library's since 2026-11-30) and inside
-# every sample step (the older form; eight rows), and the same two (unroll
-# 16, batched draws) with XLA's while-loop command buffers (CUDA graphs);
+# every sample step (the older form; eight rows), one stream at unroll 16
+# run as one row and as two (min_rows), and the same two (unroll 16,
+# batched draws) with XLA's while-loop command buffers (CUDA graphs);
 # last a profiled training step and a profiled generated stream with their
 # ten most expensive operations. gpu_suite_more.sh has the rest, for a
 # second call if device time is left. Each setting one JSON line.
@@ -35,6 +36,11 @@ T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfl
     --sample_l1 table --sample_l1 table_mm --sample_l1 table_pallas
 T=240 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --unroll 1 --unroll 16 \
     --draws frame --draws sample
+# One stream run as two rows (sampling.generate's min_rows): matrix-multiply
+# kernels instead of a multiply and a reduction per layer (compiled without a
+# GPU: 9.75 -> 6.9 kernels per sample at unroll 16, benchmarks/README.md).
+T=90 run sample $B/sample_speed.py --configs paper --batches 1 --seconds 2 --baseline_seconds 0 \
+    --unroll 16 --min_rows 1 --min_rows 2
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=120 \
     run sample_command_buffers $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 \
     --baseline_seconds 0 --unroll 16

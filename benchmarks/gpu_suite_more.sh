@@ -6,7 +6,9 @@
 # command buffers; the rows repeating 2026-11-26's settings (float32 at the
 # paper's batch, 300 clips of 5 s in bf16); and the compiled sampler's
 # operations (about its kernels) per generated sample, both draw forms,
-# unroll 1 and 16 (compiles only).
+# unroll 1 and 16 (compiles only: the check of the counts compiled without a
+# GPU, results/2026-11-30-h200-compiled/sampler_ops.jsonl, where XLA's gemm
+# autotuner could not run).
 #
 #   bash benchmarks/gpu_suite_more.sh [OUT_DIR]
 #

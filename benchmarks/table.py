@@ -4,7 +4,7 @@
 
 Rows of train_speed.py and of sample_speed.py are told apart by their fields
 and printed as two tables, in file order. Fields that older rows lack
-(grad_matmuls, loss_grad, rnn_unroll, unroll, draws, a baseline) print as "-".
+(grad_matmuls, loss_grad, rnn_unroll, unroll, draws, min_rows, a baseline) print as "-".
 """
 import json
 import sys
@@ -35,7 +35,8 @@ def sample_row(r):
   same = r.get("baseline_same_samples",
                r.get("same_samples_as_first", r.get("same_samples_as_first_unroll", "-")))
   return [r["config"], r["batch"], r["seconds_generated"], r["dtype"], r["sample_l1"],
-          r.get("unroll", "-"), r.get("draws", "-"), r["device"], fmt_rate(r["samples_per_s"]),
+          r.get("unroll", "-"), r.get("draws", "-"), r.get("min_rows", "-"), r["device"],
+          fmt_rate(r["samples_per_s"]),
           rtf["per_stream"], rtf["total"], r["wall_s"],
           f"{speedup:.1f}x" if speedup is not None else "-", same]
 
@@ -43,7 +44,8 @@ def sample_row(r):
 TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "loss grad",
          "rnn unroll", "device",
          "step s", "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
-SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "draws", "device",
+SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "draws", "min rows",
+          "device",
           "samples/s", "RTF per clip", "RTF total", "wall s", "vs Python loop", "same samples"]
 
 

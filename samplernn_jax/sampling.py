@@ -219,7 +219,7 @@ def initial_carry(model: SampleRNN, variables, batch: int):
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     temperature: float = 1.0, forced=None, block_samples: int = 16000,
                     prepare_fn: Callable = prepare, guidance: float = 1.0,
-                    unroll: int = 1, batched_draws: bool = True
+                    unroll: int = 1, batched_draws: bool = True, min_rows: int = 1
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
 
@@ -246,9 +246,20 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       and their log-probs computed after them, one batched computation each;
       False: both inside every step (the older form, kept as
       sample_speed.py's same-run baseline). Same samples either way.
+    min_rows: the compiled program runs at least this many rows, the extra
+      ones copies of the last clip's, dropped from the output. On a GPU a
+      single row's matrix-vector products compile to a multiply and a
+      reduction each, over a materialised [H, H] product, where two rows
+      get one matrix-multiply kernel (benchmarks/sampler_ops.py --target:
+      13 -> 10 kernels and 28 -> 10 MB per sample step, paper model);
+      ``min_rows=2`` is that trade for one clip. A row's noise does not
+      depend on the rows beside it, so the samples are the same up to the
+      matmuls' rounding.
   """
   if int(unroll) != unroll or unroll < 1:
     raise ValueError(f"unroll={unroll!r}: expected a positive integer")
+  if int(min_rows) != min_rows or min_rows < 1:
+    raise ValueError(f"min_rows={min_rows!r}: expected a positive integer")
   s = model.frame_sizes[0]
   block = max(s, -(-block_samples // s) * s)
   model, params = prepare_fn(model, params)
@@ -263,6 +274,9 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       raise ValueError(f"forced samples of shape {forced.shape} do not fit "
                        f"[{b}, <= {n_samples}]")
     full[:, :forced.shape[1]] = forced
+  pad = max(0, min_rows - b * (2 if guidance != 1.0 else 1))  # rows run and dropped
+  class_vec = jnp.concatenate([class_vec, jnp.repeat(class_vec[-1:], pad, axis=0)])
+  full = np.concatenate([full, np.repeat(full[-1:], pad, axis=0)])
   guided = guidance != 1.0
   rows = jnp.concatenate([class_vec, jnp.zeros_like(class_vec)]) if guided else class_vec
   carry = initial_carry(model, variables, rows.shape[0])
@@ -274,7 +288,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                                      jnp.asarray(full[:, done:done + n]), key, temperature,
                                      guidance, guided, unroll, batched_draws)
     keep = min(n, n_samples - done)
-    yield np.asarray(x[:, :keep]), np.asarray(logp[:, :keep])
+    yield np.asarray(x[:b, :keep]), np.asarray(logp[:b, :keep])
     done += n
 
 
@@ -282,12 +296,12 @@ def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
              temperature: float = 1.0, forced=None, block_samples: int = 16000,
              progress: Callable[[int], Any] | None = None,
              prepare_fn: Callable = prepare, guidance: float = 1.0, unroll: int = 1,
-             batched_draws: bool = True) -> tuple[np.ndarray, np.ndarray]:
+             batched_draws: bool = True, min_rows: int = 1) -> tuple[np.ndarray, np.ndarray]:
   """All of ``generate_blocks`` at once: (samples [B, N], log-probs [B, N])."""
   xs, lps = [], []
   for x, lp in generate_blocks(model, params, class_vec, n_samples, key,
                                temperature, forced, block_samples, prepare_fn, guidance,
-                               unroll, batched_draws):
+                               unroll, batched_draws, min_rows):
     xs.append(x)
     lps.append(lp)
     if progress is not None:

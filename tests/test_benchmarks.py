@@ -59,7 +59,7 @@ def test_flops_formula_counts_every_layer(variant):
 
 def test_table_turns_json_lines_into_markdown(tmp_path):
   """table.py prints train and sample rows as two markdown tables, later
-  --unroll / --draws rows (no baseline of their own) with "-" and their
+  --unroll / --draws / --min_rows rows (no baseline of their own) with "-" and their
   same-samples flag (under its old name in a row before 2026-11-30), and
   names the file and line of a bad JSON line. Rules out columns in the wrong
   order, a KeyError on rows without a baseline, and silent skips."""
@@ -74,7 +74,8 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
   later = dict(sample, unroll=16, same_samples_as_first_unroll=True, samples_per_s=5e6)
   for key in ("speedup_vs_python_loop", "baseline_same_samples"):
     del later[key]  # a later --unroll row: no baseline of its own
-  draws = dict(later, draws="sample", same_samples_as_first=False, samples_per_s=3e6)
+  draws = dict(later, draws="sample", same_samples_as_first=False, samples_per_s=3e6,
+               min_rows=2)
   del draws["same_samples_as_first_unroll"]
   path = tmp_path / "rows.jsonl"
   path.write_text("\n".join([json.dumps(train), "", json.dumps(sample), json.dumps(later),
@@ -85,12 +86,12 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
   assert len(lines) == 8  # two tables of header and rule; one train row, three sample rows
   assert ("| tiny | 8 | 256 | float32 | matmul | - | - | - | cpu | 0.0125 | 163.8 k | - | 1.0 "
           "| 3.5 | 80x |") in lines
-  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | - | - | gpu | 4.10 M | 0.85 | 256.4 | 5.9 "
-          "| 48.5x | False |") in lines
-  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | - | gpu | 5.00 M | 0.85 | 256.4 "
+  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | - | - | - | gpu | 4.10 M | 0.85 | 256.4 "
+          "| 5.9 | 48.5x | False |") in lines
+  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | - | - | gpu | 5.00 M | 0.85 | 256.4 "
           "| 5.9 | - | True |") in lines
-  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | sample | gpu | 3.00 M | 0.85 | 256.4 "
-          "| 5.9 | - | False |") in lines
+  assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | sample | 2 | gpu | 3.00 M | 0.85 "
+          "| 256.4 | 5.9 | - | False |") in lines
   path.write_text("{not json\n")
   bad = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
                        capture_output=True, text=True)

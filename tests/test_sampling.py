@@ -299,6 +299,47 @@ def test_batched_draws_take_the_per_sample_samplers_samples(variant, name, guida
   assert len(np.unique(runs[0][0])) > 10  # real draws, not a constant
 
 
+@pytest.mark.parametrize("name, guidance", [("paper_gru", 1.0), ("class_embedding", 3.0)])
+def test_min_rows_runs_copies_and_returns_the_clips_asked_for(variant, name, guidance):
+  """``min_rows`` (one clip run as two rows, for a GPU's matrix-multiply
+  kernels) returns exactly the clips asked for: their samples, partly
+  forced, those of the plain run (a row's noise does not depend on the rows
+  beside it; on this CPU the padded matmuls round alike, measured) and
+  their log-probs within 1e-5; a guided run, already two rows, is left as
+  it is at min_rows=2 and padded with a clip (two rows more) at 3. The
+  compiled block sees the padded batch.
+  Rules out padded rows returned to the caller, the pad drawn with other
+  keys or positions than the clip's, forced samples not reaching the
+  padded program, and a setting that never reaches the compiled block. A
+  bad min_rows is refused."""
+  model, params = variant(name)
+  key, vec = jax.random.key(17), CLASS_VECS[1:2]
+  forced = np.full((1, 5), 7, np.int32)
+  plain = sampling.generate(model, params, vec, N, key, block_samples=BLOCK,
+                            guidance=guidance, forced=forced)
+  seen = []
+  real = sampling._generate_block
+
+  def spy(model, variables, cond_vec, *args):
+    seen.append(cond_vec.shape[0])
+    return real(model, variables, cond_vec, *args)
+  try:
+    sampling._generate_block = spy
+    runs = [sampling.generate(model, params, vec, N, key, block_samples=BLOCK,
+                              guidance=guidance, forced=forced, min_rows=m) for m in (2, 3)]
+  finally:
+    sampling._generate_block = real
+  # rows of the compiled block at min_rows 2 and 3: a guided clip is two rows
+  assert sorted(set(seen)) == ([2, 4] if guidance != 1.0 else [2, 3])
+  for x, lp in runs:
+    assert x.shape == lp.shape == (1, N)
+    np.testing.assert_array_equal(x, plain[0])
+    np.testing.assert_allclose(lp, plain[1], rtol=0, atol=1e-5)
+  assert (plain[0][0, :5] == 7).all() and len(np.unique(plain[0])) > 10
+  with pytest.raises(ValueError, match="min_rows"):
+    sampling.generate(model, params, vec, N, key, min_rows=0)
+
+
 def test_same_key_same_audio_other_key_other_audio(variant):
   model, params = variant("paper_gru")
   a, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3), block_samples=BLOCK)
