@@ -19,13 +19,19 @@ plus those of every loop nested in it, times their trips: the sample steps'
 loop, and on a CPU the threefry rounds of the random draws),
 ops_per_sample (that over the top frame size S), all_trips_known (False:
 some nested loop's trip count was unknown and counted as 1), inner_loops
-(depth, trips and operations of the loops nested in it), date. What counts
-as an operation: benchmarks/hlo_loops.py.
+(depth, trips and operations of the loops nested in it),
+block_kernels_per_sample and block_bytes_per_sample (every kernel of the
+compiled block, loop conditions and the code around the loops included,
+and the bytes they move, over its 2 S samples: benchmarks/hlo_kernels.py),
+block_roofline_us_per_sample (with --target: their least time, since
+2026-11-30), compiled_without_device, date. What counts as an operation:
+benchmarks/hlo_loops.py.
 """
 from __future__ import annotations
 
 import common
 import deviceless
+import hlo_kernels
 import hlo_loops
 
 import jax
@@ -71,8 +77,10 @@ def sampler_hlo(model, params, batch: int, unroll: int, draws: str, device=None)
   return lowered.compile().as_text()
 
 
-def row(name, model, params, batch, unroll, draws, device=None) -> dict:
-  all_loops = hlo_loops.loops(sampler_hlo(model, params, batch, unroll, draws, device))
+def row(name, model, params, batch, unroll, draws, device=None, target=None) -> dict:
+  hlo = sampler_hlo(model, params, batch, unroll, draws, device)
+  all_loops = hlo_loops.loops(hlo)
+  block = hlo_kernels.summary(hlo, target, top=0)  # the whole block: 2 top frames
   frame = frame_loop(all_loops)
   nested, known = hlo_loops.nested_ops(frame, all_loops)
   per_frame = frame["ops"] + nested
@@ -84,6 +92,10 @@ def row(name, model, params, batch, unroll, draws, device=None) -> dict:
           "ops_per_top_frame": per_frame,
           "ops_per_sample": per_frame / model.frame_sizes[0],
           "all_trips_known": known,
+          "block_kernels_per_sample": block["kernels"] / (2 * model.frame_sizes[0]),
+          "block_bytes_per_sample": block["bytes"] / (2 * model.frame_sizes[0]),
+          "block_roofline_us_per_sample": (block["roofline_s"] / (2 * model.frame_sizes[0]) * 1e6
+                                           if target else None),
           "inner_loops": [{k: l[k] for k in ("depth", "trips", "ops")} for l in inside],
           "date": common.today()}
 
@@ -97,7 +109,8 @@ def _run():
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
     for draws in _DRAWS.value:
       for unroll in _UNROLL.value:
-        common.emit(row(name, model, params, _BATCH.value, unroll, draws, device))
+        common.emit(row(name, model, params, _BATCH.value, unroll, draws, device,
+                        deviceless.TARGETS.get(_TARGET.value)))
 
 
 def main(argv=None):

@@ -241,7 +241,9 @@ def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
   difference the per-step threefry loop nested in the step loop). Rules out
   a parser that misses nested loops, or those nested two deep (the per-step
   form would count as cheap), takes another loop for the top frames', or
-  ignores a setting."""
+  ignores a setting. The whole block's kernels per sample are at least the
+  loops' (it adds the loop conditions and the code around the loops);
+  without --target there is no roofline."""
   out = subprocess.run(
       [sys.executable, os.path.join(REPO, "benchmarks", "sampler_ops.py"), "--configs", "tiny",
        "--unroll", "1", "--unroll", "2", "--draws", "frame", "--draws", "sample"],
@@ -257,6 +259,9 @@ def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
     assert rows["frame", unroll]["ops_per_sample"] < rows["sample", unroll]["ops_per_sample"]
   # counting loops nested two deep: 195 / 26; one deep only: 35 / 26
   assert rows["sample", 1]["ops_per_sample"] > 4 * rows["frame", 1]["ops_per_sample"]
+  for r in rows.values():  # the whole block: the loops' work and what is around them
+    assert r["block_kernels_per_sample"] >= r["ops_per_sample"]
+    assert r["block_bytes_per_sample"] > 0 and r["block_roofline_us_per_sample"] is None
 
 
 def test_sample_speed_profile_traces_the_first_row_for_profile_table(tmp_path):
