@@ -24,7 +24,9 @@ block_kernels_per_sample and block_bytes_per_sample (every kernel of the
 compiled block, loop conditions and the code around the loops included,
 and the bytes they move, over its 2 S samples: benchmarks/hlo_kernels.py),
 block_roofline_us_per_sample (with --target: their least time, since
-2026-11-30), compiled_without_device, date. What counts as an operation:
+2026-11-30), block_top (the block's ``--top`` kernels by roofline time, or
+bytes without --target, each with its launches in the block and the JAX
+operation it came from), compiled_without_device, date. What counts as an operation:
 benchmarks/hlo_loops.py.
 """
 from __future__ import annotations
@@ -48,6 +50,7 @@ _BATCH = flags.DEFINE_integer("batch", 1, "clips generated at once")
 _UNROLL = flags.DEFINE_multi_integer("unroll", [1], "sampling.generate's unroll; may repeat")
 _DRAWS = flags.DEFINE_multi_enum("draws", ["frame", "sample"], ["frame", "sample"],
                                  "sample_speed.py's --draws; may repeat")
+_TOP = flags.DEFINE_integer("top", 10, "the block's kernels listed in block_top")
 _TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
                             "compile for this GPU without one (benchmarks/deviceless.py); "
                             "'': for this process's device")
@@ -80,7 +83,7 @@ def sampler_hlo(model, params, batch: int, unroll: int, draws: str, device=None)
 def row(name, model, params, batch, unroll, draws, device=None, target=None) -> dict:
   hlo = sampler_hlo(model, params, batch, unroll, draws, device)
   all_loops = hlo_loops.loops(hlo)
-  block = hlo_kernels.summary(hlo, target, top=0)  # the whole block: 2 top frames
+  block = hlo_kernels.summary(hlo, target, top=_TOP.value)  # the whole block: 2 top frames
   frame = frame_loop(all_loops)
   nested, known = hlo_loops.nested_ops(frame, all_loops)
   per_frame = frame["ops"] + nested
@@ -96,6 +99,7 @@ def row(name, model, params, batch, unroll, draws, device=None, target=None) -> 
           "block_bytes_per_sample": block["bytes"] / (2 * model.frame_sizes[0]),
           "block_roofline_us_per_sample": (block["roofline_s"] / (2 * model.frame_sizes[0]) * 1e6
                                            if target else None),
+          "block_top": block["top"],
           "inner_loops": [{k: l[k] for k in ("depth", "trips", "ops")} for l in inside],
           "date": common.today()}
 
