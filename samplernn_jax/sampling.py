@@ -216,6 +216,24 @@ def initial_carry(model: SampleRNN, variables, batch: int):
   return (tuple(h), buf, jnp.zeros((), jnp.int32))
 
 
+def _run_rows(class_vec, forced, n_samples: int, total: int, min_rows: int, guided: bool):
+  """(class vectors [B', C], samples to force [B', total], -1 where drawn) of
+  a run: the B clips' own, then copies of the last clip up to ``min_rows``
+  rows of the compiled program (a guided clip runs as two)."""
+  class_vec = jnp.asarray(class_vec, jnp.float32)
+  b = class_vec.shape[0]
+  full = np.full((b, total), -1, np.int32)
+  if forced is not None:
+    forced = np.asarray(forced, np.int32)
+    if forced.shape[0] != b or forced.shape[1] > total:
+      raise ValueError(f"forced samples of shape {forced.shape} do not fit "
+                       f"[{b}, <= {n_samples}]")
+    full[:, :forced.shape[1]] = forced
+  pad = max(0, min_rows - b * (2 if guided else 1))  # rows run and dropped
+  return (jnp.concatenate([class_vec, jnp.repeat(class_vec[-1:], pad, axis=0)]),
+          np.concatenate([full, np.repeat(full[-1:], pad, axis=0)]))
+
+
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     temperature: float = 1.0, forced=None, block_samples: int = 16000,
                     prepare_fn: Callable = prepare, guidance: float = 1.0,
@@ -229,11 +247,10 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     key: a PRNG key; sample t of the run uses ``fold_in(key, t)``.
     temperature: 1.0 = the paper's plain draw; 0 = argmax.
     forced: optional int [B, n_samples]; values >= 0 are taken, not drawn.
-    block_samples: samples per compiled call (rounded up to a multiple of S);
-      the output is the same whatever this is.
-    prepare_fn: turns (model, params) into the sampler's (default
-      ``prepare``: weight norm folded, look-up tables); for research variants
-      and benchmarks of other preparations.
+    block_samples: samples per compiled call (rounded up to a multiple of
+      S); the same output whatever this is.
+    prepare_fn: turns (model, params) into the sampler's (``prepare``: weight
+      norm folded, look-up tables); for variants and benchmarks.
     guidance: 1.0 = the plain conditional draw; g != 1 draws from
       ``l_u + g * (l_c - l_u)`` (see the module docstring), at twice the
       work; log-probs are still the conditional model's.
@@ -246,38 +263,25 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       and their log-probs computed after them, one batched computation each;
       False: both inside every step (the older form, kept as
       sample_speed.py's same-run baseline). Same samples either way.
-    min_rows: the compiled program runs at least this many rows, the extra
-      ones copies of the last clip's, dropped from the output. On a GPU a
-      single row's matrix-vector products compile to a multiply and a
-      reduction each, over a materialised [H, H] product, where two rows
-      get one matrix-multiply kernel (benchmarks/sampler_ops.py --target:
-      13 -> 10 kernels and 28 -> 10 MB per sample step, paper model);
-      ``min_rows=2`` is that trade for one clip. A row's noise does not
-      depend on the rows beside it, so the samples are the same up to the
-      matmuls' rounding.
+    min_rows: the compiled program runs at least this many rows, copies of
+      the last clip, dropped from the output: on a GPU one row's
+      matrix-vector products compile to a multiply and a reduction over a
+      materialised [H, H] product each, two rows' to one gemm kernel
+      (benchmarks/README.md: 13 -> 10 kernels and 28 -> 10 MB a step, paper
+      model). A row's noise does not depend on the rows beside it: the
+      same samples up to the matmuls' rounding.
   """
-  if int(unroll) != unroll or unroll < 1:
-    raise ValueError(f"unroll={unroll!r}: expected a positive integer")
-  if int(min_rows) != min_rows or min_rows < 1:
-    raise ValueError(f"min_rows={min_rows!r}: expected a positive integer")
+  for name, v in (("unroll", unroll), ("min_rows", min_rows)):
+    if int(v) != v or v < 1:
+      raise ValueError(f"{name}={v!r}: expected a positive integer")
   s = model.frame_sizes[0]
   block = max(s, -(-block_samples // s) * s)
   model, params = prepare_fn(model, params)
   variables = {"params": params}
-  class_vec = jnp.asarray(class_vec, jnp.float32)
-  b = class_vec.shape[0]
+  b = np.shape(class_vec)[0]
   total = -(-n_samples // s) * s
-  full = np.full((b, total), -1, np.int32)
-  if forced is not None:
-    forced = np.asarray(forced, np.int32)
-    if forced.shape[0] != b or forced.shape[1] > total:
-      raise ValueError(f"forced samples of shape {forced.shape} do not fit "
-                       f"[{b}, <= {n_samples}]")
-    full[:, :forced.shape[1]] = forced
-  pad = max(0, min_rows - b * (2 if guidance != 1.0 else 1))  # rows run and dropped
-  class_vec = jnp.concatenate([class_vec, jnp.repeat(class_vec[-1:], pad, axis=0)])
-  full = np.concatenate([full, np.repeat(full[-1:], pad, axis=0)])
   guided = guidance != 1.0
+  class_vec, full = _run_rows(class_vec, forced, n_samples, total, min_rows, guided)
   rows = jnp.concatenate([class_vec, jnp.zeros_like(class_vec)]) if guided else class_vec
   carry = initial_carry(model, variables, rows.shape[0])
   temperature, guidance = jnp.float32(temperature), jnp.float32(guidance)
