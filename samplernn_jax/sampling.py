@@ -229,7 +229,8 @@ def _run_rows(class_vec, forced, n_samples: int, total: int, min_rows: int, guid
       raise ValueError(f"forced samples of shape {forced.shape} do not fit "
                        f"[{b}, <= {n_samples}]")
     full[:, :forced.shape[1]] = forced
-  pad = max(0, min_rows - b * (2 if guided else 1))  # rows run and dropped
+  per = 2 if guided else 1  # rows of one clip
+  pad = max(0, -(-(min_rows - b * per) // per))  # clips run and dropped
   return (jnp.concatenate([class_vec, jnp.repeat(class_vec[-1:], pad, axis=0)]),
           np.concatenate([full, np.repeat(full[-1:], pad, axis=0)]))
 
@@ -263,13 +264,14 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       and their log-probs computed after them, one batched computation each;
       False: both inside every step (the older form, kept as
       sample_speed.py's same-run baseline). Same samples either way.
-    min_rows: the compiled program runs at least this many rows, copies of
-      the last clip, dropped from the output: on a GPU one row's
-      matrix-vector products compile to a multiply and a reduction over a
-      materialised [H, H] product each, two rows' to one gemm kernel
-      (benchmarks/README.md: 13 -> 10 kernels and 28 -> 10 MB a step, paper
-      model). A row's noise does not depend on the rows beside it: the
-      same samples up to the matmuls' rounding.
+    min_rows: the compiled program runs at least this many rows (a guided
+      clip is two), the extra ones copies of the last clip, dropped from
+      the output: on a GPU one row's matrix-vector products compile to a
+      multiply and a reduction over a materialised [H, H] product each, two
+      rows' to one gemm kernel (benchmarks/README.md: in the sample steps'
+      loop 13 -> 10 kernels and 28 -> 10 MB a step, paper model). A row's
+      noise does not depend on the rows beside it (JAX's default
+      jax_threefry_partitionable): the same samples up to rounding.
   """
   for name, v in (("unroll", unroll), ("min_rows", min_rows)):
     if int(v) != v or v < 1:

@@ -306,8 +306,8 @@ def test_min_rows_runs_copies_and_returns_the_clips_asked_for(variant, name, gui
   forced, those of the plain run (a row's noise does not depend on the rows
   beside it; on this CPU the padded matmuls round alike, measured) and
   their log-probs within 1e-5; a guided run, already two rows, is left as
-  it is at min_rows=2 and padded with a clip (two rows more) at 3. The
-  compiled block sees the padded batch.
+  it is at min_rows=2 and padded with one clip (two rows more) at 3 and at
+  4, not two. The compiled block sees the padded batch.
   Rules out padded rows returned to the caller, the pad drawn with other
   keys or positions than the clip's, forced samples not reaching the
   padded program, and a setting that never reaches the compiled block. A
@@ -326,11 +326,11 @@ def test_min_rows_runs_copies_and_returns_the_clips_asked_for(variant, name, gui
   try:
     sampling._generate_block = spy
     runs = [sampling.generate(model, params, vec, N, key, block_samples=BLOCK,
-                              guidance=guidance, forced=forced, min_rows=m) for m in (2, 3)]
+                              guidance=guidance, forced=forced, min_rows=m) for m in (2, 3, 4)]
   finally:
     sampling._generate_block = real
-  # rows of the compiled block at min_rows 2 and 3: a guided clip is two rows
-  assert sorted(set(seen)) == ([2, 4] if guidance != 1.0 else [2, 3])
+  # rows of the compiled block at min_rows 2, 3 and 4: a guided clip is two rows
+  assert sorted(set(seen)) == ([2, 4] if guidance != 1.0 else [2, 3, 4])
   for x, lp in runs:
     assert x.shape == lp.shape == (1, N)
     np.testing.assert_array_equal(x, plain[0])
