@@ -75,9 +75,11 @@ def devices(target: str) -> list:
   try:
     topo = topologies.get_topology_desc(platform="cuda", target_config=config,
                                         topology="1x1x1")
-  except Exception as e:  # no CUDA plugin: jax names the platform it lacks
-    raise RuntimeError(f"compiling for {target} without a GPU needs jax's CUDA plugin "
-                       f"({e}); {INSTALL}") from e
+  except Exception as e:  # most often no CUDA plugin: jax names the platform it lacks
+    raise RuntimeError(
+        f"compiling for {target} without a GPU needs jax's CUDA plugin at jax's version "
+        f"(jax-cuda12-plugin=={jax.__version__}); jax said: {e}. To install it: {INSTALL}"
+    ) from e
   return list(topo.devices)
 
 
