@@ -38,7 +38,7 @@ T=240 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 
     --draws frame --draws sample
 # One stream run as two rows (sampling.generate's min_rows): matrix-multiply
 # kernels instead of a multiply and a reduction per layer (compiled without a
-# GPU: 10.1 -> 7.3 kernels per sample at unroll 16, benchmarks/README.md).
+# GPU: 10.0 -> 7.2 kernels per sample at unroll 16, benchmarks/README.md).
 T=90 run sample $B/sample_speed.py --configs paper --batches 1 --seconds 2 --baseline_seconds 0 \
     --unroll 16 --min_rows 1 --min_rows 2
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=120 \

@@ -19,8 +19,15 @@ from __future__ import annotations
 import collections
 import re
 
-# Bookkeeping that is no operation of its own (no kernel on a GPU).
-FREE = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "call", "while"}
+# Bookkeeping that is no operation of its own (no kernel on a GPU); also the
+# "-done" half of an async pair (its "-start" is the work).
+FREE = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "call", "while",
+        "opt-barrier", "after-all", "add-dependency"}
+
+
+def is_free(op: str) -> bool:
+  """Whether an HLO op launches no kernel of its own."""
+  return op in FREE or op.endswith("-done")
 _HEADER = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) \(")
 _WHILE = re.compile(r"while\(.*body=%?([\w.\-]+)")
 _TRIPS = re.compile(r'known_trip_count":\{"n":"(\d+)"')
@@ -55,7 +62,7 @@ def _kinds(comps, name: str, seen=()) -> collections.Counter:
       for callee in _CALLS.findall(line):
         if callee not in seen:
           kinds += _kinds(comps, callee, seen + (name,))
-    elif m.group(1) not in FREE:
+    elif not is_free(m.group(1)):
       kinds[m.group(1)] += 1
   return kinds
 

@@ -21,12 +21,14 @@ ops_per_sample (that over the top frame size S), all_trips_known (False:
 some nested loop's trip count was unknown and counted as 1), inner_loops
 (depth, trips and operations of the loops nested in it),
 block_kernels_per_sample and block_bytes_per_sample (every kernel of the
-compiled block, loop conditions and the code around the loops included,
-and the bytes they move, over its 2 S samples: benchmarks/hlo_kernels.py),
-block_roofline_us_per_sample (with --target: their least time, since
-2026-11-30), block_top (the block's ``--top`` kernels by roofline time, or
-bytes without --target, each with its launches in the block and the JAX
-operation it came from), compiled_without_device, date. What counts as an operation:
+compiled block, the code around the loops included, and the bytes they
+move, over its 2 S samples: benchmarks/hlo_kernels.py),
+block_roofline_us_per_sample (with --target: their time at the GPU's peak
+rates, an estimate; since 2026-11-30), block_top (the block's ``--top``
+kernels by roofline time, or by bytes without --target: launches in the
+block, bytes and FLOPs per launch, the JAX operation each came from),
+compiled_without_device (True with --target: XLA:GPU's program for that
+GPU, no gemm autotuning, nothing run), date. What counts as an operation:
 benchmarks/hlo_loops.py.
 """
 from __future__ import annotations

@@ -17,11 +17,18 @@ Fields: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls,
 loss_grad, rnn_unroll (as train_speed.py), target (the GPU compiled for, or
 this device's kind), jax, kernels_per_step (kernel launches of one step, loop
 trips multiplied out), bytes_per_step, matmul_flops_per_step, roofline_s (the
-sum of every kernel's max(bytes / bandwidth, FLOPs / peak): a lower bound on
-the step's time with no launch costs; targets only), roofline_samples_per_s,
-by_kind (kernels, bytes, FLOPs and roofline time of gemm, elementwise,
-reduction, scatter, ... kernels), top (the ``--top`` kernels by roofline
-time, with the JAX operation each came from), all_trips_known, date.
+sum of every kernel's max(bytes / HBM bandwidth, FLOPs / peak): the step at
+the device's peak rates, launch costs and caches aside, an estimate and not
+a floor; targets only), roofline_samples_per_s, by_kind (kernels, bytes,
+FLOPs and roofline time of gemm, elementwise, reduction, scatter, ...
+kernels: hlo_kernels.py's kinds), top (the ``--top`` kernels by roofline
+time, or by bytes without a target: launches, bytes and FLOPs per launch,
+roofline time of all launches, the JAX operation each came from),
+counts_exact (no unknown loop trip count or conditional), unread_dots (dots
+whose FLOPs could not be read; 0 expected), date. "Compiled without a
+device" (``--target``): XLA:GPU's own program for that GPU, but with no
+gemm autotuning (each gemm keeps its backend's default) and nothing run or
+measured.
 """
 import functools
 import itertools
@@ -104,7 +111,8 @@ def row(name, config, n_classes, mesh, target, grad_kind, loss_kind) -> dict:
           "matmul_flops_per_step": s["matmul_flops"],
           "roofline_s": s.get("roofline_s"),
           "roofline_samples_per_s": samples / s["roofline_s"] if spec else None,
-          "by_kind": s["by_kind"], "top": s["top"], "all_trips_known": s["all_trips_known"],
+          "by_kind": s["by_kind"], "top": s["top"], "counts_exact": s["counts_exact"],
+          "unread_dots": s["unread_dots"],
           "date": common.today()}
 
 

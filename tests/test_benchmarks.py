@@ -262,7 +262,7 @@ def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
   for r in rows.values():  # the whole block: the loops' work and what is around them
     assert r["block_kernels_per_sample"] >= r["ops_per_sample"]
     assert r["block_bytes_per_sample"] > 0 and r["block_roofline_us_per_sample"] is None
-    moved = [t["count"] * t["bytes"] for t in r["block_top"]]  # ranked by bytes moved
+    moved = [t["launches"] * t["bytes_per_launch"] for t in r["block_top"]]  # by bytes moved
     assert len(moved) == 10 and moved == sorted(moved, reverse=True)
 
 

@@ -25,7 +25,8 @@ import hlo_kernels  # noqa: E402
 # buffer (a fusion reading it through a bitcast and a slice of a slice) and
 # writes one row in place; a Triton-style gemm fusion; a command buffer (a
 # call) holding a cuBLAS gemm with its workspace; operand lists with XLA's
-# /*index=N*/ markers.
+# /*index=N*/ markers; a slice at a fusion's root; an update that is not the
+# fusion's result; an async copy.
 MODULE = """HloModule m
 
 fused_row (p0: f32[64,16], p1: s32[], p2: f32[16], p3: f32[16], p4: f32[16], p5: f32[64,16]) -> f32[16] {
@@ -68,6 +69,20 @@ fused_cmp (c0: s32[]) -> pred[] {
   ROOT lt = pred[] compare(c0, n), direction=LT
 }
 
+fused_tail (t0: f32[64,16]) -> f32[8,16] {
+  t0 = f32[64,16]{1,0} parameter(0)
+  ROOT t = f32[8,16]{1,0} slice(t0), slice={[0:8], [0:16]}
+}
+
+fused_neg_put (n0: f32[64,16], n1: f32[1,16], n2: s32[]) -> f32[64,16] {
+  n0 = f32[64,16]{1,0} parameter(0)
+  n1 = f32[1,16]{1,0} parameter(1)
+  n2 = s32[] parameter(2)
+  z = s32[] constant(0)
+  d = f32[64,16]{1,0} dynamic-update-slice(n0, n1, n2, z)
+  ROOT g = f32[64,16]{1,0} negate(d)
+}
+
 command_buffer (a: f32[4,6], w: f32[6,8]) -> f32[4,8] {
   a = f32[4,6]{1,0} parameter(0)
   w = f32[6,8]{1,0} parameter(1)
@@ -75,31 +90,76 @@ command_buffer (a: f32[4,6], w: f32[6,8]) -> f32[4,8] {
   ROOT r = f32[4,8]{1,0} get-tuple-element(g), index=0
 }
 
-cond (cp: (s32[], f32[64,16])) -> pred[] {
-  cp = (s32[], f32[64,16]{1,0}) parameter(0)
+cond (cp: (s32[], f32[64,16], f32[16])) -> pred[] {
+  cp = (s32[], f32[64,16]{1,0}, f32[16]{0}) parameter(0)
   ci = s32[] get-tuple-element(cp), index=0
   ROOT cl = pred[] fusion(ci), kind=kLoop, calls=fused_cmp
 }
 
-body (bp: (s32[], f32[64,16])) -> (s32[], f32[64,16]) {
-  bp = (s32[], f32[64,16]{1,0}) parameter(0)
+body (bp: (s32[], f32[64,16], f32[16])) -> (s32[], f32[64,16], f32[16]) {
+  bp = (s32[], f32[64,16]{1,0}, f32[16]{0}) parameter(0)
   i = s32[] get-tuple-element(bp), index=0
   buf = f32[64,16]{1,0} get-tuple-element(bp), index=1
-  v = f32[16]{0} parameter(1)
+  v = f32[16]{0} get-tuple-element(bp), index=2
   row = f32[16]{0} fusion(buf, i, v, v, v, /*index=5*/buf), kind=kLoop, calls=fused_row, metadata={op_name="jit(f)/while/body/add"}
   put = f32[64,16]{1,0} fusion(buf, row, i), kind=kLoop, calls=fused_put
-  ROOT t = (s32[], f32[64,16]{1,0}) tuple(i, put)
+  ROOT t = (s32[], f32[64,16]{1,0}, f32[16]{0}) tuple(i, put, v)
 }
 
-ENTRY main (x: bf16[32,8], w: bf16[8,16], a: f32[4,6], b: f32[6,8], s: (s32[], f32[64,16])) -> f32[32,16] {
+ENTRY main (x: bf16[32,8], w: bf16[8,16], a: f32[4,6], b: f32[6,8], s: (s32[], f32[64,16], f32[16]), m: f32[64,16], k: s32[], r1: f32[1,16]) -> f32[32,16] {
   x = bf16[32,8]{1,0} parameter(0)
   w = bf16[8,16]{1,0} parameter(1)
   a = f32[4,6]{1,0} parameter(2)
   b = f32[6,8]{1,0} parameter(3)
-  s = (s32[], f32[64,16]{1,0}) parameter(4)
-  l = (s32[], f32[64,16]{1,0}) while(s), condition=cond, body=body, backend_config={"known_trip_count":{"n":"64"}}
+  s = (s32[], f32[64,16]{1,0}, f32[16]{0}) parameter(4)
+  m = f32[64,16]{1,0} parameter(5)
+  k = s32[] parameter(6)
+  r1 = f32[1,16]{1,0} parameter(7)
+  l = (s32[], f32[64,16]{1,0}, f32[16]{0}) while(s), condition=cond, body=body, backend_config={"known_trip_count":{"n":"64"}}
   cb = f32[4,8]{1,0} call(a, b), to_apply=command_buffer
+  tail = f32[8,16]{1,0} fusion(m), kind=kLoop, calls=fused_tail
+  np = f32[64,16]{1,0} fusion(m, r1, k), kind=kLoop, calls=fused_neg_put
+  cs = (f32[64,16]{1,0}, f32[64,16]{1,0}, u32[]) copy-start(m)
+  cd = f32[64,16]{1,0} copy-done(cs)
   ROOT y = f32[32,16]{1,0} fusion(x, w), kind=kCustom, calls=fused_gemm, metadata={op_name="jit(f)/hidden1/dot_general"}
+}
+"""
+
+# A loop of unknown trips and a conditional of a small and a large branch.
+INEXACT = """HloModule n
+
+small (a: f32[16]) -> f32[16] {
+  a = f32[16]{0} parameter(0)
+  ROOT c = f32[16]{0} copy(a)
+}
+
+large (b: f32[64,16]) -> f32[64,16] {
+  b = f32[64,16]{1,0} parameter(0)
+  ROOT c = f32[64,16]{1,0} copy(b)
+}
+
+cond (p: (s32[], f32[16])) -> pred[] {
+  p = (s32[], f32[16]{0}) parameter(0)
+  i = s32[] get-tuple-element(p), index=0
+  ROOT lt = pred[] compare(i, i), direction=LT
+}
+
+body (p: (s32[], f32[16])) -> (s32[], f32[16]) {
+  p = (s32[], f32[16]{0}) parameter(0)
+  i = s32[] get-tuple-element(p), index=0
+  v = f32[16]{0} get-tuple-element(p), index=1
+  n = f32[16]{0} negate(v)
+  ROOT t = (s32[], f32[16]{0}) tuple(i, n)
+}
+
+ENTRY main (s: (s32[], f32[16]), j: s32[], u: f32[16], m: f32[64,16]) -> f32[16] {
+  s = (s32[], f32[16]{0}) parameter(0)
+  j = s32[] parameter(1)
+  u = f32[16]{0} parameter(2)
+  m = f32[64,16]{1,0} parameter(3)
+  l = (s32[], f32[16]{0}) while(s), condition=cond, body=body
+  c = f32[16]{0} conditional(j, u, m), branch_computations={small, large}
+  ROOT r = f32[16]{0} get-tuple-element(l), index=1
 }
 """
 
@@ -110,23 +170,44 @@ def test_hlo_kernels_reads_bytes_flops_and_launches_of_a_gpu_shaped_module():
   found as operand 5 after a /*index=5*/ marker), the index and three
   vectors, and writes 64 bytes: 64 + 4 + 3 x 64 + 64 + 64 = 388; the
   in-place update reads the row and the index and writes the row: 64 + 4 +
-  64 = 132; each runs 64 times, the condition 65. The gemm fusion does
-  2 x 32 x 16 x 8 FLOPs on bf16 operands and moves 512 + 256 + 2048 bytes;
-  the cuBLAS gemm in the command buffer 2 x 4 x 8 x 6 FLOPs, its workspace
-  not counted as memory traffic. Rules out whole buffers counted for a
-  slice (the loop's traffic x64), in-place updates counted as copies,
-  markers shifting the operand-to-parameter match, loop bodies counted
-  once, calls left unexpanded, and FLOPs from the result's shape alone."""
-  ks, known = hlo_kernels.kernels(MODULE)
+  64 = 132; each runs 64 times and the condition not at all (the trip count
+  is known). The gemm fusion does 2 x 32 x 16 x 8 FLOPs on bf16 operands and
+  moves 512 + 256 + 2048 bytes; the cuBLAS gemm in the command buffer
+  2 x 4 x 8 x 6 FLOPs, its workspace not counted as memory traffic. A slice
+  at a fusion's root reads its 512 bytes and writes them; an update that is
+  negated afterwards is no in-place write (4096 + 64 + 4 read, 4096
+  written); an async copy is one kernel (its start: 4096 + 4096). Rules out
+  whole buffers counted for a slice (the loop's traffic x64), a root slice
+  read as nothing, in-place updates taken for copies or assumed where the
+  update is consumed, markers shifting the operand-to-parameter match, loop
+  bodies counted once, conditions counted when XLA:GPU skips them, calls
+  left unexpanded, async pairs counted twice, and FLOPs from the result's
+  shape alone."""
+  ks, exact = hlo_kernels.kernels(MODULE)
   by_name = {k["name"]: k for k in ks}
-  assert known and sorted(by_name) == ["cl", "g", "put", "row", "y"]
+  assert exact and sorted(by_name) == ["cs", "g", "np", "put", "row", "tail", "y"]
   assert (by_name["row"]["bytes"], by_name["row"]["count"]) == (388, 64)
   assert (by_name["put"]["bytes"], by_name["put"]["count"]) == (132, 64)
-  assert (by_name["cl"]["bytes"], by_name["cl"]["count"]) == (5, 65)
+  assert by_name["tail"]["bytes"] == 512 + 512
+  assert by_name["np"]["bytes"] == 4096 + 64 + 4 + 4096
+  assert by_name["cs"]["bytes"] == 4096 + 4096
   y, g = by_name["y"], by_name["g"]
   assert (y["kind"], y["flops"], y["dtype"], y["bytes"]) == ("gemm", 8192.0, "bf16", 2816)
   assert (g["kind"], g["flops"], g["dtype"], g["bytes"]) == ("gemm", 384.0, "f32", 96 + 192 + 128)
   assert y["source"] == "jit(f)/hidden1/dot_general"
+  assert all(k["unread_dots"] == 0 for k in ks)
+
+
+def test_hlo_kernels_counts_unknown_loops_and_conditionals_as_inexact():
+  """A loop without a known trip count runs its body once and its
+  condition twice in the count, a conditional its branch that moves the
+  most bytes (the large copy, not both and not the small one), and the
+  counts say they are not exact. Rules out conditional branches dropped or
+  summed, and unknown trip counts passed off as known."""
+  ks, exact = hlo_kernels.kernels(INEXACT)
+  counts = {(k["name"], k["bytes"]): k["count"] for k in ks}
+  assert not exact
+  assert counts == {("n", 128): 1, ("lt", 4 + 4 + 1): 2, ("c", 8192): 1}
 
 
 def test_hlo_kernels_summary_sums_counts_and_rooflines():
@@ -134,17 +215,21 @@ def test_hlo_kernels_summary_sums_counts_and_rooflines():
   target, takes each kernel's roofline as the slower of its bytes at the
   bandwidth and its FLOPs at its dtype's peak: with 1 byte/s and 1 FLOP/s
   (bf16) or 0.5 (f32), the gemm fusion costs max(2816, 8192) and the cuBLAS
-  gemm max(416, 768). Rules out launches counted once per kernel, the bf16
-  peak used for float32 operands, and a sum of bytes and FLOP times instead
-  of their maximum."""
+  gemm max(416, 768); ``top`` gives bytes per launch and the roofline of
+  all launches. Rules out launches counted once per kernel, the bf16 peak
+  used for float32 operands, and a sum of bytes and FLOP times instead of
+  their maximum."""
   target = {"bytes_per_s": 1.0, "bf16_flops": 1.0, "f32_flops": 0.5}
   s = hlo_kernels.summary(MODULE, target, top=3)
-  assert s["kernels"] == 64 + 64 + 65 + 1 + 1
-  assert s["bytes"] == 64 * 388 + 64 * 132 + 65 * 5 + 2816 + 416
-  assert s["matmul_flops"] == 8192 + 384
+  other = 1024 + 8260 + 8192  # the root slice, the consumed update, the async copy
+  assert s["kernels"] == 64 + 64 + 1 + 1 + 3
+  assert s["bytes"] == 64 * 388 + 64 * 132 + 2816 + 416 + other
+  assert s["matmul_flops"] == 8192 + 384 and s["counts_exact"] and s["unread_dots"] == 0
   assert s["by_kind"]["gemm"]["roofline_s"] == 8192 + 768
-  assert s["roofline_s"] == 64 * 388 + 64 * 132 + 65 * 5 + 8192 + 768
-  assert [t["roofline_s"] for t in s["top"]] == [64 * 388, 64 * 132, 8192]
+  assert s["roofline_s"] == 64 * 388 + 64 * 132 + 8192 + 768 + other
+  assert [t["roofline_s"] for t in s["top"]] == [64 * 388, 64 * 132, 8260]
+  assert [(t["launches"], t["bytes_per_launch"]) for t in s["top"]] == [
+      (64, 388), (64, 132), (1, 8260)]
   assert "roofline_s" not in hlo_kernels.summary(MODULE, None)
 
 
@@ -167,7 +252,7 @@ def test_train_kernels_counts_the_compiled_steps_matmul_flops():
   analytic = common.train_flops_per_sample(config, n) * r["batch_size"] * r["seq_len"]
   assert 0.99 * analytic < r["matmul_flops_per_step"] <= analytic
   assert rows["table"]["matmul_flops_per_step"] < 0.8 * r["matmul_flops_per_step"]
-  assert r["kernels_per_step"] > 100 and r["all_trips_known"]
+  assert r["kernels_per_step"] > 100 and r["counts_exact"] and r["unread_dots"] == 0
   assert r["roofline_s"] is None and len(r["top"]) == 3  # no target: no roofline
 
 
