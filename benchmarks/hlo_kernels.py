@@ -68,6 +68,12 @@ def shape_bytes(shape: str) -> int:
   return total
 
 
+def _first_array_bytes(shape: str) -> int:
+  """Bytes of a shape's first array (a tuple's first element)."""
+  m = _ARRAY.search(shape)
+  return shape_bytes(m.group(0)) if m else 0
+
+
 def _dims(shape: str) -> list[int]:
   m = _ARRAY.search(shape)
   return [int(d) for d in m.group(2).split(",") if d] if m else []
@@ -229,14 +235,14 @@ def kernel(module: dict, comp: str, name: str) -> dict:
   elif op in _SLICING:
     read = written = shape_bytes(instr["shape"])
   elif op.endswith("-start"):  # an async pair's work: its operands and first result
-    read, written = sum(operands), shape_bytes(_ARRAY.search(instr["shape"]).group(0))
+    read, written = sum(operands), _first_array_bytes(instr["shape"])
   else:
     read, written = sum(operands), shape_bytes(instr["shape"])
     if op == "dot" or (op == "custom-call" and _GEMM_TARGET.search(line)):
       f, dtype = _dot_flops(instrs, instr)
       flops, unread = f or 0.0, int(f is None)
       if op == "custom-call":  # drop the workspace result of a cuBLAS call
-        written = shape_bytes(_ARRAY.search(instr["shape"]).group(0))
+        written = _first_array_bytes(instr["shape"])
   kind_m = re.search(r"kind=k(\w+)", line)
   kind = ("gemm" if flops or unread else "scatter" if "scatter" in (op + (callee or "")) else
           KINDS.get(kind_m.group(1), "fusion") if kind_m else op)
