@@ -264,13 +264,12 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       and their log-probs computed after them, one batched computation each;
       False: both inside every step (the older form, kept as
       sample_speed.py's same-run baseline). Same samples either way.
-    min_rows: the compiled program runs at least this many rows (a guided
-      clip is two), the extra ones copies of the last clip, dropped from
-      the output: on a GPU one row's matrix-vector products compile to a
-      multiply and a reduction over a materialised [H, H] product each, two
-      rows' to one gemm kernel (benchmarks/README.md: in the sample steps'
-      loop 13 -> 10 kernels and 28 -> 10 MB a step, paper model). A row's
-      noise does not depend on the rows beside it (JAX's default
+    min_rows: the program runs at least this many rows (a guided clip is
+      two), the extra ones copies of the last clip, dropped: on a GPU one
+      row's matrix-vector products compile to a multiply and a reduction
+      over a materialised [H, H] product, two rows' to one gemm (README of
+      benchmarks/: 13 -> 10 kernels, 28 -> 10 MB a sample step, paper
+      model). A row's noise does not depend on the others (JAX's default
       jax_threefry_partitionable): the same samples up to rounding.
   """
   for name, v in (("unroll", unroll), ("min_rows", min_rows)):
