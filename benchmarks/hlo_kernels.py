@@ -51,7 +51,6 @@ _PARAM_INDEX = re.compile(r"parameter\((\d+)\)")
 _CONTRACT = re.compile(r"lhs_contracting_dims=\{([\d,]*)\}")
 _CONTRACT_CFG = re.compile(r'"lhs_contracting_dimensions":\[([^\]]*)\]')
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
-_GEMM_TARGET = re.compile(r'custom_call_target="[^"]*(?:gemm|matmul|cublas)', re.I)
 _SLICING = {"dynamic-slice", "slice", "gather"}
 # XLA fusion kinds by the names used here (see the module docstring)
 KINDS = {"Loop": "elementwise", "Input": "reduction"}
@@ -95,14 +94,15 @@ def _operand_names(line: str, op_end: int) -> list[str]:
 
 
 def parse(hlo: str) -> dict[str, dict[str, dict]]:
-  """{computation: {instruction name: {shape, op, operands, line}}} in order."""
+  """{computation: {instruction name: {name, shape, op, operands, line, root}}} in order."""
   out = {}
   for comp, lines in hlo_loops.computations(hlo).items():
     instrs = {}
     for line in lines:
       m = _INSTR.match(line)
       if m:
-        instrs[m.group(1)] = {"shape": m.group(2), "op": m.group(3), "line": line,
+        instrs[m.group(1)] = {"name": m.group(1), "shape": m.group(2), "op": m.group(3),
+                              "line": line,
                               "operands": _operand_names(line, m.end()),
                               "root": line.lstrip().startswith("ROOT ")}
     out[comp] = instrs
@@ -113,18 +113,14 @@ def _users(instrs: dict, name: str) -> list[dict]:
   return [i for i in instrs.values() if name in i["operands"]]
 
 
-def _name_of(instrs: dict, instr: dict) -> str:
-  return next(k for k, v in instrs.items() if v is instr)
-
-
 def _is_output(instrs: dict, name: str) -> bool:
   """Whether value ``name`` is the fused computation's result (the root, or
   reaches it through bitcasts and tuples only)."""
   if instrs[name]["root"]:
     return True
   users = _users(instrs, name)
-  return bool(users) and all(u["op"] in ("bitcast", "tuple") and
-                             _is_output(instrs, _name_of(instrs, u)) for u in users)
+  return bool(users) and all(u["op"] in ("bitcast", "tuple") and _is_output(instrs, u["name"])
+                             for u in users)
 
 
 def _scatter_parts(instr: dict) -> tuple[list[str], str, list[str]]:
@@ -143,7 +139,7 @@ def _read_bytes(instrs: dict, name: str, full: int) -> int:
     return full
   total = 0
   for u in users:
-    u_name = _name_of(instrs, u)
+    u_name = u["name"]
     if u["op"] == "bitcast":
       total += _read_bytes(instrs, u_name, full)
     elif u["op"] in _SLICING and u["operands"][0] == name:  # a slice, maybe sliced again
@@ -238,7 +234,7 @@ def kernel(module: dict, comp: str, name: str) -> dict:
     read, written = sum(operands), _first_array_bytes(instr["shape"])
   else:
     read, written = sum(operands), shape_bytes(instr["shape"])
-    if op == "dot" or (op == "custom-call" and _GEMM_TARGET.search(line)):
+    if op == "dot" or (op == "custom-call" and hlo_loops.GEMM_CALL.search(line)):
       f, dtype = _dot_flops(instrs, instr)
       flops, unread = f or 0.0, int(f is None)
       if op == "custom-call":  # drop the workspace result of a cuBLAS call
@@ -271,7 +267,7 @@ def kernels(hlo: str) -> tuple[list[dict], bool]:
     for name, instr in module.get(comp, {}).items():
       line, here = instr["line"], seen + (comp,)
       if instr["op"] == "while":
-        body = re.search(r"body=%?([\w.\-]+)", line).group(1)
+        body = hlo_loops._WHILE.search(line).group(1)
         cond = re.search(r"condition=%?([\w.\-]+)", line).group(1)
         t = hlo_loops._TRIPS.search(line)
         out += visit(body, count * (int(t.group(1)) if t else 1), here)
@@ -302,8 +298,9 @@ def _branches(line: str) -> list[str]:
 
 
 def roofline_s(k: dict, target: dict) -> float:
-  """The least time a kernel can take on ``target``: its bytes at the memory
-  bandwidth or its FLOPs at the matmul peak of its operands' dtype."""
+  """A kernel's time at ``target``'s peak rates: its bytes at the HBM
+  bandwidth or its FLOPs at the matmul peak of its operands' dtype, whichever
+  is slower (an estimate, not a floor: see the module docstring)."""
   peak = target["bf16_flops"] if k["dtype"] in ("bf16", "f16") else target["f32_flops"]
   return max(k["bytes"] / target["bytes_per_s"], k["flops"] / peak)
 

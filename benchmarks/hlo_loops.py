@@ -23,17 +23,19 @@ import re
 # "-done" half of an async pair (its "-start" is the work).
 FREE = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "call", "while",
         "opt-barrier", "after-all", "add-dependency"}
-
-
-def is_free(op: str) -> bool:
-  """Whether an HLO op launches no kernel of its own."""
-  return op in FREE or op.endswith("-done")
+# A library matmul: a cuBLAS (or other) gemm custom-call.
+GEMM_CALL = re.compile(r'custom_call_target="[^"]*(?:gemm|matmul|cublas)', re.I)
 _HEADER = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) \(")
 _WHILE = re.compile(r"while\(.*body=%?([\w.\-]+)")
 _TRIPS = re.compile(r'known_trip_count":\{"n":"(\d+)"')
 _OP = re.compile(r"= (?:\([^=]*?\)|\S+) ([a-z][\w\-]*)\(")
 _CALLS = re.compile(r"(?:calls|to_apply)=%?([\w.\-]+)")
-_MATMUL = re.compile(r"\sdot\(|custom_call_target=\"[^\"]*(?:gemm|matmul|cublas)", re.I)
+_DOT = re.compile(r"\sdot\(", re.I)
+
+
+def is_free(op: str) -> bool:
+  """Whether an HLO op launches no kernel of its own."""
+  return op in FREE or op.endswith("-done")
 
 
 def computations(hlo: str) -> dict[str, list[str]]:
@@ -71,7 +73,7 @@ def _matmul_in(comps, name: str, seen=()) -> bool:
   """Whether computation ``name`` or anything it calls, fuses or loops over
   runs a matmul."""
   for line in comps.get(name, []):
-    if _MATMUL.search(line):
+    if _DOT.search(line) or GEMM_CALL.search(line):
       return True
     for callee in _CALLS.findall(line) + _WHILE.findall(line):
       if callee not in seen and _matmul_in(comps, callee, seen + (name,)):

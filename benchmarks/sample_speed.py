@@ -206,8 +206,8 @@ def rounded(obj):
 def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, matmul,
          unroll=1, first_x=None, profile="", guidance=1.0, draws="frame", min_rows=1):
   """One JSON row: the scan at batch ``b``, then the Python-loop baseline;
-  with ``first_x`` (the samples of the first unroll / draws setting), whether
-  this setting drew the same samples. Returns (row, samples)."""
+  with ``first_x`` (the samples of the first unroll / draws / min_rows
+  setting), whether this setting drew the same samples. Returns (row, samples)."""
   vecs = class_vectors(b, n_classes)
   row = {"config": name, "batch": b}
   fields, x = time_scan(model, params, vecs, seconds, unroll, guidance, profile, draws,

@@ -57,6 +57,7 @@ _TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
                             "compile for this GPU without one (benchmarks/deviceless.py); "
                             "'': for this process's device")
 
+
 def frame_loop(all_loops: list[dict]) -> dict:
   """The loop over top frames: the outermost loop that runs a matmul (in its
   body, its calls and fusions, or a loop nested in it)."""
@@ -90,6 +91,7 @@ def row(name, model, params, batch, unroll, draws, device=None, target=None) -> 
   nested, known = hlo_loops.nested_ops(frame, all_loops)
   per_frame = frame["ops"] + nested
   inside = [l for l in all_loops if hlo_loops.nested_in(l, frame, all_loops)]
+  n = 2 * model.frame_sizes[0]  # samples in the block
   return {"config": name, "batch": batch, "unroll": unroll, "draws": draws,
           "device": device.device_kind if device is not None else common.device_kind(),
           "compiled_without_device": device is not None,
@@ -97,10 +99,9 @@ def row(name, model, params, batch, unroll, draws, device=None, target=None) -> 
           "ops_per_top_frame": per_frame,
           "ops_per_sample": per_frame / model.frame_sizes[0],
           "all_trips_known": known,
-          "block_kernels_per_sample": block["kernels"] / (2 * model.frame_sizes[0]),
-          "block_bytes_per_sample": block["bytes"] / (2 * model.frame_sizes[0]),
-          "block_roofline_us_per_sample": (block["roofline_s"] / (2 * model.frame_sizes[0]) * 1e6
-                                           if target else None),
+          "block_kernels_per_sample": block["kernels"] / n,
+          "block_bytes_per_sample": block["bytes"] / n,
+          "block_roofline_us_per_sample": block["roofline_s"] / n * 1e6 if target else None,
           "block_top": block["top"],
           "inner_loops": [{k: l[k] for k in ("depth", "trips", "ops")} for l in inside],
           "date": common.today()}
