@@ -14,7 +14,7 @@ fusions, its kernel count and the bytes each kernel moves; the gemm
 autotuner needs a device, so each gemm keeps its default backend there.
 
 Fields: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls,
-loss_grad, rnn_unroll (as train_speed.py), target (the GPU compiled for, or
+loss_grad, rnn_grad, relu_grad, rnn_unroll (as train_speed.py), target (the GPU compiled for, or
 this device's kind), jax, kernels_per_step (kernel launches of one step, loop
 trips multiplied out), bytes_per_step, matmul_flops_per_step, roofline_s (the
 sum of every kernel's max(bytes / HBM bandwidth, FLOPs / peak): the step at
@@ -37,7 +37,7 @@ import os
 import common
 import deviceless
 import hlo_kernels
-from baselines import grad_matmuls, loss_grad
+import baselines
 
 import jax
 import jax.numpy as jnp
@@ -54,10 +54,7 @@ _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "config.
 _SAMPLE_L1 = flags.DEFINE_multi_enum(
     "sample_l1", ["matmul"], ["matmul", "table", "table_mm", "table_pallas"],
     "config.sample_l1; may repeat")
-_GRAD_MATMULS = flags.DEFINE_multi_enum("grad_matmuls", ["dtype"], ["dtype", "autodiff"],
-                                        "as train_speed.py; may repeat")
-_LOSS_GRAD = flags.DEFINE_multi_enum("loss_grad", ["vjp"], ["vjp", "autodiff"],
-                                     "as train_speed.py; may repeat")
+_FORMS = baselines.define_flags()  # as train_speed.py; each may repeat
 _RNN_UNROLL = flags.DEFINE_multi_integer("rnn_unroll", [1], "config.rnn_unroll; may repeat")
 _TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
                             "compile for this GPU without one ('': this process's device)")
@@ -75,8 +72,9 @@ def abstract_batch(config, mesh: Mesh) -> dict:
                              sharding.batch_sharded(mesh))
 
 
-def step_hlo(config, n_classes: int, mesh: Mesh, grad_kind="dtype", loss_kind="vjp") -> str:
-  """The optimised HLO text of one train step compiled for ``mesh``'s devices."""
+def step_hlo(config, n_classes: int, mesh: Mesh, form=None) -> str:
+  """The optimised HLO text of one train step compiled for ``mesh``'s devices,
+  traced with ``form``'s earlier pieces ({piece: kind}, baselines.PIECES)."""
   model = config_lib.build_model(config, n_classes)
   tx = steps.make_optimizer(config)
   sharding.check_batch_size(config.batch_size, mesh)
@@ -86,26 +84,26 @@ def step_hlo(config, n_classes: int, mesh: Mesh, grad_kind="dtype", loss_kind="v
   state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                        state, st_sh)
   fn = functools.partial(steps.train_step, model, tx)  # a fresh callable: traced below
-  with grad_matmuls(grad_kind), loss_grad(loss_kind):
+  with baselines.traced_as(form or {}):
     lowered = jax.jit(fn, out_shardings=st_sh, donate_argnums=0).lower(
         state, abstract_batch(config, mesh))
   return lowered.compile().as_text()
 
 
-def row(name, config, n_classes, mesh, target, grad_kind, loss_kind) -> dict:
-  hlo = step_hlo(config, n_classes, mesh, grad_kind, loss_kind)
+def row(name, config, n_classes, mesh, target, form) -> dict:
+  hlo = step_hlo(config, n_classes, mesh, form)
   if _SAVE_HLO.value:
     os.makedirs(_SAVE_HLO.value, exist_ok=True)
     path = os.path.join(_SAVE_HLO.value, f"{name}_b{config.batch_size}_{config.dtype}_"
-                        f"{config.sample_l1}_{grad_kind}_{loss_kind}_u{config.rnn_unroll}.hlo")
+                        f"{config.sample_l1}_{'_'.join(form.values())}_u{config.rnn_unroll}.hlo")
     with open(path, "w") as f:
       f.write(hlo)
   spec = deviceless.TARGETS.get(target)
   s = hlo_kernels.summary(hlo, spec, _TOP.value)
   samples = config.batch_size * config.seq_len
   return {"config": name, "batch_size": config.batch_size, "seq_len": config.seq_len,
-          "dtype": config.dtype, "sample_l1": config.sample_l1, "grad_matmuls": grad_kind,
-          "loss_grad": loss_kind, "rnn_unroll": config.rnn_unroll,
+          "dtype": config.dtype, "sample_l1": config.sample_l1, **form,
+          "rnn_unroll": config.rnn_unroll,
           "target": spec["name"] if spec else common.device_kind(), "jax": jax.__version__,
           "kernels_per_step": s["kernels"], "bytes_per_step": s["bytes"],
           "matmul_flops_per_step": s["matmul_flops"],
@@ -127,10 +125,10 @@ def _run():
       config.seq_len = _SEQ_LEN.value
     for bs in (_BATCH_SIZES.value or str(config.batch_size)).split(","):
       config.batch_size = int(bs)
-      for l1, grad_kind, loss_kind, unroll in itertools.product(
-          _SAMPLE_L1.value, _GRAD_MATMULS.value, _LOSS_GRAD.value, _RNN_UNROLL.value):
+      for l1, form, unroll in itertools.product(
+          _SAMPLE_L1.value, baselines.forms(_FORMS), _RNN_UNROLL.value):
         config.sample_l1, config.rnn_unroll = l1, unroll
-        common.emit(row(name, config, n_classes, mesh, target, grad_kind, loss_kind))
+        common.emit(row(name, config, n_classes, mesh, target, form))
 
 
 def main(argv=None):

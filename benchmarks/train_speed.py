@@ -6,7 +6,10 @@
 
 Each object: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls
 (``--grad_matmuls``: how a bf16 step's backward matmuls run), loss_grad
-(``--loss_grad``: the loss's gradient as written or autodiff's), rnn_unroll
+(``--loss_grad``: the loss's gradient as written or autodiff's), rnn_grad
+(``--rnn_grad``: the GRU scans' gradient as written or autodiff's),
+relu_grad (``--relu_grad``: the sample tier's bf16 ReLUs as written or
+autodiff's; benchmarks/baselines.py has each piece's forms), rnn_unroll
 (``--rnn_unroll``: frame steps per iteration of the RNN scans), devices,
 device_kind, compile_s, step_s (median after warm-up), samples_per_s,
 model_flops_per_sample (analytic: 3 x the forward matmuls, see
@@ -29,7 +32,7 @@ import statistics
 import time
 
 import common
-from baselines import grad_matmuls, loss_grad
+import baselines
 import jax
 import numpy as np
 from absl import app, flags
@@ -45,18 +48,7 @@ _SAMPLE_L1 = flags.DEFINE_multi_enum(
     "sample_l1", ["matmul"], ["matmul", "table", "table_mm", "table_pallas"],
     "sample tier's first layer (config.sample_l1); repeat the flag to measure "
     "several forms in one run")
-_GRAD_MATMULS = flags.DEFINE_multi_enum(
-    "grad_matmuls", ["dtype"], ["dtype", "autodiff"],
-    "backward matmuls of a bfloat16 step: 'dtype' is layers.matmul (bf16 operands, "
-    "float32 accumulation); 'autodiff' traces the step with plain autodiff of the "
-    "bf16 forward instead (the code before 2026-11-30: float32 cotangents); repeat "
-    "the flag to compare both in one run")
-_LOSS_GRAD = flags.DEFINE_multi_enum(
-    "loss_grad", ["vjp"], ["vjp", "autodiff"],
-    "gradient of the log-probabilities: 'vjp' is model.log_probs (g one_hot - "
-    "g softmax, element-wise); 'autodiff' traces the step with autodiff of a "
-    "log-softmax then a take instead (the code before 2026-11-30: a scatter into "
-    "the logits); repeat the flag to compare both in one run")
+_FORMS = baselines.define_flags()  # --grad_matmuls, --loss_grad, --rnn_grad, --relu_grad
 _RNN_UNROLL = flags.DEFINE_multi_integer(
     "rnn_unroll", [1], "config.rnn_unroll: frame steps per iteration of the RNN scans "
     "(fewer loop trips, the same function); repeat the flag to compare in one run")
@@ -89,8 +81,10 @@ def peak_memory():
     return None
 
 
-def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype",
-            loss_kind="vjp"):
+def measure(config, n_classes, n_steps, baseline, profile="", form=None):
+  """One row; ``form`` ({piece: kind}, baselines.PIECES) names the earlier
+  forms to trace the step with (default: the library's)."""
+  form = form or {}
   model = config_lib.build_model(config, n_classes)
   tx = steps.make_optimizer(config)
   mesh = sharding.make_mesh()
@@ -109,7 +103,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype",
   fn = functools.partial(steps.train_step, model, tx)
   jitted = jax.jit(fn, in_shardings=(st_sh, data_sh), out_shardings=st_sh, donate_argnums=0)
   t0 = time.perf_counter()
-  with grad_matmuls(grad_kind), loss_grad(loss_kind):
+  with baselines.traced_as(form):
     compiled = jitted.lower(state, dev_batch).compile()
   compile_s = time.perf_counter() - t0
   try:
@@ -140,8 +134,9 @@ def measure(config, n_classes, n_steps, baseline, profile="", grad_kind="dtype",
   matmul = common.matmul_flops_per_s(config.dtype)  # this device, this run
   out = {
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
-      "sample_l1": config.sample_l1, "grad_matmuls": grad_kind,
-      "loss_grad": loss_kind, "rnn_unroll": config.rnn_unroll,
+      "sample_l1": config.sample_l1,
+      **{piece: form.get(piece, kinds[0]) for piece, (kinds, _) in baselines.PIECES.items()},
+      "rnn_unroll": config.rnn_unroll,
       "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
       "samples_per_s": samples_per_s, "model_flops_per_sample": model_flops,
@@ -178,11 +173,11 @@ def _run():
       if _SEQ_LEN.value:
         config.seq_len = _SEQ_LEN.value
       config.dtype = _DTYPE.value
-      for l1, grad_kind, loss_kind, unroll in itertools.product(
-          _SAMPLE_L1.value, _GRAD_MATMULS.value, _LOSS_GRAD.value, _RNN_UNROLL.value):
+      for l1, form, unroll in itertools.product(
+          _SAMPLE_L1.value, baselines.forms(_FORMS), _RNN_UNROLL.value):
         config.sample_l1, config.rnn_unroll = l1, unroll
         row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
-                                         _PROFILE.value, grad_kind, loss_kind),
+                                         _PROFILE.value, form),
                "date": common.today()}
         common.emit(row)
 

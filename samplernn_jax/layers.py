@@ -1,8 +1,8 @@
-"""Building blocks of the original's model: weight-normed Linear, GRU, LSTM.
+"""Building blocks of the original's model: weight-normed Linear, GRU and LSTM layers.
 
 Everything is flax.linen with pure ``init``/``apply``. The recurrent cells are
-plain functions of arrays (``gru_step``, ``lstm_step``) so that the same code
-runs inside ``jax.lax.scan`` for training and step by step for sampling.
+plain functions of arrays (``gru.gru_step``, ``lstm_step``) so that the same
+code runs inside ``jax.lax.scan`` for training and step by step for sampling.
 
 Shapes: B batch, F frames (time steps of a tier), I input features,
 H hidden size, G gates (3 for GRU, 4 for LSTM), D state size (H for GRU,
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from samplernn_jax import kernels
+from samplernn_jax import gru, kernels, precision
 
 Array = jax.Array
 Dtype = Any
@@ -41,53 +41,6 @@ def default_init(n_in: int, n_out: int):
   return orthogonal if n_in == n_out else lecun_uniform
 
 
-def _dot(x: Array, w: Array, dtype: Dtype) -> Array:
-  """x [..., I] @ w [I, O] on ``dtype`` operands, accumulated in at least float32."""
-  return jnp.dot(x.astype(dtype), w.astype(dtype),
-                 preferred_element_type=jnp.promote_types(dtype, jnp.float32))
-
-
-def matmul(x: Array, w: Array, dtype: Dtype) -> Array:
-  """x [..., I] @ w [I, O] in ``dtype`` (e.g. bfloat16) with an at least float32 result.
-
-  Below float32 the gradient runs in ``dtype`` too: the incoming cotangent is
-  cast to it, so both backward matmuls (dx = g w^T, dw = x^T g) take
-  ``dtype`` operands and accumulate in float32. Plain autodiff of the forward
-  would pair the float32 cotangent with a bfloat16 operand, a mixed dot that
-  XLA runs in float32: two thirds of a training step's matmul FLOPs
-  (tests/test_variants.py checks every dot of the bf16 step).
-  """
-  if jnp.dtype(dtype).itemsize >= 4:
-    return _dot(x, w, dtype)
-  return _low_precision_matmul(x, w, jnp.dtype(dtype))
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _low_precision_matmul(x: Array, w: Array, dtype: Dtype) -> Array:
-  return _dot(x, w, dtype)
-
-
-def _low_precision_matmul_fwd(x, w, dtype):
-  xl, wl = x.astype(dtype), w.astype(dtype)
-  # Residuals: the low-precision operands (half the bytes of float32 ones)
-  # and zero-size arrays that remember the inputs' dtypes for the cotangents.
-  like = (jnp.zeros((0,), x.dtype), jnp.zeros((0,), w.dtype))
-  return _dot(xl, wl, dtype), (xl, wl, like)
-
-
-def _low_precision_matmul_bwd(dtype, res, g):
-  xl, wl, (x_like, w_like) = res
-  gl = g.astype(dtype)
-  acc = jnp.promote_types(dtype, jnp.float32)
-  dx = jnp.dot(gl, wl.T, preferred_element_type=acc)  # [..., O] @ [O, I]
-  lead = tuple(range(xl.ndim - 1))
-  dw = jnp.tensordot(xl, gl, axes=(lead, lead), preferred_element_type=acc)  # [I, O]
-  return dx.astype(x_like.dtype), dw.astype(w_like.dtype)
-
-
-_low_precision_matmul.defvjp(_low_precision_matmul_fwd, _low_precision_matmul_bwd)
-
-
 class WNDense(nn.Module):
   """Linear layer with the original's weight normalisation.
 
@@ -104,7 +57,7 @@ class WNDense(nn.Module):
 
   def __call__(self, x: Array) -> Array:
     w, b = self.weights(x.shape[-1])
-    y = matmul(x, w, self.dtype)
+    y = precision.matmul(x, w, self.dtype)
     return y + b if b is not None else y
 
   @nn.compact
@@ -126,25 +79,6 @@ class WNDense(nn.Module):
 # Cells: pure functions of arrays.
 
 
-def gru_step(w_gates: Array, w_cand: Array, xp: Array, h: Array, dtype: Dtype) -> Array:
-  """One step of the original's GRU.
-
-  Args:
-    w_gates: [H, 2H] recurrent weights of the update and reset gates.
-    w_cand: [H, H] recurrent weight of the candidate.
-    xp: [B, 3H] input projection (with bias) for update, reset, candidate.
-    h: [B, H] previous state.
-  Returns the new state [B, H]:
-    z, r = sigmoid(xp[:2H] + h W_g);  c = tanh(xp[2H:] + (r * h) W_c);
-    h' = z * c + (1 - z) * h.
-  """
-  n = h.shape[-1]
-  gates = jax.nn.sigmoid(xp[..., :2 * n] + matmul(h, w_gates, dtype))
-  z, r = gates[..., :n], gates[..., n:]
-  c = jnp.tanh(xp[..., 2 * n:] + matmul(r * h, w_cand, dtype))
-  return z * c + (1.0 - z) * h
-
-
 def lstm_step(w_rec: Array, xp: Array, s: Array, dtype: Dtype) -> Array:
   """One step of the original's LSTM (gates: input, forget, output, candidate).
 
@@ -156,14 +90,14 @@ def lstm_step(w_rec: Array, xp: Array, s: Array, dtype: Dtype) -> Array:
   """
   n = s.shape[-1] // 2
   h, c = s[..., :n], s[..., n:]
-  g = xp + matmul(h, w_rec, dtype)
+  g = xp + precision.matmul(h, w_rec, dtype)
   i, f, o = (jax.nn.sigmoid(g[..., k * n:(k + 1) * n]) for k in range(3))
   u = jnp.tanh(g[..., 3 * n:])
   c = f * c + i * u
   return jnp.concatenate([o * jnp.tanh(c), c], axis=-1)
 
 
-def embedding_tables(embedding: Array, kernel: Array, s: int, precision=None) -> Array:
+def embedding_tables(embedding: Array, kernel: Array, s: int, dot_precision=None) -> Array:
   """The sample tier's embedding and first Linear folded into look-up tables.
 
   ``concat_j(E[prev_j]) @ W`` with E [Q, Emb] and W [s * Emb, H] equals
@@ -171,7 +105,7 @@ def embedding_tables(embedding: Array, kernel: Array, s: int, precision=None) ->
   """
   q, e = embedding.shape
   return jnp.einsum("qe,seh->sqh", embedding, kernel.reshape(s, e, -1),
-                    precision=precision)
+                    precision=dot_precision)
 
 
 def table_sum(tables: Array, idx: Array, grad_dtype: Dtype | None = None,
@@ -247,12 +181,12 @@ class RNNLayer(nn.Module):
 
   def setup(self):
     h = self.hidden
-    gru = self.rnn_type == "GRU"
-    self.input = WNDense((3 if gru else 4) * h, use_bias=gru,
+    is_gru = self.rnn_type == "GRU"
+    self.input = WNDense((3 if is_gru else 4) * h, use_bias=is_gru,
                          weight_norm=self.weight_norm, dtype=self.dtype)
-    self.recurrent_gates = WNDense((2 if gru else 4) * h, use_bias=False,
+    self.recurrent_gates = WNDense((2 if is_gru else 4) * h, use_bias=False,
                                    weight_norm=self.weight_norm, dtype=self.dtype)
-    if gru:
+    if is_gru:
       self.recurrent_candidate = WNDense(h, use_bias=False, init_type="orthogonal",
                                          weight_norm=self.weight_norm, dtype=self.dtype)
     else:
@@ -269,10 +203,11 @@ class RNNLayer(nn.Module):
     w_gates, _ = self.recurrent_gates.weights(self.hidden)
     if self.rnn_type == "GRU":
       w_cand, _ = self.recurrent_candidate.weights(self.hidden)
-      step = lambda s, xp_t: gru_step(w_gates, w_cand, xp_t, s, self.dtype)
-    else:
-      xp = xp + self.bias
-      step = lambda s, xp_t: lstm_step(w_gates, xp_t, s, self.dtype)
+      hs, last = gru.gru_scan(w_gates, w_cand, jnp.swapaxes(xp, 0, 1), s0,
+                          jnp.dtype(self.dtype), self.unroll)  # hs [F, B, H]
+      return jnp.swapaxes(hs, 0, 1), last
+    xp = xp + self.bias
+    step = lambda s, xp_t: lstm_step(w_gates, xp_t, s, self.dtype)
 
     def body(s, xp_t):
       s = step(s, xp_t)

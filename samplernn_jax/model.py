@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from samplernn_jax import precision
 from samplernn_jax import quantize as quant
 from samplernn_jax.layers import RNNLayer, WNDense, embedding_tables, state_size, table_sum
 
@@ -163,8 +164,11 @@ class SampleTier(nn.Module):
     x = x + upper
     if self.cond_sample_tier:
       x = x + self.cond(cond)[:, None, :]
-    x = nn.relu(self.hidden1(x))
-    x = nn.relu(self.hidden2(x))
+    # below float32: the hidden layers' inputs in self.dtype (as their matmuls
+    # read them), so the backward's cotangents are too (precision.relu_to)
+    x = precision.low_precision(x, self.dtype)
+    x = precision.relu_to(self.hidden1(x), self.dtype)
+    x = precision.relu_to(self.hidden2(x), self.dtype)
     return self.output(x)
 
 

@@ -189,7 +189,7 @@ def embedding_to_tables(params, frame_size: int):
   w = st["prev_samples"]["kernel"]  # [s * Emb, H]
   q = emb.shape[0]
   tables = embedding_tables(emb.astype(jnp.float32), w.astype(jnp.float32), frame_size,
-                            precision=jax.lax.Precision.HIGHEST)
+                            dot_precision=jax.lax.Precision.HIGHEST)
   st["prev_samples"] = dict(st["prev_samples"],
                             kernel=tables.reshape(frame_size * q, -1).astype(w.dtype))
   return dict(params, sample_tier=st)

@@ -3,7 +3,8 @@
   python scripts/mutation_run.py [--only NAME,...] > mutants.jsonl
 
 Each mutant below is one small, plausible mistake in the numerical core
-(steps.py, sampling.py, quantize.py, layers.py, kernels.py, model.py,
+(steps.py, sampling.py, quantize.py, layers.py, gru.py, precision.py,
+kernels.py, model.py,
 batches.py, levels.py, cost.py), the training data's handling (trim.py,
 config.py), what sample.py writes (sample_files.py) or the evaluation
 (samplernn_jax/evaluation/): a swapped gate, a missing clip, a wrong
@@ -47,6 +48,8 @@ TESTS = {
     "quantize": ["tests/test_quantize.py", "tests/test_reference.py", "tests/test_data.py"],
     "layers": ["tests/test_reference.py", "tests/test_model.py", "tests/test_kernels.py",
                "tests/test_variants.py"],
+    "gru": ["tests/test_reference.py", "tests/test_model.py"],
+    "precision": ["tests/test_model.py", "tests/test_variants.py"],
     "kernels": ["tests/test_kernels.py",
                 "tests/test_variants.py::test_table_lookup_equals_matmul"],
     "model": ["tests/test_reference.py", "tests/test_model.py", "tests/test_variants.py"],
@@ -99,13 +102,16 @@ MUTANTS = {
                              "return q.astype(jnp.result_type(float)) / (q_levels / 2) - 1.0"),
     "dither_unclipped": ("quantize", "q = np.clip(np.floor(q + dither), 0, q_levels - 1)",
                          "q = np.floor(q + dither)"),
-    "gru_gates_swapped": ("layers", "z, r = gates[..., :n], gates[..., n:]",
+    "gru_gates_swapped": ("gru", "z, r = gates[..., :n], gates[..., n:]",
                           "r, z = gates[..., :n], gates[..., n:]"),
-    "gru_mix_inverted": ("layers", "return z * c + (1.0 - z) * h", "return (1.0 - z) * c + z * h"),
+    "gru_mix_inverted": ("gru", "return z * c + (1.0 - z) * h", "return (1.0 - z) * c + z * h"),
     "lstm_no_forget": ("layers", "c = f * c + i * u", "c = c + i * u"),
     "weight_norm_rows": ("layers", "w = kernel * (scale / jnp.linalg.norm(kernel, axis=0))",
                          "w = kernel * (scale / jnp.linalg.norm(kernel))"),
-    "bf16_backward_float32_cotangent": ("layers", "  gl = g.astype(dtype)\n", "  gl = g\n"),
+    "bf16_backward_float32_cotangent": ("precision", "  gl = g.astype(dtype)\n", "  gl = g\n"),
+    "gru_grad_no_reset_path": ("gru", "dh = g * (1.0 - z) + d_rh * r + ", "dh = g * (1.0 - z) + "),
+    "gru_grad_last_ignored": ("gru", "jax.lax.scan(body, d_last,", "jax.lax.scan(body, 0 * d_last,"),
+    "relu_mask_inclusive": ("precision", "jnp.where(y > 0, g, 0)", "jnp.where(y >= 0, g, 0)"),
     "table_grad_positions_reversed": (
         "layers", "jax.nn.one_hot(idx, q, dtype=dtype)", "jax.nn.one_hot(idx[:, ::-1], q, dtype=dtype)"),
     "kernel_positions_collapsed": ("kernels", "lambda j, k: (j, 0, k)", "lambda j, k: (0, 0, k)"),

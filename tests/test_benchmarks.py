@@ -58,7 +58,8 @@ def test_flops_formula_counts_every_layer(variant):
 
 
 def test_table_turns_json_lines_into_markdown(tmp_path):
-  """table.py prints train and sample rows as two markdown tables, later
+  """table.py prints train and sample rows as two markdown tables (a train
+  row's rnn_grad in its column, fields it lacks as "-"), later
   --unroll / --draws / --min_rows rows (no baseline of their own) with "-" and their
   same-samples flag (under its old name in a row before 2026-11-30), and
   names the file and line of a bad JSON line. Rules out columns in the wrong
@@ -66,7 +67,7 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
   train = {"config": "tiny", "batch_size": 8, "seq_len": 256, "dtype": "float32",
            "sample_l1": "matmul", "device_kind": "cpu", "step_s": 0.0125,
            "samples_per_s": 163840.0, "mfu": None, "peak_memory_bytes": 2**30,
-           "compile_s": 3.5, "speedup_vs_eager": 80.2}
+           "compile_s": 3.5, "speedup_vs_eager": 80.2, "rnn_grad": "written"}
   sample = {"config": "paper", "batch": 300, "seconds_generated": 5.0, "dtype": "bfloat16",
             "sample_l1": "matmul", "device": "gpu", "samples_per_s": 4.1e6,
             "real_time_factor": {"per_stream": 0.85, "total": 256.4}, "wall_s": 5.9,
@@ -84,8 +85,8 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
                        capture_output=True, text=True, check=True).stdout
   lines = [l for l in out.splitlines() if l.startswith("|")]
   assert len(lines) == 8  # two tables of header and rule; one train row, three sample rows
-  assert ("| tiny | 8 | 256 | float32 | matmul | - | - | - | cpu | 0.0125 | 163.8 k | - | 1.0 "
-          "| 3.5 | 80x |") in lines
+  assert ("| tiny | 8 | 256 | float32 | matmul | - | - | written | - | - | cpu | 0.0125 | 163.8 k "
+          "| - | 1.0 | 3.5 | 80x |") in lines
   assert ("| paper | 300 | 5.0 | bfloat16 | matmul | - | - | - | gpu | 4.10 M | 0.85 | 256.4 "
           "| 5.9 | 48.5x | False |") in lines
   assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | - | - | gpu | 5.00 M | 0.85 | 256.4 "
@@ -116,6 +117,58 @@ def test_rows_carry_the_device_matmul_reference():
   assert common.fraction_of(10.0, 3.0, 60.0, devices=2) == pytest.approx(0.25)
 
 
+def _tiny_bf16_step(sample_l1):
+  """(a fresh-trace maker, state, batch) of the tiny config's bf16 step, B=2, T=64."""
+  config, n = common.load_config("tiny")
+  config.batch_size, config.seq_len = 2, 64
+  config.dtype, config.sample_l1 = "bfloat16", sample_l1
+  model = config_lib.build_model(config, n)
+  tx = steps.make_optimizer(config)
+  state = steps.init_state(model, tx, jax.random.key(0), 2, 64)
+  batch = {"chunk": np.zeros((2, 64 + 16), np.int32), "mask": np.ones((2, 64), np.float32),
+           "sid": np.zeros(2, np.int32), "reset": np.ones(2, bool)}
+  # a fresh callable per trace, as measure() builds (a reused one would
+  # return its cached trace)
+  return lambda: functools.partial(steps.train_step, model, tx), state, batch, config
+
+
+def test_rnn_and_relu_baselines_bring_back_autodiffs_forms():
+  """``--rnn_grad autodiff`` traces the step with autodiff's GRU backward,
+  whose loops hold the weight-gradient matmuls (4 dots in each backward scan
+  against the written gradient's 2, the forward scans 2 in both);
+  ``--relu_grad autodiff`` brings back float32 ReLU masks over the sample
+  tier's [B, T, H] activations (two, one a hidden layer) that
+  ``precision.relu_to`` does not have; the library's functions are back
+  after each block. Rules out a baseline that traces the new code (a ratio
+  of 1 by construction) or a swap that leaks into later rows."""
+  import baselines
+  from samplernn_jax import gru, precision
+  fresh, state, batch, config = _tiny_bf16_step("table_mm")
+  library = (gru.gru_scan, precision.relu_to, precision.low_precision)
+
+  def traced(form):
+    with baselines.traced_as(form):
+      return jax.make_jaxpr(fresh())(state, batch).jaxpr
+
+  def scan_dots(jaxpr):
+    return sorted(sum(x.primitive.name == "dot_general"
+                      for x in nested_eqns(e.params["jaxpr"].jaxpr))
+                  for e in nested_eqns(jaxpr) if e.primitive.name == "scan")
+
+  def f32_masks(jaxpr):
+    return sum(e.primitive.name in ("gt", "ge") and str(e.invars[0].aval.dtype) == "float32"
+               and e.invars[0].aval.size == 2 * 64 * config.dim for e in nested_eqns(jaxpr))
+  n = config.n_rnn
+  assert scan_dots(traced({"rnn_grad": "written"})) == [2] * 2 * n
+  assert scan_dots(traced({"rnn_grad": "autodiff"})) == [2] * n + [4] * n
+  assert f32_masks(traced({"relu_grad": "output"})) == 0
+  assert f32_masks(traced({"relu_grad": "autodiff"})) == 2
+  assert (gru.gru_scan, precision.relu_to, precision.low_precision) == library
+  with pytest.raises(ValueError, match="rnn_grad='scan'"):
+    with baselines.traced_as({"rnn_grad": "scan"}):
+      pass
+
+
 def test_train_speed_autodiff_baseline_is_the_float32_backward():
   """train_speed's ``--grad_matmuls autodiff`` (the same-run baseline of the
   bf16 backward) traces the bf16 step with float32-cotangent backward dots,
@@ -124,33 +177,22 @@ def test_train_speed_autodiff_baseline_is_the_float32_backward():
   ``vjp`` does not have; the library's functions are back after each block.
   Rules out a baseline that measures the new code twice (a ratio of 1 by
   construction) or a swap that leaks into later rows."""
-  import train_speed
-  from samplernn_jax import layers
-  config, n = common.load_config("tiny")
-  config.batch_size, config.seq_len = 2, 64
-  config.dtype, config.sample_l1 = "bfloat16", "matmul"
-  model = config_lib.build_model(config, n)
-  tx = steps.make_optimizer(config)
-  state = steps.init_state(model, tx, jax.random.key(0), 2, 64)
-  batch = {"chunk": np.zeros((2, 64 + 16), np.int32), "mask": np.ones((2, 64), np.float32),
-           "sid": np.zeros(2, np.int32), "reset": np.ones(2, bool)}
+  import baselines
+  from samplernn_jax import precision
+  fresh, state, batch, _ = _tiny_bf16_step("matmul")
   dots = {}
   for kind in ("autodiff", "dtype"):
-    # a fresh callable per setting, as measure() builds (a reused one would
-    # return its cached trace)
-    step = functools.partial(steps.train_step, model, tx)
-    with train_speed.grad_matmuls(kind):
-      dots[kind] = set(dot_operand_dtypes(jax.make_jaxpr(step)(state, batch).jaxpr))
+    with baselines.grad_matmuls(kind):
+      dots[kind] = set(dot_operand_dtypes(jax.make_jaxpr(fresh())(state, batch).jaxpr))
   assert ("float32", "bfloat16") in dots["autodiff"] or (
       "bfloat16", "float32") in dots["autodiff"], dots["autodiff"]
   assert dots["dtype"] == {("bfloat16", "bfloat16")}
-  assert layers.matmul is not layers._dot
+  assert precision.matmul is not precision.dot
   # --loss_grad: 'autodiff' brings back the scatter into the logits, 'vjp' has none
   scatters = {}
   for kind in ("autodiff", "vjp"):
-    step = functools.partial(steps.train_step, model, tx)
-    with train_speed.loss_grad(kind):
-      jaxpr = jax.make_jaxpr(step)(state, batch).jaxpr
+    with baselines.loss_grad(kind):
+      jaxpr = jax.make_jaxpr(fresh())(state, batch).jaxpr
     scatters[kind] = sum(e.primitive.name.startswith("scatter") for e in nested_eqns(jaxpr))
   # the matmul form's embedding gradient is one scatter in both
   assert scatters == {"autodiff": 2, "vjp": 1}, scatters

@@ -13,6 +13,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import flax.linen as nn
 import numpy as np
 import pytest
 
@@ -217,13 +218,13 @@ def test_train_step_scatters_only_where_the_form_says(l1, scatters):
 
 
 def test_bfloat16_matmul_gradient_is_the_bf16_products_accumulated_in_float32():
-  """layers.matmul's gradient in bf16, against float64 numpy: dx = g w^T and
+  """precision.matmul's gradient in bf16, against float64 numpy: dx = g w^T and
   dw = x^T g over a [B, F, I] input, on the bf16-rounded x, w and cotangent g,
   within float32 accumulation error (rtol 1e-5). Rules out a transposed or
   mis-contracted backward (wrong shapes or values), a cotangent left in
   float32 (errors ~1e-3) and gradients returned in bf16 instead of the
   inputs' float32."""
-  from samplernn_jax.layers import matmul
+  from samplernn_jax.precision import matmul
   r = np.random.default_rng(0)
   x = jnp.asarray(r.normal(size=(3, 5, 48)), jnp.float32)
   w = jnp.asarray(r.normal(size=(48, 24)), jnp.float32)
@@ -236,6 +237,54 @@ def test_bfloat16_matmul_gradient_is_the_bf16_products_accumulated_in_float32():
   np.testing.assert_allclose(dx, bf(g) @ bf(w).T, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(dw, np.einsum("bfi,bfo->io", bf(x), bf(g)),
                              rtol=1e-5, atol=1e-5)
+
+
+def test_relu_to_rounds_its_output_and_masks_from_it():
+  """precision.relu_to: in float32 nn.relu itself (value and gradient); in
+  bfloat16 relu(x) rounded to bf16, and the gradient the incoming cotangent
+  where x > 0, zero elsewhere, returned in x's float32. Rules out a mask
+  inverted or taken as x >= 0 (x = 0 is in the input) and a forward left in
+  float32."""
+  from samplernn_jax.precision import relu_to
+  x = jnp.asarray(np.r_[np.random.default_rng(0).normal(size=99), 0.0], jnp.float32)
+  g = jnp.asarray(np.random.default_rng(1).normal(size=100), jnp.bfloat16)
+  y32, vjp32 = jax.vjp(lambda a: relu_to(a, jnp.float32), x)
+  np.testing.assert_array_equal(y32, nn.relu(x))
+  np.testing.assert_array_equal(vjp32(g.astype(jnp.float32))[0],
+                                jax.vjp(nn.relu, x)[1](g.astype(jnp.float32))[0])
+  y, vjp = jax.vjp(lambda a: relu_to(a, jnp.bfloat16), x)
+  assert y.dtype == jnp.bfloat16
+  np.testing.assert_array_equal(y, nn.relu(x).astype(jnp.bfloat16))
+  (dx,) = vjp(g)
+  assert dx.dtype == jnp.float32
+  np.testing.assert_array_equal(dx, np.where(np.asarray(x) > 0, np.asarray(g, np.float32), 0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_sample_tier_keeps_bf16_activations_for_its_backward(dtype):
+  """What the sample tier's backward keeps of its [B, T, H] activations: in
+  bfloat16 only bf16 arrays (the first hidden layer's input and each ReLU's
+  output, which is also its mask), in float32 the float32 ones autodiff
+  keeps. Rules out a bf16 step that keeps a float32 pre-activation or a
+  boolean mask beside the bf16 output (on a GPU the matmul's float32 result
+  then goes to memory and is read twice more: 2.3 ms a layer at batch 1024
+  on an H200, compiled: benchmarks/README.md)."""
+  config = config_lib.base_config()
+  config.update(dict(dim=8, emb_size=4, n_rnn=1, seq_len=32, q_levels=16, n_classes=3,
+                     sample_l1="table_mm", dtype=dtype))
+  model = config_lib.build_model(config)
+  params = steps.init_params(model, jax.random.key(1), config.seq_len)
+  b, t, s = 2, 6, model.frame_sizes[-1]
+  prev = jnp.asarray(np.random.default_rng(0).integers(0, 16, (b, t, s)))
+  _, vjp = jax.vjp(lambda p, u: model.apply({"params": p}, prev, u, jnp.ones((b, 3)),
+                                            method=model.sample_logits),
+                   params, jnp.ones((b, t, 8)))
+  kept = sorted(str(x.dtype) for x in jax.tree.leaves(vjp)
+                if hasattr(x, "dtype") and x.shape == (b, t, 8))
+  if dtype == "bfloat16":
+    assert kept == ["bfloat16"] * 3, kept
+  else:
+    assert "bool" in kept and "float32" in kept, kept
 
 
 def test_bfloat16_keeps_the_rnn_state_and_parameters_in_float32():

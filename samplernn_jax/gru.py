@@ -1,0 +1,122 @@
+"""The original's GRU: the cell (``gru_step``) and a layer's scan over frames
+with its gradient written out (``gru_scan``).
+
+``gru_step`` is a pure function of arrays, so the training scan, the
+sampler's frame step and the tests run the same code. Shapes: F frames, B
+batch, H hidden size.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from samplernn_jax import precision
+
+Array = jax.Array
+Dtype = Any
+
+
+def gru_step(w_gates: Array, w_cand: Array, xp: Array, h: Array, dtype: Dtype) -> Array:
+  """One step of the original's GRU.
+
+  Args:
+    w_gates: [H, 2H] recurrent weights of the update and reset gates.
+    w_cand: [H, H] recurrent weight of the candidate.
+    xp: [B, 3H] input projection (with bias) for update, reset, candidate.
+    h: [B, H] previous state.
+  Returns the new state [B, H]:
+    z, r = sigmoid(xp[:2H] + h W_g);  c = tanh(xp[2H:] + (r * h) W_c);
+    h' = z * c + (1 - z) * h.
+  """
+  return _gru_parts(w_gates, w_cand, xp, h, dtype)[0]
+
+
+def _gru_parts(w_gates, w_cand, xp, h, dtype):
+  """gru_step's new state [B, H] and its gates z, r and candidate c [B, 3H]."""
+  n = h.shape[-1]
+  gates = jax.nn.sigmoid(xp[..., :2 * n] + precision.matmul(h, w_gates, dtype))
+  z, r = gates[..., :n], gates[..., n:]
+  c = jnp.tanh(xp[..., 2 * n:] + precision.matmul(r * h, w_cand, dtype))
+  return z * c + (1.0 - z) * h, jnp.concatenate([gates, c], axis=-1)
+
+
+def scan_steps(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype,
+               unroll: int = 1) -> tuple[Array, Array]:
+  """gru_step over time-major inputs: xp [F, B, 3H], h0 [B, H] -> (hs [F, B, H], last [B, H]).
+
+  ``gru_scan``'s forward; differentiated, plain autodiff of it (the code
+  before 2026-12-01, kept as the baseline of benchmarks/baselines.py).
+  ``unroll`` frames per loop iteration.
+  """
+  def body(h, xp_t):
+    h = gru_step(w_gates, w_cand, xp_t, h, dtype)
+    return h, h
+  last, hs = jax.lax.scan(body, h0, xp, unroll=unroll)
+  return hs, last
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def gru_scan(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype,
+             unroll: int = 1) -> tuple[Array, Array]:
+  """``scan_steps`` (a GRU layer over F frames) with its gradient written out.
+
+  The forward keeps the gates and candidate of each frame ([F, B, 3H]) beside
+  the states it returns; the backward is one reverse scan with two matmuls a
+  frame (the cotangent through the candidate, then through the gates), and
+  the recurrent weights' gradients are two matmuls over all frames after it.
+  Autodiff of the scan keeps ~10 arrays a frame and accumulates the weight
+  gradients frame by frame inside its loop: on an H200, compiled, 28 kernels
+  a frame and layer against 14 here (benchmarks/README.md). Matmuls follow
+  ``precision.matmul``: ``dtype`` operands, float32 accumulation.
+  """
+  # the weights cast once, not in every frame's iteration (no gradient flows
+  # here: under differentiation _gru_scan_fwd runs instead)
+  return scan_steps(w_gates.astype(dtype), w_cand.astype(dtype), xp, h0, dtype, unroll)
+
+
+def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll):
+  # the weights cast once, not in every frame's iteration
+  w_gates, w_cand = w_gates.astype(dtype), w_cand.astype(dtype)
+
+  def body(h, xp_t):
+    h, zrc = _gru_parts(w_gates, w_cand, xp_t, h, dtype)
+    return h, (h, zrc)
+  last, (hs, zrc) = jax.lax.scan(body, h0, xp, unroll=unroll)
+  return (hs, last), (w_gates, w_cand, h0, hs, zrc)
+
+
+def _gru_scan_bwd(dtype, unroll, res, cotangents):
+  # h' = z c + (1 - z) h with z, r = sigmoid(a_g), c = tanh(a_c),
+  # a_g = xp_g + h W_g, a_c = xp_c + (r h) W_c; g = dL/dh' of this frame
+  w_gates, w_cand, h0, hs, zrc = res
+  d_hs, d_last = cotangents
+  n = h0.shape[-1]
+  h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # [F, B, H]
+
+  def body(dh, inputs):
+    g_t, h, zrc_t = inputs
+    z, r, c = zrc_t[..., :n], zrc_t[..., n:2 * n], zrc_t[..., 2 * n:]
+    g = dh + g_t
+    da_c = g * z * (1.0 - c * c)
+    d_rh = precision.dot(da_c, w_cand.T, dtype)
+    da_g = jnp.concatenate([g * (c - h) * z * (1.0 - z), d_rh * h * r * (1.0 - r)], axis=-1)
+    dh = g * (1.0 - z) + d_rh * r + precision.dot(da_g, w_gates.T, dtype)
+    return dh, jnp.concatenate([da_g, da_c], axis=-1)
+
+  dh0, d_xp = jax.lax.scan(body, d_last, (d_hs, h_prev, zrc), reverse=True, unroll=unroll)
+  r = zrc[..., n:2 * n]
+  d_w_gates = _dot_frames(h_prev, d_xp[..., :2 * n], dtype)
+  d_w_cand = _dot_frames(r * h_prev, d_xp[..., 2 * n:], dtype)
+  return d_w_gates, d_w_cand, d_xp, dh0
+
+
+def _dot_frames(x, g, dtype):
+  """sum over frames and rows of x^T g: [F, B, I], [F, B, O] -> [I, O] (dtype operands)."""
+  return jnp.tensordot(x.astype(dtype), g.astype(dtype), axes=((0, 1), (0, 1)),
+                       preferred_element_type=jnp.promote_types(dtype, jnp.float32))
+
+
+gru_scan.defvjp(_gru_scan_fwd, _gru_scan_bwd)
