@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU benchmarks of issue 17 in one call of at most 600 s (about 9
 # minutes on an H200 by estimate, not yet timed whole), each comparison in
-# one run: the paper model's bf16 training step at batch 1024 with the bf16
-# backward ('dtype') and the loss's written-out gradient ('vjp') against the
-# pre-2026-11-30 autodiff of each (four rows), then with the other sample_l1
+# one run: the paper model's bf16 training step at batch 1024 with the GRU
+# scans' written-out gradient ('written') and the sample tier's bf16 ReLUs
+# ('output') against autodiff of each (four rows; gpu_suite_more.sh has the
+# bf16 backward matmuls and the loss's gradient), then with the other sample_l1
 # forms (table_pallas last: a Triton compile failure ends only its own row);
 # generation of one stream and of 300 clips (2 s each, to leave time) with
 # the innermost scan unrolled 1 and 16 times, each with the draws' noise and
@@ -31,7 +32,7 @@ set -u
 source "$(dirname "$0")/gpu_env.sh"
 
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
-    --grad_matmuls dtype --grad_matmuls autodiff --loss_grad vjp --loss_grad autodiff
+    --rnn_grad written --rnn_grad autodiff --relu_grad output --relu_grad autodiff
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --sample_l1 table --sample_l1 table_mm --sample_l1 table_pallas
 T=240 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --unroll 1 --unroll 16 \

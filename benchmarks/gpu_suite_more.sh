@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The rest of the GPU benchmarks, for a second device call when gpu_suite.sh
-# has run and device time is left (about 3 minutes by estimate): the paper's
+# has run and device time is left (about 4 minutes by estimate): the paper's
 # batch of 128 in bf16 with the frame tiers' RNN scans unrolled 1 and 8
 # frames a trip (config.rnn_unroll), without and with XLA's while-loop
 # command buffers; the rows repeating 2026-11-26's settings (float32 at the
-# paper's batch, 300 clips of 5 s in bf16); and the compiled sampler's
+# paper's batch, 300 clips of 5 s in bf16); the compiled sampler's
 # operations (about its kernels) per generated sample, both draw forms,
 # unroll 1 and 16 (compiles only: the check of the counts compiled without a
 # GPU, results/2026-11-30-h200-compiled/sampler_ops.jsonl, where XLA's gemm
-# autotuner could not run).
+# autotuner could not run); last the bf16 backward matmuls and the loss's
+# gradient against autodiff's.
 #
 #   bash benchmarks/gpu_suite_more.sh [OUT_DIR]
 #
@@ -28,4 +29,9 @@ XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=90 \
 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype float32
 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 5 --dtype bfloat16
 T=90 run sampler_ops $B/sampler_ops.py --configs paper --unroll 1 --unroll 16
+# Last (a 300 s call may end inside it): the bf16 backward matmuls ('dtype')
+# and the loss's written-out gradient ('vjp') against the pre-2026-11-30
+# autodiff of each (four rows).
+T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
+    --grad_matmuls dtype --grad_matmuls autodiff --loss_grad vjp --loss_grad autodiff
 echo "# done" >&2
