@@ -168,7 +168,8 @@ class RNNLayer(nn.Module):
   """One GRU or LSTM layer run over a sequence with ``jax.lax.scan``.
 
   The input projection of all frames is one matmul outside the scan; only the
-  recurrent matmuls run inside it. Parameters mirror the original's names:
+  recurrent matmuls run inside it (a GRU's scan is ``gru.gru_scan``, its
+  gradient written out; an LSTM's is autodiff's). Parameters mirror the original's names:
   ``input`` (GRU: with bias; LSTM: without), ``recurrent_gates`` and, for GRU,
   ``recurrent_candidate`` (orthogonal init); LSTM has ``bias`` [4H]
   (forget gate initialised to 3).
