@@ -21,7 +21,8 @@ from samplernn_jax import gru, precision, steps
 # piece -> (kinds, the library's first; what the flag's help says)
 PIECES = {
     "grad_matmuls": (("dtype", "autodiff"),
-                     "backward matmuls of a bfloat16 step outside the GRU scans: 'dtype' is "
+                     "backward matmuls of a bfloat16 step (in the GRU scans only with --rnn_grad "
+                     "autodiff, whose backward is autodiff's): 'dtype' is "
                      "precision.matmul (bf16 operands, float32 accumulation); 'autodiff' is "
                      "plain autodiff of the bf16 forward (the code before 2026-11-30: "
                      "float32 cotangents, mixed dots)"),
@@ -32,13 +33,12 @@ PIECES = {
     "rnn_grad": (("written", "autodiff"),
                  "gradient of each GRU layer's scan: 'written' is gru.gru_scan's (two "
                  "matmuls a frame, the weight gradients after the loop); 'autodiff' is "
-                 "autodiff of the same forward (the code before 2026-12-01 but for the "
-                 "weights' cast hoisted out of the loop)"),
+                 "autodiff of the same forward (the code until late 2026-11-30)"),
     "relu_grad": (("output", "autodiff"),
                   "the sample tier's ReLUs below float32: 'output' is precision.relu_to "
                   "(the result in the step's dtype, its mask read from it, the hidden "
                   "layers' inputs cast); 'autodiff' is nn.relu on float32 activations (the "
-                  "code before 2026-12-01)"),
+                  "code until late 2026-11-30)"),
 }
 
 

@@ -48,7 +48,7 @@ def scan_steps(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype
   """gru_step over time-major inputs: xp [F, B, 3H], h0 [B, H] -> (hs [F, B, H], last [B, H]).
 
   ``gru_scan``'s forward; differentiated, plain autodiff of it (the code
-  before 2026-12-01, kept as the baseline of benchmarks/baselines.py).
+  until late 2026-11-30, kept as the baseline of benchmarks/baselines.py).
   ``unroll`` frames per loop iteration.
   """
   def body(h, xp_t):
