@@ -267,8 +267,9 @@ def test_sample_tier_keeps_bf16_activations_for_its_backward(dtype):
   output, which is also its mask), in float32 the float32 ones autodiff
   keeps. Rules out a bf16 step that keeps a float32 pre-activation or a
   boolean mask beside the bf16 output (on a GPU the matmul's float32 result
-  then goes to memory and is read twice more: 2.3 ms a layer at batch 1024
-  on an H200, compiled: benchmarks/README.md)."""
+  then goes to memory and is read twice more: keeping only bf16 took 9 ms
+  off the paper step's roofline at batch 1024 on an H200, compiled:
+  benchmarks/README.md)."""
   config = config_lib.base_config()
   config.update(dict(dim=8, emb_size=4, n_rnn=1, seq_len=32, q_levels=16, n_classes=3,
                      sample_l1="table_mm", dtype=dtype))
