@@ -96,6 +96,13 @@ _CONTEXTS = {"grad_matmuls": grad_matmuls, "loss_grad": loss_grad, "rnn_grad": r
              "relu_grad": relu_grad}
 
 
+def complete(form: dict | None) -> dict:
+  """``form`` with every piece it does not name at the library's kind: a
+  row's fields."""
+  form = form or {}
+  return {piece: form.get(piece, kinds[0]) for piece, (kinds, _) in PIECES.items()}
+
+
 @contextlib.contextmanager
 def traced_as(form: dict):
   """Every piece named in ``form`` ({piece: kind}) in that kind inside the block."""

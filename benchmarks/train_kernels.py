@@ -34,10 +34,10 @@ import functools
 import itertools
 import os
 
+import baselines
 import common
 import deviceless
 import hlo_kernels
-import baselines
 
 import jax
 import jax.numpy as jnp
@@ -91,6 +91,7 @@ def step_hlo(config, n_classes: int, mesh: Mesh, form=None) -> str:
 
 
 def row(name, config, n_classes, mesh, target, form) -> dict:
+  form = baselines.complete(form)
   hlo = step_hlo(config, n_classes, mesh, form)
   if _SAVE_HLO.value:
     os.makedirs(_SAVE_HLO.value, exist_ok=True)

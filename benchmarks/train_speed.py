@@ -31,8 +31,8 @@ import itertools
 import statistics
 import time
 
-import common
 import baselines
+import common
 import jax
 import numpy as np
 from absl import app, flags
@@ -84,7 +84,7 @@ def peak_memory():
 def measure(config, n_classes, n_steps, baseline, profile="", form=None):
   """One row; ``form`` ({piece: kind}, baselines.PIECES) names the earlier
   forms to trace the step with (default: the library's)."""
-  form = form or {}
+  form = baselines.complete(form)
   model = config_lib.build_model(config, n_classes)
   tx = steps.make_optimizer(config)
   mesh = sharding.make_mesh()
@@ -135,7 +135,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
   out = {
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
       "sample_l1": config.sample_l1,
-      **{piece: form.get(piece, kinds[0]) for piece, (kinds, _) in baselines.PIECES.items()},
+      **form,
       "rnn_unroll": config.rnn_unroll,
       "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
