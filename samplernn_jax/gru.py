@@ -34,10 +34,13 @@ def gru_step(w_gates: Array, w_cand: Array, xp: Array, h: Array, dtype: Dtype) -
   return _gru_parts(w_gates, w_cand, xp, h, dtype)[0]
 
 
-def _gru_parts(w_gates, w_cand, xp, h, dtype):
-  """gru_step's new state [B, H] and its gates z, r and candidate c [B, 3H]."""
+def _gru_parts(w_gates, w_cand, xp, h, dtype, h_op=None):
+  """gru_step's new state [B, H] and its gates z, r and candidate c [B, 3H];
+  ``h_op``: h already cast to ``dtype`` (the gates' matmul operand), if the
+  caller has it."""
   n = h.shape[-1]
-  gates = jax.nn.sigmoid(xp[..., :2 * n] + precision.matmul(h, w_gates, dtype))
+  gates = jax.nn.sigmoid(xp[..., :2 * n]
+                         + precision.matmul(h if h_op is None else h_op, w_gates, dtype))
   z, r = gates[..., :n], gates[..., n:]
   c = jnp.tanh(xp[..., 2 * n:] + precision.matmul(r * h, w_cand, dtype))
   return z * c + (1.0 - z) * h, jnp.concatenate([gates, c], axis=-1)
@@ -69,22 +72,34 @@ def gru_scan(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype,
   the recurrent weights' gradients are two matmuls over all frames after it.
   Autodiff of the scan keeps ~10 arrays a frame and accumulates the weight
   gradients frame by frame inside its loop: on an H200, compiled, 28 kernels
-  a frame and layer against 14 here (benchmarks/README.md). Matmuls follow
+  a frame and layer against 13 here (benchmarks/README.md). Matmuls follow
   ``precision.matmul``: ``dtype`` operands, float32 accumulation.
   """
-  # the weights cast once, not in every frame's iteration (no gradient flows
-  # here: under differentiation _gru_scan_fwd runs instead)
-  return scan_steps(w_gates.astype(dtype), w_cand.astype(dtype), xp, h0, dtype, unroll)
+  # no gradient flows here: under differentiation _gru_scan_fwd runs instead
+  (hs, last), _ = _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, keep=False)
+  return hs, last
 
 
-def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll):
-  # the weights cast once, not in every frame's iteration
+def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, keep=True):
+  """gru_scan's outputs and, with ``keep``, the backward's residuals.
+
+  The weights are cast to ``dtype`` once, not in every frame's iteration;
+  below float32 the loop also carries the new state cast to ``dtype``, made
+  where the state is (one fusion on a GPU) rather than by a convert kernel
+  of its own at the start of the next frame. Same values as scan_steps.
+  """
   w_gates, w_cand = w_gates.astype(dtype), w_cand.astype(dtype)
+  low = jnp.dtype(dtype).itemsize < 4
 
-  def body(h, xp_t):
-    h, zrc = _gru_parts(w_gates, w_cand, xp_t, h, dtype)
-    return h, (h, zrc)
-  last, (hs, zrc) = jax.lax.scan(body, h0, xp, unroll=unroll)
+  def body(carry, xp_t):
+    h, h_op = carry
+    h, zrc = _gru_parts(w_gates, w_cand, xp_t, h, dtype, h_op)
+    return (h, h.astype(dtype) if low else None), ((h, zrc) if keep else h)
+  init = (h0, h0.astype(dtype) if low else None)
+  (last, _), ys = jax.lax.scan(body, init, xp, unroll=unroll)
+  if not keep:
+    return (ys, last), None
+  hs, zrc = ys
   return (hs, last), (w_gates, w_cand, h0, hs, zrc)
 
 

@@ -105,7 +105,7 @@ def test_gru_scan_gradient_is_autodiffs(dtype, tol, unroll):
   """gru.gru_scan's written-out gradient equals autodiff's of the same
   forward (gru.scan_steps) for the recurrent weights, the input projection
   and the initial state, with cotangents on every state and on the last
-  one, over 7 frames: the forwards to the bit, the gradients within ``tol``
+  one, over 7 frames: the forwards (differentiated or not) to the bit, the gradients within ``tol``
   of each one's largest entry (float32: summation order, measured ~2e-7;
   bfloat16: the same bf16 products, measured ~9e-8; 1e-3 lets a cotangent
   round to the other bf16 neighbour, as ~0.4 % of one entry), unrolled or
@@ -123,12 +123,42 @@ def test_gru_scan_gradient_is_autodiffs(dtype, tol, unroll):
   dt = jnp.dtype(dtype)
   got, vjp = jax.vjp(lambda *a: gru.gru_scan(*a, dt, unroll), w_g, w_c, xp, h0)
   want, vjp_ref = jax.vjp(lambda *a: gru.scan_steps(*a, dt, unroll), w_g, w_c, xp, h0)
-  for a, c in zip(got, want):
+  # under differentiation and not (the primal runs another code path)
+  for a, c in zip(got + gru.gru_scan(w_g, w_c, xp, h0, dt, unroll), want + want):
     np.testing.assert_array_equal(a, c)
   for name, a, c in zip(("w_gates", "w_cand", "xp", "h0"), vjp((d_hs, d_last)),
                         vjp_ref((d_hs, d_last))):
     assert a.dtype == c.dtype == jnp.float32, name
     np.testing.assert_allclose(a, c, rtol=0, atol=tol * float(jnp.abs(c).max()), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype, carried", [(jnp.float32, ["float32"]),
+                                             (jnp.bfloat16, ["float32", "bfloat16"])])
+@pytest.mark.parametrize("differentiated", [False, True])
+def test_gru_scan_carries_the_state_cast_for_its_matmul(dtype, carried, differentiated):
+  """Below float32 gru.gru_scan's loop carries the new state twice, float32
+  and cast to ``dtype`` (the next frame's matmul operand), so the cast is
+  made where the state is: at the start of the next frame it would be a
+  kernel of its own on a GPU, one per frame and layer (compiled for an
+  H200, paper model, batch 1024, rnn_unroll 1: 3144 -> 2952 kernels a
+  step). In float32 the state is carried once. Rules out the cast moved back
+  to the loop's head, and a float32 loop carrying a copy of its state."""
+  from conftest import nested_eqns
+  f, b, n = 4, 2, 8
+  w_g, w_c = jnp.ones((n, 2 * n)), jnp.ones((n, n))
+  xp, h0 = jnp.ones((f, b, 3 * n)), jnp.zeros((b, n))
+  dt = jnp.dtype(dtype)
+  fn = lambda *a: gru.gru_scan(*a, dt)
+  if differentiated:
+    fn = lambda *a: jax.vjp(lambda *a: gru.gru_scan(*a, dt), *a)[0]
+  jaxpr = jax.make_jaxpr(fn)(w_g, w_c, xp, h0).jaxpr
+  scans = [e for e in nested_eqns(jaxpr) if e.primitive.name == "scan"
+           and e.params["jaxpr"].in_avals[e.params["num_consts"]].shape == (b, n)]
+  assert len(scans) == 1
+  scan = scans[0]
+  carry = scan.params["jaxpr"].in_avals[scan.params["num_consts"]:][:scan.params["num_carry"]]
+  assert [str(a.dtype) for a in carry] == carried
+  assert all(a.shape == (b, n) for a in carry)
 
 
 def test_rnn_unroll_keeps_the_function():
