@@ -28,6 +28,19 @@ def load_config(name: str):
   return config, n_classes
 
 
+def random_batch(config, n_classes: int, seed: int = 0) -> dict:
+  """A training batch of random samples and classes in the shapes of
+  ``batches.batch_spec`` (every row a new clip, nothing masked)."""
+  import numpy as np
+  from samplernn_jax import batches, config as config_lib
+  spec = batches.batch_spec(config.batch_size, config.seq_len,
+                            config_lib.frame_sizes(config)[0])
+  rng = np.random.default_rng(seed)
+  high = {"chunk": config.q_levels, "sid": n_classes}
+  return {k: (rng.integers(0, high[k], shape) if k in high else np.ones(shape)).astype(dtype)
+          for k, (shape, dtype) in spec.items()}
+
+
 def train_flops_per_sample(config, n_classes: int) -> float:
   """Model FLOPs of one training step per target sample: 3 x the forward matmuls.
 

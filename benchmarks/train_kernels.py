@@ -40,12 +40,11 @@ import deviceless
 import hlo_kernels
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 from jax.sharding import Mesh
 
-from samplernn_jax import cli, config as config_lib, sharding, steps
+from samplernn_jax import batches, cli, config as config_lib, sharding, steps
 
 _CONFIGS = flags.DEFINE_string("configs", "tiny", "tiny, paper, default or config file paths")
 _BATCH_SIZES = flags.DEFINE_string("batch_sizes", "", "comma list; default: the config's")
@@ -64,11 +63,9 @@ _SAVE_HLO = flags.DEFINE_string("save_hlo", "", "also write each optimised HLO t
 
 def abstract_batch(config, mesh: Mesh) -> dict:
   """The shapes of one training batch, split along the 'data' mesh."""
-  b, t = config.batch_size, config.seq_len
-  top = config_lib.frame_sizes(config)[0]
-  shapes = {"chunk": ((b, t + top), jnp.int32), "mask": ((b, t), jnp.float32),
-            "sid": ((b,), jnp.int32), "reset": ((b,), jnp.bool_)}
-  return deviceless.abstract({k: jax.ShapeDtypeStruct(*v) for k, v in shapes.items()},
+  spec = batches.batch_spec(config.batch_size, config.seq_len,
+                            config_lib.frame_sizes(config)[0])
+  return deviceless.abstract({k: jax.ShapeDtypeStruct(*v) for k, v in spec.items()},
                              sharding.batch_sharded(mesh))
 
 

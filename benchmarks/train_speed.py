@@ -34,7 +34,6 @@ import time
 import baselines
 import common
 import jax
-import numpy as np
 from absl import app, flags
 
 from samplernn_jax import cli, config as config_lib, sharding, steps
@@ -89,13 +88,9 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
   tx = steps.make_optimizer(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
-  b, top = config.batch_size, config_lib.frame_sizes(config)[0]
+  b = config.batch_size
   state = steps.init_state(model, tx, jax.random.key(0), b, config.seq_len)
-  rng = np.random.default_rng(0)
-  batch = {"chunk": rng.integers(0, config.q_levels, (b, config.seq_len + top)).astype(np.int32),
-           "mask": np.ones((b, config.seq_len), np.float32),
-           "sid": rng.integers(0, n_classes, b).astype(np.int32),
-           "reset": np.ones(b, bool)}
+  batch = common.random_batch(config, n_classes)
   dev_batch = sharding.put_batch(batch, mesh)
   data_sh = sharding.batch_sharded(mesh)
   st_sh = sharding.train_state_sharding(state, mesh)

@@ -23,6 +23,17 @@ from samplernn_jax.splits import Split, check_finite
 
 
 
+def batch_spec(batch_size: int, seq_len: int, frame_size: int) -> dict:
+  """{key: (shape, numpy dtype)} of a batch of ``batch_size`` rows (the module
+  docstring's format; L = seq_len + frame_size), for code that makes batches
+  without data (benchmarks, abstract shapes to compile for)."""
+  b = batch_size
+  return {"chunk": ((b, seq_len + frame_size), np.dtype(np.int32)),
+          "mask": ((b, seq_len), np.dtype(np.float32)),
+          "sid": ((b,), np.dtype(np.int32)),
+          "reset": ((b,), np.dtype(np.bool_))}
+
+
 def num_chunks(clip_len: int, seq_len: int) -> int:
   """Chunks per clip; the last one is padded and masked when W % seq_len != 0."""
   return -(-clip_len // seq_len)

@@ -10,7 +10,7 @@ The library's own modules import the parts directly:
 * ``datasets.py``: a ``data_dir`` as a user gives it (npz folder, class
   folders, repository-relative, ``synthetic``) -> its splits.
 """
-from samplernn_jax.batches import (Position, TrainBatches, balanced_order, chunk,
+from samplernn_jax.batches import (Position, TrainBatches, balanced_order, batch_spec, chunk,
                                    clip_dither, epoch_order, eval_batches, num_chunks,
                                    prepare_clips)
 from samplernn_jax.datasets import (PACKED, REPO_ROOT, Dataset, open_dataset,
@@ -22,7 +22,7 @@ from samplernn_jax.splits import (CLASSES_FILE, DCASE2016_CLASSES, SPLITS,
 
 __all__ = ["CLASSES_FILE", "DCASE2016_CLASSES", "PACKED", "REPO_ROOT", "SPLITS",
            "DataError", "Dataset", "Position", "Split", "TrainBatches", "balanced_order",
-           "check_finite",
+           "batch_spec", "check_finite",
            "chunk", "clip_dither", "epoch_order", "eval_batches", "load_class_names",
            "load_split", "num_chunks", "open_dataset", "pack_class_folders",
            "prepare_clips", "resolve_data_dir", "split_path", "write_class_names"]

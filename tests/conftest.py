@@ -26,6 +26,20 @@ def load_config_file(path):
   return module.get_config()
 
 
+def random_batch(config, seed, reset=True):
+  """A batch of random quantised samples in ``batches.batch_spec``'s shapes,
+  classes 0-3 in turn; ``reset``: every row starts from h0 (so a gradient
+  does not depend on the carried state)."""
+  from samplernn_jax import batches
+  from samplernn_jax import config as config_lib
+  spec = batches.batch_spec(config.batch_size, config.seq_len, config_lib.frame_sizes(config)[0])
+  rng = np.random.default_rng(seed)
+  b = config.batch_size
+  return {"chunk": rng.integers(0, config.q_levels, spec["chunk"][0]).astype(np.int32),
+          "mask": np.ones(*spec["mask"]), "sid": (np.arange(b) % 4).astype(np.int32),
+          "reset": np.full(b, reset)}
+
+
 def nested_eqns(jaxpr):
   """Every equation of a jaxpr, those of nested jaxprs (scan bodies, custom
   VJPs, pjit calls) included."""

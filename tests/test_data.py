@@ -146,6 +146,21 @@ def test_same_step_same_batch():
       a.get(step + steps_per_epoch)
 
 
+@pytest.mark.parametrize("seq_len, frame_size", [(64, 16), (48, 8)])
+def test_batches_have_batch_specs_shapes(seq_len, frame_size):
+  """Training and evaluation batches hold exactly ``batch_spec``'s keys,
+  shapes and dtypes (the benchmarks' random batches and the shapes
+  train_kernels.py compiles for are made from it), for two frame sizes.
+  Rules out a spec that drifts from the batches train.py feeds, e.g. a
+  chunk without its S-sample overlap, a float mask or an int reset."""
+  split = numbered_split(n=6, t=150)
+  spec = data.batch_spec(4, seq_len, frame_size)
+  got = [batches(split, 4, seq_len, frame_size).get(1),
+         next(iter(data.eval_batches(split, 4, seq_len, frame_size, "linear", 256)))]
+  for batch in got:
+    assert {k: (v.shape, v.dtype) for k, v in batch.items()} == spec
+
+
 def test_epochs_visit_clips_in_different_orders():
   split = numbered_split(n=10)
   tb = batches(split, batch_size=4)  # 2 batches an epoch, 2 clips dropped

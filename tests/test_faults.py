@@ -25,7 +25,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, load_config_file, load_sample_py, subprocess_env
+from conftest import REPO, load_config_file, load_sample_py, random_batch, subprocess_env
 from samplernn_jax import checkpoint, data, metrics, steps, trainer
 from samplernn_jax import config as config_lib
 from samplernn_jax import workdir as workdir_lib
@@ -351,15 +351,6 @@ class GradPoisoned:
         lambda p, x: self._poison(x) if jax.tree_util.keystr(p) == self._path else x,
         variables["params"])
     return self._model.apply({"params": params}, *args, **kwargs)
-
-
-def random_batch(config, seed, reset):
-  """Random quantised samples; ``reset``: every row starts from h0."""
-  rng = np.random.default_rng(seed)
-  top, b = config_lib.frame_sizes(config)[0], config.batch_size
-  return {"chunk": rng.integers(0, config.q_levels, (b, config.seq_len + top)).astype(np.int32),
-          "mask": np.ones((b, config.seq_len), np.float32),
-          "sid": (np.arange(b) % 4).astype(np.int32), "reset": np.full(b, reset)}
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])

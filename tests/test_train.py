@@ -11,6 +11,7 @@ import optax
 import pytest
 import soundfile as sf
 
+from conftest import random_batch
 from samplernn_jax import checkpoint, metrics, steps, trainer
 from samplernn_jax import config as config_lib
 
@@ -204,16 +205,6 @@ def tensorboard_events(folder):
 
 OPT_MODEL = {"dim": 16, "n_rnn": 1, "emb_size": 8, "seq_len": 64, "batch_size": 4}
 ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-8  # optax.adam's defaults
-
-
-def random_batch(config, seed):
-  """Random quantised samples; every row starts from h0 (reset), so a
-  gradient does not depend on the carried state."""
-  rng = np.random.default_rng(seed)
-  top, b = config_lib.frame_sizes(config)[0], config.batch_size
-  return {"chunk": rng.integers(0, config.q_levels, (b, config.seq_len + top)).astype(np.int32),
-          "mask": np.ones((b, config.seq_len), np.float32),
-          "sid": (np.arange(b) % 4).astype(np.int32), "reset": np.ones(b, bool)}
 
 
 def adam_update(grads, lr):
