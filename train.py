@@ -12,8 +12,8 @@ from ml_collections import config_flags
 from samplernn_jax import cli
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
-_CONFIG = config_flags.DEFINE_config_file("config", _DEFAULT_CONFIG,
-                                          "experiment config (a configs/*.py file)")
+_CONFIG = cli.define_config(config_flags.DEFINE_config_file, "config", _DEFAULT_CONFIG,
+                            "experiment config (a configs/*.py file)")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "run folder: checkpoints, logs, samples")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "join a multi-host run detected by JAX (SLURM, Open MPI)")

@@ -72,6 +72,21 @@ def parse_flags(argv: list[str]) -> list[str]:
   raise SystemExit(2)
 
 
+def define_config(define: Callable, *args, **kwargs):
+  """``define(*args, **kwargs)`` (``config_flags.DEFINE_config_file`` or
+  ``DEFINE_config_dict``) with an unknown ``--config.KEY`` as one error line.
+
+  With a default config, ml_collections reads the command line's overrides
+  while the flag is defined, at the script's import, before ``parse_flags``
+  runs: a misspelt key raised its AttributeError there, as a traceback.
+  """
+  try:
+    return define(*args, **kwargs)
+  except AttributeError as e:
+    print(f"error: {unknown_key_message(str(e), sys.argv)}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def unknown_key_message(text: str, argv: list[str]) -> str:
   """ml_collections' AttributeError for a key a (locked) config lacks, in one
   line: the key, where it was set, ml_collections' suggestion."""

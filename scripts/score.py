@@ -19,8 +19,9 @@ from ml_collections import config_flags
 from samplernn_jax import cli
 from samplernn_jax.config import base_config
 
-_CONFIG = config_flags.DEFINE_config_dict(
-    "config", base_config(), "overrides of the checkpoint's config (not model keys)")
+_CONFIG = cli.define_config(
+    config_flags.DEFINE_config_dict, "config", base_config(),
+    "overrides of the checkpoint's config (not model keys)")
 _WORKDIR = flags.DEFINE_string("workdir", "", "run folder holding the checkpoint")
 _DATA = flags.DEFINE_string("data", "", "paper-format npz (wav, sid) to score")
 _CKPT = flags.DEFINE_string("ckpt", "best", "best, latest or a step number")
