@@ -1,9 +1,9 @@
 """The original's GRU: the cell (``gru_step``) and a layer's scan over frames
 with its gradient written out (``gru_scan``).
 
-``gru_step`` is a pure function of arrays, so the training scan, the
-sampler's frame step and the tests run the same code. Shapes: F frames, B
-batch, H hidden size.
+Both compute the cell with ``_gru_parts``, a pure function of arrays, so the
+training scan, the sampler's frame step (``gru_scan`` on one frame) and the
+tests run the same arithmetic. Shapes: F frames, B batch, H hidden size.
 """
 from __future__ import annotations
 

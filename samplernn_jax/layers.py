@@ -2,7 +2,9 @@
 
 Everything is flax.linen with pure ``init``/``apply``. The recurrent cells are
 plain functions of arrays (``gru.gru_step``, ``lstm_step``) so that the same
-code runs inside ``jax.lax.scan`` for training and step by step for sampling.
+code runs inside ``jax.lax.scan`` for training and frame by frame for
+sampling (a GRU layer's scan, with its written-out gradient, is
+``gru.gru_scan``).
 
 Shapes: B batch, F frames (time steps of a tier), I input features,
 H hidden size, G gates (3 for GRU, 4 for LSTM), D state size (H for GRU,

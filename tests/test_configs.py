@@ -25,6 +25,26 @@ def test_the_known_configs_are_found():
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=NAMES)
 def test_config_loads_validates_and_builds(path):
+  """Every configs/*.py file: the keys of base_config() (so an unknown
+  --config.KEY is an error), valid, a model that builds, and a docstring
+  that says how to run it. Rules out a config with a stray key and one that
+  fails validation."""
+  check_config_file(path)
+
+
+def test_readmes_worked_example_is_a_config_these_checks_accept(tmp_path):
+  """The README's worked variant (configs/my_variant.py), saved as a user
+  would save it, passes the checks every config file gets. Rules out an
+  example that has drifted from base_config() or this test's rules."""
+  with open(os.path.join(REPO, "README.md")) as f:
+    readme = f.read()
+  block = readme.split("`configs/my_variant.py`:\n\n```python\n", 1)[1].split("```", 1)[0]
+  path = tmp_path / "my_variant.py"
+  path.write_text(block)
+  check_config_file(str(path))
+
+
+def check_config_file(path):
   config = load_config_file(path)
   # the same keys as base_config(): an unknown --config.KEY is then an error
   assert set(config.keys()) == set(config_lib.base_config().keys())
@@ -34,7 +54,7 @@ def test_config_loads_validates_and_builds(path):
   shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
   n = sum(int(x.size) for x in jax.tree.leaves(shapes))
   assert n > 1000
-  # the docstring says what the config is and how to run it (STYLE.md item 2)
+  # the docstring says what the config is and how to run it
   with open(path) as f:
     source = f.read()
   assert source.lstrip().startswith('"""') and "train.py" in source.split('"""')[1]
