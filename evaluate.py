@@ -7,7 +7,8 @@ Trains (or reuses) f_real on D's real training split, scores it on the real
 test split and on DIR's clips, trains f_gen on DIR's clips and scores it on
 the real test split, and measures Frechet distances between the classifier's
 embeddings of real and generated clips. Writes eval.json, confusion matrices
-and report.html to ``<DIR>/eval/`` (or --out_dir, else --workdir).
+and report.html to ``<DIR>/eval/`` (or --out_dir); --workdir holds only the
+classifiers, so one can serve several sample directories.
 The steps and file formats: samplernn_jax/evaluation/run.py.
 """
 import os
@@ -35,7 +36,7 @@ _WORKDIR = flags.DEFINE_string(
     "match (default: <samples>/eval)")
 _OUT_DIR = flags.DEFINE_string(
     "out_dir", None, "eval.json, report.html, figures/, clips/ and the f_gen "
-    "checkpoint (default: the workdir)")
+    "checkpoint (default: <samples>/eval, whatever --workdir is)")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False,
                                "replace existing outputs and mismatched checkpoints")
 _BASELINE = flags.DEFINE_enum(

@@ -472,13 +472,20 @@ def test_random_baseline_run(dirs, tmp_path):
 
 
 def test_random_baseline_samples_an_untrained_model(dirs, tmp_path):
-  """With an empty --samples, --baseline random generates an untrained model's clips."""
+  """With an empty --samples, --baseline random generates an untrained model's
+  clips. Given a workdir and no out_dir, the classifiers go to the workdir and
+  the outputs to <samples>/eval: rules out outputs written into a workdir
+  that several sample directories share (the next one would find its
+  eval.json)."""
   data, _ = dirs
-  samples = str(tmp_path / "untrained")
-  res = run_lib.evaluate(data, samples, out_dir=str(tmp_path / "out"), baseline="random",
+  samples, workdir = str(tmp_path / "untrained"), str(tmp_path / "classifiers")
+  res = run_lib.evaluate(data, samples, workdir=workdir, baseline="random",
                          config=TINY_CONFIG, log=lambda s: None,
                          baseline_config=os.path.join(REPO, "configs", "tiny.py"),
                          baseline_per_class=2)
+  assert os.path.isfile(os.path.join(samples, "eval", "eval.json"))
+  assert os.path.isdir(os.path.join(samples, "eval", "f_gen"))
+  assert all(n.startswith("f_real") for n in os.listdir(workdir))
   with open(os.path.join(samples, "manifest.json")) as f:
     manifest = json.load(f)
   names = json.load(open(os.path.join(data, "classes.json")))

@@ -503,7 +503,9 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
     samples_dir: generated clips (see ``samples``).
     workdir: holds the f_real checkpoints (``<workdir>/f_real``, and
       ``f_real_seed<N>`` for the other seeds); default ``<samples_dir>/eval``.
-    out_dir: where the outputs and the f_gen checkpoints go; default workdir.
+      One workdir can serve several sample directories.
+    out_dir: where the outputs and the f_gen checkpoints go; default
+      ``<samples_dir>/eval``, whatever ``workdir`` is.
     overwrite: replace existing outputs (and mismatched checkpoints).
     baseline: None, or "random" for an untrained model's clips.
     config: windows, features, classifier settings and seeds.
@@ -514,7 +516,9 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   if baseline not in (None, "random"):
     raise EvalError(f"baseline {baseline!r}: expected 'random'")
   workdir = workdir or os.path.join(samples_dir, "eval")
-  out_dir = out_dir or workdir
+  # not the workdir: one shared between sample directories would hold the
+  # first one's eval.json, and refuse (or, with overwrite, replace) it next
+  out_dir = out_dir or os.path.join(samples_dir, "eval")
   _check_outputs_free(out_dir, overwrite)
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
