@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import ml_collections
 
 from samplernn_jax import quantize as quant
-from samplernn_jax.model import ONE_HOT_GRAD_L1, SampleRNN
+from samplernn_jax.layers import RNN_TYPES
+from samplernn_jax.model import COND_TYPES, L1_IMPLS, ONE_HOT_GRAD_L1, SAMPLE_INPUTS, SampleRNN
 
-SAMPLE_L1 = ("auto", "matmul", "table", "table_mm", "table_pallas")
+SAMPLE_L1 = ("auto", *L1_IMPLS)
 
 # Keys that change the model's parameter shapes or its function: a checkpoint
 # only fits a config that agrees with it on these.
@@ -195,17 +196,17 @@ def validate(config) -> None:
   if config.seq_len < 1 or config.seq_len % fs[0]:
     raise ValueError(f"config.seq_len={config.seq_len} must be a positive multiple "
                      f"of the top frame size {fs[0]}")
-  if config.rnn_type not in ("GRU", "LSTM"):
+  if config.rnn_type not in RNN_TYPES:
     raise ValueError(f"config.rnn_type={config.rnn_type!r}: expected 'GRU' or 'LSTM'")
   if not 1 <= config.n_rnn <= 8:
     raise ValueError(f"config.n_rnn={config.n_rnn}: expected 1 .. 8")
   quant.check_q_type(config.q_type)
   if config.q_levels < 2:
     raise ValueError(f"config.q_levels={config.q_levels}: expected at least 2")
-  if config.sample_input not in ("embedding", "one_hot", "real"):
+  if config.sample_input not in SAMPLE_INPUTS:
     raise ValueError(f"config.sample_input={config.sample_input!r}: expected "
                      "'embedding', 'one_hot' or 'real'")
-  if config.cond_type not in ("one_hot", "embedding"):
+  if config.cond_type not in COND_TYPES:
     raise ValueError(f"config.cond_type={config.cond_type!r}: expected 'one_hot' "
                      "or 'embedding'")
   if config.cond_type == "embedding" and config.cond_emb_size < 1:

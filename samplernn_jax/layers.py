@@ -161,6 +161,17 @@ def _table_sum_mm_bwd(dtype, kernel, res, g):
 _table_sum_mm.defvjp(_table_sum_mm_fwd, _table_sum_mm_bwd)
 
 
+RNN_TYPES = ("GRU", "LSTM")
+
+
+def check_choice(owner: str, field: str, value, choices) -> None:
+  """A ValueError naming ``owner.field`` unless ``value`` is one of ``choices``:
+  the modules' string options, misspelt, would otherwise pick another branch
+  (config.validate checks configs; this, a module built by hand)."""
+  if value not in choices:
+    raise ValueError(f"{owner}.{field}={value!r}: expected one of {tuple(choices)}")
+
+
 def state_size(rnn_type: str, hidden: int) -> int:
   """Width D of one RNN layer's state: h for a GRU, [h, c] for an LSTM."""
   return hidden if rnn_type == "GRU" else 2 * hidden
@@ -183,6 +194,7 @@ class RNNLayer(nn.Module):
   unroll: int = 1  # steps per iteration of the scan: fewer trips, the function up to rounding
 
   def setup(self):
+    check_choice("RNNLayer", "rnn_type", self.rnn_type, RNN_TYPES)
     h = self.hidden
     is_gru = self.rnn_type == "GRU"
     self.input = WNDense((3 if is_gru else 4) * h, use_bias=is_gru,

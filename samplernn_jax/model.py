@@ -34,7 +34,8 @@ import flax.linen as nn
 
 from samplernn_jax import precision
 from samplernn_jax import quantize as quant
-from samplernn_jax.layers import RNNLayer, WNDense, embedding_tables, state_size, table_sum
+from samplernn_jax.layers import (RNN_TYPES, RNNLayer, WNDense, check_choice, embedding_tables,
+                                  state_size, table_sum)
 
 Array = jax.Array
 State = tuple  # one [B, R, D] array per frame tier
@@ -42,6 +43,9 @@ State = tuple  # one [B, R, D] array per frame tier
 # SampleTier.l1_impl forms whose look-up gradient is a one-hot matmul (XLA's
 # or the Pallas kernel's); 'matmul' and 'table' take autodiff's scatter-adds.
 ONE_HOT_GRAD_L1 = ("table_mm", "table_pallas")
+L1_IMPLS = ("matmul", "table", *ONE_HOT_GRAD_L1)
+SAMPLE_INPUTS = ("embedding", "one_hot", "real")
+COND_TYPES = ("one_hot", "embedding")
 
 
 class FrameTier(nn.Module):
@@ -49,8 +53,8 @@ class FrameTier(nn.Module):
 
   Parameters: ``h0`` [R, D] (learn_h0), ``input_expand`` (tiers below the
   top), ``rnn{l}``, ``skip{l}`` (skip_conn), ``output`` [H, ratio * H].
+  Its frame size is the width of its input (SampleRNN.tier checks it).
   """
-  frame_size: int
   ratio: int  # output vectors per frame
   dim: int
   n_rnn: int
@@ -126,6 +130,8 @@ class SampleTier(nn.Module):
   dtype: Any = jnp.float32
 
   def setup(self):
+    check_choice("SampleTier", "sample_input", self.sample_input, SAMPLE_INPUTS)
+    check_choice("SampleTier", "l1_impl", self.l1_impl, L1_IMPLS)
     wn = dict(weight_norm=self.weight_norm, dtype=self.dtype)
     if self.sample_input == "embedding":
       self.embedding = self.param("embedding", nn.initializers.normal(1.0),
@@ -142,6 +148,9 @@ class SampleTier(nn.Module):
   def __call__(self, prev: Array, upper: Array, cond: Array) -> Array:
     """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> logits [B, T, Q]."""
     b, t, s = prev.shape
+    if s != self.frame_size:
+      raise ValueError(f"SampleTier: {s} previous samples a step; its frame_size is "
+                       f"{self.frame_size}")
     # table_mm / table_pallas: the tables' gradient as one one-hot matmul, by
     # XLA or by a Pallas kernel (layers.table_sum); table: autodiff's scatters
     grad_dtype = self.dtype if self.l1_impl in ONE_HOT_GRAD_L1 else None
@@ -193,10 +202,13 @@ class SampleRNN(nn.Module):
   dtype: Any = jnp.float32
 
   def setup(self):
+    check_choice("SampleRNN", "rnn_type", self.rnn_type, RNN_TYPES)
+    check_choice("SampleRNN", "cond_type", self.cond_type, COND_TYPES)
+    check_choice("SampleRNN", "sample_input", self.sample_input, SAMPLE_INPUTS)
+    check_choice("SampleRNN", "l1_impl", self.l1_impl, L1_IMPLS)
     fs = tuple(self.frame_sizes)
     self.tiers = [
-        FrameTier(frame_size=fs[k],
-                  ratio=fs[k] // fs[k + 1] if k + 1 < len(fs) else fs[k],
+        FrameTier(ratio=fs[k] // fs[k + 1] if k + 1 < len(fs) else fs[k],
                   dim=self.dim, n_rnn=self.n_rnn, rnn_type=self.rnn_type,
                   skip_conn=self.skip_conn, weight_norm=self.weight_norm,
                   learn_h0=self.learn_h0, is_top=(k == 0),
@@ -226,6 +238,9 @@ class SampleRNN(nn.Module):
   def tier(self, k: int, frames: Array, upper: Array | None, cond: Array,
            h: Array) -> tuple[Array, Array]:
     """Runs tier k over frames int [B, F, s_k] -> ([B, F * ratio, H], state)."""
+    if frames.shape[-1] != self.frame_sizes[k]:
+      raise ValueError(f"SampleRNN.tier({k}): frames of {frames.shape[-1]} samples; "
+                       f"frame_sizes[{k}] is {self.frame_sizes[k]}")
     x = quant.frame_input(frames, self.q_levels)  # [B, F, s_k]
     if k == 0:
       c = jnp.broadcast_to(cond[:, None, :], x.shape[:2] + cond.shape[-1:])

@@ -161,6 +161,39 @@ def test_gru_scan_carries_the_state_cast_for_its_matmul(dtype, carried, differen
   assert all(a.shape == (b, n) for a in carry)
 
 
+@pytest.mark.parametrize("field, value", [("rnn_type", "gru"), ("sample_input", "embeding"),
+                                          ("cond_type", "embeding"), ("l1_impl", "tabel")])
+def test_a_misspelt_model_option_is_an_error_naming_it(field, value):
+  """SampleRNN built by hand (no config.validate) with a misspelt string
+  option: a ValueError naming the field and the accepted values. Rules out
+  the silent fall-through each one had ('gru' built an LSTM, 'embeding' a
+  real-valued input or a one-hot conditioning, 'tabel' the look-up form)."""
+  model = SampleRNN(frame_sizes=(8,), dim=8, n_rnn=1, q_levels=16, emb_size=4,
+                    n_classes=2, **{field: value})
+  with pytest.raises(ValueError, match=rf"SampleRNN\.{field}='{value}': expected one of"):
+    steps.init_params(model, jax.random.key(0), 16)
+  with pytest.raises(ValueError, match=r"RNNLayer\.rnn_type='gru'"):
+    layers.RNNLayer(4, "gru").init(jax.random.key(0), jnp.zeros((1, 2, 3)), jnp.zeros((1, 4)))
+
+
+def test_frames_of_another_size_than_the_tiers_are_an_error():
+  """A frame tier or the sample tier given frames wider than its frame size
+  (e.g. a sampler buffer sliced wrongly) raises, naming the tier, instead of
+  running on parameters made for another width. Rules out the unchecked
+  frame sizes of the hand-built modules."""
+  model = SampleRNN(frame_sizes=(8, 2), dim=8, n_rnn=1, q_levels=16, emb_size=4, n_classes=2)
+  params = steps.init_params(model, jax.random.key(0), 16)
+  v = {"params": params}
+  cond = jnp.zeros((1, 2))
+  h = model.apply(v, 1, method=SampleRNN.initial_state)
+  with pytest.raises(ValueError, match=r"SampleRNN.tier\(0\): frames of 4 samples; "
+                     r"frame_sizes\[0\] is 8"):
+    model.apply(v, 0, jnp.zeros((1, 1, 4), jnp.int32), None, cond, h[0], method=SampleRNN.tier)
+  with pytest.raises(ValueError, match="SampleTier: 3 previous samples a step; its frame_size is 2"):
+    model.apply(v, jnp.zeros((1, 1, 3), jnp.int32), jnp.zeros((1, 1, 8)), cond,
+                method=SampleRNN.sample_logits)
+
+
 def test_rnn_unroll_keeps_the_function():
   """config.rnn_unroll (frame steps per iteration of each RNN layer's scan)
   changes the compiled loop, not the function: a GRU layer over 7 frames
