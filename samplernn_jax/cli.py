@@ -66,7 +66,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except AttributeError as e:
-    print(f"error: {unknown_key_message(str(e), argv)}", file=sys.stderr)
+    print(f"error: {attribute_error_message(str(e), argv)}", file=sys.stderr)
   except (flags.Error, ValueError, TypeError) as e:
     print(f"error: {e}", file=sys.stderr)
   raise SystemExit(2)
@@ -83,8 +83,24 @@ def define_config(define: Callable, *args, **kwargs):
   try:
     return define(*args, **kwargs)
   except AttributeError as e:
-    print(f"error: {unknown_key_message(str(e), sys.argv)}", file=sys.stderr)
+    print(f"error: {attribute_error_message(str(e), sys.argv)}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def attribute_error_message(text: str, argv: list[str]) -> str:
+  """An AttributeError met while the config loads, in one line: a key the
+  config lacks (ml_collections' missing-key messages: the quoted key alone,
+  'does not exist' or 'Did you mean') as ``unknown_key_message``; anything
+  else (a file without get_config(), an error inside it) as itself, with
+  the file."""
+  bare = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", text.strip("\"'\\"))
+  if bare or "does not exist" in text or "Did you mean" in text:
+    return unknown_key_message(text, argv)
+  files = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
+  files += [b for a, b in zip(argv[1:], argv[2:]) if a == "--config"]
+  where = f"--config {files[-1]}" if files else "--config"
+  hint = " (a config file defines get_config())" if "get_config" in text else ""
+  return f"{where}: {text}{hint}"
 
 
 def unknown_key_message(text: str, argv: list[str]) -> str:

@@ -361,6 +361,22 @@ def test_typo_in_a_config_file_is_an_error(run_python, tmp_path):
   check_error(proc, "unknown config key 'lerning_rate' (in --config.lerning_rate=1)")
 
 
+@pytest.mark.parametrize("body, fragments", [
+    ("x = 1\n", ["has no attribute 'get_config'", "(a config file defines get_config())"]),
+    ("def get_config():\n  return None.foo\n", ["'NoneType' object has no attribute 'foo'"])])
+def test_a_broken_config_file_is_named_not_taken_for_a_key(run_python, tmp_path, body, fragments):
+  """A config file without get_config(), or one whose get_config() raises an
+  AttributeError of its own: one error line naming the file and the error,
+  exit 2. Rules out the misleading "unknown config key 'module'" (or
+  'NoneType') these gave when every AttributeError was read as a key."""
+  path = tmp_path / "broken.py"
+  path.write_text(body)
+  proc = run_python(["train.py", "--config", str(path), "--workdir", str(tmp_path / "run")])
+  check_error(proc, f"error: --config {path}: ", *fragments)
+  assert "unknown config key" not in proc.stderr
+  assert not (tmp_path / "run").exists()
+
+
 def test_train_py_missing_data_file(run_python, tmp_path):
   empty = tmp_path / "data"
   empty.mkdir()
