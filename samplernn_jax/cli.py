@@ -1,6 +1,7 @@
 """Shared entry-point behaviour: known errors print one clear line, exit 2."""
 from __future__ import annotations
 
+import os
 import re
 import sys
 from typing import Callable
@@ -19,11 +20,18 @@ def quiet_logs() -> None:
   logging.set_verbosity(logging.WARNING)
 
 
+# Set (to anything but '' or 0) to see the traceback of a known error too,
+# e.g. a ValueError raised deep inside a variant being developed.
+TRACEBACK_ENV = "SAMPLERNN_TRACEBACK"
+
+
 def run(fn: Callable[[], object]) -> object:
   quiet_logs()
   try:
     return fn()
   except KNOWN_ERRORS as e:
+    if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+      raise
     print(f"error: {e}", file=sys.stderr)
     raise SystemExit(2)
 

@@ -69,3 +69,20 @@ def test_bad_command_line_is_one_error_line_and_exit_2(results, script, case):
   assert rc == 2, stderr[-3000:]
   assert "Traceback" not in stderr and "flags:" not in stderr, stderr[-3000:]
   assert len(errors) == 1 and errors[0].startswith(CASES[case][1]), stderr[-3000:]
+
+
+def test_a_known_error_shows_its_traceback_when_asked():
+  """SAMPLERNN_TRACEBACK=1: a bad setting (a ValueError from
+  config.validate) still fails, now with its traceback (where it was
+  raised), not the one line. Rules out the variable being ignored, which
+  leaves a ValueError inside a variant without a location."""
+  args = [sys.executable, "train.py", "--config", "configs/tiny.py", "--config.dim=0",
+          "--workdir", "/nonexistent/never"]
+  plain = subprocess.run(args, cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
+                         timeout=300)
+  assert plain.returncode == 2 and "Traceback" not in plain.stderr, plain.stderr
+  assert "error: config.dim=0" in plain.stderr, plain.stderr
+  env = dict(subprocess_env(), SAMPLERNN_TRACEBACK="1")
+  traced = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert traced.returncode != 0 and "Traceback" in traced.stderr, traced.stderr
+  assert "config.py" in traced.stderr and "ValueError: config.dim=0" in traced.stderr
