@@ -225,6 +225,16 @@ def validate(config) -> None:
     raise ValueError(f"config.trim_quiet={config.trim_quiet}: expected >= 0 (0: off)")
   if config.learning_rate <= 0:
     raise ValueError(f"config.learning_rate={config.learning_rate}: expected > 0")
+  # 0 means a default or off for these (see base_config); below it, nothing
+  for key in ("num_epochs", "max_steps", "eval_every_steps", "eval_batch_size",
+              "max_eval_clips", "sample_every_evals", "grad_clip"):
+    if config[key] < 0:
+      raise ValueError(f"config.{key}={config[key]}: expected >= 0")
+  # checked here, not at the first evaluation's samples after hours of training
+  if config.sample_per_class < 1:
+    raise ValueError(f"config.sample_per_class={config.sample_per_class}: expected >= 1")
+  if config.sample_seconds <= 0:
+    raise ValueError(f"config.sample_seconds={config.sample_seconds}: expected > 0")
 
 
 def build_model(config, n_classes: int | None = None) -> SampleRNN:

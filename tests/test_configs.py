@@ -100,6 +100,17 @@ BAD = [
     (dict(keep_checkpoints=0), "config.keep_checkpoints=0"),
     (dict(sample_rate=0), "config.sample_rate=0"),
     (dict(rnn_unroll=0), "config.rnn_unroll=0"),
+    # 0 is a default or off; a negative value ran (every step an evaluation,
+    # "nothing to do" for max_steps) or failed only at the first evaluation
+    (dict(eval_every_steps=-1), "config.eval_every_steps=-1"),
+    (dict(max_steps=-5), "config.max_steps=-5"),
+    (dict(num_epochs=-1), "config.num_epochs=-1"),
+    (dict(eval_batch_size=-2), "config.eval_batch_size=-2"),
+    (dict(max_eval_clips=-1), "config.max_eval_clips=-1"),
+    (dict(sample_every_evals=-1), "config.sample_every_evals=-1"),
+    (dict(grad_clip=-1.0), "config.grad_clip=-1.0"),
+    (dict(sample_per_class=0), "config.sample_per_class=0"),
+    (dict(sample_seconds=0.0), "config.sample_seconds=0.0"),
 ]
 
 
