@@ -93,8 +93,9 @@ def _run():
   try:
     _sample()
   except KeyboardInterrupt as e:  # Ctrl-C, or signals.Stopped (SIGINT / SIGTERM)
-    print("interrupted; streamed files hold every block finished so far",
-          file=sys.stderr)
+    print("interrupted; " + ("streamed files hold every block finished so far"
+                             if _STREAM.value else "without --stream no clip is written "
+                             "until every clip is generated"), file=sys.stderr)
     raise SystemExit(getattr(e, "exit_code", 130))
 
 

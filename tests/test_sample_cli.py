@@ -277,6 +277,24 @@ def test_interrupted_stream_leaves_whole_blocks(workdir, tmp_path, sig):
     assert len(audio) < 600 * SR
 
 
+@pytest.mark.parametrize("stream, says", [
+    (True, "interrupted; streamed files hold every block finished so far"),
+    (False, "interrupted; without --stream no clip is written until every clip is generated")])
+def test_ctrl_c_message_says_what_was_kept(tmp_path, monkeypatch, capsys, stream, says):
+  """Ctrl-C during generation: exit 130 and a line that says what is on disk,
+  which depends on --stream. Rules out the streaming message (files holding
+  finished blocks) printed for a run that writes nothing until the end."""
+  sample_py = load_sample_py()
+
+  def interrupted():
+    raise KeyboardInterrupt
+  monkeypatch.setattr(sample_py, "_sample", interrupted)
+  with pytest.raises(SystemExit) as e:
+    sample_py.main(["--workdir", str(tmp_path), f"--stream={stream}"])
+  assert e.value.code == 130
+  assert says in capsys.readouterr().err
+
+
 def test_stream_interrupted_between_clips_keeps_clips_equal(workdir, tmp_path, monkeypatch):
   """Ctrl-C arriving while the first clip's block is being written (during
   the flush of clip 0, before clip 1 is written) must not leave clips of
