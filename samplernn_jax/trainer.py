@@ -140,7 +140,7 @@ def _train_split(config, dataset: datasets.Dataset):
   if not config.trim_quiet:
     return dataset.train
   split, counts = trim.trim_split(dataset.train, config.q_levels, config.trim_quiet,
-                                  dataset.class_names)
+                                  dataset.class_names, trim.frame_samples(config.sample_rate))
   _log(f"config.trim_quiet={config.trim_quiet}: training clips per class "
        + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in counts.items()))
   return split

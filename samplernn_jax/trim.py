@@ -18,6 +18,12 @@ from samplernn_jax.errors import DataError
 from samplernn_jax.splits import Split
 
 FRAME = 320  # 20 ms at 16 kHz
+FRAME_SECONDS = 0.02
+
+
+def frame_samples(sample_rate: int) -> int:
+  """Samples P in a 20 ms frame at ``sample_rate`` (FRAME at 16 kHz)."""
+  return max(1, round(FRAME_SECONDS * sample_rate))
 
 
 def loud_frames(clip: np.ndarray, q_levels: int, threshold: float,
@@ -43,7 +49,8 @@ def trim_split(split: Split, q_levels: int, threshold: float, class_names,
                frame: int = FRAME) -> tuple[Split, dict[str, tuple[int, int]]]:
   """``split`` with its quiet frames cut out, re-cut per class.
 
-  Returns the new in-memory split (float32 [N', W], classes in order, each
+  Returns the new in-memory split ([N', W] in the split's own dtype, so
+  about the size of the file it was read from; classes in order, each
   class's clips in file order) and {class name: (clips before, after)}.
   Raises DataError naming the class when one keeps less than one clip.
   """
@@ -61,7 +68,7 @@ def trim_split(split: Split, q_levels: int, threshold: float, class_names,
           f"{split.path}: class {name!r} keeps {len(joined)} samples after "
           f"config.trim_quiet={threshold}, less than one clip of {t}; lower "
           "config.trim_quiet or set it to 0 (off)")
-    wavs.append(joined[:n * t].reshape(n, t).astype(np.float32))
+    wavs.append(joined[:n * t].reshape(n, t).astype(split.wav.dtype))
     sids.append(np.full(n, c, np.int32))
     counts[name] = (len(rows), n)
   trimmed = Split(f"{split.path} (config.trim_quiet={threshold})",

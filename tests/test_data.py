@@ -461,6 +461,7 @@ def test_trim_cuts_frames_below_the_threshold_and_recuts_each_class():
            np.concatenate(loud[7:13])]
   for c in clips:
     c[:2] = (-1.0, 1.0)
+  clips = [c.astype(np.float32) for c in clips]
   split = data.Split("<test>", np.stack(clips), np.array([0, 0, 1], np.int32))
   out, counts = trim.trim_split(split, 256, 0.5, ["a", "b"])
   # class a keeps 5 + 4 frames: one clip of 6 frames, the rest dropped
@@ -476,16 +477,27 @@ def test_trim_cuts_frames_below_the_threshold_and_recuts_each_class():
 
 def test_trim_keeps_the_tail_shorter_than_a_frame():
   """A clip whose length is not a multiple of the 20 ms frame keeps its last
-  partial frame (too short to judge): two loud clips of 6 frames and 100
-  samples come back unchanged. Rules out dropping the tail, which would
-  shorten every class's joined audio and, here, lose the second clip."""
+  partial frame (too short to judge): two loud float16 clips (the paper's
+  format) of 6 frames and 100 samples come back unchanged, still float16.
+  Rules out dropping the tail, which would shorten every class's joined
+  audio and, here, lose the second clip, and a float32 copy (twice the
+  train file in memory)."""
   from samplernn_jax import trim
   rng = np.random.default_rng(3)
-  wav = rng.uniform(-1, 1, (2, 6 * trim.FRAME + 100)).astype(np.float32)
+  wav = rng.uniform(-1, 1, (2, 6 * trim.FRAME + 100)).astype(np.float16)
   split = data.Split("<test>", wav, np.array([0, 0], np.int32))
   out, counts = trim.trim_split(split, 256, 0.5, ["a"])
   assert counts == {"a": (2, 2)}
+  assert out.wav.dtype == np.float16
   np.testing.assert_array_equal(out.wav, wav)
+
+
+def test_trim_frame_is_20_ms_at_the_data_rate():
+  """The trim frame follows config.sample_rate: 320 samples at 16 kHz (the
+  paper's), 160 at 8 kHz, 882 at 44.1 kHz. Rules out a frame fixed at 320,
+  which is 40 ms of 8 kHz data."""
+  from samplernn_jax import trim
+  assert [trim.frame_samples(r) for r in (16000, 8000, 44100)] == [trim.FRAME, 160, 882]
 
 
 def test_trim_names_the_class_that_keeps_less_than_a_clip():
