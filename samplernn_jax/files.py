@@ -1,10 +1,12 @@
 """Writing a file so that a reader never sees half of it.
 
-Every output of the project (metrics, manifests, audio, reports, parameter
-files) goes through ``atomic_write``: written under a temporary name in the
-same folder, then renamed onto its path (``os.replace``, atomic on POSIX);
-on an error the temporary file is removed and an existing file at ``path``
-is left as it was.
+Every file the project writes whole (manifests, audio, reports, parameter
+files, metrics.jsonl when a resume cuts it back) goes through
+``atomic_write``: written under a temporary name in the same folder, then
+renamed onto its path (``os.replace``, atomic on POSIX); on an error the
+temporary file is removed and an existing file at ``path`` is left as it
+was. Two kinds of file grow in place instead: ``metrics.jsonl`` gains one
+flushed line a record, and ``sample.py --stream``'s WAVs a block at a time.
 """
 from __future__ import annotations
 

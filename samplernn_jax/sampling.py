@@ -225,7 +225,7 @@ def _run_rows(class_vec, forced, n_samples: int, total: int, min_rows: int, guid
   full = np.full((b, total), -1, np.int32)
   if forced is not None:
     forced = np.asarray(forced, np.int32)
-    if forced.shape[0] != b or forced.shape[1] > total:
+    if forced.ndim != 2 or forced.shape[0] != b or forced.shape[1] > n_samples:
       raise ValueError(f"forced samples of shape {forced.shape} do not fit "
                        f"[{b}, <= {n_samples}]")
     full[:, :forced.shape[1]] = forced

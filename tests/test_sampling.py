@@ -429,11 +429,18 @@ def test_class_mix(variant, name):
     assert np.abs(other - lpm[0]).max() > 0.05, k
 
 
-def test_forced_shape_is_checked(variant):
+@pytest.mark.parametrize("shape", [(3, N - 6), (2, N), (2 * N,)])
+def test_forced_shape_is_checked(variant, shape):
+  """Forced samples for another number of clips, for more samples than asked
+  for (even within the last frame the program runs anyway), or not [B, n]:
+  a ValueError giving the shape that fits. Rules out forcing positions that
+  are never returned, and a 1-D array read as one clip."""
   model, params = variant("paper_gru")
-  with pytest.raises(ValueError, match="forced samples of shape"):
-    sampling.generate(model, params, CLASS_VECS, N, jax.random.key(0),
-                      forced=np.zeros((3, N), np.int32))
+  b = CLASS_VECS.shape[0]
+  n = N - 6  # not whole frames: the program runs N
+  with pytest.raises(ValueError, match=rf"forced samples of shape .* do not fit \[{b}, <= {n}\]"):
+    sampling.generate(model, params, CLASS_VECS, n, jax.random.key(0),
+                      forced=np.zeros(shape, np.int32))
 
 
 # ---------------------------------------------------------------------------
