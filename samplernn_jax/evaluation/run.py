@@ -504,8 +504,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
     workdir: holds the f_real checkpoints (``<workdir>/f_real``, and
       ``f_real_seed<N>`` for the other seeds); default ``<samples_dir>/eval``.
       One workdir can serve several sample directories.
-    out_dir: where the outputs and the f_gen checkpoints go; default
-      ``<samples_dir>/eval``, whatever ``workdir`` is.
+    out_dir: the outputs and the f_gen checkpoints; default ``<samples_dir>/eval``.
     overwrite: replace existing outputs (and mismatched checkpoints).
     baseline: None, or "random" for an untrained model's clips.
     config: windows, features, classifier settings and seeds.
@@ -516,9 +515,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   if baseline not in (None, "random"):
     raise EvalError(f"baseline {baseline!r}: expected 'random'")
   workdir = workdir or os.path.join(samples_dir, "eval")
-  # not the workdir: one shared between sample directories would hold the
-  # first one's eval.json, and refuse (or, with overwrite, replace) it next
-  out_dir = out_dir or os.path.join(samples_dir, "eval")
+  out_dir = out_dir or os.path.join(samples_dir, "eval")  # not workdir: it may be shared
   _check_outputs_free(out_dir, overwrite)
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
