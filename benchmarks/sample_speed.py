@@ -1,4 +1,4 @@
-"""Generation speed: one JSON object per (config, batch, --unroll, --draws, --min_rows).
+"""Generation speed: one JSON object per (config, batch, --unroll, --draws, --min_rows, --hidden1).
 
   python benchmarks/sample_speed.py                     # tiny and paper, batch 1, 15, 300
   python benchmarks/sample_speed.py --configs tiny --batches 1,15,300
@@ -25,10 +25,12 @@ Fields: config, batch, seconds_generated (per clip), samples_per_s
 (generated samples over the whole batch per wall second, after warm-up),
 real_time_factor {per_stream, total} (audio seconds generated per wall
 second), wall_s, compile_s (the warm-up call minus its share of run time),
-block_samples, dtype, sample_l1, unroll, draws, min_rows and guidance
-(``--unroll``, ``--draws``, ``--min_rows``, ``--guidance``; min_rows since
-2026-11-30), same_samples_as_first (rows after the first of several
-``--unroll``, ``--draws`` or ``--min_rows`` settings: the same samples as the first;
+block_samples, dtype, sample_l1, unroll, draws, min_rows, hidden1 and
+guidance (``--unroll``, ``--draws``, ``--min_rows``, ``--hidden1``,
+``--guidance``; min_rows and hidden1 since 2026-11-30), same_samples_as_first
+(rows after the first of several ``--unroll``, ``--draws``, ``--min_rows``
+or ``--hidden1`` settings: the same samples as the first (with --hidden1,
+equal up to float32 rounding, not necessarily to the bit);
 the baseline runs once, with the first; rows before 2026-11-30 call it
 same_samples_as_first_unroll), baseline_seconds, baseline_samples_per_s,
 speedup_vs_python_loop, baseline_same_samples, device
@@ -87,6 +89,11 @@ _MIN_ROWS = flags.DEFINE_multi_integer(
     "min_rows", [1], "sampling.generate's min_rows: rows the compiled program runs at "
     "least (copies of the last clip, dropped; 2 gives one clip matrix-multiply "
     "kernels on a GPU); may repeat")
+_HIDDEN1 = flags.DEFINE_multi_enum(
+    "hidden1", ["folded"], ["folded", "matmul"],
+    "the sample tier's hidden1 in the sampler: its kernel multiplied into the layers "
+    "that feed it once before generating (sampling.prepare's default since "
+    "2026-11-30), or a matmul in every sample step (the form before); may repeat")
 _PROFILE = flags.DEFINE_string(
     "profile", "", "write a jax.profiler trace of the first row's timed generation "
     "to this folder (benchmarks/profile_table.py sums it per operation)")
@@ -107,14 +114,16 @@ def plan(seconds: float, frame: int) -> tuple[int, int]:
 
 
 def time_scan(model, params, vecs, seconds, unroll=1, guidance=1.0, profile="",
-              draws="frame", min_rows=1):
+              draws="frame", min_rows=1, hidden1="folded"):
   """The library's generation: (row fields, the generated samples [B, N]);
   with ``profile``, a jax.profiler trace of the timed run in that folder."""
   n, block = plan(seconds, model.frame_sizes[0])
   key = jax.random.key(0)
+  prepare = functools.partial(sampling.prepare, fold_hidden1_kernel=hidden1 == "folded")
   gen = functools.partial(sampling.generate, model, params, vecs, key=key,
                           block_samples=block, unroll=unroll, guidance=guidance,
-                          batched_draws=draws == "frame", min_rows=min_rows)
+                          batched_draws=draws == "frame", min_rows=min_rows,
+                          prepare_fn=prepare)
   t = time.perf_counter()
   gen(n_samples=block)  # compiles
   first = time.perf_counter() - t
@@ -204,17 +213,18 @@ def rounded(obj):
 
 
 def _row(name, config, n_classes, model, params, b, seconds, baseline_seconds, matmul,
-         unroll=1, first_x=None, profile="", guidance=1.0, draws="frame", min_rows=1):
+         unroll=1, first_x=None, profile="", guidance=1.0, draws="frame", min_rows=1,
+         hidden1="folded"):
   """One JSON row: the scan at batch ``b``, then the Python-loop baseline;
   with ``first_x`` (the samples of the first unroll / draws / min_rows
   setting), whether this setting drew the same samples. Returns (row, samples)."""
   vecs = class_vectors(b, n_classes)
   row = {"config": name, "batch": b}
   fields, x = time_scan(model, params, vecs, seconds, unroll, guidance, profile, draws,
-                        min_rows)
+                        min_rows, hidden1)
   row.update(fields)
   row.update(dtype=config.dtype, sample_l1=config.sample_l1, unroll=unroll, draws=draws,
-             min_rows=min_rows, guidance=guidance)
+             min_rows=min_rows, hidden1=hidden1, guidance=guidance)
   if first_x is not None:
     row["same_samples_as_first"] = bool(np.array_equal(x, first_x))
   if baseline_seconds > 0 and guidance == 1.0:  # the loop has no guidance
@@ -243,12 +253,12 @@ def _run():
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
     for b in (int(x) for x in _BATCHES.value.split(",")):
       first_x = None
-      settings = [(u, d, m) for d in _DRAWS.value for u in _UNROLL.value
-                  for m in _MIN_ROWS.value]
-      for i, (unroll, draws, rows) in enumerate(settings):  # the baseline with the first
+      settings = [(u, d, m, h) for h in _HIDDEN1.value for d in _DRAWS.value
+                  for u in _UNROLL.value for m in _MIN_ROWS.value]
+      for i, (unroll, draws, rows, hidden1) in enumerate(settings):  # baseline: the first
         row, x = _row(name, config, n_classes, model, params, b, seconds,
                       baseline_seconds if i == 0 else 0.0, matmul, unroll, first_x,
-                      profile, _GUIDANCE.value, draws, rows)
+                      profile, _GUIDANCE.value, draws, rows, hidden1)
         first_x = x if i == 0 else first_x
         profile = ""  # only the first row is traced
         common.emit(row)

@@ -12,7 +12,7 @@ a CPU too, where it counts XLA:CPU's operations (a proxy: the GPU fuses
 differently).
 
 Fields: config, batch, unroll, draws ('frame' or 'sample', as
-``sample_speed.py --draws``), device, frame_loop {trips, ops, by_kind}: the
+``sample_speed.py --draws``), hidden1 (as ``--hidden1``; since 2026-11-30), device, frame_loop {trips, ops, by_kind}: the
 body of the loop over top frames (the outermost loop that runs a matmul;
 the compiled block holds two top frames), ops_per_top_frame (its operations
 plus those of every loop nested in it, times their trips: the sample steps'
@@ -52,6 +52,8 @@ _BATCH = flags.DEFINE_integer("batch", 1, "clips generated at once")
 _UNROLL = flags.DEFINE_multi_integer("unroll", [1], "sampling.generate's unroll; may repeat")
 _DRAWS = flags.DEFINE_multi_enum("draws", ["frame", "sample"], ["frame", "sample"],
                                  "sample_speed.py's --draws; may repeat")
+_HIDDEN1 = flags.DEFINE_multi_enum("hidden1", ["folded"], ["folded", "matmul"],
+                                   "sample_speed.py's --hidden1; may repeat")
 _TOP = flags.DEFINE_integer("top", 10, "the block's kernels listed in block_top")
 _TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
                             "compile for this GPU without one (benchmarks/deviceless.py); "
@@ -67,11 +69,12 @@ def frame_loop(all_loops: list[dict]) -> dict:
   return min(with_matmul, key=lambda l: l["depth"])
 
 
-def sampler_hlo(model, params, batch: int, unroll: int, draws: str, device=None) -> str:
+def sampler_hlo(model, params, batch: int, unroll: int, draws: str, device=None,
+                hidden1: str = "folded") -> str:
   """The optimised HLO text of one block of two top frames of generation,
   compiled for ``device`` (default: this process's; or a target GPU's from
   deviceless.devices, compiled without one)."""
-  fast, fast_params = sampling.prepare(model, params)
+  fast, fast_params = sampling.prepare(model, params, hidden1 == "folded")
   variables = {"params": fast_params}
   vecs = jnp.asarray(np.eye(model.n_classes, dtype=np.float32)[np.arange(batch) % model.n_classes])
   carry = sampling.initial_carry(fast, variables, batch)
@@ -83,8 +86,9 @@ def sampler_hlo(model, params, batch: int, unroll: int, draws: str, device=None)
   return lowered.compile().as_text()
 
 
-def row(name, model, params, batch, unroll, draws, device=None, target=None) -> dict:
-  hlo = sampler_hlo(model, params, batch, unroll, draws, device)
+def row(name, model, params, batch, unroll, draws, device=None, target=None,
+        hidden1="folded") -> dict:
+  hlo = sampler_hlo(model, params, batch, unroll, draws, device, hidden1)
   all_loops = hlo_loops.loops(hlo)
   block = hlo_kernels.summary(hlo, target, top=_TOP.value)  # the whole block: 2 top frames
   frame = frame_loop(all_loops)
@@ -92,7 +96,7 @@ def row(name, model, params, batch, unroll, draws, device=None, target=None) -> 
   per_frame = frame["ops"] + nested
   inside = [l for l in all_loops if hlo_loops.nested_in(l, frame, all_loops)]
   n = 2 * model.frame_sizes[0]  # samples in the block
-  return {"config": name, "batch": batch, "unroll": unroll, "draws": draws,
+  return {"config": name, "batch": batch, "unroll": unroll, "draws": draws, "hidden1": hidden1,
           "device": device.device_kind if device is not None else common.device_kind(),
           "compiled_without_device": device is not None,
           "frame_loop": {k: frame[k] for k in ("trips", "ops", "by_kind")},
@@ -114,10 +118,11 @@ def _run():
     config, n_classes = common.load_config(name)
     model = config_lib.build_model(config, n_classes)
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
-    for draws in _DRAWS.value:
-      for unroll in _UNROLL.value:
-        common.emit(row(name, model, params, _BATCH.value, unroll, draws, device,
-                        deviceless.TARGETS.get(_TARGET.value)))
+    for hidden1 in _HIDDEN1.value:
+      for draws in _DRAWS.value:
+        for unroll in _UNROLL.value:
+          common.emit(row(name, model, params, _BATCH.value, unroll, draws, device,
+                          deviceless.TARGETS.get(_TARGET.value), hidden1))
 
 
 def main(argv=None):

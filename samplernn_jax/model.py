@@ -128,6 +128,9 @@ class SampleTier(nn.Module):
   cond_sample_tier: bool
   l1_impl: str = "matmul"  # matmul | table | table_mm | table_pallas: embedding -> first Linear
   dtype: Any = jnp.float32
+  # The sampler's form (sampling.fold_hidden1): hidden1's kernel is already
+  # in prev_samples, cond and the upper tier's output; only its bias is here.
+  fold_hidden1: bool = False
 
   def setup(self):
     check_choice("SampleTier", "sample_input", self.sample_input, SAMPLE_INPUTS)
@@ -141,7 +144,10 @@ class SampleTier(nn.Module):
                                 **wn)
     if self.cond_sample_tier:
       self.cond = WNDense(self.dim, use_bias=False, **wn)
-    self.hidden1 = WNDense(self.dim, init_type="he", **wn)
+    if self.fold_hidden1:
+      self.hidden1_bias = self.param("hidden1_bias", nn.initializers.zeros, (self.dim,))
+    else:
+      self.hidden1 = WNDense(self.dim, init_type="he", **wn)
     self.hidden2 = WNDense(self.dim, init_type="he", **wn)
     self.output = WNDense(self.q_levels, **wn)
 
@@ -173,10 +179,13 @@ class SampleTier(nn.Module):
     x = x + upper
     if self.cond_sample_tier:
       x = x + self.cond(cond)[:, None, :]
-    # below float32: the hidden layers' inputs in self.dtype (as their matmuls
-    # read them), so the backward's cotangents are too (precision.relu_to)
-    x = precision.low_precision(x, self.dtype)
-    x = precision.relu_to(self.hidden1(x), self.dtype)
+    if self.fold_hidden1:  # x is already hidden1's x W: add its bias
+      x = precision.relu_to(x + self.hidden1_bias, self.dtype)
+    else:
+      # below float32: the hidden layers' inputs in self.dtype (as their matmuls
+      # read them), so the backward's cotangents are too (precision.relu_to)
+      x = precision.low_precision(x, self.dtype)
+      x = precision.relu_to(self.hidden1(x), self.dtype)
     x = precision.relu_to(self.hidden2(x), self.dtype)
     return self.output(x)
 
@@ -200,6 +209,7 @@ class SampleRNN(nn.Module):
   l1_impl: str = "matmul"
   rnn_unroll: int = 1  # config.rnn_unroll: speed only (the function up to rounding)
   dtype: Any = jnp.float32
+  fold_hidden1: bool = False  # the sampler's parameters (sampling.fold_hidden1)
 
   def setup(self):
     check_choice("SampleRNN", "rnn_type", self.rnn_type, RNN_TYPES)
@@ -218,7 +228,7 @@ class SampleRNN(nn.Module):
         frame_size=fs[-1], dim=self.dim, q_levels=self.q_levels,
         emb_size=self.emb_size, sample_input=self.sample_input,
         weight_norm=self.weight_norm, cond_sample_tier=self.cond_sample_tier,
-        l1_impl=self.l1_impl, dtype=self.dtype)
+        l1_impl=self.l1_impl, dtype=self.dtype, fold_hidden1=self.fold_hidden1)
     if self.cond_type == "embedding":
       self.class_embedding = self.param("class_embedding", nn.initializers.normal(1.0),
                                         (self.n_classes, self.cond_emb_size))

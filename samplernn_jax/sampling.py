@@ -4,8 +4,10 @@
 frame, a nested scan per lower tier and finally a scan over the samples of the
 bottom frame. The frame tiers step once per frame, the sample tier once per
 sample, with exactly the code of the training forward pass (``SampleRNN.tier``
-and ``SampleRNN.sample_logits`` on sequences of length one), so the sampler
-and the trained model are the same function (tested by teacher forcing).
+and ``SampleRNN.sample_logits`` on sequences of length one) on parameters
+``prepare`` rewrote once (weight norm, look-up tables and hidden1's kernel
+folded in), so the sampler and the trained model are the same function up to
+float32 rounding (tested by teacher forcing).
 
 The carry holds each tier's RNN state, the last S samples and the absolute
 position; the random key of sample t is ``fold_in(key, t)``, so the audio does
@@ -195,18 +197,57 @@ def embedding_to_tables(params, frame_size: int):
   return dict(params, sample_tier=st)
 
 
-def prepare(model: SampleRNN, params):
+def fold_hidden1(params, frame_sizes):
+  """Params with the sample tier's hidden1 kernel W1 multiplied into what feeds it.
+
+  hidden1 takes ``x = P(prev) + upper (+ C(cond))``, each term linear: P the
+  first layer (look-up tables, or a kernel on real-valued input), upper the
+  last frame tier's output ``y W_o + b_o``, C the sample tier's conditioning
+  kernel. So ``x W1 = P'(prev) + y W_o' + b_o' (+ C'(cond))`` with every
+  kernel (and b_o) multiplied by W1 once here, at full float32 precision:
+  the per-sample [B, H] x [H, H] matmul of hidden1 is gone (one matmul of
+  three per generated sample), its bias stays as ``hidden1_bias``. The
+  upper tier's output computes ``y W_o W1`` for all its r samples in the
+  one matmul per frame it ran anyway. Needs plain kernels (fold the weight
+  norm first); the same function up to float32 rounding. Use with a model
+  clone that has ``fold_hidden1=True`` (see ``prepare``).
+  """
+  hi = functools.partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST)
+  st = dict(params["sample_tier"])
+  h1 = st.pop("hidden1")
+  w1 = h1["kernel"].astype(jnp.float32)  # [H, H]
+  st["hidden1_bias"] = h1["bias"]
+  for name in ("prev_samples", "cond"):
+    if name in st:
+      st[name] = dict(st[name], kernel=hi(st[name]["kernel"], w1).astype(w1.dtype))
+  last = f"tier{len(frame_sizes) - 1}"
+  tier = dict(params[last])
+  out = tier["output"]
+  h = w1.shape[0]
+  kernel = hi(out["kernel"].reshape(out["kernel"].shape[0], -1, h), w1)  # [H_in, r, H]
+  bias = hi(out["bias"].reshape(-1, h), w1)  # [r, H]
+  tier["output"] = dict(out, kernel=kernel.reshape(out["kernel"].shape),
+                        bias=bias.reshape(-1))
+  return dict(params, sample_tier=st, **{last: tier})
+
+
+def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
   """The (model, params) the sampler runs: the same function as ``model``
-  with ``params``, with the per-sample work cut down once before the scan:
-  weight norm folded into the kernels, and an embedding-input sample tier
-  turned into per-position look-up tables (``embedding_to_tables``)."""
+  with ``params`` (up to float32 rounding), with the per-sample work cut
+  down once before the scan: weight norm folded into the kernels, an
+  embedding-input sample tier turned into per-position look-up tables
+  (``embedding_to_tables``), and hidden1's kernel multiplied into the
+  layers that feed it (``fold_hidden1``; ``fold_hidden1_kernel=False``:
+  not, the sampler until 2026-11-30, which sample_speed.py compares)."""
   if model.weight_norm:
     params = fold_weight_norm(params)
   model = model.clone(weight_norm=False, l1_impl="matmul")
   if model.sample_input == "embedding":
     params = embedding_to_tables(params, model.frame_sizes[-1])
     model = model.clone(sample_input="one_hot")
-  return model, params
+  if not fold_hidden1_kernel:
+    return model, params
+  return model.clone(fold_hidden1=True), fold_hidden1(params, model.frame_sizes)
 
 
 def initial_carry(model: SampleRNN, variables, batch: int):

@@ -119,13 +119,19 @@ def real_sequence(n, batch, q_levels=256, seed=0):
 # What the sampler runs: prepare() rewrites (model, params) into the same function.
 
 
-@pytest.mark.parametrize("name", ["paper_gru", "three_tier", "one_hot_input", "no_weight_norm"])
+@pytest.mark.parametrize("name", list(VARIANTS))
 def test_prepare_keeps_the_function(variant, name):
-  """Weight norm folded and the embedding turned into look-up tables: the
-  training forward gives the same logits (float32, within 1e-5 relative)."""
+  """Weight norm folded, the embedding turned into look-up tables and
+  hidden1's kernel multiplied into what feeds it (the look-up tables or the
+  real-valued input's kernel, the class conditioning's kernel, the last
+  frame tier's output): the training forward gives the same logits (float32,
+  within 1e-5 relative) for every variant (three tiers, skip connections,
+  real-valued input, a conditioned sample tier...). Rules out a fold that
+  misses one of hidden1's inputs, or its bias."""
   model, params = variant(name)
   fast_model, fast_params = sampling.prepare(model, params)
-  assert not fast_model.weight_norm
+  assert not fast_model.weight_norm and fast_model.fold_hidden1
+  assert "hidden1" not in fast_params["sample_tier"]
   if model.sample_input == "embedding":
     assert fast_model.sample_input == "one_hot"
     assert "embedding" not in fast_params["sample_tier"]
@@ -134,6 +140,31 @@ def test_prepare_keeps_the_function(variant, name):
   got = forward_logits(fast_model, fast_params, x, jnp.asarray(CLASS_VECS))
   scale = float(jnp.abs(ref).max())
   assert float(jnp.abs(got - ref).max()) <= 1e-5 * scale
+
+
+@pytest.mark.parametrize("name, matmuls", [("paper_gru", 2), ("real_input", 3),
+                                           ("class_embedding", 4)])
+def test_prepared_sample_step_runs_one_matmul_fewer(variant, name, matmuls):
+  """The sampler's sample-tier step (one sample, as the scan runs it) runs
+  hidden2 and the output as matmuls, plus the real-valued input's, or the
+  class embedding's and the sample tier's conditioning kernel, where the
+  variant has them, and nothing for hidden1 (its
+  kernel folded: compiled for an H200, one kernel fewer a generated sample).
+  Unprepared, the same step runs one more. Rules out a prepare that leaves
+  the hidden1 matmul in the loop."""
+  model, params = variant(name)
+  cond = jnp.asarray(CLASS_VECS)
+  s, h = model.frame_sizes[-1], model.dim
+
+  def dots(m, p):
+    step = lambda p: m.apply({"params": p}, jnp.zeros((2, 1, s), jnp.int32),
+                             jnp.zeros((2, 1, h)), m.apply({"params": p}, cond,
+                                                           method=SampleRNN.conditioning),
+                             method=SampleRNN.sample_logits)
+    return sum(e.primitive.name == "dot_general"
+               for e in nested_eqns(jax.make_jaxpr(step)(p).jaxpr))
+  assert dots(*sampling.prepare(model, params)) == matmuls
+  assert dots(*sampling.prepare(model, params, fold_hidden1_kernel=False)) == matmuls + 1
 
 
 # ---------------------------------------------------------------------------
