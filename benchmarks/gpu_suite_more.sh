@@ -8,8 +8,10 @@
 # operations (about its kernels) per generated sample, both draw forms,
 # unroll 1 and 16 (compiles only: the check of the counts compiled without a
 # GPU, results/2026-11-30-h200-compiled/sampler_ops.jsonl, where XLA's gemm
-# autotuner could not run); last the bf16 backward matmuls and the loss's
-# gradient against autodiff's.
+# autotuner could not run); the sampler's hidden1 folded against not (one
+# stream, 300 clips); last the bf16 backward matmuls and the loss's
+# gradient against autodiff's. About 5 minutes with the hidden1 rows: give
+# the call 300 s and the last rows may be cut.
 #
 #   bash benchmarks/gpu_suite_more.sh [OUT_DIR]
 #
@@ -29,6 +31,13 @@ XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=90 \
 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype float32
 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 5 --dtype bfloat16
 T=90 run sampler_ops $B/sampler_ops.py --configs paper --unroll 1 --unroll 16
+# The sampler's hidden1 folded (the library's since 2026-11-30) against its
+# per-sample matmul: one stream (two rows) and 300 clips, unroll 16
+# (compiled without a GPU: 7.2 -> 6.2 and 10.1 -> 8.1 kernels a sample).
+T=150 run sample $B/sample_speed.py --configs paper --batches 1 --seconds 2 --baseline_seconds 0 \
+    --unroll 16 --min_rows 2 --hidden1 folded --hidden1 matmul
+T=150 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 2 --baseline_seconds 0 \
+    --unroll 16 --hidden1 folded --hidden1 matmul
 # Last (a 300 s call may end inside it): the bf16 backward matmuls ('dtype')
 # and the loss's written-out gradient ('vjp') against the pre-2026-11-30
 # autodiff of each (four rows).

@@ -177,6 +177,18 @@ MUTANTS = {
                                   '_frechet_or_none(emb_rt, emb_rt, "overall", notes)'),
     "valid_acc_last_not_best": ("evaluation/classifier", "return max(accs) if accs else None",
                                 "return accs[-1] if accs else None"),
+    # the sampler's hidden1 fold, the batch format, late-failing settings
+    "fold_misses_tier_output": ("sampling", "tier[\"output\"] = dict(out, kernel=kernel.reshape(out[\"kernel\"].shape),",
+                                "tier[\"output\"] = dict(out, kernel=out[\"kernel\"],"),
+    "fold_misses_tier_bias": ("sampling", "bias=bias.reshape(-1))", "bias=out[\"bias\"])"),
+    "fold_misses_cond": ("sampling", 'for name in ("prev_samples", "cond"):',
+                         'for name in ("prev_samples",):'),
+    "batch_spec_no_overlap": ("batches", '"chunk": ((b, seq_len + frame_size), np.dtype(np.int32)),',
+                              '"chunk": ((b, seq_len), np.dtype(np.int32)),'),
+    "sample_seconds_zero_allowed": ("config", "if config.sample_seconds <= 0:",
+                                    "if config.sample_seconds < 0:"),
+    "trim_frame_fixed": ("trim", "return max(1, round(FRAME_SECONDS * sample_rate))",
+                         "return FRAME"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
