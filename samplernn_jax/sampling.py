@@ -292,8 +292,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     block_samples: samples per compiled call (rounded up to a multiple of
       S); the same output whatever this is.
     prepare_fn: turns (model, params) into the sampler's (``prepare``: weight
-      norm folded, look-up tables, hidden1's kernel folded); for variants and
-      benchmarks.
+      norm, look-up tables, hidden1 folded); for variants and benchmarks.
     guidance: 1.0 = the plain conditional draw; g != 1 draws from
       ``l_u + g * (l_c - l_u)`` (see the module docstring), at twice the
       work; log-probs are still the conditional model's.
