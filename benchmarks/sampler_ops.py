@@ -12,7 +12,8 @@ a CPU too, where it counts XLA:CPU's operations (a proxy: the GPU fuses
 differently).
 
 Fields: config, batch, unroll, draws ('frame' or 'sample', as
-``sample_speed.py --draws``), hidden1 (as ``--hidden1``; since 2026-11-30), device, frame_loop {trips, ops, by_kind}: the
+``sample_speed.py --draws``), hidden1 (as ``--hidden1``), dtype (``--dtype``;
+both since 2026-11-30), device, frame_loop {trips, ops, by_kind}: the
 body of the loop over top frames (the outermost loop that runs a matmul;
 the compiled block holds two top frames), ops_per_top_frame (its operations
 plus those of every loop nested in it, times their trips: the sample steps'
@@ -54,6 +55,8 @@ _DRAWS = flags.DEFINE_multi_enum("draws", ["frame", "sample"], ["frame", "sample
                                  "sample_speed.py's --draws; may repeat")
 _HIDDEN1 = flags.DEFINE_multi_enum("hidden1", ["folded"], ["folded", "matmul"],
                                    "sample_speed.py's --hidden1; may repeat")
+_DTYPE = flags.DEFINE_enum("dtype", "", ["", "float32", "bfloat16"],
+                           "compute dtype (config.dtype); '': the config's")
 _TOP = flags.DEFINE_integer("top", 10, "the block's kernels listed in block_top")
 _TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
                             "compile for this GPU without one (benchmarks/deviceless.py); "
@@ -97,6 +100,7 @@ def row(name, model, params, batch, unroll, draws, device=None, target=None,
   inside = [l for l in all_loops if hlo_loops.nested_in(l, frame, all_loops)]
   n = 2 * model.frame_sizes[0]  # samples in the block
   return {"config": name, "batch": batch, "unroll": unroll, "draws": draws, "hidden1": hidden1,
+          "dtype": jnp.dtype(model.dtype).name,
           "device": device.device_kind if device is not None else common.device_kind(),
           "compiled_without_device": device is not None,
           "frame_loop": {k: frame[k] for k in ("trips", "ops", "by_kind")},
@@ -116,6 +120,7 @@ def _run():
   device = deviceless.devices(_TARGET.value)[0] if _TARGET.value else None
   for name in _CONFIGS.value.split(","):
     config, n_classes = common.load_config(name)
+    config.dtype = _DTYPE.value or config.dtype
     model = config_lib.build_model(config, n_classes)
     params = steps.init_params(model, jax.random.key(0), config.seq_len)
     for hidden1 in _HIDDEN1.value:

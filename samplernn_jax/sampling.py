@@ -231,23 +231,46 @@ def fold_hidden1(params, frame_sizes):
   return dict(params, sample_tier=st, **{last: tier})
 
 
+def kernels_to(params, dtype, keep=()):
+  """Params with every ``kernel`` (a matmul's weight) cast to ``dtype``, but
+  those at the paths in ``keep`` (tuples of names, e.g. look-up tables, which
+  are gathered, not multiplied).
+
+  A matmul below float32 casts its weight to ``dtype`` each time it runs
+  (``precision.matmul``); cast here once, the same values reach the same
+  matmuls, and the sampler's loops stop re-casting every weight every frame
+  (on a GPU, a convert kernel per weight and frame: the paper model's frame
+  tier output alone moves 100 MB a frame).
+  """
+  def cast(path, x):
+    names = tuple(getattr(k, "key", str(k)) for k in path)
+    if names[-1] == "kernel" and names[:-1] not in keep:
+      return x.astype(dtype)
+    return x
+  return jax.tree_util.tree_map_with_path(cast, params)
+
+
 def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
   """The (model, params) the sampler runs: the same function as ``model``
   with ``params`` (up to float32 rounding), with the per-sample work cut
   down once before the scan: weight norm folded into the kernels, an
   embedding-input sample tier turned into per-position look-up tables
-  (``embedding_to_tables``), and hidden1's kernel multiplied into the
-  layers that feed it (``fold_hidden1``; ``fold_hidden1_kernel=False``:
-  not, the sampler until 2026-11-30, which sample_speed.py compares)."""
+  (``embedding_to_tables``), hidden1's kernel multiplied into the layers
+  that feed it (``fold_hidden1``; ``fold_hidden1_kernel=False``: not, the
+  sampler until 2026-11-30, which sample_speed.py compares) and, below
+  float32, the matmuls' kernels cast to the model's dtype (``kernels_to``)."""
   if model.weight_norm:
     params = fold_weight_norm(params)
   model = model.clone(weight_norm=False, l1_impl="matmul")
   if model.sample_input == "embedding":
     params = embedding_to_tables(params, model.frame_sizes[-1])
     model = model.clone(sample_input="one_hot")
-  if not fold_hidden1_kernel:
-    return model, params
-  return model.clone(fold_hidden1=True), fold_hidden1(params, model.frame_sizes)
+  if fold_hidden1_kernel:
+    model, params = model.clone(fold_hidden1=True), fold_hidden1(params, model.frame_sizes)
+  if jnp.dtype(model.dtype).itemsize < 4:  # cast once, not in every frame
+    tables = (("sample_tier", "prev_samples"),) if model.sample_input == "one_hot" else ()
+    params = kernels_to(params, model.dtype, tables)
+  return model, params
 
 
 def initial_carry(model: SampleRNN, variables, batch: int):

@@ -167,6 +167,30 @@ def test_prepared_sample_step_runs_one_matmul_fewer(variant, name, matmuls):
   assert dots(*sampling.prepare(model, params, fold_hidden1_kernel=False)) == matmuls + 1
 
 
+@pytest.mark.parametrize("name", ["paper_gru", "real_input", "lstm"])
+def test_bf16_sampler_casts_its_matmul_kernels_once(name):
+  """Below float32, prepare casts every matmul's kernel to the model's dtype
+  once (the matmuls cast them anyway, in every frame of the sampler's loop)
+  and leaves the look-up tables, biases and the rest float32: the same
+  samples and log-probs to the bit as the float32-stored parameters. Rules
+  out casting the gathered tables or a bias (a rounding change), and a
+  cast that never happens."""
+  model, params = build(dict(VARIANTS[name], dtype="bfloat16"))
+  fast, cast = sampling.prepare(model, params)
+  _, kept = sampling.prepare(model.clone(dtype=jnp.float32), params)
+  flat = jax.tree_util.tree_flatten_with_path(cast)[0]
+  for path, x in flat:
+    names = [getattr(k, "key", str(k)) for k in path]
+    table = names[-2:] == ["prev_samples", "kernel"] and fast.sample_input == "one_hot"
+    want = jnp.bfloat16 if names[-1] == "kernel" and not table else jnp.float32
+    assert x.dtype == want, names
+  run = lambda p: sampling.generate(fast, p, CLASS_VECS, N, jax.random.key(3),
+                                    prepare_fn=lambda m, q: (m, q))
+  (x1, lp1), (x2, lp2) = run(cast), run(kept)
+  np.testing.assert_array_equal(x1, x2)
+  np.testing.assert_array_equal(lp1, lp2)
+
+
 # ---------------------------------------------------------------------------
 # Teacher forcing: the sampler is the trained model.
 
