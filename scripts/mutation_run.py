@@ -189,6 +189,8 @@ MUTANTS = {
                                     "if config.sample_seconds < 0:"),
     "trim_frame_fixed": ("trim", "return max(1, round(FRAME_SECONDS * sample_rate))",
                          "return FRAME"),
+    "bf16_tables_cast_too": ("sampling", "params = kernels_to(params, model.dtype, tables)",
+                             "params = kernels_to(params, model.dtype)"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
