@@ -89,7 +89,7 @@ def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, keep=True):
   of its own at the start of the next frame. Same values as scan_steps.
   """
   w_gates, w_cand = w_gates.astype(dtype), w_cand.astype(dtype)
-  low = jnp.dtype(dtype).itemsize < 4
+  low = precision.below_float32(dtype)
 
   def body(carry, xp_t):
     h, h_op = carry

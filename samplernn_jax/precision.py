@@ -20,6 +20,12 @@ Array = jax.Array
 Dtype = Any
 
 
+def below_float32(dtype: Dtype) -> bool:
+  """Whether ``dtype`` is a lower precision (e.g. bfloat16), where the
+  functions here differ from the plain float32 operations."""
+  return jnp.dtype(dtype).itemsize < 4
+
+
 def dot(x: Array, w: Array, dtype: Dtype) -> Array:
   """x [..., I] @ w [I, O] on ``dtype`` operands, accumulated in at least float32."""
   return jnp.dot(x.astype(dtype), w.astype(dtype),
@@ -36,7 +42,7 @@ def matmul(x: Array, w: Array, dtype: Dtype) -> Array:
   XLA runs in float32: two thirds of a training step's matmul FLOPs
   (tests/test_variants.py checks every dot of the bf16 step).
   """
-  if jnp.dtype(dtype).itemsize >= 4:
+  if not below_float32(dtype):
     return dot(x, w, dtype)
   return _low_precision_matmul(x, w, jnp.dtype(dtype))
 
@@ -69,7 +75,7 @@ _low_precision_matmul.defvjp(_low_precision_matmul_fwd, _low_precision_matmul_bw
 
 def low_precision(x: Array, dtype: Dtype) -> Array:
   """``x`` cast to ``dtype`` when that is below float32, else unchanged."""
-  return x.astype(dtype) if jnp.dtype(dtype).itemsize < 4 else x
+  return x.astype(dtype) if below_float32(dtype) else x
 
 
 def relu_to(x: Array, dtype: Dtype) -> Array:
@@ -84,7 +90,7 @@ def relu_to(x: Array, dtype: Dtype) -> Array:
   and one for the cast, per layer). The incoming cotangent arrives in
   ``dtype`` too, since ``y`` is.
   """
-  if jnp.dtype(dtype).itemsize >= 4:
+  if not below_float32(dtype):
     return nn.relu(x)
   return _relu_low(x, jnp.dtype(dtype))
 

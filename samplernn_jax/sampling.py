@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from samplernn_jax import levels
+from samplernn_jax import precision
 from samplernn_jax import quantize as quant
 from samplernn_jax.layers import embedding_tables
 from samplernn_jax.model import SampleRNN, log_probs
@@ -267,7 +268,7 @@ def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
     model = model.clone(sample_input="one_hot")
   if fold_hidden1_kernel:
     model, params = model.clone(fold_hidden1=True), fold_hidden1(params, model.frame_sizes)
-  if jnp.dtype(model.dtype).itemsize < 4:  # cast once, not in every frame
+  if precision.below_float32(model.dtype):  # cast once, not in every frame
     tables = (("sample_tier", "prev_samples"),) if model.sample_input == "one_hot" else ()
     params = kernels_to(params, model.dtype, tables)
   return model, params
