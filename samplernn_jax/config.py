@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from samplernn_jax import quantize as quant
-from samplernn_jax.layers import RNN_TYPES
+from samplernn_jax.layers import RNN_TYPES, check_choice
 from samplernn_jax.model import COND_TYPES, L1_IMPLS, ONE_HOT_GRAD_L1, SAMPLE_INPUTS, SampleRNN
 
 SAMPLE_L1 = ("auto", *L1_IMPLS)
@@ -196,25 +196,18 @@ def validate(config) -> None:
   if config.seq_len < 1 or config.seq_len % fs[0]:
     raise ValueError(f"config.seq_len={config.seq_len} must be a positive multiple "
                      f"of the top frame size {fs[0]}")
-  if config.rnn_type not in RNN_TYPES:
-    raise ValueError(f"config.rnn_type={config.rnn_type!r}: expected 'GRU' or 'LSTM'")
+  check_choice("config", "rnn_type", config.rnn_type, RNN_TYPES)
   if not 1 <= config.n_rnn <= 8:
     raise ValueError(f"config.n_rnn={config.n_rnn}: expected 1 .. 8")
   quant.check_q_type(config.q_type)
   if config.q_levels < 2:
     raise ValueError(f"config.q_levels={config.q_levels}: expected at least 2")
-  if config.sample_input not in SAMPLE_INPUTS:
-    raise ValueError(f"config.sample_input={config.sample_input!r}: expected "
-                     "'embedding', 'one_hot' or 'real'")
-  if config.cond_type not in COND_TYPES:
-    raise ValueError(f"config.cond_type={config.cond_type!r}: expected 'one_hot' "
-                     "or 'embedding'")
+  check_choice("config", "sample_input", config.sample_input, SAMPLE_INPUTS)
+  check_choice("config", "cond_type", config.cond_type, COND_TYPES)
   if config.cond_type == "embedding" and config.cond_emb_size < 1:
     raise ValueError("config.cond_type='embedding' needs config.cond_emb_size >= 1")
-  if config.dtype not in ("float32", "bfloat16"):
-    raise ValueError(f"config.dtype={config.dtype!r}: expected 'float32' or 'bfloat16'")
-  if config.sample_l1 not in SAMPLE_L1:
-    raise ValueError(f"config.sample_l1={config.sample_l1!r}: expected one of {SAMPLE_L1}")
+  check_choice("config", "dtype", config.dtype, ("float32", "bfloat16"))
+  check_choice("config", "sample_l1", config.sample_l1, SAMPLE_L1)
   for key in ("dim", "batch_size", "log_every_steps", "checkpoint_every_steps",
               "keep_checkpoints", "sample_rate", "rnn_unroll"):
     if config[key] < 1:

@@ -167,7 +167,8 @@ RNN_TYPES = ("GRU", "LSTM")
 def check_choice(owner: str, field: str, value, choices) -> None:
   """A ValueError naming ``owner.field`` unless ``value`` is one of ``choices``:
   the modules' string options, misspelt, would otherwise pick another branch
-  (config.validate checks configs; this, a module built by hand)."""
+  (config.validate checks a config's options with it, the modules their own when
+  built by hand)."""
   if value not in choices:
     raise ValueError(f"{owner}.{field}={value!r}: expected one of {tuple(choices)}")
 
