@@ -220,7 +220,7 @@ def fold_hidden1(params, frame_sizes):
   st["hidden1_bias"] = h1["bias"]
   for name in ("prev_samples", "cond"):
     if name in st:
-      st[name] = dict(st[name], kernel=hi(st[name]["kernel"], w1).astype(w1.dtype))
+      st[name] = dict(st[name], kernel=hi(st[name]["kernel"], w1))
   last = f"tier{len(frame_sizes) - 1}"
   tier = dict(params[last])
   out = tier["output"]
