@@ -18,7 +18,10 @@ bookkeeping are free). For each one:
 - flops: 2 x the result's elements x the contracted size of each dot in the
   kernel (in a fusion, or a gemm custom-call's dimension numbers). Custom
   kernels (Pallas, Triton calls) are opaque: 0 FLOPs, their operands' and
-  results' bytes. A dot whose dimensions cannot be read counts 0 and is
+  results' bytes, unless the call states its own (the package's Pallas
+  kernels put "flops", "bytes_accessed" and "dtype" in their metadata,
+  ``kernels.cost_metadata``: e.g. a kernel that reads one frame of a
+  [F, ...] operand reads 1/F of it). A dot whose dimensions cannot be read counts 0 and is
   reported (``unread_dots``).
 - kind: gemm (any dot), scatter, or XLA's emitter kind of the fusion
   (``KINDS``): elementwise for a loop fusion (element-wise work, but also
@@ -38,6 +41,7 @@ kept from the JAX program (e.g. ``.../sample_tier/hidden1/dot_general``).
 """
 from __future__ import annotations
 
+import json
 import re
 
 import hlo_loops
@@ -52,6 +56,7 @@ _CONTRACT = re.compile(r"lhs_contracting_dims=\{([\d,]*)\}")
 _CONTRACT_CFG = re.compile(r'"lhs_contracting_dimensions":\[([^\]]*)\]')
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
 _SLICING = {"dynamic-slice", "slice", "gather"}
+_METADATA = re.compile(r'serialized_metadata = "((?:[^"\\]|\\.)*)"')
 # XLA fusion kinds by the names used here (see the module docstring)
 KINDS = {"Loop": "elementwise", "Input": "reduction"}
 
@@ -232,6 +237,9 @@ def kernel(module: dict, comp: str, name: str) -> dict:
     read = written = shape_bytes(instr["shape"])
   elif op.endswith("-start"):  # an async pair's work: its operands and first result
     read, written = sum(operands), _first_array_bytes(instr["shape"])
+  elif op == "custom-call" and (cost := _stated_cost(line)):
+    read, written = cost.get("bytes_accessed", sum(operands) + shape_bytes(instr["shape"])), 0
+    flops, dtype = cost.get("flops", 0.0), cost.get("dtype", "")
   else:
     read, written = sum(operands), shape_bytes(instr["shape"])
     if op == "dot" or (op == "custom-call" and hlo_loops.GEMM_CALL.search(line)):
@@ -245,6 +253,20 @@ def kernel(module: dict, comp: str, name: str) -> dict:
   src = _OP_NAME.search(line)
   return {"name": name, "op": op, "kind": kind, "bytes": read + written, "flops": flops,
           "dtype": dtype, "unread_dots": unread, "source": src.group(1) if src else ""}
+
+
+def _stated_cost(line: str) -> dict:
+  """The FLOPs, bytes and operand dtype a Pallas call states in its metadata
+  (numbers as floats), or {} (HLO prints the metadata's quotes as \\22)."""
+  m = _METADATA.search(line)
+  if not m:
+    return {}
+  try:
+    meta = json.loads(m.group(1).replace("\\22", '"'))
+  except ValueError:
+    return {}
+  out = {k: float(meta[k]) for k in ("flops", "bytes_accessed") if k in meta}
+  return out | ({"dtype": meta["dtype"]} if out and "dtype" in meta else {})
 
 
 def kernels(hlo: str) -> tuple[list[dict], bool]:

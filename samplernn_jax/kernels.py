@@ -28,6 +28,18 @@ from jax.experimental.pallas import triton as pl_triton
 
 Array = jax.Array
 
+_HLO_DTYPES = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}
+
+
+def cost_metadata(flops: float, bytes_accessed: float, dtype) -> dict[str, str]:
+  """A Pallas call's ``metadata``: its matmul FLOPs, the bytes it moves in
+  device memory and its matmul operands' dtype (HLO's name). XLA cannot see
+  inside the kernel; benchmarks/hlo_kernels.py reads these from the
+  compiled program (jaxlib 0.10's Triton calls carry them)."""
+  name = jnp.dtype(dtype).name
+  return {"flops": str(int(flops)), "bytes_accessed": str(int(bytes_accessed)),
+          "dtype": _HLO_DTYPES.get(name, name)}
+
 
 def _one_hot_grad_kernel(idx_ref, g_ref, out_ref, *, n_blocks: int, block_n: int, q: int):
   """One (position j, column block k) of the output.
@@ -73,9 +85,14 @@ def one_hot_grad(idx: Array, g: Array, q: int, dtype, block_n: int = 128,
   g = jnp.pad(g.astype(dtype), ((0, n_pad - n), (0, h_pad - h)))
   kernel = functools.partial(_one_hot_grad_kernel, n_blocks=n_pad // block_n,
                              block_n=block_n, q=q_pad)
+  size = jnp.dtype(dtype).itemsize
   call = functools.partial(
       pl.pallas_call, kernel,
       out_shape=jax.ShapeDtypeStruct((s, q_pad, h_pad), jnp.float32),
+      # g is read once per table position (s programs' columns), idx once per block
+      metadata=cost_metadata(2.0 * n_pad * s * q_pad * h_pad,
+                             s * n_pad * (h_pad * size + 4 * (h_pad // block_h))
+                             + s * q_pad * h_pad * 4, dtype),
       grid=(s, h_pad // block_h),
       in_specs=[pl.BlockSpec((1, n_pad), lambda j, k: (j, 0)),
                 pl.BlockSpec((n_pad, block_h), lambda j, k: (0, k))],

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import pytest
 
 from conftest import REPO
@@ -274,3 +275,34 @@ def test_deviceless_target_configs_and_the_missing_plugin_error():
       [sys.executable, "-c", "import deviceless; deviceless.devices('h200')"],
       cwd=os.path.join(REPO, "benchmarks"), capture_output=True, text=True, timeout=120)
   assert proc.returncode != 0 and "gpu_compile_env.sh" in proc.stderr
+
+
+# Two Pallas (Triton) calls on a [64, 16] buffer: one states its cost in its
+# metadata (as jaxlib 0.10 prints it, quotes as \22), one does not.
+PALLAS = r"""HloModule p
+
+ENTRY main (t: s32[], m: f32[64,16]) -> (f32[64,16], f32[64,16]) {
+  t = s32[] parameter(0)
+  m = f32[64,16]{1,0} parameter(1)
+  k1 = f32[64,16]{1,0} custom-call(t, m), custom_call_target="__gpu$xla.gpu.triton", output_to_operand_aliasing={{}: (1, {})}, backend_config={debug = false, grid_x = 4 : i32, name = "gru_cand", serialized_metadata = "{\22flops\22: \22512\22, \22bytes_accessed\22: \22192\22, \22dtype\22: \22bf16\22}"}
+  k2 = f32[64,16]{1,0} custom-call(t, m), custom_call_target="__gpu$xla.gpu.triton", backend_config={debug = false, grid_x = 4 : i32, name = "other"}
+  ROOT r = (f32[64,16]{1,0}, f32[64,16]{1,0}) tuple(k1, k2)
+}
+"""
+
+
+def test_hlo_kernels_takes_a_pallas_calls_stated_cost():
+  """A Pallas call that states its FLOPs, bytes and dtype in its metadata
+  (kernels.cost_metadata) is counted with them: a gemm of 512 bf16 FLOPs
+  moving 192 bytes, not its whole operands and result (4 + 4096 + 4096);
+  a call without them stays opaque (0 FLOPs, operands and result). Rules
+  out the metadata ignored (a GRU frame kernel would count its [F, ...]
+  buffers whole, F times too much), its escaped quotes misread, and a
+  stated cost given to every call."""
+  from samplernn_jax import kernels
+  meta = kernels.cost_metadata(512.0, 192, jnp.bfloat16)
+  assert meta == {"flops": "512", "bytes_accessed": "192", "dtype": "bf16"}
+  by_name = {k["name"]: k for k in hlo_kernels.kernels(PALLAS)[0]}
+  k1, k2 = by_name["k1"], by_name["k2"]
+  assert (k1["kind"], k1["flops"], k1["bytes"], k1["dtype"]) == ("gemm", 512.0, 192.0, "bf16")
+  assert (k2["flops"], k2["bytes"]) == (0.0, 4 + 4096 + 4096)
