@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from samplernn_jax import quantize as quant
-from samplernn_jax.layers import RNN_TYPES, check_choice
+from samplernn_jax.layers import RNN_KERNELS, RNN_TYPES, check_choice, check_pallas_rnn
 from samplernn_jax.model import COND_TYPES, L1_IMPLS, ONE_HOT_GRAD_L1, SAMPLE_INPUTS, SampleRNN
 
 SAMPLE_L1 = ("auto", *L1_IMPLS)
@@ -62,6 +62,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
   c.rnn_unroll = 1           # RNN scan steps per loop trip (lax.scan's unroll): fewer
                              # trips on a GPU; the function up to float32 summation order
+  c.rnn_kernel = "xla"       # GRU frame loops: xla | pallas (gru_pallas.py: two Triton
+                             # kernels a frame each way on a GPU; unmeasured, so not
+                             # the default; on a CPU the interpreter, for tests only)
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
                              # table_mm (tables, gradient as one one-hot matmul) |
                              # table_pallas (table_mm's matmul as a Pallas kernel) |
@@ -208,6 +211,9 @@ def validate(config) -> None:
     raise ValueError("config.cond_type='embedding' needs config.cond_emb_size >= 1")
   check_choice("config", "dtype", config.dtype, ("float32", "bfloat16"))
   check_choice("config", "sample_l1", config.sample_l1, SAMPLE_L1)
+  check_choice("config", "rnn_kernel", config.rnn_kernel, RNN_KERNELS)
+  if config.rnn_kernel == "pallas":
+    check_pallas_rnn("config.rnn_kernel", config.rnn_type, config.dim)
   for key in ("dim", "batch_size", "log_every_steps", "checkpoint_every_steps",
               "keep_checkpoints", "sample_rate", "rnn_unroll"):
     if config[key] < 1:
@@ -243,5 +249,5 @@ def build_model(config, n_classes: int | None = None) -> SampleRNN:
       q_levels=config.q_levels, emb_size=config.emb_size,
       sample_input=sample_input(config), n_classes=n, cond_type=config.cond_type,
       cond_emb_size=config.cond_emb_size, cond_sample_tier=config.cond_sample_tier,
-      l1_impl=sample_l1(config), rnn_unroll=config.rnn_unroll,
+      l1_impl=sample_l1(config), rnn_unroll=config.rnn_unroll, rnn_kernel=config.rnn_kernel,
       dtype=jnp.dtype(config.dtype))

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from samplernn_jax import precision
+from samplernn_jax import gru_pallas, precision
 
 Array = jax.Array
 Dtype = Any
@@ -61,9 +61,9 @@ def scan_steps(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype
   return hs, last
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
 def gru_scan(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype,
-             unroll: int = 1) -> tuple[Array, Array]:
+             unroll: int = 1, kernel: str = "xla") -> tuple[Array, Array]:
   """``scan_steps`` (a GRU layer over F frames) with its gradient written out.
 
   The forward keeps the gates and candidate of each frame ([F, B, 3H]) beside
@@ -74,14 +74,21 @@ def gru_scan(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype,
   gradients frame by frame inside its loop: on an H200, compiled, 28 kernels
   a frame and layer against 13 here (benchmarks/README.md). Matmuls follow
   ``precision.matmul``: ``dtype`` operands, float32 accumulation.
+  ``kernel``: 'xla' (XLA's kernels), or 'pallas', the frame loops in
+  ``gru_pallas``' kernels, two a frame each way (a GPU's, or on a CPU
+  Pallas' interpreter: for tests, slow); the same function up to float32
+  summation order.
   """
   # no gradient flows here: under differentiation _gru_scan_fwd runs instead
-  (hs, last), _ = _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, keep=False)
+  (hs, last), _ = _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, kernel, keep=False)
   return hs, last
 
 
-def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, keep=True):
-  """gru_scan's outputs and, with ``keep``, the backward's residuals.
+def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, kernel="xla", keep=True):
+  """gru_scan's outputs and, with ``keep``, the backward's residuals: the
+  weights in ``dtype``, h0, the states (xla: hs [F, B, H]; pallas:
+  ``gru_pallas.forward``'s [F + 1, Bp, H], h0 first) and the gates and
+  candidate of every frame.
 
   The weights are cast to ``dtype`` once, not in every frame's iteration;
   below float32 the loop also carries the new state cast to ``dtype``, made
@@ -89,6 +96,11 @@ def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, keep=True):
   of its own at the start of the next frame. Same values as scan_steps.
   """
   w_gates, w_cand = w_gates.astype(dtype), w_cand.astype(dtype)
+  if kernel == "pallas":
+    b = h0.shape[0]
+    hs_ext, zrc = gru_pallas.forward(w_gates, w_cand, xp, h0, dtype, unroll, keep)
+    outputs = hs_ext[1:, :b], hs_ext[-1, :b]
+    return outputs, ((w_gates, w_cand, h0, hs_ext, zrc) if keep else None)
   low = precision.below_float32(dtype)
 
   def body(carry, xp_t):
@@ -103,13 +115,28 @@ def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, keep=True):
   return (hs, last), (w_gates, w_cand, h0, hs, zrc)
 
 
-def _gru_scan_bwd(dtype, unroll, res, cotangents):
-  # h' = z c + (1 - z) h with z, r = sigmoid(a_g), c = tanh(a_c),
-  # a_g = xp_g + h W_g, a_c = xp_c + (r h) W_c; g = dL/dh' of this frame
+def _gru_scan_bwd(dtype, unroll, kernel, res, cotangents):
   w_gates, w_cand, h0, hs, zrc = res
   d_hs, d_last = cotangents
   n = h0.shape[-1]
-  h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # [F, B, H]
+  if kernel == "pallas":
+    d_xp, dh0 = gru_pallas.backward(w_gates, w_cand, hs, zrc, d_hs, d_last, dtype, unroll)
+    b = h0.shape[0]
+    h_prev, zrc = hs[:-1, :b], zrc[:, :b]  # [F, B, H], [F, B, 3H]
+  else:
+    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # [F, B, H]
+    d_xp, dh0 = _frames_bwd(w_gates, w_cand, h_prev, zrc, d_hs, d_last, dtype, unroll)
+  r = zrc[..., n:2 * n]
+  d_w_gates = _dot_frames(h_prev, d_xp[..., :2 * n], dtype)
+  d_w_cand = _dot_frames(r * h_prev, d_xp[..., 2 * n:], dtype)
+  return d_w_gates, d_w_cand, d_xp, dh0
+
+
+def _frames_bwd(w_gates, w_cand, h_prev, zrc, d_hs, d_last, dtype, unroll):
+  """The backward's reverse loop over frames -> (d_xp [F, B, 3H], dh0 [B, H])."""
+  # h' = z c + (1 - z) h with z, r = sigmoid(a_g), c = tanh(a_c),
+  # a_g = xp_g + h W_g, a_c = xp_c + (r h) W_c; g = dL/dh' of this frame
+  n = h_prev.shape[-1]
 
   def body(dh, inputs):
     g_t, h, zrc_t = inputs
@@ -122,10 +149,7 @@ def _gru_scan_bwd(dtype, unroll, res, cotangents):
     return dh, jnp.concatenate([da_g, da_c], axis=-1)
 
   dh0, d_xp = jax.lax.scan(body, d_last, (d_hs, h_prev, zrc), reverse=True, unroll=unroll)
-  r = zrc[..., n:2 * n]
-  d_w_gates = _dot_frames(h_prev, d_xp[..., :2 * n], dtype)
-  d_w_cand = _dot_frames(r * h_prev, d_xp[..., 2 * n:], dtype)
-  return d_w_gates, d_w_cand, d_xp, dh0
+  return d_xp, dh0
 
 
 def _dot_frames(x, g, dtype):

@@ -162,6 +162,7 @@ _table_sum_mm.defvjp(_table_sum_mm_fwd, _table_sum_mm_bwd)
 
 
 RNN_TYPES = ("GRU", "LSTM")
+RNN_KERNELS = ("xla", "pallas")  # a GRU's frame loops: XLA's kernels or gru_pallas'
 
 
 def check_choice(owner: str, field: str, value, choices) -> None:
@@ -176,6 +177,14 @@ def check_choice(owner: str, field: str, value, choices) -> None:
 def state_size(rnn_type: str, hidden: int) -> int:
   """Width D of one RNN layer's state: h for a GRU, [h, c] for an LSTM."""
   return hidden if rnn_type == "GRU" else 2 * hidden
+
+
+def check_pallas_rnn(key: str, rnn_type: str, hidden: int) -> None:
+  """A ValueError naming ``key`` unless a layer of ``rnn_type`` and ``hidden``
+  units can run in ``gru_pallas``' kernels (a GRU, H a multiple of 16)."""
+  if rnn_type != "GRU" or hidden % 16:
+    raise ValueError(f"{key}='pallas' runs GRU layers whose hidden size is a multiple "
+                     f"of 16; got rnn_type {rnn_type!r}, hidden size {hidden}")
 
 
 class RNNLayer(nn.Module):
@@ -193,9 +202,13 @@ class RNNLayer(nn.Module):
   weight_norm: bool = True
   dtype: Dtype = jnp.float32
   unroll: int = 1  # steps per iteration of the scan: fewer trips, the function up to rounding
+  kernel: str = "xla"  # GRU only: 'pallas' runs gru_scan's frames in gru_pallas' kernels
 
   def setup(self):
     check_choice("RNNLayer", "rnn_type", self.rnn_type, RNN_TYPES)
+    check_choice("RNNLayer", "kernel", self.kernel, RNN_KERNELS)
+    if self.kernel == "pallas":
+      check_pallas_rnn("RNNLayer.kernel", self.rnn_type, self.hidden)
     h = self.hidden
     is_gru = self.rnn_type == "GRU"
     self.input = WNDense((3 if is_gru else 4) * h, use_bias=is_gru,
@@ -220,7 +233,7 @@ class RNNLayer(nn.Module):
     if self.rnn_type == "GRU":
       w_cand, _ = self.recurrent_candidate.weights(self.hidden)
       hs, last = gru.gru_scan(w_gates, w_cand, jnp.swapaxes(xp, 0, 1), s0,
-                          jnp.dtype(self.dtype), self.unroll)  # hs [F, B, H]
+                              jnp.dtype(self.dtype), self.unroll, self.kernel)  # hs [F, B, H]
       return jnp.swapaxes(hs, 0, 1), last
     xp = xp + self.bias
     step = lambda s, xp_t: lstm_step(w_gates, xp_t, s, self.dtype)

@@ -64,6 +64,7 @@ class FrameTier(nn.Module):
   learn_h0: bool
   is_top: bool
   rnn_unroll: int = 1  # frame steps per iteration of each RNN layer's scan
+  rnn_kernel: str = "xla"  # RNNLayer.kernel
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -71,7 +72,7 @@ class FrameTier(nn.Module):
     if not self.is_top:
       self.input_expand = WNDense(self.dim, **wn)
     self.rnns = [RNNLayer(self.dim, self.rnn_type, unroll=self.rnn_unroll,
-                          name=f"rnn{l}", **wn)
+                          kernel=self.rnn_kernel, name=f"rnn{l}", **wn)
                  for l in range(self.n_rnn)]
     if self.skip_conn:
       self.skips = [WNDense(self.dim, use_bias=(l == 0), name=f"skip{l}", **wn)
@@ -208,6 +209,7 @@ class SampleRNN(nn.Module):
   cond_sample_tier: bool = False
   l1_impl: str = "matmul"
   rnn_unroll: int = 1  # config.rnn_unroll: speed only (the function up to rounding)
+  rnn_kernel: str = "xla"  # config.rnn_kernel: speed only (the function up to rounding)
   dtype: Any = jnp.float32
   fold_hidden1: bool = False  # the sampler's parameters (sampling.fold_hidden1)
 
@@ -222,7 +224,8 @@ class SampleRNN(nn.Module):
                   dim=self.dim, n_rnn=self.n_rnn, rnn_type=self.rnn_type,
                   skip_conn=self.skip_conn, weight_norm=self.weight_norm,
                   learn_h0=self.learn_h0, is_top=(k == 0),
-                  rnn_unroll=self.rnn_unroll, dtype=self.dtype, name=f"tier{k}")
+                  rnn_unroll=self.rnn_unroll, rnn_kernel=self.rnn_kernel, dtype=self.dtype,
+                  name=f"tier{k}")
         for k in range(len(fs))]
     self.sample_tier = SampleTier(
         frame_size=fs[-1], dim=self.dim, q_levels=self.q_levels,
