@@ -4,8 +4,8 @@
 
 Rows of train_speed.py and of sample_speed.py are told apart by their fields
 and printed as two tables, in file order. Fields that older rows lack
-(grad_matmuls, loss_grad, rnn_grad, relu_grad, rnn_unroll, unroll, draws,
-min_rows, a baseline) print as "-".
+(grad_matmuls, loss_grad, rnn_grad, relu_grad, rnn_unroll, rnn_kernel, unroll,
+draws, min_rows, a baseline) print as "-".
 """
 import json
 import sys
@@ -20,7 +20,7 @@ def train_row(r):
   mfu = r.get("mfu")
   return [r["config"], r["batch_size"], r["seq_len"], r["dtype"], r["sample_l1"],
           r.get("grad_matmuls", "-"), r.get("loss_grad", "-"), r.get("rnn_grad", "-"),
-          r.get("relu_grad", "-"), r.get("rnn_unroll", "-"),
+          r.get("relu_grad", "-"), r.get("rnn_unroll", "-"), r.get("rnn_kernel", "-"),
           r["device_kind"],
           f"{r['step_s']:.4f}",
           fmt_rate(r["samples_per_s"]),
@@ -44,7 +44,7 @@ def sample_row(r):
 
 
 TRAIN = ["config", "batch", "seq_len", "dtype", "sample_l1", "grad matmuls", "loss grad",
-         "rnn grad", "relu grad", "rnn unroll", "device",
+         "rnn grad", "relu grad", "rnn unroll", "rnn kernel", "device",
          "step s", "samples/s", "MFU", "peak GiB", "compile s", "vs eager"]
 SAMPLE = ["config", "batch", "seconds", "dtype", "sample_l1", "unroll", "draws", "min rows",
           "device",

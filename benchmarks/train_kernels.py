@@ -14,7 +14,7 @@ fusions, its kernel count and the bytes each kernel moves; the gemm
 autotuner needs a device, so each gemm keeps its default backend there.
 
 Fields: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls,
-loss_grad, rnn_grad, relu_grad, rnn_unroll (as train_speed.py), target (the GPU compiled for, or
+loss_grad, rnn_grad, relu_grad, rnn_unroll, rnn_kernel (as train_speed.py), target (the GPU compiled for, or
 this device's kind), jax, kernels_per_step (kernel launches of one step, loop
 trips multiplied out), bytes_per_step, matmul_flops_per_step, roofline_s (the
 sum of every kernel's max(bytes / HBM bandwidth, FLOPs / peak): the step at
@@ -55,6 +55,8 @@ _SAMPLE_L1 = flags.DEFINE_multi_enum(
     "config.sample_l1; may repeat")
 _FORMS = baselines.define_flags()  # as train_speed.py; each may repeat
 _RNN_UNROLL = flags.DEFINE_multi_integer("rnn_unroll", [1], "config.rnn_unroll; may repeat")
+_RNN_KERNEL = flags.DEFINE_multi_enum("rnn_kernel", ["xla"], ["xla", "pallas"],
+                                      "config.rnn_kernel; may repeat")
 _TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
                             "compile for this GPU without one ('': this process's device)")
 _TOP = flags.DEFINE_integer("top", 10, "kernels listed in 'top'")
@@ -93,7 +95,8 @@ def row(name, config, n_classes, mesh, target, form) -> dict:
   if _SAVE_HLO.value:
     os.makedirs(_SAVE_HLO.value, exist_ok=True)
     path = os.path.join(_SAVE_HLO.value, f"{name}_b{config.batch_size}_{config.dtype}_"
-                        f"{config.sample_l1}_{'_'.join(form.values())}_u{config.rnn_unroll}.hlo")
+                        f"{config.sample_l1}_{'_'.join(form.values())}_u{config.rnn_unroll}_"
+                        f"{config.rnn_kernel}.hlo")
     with open(path, "w") as f:
       f.write(hlo)
   spec = deviceless.TARGETS.get(target)
@@ -101,7 +104,7 @@ def row(name, config, n_classes, mesh, target, form) -> dict:
   samples = config.batch_size * config.seq_len
   return {"config": name, "batch_size": config.batch_size, "seq_len": config.seq_len,
           "dtype": config.dtype, "sample_l1": config.sample_l1, **form,
-          "rnn_unroll": config.rnn_unroll,
+          "rnn_unroll": config.rnn_unroll, "rnn_kernel": config.rnn_kernel,
           "target": spec["name"] if spec else common.device_kind(), "jax": jax.__version__,
           "kernels_per_step": s["kernels"], "bytes_per_step": s["bytes"],
           "matmul_flops_per_step": s["matmul_flops"],
@@ -123,9 +126,9 @@ def _run():
       config.seq_len = _SEQ_LEN.value
     for bs in (_BATCH_SIZES.value or str(config.batch_size)).split(","):
       config.batch_size = int(bs)
-      for l1, form, unroll in itertools.product(
-          _SAMPLE_L1.value, baselines.forms(_FORMS), _RNN_UNROLL.value):
-        config.sample_l1, config.rnn_unroll = l1, unroll
+      for l1, form, unroll, kernel in itertools.product(
+          _SAMPLE_L1.value, baselines.forms(_FORMS), _RNN_UNROLL.value, _RNN_KERNEL.value):
+        config.sample_l1, config.rnn_unroll, config.rnn_kernel = l1, unroll, kernel
         common.emit(row(name, config, n_classes, mesh, target, form))
 
 

@@ -10,7 +10,8 @@ Each object: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls
 (``--rnn_grad``: the GRU scans' gradient as written or autodiff's),
 relu_grad (``--relu_grad``: the sample tier's bf16 ReLUs as written or
 autodiff's; benchmarks/baselines.py has each piece's forms), rnn_unroll
-(``--rnn_unroll``: frame steps per iteration of the RNN scans), devices,
+(``--rnn_unroll``: frame steps per iteration of the RNN scans), rnn_kernel
+(``--rnn_kernel``: the GRU frame loops in XLA's kernels or gru_pallas'), devices,
 device_kind, compile_s, step_s (median after warm-up), samples_per_s,
 model_flops_per_sample (analytic: 3 x the forward matmuls, see
 common.train_flops_per_sample; about 52 M for the paper model), mfu (model
@@ -51,6 +52,9 @@ _FORMS = baselines.define_flags()  # --grad_matmuls, --loss_grad, --rnn_grad, --
 _RNN_UNROLL = flags.DEFINE_multi_integer(
     "rnn_unroll", [1], "config.rnn_unroll: frame steps per iteration of the RNN scans "
     "(fewer loop trips, the same function); repeat the flag to compare in one run")
+_RNN_KERNEL = flags.DEFINE_multi_enum(
+    "rnn_kernel", ["xla"], ["xla", "pallas"], "config.rnn_kernel: the GRU frame loops in "
+    "XLA's kernels or gru_pallas' (a GPU's; Pallas' interpreter on a CPU, slow); may repeat")
 _STEPS = flags.DEFINE_integer("steps", 10, "timed steps per setting")
 _BASELINE = flags.DEFINE_bool("baseline", False, "also time the eager step")
 _PROFILE = flags.DEFINE_string(
@@ -131,7 +135,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
       "batch_size": b, "seq_len": config.seq_len, "dtype": config.dtype,
       "sample_l1": config.sample_l1,
       **form,
-      "rnn_unroll": config.rnn_unroll,
+      "rnn_unroll": config.rnn_unroll, "rnn_kernel": config.rnn_kernel,
       "devices": len(jax.devices()), "device_kind": kind,
       "compile_s": round(compile_s, 3), "step_s": step_s,
       "samples_per_s": samples_per_s, "model_flops_per_sample": model_flops,
@@ -168,9 +172,9 @@ def _run():
       if _SEQ_LEN.value:
         config.seq_len = _SEQ_LEN.value
       config.dtype = _DTYPE.value
-      for l1, form, unroll in itertools.product(
-          _SAMPLE_L1.value, baselines.forms(_FORMS), _RNN_UNROLL.value):
-        config.sample_l1, config.rnn_unroll = l1, unroll
+      for l1, form, unroll, kernel in itertools.product(
+          _SAMPLE_L1.value, baselines.forms(_FORMS), _RNN_UNROLL.value, _RNN_KERNEL.value):
+        config.sample_l1, config.rnn_unroll, config.rnn_kernel = l1, unroll, kernel
         row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
                                          _PROFILE.value, form),
                "date": common.today()}
