@@ -236,6 +236,23 @@ def validate(config) -> None:
     raise ValueError(f"config.sample_seconds={config.sample_seconds}: expected > 0")
 
 
+def check_devices(config, n_devices: int) -> None:
+  """A ValueError naming the key when a Pallas option meets a mesh of
+  several devices: XLA cannot split a kernel call over the 'data' axis, so
+  it would gather the whole batch onto every device (for the GRU loops'
+  kernels in every frame: compiled for two H200s, the layer's loops
+  all-gather their [F, B, ...] buffers each trip)."""
+  chosen = [f"config.{key}={value!r}" for key, value in
+            (("rnn_kernel", config.rnn_kernel), ("sample_l1", sample_l1(config)))
+            if "pallas" in value]
+  if chosen and n_devices > 1:
+    raise ValueError(f"{' and '.join(chosen)}: Pallas kernels run on one device, not "
+                     f"on this mesh of {n_devices} devices (XLA cannot split a kernel "
+                     "call over the batch: it would gather the batch onto every "
+                     "device); use config.rnn_kernel='xla' and a sample_l1 without "
+                     "'pallas' (e.g. 'table_mm')")
+
+
 def build_model(config, n_classes: int | None = None) -> SampleRNN:
   """The model a config describes (``n_classes`` overrides config.n_classes)."""
   validate(config)

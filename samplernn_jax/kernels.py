@@ -12,7 +12,8 @@ It runs through Pallas' Triton backend on a GPU and in interpret mode on a
 CPU (the tests' reference check). Whether it is faster than XLA's matmul is
 for a GPU to say (``benchmarks/gpu_suite.sh``); ``sample_l1='auto'`` does
 not choose it. Meant for one device: XLA cannot split a kernel call over a
-'data' mesh, so there it would run on gathered inputs (not tested).
+'data' mesh, so there it would run on gathered inputs; train.py refuses it
+on several devices (``config.check_devices``).
 
 Shapes: N rows (batch x positions), s table positions, Q levels, H width;
 bn rows and bh columns per block.

@@ -259,10 +259,13 @@ def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
   (``embedding_to_tables``), hidden1's kernel multiplied into the layers
   that feed it (``fold_hidden1``; ``fold_hidden1_kernel=False``: not, the
   sampler until 2026-11-30, which sample_speed.py compares) and, below
-  float32, the matmuls' kernels cast to the model's dtype (``kernels_to``)."""
+  float32, the matmuls' kernels cast to the model's dtype (``kernels_to``).
+  The frame tiers run XLA's GRU step whatever ``rnn_kernel`` trained them:
+  the sampler steps one frame at a time, where gru_pallas' loops over
+  frames have nothing to save, and on a CPU they would be interpreted."""
   if model.weight_norm:
     params = fold_weight_norm(params)
-  model = model.clone(weight_norm=False, l1_impl="matmul")
+  model = model.clone(weight_norm=False, l1_impl="matmul", rnn_kernel="xla")
   if model.sample_input == "embedding":
     params = embedding_to_tables(params, model.frame_sizes[-1])
     model = model.clone(sample_input="one_hot")

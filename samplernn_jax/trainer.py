@@ -122,6 +122,7 @@ def make_setup(config) -> Setup:
   model = config_lib.build_model(config, dataset.n_classes)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
+  config_lib.check_devices(config, mesh.devices.size)
   batches = batches_lib.TrainBatches(
       _train_split(config, dataset), config.batch_size, config.seq_len, fs[0], config.q_type,
       config.q_levels, config.seed, jax.process_index(), jax.process_count(),

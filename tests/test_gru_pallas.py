@@ -143,3 +143,47 @@ def test_the_tiny_model_trains_the_same_with_pallas_gru_loops():
   np.testing.assert_allclose(loss_p, loss_x, rtol=1e-6)
   for x, y in zip(jax.tree.leaves(grads_x), jax.tree.leaves(grads_p)):
     np.testing.assert_allclose(y, x, rtol=0, atol=1e-5 * np.abs(x).max())
+
+
+def test_the_sampler_steps_frames_with_xla_whatever_trained_the_model():
+  """sampling.prepare gives a model trained with rnn_kernel 'pallas' XLA's
+  GRU step: the sampler runs one frame at a time, where the frame loops'
+  kernels save nothing, and a model trained on a GPU and sampled on a CPU
+  would otherwise run Pallas' interpreter there; the tier's jaxpr then calls
+  no kernel. Rules out the training option leaking into generation."""
+  from samplernn_jax import sampling
+  config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  config.n_classes, config.rnn_kernel = 4, "pallas"
+  model = config_lib.build_model(config)
+  params = steps.init_params(model, jax.random.key(0), config.seq_len)
+  fast, fast_params = sampling.prepare(model, params)
+  assert (model.rnn_kernel, fast.rnn_kernel) == ("pallas", "xla")
+  frames = jnp.zeros((2, 1, config.frame_size), jnp.int32)
+  cond = jnp.eye(4)[:2]
+
+  def tier(m):
+    return lambda p, h: m.apply({"params": p}, 0, frames, None, cond, h,
+                                method=type(m).tier)
+  h = model.apply({"params": params}, 2, method=type(model).initial_state)
+  for m, p, calls in [(model, params, 8), (fast, fast_params, 0)]:
+    eqns = nested_eqns(jax.make_jaxpr(tier(m))(p, h[0]).jaxpr)
+    assert sum(e.primitive.name == "pallas_call" for e in eqns) == calls
+
+
+def test_pallas_options_are_refused_on_several_devices():
+  """config.check_devices (train.py's setup) refuses rnn_kernel 'pallas' and
+  sample_l1 'table_pallas' on a mesh of more than one device, naming both
+  keys, and passes them on one device and the XLA forms on eight. Rules out
+  a multi-GPU run that silently gathers the whole batch onto every device
+  in every frame (compiled for two H200s: all-gathers in each loop trip)."""
+  config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  config_lib.check_devices(config, 8)
+  config.rnn_kernel, config.sample_l1 = "pallas", "table_pallas"
+  config_lib.check_devices(config, 1)
+  with pytest.raises(ValueError, match=re.escape(
+      "config.rnn_kernel='pallas' and config.sample_l1='table_pallas': Pallas kernels run "
+      "on one device, not on this mesh of 2 devices")):
+    config_lib.check_devices(config, 2)
+  config.rnn_kernel = "xla"
+  with pytest.raises(ValueError, match=r"^config.sample_l1='table_pallas': "):
+    config_lib.check_devices(config, 2)
