@@ -76,8 +76,12 @@ def loss_grad(kind: str):
 
 def rnn_grad(kind: str):
   """Each GRU layer runs ``gru.gru_scan`` ('written') or autodiff of its
-  forward, ``gru.scan_steps`` ('autodiff')."""
-  return _swapped(gru, "gru_scan", gru.scan_steps if kind == "autodiff" else None)
+  forward, ``gru.scan_steps`` ('autodiff': XLA's loops, whatever
+  config.rnn_kernel says)."""
+  def autodiff(w_gates, w_cand, xp, h0, dtype, unroll=1, kernel="xla"):
+    del kernel  # scan_steps has XLA's loops only
+    return gru.scan_steps(w_gates, w_cand, xp, h0, dtype, unroll)
+  return _swapped(gru, "gru_scan", autodiff if kind == "autodiff" else None)
 
 
 @contextlib.contextmanager

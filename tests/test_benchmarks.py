@@ -59,7 +59,7 @@ def test_flops_formula_counts_every_layer(variant):
 
 def test_table_turns_json_lines_into_markdown(tmp_path):
   """table.py prints train and sample rows as two markdown tables (a train
-  row's rnn_grad in its column, fields it lacks as "-"), later
+  row's rnn_grad and rnn_kernel in their columns, fields it lacks as "-"), later
   --unroll / --draws / --min_rows rows (no baseline of their own) with "-" and their
   same-samples flag (under its old name in a row before 2026-11-30), and
   names the file and line of a bad JSON line. Rules out columns in the wrong
@@ -67,7 +67,8 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
   train = {"config": "tiny", "batch_size": 8, "seq_len": 256, "dtype": "float32",
            "sample_l1": "matmul", "device_kind": "cpu", "step_s": 0.0125,
            "samples_per_s": 163840.0, "mfu": None, "peak_memory_bytes": 2**30,
-           "compile_s": 3.5, "speedup_vs_eager": 80.2, "rnn_grad": "written"}
+           "compile_s": 3.5, "speedup_vs_eager": 80.2, "rnn_grad": "written",
+           "rnn_kernel": "pallas"}
   sample = {"config": "paper", "batch": 300, "seconds_generated": 5.0, "dtype": "bfloat16",
             "sample_l1": "matmul", "device": "gpu", "samples_per_s": 4.1e6,
             "real_time_factor": {"per_stream": 0.85, "total": 256.4}, "wall_s": 5.9,
@@ -85,7 +86,8 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
                        capture_output=True, text=True, check=True).stdout
   lines = [l for l in out.splitlines() if l.startswith("|")]
   assert len(lines) == 8  # two tables of header and rule; one train row, three sample rows
-  assert ("| tiny | 8 | 256 | float32 | matmul | - | - | written | - | - | cpu | 0.0125 | 163.8 k "
+  assert ("| tiny | 8 | 256 | float32 | matmul | - | - | written | - | - | pallas | cpu | 0.0125 "
+          "| 163.8 k "
           "| - | 1.0 | 3.5 | 80x |") in lines
   assert ("| paper | 300 | 5.0 | bfloat16 | matmul | - | - | - | gpu | 4.10 M | 0.85 | 256.4 "
           "| 5.9 | 48.5x | False |") in lines
