@@ -28,22 +28,8 @@ MODEL_KEYS = ("frame_size", "frame_sizes", "dim", "n_rnn", "rnn_type", "q_levels
               "cond_sample_tier")
 
 
-def base_config() -> ml_collections.ConfigDict:
-  """Every key, with the values of the paper's run (docs/paper.md)."""
-  c = ml_collections.ConfigDict()
-  # Data.
-  c.data_dir = ""            # folder of audio_{train,valid,test}.npz, or of class
-                             # folders of recordings (packed once at 16 kHz), or
-                             # "synthetic"; relative paths also from the repository
-  c.seq_len = 1024           # TBPTT: target samples per chunk
-  c.q_levels = 256
-  c.q_type = "linear"        # linear | mu-law | a-law
-  c.dither = False           # TPDF dither of +-1 level before quantising (paper: off)
-  c.trim_quiet = 0.0         # cut 20 ms training frames varying < this many linear
-                             # levels of their clip, re-cut per class (paper: 0, off)
-  c.balance_classes = False  # every class drawn as often as the largest (paper: off)
-  c.n_classes = 0            # 0: from the data (max sid + 1, or classes.json)
-  # Model.
+def _model_keys(c: ml_collections.ConfigDict) -> None:
+  """The model's keys and how its computations run (base_config's part)."""
   c.frame_size = 16          # the top tier's frame size
   c.frame_sizes = ()         # all tiers, top first; () means (frame_size,)
   c.dim = 1024
@@ -63,12 +49,30 @@ def base_config() -> ml_collections.ConfigDict:
   c.rnn_unroll = 1           # RNN scan steps per loop trip (lax.scan's unroll): fewer
                              # trips on a GPU; the function up to float32 summation order
   c.rnn_kernel = "xla"       # GRU frame loops: xla | pallas (gru_pallas.py: two Triton
-                             # kernels a frame each way on a GPU; unmeasured, so not
+                             # kernels a frame each way on one GPU; unmeasured, so not
                              # the default; on a CPU the interpreter, for tests only)
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
                              # table_mm (tables, gradient as one one-hot matmul) |
                              # table_pallas (table_mm's matmul as a Pallas kernel) |
                              # auto (table on CPU, matmul on GPU/TPU: the faster there)
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key, with the values of the paper's run (docs/paper.md)."""
+  c = ml_collections.ConfigDict()
+  # Data.
+  c.data_dir = ""            # folder of audio_{train,valid,test}.npz, or of class
+                             # folders of recordings (packed once at 16 kHz), or
+                             # "synthetic"; relative paths also from the repository
+  c.seq_len = 1024           # TBPTT: target samples per chunk
+  c.q_levels = 256
+  c.q_type = "linear"        # linear | mu-law | a-law
+  c.dither = False           # TPDF dither of +-1 level before quantising (paper: off)
+  c.trim_quiet = 0.0         # cut 20 ms training frames varying < this many linear
+                             # levels of their clip, re-cut per class (paper: 0, off)
+  c.balance_classes = False  # every class drawn as often as the largest (paper: off)
+  c.n_classes = 0            # 0: from the data (max sid + 1, or classes.json)
+  _model_keys(c)  # the model and how it runs
   # Optimisation.
   c.batch_size = 128
   c.learning_rate = 1e-3
