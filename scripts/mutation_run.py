@@ -3,7 +3,7 @@
   python scripts/mutation_run.py [--only NAME,...] > mutants.jsonl
 
 Each mutant below is one small, plausible mistake in the numerical core
-(steps.py, sampling.py, quantize.py, layers.py, gru.py, precision.py,
+(steps.py, sampling.py, quantize.py, layers.py, gru.py, gru_pallas.py, precision.py,
 kernels.py, model.py,
 batches.py, levels.py, cost.py), the training data's handling (trim.py,
 config.py), what sample.py writes (sample_files.py) or the evaluation
@@ -44,11 +44,13 @@ TESTS = {
               "tests/test_train.py::test_gradients_are_clipped_element_wise_then_adam",
               "tests/test_faults.py::test_finite_loss_with_a_nonfinite_gradient_changes_nothing",
               "tests/test_train.py::test_cost_falls_on_synthetic_data"],
-    "sampling": ["tests/test_sampling.py", "tests/test_levels.py"],
+    "sampling": ["tests/test_sampling.py", "tests/test_levels.py",
+                 "tests/test_gru_pallas.py::test_the_sampler_steps_frames_with_xla_whatever_trained_the_model"],
     "quantize": ["tests/test_quantize.py", "tests/test_reference.py", "tests/test_data.py"],
     "layers": ["tests/test_reference.py", "tests/test_model.py", "tests/test_kernels.py",
                "tests/test_variants.py"],
     "gru": ["tests/test_reference.py", "tests/test_model.py"],
+    "gru_pallas": ["tests/test_gru_pallas.py"],
     "precision": ["tests/test_model.py", "tests/test_variants.py"],
     "kernels": ["tests/test_kernels.py",
                 "tests/test_variants.py::test_table_lookup_equals_matmul"],
@@ -56,7 +58,8 @@ TESTS = {
     "batches": ["tests/test_data.py", "tests/test_reference.py"],
     "levels": ["tests/test_levels.py"],
     "cost": ["tests/test_reference.py", "tests/test_import_score.py::test_score_equals_reference_bits"],
-    "config": ["tests/test_configs.py"],
+    "config": ["tests/test_configs.py",
+               "tests/test_gru_pallas.py::test_pallas_options_are_refused_on_several_devices"],
     "trim": ["tests/test_data.py"],
     "evaluation/frechet": ["tests/test_evaluation.py"],
     "evaluation/features": ["tests/test_evaluation.py"],
@@ -191,6 +194,20 @@ MUTANTS = {
                          "return FRAME"),
     "bf16_tables_cast_too": ("sampling", "params = kernels_to(params, model.dtype, tables)",
                              "params = kernels_to(params, model.dtype)"),
+    # the GRU frame loops in Pallas kernels (config.rnn_kernel='pallas')
+    "pallas_state_mix_swapped": ("gru_pallas", "= z * c + (1.0 - z) * hs_in[t, rows, cols]",
+                                 "= (1.0 - z) * c + z * hs_in[t, rows, cols]"),
+    "pallas_da_c_not_tanh_grad": ("gru_pallas", "dxp_ref[t, rows, _cols(bn, 2 * n)] = g * z * (1.0 - c * c)",
+                                  "dxp_ref[t, rows, _cols(bn, 2 * n)] = g * z * (1.0 - c)"),
+    "pallas_drh_from_g_z": ("gru_pallas", "return (g * zrc_ref[t, rows, ks] * (1.0 - c * c)).astype(dtype)",
+                            "return (g * zrc_ref[t, rows, ks]).astype(dtype)"),
+    "pallas_dh_misses_r_path": ("gru_pallas", "part_ref[rows, cols] = g * (1.0 - z) + d_rh * r",
+                                "part_ref[rows, cols] = g * (1.0 - z)"),
+    "pallas_backward_counts_up": ("gru_pallas", "return i if last is None else last - i", "return i"),
+    "pallas_remainder_dropped": ("gru_pallas", "for k in range(trips * u, f):",
+                                 "for k in range(trips * u, f - 1):"),
+    "sampler_keeps_pallas_gru": ("sampling", 'l1_impl="matmul", rnn_kernel="xla")', 'l1_impl="matmul")'),
+    "pallas_on_many_devices": ("config", "if chosen and n_devices > 1:", "if chosen and n_devices > 8:"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
