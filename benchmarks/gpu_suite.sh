@@ -6,10 +6,11 @@
 # ('output') against autodiff of each (four rows; gpu_suite_more.sh has the
 # bf16 backward matmuls and the loss's gradient), then with the other sample_l1
 # forms (table_pallas last: a Triton compile failure ends only its own row);
+# the GRU frame loops in XLA's kernels and in gru_pallas' (config.rnn_kernel)
+# at the paper's batch of 128, scans unrolled 8 frames a trip;
 # generation of one stream and of 300 clips (2 s each, to leave time) with
-# the innermost scan unrolled 1 and 16 times, each with the draws' noise and
-# log-probs batched per frame (the library's since 2026-11-30) and inside
-# every sample step (the older form; eight rows), one stream at unroll 16
+# the innermost scan unrolled 1 and 16 times (four rows; the draws inside
+# every sample step, the form until 2026-11-30, are gpu_suite_more.sh's), one stream at unroll 16
 # run as one row and as two (min_rows), and the same two (unroll 16,
 # batched draws) with XLA's while-loop command buffers (CUDA graphs);
 # last a profiled training step and a profiled generated stream with their
@@ -35,8 +36,11 @@ T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfl
     --rnn_grad written --rnn_grad autodiff --relu_grad output --relu_grad autodiff
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --sample_l1 table --sample_l1 table_mm --sample_l1 table_pallas
-T=240 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --unroll 1 --unroll 16 \
-    --draws frame --draws sample
+# Two Pallas kernels a frame each way instead of XLA's five (compiled without
+# a GPU: 2281 -> 1071 kernels a step, roofline 9.6 -> 7.4 ms).
+T=150 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16 \
+    --rnn_unroll 8 --rnn_kernel xla --rnn_kernel pallas
+T=180 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --unroll 1 --unroll 16
 # One stream run as two rows (sampling.generate's min_rows): matrix-multiply
 # kernels instead of a multiply and a reduction per layer (compiled without a
 # GPU: 10.0 -> 7.2 kernels per sample at unroll 16, benchmarks/README.md).

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The rest of the GPU benchmarks, for a second device call when gpu_suite.sh
-# has run and device time is left (about 4 minutes by estimate): the paper's
+# has run and device time is left (about 6 minutes by estimate): the GRU
+# frame loops in gru_pallas' kernels at batch 1024 (table_pallas, unrolled
+# 8); the draws' noise inside every sample step against batched per frame
+# (one stream and 300 clips, unroll 1 and 16); the paper's
 # batch of 128 in bf16 with the frame tiers' RNN scans unrolled 1 and 8
 # frames a trip (config.rnn_unroll), without and with XLA's while-loop
 # command buffers; the rows repeating 2026-11-26's settings (float32 at the
@@ -10,8 +13,8 @@
 # GPU, results/2026-11-30-h200-compiled/sampler_ops.jsonl, where XLA's gemm
 # autotuner could not run); the sampler's hidden1 folded against not (one
 # stream, 300 clips); last the bf16 backward matmuls and the loss's
-# gradient against autodiff's. About 5 minutes with the hidden1 rows: give
-# the call 300 s and the last rows may be cut.
+# gradient against autodiff's. Give the call what is left (up to 600 s): the
+# rows come back in order, the last may be cut.
 #
 #   bash benchmarks/gpu_suite_more.sh [OUT_DIR]
 #
@@ -20,6 +23,10 @@
 set -u
 source "$(dirname "$0")/gpu_env.sh"
 
+T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
+    --sample_l1 table_pallas --rnn_unroll 8 --rnn_kernel xla --rnn_kernel pallas
+T=150 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --baseline_seconds 0 \
+    --unroll 1 --unroll 16 --draws frame --draws sample
 # The RNN scans at the paper's batch, where their 6 x 64 loop trips a step
 # weigh most (benchmarks/README.md, "The RNN scans' loop trips").
 T=120 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16 \
