@@ -213,6 +213,10 @@ def validate(config) -> None:
   check_choice("config", "cond_type", config.cond_type, COND_TYPES)
   if config.cond_type == "embedding" and config.cond_emb_size < 1:
     raise ValueError("config.cond_type='embedding' needs config.cond_emb_size >= 1")
+  if config.cond_type == "one_hot" and config.cond_emb_size:
+    raise ValueError(f"config.cond_emb_size={config.cond_emb_size} sizes the learned class "
+                     "embedding of cond_type='embedding'; with cond_type='one_hot' nothing "
+                     "would use it: set config.cond_type='embedding', or cond_emb_size=0")
   check_choice("config", "dtype", config.dtype, ("float32", "bfloat16"))
   check_choice("config", "sample_l1", config.sample_l1, SAMPLE_L1)
   check_choice("config", "rnn_kernel", config.rnn_kernel, RNN_KERNELS)

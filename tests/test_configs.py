@@ -90,6 +90,8 @@ BAD = [
     (dict(q_type="ulaw"), "config.q_type='ulaw'"),
     (dict(sample_input="raw"), "config.sample_input='raw'"),
     (dict(cond_type="embedding", cond_emb_size=0), "config.cond_emb_size"),
+    # a size for an embedding the one-hot conditioning never builds: silently unused before
+    (dict(cond_emb_size=32), "config.cond_emb_size=32"),
     (dict(dtype="float16"), "config.dtype='float16'"),
     (dict(dim=0), "config.dim=0"),
     (dict(batch_size=0), "config.batch_size=0"),
