@@ -286,14 +286,21 @@ class _Run:
       self.ckpt.save(st, ckpt_lib.BEST, {"params": st.params})
     self.writer.write(record)
     self.writer.plot()
-    n_eval = -(-step // self.eval_every)
-    if config.sample_every_evals and n_eval % config.sample_every_evals == 0 and self.is_main:
-      paths = write_training_samples(config, self.setup.model, st.params, ds.class_names,
-                                     step, self.workdir, self.class_rms)
-      self.writer.clips(paths, step)
     msg = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_bits"))
     _log(f"step {step} epoch {record['epoch']:.2f}: {msg}")
     return record
+
+  def write_samples_if_due(self) -> None:
+    """The evaluation's clips (config.sample_every_evals), written after the
+    step's checkpoint: a failed write (a full disk) loses no training."""
+    config, st = self.config, self.state
+    step = int(st.step)
+    n_eval = -(-step // self.eval_every)
+    if config.sample_every_evals and n_eval % config.sample_every_evals == 0 and self.is_main:
+      paths = write_training_samples(config, self.setup.model, st.params,
+                                     self.setup.dataset.class_names, step, self.workdir,
+                                     self.class_rms)
+      self.writer.clips(paths, step)
 
   def finish(self) -> None:
     try:
@@ -321,6 +328,8 @@ class _Run:
         last.update(self.evaluate_and_keep_best())
       if done % config.checkpoint_every_steps == 0 or is_eval:
         self.ckpt.save(self.state)
+      if is_eval:
+        self.write_samples_if_due()
       if stop.requested:
         break
     return last
@@ -356,7 +365,7 @@ class _Run:
     with signals.StopRequests() as stop:  # SIGINT / SIGTERM: checked between steps
       try:
         last = self.run_steps(stop, bar)
-      except TrainingError:
+      except Exception:  # a failed step, save or sample write: let the saves finish
         bar.close()
         self.on_training_error()
         raise

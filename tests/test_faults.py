@@ -688,3 +688,24 @@ def test_a_write_that_fails_half_way_leaves_the_earlier_file(tmp_path, monkeypat
   with pytest.raises(OSError, match="No space left"):
     files.atomic_write(os.path.join(out, "manifest.json"), half_json)
   assert snapshot(out) == before
+
+
+def test_a_failed_sample_write_at_an_evaluation_keeps_that_steps_checkpoint(
+    tmp_path, reference, monkeypatch):
+  """The clips an evaluation writes (sample_every_evals) come after the
+  step's checkpoint, and any error out of the loop waits for the saves in
+  flight: with the disk full as the clips of step 90 are written, the run
+  fails with that error and step 90's checkpoint is complete, the evaluated
+  step's parameters. Rules out the order before 2026-12-01 (clips first: a
+  failed write lost the training since the last checkpoint, here 85) and a
+  non-trainer error that leaves the last save half-written."""
+  wd = copy_reference(reference, tmp_path)
+
+  def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  monkeypatch.setattr(trainer, "write_training_samples", full_disk)
+  with pytest.raises(OSError, match="No space left on device"):
+    trainer.train_and_evaluate(make_config(max_steps=90, sample_every_evals=1), wd)
+  assert not [n for n in listing(os.path.join(wd, checkpoint.LATEST)) if TMP_MARK in n]
+  assert 90 in complete_steps(os.path.join(wd, checkpoint.LATEST))
+  checkpoint.restore_params(wd, checkpoint.LATEST, 90)
