@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmarks of issue 17 in one call of at most 600 s (about 9
+# The GPU benchmarks of issue 17 in one call of at most 600 s (about 9.5
 # minutes on an H200 by estimate, not yet timed whole), each comparison in
 # one run: the paper model's bf16 training step at batch 1024 with the GRU
 # scans' written-out gradient ('written') and the sample tier's bf16 ReLUs
@@ -36,7 +36,7 @@ T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfl
     --rnn_grad written --rnn_grad autodiff --relu_grad output --relu_grad autodiff
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --sample_l1 table --sample_l1 table_mm --sample_l1 table_pallas
-# Two Pallas kernels a frame each way instead of XLA's five (compiled without
+# Two Pallas kernels a frame each way instead of XLA's five to seven (compiled without
 # a GPU: 2281 -> 1071 kernels a step, roofline 9.6 -> 7.4 ms).
 T=150 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16 \
     --rnn_unroll 8 --rnn_kernel xla --rnn_kernel pallas

@@ -45,7 +45,7 @@ T=150 run sample $B/sample_speed.py --configs paper --batches 1 --seconds 2 --ba
     --unroll 16 --min_rows 2 --hidden1 folded --hidden1 matmul
 T=150 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 2 --baseline_seconds 0 \
     --unroll 16 --hidden1 folded --hidden1 matmul
-# Last (a 300 s call may end inside it): the bf16 backward matmuls ('dtype')
+# Last (a call with little time left may end inside it): the bf16 backward matmuls ('dtype')
 # and the loss's written-out gradient ('vjp') against the pre-2026-11-30
 # autodiff of each (four rows).
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \

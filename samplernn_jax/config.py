@@ -50,7 +50,7 @@ def _model_keys(c: ml_collections.ConfigDict) -> None:
                              # trips on a GPU; the function up to float32 summation order
   c.rnn_kernel = "xla"       # GRU frame loops: xla | pallas (gru_pallas.py: two Triton
                              # kernels a frame each way on one GPU; unmeasured, so not
-                             # the default; on a CPU the interpreter, for tests only)
+                             # the default; on a CPU Pallas' interpreter, no faster)
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
                              # table_mm (tables, gradient as one one-hot matmul) |
                              # table_pallas (table_mm's matmul as a Pallas kernel) |
@@ -254,11 +254,14 @@ def check_devices(config, n_devices: int) -> None:
             (("rnn_kernel", config.rnn_kernel), ("sample_l1", sample_l1(config)))
             if "pallas" in value]
   if chosen and n_devices > 1:
+    fixes = {"rnn_kernel": "config.rnn_kernel='xla'",
+             "sample_l1": "a sample_l1 without 'pallas' (e.g. 'table_mm')"}
+    hint = " and ".join(v for k, v in fixes.items() if any(c.startswith(f"config.{k}=")
+                                                           for c in chosen))
     raise ValueError(f"{' and '.join(chosen)}: Pallas kernels run on one device, not "
                      f"on this mesh of {n_devices} devices (XLA cannot split a kernel "
                      "call over the batch: it would gather the batch onto every "
-                     "device); use config.rnn_kernel='xla' and a sample_l1 without "
-                     "'pallas' (e.g. 'table_mm')")
+                     f"device); use {hint}")
 
 
 def build_model(config, n_classes: int | None = None) -> SampleRNN:

@@ -88,6 +88,7 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     clips = min(clips, config.max_eval_clips)
 
   mesh = sharding.make_mesh()
+  config_lib.check_devices(config, mesh.devices.size)  # a Pallas-trained run: one device
   if "eval_batch_size" not in overrides:  # no batch of padding rows beyond need
     n_dev = mesh.devices.size
     config.eval_batch_size = min(config.eval_batch_size or config.batch_size,

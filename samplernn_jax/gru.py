@@ -76,7 +76,7 @@ def gru_scan(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype,
   ``precision.matmul``: ``dtype`` operands, float32 accumulation.
   ``kernel``: 'xla' (XLA's kernels), or 'pallas', the frame loops in
   ``gru_pallas``' kernels, two a frame each way (a GPU's, or on a CPU
-  Pallas' interpreter: for tests, slow); the same function up to float32
+  Pallas' interpreter, which is what the tests check); the same function up to float32
   summation order.
   """
   # no gradient flows here: under differentiation _gru_scan_fwd runs instead

@@ -1,21 +1,27 @@
 """A GRU layer's frame loop in two Pallas kernels a frame each way
 (``gru.gru_scan(..., kernel='pallas')``, ``config.rnn_kernel='pallas'``).
 
-XLA runs each frame of ``gru.gru_scan`` as two gemms and three other kernels
-forward and as many backward (compiled for an H200: the gates' matmul, its
-split-K sum with the sigmoid, the r h cast, the candidate's matmul, the new
-state, the stacking of the outputs). Here each matmul is a kernel with the
+XLA runs each frame of ``gru.gru_scan`` as five to seven kernels each way
+(compiled for an H200; benchmarks/README.md, "The GRU frame loops in Pallas
+kernels", lists them): two gemms and the element-wise work around them in
+fusions of their own. Here each matmul is a kernel with the
 element-wise work around it fused in, and the kernels read and write the
 whole [F, ...] arrays at the frame's index, so nothing is sliced or stacked
 by a kernel of its own:
 
   forward   ``_gates``:  z, r = sigmoid(xp_g + h W_g);  r h in ``dtype``
             ``_cand``:   c = tanh(xp_c + (r h) W_c);    h' = z c + (1 - z) h
-  backward  ``_bwd_cand``:  d(rh) = da_c W_c^T, with da_c = g z (1 - c^2)
+  backward (g = dL/dh' = the carried dh + d_hs[t]):
+            ``_bwd_cand``:  d(rh) = da_c W_c^T, with da_c = g z (1 - c^2)
                              made from g, z, c as the matmul reads them;
-                             writes this frame's d_xp (da_g, da_c) and
-                             g (1 - z) + d(rh) r
-            ``_bwd_gates``: dh = that + da_g W_g^T
+                             writes this frame's d_xp = [da_g, da_c] with
+                             da_g = [g (c - h) z (1 - z), d(rh) h r (1 - r)],
+                             and part = g (1 - z) + d(rh) r
+            ``_bwd_gates``: dh = part + da_g W_g^T
+
+Input 0 of every kernel is the loop's trip counter; an input aliased to an
+output (``input_output_aliases``) is the buffer the kernel writes in place,
+read through the input ref, written through the output ref.
 
 The same arithmetic as ``gru._gru_parts`` and ``gru._gru_scan_bwd``: matmul
 operands in ``dtype``, float32 accumulation and element-wise work (tested

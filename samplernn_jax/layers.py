@@ -183,8 +183,8 @@ def check_pallas_rnn(key: str, rnn_type: str, hidden: int) -> None:
   """A ValueError naming ``key`` unless a layer of ``rnn_type`` and ``hidden``
   units can run in ``gru_pallas``' kernels (a GRU, H a multiple of 16)."""
   if rnn_type != "GRU" or hidden % 16:
-    raise ValueError(f"{key}='pallas' runs GRU layers whose hidden size is a multiple "
-                     f"of 16; got rnn_type {rnn_type!r}, hidden size {hidden}")
+    raise ValueError(f"{key}='pallas' runs GRU layers whose hidden size (config.dim) is a "
+                     f"multiple of 16; got rnn_type {rnn_type!r}, hidden size {hidden}")
 
 
 class RNNLayer(nn.Module):

@@ -68,9 +68,8 @@ def test_pallas_gru_lowers_to_four_triton_kernels_a_frame_for_a_gpu():
   unroll 1, and with unroll 2 over 5 frames 2 x 2 in the loop plus 2 after
   it, each way; lowered for the CPU, none (the interpreter). Rules out a
   kernel only the interpreter can run (a block side Triton cannot load),
-  the interpreter put into a GPU program, and an unrolled loop that
-  launches anything but the kernels (the frame index is computed inside
-  them)."""
+  the interpreter put into a GPU program, and unrolled or remainder frames
+  that call the kernels too few or too many times."""
   wg, wc, xp, h0, d_hs, _ = _inputs()
 
   def grad_fn(unroll):
@@ -87,7 +86,7 @@ def test_pallas_gru_lowers_to_four_triton_kernels_a_frame_for_a_gpu():
 
 def test_blocks_and_the_sizes_the_kernels_take():
   """gru_pallas.blocks: powers of two of at least 16 that divide the hidden
-  size, 16-row blocks for small batches and 64 for the paper's batch 1024;
+  size, 16-row blocks for small batches and 64 for the paper model at batch 1024;
   a hidden size that is no multiple of 16 is refused with the config key,
   and so is an LSTM (by the config, the layer, and check_choice for a
   misspelt kernel). Rules out blocks a Triton dot cannot take, and a setting
@@ -185,5 +184,6 @@ def test_pallas_options_are_refused_on_several_devices():
       "on one device, not on this mesh of 2 devices")):
     config_lib.check_devices(config, 2)
   config.rnn_kernel = "xla"
-  with pytest.raises(ValueError, match=r"^config.sample_l1='table_pallas': "):
+  with pytest.raises(ValueError, match=r"^config.sample_l1='table_pallas': ") as err:
     config_lib.check_devices(config, 2)
+  assert "rnn_kernel" not in str(err.value)  # the hint names only what was chosen
