@@ -272,7 +272,7 @@ class _Run:
 
   def evaluate_and_keep_best(self) -> dict:
     """Valid bits; when they are the best so far, test bits and ``best/``."""
-    st, ds, config = self.state, self.setup.dataset, self.config
+    st, ds = self.state, self.setup.dataset
     step = int(st.step)
     record = {"step": step, "epoch": self.epoch_of(step)}
     if ds.valid is None:
