@@ -130,3 +130,13 @@ def forms(holders: dict) -> list[dict]:
   names = list(holders)
   return [dict(zip(names, kinds))
           for kinds in itertools.product(*(holders[n].value for n in names))]
+
+
+def settings(sample_l1s, holders: dict, unrolls, rnn_kernels):
+  """(sample_l1, form, rnn_unroll, rnn_kernel) of every row train_speed.py and
+  train_kernels.py run, but 'pallas' with an 'autodiff' rnn_grad: autodiff's
+  scan has XLA's loops only, so that row would be mislabelled."""
+  for l1, form, unroll, kernel in itertools.product(sample_l1s, forms(holders), unrolls,
+                                                    rnn_kernels):
+    if not (kernel == "pallas" and form.get("rnn_grad") == "autodiff"):
+      yield l1, form, unroll, kernel

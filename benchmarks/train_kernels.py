@@ -31,7 +31,6 @@ gemm autotuning (each gemm keeps its backend's default) and nothing run or
 measured.
 """
 import functools
-import itertools
 import os
 
 import baselines
@@ -126,10 +125,8 @@ def _run():
       config.seq_len = _SEQ_LEN.value
     for bs in (_BATCH_SIZES.value or str(config.batch_size)).split(","):
       config.batch_size = int(bs)
-      for l1, form, unroll, kernel in itertools.product(
-          _SAMPLE_L1.value, baselines.forms(_FORMS), _RNN_UNROLL.value, _RNN_KERNEL.value):
-        if kernel == "pallas" and form.get("rnn_grad") == "autodiff":
-          continue  # autodiff's scan has XLA's loops only: the row would be mislabelled
+      for l1, form, unroll, kernel in baselines.settings(
+          _SAMPLE_L1.value, _FORMS, _RNN_UNROLL.value, _RNN_KERNEL.value):
         config.sample_l1, config.rnn_unroll, config.rnn_kernel = l1, unroll, kernel
         common.emit(row(name, config, n_classes, mesh, target, form))
 

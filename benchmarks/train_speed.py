@@ -28,7 +28,6 @@ Random data and freshly initialised parameters; the step is the real
 ``steps.train_step``, jitted and sharded over every device as in training.
 """
 import functools
-import itertools
 import statistics
 import time
 
@@ -174,10 +173,8 @@ def _run():
       if _SEQ_LEN.value:
         config.seq_len = _SEQ_LEN.value
       config.dtype = _DTYPE.value
-      for l1, form, unroll, kernel in itertools.product(
-          _SAMPLE_L1.value, baselines.forms(_FORMS), _RNN_UNROLL.value, _RNN_KERNEL.value):
-        if kernel == "pallas" and form.get("rnn_grad") == "autodiff":
-          continue  # autodiff's scan has XLA's loops only: the row would be mislabelled
+      for l1, form, unroll, kernel in baselines.settings(
+          _SAMPLE_L1.value, _FORMS, _RNN_UNROLL.value, _RNN_KERNEL.value):
         config.sample_l1, config.rnn_unroll, config.rnn_kernel = l1, unroll, kernel
         row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
                                          _PROFILE.value, form),

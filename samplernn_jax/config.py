@@ -250,18 +250,15 @@ def check_devices(config, n_devices: int) -> None:
   it would gather the whole batch onto every device (for the GRU loops'
   kernels in every frame: compiled for two H200s, the layer's loops
   all-gather their [F, B, ...] buffers each trip)."""
-  chosen = [f"config.{key}={value!r}" for key, value in
-            (("rnn_kernel", config.rnn_kernel), ("sample_l1", sample_l1(config)))
+  options = (("rnn_kernel", config.rnn_kernel, "config.rnn_kernel='xla'"),
+             ("sample_l1", sample_l1(config), "a sample_l1 without 'pallas' (e.g. 'table_mm')"))
+  chosen = [(f"config.{key}={value!r}", fix) for key, value, fix in options
             if "pallas" in value]
   if chosen and n_devices > 1:
-    fixes = {"rnn_kernel": "config.rnn_kernel='xla'",
-             "sample_l1": "a sample_l1 without 'pallas' (e.g. 'table_mm')"}
-    hint = " and ".join(v for k, v in fixes.items() if any(c.startswith(f"config.{k}=")
-                                                           for c in chosen))
-    raise ValueError(f"{' and '.join(chosen)}: Pallas kernels run on one device, not "
-                     f"on this mesh of {n_devices} devices (XLA cannot split a kernel "
-                     "call over the batch: it would gather the batch onto every "
-                     f"device); use {hint}")
+    raise ValueError(f"{' and '.join(c for c, _ in chosen)}: Pallas kernels run on one "
+                     f"device, not on this mesh of {n_devices} devices (XLA cannot split a "
+                     "kernel call over the batch: it would gather the batch onto every "
+                     f"device); use {' and '.join(f for _, f in chosen)}")
 
 
 def build_model(config, n_classes: int | None = None) -> SampleRNN:
