@@ -66,15 +66,15 @@ def target_config(target: str) -> str:
   return _CONFIG.format(**TARGETS[target])
 
 
-def devices(target: str) -> list:
-  """The devices of one ``target`` GPU, for compiling only. Call before any
-  other JAX work: it pins this process's JAX backend to the CPU."""
+def devices(target: str, n: int = 1) -> list:
+  """The devices of ``n`` ``target`` GPUs of one host, for compiling only. Call
+  before any other JAX work: it pins this process's JAX backend to the CPU."""
   from jax.experimental import topologies
   config = target_config(target)
   jax.config.update("jax_platforms", "cpu")
   try:
     topo = topologies.get_topology_desc(platform="cuda", target_config=config,
-                                        topology="1x1x1")
+                                        topology=f"1x1x{n}")
   except Exception as e:  # most often no CUDA plugin: jax names the platform it lacks
     raise RuntimeError(
         f"compiling for {target} without a GPU needs jax's CUDA plugin at jax's version "

@@ -14,21 +14,23 @@ fusions, its kernel count and the bytes each kernel moves; the gemm
 autotuner needs a device, so each gemm keeps its default backend there.
 
 Fields: config, batch_size, seq_len, dtype, sample_l1, grad_matmuls,
-loss_grad, rnn_grad, relu_grad, rnn_unroll, rnn_kernel (as train_speed.py), target (the GPU compiled for, or
-this device's kind), jax, kernels_per_step (kernel launches of one step, loop
-trips multiplied out), bytes_per_step, matmul_flops_per_step, roofline_s (the
-sum of every kernel's max(bytes / HBM bandwidth, FLOPs / peak): the step at
-the device's peak rates, launch costs and caches aside, an estimate and not
-a floor; targets only), roofline_samples_per_s, by_kind (kernels, bytes,
-FLOPs and roofline time of gemm, elementwise, reduction, scatter, ...
-kernels: hlo_kernels.py's kinds), top (the ``--top`` kernels by roofline
-time, or by bytes without a target: launches, bytes and FLOPs per launch,
-roofline time of all launches, the JAX operation each came from),
-counts_exact (no unknown loop trip count or conditional), unread_dots (dots
-whose FLOPs could not be read; 0 expected), date. "Compiled without a
-device" (``--target``): XLA:GPU's own program for that GPU, but with no
-gemm autotuning (each gemm keeps its backend's default) and nothing run or
-measured.
+loss_grad, rnn_grad, relu_grad, rnn_unroll, rnn_kernel (as train_speed.py),
+target (the GPU compiled for, or this device's kind), devices
+(``--devices``: the program is one device's, its batch the global batch over
+them, collectives included as kernels), jax, kernels_per_step (kernel
+launches of one step, loop trips multiplied out), bytes_per_step,
+matmul_flops_per_step, roofline_s (the sum of every kernel's max(bytes / HBM
+bandwidth, FLOPs / peak): the step at the device's peak rates, launch costs
+and caches aside, an estimate and not a floor; targets only),
+roofline_samples_per_s, by_kind (kernels, bytes, FLOPs and roofline time of
+gemm, elementwise, reduction, scatter, ... kernels: hlo_kernels.py's kinds),
+top (the ``--top`` kernels by roofline time, or by bytes without a target:
+launches, bytes and FLOPs per launch, roofline time of all launches, the JAX
+operation each came from), counts_exact (no unknown loop trip count or
+conditional), unread_dots (dots whose FLOPs could not be read; 0 expected),
+date. "Compiled without a device" (``--target``): XLA:GPU's own program for
+that GPU, but with no gemm autotuning (each gemm keeps its backend's
+default) and nothing run or measured.
 """
 import functools
 import os
@@ -56,6 +58,8 @@ _FORMS = baselines.define_flags()  # as train_speed.py; each may repeat
 _RNN_UNROLL = flags.DEFINE_multi_integer("rnn_unroll", [1], "config.rnn_unroll; may repeat")
 _RNN_KERNEL = flags.DEFINE_multi_enum("rnn_kernel", ["xla"], ["xla", "pallas"],
                                       "config.rnn_kernel; may repeat")
+_DEVICES = flags.DEFINE_integer("devices", 1, "with --target: compile for this many of its GPUs "
+                                "on one host, the batch split over them")
 _TARGET = flags.DEFINE_enum("target", "", ["", *deviceless.TARGETS],
                             "compile for this GPU without one ('': this process's device)")
 _TOP = flags.DEFINE_integer("top", 10, "kernels listed in 'top'")
@@ -82,7 +86,7 @@ def step_hlo(config, n_classes: int, mesh: Mesh, form=None) -> str:
   state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                        state, st_sh)
   fn = functools.partial(steps.train_step, model, tx)  # a fresh callable: traced below
-  with baselines.traced_as(form or {}):
+  with baselines.traced_as(form or {}), jax.set_mesh(mesh):  # traced as train.py's step
     lowered = jax.jit(fn, out_shardings=st_sh, donate_argnums=0).lower(
         state, abstract_batch(config, mesh))
   return lowered.compile().as_text()
@@ -104,7 +108,8 @@ def row(name, config, n_classes, mesh, target, form) -> dict:
   return {"config": name, "batch_size": config.batch_size, "seq_len": config.seq_len,
           "dtype": config.dtype, "sample_l1": config.sample_l1, **form,
           "rnn_unroll": config.rnn_unroll, "rnn_kernel": config.rnn_kernel,
-          "target": spec["name"] if spec else common.device_kind(), "jax": jax.__version__,
+          "target": spec["name"] if spec else common.device_kind(),
+          "devices": mesh.devices.size, "jax": jax.__version__,
           "kernels_per_step": s["kernels"], "bytes_per_step": s["bytes"],
           "matmul_flops_per_step": s["matmul_flops"],
           "roofline_s": s.get("roofline_s"),
@@ -116,7 +121,9 @@ def row(name, config, n_classes, mesh, target, form) -> dict:
 
 def _run():
   target = _TARGET.value
-  devs = deviceless.devices(target) if target else jax.devices()
+  if _DEVICES.value != 1 and not target:
+    raise ValueError("--devices: only with --target (this process compiles for its own devices)")
+  devs = deviceless.devices(target, _DEVICES.value) if target else jax.devices()
   mesh = Mesh(np.array(devs), ("data",))
   for name in _CONFIGS.value.split(","):
     config, n_classes = common.load_config(name)

@@ -92,7 +92,6 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
   tx = steps.make_optimizer(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
-  config_lib.check_devices(config, mesh.devices.size)
   b = config.batch_size
   state = steps.init_state(model, tx, jax.random.key(0), b, config.seq_len)
   batch = common.random_batch(config, n_classes)
@@ -103,7 +102,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
   fn = functools.partial(steps.train_step, model, tx)
   jitted = jax.jit(fn, in_shardings=(st_sh, data_sh), out_shardings=st_sh, donate_argnums=0)
   t0 = time.perf_counter()
-  with baselines.traced_as(form):
+  with baselines.traced_as(form), jax.set_mesh(mesh):  # traced as train.py's step
     compiled = jitted.lower(state, dev_batch).compile()
   compile_s = time.perf_counter() - t0
   try:

@@ -49,8 +49,8 @@ def _model_keys(c: ml_collections.ConfigDict) -> None:
   c.rnn_unroll = 1           # RNN scan steps per loop trip (lax.scan's unroll): fewer
                              # trips on a GPU; the function up to float32 summation order
   c.rnn_kernel = "xla"       # GRU frame loops: xla | pallas (gru_pallas.py: two Triton
-                             # kernels a frame each way on one GPU; unmeasured, so not
-                             # the default; on a CPU Pallas' interpreter, no faster)
+                             # kernels a frame each way, on each GPU's rows; unmeasured,
+                             # so not the default; on a CPU Pallas' interpreter, no faster)
   c.sample_l1 = "auto"       # sample tier's embedding + first Linear: matmul | table |
                              # table_mm (tables, gradient as one one-hot matmul) |
                              # table_pallas (table_mm's matmul as a Pallas kernel) |
@@ -242,23 +242,6 @@ def validate(config) -> None:
     raise ValueError(f"config.sample_per_class={config.sample_per_class}: expected >= 1")
   if config.sample_seconds <= 0:
     raise ValueError(f"config.sample_seconds={config.sample_seconds}: expected > 0")
-
-
-def check_devices(config, n_devices: int) -> None:
-  """A ValueError naming the key when a Pallas option meets a mesh of
-  several devices: XLA cannot split a kernel call over the 'data' axis, so
-  it would gather the whole batch onto every device (for the GRU loops'
-  kernels in every frame: compiled for two H200s, the layer's loops
-  all-gather their [F, B, ...] buffers each trip)."""
-  options = (("rnn_kernel", config.rnn_kernel, "config.rnn_kernel='xla'"),
-             ("sample_l1", sample_l1(config), "a sample_l1 without 'pallas' (e.g. 'table_mm')"))
-  chosen = [(f"config.{key}={value!r}", fix) for key, value, fix in options
-            if "pallas" in value]
-  if chosen and n_devices > 1:
-    raise ValueError(f"{' and '.join(c for c, _ in chosen)}: Pallas kernels run on one "
-                     f"device, not on this mesh of {n_devices} devices (XLA cannot split a "
-                     "kernel call over the batch: it would gather the batch onto every "
-                     f"device); use {' and '.join(f for _, f in chosen)}")
 
 
 def build_model(config, n_classes: int | None = None) -> SampleRNN:

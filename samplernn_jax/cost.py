@@ -31,8 +31,9 @@ class Evaluator:
     self.batch_size = config.eval_batch_size or config.batch_size
     sharding.check_batch_size(self.batch_size, mesh, "config.eval_batch_size")
     state_sh = sharding.batch_sharded(mesh)
-    self._step = jax.jit(functools.partial(steps.eval_step, model),
-                         out_shardings=(sharding.replicated(mesh),) * 2 + (state_sh,))
+    self._step = sharding.under_mesh(jax.jit(
+        functools.partial(steps.eval_step, model),
+        out_shardings=(sharding.replicated(mesh),) * 2 + (state_sh,)), mesh)
 
   def __call__(self, params, split: Split, desc: str = "eval") -> float:
     c = self.config
@@ -88,7 +89,6 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     clips = min(clips, config.max_eval_clips)
 
   mesh = sharding.make_mesh()
-  config_lib.check_devices(config, mesh.devices.size)  # a Pallas-trained run: one device
   if "eval_batch_size" not in overrides:  # no batch of padding rows beyond need
     n_dev = mesh.devices.size
     config.eval_batch_size = min(config.eval_batch_size or config.batch_size,

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from samplernn_jax import gru_pallas, precision
+from samplernn_jax import gru_pallas, precision, sharding
 
 Array = jax.Array
 Dtype = Any
@@ -61,7 +61,6 @@ def scan_steps(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype
   return hs, last
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
 def gru_scan(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype,
              unroll: int = 1, kernel: str = "xla") -> tuple[Array, Array]:
   """``scan_steps`` (a GRU layer over F frames) with its gradient written out.
@@ -77,18 +76,26 @@ def gru_scan(w_gates: Array, w_cand: Array, xp: Array, h0: Array, dtype: Dtype,
   ``kernel``: 'xla' (XLA's kernels), or 'pallas', the frame loops in
   ``gru_pallas``' kernels, two a frame each way (a GPU's, or on a CPU
   Pallas' interpreter, which is what the tests check); the same function up to float32
-  summation order.
+  summation order. Under a mesh of several devices the kernels run on each
+  device's rows (``sharding.per_device``).
   """
+  mesh = sharding.batch_mesh() if kernel == "pallas" else None
+  return _gru_scan(w_gates, w_cand, xp, h0, dtype, unroll, kernel, mesh)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6, 7))
+def _gru_scan(w_gates, w_cand, xp, h0, dtype, unroll, kernel, mesh):
   # no gradient flows here: under differentiation _gru_scan_fwd runs instead
-  (hs, last), _ = _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, kernel, keep=False)
+  (hs, last), _ = _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, kernel, mesh,
+                                keep=False)
   return hs, last
 
 
-def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, kernel="xla", keep=True):
+def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, kernel="xla", mesh=None, keep=True):
   """gru_scan's outputs and, with ``keep``, the backward's residuals: the
   weights in ``dtype``, h0, the states (xla: hs [F, B, H]; pallas:
-  ``gru_pallas.forward``'s [F + 1, Bp, H], h0 first) and the gates and
-  candidate of every frame.
+  ``gru_pallas.forward``'s [F + 1, Bp, H], h0 first, each device's rows
+  padded on their own) and the gates and candidate of every frame.
 
   The weights are cast to ``dtype`` once, not in every frame's iteration;
   below float32 the loop also carries the new state cast to ``dtype``, made
@@ -96,11 +103,11 @@ def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, kernel="xla", keep=Tru
   of its own at the start of the next frame. Same values as scan_steps.
   """
   w_gates, w_cand = w_gates.astype(dtype), w_cand.astype(dtype)
-  if kernel == "pallas":
-    b = h0.shape[0]
-    hs_ext, zrc = gru_pallas.forward(w_gates, w_cand, xp, h0, dtype, unroll, keep)
-    outputs = hs_ext[1:, :b], hs_ext[-1, :b]
-    return outputs, ((w_gates, w_cand, h0, hs_ext, zrc) if keep else None)
+  if kernel == "pallas":  # on each device's rows (sharding.per_device)
+    fwd = functools.partial(_pallas_fwd, dtype=dtype, unroll=unroll, keep=keep)
+    hs, last, hs_ext, zrc = sharding.per_device(fwd, (None, None, 1, 0), (1, 0, 1, 1), mesh)(
+        w_gates, w_cand, xp, h0)
+    return (hs, last), ((w_gates, w_cand, h0, hs_ext, zrc) if keep else None)
   low = precision.below_float32(dtype)
 
   def body(carry, xp_t):
@@ -115,21 +122,43 @@ def _gru_scan_fwd(w_gates, w_cand, xp, h0, dtype, unroll, kernel="xla", keep=Tru
   return (hs, last), (w_gates, w_cand, h0, hs, zrc)
 
 
-def _gru_scan_bwd(dtype, unroll, kernel, res, cotangents):
+def _gru_scan_bwd(dtype, unroll, kernel, mesh, res, cotangents):
   w_gates, w_cand, h0, hs, zrc = res
   d_hs, d_last = cotangents
   n = h0.shape[-1]
-  if kernel == "pallas":
-    d_xp, dh0 = gru_pallas.backward(w_gates, w_cand, hs, zrc, d_hs, d_last, dtype, unroll)
-    b = h0.shape[0]
-    h_prev, zrc = hs[:-1, :b], zrc[:, :b]  # [F, B, H], [F, B, 3H]
-  else:
-    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # [F, B, H]
-    d_xp, dh0 = _frames_bwd(w_gates, w_cand, h_prev, zrc, d_hs, d_last, dtype, unroll)
+  if kernel == "pallas":  # on each device's rows, then the devices' weight gradients added
+    bwd = functools.partial(_pallas_bwd, dtype=dtype, unroll=unroll)
+    d_w_gates, d_w_cand, d_xp, dh0 = sharding.per_device(
+        bwd, (None, None, 1, 1, 1, 0), (0, 0, 1, 0), mesh)(w_gates, w_cand, hs, zrc, d_hs, d_last)
+    return sharding.sum_parts(d_w_gates, n), sharding.sum_parts(d_w_cand, n), d_xp, dh0
+  h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # [F, B, H]
+  d_xp, dh0 = _frames_bwd(w_gates, w_cand, h_prev, zrc, d_hs, d_last, dtype, unroll)
+  return (*_weight_grads(h_prev, zrc, d_xp, dtype), d_xp, dh0)
+
+
+def _weight_grads(h_prev, zrc, d_xp, dtype):
+  """The recurrent weights' gradients [H, 2H], [H, H] from every frame's
+  previous state h_prev [F, B, H], gates zrc and d_xp [F, B, 3H]."""
+  n = h_prev.shape[-1]
   r = zrc[..., n:2 * n]
-  d_w_gates = _dot_frames(h_prev, d_xp[..., :2 * n], dtype)
-  d_w_cand = _dot_frames(r * h_prev, d_xp[..., 2 * n:], dtype)
-  return d_w_gates, d_w_cand, d_xp, dh0
+  return (_dot_frames(h_prev, d_xp[..., :2 * n], dtype),
+          _dot_frames(r * h_prev, d_xp[..., 2 * n:], dtype))
+
+
+def _pallas_fwd(w_gates, w_cand, xp, h0, dtype, unroll, keep):
+  """gru_pallas.forward on one device's rows -> (hs [F, B, H], last [B, H],
+  and the backward's residuals: hs_ext [F + 1, Bp, H], zrc, padded rows kept)."""
+  b = h0.shape[0]
+  hs_ext, zrc = gru_pallas.forward(w_gates, w_cand, xp, h0, dtype, unroll, keep)
+  return hs_ext[1:, :b], hs_ext[-1, :b], hs_ext, zrc
+
+
+def _pallas_bwd(w_gates, w_cand, hs_ext, zrc, d_hs, d_last, dtype, unroll):
+  """gru_pallas.backward on one device's rows (``_pallas_fwd``'s residuals)
+  -> (this device's parts of the weight gradients, d_xp [F, B, 3H], dh0 [B, H])."""
+  b = d_last.shape[0]
+  d_xp, dh0 = gru_pallas.backward(w_gates, w_cand, hs_ext, zrc, d_hs, d_last, dtype, unroll)
+  return (*_weight_grads(hs_ext[:-1, :b], zrc[:, :b], d_xp, dtype), d_xp, dh0)
 
 
 def _frames_bwd(w_gates, w_cand, h_prev, zrc, d_hs, d_last, dtype, unroll):
@@ -158,4 +187,4 @@ def _dot_frames(x, g, dtype):
                        preferred_element_type=jnp.promote_types(dtype, jnp.float32))
 
 
-gru_scan.defvjp(_gru_scan_fwd, _gru_scan_bwd)
+_gru_scan.defvjp(_gru_scan_fwd, _gru_scan_bwd)

@@ -28,9 +28,10 @@ operands in ``dtype``, float32 accumulation and element-wise work (tested
 against them in Pallas' interpreter, the program a CPU gets). On a GPU the
 kernels go through Pallas' Triton backend; whether they beat XLA is for a
 GPU to measure (``benchmarks/gpu_suite.sh``), so 'xla' stays the default.
-As ``kernels.one_hot_grad``, meant for one device: XLA cannot split a
-kernel call over a 'data' mesh (it gathers the batch in every frame);
-train.py refuses it on several devices (``config.check_devices``).
+These functions see one device's rows: on a mesh of several devices
+``gru.gru_scan`` runs them on each device's share of the batch
+(``sharding.per_device``), since XLA cannot split a kernel call itself (it
+would gather the batch onto every device in every frame).
 
 Shapes: F frames, B batch (padded to Bp, a multiple of bm), H hidden size (a
 multiple of 16); ``hs_ext`` [F + 1, Bp, H] holds h0 and then every frame's

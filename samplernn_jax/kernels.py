@@ -11,9 +11,10 @@ the matrix unit, so only g and the indices are read from memory.
 It runs through Pallas' Triton backend on a GPU and in interpret mode on a
 CPU (the tests' reference check). Whether it is faster than XLA's matmul is
 for a GPU to say (``benchmarks/gpu_suite.sh``); ``sample_l1='auto'`` does
-not choose it. Meant for one device: XLA cannot split a kernel call over a
-'data' mesh, so there it would run on gathered inputs; train.py refuses it
-on several devices (``config.check_devices``).
+not choose it. It sums the rows it is given: on a mesh of several devices
+``layers.table_sum`` calls it on each device's rows and adds the devices'
+sums (``sharding.per_device``), since XLA cannot split a kernel call itself
+(it would gather the rows onto every device).
 
 Shapes: N rows (batch x positions), s table positions, Q levels, H width;
 bn rows and bh columns per block.

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from samplernn_jax import gru, kernels, precision
+from samplernn_jax import gru, kernels, precision, sharding
 
 Array = jax.Array
 Dtype = Any
@@ -129,29 +129,32 @@ def table_sum(tables: Array, idx: Array, grad_dtype: Dtype | None = None,
     return _gather_sum(tables, idx)
   if grad_kernel not in ("xla", "pallas"):
     raise ValueError(f"grad_kernel={grad_kernel!r}: expected 'xla' or 'pallas'")
-  return _table_sum_mm(tables, idx, jnp.dtype(grad_dtype), grad_kernel)
+  mesh = sharding.batch_mesh() if grad_kernel == "pallas" else None  # for the backward
+  return _table_sum_mm(tables, idx, jnp.dtype(grad_dtype), grad_kernel, mesh)
 
 
 def _gather_sum(tables: Array, idx: Array) -> Array:
   return sum(tables[j][idx[..., j]] for j in range(tables.shape[0]))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _table_sum_mm(tables, idx, dtype, kernel):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _table_sum_mm(tables, idx, dtype, kernel, mesh):
   return _gather_sum(tables, idx)
 
 
-def _table_sum_mm_fwd(tables, idx, dtype, kernel):
+def _table_sum_mm_fwd(tables, idx, dtype, kernel, mesh):
   # [s, Q, 0]: the tables' shape and dtype, no bytes
   return _gather_sum(tables, idx), (idx, jnp.zeros(tables.shape[:2] + (0,), tables.dtype))
 
 
-def _table_sum_mm_bwd(dtype, kernel, res, g):
+def _table_sum_mm_bwd(dtype, kernel, mesh, res, g):
   idx, like = res
   s, q = like.shape[:2]
   idx, g = idx.reshape(-1, s), g.reshape(-1, g.shape[-1])  # [N, s], [N, H]
-  if kernel == "pallas":
-    d_tables = kernels.one_hot_grad(idx, g, q, dtype)
+  if kernel == "pallas":  # each device's rows, then the devices' sums added
+    parts = sharding.per_device(lambda i, g: kernels.one_hot_grad(i, g, q, dtype),
+                                (0, 0), 0, mesh)(idx, g)
+    d_tables = sharding.sum_parts(parts, s)
   else:
     d_tables = jnp.einsum("nsq,nh->sqh", jax.nn.one_hot(idx, q, dtype=dtype), g.astype(dtype),
                           preferred_element_type=jnp.promote_types(dtype, jnp.float32))

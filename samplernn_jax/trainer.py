@@ -122,7 +122,6 @@ def make_setup(config) -> Setup:
   model = config_lib.build_model(config, dataset.n_classes)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
-  config_lib.check_devices(config, mesh.devices.size)
   batches = batches_lib.TrainBatches(
       _train_split(config, dataset), config.batch_size, config.seq_len, fs[0], config.q_type,
       config.q_levels, config.seed, jax.process_index(), jax.process_count(),
@@ -235,9 +234,10 @@ class _Run:
     _log(f"config: {json.dumps(resolved, sort_keys=True)}")
     self.writer.config(resolved, self.start)
     self.evaluator = Evaluator(s.model, config, s.mesh)
-    self.p_train = jax.jit(functools.partial(steps.train_step, s.model, s.tx),
-                           in_shardings=(s.state_sharding, sharding.batch_sharded(s.mesh)),
-                           out_shardings=s.state_sharding, donate_argnums=0)
+    self.p_train = sharding.under_mesh(jax.jit(
+        functools.partial(steps.train_step, s.model, s.tx),
+        in_shardings=(s.state_sharding, sharding.batch_sharded(s.mesh)),
+        out_shardings=s.state_sharding, donate_argnums=0), s.mesh)
     # The loudness of each class's recordings, which the model never sees
     # (clips are min-max scaled before quantisation): sample.py's default
     # level. Measured once (a pass over the train split); a resumed run keeps

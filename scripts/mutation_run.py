@@ -4,8 +4,7 @@
 
 Each mutant below is one small, plausible mistake in the numerical core
 (steps.py, sampling.py, quantize.py, layers.py, gru.py, gru_pallas.py, precision.py,
-kernels.py, model.py,
-batches.py, levels.py, cost.py), the training data's handling (trim.py,
+kernels.py, sharding.py, model.py, batches.py, levels.py, cost.py), the training data's handling (trim.py,
 config.py), what sample.py writes (sample_files.py) or the evaluation
 (samplernn_jax/evaluation/): a swapped gate, a missing clip, a wrong
 constant, a Frechet term halved. For each, the script
@@ -58,8 +57,8 @@ TESTS = {
     "batches": ["tests/test_data.py", "tests/test_reference.py"],
     "levels": ["tests/test_levels.py"],
     "cost": ["tests/test_reference.py", "tests/test_import_score.py::test_score_equals_reference_bits"],
-    "config": ["tests/test_configs.py",
-               "tests/test_gru_pallas.py::test_pallas_options_are_refused_on_several_devices"],
+    "config": ["tests/test_configs.py"],
+    "sharding": ["tests/test_gru_pallas.py::test_pallas_options_train_on_several_devices_as_xla"],
     "trim": ["tests/test_data.py"],
     "evaluation/frechet": ["tests/test_evaluation.py"],
     "evaluation/features": ["tests/test_evaluation.py"],
@@ -207,7 +206,11 @@ MUTANTS = {
     "pallas_remainder_dropped": ("gru_pallas", "for k in range(trips * u, f):",
                                  "for k in range(trips * u, f - 1):"),
     "sampler_keeps_pallas_gru": ("sampling", 'l1_impl="matmul", rnn_kernel="xla")', 'l1_impl="matmul")'),
-    "pallas_on_many_devices": ("config", "if chosen and n_devices > 1:", "if chosen and n_devices > 8:"),
+    # Pallas calls on a mesh of several devices (sharding.per_device)
+    "pallas_calls_gather_the_batch": ("sharding", "  if mesh is None:\n    return fn",
+                                      "  if True:\n    return fn"),
+    "device_sums_not_added": ("sharding", "return x.reshape(-1, rows, *x.shape[1:]).sum(0)",
+                              "return x.reshape(-1, rows, *x.shape[1:])[0]"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
