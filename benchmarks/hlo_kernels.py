@@ -137,15 +137,16 @@ def _scatter_parts(instr: dict) -> tuple[list[str], str, list[str]]:
 
 def _read_bytes(instrs: dict, name: str, full: int) -> int:
   """Bytes a fused computation reads of value ``name`` (``full`` bytes): the
-  slices where it is only sliced (through bitcasts), the updated rows where
-  it is only updated in place into the result, else all of it."""
+  slices where it is only sliced (through bitcasts and transposes: a slice
+  of a transposed value reads that part of it), the updated rows where it
+  is only updated in place into the result, else all of it."""
   users = _users(instrs, name)
   if not users:  # the result itself (a slice at the root): read once
     return full
   total = 0
   for u in users:
     u_name = u["name"]
-    if u["op"] == "bitcast":
+    if u["op"] in ("bitcast", "transpose"):
       total += _read_bytes(instrs, u_name, full)
     elif u["op"] in _SLICING and u["operands"][0] == name:  # a slice, maybe sliced again
       total += _read_bytes(instrs, u_name, shape_bytes(u["shape"]))

@@ -306,3 +306,50 @@ def test_hlo_kernels_takes_a_pallas_calls_stated_cost():
   k1, k2 = by_name["k1"], by_name["k2"]
   assert (k1["kind"], k1["flops"], k1["bytes"], k1["dtype"]) == ("gemm", 512.0, 192.0, "bf16")
   assert (k2["flops"], k2["bytes"]) == (0.0, 4 + 4096 + 4096)
+
+
+# A fusion that reads one [8, 16] frame of a [8, 4, 16] operand through a
+# transpose and a slice (the sampler's conditioning vectors, one sample step
+# of a frame), and one that transposes its operand whole.
+TRANSPOSED = """HloModule t
+
+fused_frame (p0: f32[8,64], p1: f32[8,16]) -> f32[8,16] {
+  p0 = f32[8,64]{1,0} parameter(0)
+  b = f32[8,4,16]{2,1,0} bitcast(p0)
+  t = f32[4,8,16]{2,1,0} transpose(b), dimensions={1,0,2}
+  s = f32[1,8,16]{2,1,0} slice(t), slice={[0:1], [0:8], [0:16]}
+  r = f32[8,16]{1,0} bitcast(s)
+  p1 = f32[8,16]{1,0} parameter(1)
+  ROOT a = f32[8,16]{1,0} add(r, p1)
+}
+
+fused_whole (q0: f32[4,8]) -> f32[8,4] {
+  q0 = f32[4,8]{1,0} parameter(0)
+  ROOT t = f32[8,4]{1,0} transpose(q0), dimensions={1,0}
+}
+
+ENTRY main (x: f32[8,64], y: f32[8,16], z: f32[4,8]) -> (f32[8,16], f32[8,4]) {
+  x = f32[8,64]{1,0} parameter(0)
+  y = f32[8,16]{1,0} parameter(1)
+  z = f32[4,8]{1,0} parameter(2)
+  f = f32[8,16]{1,0} fusion(x, y), kind=kLoop, calls=fused_frame
+  w = f32[8,4]{1,0} fusion(z), kind=kLoop, calls=fused_whole
+  ROOT tu = (f32[8,16]{1,0}, f32[8,4]{1,0}) tuple(f, w)
+}
+"""
+
+
+def test_hlo_kernels_reads_a_slice_of_a_transposed_operand_as_the_slice():
+  """A fusion that transposes an operand and slices one [8, 16] block of it
+  reads that block (512 bytes), not the whole [8, 64] operand (2048), plus
+  its other operand (512) and its result (512): 1536; a transpose that is
+  the fusion's result reads its operand whole (128 + 128). Rules out the
+  sampler's per-sample fusion counted as reading all 16 conditioning
+  vectors of its frame in every sample step (2026-12-01: 20 of the 37 MB
+  counted a step at 300 rows), and a transpose taken as a slice when
+  nothing slices it."""
+  ks, exact = hlo_kernels.kernels(TRANSPOSED)
+  by_name = {k["name"]: k for k in ks}
+  assert exact and sorted(by_name) == ["f", "w"]
+  assert by_name["f"]["bytes"] == 512 + 512 + 512
+  assert by_name["w"]["bytes"] == 128 + 128
