@@ -82,8 +82,7 @@ def _guided(logits, guidance, guided: bool):
 def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance,
                    guided: bool, unroll: int = 1, batched_draws: bool = True):
   """Builds the function that generates one top frame (S samples)."""
-  fs = tuple(model.frame_sizes)
-  q = model.q_levels
+  fs, q = tuple(model.frame_sizes), model.q_levels
   n_tiers = len(fs)
   apply = functools.partial(model.apply, variables)
 
@@ -92,11 +91,10 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
     ``batched_draws`` the n steps' noise [n, B, Q] is drawn before the loop
     and their log-probs computed after it (see the module docstring)."""
     b = forced.shape[1]  # B clips; upper has B' rows (2B with guidance)
-    noise = None
-    if batched_draws:  # made here, not inside each step: XLA would otherwise fuse the
-      # random bits into the step's score kernel, which then stays apart from the argmax
-      # (compiled for an H200, 300 rows: 8.1 -> 7.3 kernels a sample; benchmarks/README.md)
-      noise = jax.lax.optimization_barrier(_frame_noise(key, carry[2], upper.shape[0], (b, q)))
+    # the barrier: made here, not again inside each step's kernels (H200, 300 rows: the
+    # score work then fuses into the argmax, 8.1 -> 7.3 kernels a sample; benchmarks/README.md)
+    noise = (jax.lax.optimization_barrier(_frame_noise(key, carry[2], upper.shape[0], (b, q)))
+             if batched_draws else None)
 
     def body(c, xs):
       h, buf, pos = c
