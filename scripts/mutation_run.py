@@ -4,8 +4,8 @@
 
 Each mutant below is one small, plausible mistake in the numerical core
 (steps.py, sampling.py, quantize.py, layers.py, gru.py, gru_pallas.py, precision.py,
-kernels.py, sharding.py, model.py, batches.py, levels.py, cost.py), the training data's handling (trim.py,
-config.py), what sample.py writes (sample_files.py) or the evaluation
+kernels.py, sharding.py, model.py, batches.py, levels.py, cost.py), the training
+data's handling (trim.py, config.py), what sample.py writes (sample_files.py) or the evaluation
 (samplernn_jax/evaluation/): a swapped gate, a missing clip, a wrong
 constant, a Frechet term halved. For each, the script
 copies the repository to a temporary folder, applies the one edit (the
