@@ -14,6 +14,13 @@ from samplernn_jax import errors
 # library's typed errors, and the builtins it raises for a bad setting or path.
 KNOWN_ERRORS = (errors.Error, ValueError, FileNotFoundError, FileExistsError)
 
+# ``define_config`` defines the entry points' --config flag from here; absl
+# would file it under this module, and ``--help`` (which lists the main
+# module's flags) would leave out the flag every entry point turns on. So
+# this module disclaims its flag calls, and define_config declares the flag
+# a key flag of the module that called it.
+flags.disclaim_key_flags()
+
 
 def quiet_logs() -> None:
   """Library INFO logs (orbax, XLA backends) would bury the progress bar."""
@@ -89,10 +96,12 @@ def define_config(define: Callable, *args, **kwargs):
   runs: a misspelt key raised its AttributeError there, as a traceback.
   """
   try:
-    return define(*args, **kwargs)
+    holder = define(*args, **kwargs)
   except AttributeError as e:
     print(f"error: {attribute_error_message(str(e), sys.argv)}", file=sys.stderr)
     raise SystemExit(2)
+  flags.declare_key_flag(holder.name)  # listed by the calling script's --help
+  return holder
 
 
 def attribute_error_message(text: str, argv: list[str]) -> str:

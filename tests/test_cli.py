@@ -86,3 +86,16 @@ def test_a_known_error_shows_its_traceback_when_asked():
   traced = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert traced.returncode != 0 and "Traceback" in traced.stderr, traced.stderr
   assert "config.py" in traced.stderr and "ValueError: config.dim=0" in traced.stderr
+
+
+@pytest.mark.parametrize("script", ["train.py", "scripts/score.py"])
+def test_help_lists_the_config_flag(script):
+  """``--help`` lists the flags of the script itself, --config among them.
+  Rules out --config filed under samplernn_jax.cli (where cli.define_config
+  defines it), which left it out of --help: only --helpfull showed the flag
+  every example in the README passes."""
+  p = subprocess.run([sys.executable, script, "--help"], cwd=REPO, env=subprocess_env(),
+                     capture_output=True, text=True, timeout=300)
+  assert "Traceback" not in p.stderr, p.stderr[-3000:]
+  own = p.stdout.split(f"{script.split('/')[-1]}:", 1)
+  assert len(own) == 2 and "  --config:" in own[1], p.stdout[-3000:]
