@@ -1,4 +1,4 @@
-"""Evaluates generated scenes as the paper does (issue #8).
+"""Evaluates generated scenes as the paper does (docs/paper.md, Evaluation).
 
   python evaluate.py --data_dir D --samples DIR [--workdir W] [--overwrite] \\
       [--baseline random] [--epochs N] [--window_seconds S]

@@ -10,6 +10,9 @@ Shape glossary (used in comments throughout the package):
   C  classes                  E  sample embedding size (config.emb_size)
   N  clips of a split         W  samples in a whole clip (data files)
   P  samples in a trim frame (trim.py: 20 ms)
+  Cd conditioning features: C for the one-hot, config.cond_emb_size embedded
+  I, O  a dense layer's input and output features; G gates (3 GRU, 4 LSTM)
+(sampling.py states its own: there N is the samples generated per clip.)
 
 The tiers, top first, have frame sizes ``frame_sizes = (s_0, ..., s_{K-1})``
 (the paper: ``(16,)``; the ICLR 2017 three-tier model: ``(8, 2)``). Tier k sees
