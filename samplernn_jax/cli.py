@@ -69,6 +69,11 @@ def call(fn: Callable[[], object], argv: list[str] | None = None) -> None:
   absl_main(fn)(parse_flags([sys.argv[0], *args]))
 
 
+# absl's help flags: each prints its text and exits (with 1; a help asked
+# for is a success here, so that `train.py --help && ...` goes on).
+HELP_FLAGS = ("--help", "--helpfull", "--helpshort", "--helpxml", "-?")
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing with one clear line for a bad flag or config key.
 
@@ -80,6 +85,9 @@ def parse_flags(argv: list[str]) -> list[str]:
   argv = argv[:1] + ["--help" if a == "-h" else a for a in argv[1:]]
   try:
     return flags.FLAGS(argv)
+  except SystemExit as e:  # absl prints the help asked for, then exits 1
+    asked = any(a.split("=")[0] in HELP_FLAGS for a in argv[1:])
+    raise SystemExit(0 if asked and e.code == 1 else e.code) from None
   except AttributeError as e:
     print(f"error: {attribute_error_message(str(e), argv)}", file=sys.stderr)
   except (flags.Error, ValueError, TypeError) as e:
