@@ -65,6 +65,7 @@ TESTS = {
     "evaluation/classifier": ["tests/test_evaluation.py"],
     "evaluation/run": ["tests/test_evaluation.py"],
     "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py"],
+    "cli": ["tests/test_cli.py::test_help_lists_the_config_flag"],
 }
 
 # name: (module, original text, mutated text)
@@ -211,6 +212,10 @@ MUTANTS = {
                                       "  if True:\n    return fn"),
     "device_sums_not_added": ("sharding", "return x.reshape(-1, rows, *x.shape[1:]).sum(0)",
                               "return x.reshape(-1, rows, *x.shape[1:])[0]"),
+    # the entry points' --help (cli.py)
+    "config_flag_not_key": ("cli", "  flags.declare_key_flag(holder.name)", "  pass"),
+    "help_exits_1": ("cli", "raise SystemExit(0 if asked and e.code == 1 else e.code)",
+                     "raise SystemExit(e.code)"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
