@@ -184,15 +184,6 @@ def compile_cache_everywhere(compile_cache_dir):
       os.environ[name] = value
 
 
-@pytest.fixture(scope="module")
-def compile_cache(compile_cache_dir):
-  """Turns the cache on in this process for one test module, then back off."""
-  old = {name: getattr(jax.config, name) for name in _CACHE_OPTIONS}
-  _set_cache_options(dict(_CACHE_OPTIONS, jax_compilation_cache_dir=compile_cache_dir))
-  yield compile_cache_dir
-  _set_cache_options(old)
-
-
 def subprocess_env(devices=None, cache_dir=None):
   """Environment for a child Python: this checkout importable, N fake CPU devices."""
   env = dict(os.environ)

@@ -15,9 +15,6 @@ from conftest import random_batch
 from samplernn_jax import checkpoint, metrics, steps, trainer
 from samplernn_jax import config as config_lib
 
-# The same few programs compile once for the whole module (conftest.py).
-pytestmark = pytest.mark.usefixtures("compile_cache")
-
 
 def read_lines(workdir):
   with open(os.path.join(workdir, metrics.METRICS_FILE)) as f:
