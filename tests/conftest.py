@@ -184,7 +184,7 @@ def compile_cache_everywhere(compile_cache_dir):
       os.environ[name] = value
 
 
-def subprocess_env(devices=None, cache_dir=None):
+def subprocess_env(devices=None):
   """Environment for a child Python: this checkout importable, N fake CPU devices."""
   env = dict(os.environ)
   env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
@@ -192,19 +192,16 @@ def subprocess_env(devices=None, cache_dir=None):
   env.pop("XLA_FLAGS", None)
   if devices:
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-  if cache_dir:
-    for name, value in _CACHE_OPTIONS.items():
-      env[name.upper()] = str(value)
-    env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
   return env
 
 
 @pytest.fixture
-def run_python(compile_cache_dir):
+def run_python():
   """Runs ``python <args>`` in the repository (with the session's compilation
-  cache); returns the CompletedProcess."""
+  cache, from the environment: compile_cache_everywhere); returns the
+  CompletedProcess."""
   def run(args, devices=None, timeout=300):
     return subprocess.run([sys.executable] + list(args), cwd=REPO,
-                          env=subprocess_env(devices, compile_cache_dir),
+                          env=subprocess_env(devices),
                           capture_output=True, text=True, timeout=timeout)
   return run

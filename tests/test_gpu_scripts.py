@@ -86,6 +86,14 @@ for cmd in json.loads(sys.argv[1]):
 """
 
 
+def parse_in_child(cmds):
+  """(exit code of the child, one row per command) of CHILD run over cmds."""
+  p = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cmds)], cwd=REPO,
+                     env=subprocess_env(), capture_output=True, text=True, timeout=300)
+  rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+  return p, rows
+
+
 def test_every_gpu_script_command_parses():
   """Each command line of the GPU scripts parses, names known configs and
   gives integer lists where integers are read. Rules out a renamed or
@@ -96,10 +104,8 @@ def test_every_gpu_script_command_parses():
   assert len(cmds) >= 20, cmds  # every script's commands were found
   scripts = {os.path.basename(c[0]) for c in cmds}
   assert {"train_speed.py", "sample_speed.py", "train.py", "profile_table.py"} <= scripts
-  p = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cmds)], cwd=REPO,
-                     env=subprocess_env(), capture_output=True, text=True, timeout=300)
+  p, rows = parse_in_child(cmds)
   assert p.returncode == 0, p.stderr[-3000:]
-  rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
   assert len(rows) == len(cmds), p.stdout[-3000:] + p.stderr[-3000:]
   bad = [r for r in rows if r["exit"] != 0]  # None: the script never reached app.run
   assert not bad, bad
@@ -114,9 +120,7 @@ def test_the_check_refuses_a_misspelt_flag_and_config():
           ["benchmarks/sample_speed.py", "--configs", "papr", "--batches", "1"],
           ["benchmarks/sample_speed.py", "--configs", "paper", "--batches", "1,x"],
           ["benchmarks/sample_speed.py", "--configs", "paper", "--batches", "1"]]
-  p = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cmds)], cwd=REPO,
-                     env=subprocess_env(), capture_output=True, text=True, timeout=300)
-  rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+  _, rows = parse_in_child(cmds)
   assert [r["exit"] == 0 for r in rows] == [False, False, False, False, True], rows
   assert "rnn_kernels" in rows[0]["stderr"] and "table_pallass" in rows[1]["stderr"], rows
   assert "papr" in str(rows[2]["exit"]) and "x: not an integer" in str(rows[3]["exit"]), rows
