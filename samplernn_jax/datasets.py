@@ -30,18 +30,20 @@ def _has_class_folders(data_dir: str) -> bool:
 
 
 def recordings_fingerprint(data_dir: str) -> str:
-  """sha256 over the class folders' files: path, size and modification time
-  of each (reading only the folder listing, not the audio: a run's start-up
-  stays fast with gigabytes of recordings). A file written again gets a new
-  time, so any change, addition or removal changes the fingerprint."""
+  """sha256 over the recordings the packer reads (``packing.class_files`` of
+  each class folder, nested folders included): path, size and modification
+  time of each (reading only the folder listings, not the audio: a run's
+  start-up stays fast with gigabytes of recordings). A file written again gets
+  a new time, so any change, addition or removal changes the fingerprint."""
   h = hashlib.sha256()
   for cls in sorted(e for e in os.listdir(data_dir) if not e.startswith(".")):
     folder = os.path.join(data_dir, cls)
     if not os.path.isdir(folder):
       continue
-    for name in sorted(f for f in os.listdir(folder) if not f.startswith(".")):
-      st = os.stat(os.path.join(folder, name))
-      h.update(f"{cls}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    for path in packing.class_files(folder):
+      st = os.stat(path)
+      name = os.path.relpath(path, data_dir)
+      h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
   return h.hexdigest()
 
 

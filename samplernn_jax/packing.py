@@ -397,6 +397,16 @@ def _stage_split(recs: list[Recording], split: str, counts: dict, n_classes: int
 # Class-folder trees
 
 
+def class_files(folder: str) -> list[str]:
+  """The recordings of one class folder: every file under it, recursively,
+  in sorted order, skipping hidden files and folders (names starting with '.')."""
+  files = []
+  for root, dirs, fnames in os.walk(folder):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    files += [os.path.join(root, f) for f in sorted(fnames) if not f.startswith(".")]
+  return files
+
+
 def folder_plan(src: str, valid: float = 0.1, test: float = 0.1,
                 seed: int = 0) -> tuple[list[str], dict[str, list[Recording]]]:
   """Classes (sorted sub-folder names) and a seeded split by recording.
@@ -423,10 +433,7 @@ def folder_plan(src: str, valid: float = 0.1, test: float = 0.1,
   recs = []
   for sid, name in enumerate(classes):
     folder = os.path.join(src, name)
-    files = []
-    for root, dirs, fnames in os.walk(folder):
-      dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-      files += [os.path.join(root, f) for f in sorted(fnames) if not f.startswith(".")]
+    files = class_files(folder)
     if not files:
       raise DataError(f"{folder}: empty class folder (expected audio files of "
                       f"class {name!r})")

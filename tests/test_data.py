@@ -516,27 +516,32 @@ def test_trim_names_the_class_that_keeps_less_than_a_clip():
 # class folders packed on demand (datasets.pack_class_folders)
 
 
-def test_class_folders_are_packed_again_only_when_recordings_change(tmp_path):
+@pytest.mark.parametrize("nest", ["", "day1/"])
+def test_class_folders_are_packed_again_only_when_recordings_change(tmp_path, nest):
   """A folder of class sub-folders is packed into .packed on first use,
   reused unchanged while the recordings are the same, and packed again when
   one changes (rules out scoring or training on stale splits, e.g. a test
-  or a user run reading the .packed of recordings since replaced)."""
+  or a user run reading the .packed of recordings since replaced). With
+  ``nest`` the recordings sit in a folder inside each class folder (the
+  packer reads class folders recursively): rules out a fingerprint of the
+  class folder's own listing only, blind to a nested file rewritten in place."""
   import os
   import soundfile as sf
   from samplernn_jax import datasets
   src = tmp_path / "rec"
   rng = np.random.default_rng(0)
   for name in ("a", "b"):
-    (src / name).mkdir(parents=True)
+    (src / name / nest).mkdir(parents=True)
     for i in range(10):  # 10 recordings of one 8 s clip each: split 8 / 1 / 1
-      sf.write(str(src / name / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000), 16000)
+      sf.write(str(src / name / nest / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000),
+               16000)
   out = datasets.resolve_data_dir(str(src))
   train = os.path.join(out, "audio_train.npz")
   first = (os.stat(train).st_mtime_ns, np.load(train)["wav"].copy())
   assert datasets.resolve_data_dir(str(src)) == out
   assert os.stat(train).st_mtime_ns == first[0]  # reused, not rewritten
-  sf.write(str(src / "a" / "r0.wav"), np.zeros(8 * 16000) + 0.5 * np.sin(np.arange(8 * 16000)),
-           16000)
+  sf.write(str(src / "a" / nest / "r0.wav"),
+           np.zeros(8 * 16000) + 0.5 * np.sin(np.arange(8 * 16000)), 16000)
   assert datasets.resolve_data_dir(str(src)) == out
   changed = np.load(os.path.join(out, "audio_train.npz"))["wav"]
   assert changed.shape == first[1].shape and not np.array_equal(changed, first[1])
