@@ -136,14 +136,17 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
                     "audio_train.npz)")
   splits = {s: load_split(p, None, min_len) for s, p in paths.items()
             if s == "train" or os.path.isfile(p)}
+  source = f"config.n_classes={n_classes}"
   if not n_classes:
-    if os.path.isfile(os.path.join(data_dir, CLASSES_FILE)):
+    names_file = os.path.join(data_dir, CLASSES_FILE)
+    if os.path.isfile(names_file):
       n_classes = len(load_class_names(data_dir, 0))
+      source = f"{names_file} lists {n_classes} classes"
     else:
       n_classes = max(int(sp.sid.max()) for sp in splits.values()) + 1
   for sp in splits.values():
     if sp.sid.max() >= n_classes:
       raise DataError(f"{sp.path}: key 'sid' holds class {int(sp.sid.max())}; expected "
-                      f"0 .. {n_classes - 1} (config.n_classes={n_classes})")
+                      f"0 .. {n_classes - 1} ({source})")
   names = load_class_names(data_dir, n_classes)[:n_classes]
   return Dataset(data_dir, splits["train"], splits.get("valid"), splits.get("test"), names)

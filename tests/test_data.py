@@ -125,6 +125,30 @@ def test_open_dataset_reads_the_three_splits(small_dataset):
   assert ds.n_classes == 4 and ds.class_names == ["0", "1", "2", "3"]
 
 
+def test_classes_json_names_the_classes_and_sets_their_count(small_dataset):
+  """With ``classes.json`` beside the splits, n_classes is its length even
+  when the data holds fewer classes (sids 0..3, six names: a model for the
+  whole label set), the names come from it, and a list with a name twice,
+  or fewer names than the data's classes, is refused naming the file. Rules
+  out counting classes from the data's largest sid whatever the file says,
+  and a file whose duplicate names would make two classes one in
+  sample.py's --classes and the evaluation's tables."""
+  import json
+  import os
+  path = os.path.join(small_dataset, "classes.json")
+  names = ["bus", "cafe", "car", "city", "forest", "home"]
+  with open(path, "w") as f:
+    json.dump(names, f)
+  ds = data.open_dataset(small_dataset)
+  assert ds.n_classes == 6 and ds.class_names == names
+  for bad, what in ((["a", "b", "a", "c"], "distinct"), (["a", "b", "c"], "holds class 3; expected 0 .. 2 .*lists 3 classes")):
+    with open(path, "w") as f:
+      json.dump(bad, f)
+    with pytest.raises(DataError, match=what) as err:
+      data.open_dataset(small_dataset)
+    assert path in str(err.value)
+
+
 def test_open_dataset_missing_train(tmp_path):
   with pytest.raises(DataError, match=r"audio_train\.npz: no such file"):
     data.open_dataset(str(tmp_path))

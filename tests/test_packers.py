@@ -186,6 +186,18 @@ def test_cut_clips_drops_remainder():
   np.testing.assert_array_equal(c.ravel(), x[:20])
 
 
+@pytest.mark.parametrize("sr_in", [44100, 48000, 22050, 8000, 11025])
+def test_resampled_length_is_what_resample_gives(sr_in):
+  """``resampled_length`` (what the header check counts clips from) equals
+  the length ``resample`` returns, for lengths that do and do not divide
+  evenly. Rules out a floor where resample_poly rounds up: a file whose
+  resampled length is one sample past a clip boundary would be promised one
+  clip fewer than it decodes to, and refused as damaged."""
+  for n in (1, 2, 440, 441, 4409, 44101, 48001):
+    assert packing.resampled_length(n, sr_in, SR) == len(
+        packing.resample(np.zeros(n), sr_in, SR)), (n, sr_in)
+
+
 def test_write_npz_is_what_np_savez_writes(tmp_path):
   rng = np.random.default_rng(0)
   wav = rng.standard_normal((5, 7)).astype(np.float16)
@@ -283,6 +295,11 @@ def test_pack_folder_mixed_formats(tmp_path):
   freq_to_class = make_folder_tree(src)
   with open(os.path.join(src, ".DS_Store"), "w") as f:
     f.write("hidden files are skipped")
+  with open(os.path.join(src, "rain", ".DS_Store"), "w") as f:
+    f.write("inside a class folder too")
+  os.makedirs(os.path.join(src, "birds", ".cache"))
+  with open(os.path.join(src, "birds", ".cache", "x.wav"), "w") as f:
+    f.write("and in hidden folders")
   out = str(tmp_path / "out")
   s = packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2,
                           progress=False)
@@ -319,6 +336,35 @@ def test_folder_split_seeded_and_nonempty(tmp_path):
               or names["valid"] & names["test"])
   for c in (0, 1):  # every class keeps training recordings
     assert any(r.sid == c for r in plan["train"])
+
+
+@pytest.mark.parametrize("per_class,valid,test", [(2, 0.4, 0.4), (3, 0.3, 0.4), (4, 0.45, 0.45)])
+def test_every_class_keeps_a_training_group(per_class, valid, test):
+  """Whatever the fractions, each class keeps at least one group (here a
+  recording) for training: with 2 recordings and 40 % + 40 %, rounding would
+  give one to valid and one to test. Rules out a split that leaves a class
+  with nothing to learn from (its clips only ever evaluated)."""
+  recs = [packing.Recording(f"/{c}/{i}.wav", c, f"{c}-{i}")
+          for c in range(3) for i in range(per_class)]
+  plan = packing.assign_splits(recs, {"valid": valid, "test": test}, "train", seed=0)
+  for c in range(3):
+    assert any(r.sid == c for r in plan["train"]), (c, plan)
+  assert sorted(r.path for s in plan.values() for r in s) == sorted(r.path for r in recs)
+
+
+def test_tut_location_from_the_file_name_when_meta_has_two_columns(tmp_path):
+  """A meta.txt of two columns (file, label: the evaluation release's form)
+  takes each recording's location from its file name (``b020_90_120.wav``:
+  location ``b020``), so the segments of one location share a split. Rules
+  out taking another field of the name (the segment times), which would
+  scatter a location's segments over valid and test."""
+  root = str(tmp_path)
+  with open(os.path.join(root, "meta.txt"), "w") as f:
+    f.write("audio/b020_90_120.wav\tbus\naudio/b020_120_150.wav\tbus\n"
+            "audio/a011_0_30.wav\tpark\n")
+  meta = packing.read_dcase_meta(root)
+  assert meta == {"audio/b020_90_120.wav": (0, "b020"), "audio/b020_120_150.wav": (0, "b020"),
+                  "audio/a011_0_30.wav": (14, "a011")}
 
 
 def test_empty_split_is_reported_and_not_written(tmp_path):
@@ -515,6 +561,39 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
     a, b = load(out, split), load(ref, split)
     np.testing.assert_array_equal(a["wav"], b["wav"])
     np.testing.assert_array_equal(a["sid"], b["sid"])
+
+
+def test_a_recording_changed_after_an_interruption_is_read_again(tmp_path, monkeypatch):
+  """A run interrupted after staging train, then a training recording
+  rewritten in place (same length and format, so the same size; another
+  tone), then the same command: the staged train split is not reused, the
+  packed train holds the new tone. Rules out a job signature blind to a
+  file's modification time, which would finish the run with stale clips."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src)
+  _, plan = packing.folder_plan(src, 0.2, 0.2, 0)
+  valid_files = {r.path for r in plan["valid"]}
+  real_load = packing.load_clips
+
+  def interrupted(path, *a, **k):
+    if path in valid_files:
+      raise KeyboardInterrupt
+    return real_load(path, *a, **k)
+
+  out = str(tmp_path / "out")
+  monkeypatch.setattr(packing, "load_clips", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+  monkeypatch.setattr(packing, "load_clips", real_load)
+  changed = plan["train"][0].path
+  info = sf.info(changed)
+  size = os.path.getsize(changed)
+  sf.write(changed, tone(3100, info.frames / info.samplerate, info.samplerate, info.channels),
+           info.samplerate, subtype=info.subtype)
+  assert os.path.getsize(changed) == size
+  packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+  peaks = [peak_hz(c) for c in load(out, "train")["wav"]]
+  assert any(abs(p - 3100) <= 4 for p in peaks)
 
 
 def test_pack_dcase2016_fold_flag_takes_that_folds_lists(tut, tmp_path):
