@@ -20,6 +20,8 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from samplernn_jax.errors import ParamFormatError
+
 LATEST, BEST = "checkpoints", "best"
 
 
@@ -102,6 +104,36 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
       return sub, step
   raise FileNotFoundError(f"{workdir}: no checkpoint at step {step} (have "
                           f"{steps(LATEST) + steps(BEST)})")
+
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+  """'tier/kernel'-style path -> shape of every leaf of a parameter tree."""
+  return {"/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): tuple(x.shape)
+          for path, x in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def check_params(params: Any, expected: Any, where: str) -> None:
+  """Raises ParamFormatError unless ``params`` (restored from a checkpoint)
+  has exactly the paths and shapes of ``expected`` (the model's, e.g.
+  ``steps.abstract_params``). A checkpoint restored without a target loads
+  whatever tree was saved, and flax ignores parameters the model does not
+  use: without this check, a checkpoint of another model class (a research
+  variant) would generate or score with part of its parameters, silently."""
+  got, want = _shapes(params), _shapes(expected)
+  problems = []
+  for label, keys in (("missing", sorted(set(want) - set(got))),
+                      ("not in the model", sorted(set(got) - set(want)))):
+    if keys:
+      problems.append(f"{label}: {', '.join(keys[:4])}" + (" ..." if len(keys) > 4 else ""))
+  other = [f"{k} {got[k]} (model {want[k]})" for k in sorted(set(got) & set(want))
+           if got[k] != want[k]]
+  if other:
+    problems.append("other shape: " + ", ".join(other[:4]) + (" ..." if len(other) > 4 else ""))
+  if problems:
+    raise ParamFormatError(
+        f"{where}: its parameters do not fit the model its config builds ("
+        + "; ".join(problems) + "); it was saved by another model class or version "
+        "of the code")
 
 
 def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:

@@ -94,6 +94,8 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     config.eval_batch_size = min(config.eval_batch_size or config.batch_size,
                                  -(-clips // n_dev) * n_dev)
   params, _ = ckpt_lib.restore_params(workdir, sub, step)
+  ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len),
+                        os.path.join(workdir, sub, str(step)))
   params = sharding.put_replicated(params, mesh)
   bits = Evaluator(model, config, mesh)(params, split, "score")
   return {"bits": bits, "clips": clips, "samples": clips * split.clip_len}

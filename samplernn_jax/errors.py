@@ -17,8 +17,9 @@ class DataError(Error, ValueError):
 
 
 class ParamFormatError(Error, ValueError):
-  """A parameter file (the original's format) that does not fit the config;
-  names the file and the parameter."""
+  """Parameters that do not fit the model the config builds: a file in the
+  original's format, or a checkpoint of another model; names the file or
+  checkpoint and the parameter."""
 
 
 class LevelError(Error, ValueError):

@@ -65,6 +65,8 @@ def load_checkpoint(workdir: str, ckpt: str = "best") -> Loaded:
   config = config_lib.from_saved(meta.get("config"), f"{workdir}/{sub}/{step}")
   n = int(meta["n_classes"])
   model = config_lib.build_model(config, n)
+  ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len),
+                        f"{workdir}/{sub}/{step}")
   names = list(meta.get("class_names") or [str(i) for i in range(n)])
   return Loaded(model, params, config, names, step, meta.get("class_rms"),
                 os.path.abspath(workdir), f"{sub}/{step}")

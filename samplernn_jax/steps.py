@@ -55,6 +55,9 @@ def class_vectors(sid: jax.Array, n_classes: int) -> jax.Array:
 
 
 def init_params(model: SampleRNN, key: jax.Array, seq_len: int) -> Any:
+  """The model's parameters (the flax 'params' collection), initialised from
+  ``key`` by tracing one chunk of ``seq_len`` samples (a multiple of the top
+  frame size; the parameters' shapes do not depend on it)."""
   top = model.frame_sizes[0]
   chunk = jnp.zeros((1, seq_len + top), jnp.int32)
   state = tuple(jnp.zeros((1, model.n_rnn, state_size(model.rnn_type, model.dim)))
@@ -62,11 +65,21 @@ def init_params(model: SampleRNN, key: jax.Array, seq_len: int) -> Any:
   return model.init(key, chunk, jnp.zeros((1, model.n_classes)), state)["params"]
 
 
+def abstract_params(model: SampleRNN, seq_len: int) -> Any:
+  """The shapes and dtypes of ``init_params`` (``jax.ShapeDtypeStruct``
+  leaves), without computing or allocating anything."""
+  return jax.eval_shape(lambda: init_params(model, jax.random.key(0), seq_len))
+
+
 def initial_rnn_state(model: SampleRNN, params: Any, batch: int) -> State:
+  """Every tier's RNN state at the start of a clip (h0, learned when
+  ``learn_h0``), broadcast to ``batch`` rows: per tier [batch, R, D]."""
   return model.apply({"params": params}, batch, method=SampleRNN.initial_state)
 
 
 def init_state(model: SampleRNN, tx, key: jax.Array, batch_size: int, seq_len: int) -> TrainState:
+  """Step 0 of a run: fresh parameters, the optimizer ``tx``'s state, h0 for
+  ``batch_size`` rows, empty metric sums."""
   params = init_params(model, key, seq_len)
   return TrainState(
       step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),

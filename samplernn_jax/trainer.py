@@ -47,8 +47,7 @@ def count_params(params) -> int:
 def param_count(config, n_classes: int) -> int:
   """Parameters of the model a config describes, without allocating them."""
   model = config_lib.build_model(config, n_classes)
-  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
-  return count_params(shapes)
+  return count_params(steps.abstract_params(model, config.seq_len))
 
 
 def _log(msg: str) -> None:
@@ -162,7 +161,13 @@ def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoi
   _check_resume_config(config, saved, workdir, setup.dataset.n_classes)
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                         setup.abstract, setup.state_sharding)
-  state, meta = ckpt_lib.restore(workdir, ckpt_lib.LATEST, step0, target)
+  try:
+    state, meta = ckpt_lib.restore(workdir, ckpt_lib.LATEST, step0, target)
+  except ValueError:  # orbax: the saved tree is not the target's; say where, in one line
+    params, _ = ckpt_lib.restore_params(workdir, ckpt_lib.LATEST, step0)
+    ckpt_lib.check_params(params, setup.abstract.params,
+                          os.path.join(workdir, ckpt_lib.LATEST, str(step0)))
+    raise
   _log(f"resumed from {workdir}/{ckpt_lib.LATEST}/{step0}")
   return state, meta
 

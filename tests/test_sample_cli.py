@@ -458,3 +458,56 @@ def test_missing_checkpoint(filled, tmp_path):
   assert os.listdir(empty) == []
   proc = run_sample("--workdir", tmp_path / "no_such_run", "--seconds", 0.1)
   assert proc.returncode == 2 and "no such folder" in proc.stderr, proc.stderr[-3000:]
+
+
+# ---------------------------------------------------------------------------
+# A checkpoint of another model.
+
+
+@pytest.mark.parametrize("change", ["sample_tier_conditioned", "no_learned_h0", "narrower"])
+def test_checkpoint_of_another_model_is_refused(workdir, tmp_path, monkeypatch, change):
+  """sample.py's and score.py's loading refuses a checkpoint whose parameters
+  do not fit the model its config builds, naming the checkpoint and the
+  parameter: the model here (a stand-in for a research variant's class,
+  built where the library builds it) has a sample tier that also takes the
+  class (parameters the checkpoint lacks), no learned h0 (parameters of the
+  checkpoint it would ignore, silently), or is narrower (other shapes).
+  Rules out restoring without a target and letting flax ignore, or a
+  broadcast absorb, what does not fit: clips made with part of a model's
+  parameters, with no word of it."""
+  from samplernn_jax import config as config_lib
+  from samplernn_jax import cost
+  from samplernn_jax.errors import ParamFormatError
+  real = config_lib.build_model
+  other = {"sample_tier_conditioned": lambda m: m.clone(cond_sample_tier=True),
+           "no_learned_h0": lambda m: m.clone(learn_h0=False),
+           "narrower": lambda m: m.clone(dim=8)}[change]
+  monkeypatch.setattr(config_lib, "build_model", lambda c, n: other(real(c, n)))
+  expected = {"sample_tier_conditioned": r"missing: .*sample_tier",
+              "no_learned_h0": r"not in the model: .*h0",
+              "narrower": r"other shape: .*\(16,\) \(model \(8,\)\)"}[change]
+  with pytest.raises(ParamFormatError, match=expected) as err:
+    sample_files.load_checkpoint(workdir)
+  assert f"{workdir}/best/{STEP}: its parameters do not fit" in str(err.value)
+  data = tmp_path / "audio_valid.npz"
+  np.savez(data, wav=np.zeros((2, 256), np.float16), sid=np.zeros(2, np.uint8))
+  with pytest.raises(ParamFormatError, match=expected):
+    cost.score(workdir, str(data), "best", {})
+
+
+def test_ckpt_names_pick_the_newest_step(tmp_path):
+  """``--ckpt latest`` is the newest step of checkpoints/ by number (10 after
+  9, not after 2 as text would sort), ``best`` the one of best/, falling
+  back to the newest state when no evaluation has run yet, and a number
+  finds its step in either. Rules out sampling the oldest checkpoint kept, or
+  the one whose name sorts last."""
+  from samplernn_jax import checkpoint as ckpt_lib
+  w = str(tmp_path)
+  for step in (2, 9, 10):
+    os.makedirs(os.path.join(w, ckpt_lib.LATEST, str(step)))
+  assert ckpt_lib.find_step(w, "latest") == (ckpt_lib.LATEST, 10)
+  assert ckpt_lib.find_step(w, "best") == (ckpt_lib.LATEST, 10)
+  os.makedirs(os.path.join(w, ckpt_lib.BEST, "6"))
+  assert ckpt_lib.find_step(w, "best") == (ckpt_lib.BEST, 6)
+  assert ckpt_lib.find_step(w, "6") == (ckpt_lib.BEST, 6)
+  assert ckpt_lib.find_step(w, "9") == (ckpt_lib.LATEST, 9)

@@ -399,3 +399,24 @@ def test_train_py_checkpoint_of_another_shape(run_python, tiny_config, small_dat
   check_error(proc, workdir, "dim: checkpoint 32 vs config 16")
   # the refused run changed nothing
   assert sorted(os.listdir(os.path.join(workdir, checkpoint.LATEST))) == ["2"]
+
+
+def test_resume_with_another_model_class_is_one_clear_error(tiny_config, small_dataset,
+                                                            tmp_path, monkeypatch):
+  """Resuming a workdir with a model whose parameters differ from the
+  checkpoint's while the config is the same (a research variant's class, here
+  a stand-in without learned h0 built where the library builds it) is refused
+  with one ParamFormatError naming the checkpoint and the parameter, not
+  orbax's page of tree metadata; nothing is written. Rules out the raw restore
+  error and a partial restore that would drop the extra parameters."""
+  from samplernn_jax import config as config_lib
+  from samplernn_jax.errors import ParamFormatError
+  workdir = str(tmp_path / "run")
+  trainer.train_and_evaluate(tiny_config(data_dir=small_dataset, max_steps=2), workdir)
+  real = config_lib.build_model
+  monkeypatch.setattr(config_lib, "build_model", lambda c, n: real(c, n).clone(learn_h0=False))
+  with pytest.raises(ParamFormatError, match=r"not in the model: .*h0") as err:
+    trainer.train_and_evaluate(tiny_config(data_dir=small_dataset, max_steps=4), workdir)
+  msg = str(err.value)
+  assert msg.startswith(os.path.join(workdir, checkpoint.LATEST, "2") + ":") and "\n" not in msg
+  assert sorted(os.listdir(os.path.join(workdir, checkpoint.LATEST))) == ["2"]
