@@ -13,7 +13,8 @@ from samplernn_jax import cli
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
 _CONFIG = cli.define_config(config_flags.DEFINE_config_file, "config", _DEFAULT_CONFIG,
-                            "experiment config (a configs/*.py file)")
+                            "experiment config (a configs/*.py file); set any of its "
+                            "keys with --config.KEY=VALUE, e.g. --config.max_steps=100")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "run folder: checkpoints, logs, samples")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "join a multi-host run detected by JAX (SLURM, Open MPI)")

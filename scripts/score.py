@@ -21,7 +21,8 @@ from samplernn_jax.config import base_config
 
 _CONFIG = cli.define_config(
     config_flags.DEFINE_config_dict, "config", base_config(),
-    "overrides of the checkpoint's config (not model keys)")
+    "overrides of the checkpoint's config (not model keys), as "
+    "--config.KEY=VALUE, e.g. --config.eval_batch_size=8")
 _WORKDIR = flags.DEFINE_string("workdir", "", "run folder holding the checkpoint")
 _DATA = flags.DEFINE_string("data", "", "paper-format npz (wav, sid) to score")
 _CKPT = flags.DEFINE_string("ckpt", "best", "best, latest or a step number")

@@ -100,3 +100,4 @@ def test_help_lists_the_config_flag(script):
   assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-3000:]
   own = p.stdout.split(f"{script.split('/')[-1]}:", 1)
   assert len(own) == 2 and "  --config:" in own[1], p.stdout[-3000:]
+  assert "--config.KEY=VALUE" in own[1]  # how to set one key, said where --config is
