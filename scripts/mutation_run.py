@@ -5,7 +5,9 @@
 Each mutant below is one small, plausible mistake in the numerical core
 (steps.py, sampling.py, quantize.py, layers.py, gru.py, gru_pallas.py, precision.py,
 kernels.py, sharding.py, model.py, batches.py, levels.py, cost.py), the training
-data's handling (trim.py, config.py), what sample.py writes (sample_files.py) or the evaluation
+data's handling (trim.py, config.py, packing.py, splits.py, datasets.py), the
+checkpoints and the trainer's host loop (checkpoint.py, trainer.py), what
+sample.py writes (sample_files.py) or the evaluation
 (samplernn_jax/evaluation/): a swapped gate, a missing clip, a wrong
 constant, a Frechet term halved. For each, the script
 copies the repository to a temporary folder, applies the one edit (the
@@ -66,6 +68,18 @@ TESTS = {
     "evaluation/run": ["tests/test_evaluation.py"],
     "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py"],
     "cli": ["tests/test_cli.py::test_help_lists_the_config_flag"],
+    "packing": ["tests/test_packers.py"],
+    "splits": ["tests/test_data.py", "tests/test_fuzz.py"],
+    "datasets": ["tests/test_data.py"],
+    "checkpoint": ["tests/test_train.py::test_resumed_run_equals_unbroken_run",
+                   "tests/test_train.py::test_best_holds_the_lowest_valid_evaluation",
+                   "tests/test_sample_cli.py"],
+    "trainer": ["tests/test_train.py::test_resumed_run_equals_unbroken_run",
+                "tests/test_train.py::test_eval_every_steps_0_evaluates_once_per_epoch_and_at_the_end",
+                "tests/test_train.py::test_best_holds_the_lowest_valid_evaluation",
+                "tests/test_train.py::test_cost_falls_on_synthetic_data",
+                "tests/test_faults.py::test_sigterm_between_checkpoints_saves_that_step",
+                "tests/test_faults.py::test_resume_refuses_each_key_the_readme_names"],
 }
 
 # name: (module, original text, mutated text)
@@ -216,6 +230,54 @@ MUTANTS = {
     "config_flag_not_key": ("cli", "  flags.declare_key_flag(holder.name)", "  pass"),
     "help_exits_1": ("cli", "raise SystemExit(0 if asked and e.code == 1 else e.code)",
                      "raise SystemExit(e.code)"),
+    # packing recordings into splits (packing.py), reading them (splits.py,
+    # datasets.py): a wrong clip, split or class here trains on the wrong data
+    "mono_first_channel": ("packing", "return x.mean(axis=1), int(sr)", "return x[:, 0], int(sr)"),
+    "resample_ratio_inverted": ("packing", "signal.resample_poly(np.asarray(x, np.float64), up, down)",
+                                "signal.resample_poly(np.asarray(x, np.float64), down, up)"),
+    "resampled_length_floor": ("packing", "return -(-n * up // down)", "return n * up // down"),
+    "disjoint_unchecked": ("packing", "      if key in seen:\n", "      if key in seen and False:\n"),
+    "no_group_left_for_rest": ("packing", "len(gs) - 1 - start)", "len(gs) - start)"),
+    "empty_split_not_filled": ("packing", "if frac > 0 and not any(groups[s].values()):",
+                               "if False:"),
+    "existing_output_overwritten": ("packing", "if existing and not overwrite and not resuming:",
+                                    "if existing and not overwrite and False:"),
+    "stage_signature_ignores_mtime": ("packing", "st.st_size, st.st_mtime_ns, r.sid]",
+                                      "st.st_size, r.sid]"),
+    "stale_split_kept": ("packing", "        os.remove(final)\n", "        pass\n"),
+    "own_staged_splits_removed": ("packing", "if _STAGE_RE.match(name) and name not in keep:",
+                                  "if _STAGE_RE.match(name):"),
+    "hidden_files_packed": ("packing", "for f in sorted(fnames) if not f.startswith(\".\")]",
+                            "for f in sorted(fnames)]"),
+    "location_last_field": ("packing", "os.path.basename(cols[0]).split(\"_\")[0]",
+                            "os.path.basename(cols[0]).split(\"_\")[-1]"),
+    "fold_label_unchecked": ("packing", "if len(cols) > 1 and cols[1] and cols[1] != DCASE2016_CLASSES[sid]:",
+                             "if False:"),
+    "summary_counts_recordings": ("packing", "per_class[r.sid] += counts[r.path]",
+                                  "per_class[r.sid] += 1"),
+    "finite_first_row_only": ("splits", "block = np.asarray(wav[start:start + rows])",
+                              "block = np.asarray(wav[start:start + 1])"),
+    "negative_sid_accepted": ("splits", "if sid.min() < 0 or (n_classes", "if (n_classes"),
+    "duplicate_class_names": ("splits", "\n        or len(set(names)) != len(names)):", "):"),
+    "fingerprint_ignores_mtime": ("datasets", "{st.st_size}\\0{st.st_mtime_ns}\\0", "{st.st_size}\\0"),
+    "never_packed_again": ("datasets", "if packed_from != fingerprint or not",
+                           "if not"),
+    "classes_json_ignored": ("datasets", "n_classes = len(load_class_names(data_dir, 0))",
+                             "n_classes = max(int(sp.sid.max()) for sp in splits.values()) + 1"),
+    # checkpoints and the host loop (checkpoint.py, trainer.py)
+    "keeps_one_more": ("checkpoint", "manager(os.path.join(workdir, LATEST), max(1, keep))",
+                       "manager(os.path.join(workdir, LATEST), max(1, keep) + 1)"),
+    "latest_is_oldest": ("checkpoint", "    return LATEST, found[-1]", "    return LATEST, found[0]"),
+    "resume_ignores_trim": ("trainer", '"trim_quiet", "cond_dropout")', '"cond_dropout")'),
+    "best_on_higher_valid": ("trainer", 'if best is None or record["valid_bits"] < best:',
+                             'if best is None or record["valid_bits"] > best:'),
+    "no_evaluation_at_the_end": ("trainer", "is_eval = done % self.eval_every == 0 or done == self.total",
+                                 "is_eval = done % self.eval_every == 0"),
+    "train_bits_not_reset": ("trainer", "self.state = st.replace(bits_sum=jnp.zeros_like(st.bits_sum),",
+                             "self.state = st.replace(bits_sum=st.bits_sum,"),
+    "stop_not_saved": ("trainer", "    if stop.requested:  # the state after the last finished step: keep it\n"
+                       "      self.ckpt.save(self.state)\n",
+                       "    if stop.requested:  # the state after the last finished step: keep it\n"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

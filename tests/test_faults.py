@@ -256,6 +256,39 @@ def test_sigterm_and_sigint_save_the_current_step_and_resume_exactly(
   assert metrics.read_metrics(wd) == reference.metrics
 
 
+def test_sigterm_between_checkpoints_saves_that_step(tmp_path, reference, capsys,
+                                                    monkeypatch):
+  """SIGTERM raised in this process while step 7 is fetched (a checkpoint
+  every 5 steps): the run finishes that step, saves checkpoints/8 (no
+  periodic save lands there), exits 143, and the resumed run ends as the
+  unbroken one. The subprocess test above sends the signal at a random
+  moment, which on a loaded machine often lands at a periodic checkpoint's
+  save and then cannot tell a stop that saves from one that does not; this
+  one always can. Rules out a stop that exits without saving (the steps
+  since the last periodic checkpoint lost, the message naming a step that
+  is not on disk)."""
+  from samplernn_jax import batches as batches_lib
+  wd = str(tmp_path / "run")
+  real_get = batches_lib.TrainBatches.get
+
+  def get(self, step):
+    if step == 7:
+      signal.raise_signal(signal.SIGTERM)  # trainer's StopRequests records it
+    return real_get(self, step)
+
+  monkeypatch.setattr(batches_lib.TrainBatches, "get", get)
+  with pytest.raises(SystemExit) as e:
+    trainer.train_and_evaluate(make_config(), wd)
+  assert e.value.code == 128 + signal.SIGTERM
+  assert complete_steps(os.path.join(wd, checkpoint.LATEST))[-1] == 8
+  assert "SIGTERM at step 8; saved" in capsys.readouterr().out
+  monkeypatch.setattr(batches_lib.TrainBatches, "get", real_get)
+  trainer.train_and_evaluate(make_config(), wd)
+  params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
+  assert_trees_equal(params, reference.params)
+  assert metrics.read_metrics(wd) == reference.metrics
+
+
 def test_kill_between_best_and_latest_save_resumes(tmp_path, reference, capsys):
   """At an evaluation the best checkpoint is saved before the latest one; a
   kill between the two leaves best/60 complete and checkpoints/60 temporary.
