@@ -244,13 +244,20 @@ def validate(config) -> None:
     raise ValueError(f"config.sample_seconds={config.sample_seconds}: expected > 0")
 
 
-def build_model(config, n_classes: int | None = None) -> SampleRNN:
-  """The model a config describes (``n_classes`` overrides config.n_classes)."""
+def build_model(config, n_classes: int | None = None,
+                model_cls: type[SampleRNN] = SampleRNN) -> SampleRNN:
+  """The model a config describes (``n_classes`` overrides config.n_classes,
+  which may be 0: counted from the data by the trainer). ``model_cls``:
+  SampleRNN or a subclass (a research variant: README, "A variant in your
+  own code"), built with the same fields."""
   validate(config)
   n = n_classes if n_classes is not None else config.n_classes
   if n < 1:
-    raise ValueError("config.n_classes is 0 and no data was given to count the classes")
-  return SampleRNN(
+    raise ValueError("config.n_classes is 0: pass n_classes (the trainer counts the "
+                     "classes of config.data_dir) or set config.n_classes")
+  if not (isinstance(model_cls, type) and issubclass(model_cls, SampleRNN)):
+    raise TypeError(f"model_cls={model_cls!r}: expected SampleRNN or a subclass of it")
+  return model_cls(
       frame_sizes=frame_sizes(config), dim=config.dim, n_rnn=config.n_rnn,
       rnn_type=config.rnn_type, skip_conn=config.skip_conn,
       weight_norm=config.weight_norm, learn_h0=config.learn_h0,

@@ -20,6 +20,7 @@ from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import sharding, splits, steps
+from samplernn_jax.model import SampleRNN
 from samplernn_jax.splits import Split
 
 
@@ -57,13 +58,15 @@ class Evaluator:
 
 
 def score(workdir: str, data_path: str, ckpt: str = "best",
-          overrides: Mapping[str, Any] | None = None) -> dict:
+          overrides: Mapping[str, Any] | None = None,
+          model_cls: type[SampleRNN] = SampleRNN) -> dict:
   """Mean bits per target sample of a checkpoint over every clip of an npz.
 
   The model config is the checkpoint's; ``overrides`` may change only keys
   outside ``config.MODEL_KEYS`` (e.g. eval_batch_size, seq_len, dtype).
   ``max_eval_clips`` of the training config is ignored (every clip counts)
-  unless overridden. Returns ``{"bits", "clips", "samples"}``, samples being
+  unless overridden; ``model_cls`` is the class that trained the checkpoint
+  (SampleRNN or a subclass). Returns ``{"bits", "clips", "samples"}``, samples being
   the number of target samples scored (clips x clip length).
   """
   overrides = dict(overrides or {})
@@ -82,7 +85,7 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     config[key] = value
   config_lib.validate(config)
   n_classes = int(meta.get("n_classes") or config.n_classes)
-  model = config_lib.build_model(config, n_classes)
+  model = config_lib.build_model(config, n_classes, model_cls)
   split = splits.load_split(data_path, n_classes=n_classes)  # before the big read
   clips = split.num_clips
   if config.max_eval_clips:

@@ -156,7 +156,17 @@ class SampleTier(nn.Module):
     self.output = WNDense(self.q_levels, **wn)
 
   def __call__(self, prev: Array, upper: Array, cond: Array) -> Array:
-    """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> logits [B, T, Q]."""
+    """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> logits [B, T, Q].
+
+    Two parts a variant may override (README, "A variant in your own code"):
+    ``first_layer``, what feeds the MLP, and ``mlp``, the layers after it."""
+    return self.mlp(self.first_layer(prev, upper, cond))
+
+  def first_layer(self, prev: Array, upper: Array, cond: Array) -> Array:
+    """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> [B, T, H]: the
+    previous samples' projection (``prev_samples``) plus the upper tier's
+    output (plus ``cond``'s projection with cond_sample_tier), before any
+    nonlinearity: the input of ``hidden1``."""
     b, t, s = prev.shape
     if s != self.frame_size:
       raise ValueError(f"SampleTier: {s} previous samples a step; its frame_size is "
@@ -183,19 +193,40 @@ class SampleTier(nn.Module):
     x = x + upper
     if self.cond_sample_tier:
       x = x + self.cond(cond)[:, None, :]
+    return x
+
+  def hidden1_relu(self, x: Array) -> Array:
+    """[B, T, H] -> relu(hidden1(x)) [B, T, H], in either parameter form: with
+    ``fold_hidden1`` (the sampler's) x is already x W1 and only the bias is
+    added here. A variant's ``mlp`` calls this for its first hidden layer
+    so that the sampler's fold (``sampling.fold_hidden1``) stays right."""
     if self.fold_hidden1:  # x is already hidden1's x W: add its bias
-      x = precision.relu_to(x + self.hidden1_bias, self.dtype)
-    else:
-      # below float32: the hidden layers' inputs in self.dtype (as their matmuls
-      # read them), so the backward's cotangents are too (precision.relu_to)
-      x = precision.low_precision(x, self.dtype)
-      x = precision.relu_to(self.hidden1(x), self.dtype)
+      return precision.relu_to(x + self.hidden1_bias, self.dtype)
+    # below float32: the hidden layers' inputs in self.dtype (as their matmuls
+    # read them), so the backward's cotangents are too (precision.relu_to)
+    x = precision.low_precision(x, self.dtype)
+    return precision.relu_to(self.hidden1(x), self.dtype)
+
+  def mlp(self, x: Array) -> Array:
+    """``first_layer``'s [B, T, H] -> logits [B, T, Q]: hidden1, hidden2
+    (each with a ReLU), output."""
+    x = self.hidden1_relu(x)
     x = precision.relu_to(self.hidden2(x), self.dtype)
     return self.output(x)
 
 
 class SampleRNN(nn.Module):
-  """The whole model. ``__call__`` is the training forward pass over a chunk."""
+  """The whole model. ``__call__`` is the training forward pass over a chunk.
+
+  A variant replaces a tier by subclassing it and naming the subclass here
+  (class attributes, not fields: ``clone`` and the checkpoints are
+  unchanged), e.g. ``class Wider(SampleRNN): sample_tier_class = MyTier``;
+  its constructor gets the fields the library's tier gets (README, "A variant
+  in your own code").
+  """
+  frame_tier_class = FrameTier
+  sample_tier_class = SampleTier
+
   frame_sizes: Sequence[int] = (16,)
   dim: int = 1024
   n_rnn: int = 3
@@ -223,14 +254,15 @@ class SampleRNN(nn.Module):
     check_choice("SampleRNN", "l1_impl", self.l1_impl, L1_IMPLS)
     fs = tuple(self.frame_sizes)
     self.tiers = [
-        FrameTier(ratio=fs[k] // fs[k + 1] if k + 1 < len(fs) else fs[k],
-                  dim=self.dim, n_rnn=self.n_rnn, rnn_type=self.rnn_type,
-                  skip_conn=self.skip_conn, weight_norm=self.weight_norm,
-                  learn_h0=self.learn_h0, is_top=(k == 0),
-                  rnn_unroll=self.rnn_unroll, rnn_kernel=self.rnn_kernel, dtype=self.dtype,
-                  name=f"tier{k}")
+        self.frame_tier_class(
+            ratio=fs[k] // fs[k + 1] if k + 1 < len(fs) else fs[k],
+            dim=self.dim, n_rnn=self.n_rnn, rnn_type=self.rnn_type,
+            skip_conn=self.skip_conn, weight_norm=self.weight_norm,
+            learn_h0=self.learn_h0, is_top=(k == 0),
+            rnn_unroll=self.rnn_unroll, rnn_kernel=self.rnn_kernel, dtype=self.dtype,
+            name=f"tier{k}")
         for k in range(len(fs))]
-    self.sample_tier = SampleTier(
+    self.sample_tier = self.sample_tier_class(
         frame_size=fs[-1], dim=self.dim, q_levels=self.q_levels,
         emb_size=self.emb_size, sample_input=self.sample_input,
         weight_norm=self.weight_norm, cond_sample_tier=self.cond_sample_tier,

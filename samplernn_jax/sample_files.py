@@ -31,6 +31,7 @@ from samplernn_jax import signals
 from samplernn_jax import steps
 from samplernn_jax.audio import read_mono
 from samplernn_jax.files import atomic_write, write_json
+from samplernn_jax.model import SampleRNN
 
 MANIFEST = "manifest.json"
 MODEL_JSON = "model.json"
@@ -56,15 +57,19 @@ class Loaded:
   checkpoint: str | None = None  # e.g. "best/4500"
 
 
-def load_checkpoint(workdir: str, ckpt: str = "best") -> Loaded:
-  """Model, parameters, config and class names of a run's checkpoint."""
+def load_checkpoint(workdir: str, ckpt: str = "best",
+                    model_cls: type[SampleRNN] = SampleRNN) -> Loaded:
+  """Model, parameters, config and class names of a run's checkpoint.
+
+  ``model_cls``: the class that trained it (SampleRNN or a research variant's
+  subclass); parameters that do not fit it are refused (ParamFormatError)."""
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"workdir={workdir}: no such folder")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   params, meta = ckpt_lib.restore_params(workdir, sub, step)
   config = config_lib.from_saved(meta.get("config"), f"{workdir}/{sub}/{step}")
   n = int(meta["n_classes"])
-  model = config_lib.build_model(config, n)
+  model = config_lib.build_model(config, n, model_cls)
   ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len),
                         f"{workdir}/{sub}/{step}")
   names = list(meta.get("class_names") or [str(i) for i in range(n)])

@@ -12,6 +12,9 @@ A batch is a dict of arrays, all with the batch axis first:
   mask   float32 [B, T]  1 on real target samples
   sid    int32 [B]       class index
   reset  bool [B]        start from h0 (first chunk of a clip)
+and optionally
+  cond   float32 [B, C]  conditioning vectors, used instead of one_hot(sid):
+                         a variant's own batches (e.g. continuous features)
 """
 from __future__ import annotations
 
@@ -98,8 +101,8 @@ def chunk_cost(model: SampleRNN, params, batch: dict, carried: State):
   """(sum of target bits, number of targets, last state) of one chunk."""
   top = model.frame_sizes[0]
   h = _start_state(model, params, carried, batch["reset"])
-  logits, h_out = model.apply({"params": params}, batch["chunk"],
-                              class_vectors(batch["sid"], model.n_classes), h)
+  cond = batch["cond"] if "cond" in batch else class_vectors(batch["sid"], model.n_classes)
+  logits, h_out = model.apply({"params": params}, batch["chunk"], cond, h)
   lp = log_probs(logits, batch["chunk"][:, top:])  # [B, T]
   return -(lp * batch["mask"]).sum() / LN2, batch["mask"].sum(), h_out
 

@@ -34,6 +34,7 @@ from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.cost import Evaluator
 from samplernn_jax.errors import TrainingError
 from samplernn_jax.metrics import MetricsWriter
+from samplernn_jax.model import SampleRNN
 
 # Keys a resumed run must share with its checkpoint (besides the model's).
 RESUME_KEYS = ("batch_size", "seq_len", "seed", "dither", "balance_classes",
@@ -84,18 +85,19 @@ def write_training_samples(config, model, params, class_names, step: int,
                                     seed=config.seed, overwrite=True, progress=False)
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
+def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = SampleRNN) -> dict:
   """Trains (or resumes) the run in ``workdir``; returns the last metrics.
 
-  Only one run may use a workdir at a time (a lock; a clear error for the
-  second).
+  ``model_cls``: SampleRNN or a subclass (a research variant: README, "A
+  variant in your own code"), built from the config's fields. Only one run
+  may use a workdir at a time (a lock; a clear error for the second).
   """
   config_lib.validate(config)
   if jax.process_index() != 0:
-    return _Run(config, workdir).train()
+    return _Run(config, workdir, model_cls).train()
   with workdir_lib.WorkdirLock(workdir):
     workdir_lib.check_writable(workdir)
-    return _Run(config, workdir).train()
+    return _Run(config, workdir, model_cls).train()
 
 
 @dataclasses.dataclass
@@ -114,11 +116,11 @@ class Setup:
     return count_params(self.abstract.params)
 
 
-def make_setup(config) -> Setup:
+def make_setup(config, model_cls: type[SampleRNN] = SampleRNN) -> Setup:
   fs = config_lib.frame_sizes(config)
   dataset = datasets.open_dataset(config.data_dir, config.n_classes,
                                   min_len=None, synthetic_seed=config.seed)
-  model = config_lib.build_model(config, dataset.n_classes)
+  model = config_lib.build_model(config, dataset.n_classes, model_cls)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   batches = batches_lib.TrainBatches(
@@ -218,10 +220,10 @@ class Checkpointer:
 class _Run:
   """One call of train_and_evaluate: the host loop around the jitted step."""
 
-  def __init__(self, config, workdir: str):
+  def __init__(self, config, workdir: str, model_cls: type[SampleRNN]):
     self.config, self.workdir = config, workdir
     self.is_main = jax.process_index() == 0
-    self.setup = s = make_setup(config)
+    self.setup = s = make_setup(config, model_cls)
     os.makedirs(workdir, exist_ok=True)
     _log(f"parameters: {s.n_params}")
     slow = config_lib.slow_scatter_warning(config)

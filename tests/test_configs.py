@@ -116,6 +116,26 @@ BAD = [
 ]
 
 
+def test_build_model_names_what_it_lacks_or_refuses():
+  """build_model with n_classes 0 and none given says how to give them, and a
+  model_cls that is not a SampleRNN (a tier class, by mistake) is refused
+  naming model_cls; a SampleRNN subclass is built as itself. Rules out a
+  bare failure deep in flax and a model_cls ignored."""
+  from samplernn_jax.model import SampleRNN, SampleTier
+  config = tiny()
+  config.n_classes = 0
+  with pytest.raises(ValueError, match="config.n_classes is 0: pass n_classes"):
+    config_lib.build_model(config)
+  with pytest.raises(TypeError, match="model_cls=.*SampleTier.*expected SampleRNN"):
+    config_lib.build_model(config, 3, SampleTier)
+
+  class Mine(SampleRNN):
+    pass
+
+  model = config_lib.build_model(config, 3, Mine)
+  assert type(model) is Mine and model.n_classes == 3
+
+
 @pytest.mark.parametrize("overrides,key", BAD, ids=[b[1] for b in BAD])
 def test_bad_setting_names_its_key(overrides, key):
   config = tiny()

@@ -482,7 +482,7 @@ def test_checkpoint_of_another_model_is_refused(workdir, tmp_path, monkeypatch, 
   other = {"sample_tier_conditioned": lambda m: m.clone(cond_sample_tier=True),
            "no_learned_h0": lambda m: m.clone(learn_h0=False),
            "narrower": lambda m: m.clone(dim=8)}[change]
-  monkeypatch.setattr(config_lib, "build_model", lambda c, n: other(real(c, n)))
+  monkeypatch.setattr(config_lib, "build_model", lambda *a: other(real(*a)))
   expected = {"sample_tier_conditioned": r"missing: .*sample_tier",
               "no_learned_h0": r"not in the model: .*h0",
               "narrower": r"other shape: .*\(16,\) \(model \(8,\)\)"}[change]

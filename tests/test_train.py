@@ -414,7 +414,7 @@ def test_resume_with_another_model_class_is_one_clear_error(tiny_config, small_d
   workdir = str(tmp_path / "run")
   trainer.train_and_evaluate(tiny_config(data_dir=small_dataset, max_steps=2), workdir)
   real = config_lib.build_model
-  monkeypatch.setattr(config_lib, "build_model", lambda c, n: real(c, n).clone(learn_h0=False))
+  monkeypatch.setattr(config_lib, "build_model", lambda *a: real(*a).clone(learn_h0=False))
   with pytest.raises(ParamFormatError, match=r"not in the model: .*h0") as err:
     trainer.train_and_evaluate(tiny_config(data_dir=small_dataset, max_steps=4), workdir)
   msg = str(err.value)

@@ -418,3 +418,78 @@ def test_learn_h0_false_starts_every_tier_from_zeros(learn_h0):
   else:
     assert not h0s
     assert all(not np.asarray(st).any() for st in state)
+
+
+# ---------------------------------------------------------------------------
+# A variant in the user's own code (README, "A variant in your own code").
+
+
+def readme_block(heading):
+  """The first ```python block after ``heading`` in README.md."""
+  text = open(os.path.join(ROOT, "README.md")).read()
+  after = text.split(heading, 1)[1]
+  return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path, monkeypatch):
+  """The README's own-code variant (a third hidden layer in the sample tier,
+  ``model_cls=``) runs as written: it trains, its checkpoint holds
+  ``hidden3``, clips are written; the sampler runs the variant's function
+  (log-probs of a forced sequence equal the training forward's, so
+  ``hidden1_relu`` keeps the sampler's hidden1 fold right for a subclass);
+  the library's own model refuses its checkpoint. Rules out a
+  ``model_cls`` that is accepted but not built (the trainer or loader
+  building SampleRNN whatever it is given: no hidden3 in the checkpoint),
+  a tier class attribute that setup ignores, and README code that no longer
+  runs."""
+  from samplernn_jax import checkpoint as ckpt_lib
+  from samplernn_jax import quantize as quant
+  from samplernn_jax import sample_files, sampling
+  from samplernn_jax.errors import ParamFormatError
+  from samplernn_jax.model import log_probs
+  os.symlink(os.path.join(ROOT, "configs"), tmp_path / "configs")
+  monkeypatch.chdir(tmp_path)
+  code = readme_block("### A variant in your own code")
+  space = {"__name__": "readme_variant"}
+  exec(compile(code, "README.md", "exec"), space)
+  loaded = space["loaded"]
+  assert "hidden3" in loaded.params["sample_tier"]
+  assert type(loaded.model).__name__ == "Deeper"
+  clips = sorted(os.listdir("runs/deeper/clips"))
+  assert sum(c.endswith(".wav") for c in clips) == len(loaded.class_names)
+
+  model, params = loaded.model, loaded.params
+  s = model.frame_sizes[0]
+  x = np.random.default_rng(0).integers(0, model.q_levels, (2, 4 * s)).astype(np.int32)
+  vec = np.eye(model.n_classes, dtype=np.float32)[[0, 1]]
+  _, lp = sampling.generate(model, params, vec, x.shape[1], jax.random.key(0), forced=x)
+  chunk = jnp.concatenate([jnp.full((2, s), quant.q_zero(model.q_levels), jnp.int32), x], 1)
+  logits, _ = model.apply({"params": params}, chunk, jnp.asarray(vec),
+                          steps.initial_rnn_state(model, params, 2))
+  np.testing.assert_allclose(lp, np.asarray(log_probs(logits, jnp.asarray(x))),
+                             rtol=1e-4, atol=1e-4)
+  with pytest.raises(ParamFormatError, match="not in the model: sample_tier/hidden3"):
+    sample_files.load_checkpoint("runs/deeper")
+  assert ckpt_lib.find_step("runs/deeper", "latest")[1] == 20
+
+
+def test_batch_cond_replaces_the_one_hot_of_sid():
+  """A batch's ``cond`` [B, C] is the conditioning chunk_cost uses: the
+  one-hot of sid given as ``cond`` costs the same to the bit as sid alone,
+  and another vector costs differently. Rules out ``cond`` being ignored
+  (a variant's own conditioning silently replaced by the class)."""
+  config = shrink(load("class_embedding"))
+  config.n_classes = 3
+  model = config_lib.build_model(config)
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+  rng = np.random.default_rng(0)
+  b, s = 2, model.frame_sizes[0]
+  batch = {"chunk": jnp.asarray(rng.integers(0, 256, (b, config.seq_len + s)), jnp.int32),
+           "mask": jnp.ones((b, config.seq_len)), "sid": jnp.array([0, 2], jnp.int32),
+           "reset": jnp.ones((b,), bool)}
+  h = steps.initial_rnn_state(model, params, b)
+  cost = jax.jit(lambda batch: steps.chunk_cost(model, params, batch, h)[0])
+  plain = cost(batch)
+  same = cost(dict(batch, cond=jax.nn.one_hot(batch["sid"], 3)))
+  other = cost(dict(batch, cond=jnp.full((b, 3), 1 / 3)))
+  assert float(plain) == float(same) and abs(float(other) - float(plain)) > 1e-3
