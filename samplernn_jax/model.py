@@ -120,8 +120,9 @@ class SampleTier(nn.Module):
   """The sample-level MLP: previous samples -> Q logits for the next one.
 
   Parameters: ``embedding`` [Q, E] (sample_input 'embedding'),
-  ``prev_samples`` (no bias), ``cond`` (cond_sample_tier), ``hidden1``,
-  ``hidden2``, ``output``.
+  ``prev_samples`` (no bias), ``cond`` (cond_sample_tier), ``hidden1``
+  (``hidden1_bias`` alone in the sampler's folded form), ``hidden2``,
+  ``output``.
   """
   frame_size: int
   dim: int
@@ -197,9 +198,9 @@ class SampleTier(nn.Module):
 
   def hidden1_relu(self, x: Array) -> Array:
     """[B, T, H] -> relu(hidden1(x)) [B, T, H], in either parameter form: with
-    ``fold_hidden1`` (the sampler's) x is already x W1 and only the bias is
-    added here. A variant's ``mlp`` calls this for its first hidden layer
-    so that the sampler's fold (``sampling.fold_hidden1``) stays right."""
+    ``fold_hidden1`` (the sampler's, for the library's own tiers only:
+    ``sampling.runs_library_tiers``) x is already x W1 and only the bias is
+    added here."""
     if self.fold_hidden1:  # x is already hidden1's x W: add its bias
       return precision.relu_to(x + self.hidden1_bias, self.dtype)
     # below float32: the hidden layers' inputs in self.dtype (as their matmuls

@@ -47,7 +47,7 @@ from samplernn_jax import levels
 from samplernn_jax import precision
 from samplernn_jax import quantize as quant
 from samplernn_jax.layers import embedding_tables
-from samplernn_jax.model import SampleRNN, log_probs
+from samplernn_jax.model import FrameTier, SampleRNN, SampleTier, log_probs
 
 
 def _draw_with(noise, logits, temperature):
@@ -253,6 +253,19 @@ def kernels_to(params, dtype, keep=()):
   return jax.tree_util.tree_map_with_path(cast, params)
 
 
+def runs_library_tiers(model: SampleRNN) -> bool:
+  """Whether ``model`` runs the library's own tier code: the rewrites of
+  ``embedding_to_tables`` and ``fold_hidden1`` are written for it (they
+  change parameters by name, assuming the first layer is a linear sum and
+  hidden1 reads it). A research variant that overrides a tier's forward
+  (``first_layer``, ``mlp``, a frame tier's ``__call__``...) is not."""
+  pairs = [(type(model), SampleRNN, ("tier", "sample_logits", "conditioning")),
+           (model.sample_tier_class, SampleTier,
+            ("__call__", "first_layer", "hidden1_relu", "mlp")),
+           (model.frame_tier_class, FrameTier, ("__call__",))]
+  return all(getattr(cls, m) is getattr(base, m) for cls, base, names in pairs for m in names)
+
+
 def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
   """The (model, params) the sampler runs: the same function as ``model``
   with ``params`` (up to float32 rounding), with the per-sample work cut
@@ -264,14 +277,18 @@ def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
   float32, the matmuls' kernels cast to the model's dtype (``kernels_to``).
   The frame tiers run XLA's GRU step whatever ``rnn_kernel`` trained them:
   the sampler steps one frame at a time, where gru_pallas' loops over
-  frames have nothing to save, and on a CPU they would be interpreted."""
+  frames have nothing to save, and on a CPU they would be interpreted.
+  A model whose tiers run code of its own (``runs_library_tiers`` false: a
+  research variant) gets the weight norm folded and the cast only: the look-up
+  tables and hidden1's fold assume the library's first layer and MLP."""
+  library = runs_library_tiers(model)
   if model.weight_norm:
     params = fold_weight_norm(params)
   model = model.clone(weight_norm=False, l1_impl="matmul", rnn_kernel="xla")
-  if model.sample_input == "embedding":
+  if model.sample_input == "embedding" and library:
     params = embedding_to_tables(params, model.frame_sizes[-1])
     model = model.clone(sample_input="one_hot")
-  if fold_hidden1_kernel:
+  if fold_hidden1_kernel and library:
     model, params = model.clone(fold_hidden1=True), fold_hidden1(params, model.frame_sizes)
   if precision.below_float32(model.dtype):  # cast once, not in every frame
     tables = (("sample_tier", "prev_samples"),) if model.sample_input == "one_hot" else ()

@@ -353,7 +353,7 @@ def test_every_class_keeps_a_training_group(per_class, valid, test):
 
 
 def test_tut_location_from_the_file_name_when_meta_has_two_columns(tmp_path):
-  """A meta.txt of two columns (file, label: the evaluation release's form)
+  """A meta.txt of two columns (file, label; no location column)
   takes each recording's location from its file name (``b020_90_120.wav``:
   location ``b020``), so the segments of one location share a split. Rules
   out taking another field of the name (the segment times), which would

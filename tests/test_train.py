@@ -420,3 +420,20 @@ def test_resume_with_another_model_class_is_one_clear_error(tiny_config, small_d
   msg = str(err.value)
   assert msg.startswith(os.path.join(workdir, checkpoint.LATEST, "2") + ":") and "\n" not in msg
   assert sorted(os.listdir(os.path.join(workdir, checkpoint.LATEST))) == ["2"]
+
+
+def test_metrics_of_steps_after_the_resumed_checkpoint_are_dropped(tmp_path):
+  """A run killed after step 25's metrics line but resumed from checkpoint 20
+  will write steps 21..25 again: the writer of the resumed run keeps the
+  lines up to step 20 and drops the later ones, so metrics.jsonl ends as an
+  unbroken run's (no step twice). Rules out appending to the old file as it
+  is (the kill tests catch it only when a kill lands after such a line)."""
+  wd = str(tmp_path)
+  old = [{"step": s, "train_bits": 8.0 - s / 10} for s in (5, 10, 15, 20, 25)]
+  old.insert(4, {"step": 20, "epoch": 1.0, "valid_bits": 6.5})
+  with open(os.path.join(wd, metrics.METRICS_FILE), "w") as f:
+    f.write("".join(json.dumps(r) + "\n" for r in old))
+  writer = metrics.MetricsWriter(wd, resume_step=20)
+  writer.write({"step": 25, "train_bits": 5.0})
+  writer.close()
+  assert metrics.read_metrics(wd) == old[:5] + [{"step": 25, "train_bits": 5.0}]

@@ -431,22 +431,37 @@ def readme_block(heading):
   return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
+def assert_sampler_runs_the_training_function(model, params):
+  """Log-probs of a forced sequence from the sampler (``sampling.prepare``'s
+  rewrites included) equal the training forward's, within 1e-4."""
+  from samplernn_jax import quantize as quant
+  from samplernn_jax import sampling
+  from samplernn_jax.model import log_probs
+  s = model.frame_sizes[0]
+  x = np.random.default_rng(0).integers(0, model.q_levels, (2, 4 * s)).astype(np.int32)
+  vec = np.eye(model.n_classes, dtype=np.float32)[[0, 1]]
+  _, lp = sampling.generate(model, params, vec, x.shape[1], jax.random.key(0), forced=x)
+  chunk = jnp.concatenate([jnp.full((2, s), quant.q_zero(model.q_levels), jnp.int32), x], 1)
+  logits, _ = model.apply({"params": params}, chunk, jnp.asarray(vec),
+                          steps.initial_rnn_state(model, params, 2))
+  np.testing.assert_allclose(lp, np.asarray(log_probs(logits, jnp.asarray(x))),
+                             rtol=1e-4, atol=1e-4)
+
+
 def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path, monkeypatch):
   """The README's own-code variant (a third hidden layer in the sample tier,
   ``model_cls=``) runs as written: it trains, its checkpoint holds
   ``hidden3``, clips are written; the sampler runs the variant's function
-  (log-probs of a forced sequence equal the training forward's, so
-  ``hidden1_relu`` keeps the sampler's hidden1 fold right for a subclass);
+  (log-probs of a forced sequence equal the training forward's: the
+  sampler's rewrites do not mistake the variant for the library's model);
   the library's own model refuses its checkpoint. Rules out a
   ``model_cls`` that is accepted but not built (the trainer or loader
   building SampleRNN whatever it is given: no hidden3 in the checkpoint),
   a tier class attribute that setup ignores, and README code that no longer
   runs."""
   from samplernn_jax import checkpoint as ckpt_lib
-  from samplernn_jax import quantize as quant
-  from samplernn_jax import sample_files, sampling
+  from samplernn_jax import sample_files
   from samplernn_jax.errors import ParamFormatError
-  from samplernn_jax.model import log_probs
   os.symlink(os.path.join(ROOT, "configs"), tmp_path / "configs")
   monkeypatch.chdir(tmp_path)
   code = readme_block("### A variant in your own code")
@@ -458,19 +473,37 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
   clips = sorted(os.listdir("runs/deeper/clips"))
   assert sum(c.endswith(".wav") for c in clips) == len(loaded.class_names)
 
-  model, params = loaded.model, loaded.params
-  s = model.frame_sizes[0]
-  x = np.random.default_rng(0).integers(0, model.q_levels, (2, 4 * s)).astype(np.int32)
-  vec = np.eye(model.n_classes, dtype=np.float32)[[0, 1]]
-  _, lp = sampling.generate(model, params, vec, x.shape[1], jax.random.key(0), forced=x)
-  chunk = jnp.concatenate([jnp.full((2, s), quant.q_zero(model.q_levels), jnp.int32), x], 1)
-  logits, _ = model.apply({"params": params}, chunk, jnp.asarray(vec),
-                          steps.initial_rnn_state(model, params, 2))
-  np.testing.assert_allclose(lp, np.asarray(log_probs(logits, jnp.asarray(x))),
-                             rtol=1e-4, atol=1e-4)
+  assert_sampler_runs_the_training_function(loaded.model, loaded.params)
   with pytest.raises(ParamFormatError, match="not in the model: sample_tier/hidden3"):
     sample_files.load_checkpoint("runs/deeper")
   assert ckpt_lib.find_step("runs/deeper", "latest")[1] == 20
+
+
+def test_sampler_keeps_a_variants_own_first_layer():
+  """A variant whose sample tier's first layer is not the library's linear
+  sum (here tanh of it, with the library's parameters, so check_params
+  cannot tell) is sampled as the function it trains: ``sampling.prepare``
+  leaves out the rewrites written for the library's tiers (the look-up
+  tables, hidden1's fold), which would otherwise sample tanh(x) W1 as
+  tanh(x W1), with no error. Rules out those rewrites applied to any
+  SampleRNN subclass."""
+  from samplernn_jax import sampling
+  from samplernn_jax.model import SampleRNN, SampleTier
+
+  class TanhFirst(SampleTier):
+    def first_layer(self, prev, upper, cond):
+      return jnp.tanh(super().first_layer(prev, upper, cond))
+
+  class Variant(SampleRNN):
+    sample_tier_class = TanhFirst
+
+  config = shrink(load("class_embedding"))  # the class at both tiers: cond folded too
+  config.n_classes = 3
+  model = config_lib.build_model(config, 3, Variant)
+  assert not sampling.runs_library_tiers(model)
+  assert sampling.runs_library_tiers(config_lib.build_model(config, 3))
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+  assert_sampler_runs_the_training_function(model, params)
 
 
 def test_batch_cond_replaces_the_one_hot_of_sid():
