@@ -151,6 +151,25 @@ _CACHE_OPTIONS = {"jax_compilation_cache_dir": None,
                   "jax_persistent_cache_min_entry_size_bytes": -1}
 
 
+# ---------------------------------------------------------------------------
+# The order files run in. pytest-xdist (--dist loadfile) hands whole files to
+# the two workers in collection order; alphabetically the longest file
+# (test_variants.py) came last and ran alone while the other worker idled.
+# Longest first (test seconds on the 2-core machine, 2026-12-01), then the
+# rest alphabetically: the workers end within a short file of each other.
+# Only the order changes; every file's tests keep theirs.
+
+LONGEST_FIRST = ("test_variants.py", "test_faults.py", "test_sample_cli.py",
+                 "test_sampling.py", "test_train.py", "test_gru_pallas.py",
+                 "test_model.py", "test_evaluation.py", "test_demo.py", "test_cli.py",
+                 "test_multidevice.py", "test_distributed.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
+
+
 @pytest.fixture(scope="session")
 def compile_cache_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("jax_compilation_cache"))
