@@ -136,6 +136,19 @@ def check_params(params: Any, expected: Any, where: str) -> None:
         "of the code")
 
 
+def check_model_class(meta: dict, model_cls: type, where: str) -> None:
+  """Raises ParamFormatError when the checkpoint's meta names another model
+  class (``model_class``: the class name the trainer records) than
+  ``model_cls``: a variant whose parameters are exactly the library's would
+  pass ``check_params`` and be run as another function. Checkpoints from
+  before the key (the demo's, imports) are not checked."""
+  saved = meta.get("model_class")
+  if saved and saved != model_cls.__qualname__:
+    raise ParamFormatError(
+        f"{where}: trained by the model class {saved!r}, not {model_cls.__qualname__!r}; "
+        f"load it with model_cls={saved} (sample.py and score.py build SampleRNN)")
+
+
 def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:
   """Restores (state, meta) of one checkpoint; ``abstract_state`` from eval_shape."""
   mgr = manager(os.path.join(workdir, sub), 1000, read_only=True)

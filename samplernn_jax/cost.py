@@ -79,6 +79,7 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     raise FileNotFoundError(f"workdir {workdir}: no such folder")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   meta = ckpt_lib.read_meta(workdir, sub, step)
+  ckpt_lib.check_model_class(meta, model_cls, os.path.join(workdir, sub, str(step)))
   config = config_lib.from_saved(meta.get("config"), os.path.join(workdir, sub, str(step)))
   config.max_eval_clips = 0
   for key, value in overrides.items():

@@ -68,6 +68,7 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   params, meta = ckpt_lib.restore_params(workdir, sub, step)
   config = config_lib.from_saved(meta.get("config"), f"{workdir}/{sub}/{step}")
+  ckpt_lib.check_model_class(meta, model_cls, f"{workdir}/{sub}/{step}")
   n = int(meta["n_classes"])
   model = config_lib.build_model(config, n, model_cls)
   ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len),

@@ -161,6 +161,8 @@ def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoi
     return jax.jit(init, out_shardings=setup.state_sharding)(), {"best_valid": None}
   saved = ckpt_lib.read_meta(workdir, ckpt_lib.LATEST, step0)
   _check_resume_config(config, saved, workdir, setup.dataset.n_classes)
+  ckpt_lib.check_model_class(saved, type(setup.model),
+                             os.path.join(workdir, ckpt_lib.LATEST, str(step0)))
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                         setup.abstract, setup.state_sharding)
   try:
@@ -258,7 +260,8 @@ class _Run:
     return {"step": step, "epoch": pos.epoch, "position": vars(pos),
             "best_valid": self.meta.get("best_valid"), "config": self.config.to_dict(),
             "n_classes": ds.n_classes, "class_names": ds.class_names,
-            "class_rms": self.class_rms, "data_dir": self.config.data_dir}
+            "class_rms": self.class_rms, "data_dir": self.config.data_dir,
+            "model_class": type(self.setup.model).__qualname__}
 
   def epoch_of(self, step: int) -> float:
     return step / self.setup.batches.steps_per_epoch

@@ -454,7 +454,8 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
   ``hidden3``, clips are written; the sampler runs the variant's function
   (log-probs of a forced sequence equal the training forward's: the
   sampler's rewrites do not mistake the variant for the library's model);
-  the library's own model refuses its checkpoint. Rules out a
+  the library's own model refuses its checkpoint (for sampling and for a
+  resume: the class recorded in it, and its parameters). Rules out a
   ``model_cls`` that is accepted but not built (the trainer or loader
   building SampleRNN whatever it is given: no hidden3 in the checkpoint),
   a tier class attribute that setup ignores, and README code that no longer
@@ -474,9 +475,21 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
   assert sum(c.endswith(".wav") for c in clips) == len(loaded.class_names)
 
   assert_sampler_runs_the_training_function(loaded.model, loaded.params)
-  with pytest.raises(ParamFormatError, match="not in the model: sample_tier/hidden3"):
-    sample_files.load_checkpoint("runs/deeper")
   assert ckpt_lib.find_step("runs/deeper", "latest")[1] == 20
+  loaded_params = loaded.params
+  with pytest.raises(ParamFormatError, match="trained by the model class 'Deeper', not "
+                     "'SampleRNN'; load it with model_cls=Deeper"):
+    sample_files.load_checkpoint("runs/deeper")  # what sample.py does
+  config = space["config"]
+  config.max_steps = 21
+  with pytest.raises(ParamFormatError, match="runs/deeper/checkpoints/20: trained by the "
+                     "model class 'Deeper'"):
+    trainer.train_and_evaluate(config, "runs/deeper")  # a resume with SampleRNN
+  assert ckpt_lib.find_step("runs/deeper", "latest")[1] == 20
+  # the class check aside, the parameters alone tell the two models apart
+  with pytest.raises(ParamFormatError, match="not in the model: sample_tier/hidden3"):
+    ckpt_lib.check_params(loaded_params, steps.abstract_params(
+        config_lib.build_model(config, len(loaded.class_names)), config.seq_len), "deeper")
 
 
 def test_sampler_keeps_a_variants_own_first_layer():
