@@ -26,6 +26,14 @@ def load_config_file(path):
   return module.get_config()
 
 
+def readme_python_block(marker):
+  """The first ```python block of README.md after ``marker`` (the README's
+  worked examples, which tests run or check as a user would copy them)."""
+  with open(os.path.join(REPO, "README.md")) as f:
+    after = f.read().split(marker, 1)[1]
+  return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
 def random_batch(config, seed, reset=True):
   """A batch of random quantised samples in ``batches.batch_spec``'s shapes,
   classes 0-3 in turn; ``reset``: every row starts from h0 (so a gradient

@@ -26,7 +26,7 @@ from samplernn_jax import config as config_lib, model as model_lib, steps  # noq
 def flops_from_params(config, n_classes):
   """3 x (2 x in x out) of every kernel, per frame (frame tiers) or per sample."""
   model = config_lib.build_model(config, n_classes)
-  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
+  shapes = steps.abstract_params(model, config.seq_len)
   fs = config_lib.frame_sizes(config)
   total = 0.0
   for path, leaf in jax.tree_util.tree_flatten_with_path(shapes)[0]:

@@ -11,7 +11,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from conftest import REPO, load_config_file
+from conftest import REPO, load_config_file, readme_python_block
 from samplernn_jax import config as config_lib
 from samplernn_jax import steps
 
@@ -36,9 +36,7 @@ def test_readmes_worked_example_is_a_config_these_checks_accept(tmp_path):
   """The README's worked variant (configs/my_variant.py), saved as a user
   would save it, passes the checks every config file gets. Rules out an
   example that has drifted from base_config() or this test's rules."""
-  with open(os.path.join(REPO, "README.md")) as f:
-    readme = f.read()
-  block = readme.split("`configs/my_variant.py`:\n\n```python\n", 1)[1].split("```", 1)[0]
+  block = readme_python_block("`configs/my_variant.py`:")
   path = tmp_path / "my_variant.py"
   path.write_text(block)
   check_config_file(str(path))
@@ -51,7 +49,7 @@ def check_config_file(path):
   config_lib.validate(config)
   n_classes = config.n_classes or 4  # 0 = from the data; any count builds
   model = config_lib.build_model(config, n_classes)
-  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
+  shapes = steps.abstract_params(model, config.seq_len)
   n = sum(int(x.size) for x in jax.tree.leaves(shapes))
   assert n > 1000
   # the docstring says what the config is and how to run it

@@ -355,7 +355,7 @@ def make_untrained_workdir(workdir):
   config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
   config.update(dict(dim=16, n_rnn=1, emb_size=8, seq_len=64, batch_size=4))
   model = config_lib.build_model(config, C)
-  shapes = jax.eval_shape(lambda: steps.init_params(model, jax.random.key(0), config.seq_len))
+  shapes = steps.abstract_params(model, config.seq_len)
   params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
   meta = {"step": 0, "config": config.to_dict(), "n_classes": C,
           "class_names": [f"c{i}" for i in range(C)]}

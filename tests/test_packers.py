@@ -528,31 +528,39 @@ def test_overwrite_replaces_outputs(tmp_path):
 # Interrupted runs
 
 
+def pack_interrupted_in_valid(src, out, monkeypatch):
+  """``pack_folder(src, out)`` (valid 0.2, test 0.2) stopped by a
+  KeyboardInterrupt when it reads the first valid recording, after train is
+  staged; ``load_clips`` is restored after. Returns the split plan."""
+  _, plan = packing.folder_plan(src, 0.2, 0.2, 0)
+  valid_files = {r.path for r in plan["valid"]}
+  real_load = packing.load_clips
+
+  def interrupted(path, *a, **k):
+    if path in valid_files:
+      raise KeyboardInterrupt  # stop while writing the valid split
+    return real_load(path, *a, **k)
+
+  monkeypatch.setattr(packing, "load_clips", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+  monkeypatch.setattr(packing, "load_clips", real_load)
+  return plan
+
+
 def test_interrupted_run_resumes(tmp_path, monkeypatch):
   src = str(tmp_path / "src")
   make_folder_tree(src)
   ref = str(tmp_path / "ref")
   packing.pack_folder(src, ref, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
-  _, plan = packing.folder_plan(src, 0.2, 0.2, 0)
+  out = str(tmp_path / "out")
+  plan = pack_interrupted_in_valid(src, out, monkeypatch)
   valid_files = {r.path for r in plan["valid"]}
   real_load, loaded = packing.load_clips, []
-
-  def interrupted(path, *a, **k):
-    if path in valid_files:
-      raise KeyboardInterrupt  # stop while writing the valid split
-    loaded.append(path)
-    return real_load(path, *a, **k)
-
-  out = str(tmp_path / "out")
-  monkeypatch.setattr(packing, "load_clips", interrupted)
-  with pytest.raises(KeyboardInterrupt):
-    packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2,
-                        progress=False)
   left = os.listdir(out)
   assert not [n for n in left if n.endswith(".npz") or n.endswith(".writing")]
   assert len([n for n in left if n.endswith(".staged")]) == 1  # train is done
   # The same command again (no --overwrite): train is not read again.
-  loaded.clear()
   monkeypatch.setattr(packing, "load_clips", lambda p, *a, **k: (loaded.append(p), real_load(p, *a, **k))[1])
   packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
   assert set(loaded) == valid_files | {r.path for r in plan["test"]}
@@ -571,20 +579,8 @@ def test_a_recording_changed_after_an_interruption_is_read_again(tmp_path, monke
   file's modification time, which would finish the run with stale clips."""
   src = str(tmp_path / "src")
   make_folder_tree(src)
-  _, plan = packing.folder_plan(src, 0.2, 0.2, 0)
-  valid_files = {r.path for r in plan["valid"]}
-  real_load = packing.load_clips
-
-  def interrupted(path, *a, **k):
-    if path in valid_files:
-      raise KeyboardInterrupt
-    return real_load(path, *a, **k)
-
   out = str(tmp_path / "out")
-  monkeypatch.setattr(packing, "load_clips", interrupted)
-  with pytest.raises(KeyboardInterrupt):
-    packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
-  monkeypatch.setattr(packing, "load_clips", real_load)
+  plan = pack_interrupted_in_valid(src, out, monkeypatch)
   changed = plan["train"][0].path
   info = sf.info(changed)
   size = os.path.getsize(changed)

@@ -17,7 +17,7 @@ import flax.linen as nn
 import numpy as np
 import pytest
 
-from conftest import bf16_rounded, dot_operand_dtypes, nested_eqns
+from conftest import bf16_rounded, dot_operand_dtypes, nested_eqns, readme_python_block
 from samplernn_jax import config as config_lib
 from samplernn_jax import steps, trainer
 
@@ -424,13 +424,6 @@ def test_learn_h0_false_starts_every_tier_from_zeros(learn_h0):
 # A variant in the user's own code (README, "A variant in your own code").
 
 
-def readme_block(heading):
-  """The first ```python block after ``heading`` in README.md."""
-  text = open(os.path.join(ROOT, "README.md")).read()
-  after = text.split(heading, 1)[1]
-  return after.split("```python\n", 1)[1].split("```", 1)[0]
-
-
 def assert_sampler_runs_the_training_function(model, params):
   """Log-probs of a forced sequence from the sampler (``sampling.prepare``'s
   rewrites included) equal the training forward's, within 1e-4."""
@@ -465,7 +458,7 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
   from samplernn_jax.errors import ParamFormatError
   os.symlink(os.path.join(ROOT, "configs"), tmp_path / "configs")
   monkeypatch.chdir(tmp_path)
-  code = readme_block("### A variant in your own code")
+  code = readme_python_block("### A variant in your own code")
   space = {"__name__": "readme_variant"}
   exec(compile(code, "README.md", "exec"), space)
   loaded = space["loaded"]
