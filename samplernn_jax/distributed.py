@@ -7,10 +7,16 @@ them; with none of these it does nothing (one process). Each process then
 sees every device in ``jax.devices()``, the 'data' mesh spans them all, each
 process feeds only its rows of every batch (``data.TrainBatches``) and only
 process 0 writes logs and samples. On CPU, collectives go through gloo.
+
+``agree_on_stop`` lets every process stop at the same step when one of them
+got SIGTERM or Ctrl-C (a scheduler may signal one host, or the hosts at
+different moments).
 """
 from __future__ import annotations
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 
 def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = -1,
@@ -29,9 +35,24 @@ def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
   except Exception:  # older or newer JAX without the option
     pass
+  # SIGTERM stays the trainer's (signals.StopRequests; the processes agree in
+  # agree_on_stop): JAX's preemption service catches it in C++ otherwise, and
+  # the run went on until killed.
+  jax.config.update("jax_enable_preemption_service", False)
   if explicit:
     jax.distributed.initialize(coordinator_address=coordinator,
                                num_processes=num_processes, process_id=process_id)
   else:
     jax.distributed.initialize()
   return True
+
+
+def agree_on_stop(requested: int | None) -> int | None:
+  """The signal number any process received (the highest), or None; every
+  process must call it at the same step. A process that stopped alone would
+  leave the others waiting in the next step's all-reduce and itself waiting
+  in the checkpoint save for theirs, until the scheduler kills them all."""
+  if jax.process_count() == 1:
+    return requested
+  got = multihost_utils.process_allgather(np.int32(requested or 0))
+  return int(np.max(got)) or None

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import time
 from typing import Any, Callable
 
@@ -29,7 +30,7 @@ from tqdm import tqdm
 from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import datasets, levels, sample_files, sharding, signals, steps, trim
+from samplernn_jax import datasets, distributed, levels, sample_files, sharding, signals, steps, trim
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.cost import Evaluator
 from samplernn_jax.errors import TrainingError
@@ -54,6 +55,14 @@ def param_count(config, n_classes: int) -> int:
 def _log(msg: str) -> None:
   if jax.process_index() == 0:
     tqdm.write(msg)
+
+
+def devices_line() -> str:
+  """``devices: 16 gpu, 8 in process 0 of 2``: what the mesh spans (a
+  cluster launcher can leave each process one device of several)."""
+  n_proc = jax.process_count()
+  where = f", {jax.local_device_count()} in process 0 of {n_proc}" if n_proc > 1 else ""
+  return f"devices: {jax.device_count()} {jax.devices()[0].platform}{where}"
 
 
 def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> None:
@@ -228,6 +237,7 @@ class _Run:
     self.setup = s = make_setup(config, model_cls)
     os.makedirs(workdir, exist_ok=True)
     _log(f"parameters: {s.n_params}")
+    _log(devices_line())
     slow = config_lib.slow_scatter_warning(config)
     if slow:
       _log(f"warning: {slow}")
@@ -340,9 +350,23 @@ class _Run:
         self.ckpt.save(self.state)
       if is_eval:
         self.write_samples_if_due()
-      if stop.requested:
+      if self.stop_now(stop, done % config.log_every_steps == 0 or is_eval):
         break
     return last
+
+  def stop_now(self, stop: signals.StopRequests, synced: bool) -> bool:
+    """Whether to stop after this step; sets ``self.stopped`` (the signal).
+
+    One process checks its own flag after every step. Several processes
+    decide together (``distributed.agree_on_stop``), at the steps where they
+    already wait for the devices (``synced``: log steps and evaluations), so
+    that they all save the same step and exit; an exchange after every step
+    would stall the dispatch of the next."""
+    if jax.process_count() == 1:
+      self.stopped = stop.requested
+    elif synced:
+      self.stopped = distributed.agree_on_stop(stop.requested)
+    return bool(self.stopped)
 
   def on_training_error(self) -> None:
     """Lets the last good checkpoint finish writing before the error propagates."""
@@ -372,6 +396,7 @@ class _Run:
     bar = tqdm(total=self.total, initial=self.start, desc="train", unit="step",
                disable=not self.is_main, dynamic_ncols=True)
     self.t0 = self.t_compiled = time.time()
+    self.stopped: int | None = None  # the signal that stopped the run
     with signals.StopRequests() as stop:  # SIGINT / SIGTERM: checked between steps
       try:
         last = self.run_steps(stop, bar)
@@ -383,11 +408,14 @@ class _Run:
         bar.close()
         self.on_keyboard_interrupt()
     bar.close()
-    if stop.requested:  # the state after the last finished step: keep it
+    if jax.process_count() == 1 and stop.requested:  # also after the last check
+      self.stopped = stop.requested
+    if self.stopped:  # the state after the last finished step: keep it
       self.ckpt.save(self.state)
       self.finish()
-      _log(f"{stop.name} at step {int(self.state.step)}; saved. Run the same command to resume.")
-      raise SystemExit(stop.exit_code)
+      name = signal.Signals(self.stopped).name
+      _log(f"{name} at step {int(self.state.step)}; saved. Run the same command to resume.")
+      raise SystemExit(128 + self.stopped)
     self.finish()
     self.log_speed()
     return last

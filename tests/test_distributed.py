@@ -11,6 +11,8 @@ checkpoint both processes wrote loads in one process (as sample.py and
 score.py load it) and holds the single-process run's parameters within 1e-5.
 """
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -113,6 +115,49 @@ def test_two_processes_give_the_losses_of_one(tmp_path):
     np.testing.assert_allclose(a, b, rtol=0, atol=PARAM_TOLERANCE)
     moved = max(moved, float(np.abs(np.asarray(b) - np.asarray(c)).max()))
   assert moved > 100 * PARAM_TOLERANCE, moved
+
+
+def test_sigterm_to_one_process_stops_both_at_one_saved_step(tmp_path):
+  """SIGTERM to process 1 alone (a scheduler may signal hosts one by one):
+  both processes stop after the same step, save it together and exit 143;
+  process 0 (which got no signal) names it, the checkpoint is complete, and
+  the mesh line names both processes. Rules out each process checking only
+  its own flag: process 1 would leave the loop while process 0 waits in the
+  next step's all-reduce and process 1 in the save's barrier, until the
+  scheduler's SIGKILL (here: the timeout) ends both, nothing saved."""
+  workdir = str(tmp_path / "two")
+  coordinator = f"--coordinator=127.0.0.1:{free_port()}"
+  cmds = [train_cmd(workdir, coordinator, "--num_processes=2", f"--process_id={i}",
+                    "--config.max_steps=100000") for i in range(2)]
+  logs = [str(tmp_path / f"log_p{i}.txt") for i in range(2)]
+  procs = []
+  for cmd, log in zip(cmds, logs):
+    with open(log, "w") as f:
+      procs.append(subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=f,
+                                    stderr=subprocess.STDOUT))
+  try:
+    deadline = time.monotonic() + 300
+    # The first train record (step 2) needs process 1 in the training loop,
+    # its handlers installed (the file itself is written before: too early).
+    while not metrics.read_metrics(workdir):
+      assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+      time.sleep(0.05)
+    procs[1].send_signal(signal.SIGTERM)
+    for p in procs:
+      p.wait(timeout=60)
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+  out = [open(log).read() for log in logs]
+  assert [p.returncode for p in procs] == [143, 143], out[0][-2000:] + out[1][-2000:]
+  assert "devices: 2 cpu, 1 in process 0 of 2" in out[0]
+  stopped = int(re.search(r"SIGTERM at step (\d+); saved", out[0]).group(1))
+  assert 0 < stopped < 100000 and stopped % 2 == 0  # a log step (log_every_steps=2)
+  assert checkpoint.find_step(workdir, "latest") == (checkpoint.LATEST, stopped)
+  _, meta = checkpoint.restore_params(workdir, checkpoint.LATEST, stopped)
+  assert meta["step"] == stopped
 
 
 def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
