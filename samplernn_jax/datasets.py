@@ -7,6 +7,7 @@ sub-folders of recordings (packed once by ``packing.py`` into its
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -56,6 +57,20 @@ def pack_class_folders(data_dir: str) -> str:
   when a recording is added, removed or changed.
   """
   out = os.path.join(data_dir, PACKED)
+  # One packer at a time (the processes of a multi-host run, or two runs, on
+  # one folder): the others wait, then find the fingerprint written.
+  with contextlib.ExitStack() as stack:
+    try:
+      stack.enter_context(files.exclusive(os.path.join(data_dir, PACKED + ".lock"), "packing"))
+    except OSError as e:
+      raise DataError(f"data_dir={data_dir}: cannot write in it to pack its class "
+                      f"folders ({e.strerror}); pack them elsewhere with "
+                      "scripts/pack_folder.py and give that folder as data_dir") from e
+    _pack_if_changed(data_dir, out)
+  return out
+
+
+def _pack_if_changed(data_dir: str, out: str) -> None:
   source = os.path.join(out, SOURCE_FILE)
   fingerprint = recordings_fingerprint(data_dir)
   try:
@@ -68,7 +83,6 @@ def pack_class_folders(data_dir: str) -> str:
                     " (they changed)" if packed_from else "")
     packing.pack_folder(data_dir, out, overwrite=True, progress=False)
     files.write_json(source, {"recordings": fingerprint})
-  return out
 
 
 def locate(data_dir: str) -> str:

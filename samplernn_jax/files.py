@@ -10,9 +10,18 @@ flushed line a record, and ``sample.py --stream``'s WAVs a block at a time.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
-from typing import Callable
+from typing import Callable, Iterator
+
+from absl import logging
+
+# What a filesystem without locks answers flock with (NFS without lockd,
+# Lustre without -o flock).
+NO_LOCKS = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP)
 
 
 def atomic_write(path: str, write: Callable[[str], None]) -> None:
@@ -41,3 +50,24 @@ def write_text(path: str, text: str) -> None:
 
 def write_json(path: str, obj) -> None:
   write_text(path, json.dumps(obj, indent=1) + "\n")
+
+
+@contextlib.contextmanager
+def exclusive(path: str, what: str) -> Iterator[None]:
+  """Holds an exclusive ``flock`` on ``path`` (created if need be), waiting
+  while another process holds it (``what`` says for what, in the log). On a
+  filesystem that has no locks it warns and goes on unlocked. The kernel
+  drops the lock when the process ends, however it ends."""
+  with open(path, "a") as f:
+    try:
+      try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        logging.warning("waiting for another process %s (%s)", what, path)
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    except OSError as e:
+      if e.errno not in NO_LOCKS:
+        raise
+      logging.warning("%s: the filesystem refuses locks (%s); %s unlocked", path,
+                      e.strerror, what)
+    yield

@@ -605,6 +605,43 @@ def test_class_folders_are_packed_again_when_a_recording_is_added_or_removed(tmp
   assert clips_per_class() == [11, 9]
 
 
+def test_two_users_of_one_class_folder_pack_it_once(tmp_path, monkeypatch):
+  """Two runs (or the processes of one multi-host run) reaching an unpacked
+  class folder at once: one packs while the other waits on the folder's
+  lock, then finds it packed and packs nothing; both get the same splits.
+  Rules out packing without a lock: both would find no fingerprint and
+  write the same temporary files of .packed at once."""
+  import os
+  import threading
+  import time
+  import soundfile as sf
+  from samplernn_jax import datasets, packing
+  src = tmp_path / "rec"
+  rng = np.random.default_rng(2)
+  for name in ("a", "b"):
+    (src / name).mkdir(parents=True)
+    for i in range(10):
+      sf.write(str(src / name / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000), 16000)
+  real, packed = packing.pack_folder, []
+
+  def slow_pack(*args, **kwargs):
+    packed.append(args)
+    time.sleep(0.5)  # the other user arrives while this one packs
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(packing, "pack_folder", slow_pack)
+  outs = []
+  users = [threading.Thread(target=lambda: outs.append(datasets.resolve_data_dir(str(src))))
+           for _ in range(2)]
+  for user in users:
+    user.start()
+    time.sleep(0.1)
+  for user in users:
+    user.join()
+  assert len(packed) == 1 and outs == [str(src / datasets.PACKED)] * 2
+  assert os.path.isfile(os.path.join(outs[0], "audio_train.npz"))
+
+
 @pytest.mark.parametrize("q_type,q_levels", [("mu-law", 256), ("a-law", 256),
                                              ("linear", 64), ("mu-law", 1024)])
 def test_batches_use_the_configs_quantisation(q_type, q_levels):
