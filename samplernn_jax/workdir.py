@@ -4,10 +4,17 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import socket
 
 from samplernn_jax.errors import WorkdirError
 
 LOCK_FILE = ".lock"
+
+
+def holder_name() -> str:
+  """What the lock file says of the run holding it: ``1234 on host0`` (on a
+  shared filesystem the pid alone would not say where to look)."""
+  return f"{os.getpid()} on {socket.gethostname()}"
 
 
 class WorkdirLock:
@@ -36,10 +43,13 @@ class WorkdirLock:
       if e.errno in (errno.EAGAIN, errno.EACCES):
         raise WorkdirError(f"workdir={self.workdir} is in use by another run "
                            f"(pid {holder}); wait for it to end or use another workdir") from e
-      raise
+      raise WorkdirError(
+          f"workdir={self.workdir}: cannot lock {LOCK_FILE} ({e.strerror}); its filesystem "
+          "may not support flock (NFS without lockd, Lustre without -o flock): use a "
+          "workdir on one that does") from e
     f.seek(0)
     f.truncate()
-    f.write(str(os.getpid()))
+    f.write(holder_name())
     f.flush()
     self._f = f
     return self

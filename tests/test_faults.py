@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -439,7 +440,8 @@ def test_second_run_on_a_workdir_is_refused_until_the_first_dies(tmp_path, cache
                              stdout=log, stderr=subprocess.STDOUT)
   try:
     deadline = time.monotonic() + 120
-    while not (os.path.exists(lock) and read_text(lock) == str(first.pid)):
+    holder = f"{first.pid} on {socket.gethostname()}"
+    while not (os.path.exists(lock) and read_text(lock) == holder):
       assert first.poll() is None, read_text(tmp_path / "first.txt")[-3000:]
       assert time.monotonic() < deadline, "the first run never took the lock"
       time.sleep(0.05)
@@ -447,7 +449,7 @@ def test_second_run_on_a_workdir_is_refused_until_the_first_dies(tmp_path, cache
                             text=True, timeout=300)
     assert second.returncode == 2, second.stderr[-3000:]
     errors = [l for l in second.stderr.splitlines() if l.startswith("error:")]
-    assert errors == [f"error: workdir={wd} is in use by another run (pid {first.pid}); "
+    assert errors == [f"error: workdir={wd} is in use by another run (pid {holder}); "
                       "wait for it to end or use another workdir"]
     assert "Traceback" not in second.stderr
     assert first.poll() is None  # the refused run did not disturb the first
@@ -458,7 +460,7 @@ def test_second_run_on_a_workdir_is_refused_until_the_first_dies(tmp_path, cache
   assert first.returncode == -signal.SIGKILL
   # The kernel dropped the dead run's flock: a new run takes the lock.
   with workdir_lib.WorkdirLock(wd):
-    assert read_text(lock) == str(os.getpid())
+    assert read_text(lock) == f"{os.getpid()} on {socket.gethostname()}"
 
 
 def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference, capsys):
@@ -527,6 +529,26 @@ def writes_refused(folder):
     return True
   os.remove(os.path.join(folder, ".probe_by_test"))
   return False
+
+
+def test_a_workdir_that_refuses_locks_is_one_clear_error(tmp_path, monkeypatch):
+  """A filesystem that refuses flock (ENOLCK: NFS without lockd; Lustre
+  without -o flock answers ENOSYS) is a WorkdirError naming the workdir, the
+  cause and the way out, which the entry points print as one line. Rules out
+  re-raising the OSError: a traceback, as OSError is not among the errors
+  they print as one line."""
+  from samplernn_jax import cli
+  from samplernn_jax.errors import WorkdirError
+
+  def no_locks(fd, op):
+    raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+  monkeypatch.setattr(workdir_lib.fcntl, "flock", no_locks)
+  wd = str(tmp_path / "run")
+  with pytest.raises(WorkdirError, match=rf"^workdir={wd}: cannot lock \.lock \(No locks "
+                     r"available\); its filesystem may not support flock") as err:
+    workdir_lib.WorkdirLock(wd).acquire()
+  assert isinstance(err.value, cli.KNOWN_ERRORS)
 
 
 def test_unwritable_workdir_is_refused_and_checkpoints_stay(tmp_path, reference, monkeypatch):
