@@ -11,6 +11,7 @@ import math
 import os
 
 import soundfile as sf
+from absl import logging
 from matplotlib.figure import Figure  # no pyplot: the user's backend is left alone
 
 from samplernn_jax.files import atomic_write, write_json, write_text
@@ -21,11 +22,26 @@ CONFIG_FILE = "config.json"
 
 
 def read_metrics(workdir: str) -> list[dict]:
+  """The records of ``metrics.jsonl``. A line that is not a JSON record (the
+  torn or NUL-filled tail a crash of the host can leave) is skipped with a
+  warning naming the file and line: it must not stop every resume."""
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  records = []
+  with open(path, errors="replace") as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip("\0\n\r\t "):
+        continue
+      try:
+        record = json.loads(line)
+      except ValueError:
+        record = None
+      if not isinstance(record, dict):
+        logging.warning("%s:%d: not a JSON record, skipped: %r", path, number, line[:80])
+        continue
+      records.append(record)
+  return records
 
 
 class MetricsWriter:

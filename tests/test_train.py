@@ -422,6 +422,24 @@ def test_resume_with_another_model_class_is_one_clear_error(tiny_config, small_d
   assert sorted(os.listdir(os.path.join(workdir, checkpoint.LATEST))) == ["2"]
 
 
+def test_a_damaged_metrics_tail_does_not_stop_the_resume(tmp_path, caplog):
+  """metrics.jsonl as a host crash can leave it (the last line torn, then NUL
+  bytes): the resumed run's writer keeps every whole record up to its step,
+  drops the damage with a warning naming the file and line, and writes on.
+  Rules out parsing every line strictly: each resume would stop with a JSON
+  error that names no file, until the user edits the file by hand."""
+  wd = str(tmp_path)
+  good = [{"step": s, "train_bits": 8.0 - s / 10} for s in (5, 10)]
+  with open(os.path.join(wd, metrics.METRICS_FILE), "w") as f:
+    f.write("".join(json.dumps(r) + "\n" for r in good) + '{"step": 15, "tra' + "\0" * 64)
+  with caplog.at_level("WARNING"):
+    writer = metrics.MetricsWriter(wd, resume_step=10)
+  assert f"{metrics.METRICS_FILE}:3: not a JSON record, skipped" in caplog.text
+  writer.write({"step": 15, "train_bits": 5.0})
+  writer.close()
+  assert metrics.read_metrics(wd) == good + [{"step": 15, "train_bits": 5.0}]
+
+
 def test_metrics_of_steps_after_the_resumed_checkpoint_are_dropped(tmp_path):
   """A run killed after step 25's metrics line but resumed from checkpoint 20
   will write steps 21..25 again: the writer of the resumed run keeps the
