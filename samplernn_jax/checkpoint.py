@@ -146,7 +146,8 @@ def check_model_class(meta: dict, model_cls: type, where: str) -> None:
   if saved and saved != model_cls.__qualname__:
     raise ParamFormatError(
         f"{where}: trained by the model class {saved!r}, not {model_cls.__qualname__!r}; "
-        f"load it with model_cls={saved} (sample.py and score.py build SampleRNN)")
+        f"load it with model_cls={saved} (sample.py, score.py and the export to the "
+        "original's names build SampleRNN)")
 
 
 def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:

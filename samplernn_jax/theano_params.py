@@ -40,6 +40,7 @@ from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.batches import Position
 from samplernn_jax.config import frame_sizes
 from samplernn_jax.errors import ParamFormatError
+from samplernn_jax.model import SampleRNN
 
 _LEAF = {"kernel": "W0", "scale": "g0", "bias": "b"}
 _SAMPLE = {"prev_samples": "L1_PrevSamples", "hidden1": "L2", "hidden2": "L3",
@@ -325,7 +326,13 @@ def export_original(workdir: str, dst: str, ckpt: str = "latest") -> dict:
     raise FileExistsError(f"{dst}: already exists; remove it or choose another file")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   params, meta = ckpt_lib.restore_params(workdir, sub, step)
-  config = config_lib.from_saved(meta.get("config"), os.path.join(workdir, sub, str(step)))
+  where = os.path.join(workdir, sub, str(step))
+  config = config_lib.from_saved(meta.get("config"), where)
+  # The original has only its own model: a variant's checkpoint would be
+  # written as the library's function, or fail on a name it lacks.
+  ckpt_lib.check_model_class(meta, SampleRNN, where)
+  model = config_lib.build_model(config, int(meta.get("n_classes") or config.n_classes))
+  ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len), where)
   named = to_original(params, config)
   write_original(named, dst)
   return {"checkpoint": os.path.join(workdir, sub, str(step)), "file": dst,

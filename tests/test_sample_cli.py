@@ -466,7 +466,8 @@ def test_missing_checkpoint(filled, tmp_path):
 
 @pytest.mark.parametrize("change", ["sample_tier_conditioned", "no_learned_h0", "narrower"])
 def test_checkpoint_of_another_model_is_refused(workdir, tmp_path, monkeypatch, change):
-  """sample.py's and score.py's loading refuses a checkpoint whose parameters
+  """sample.py's and score.py's loading (and the export to the original's
+  names) refuses a checkpoint whose parameters
   do not fit the model its config builds, naming the checkpoint and the
   parameter: the model here (a stand-in for a research variant's class,
   built where the library builds it) has a sample tier that also takes the
@@ -476,7 +477,7 @@ def test_checkpoint_of_another_model_is_refused(workdir, tmp_path, monkeypatch, 
   broadcast absorb, what does not fit: clips made with part of a model's
   parameters, with no word of it."""
   from samplernn_jax import config as config_lib
-  from samplernn_jax import cost
+  from samplernn_jax import cost, theano_params
   from samplernn_jax.errors import ParamFormatError
   real = config_lib.build_model
   other = {"sample_tier_conditioned": lambda m: m.clone(cond_sample_tier=True),
@@ -493,6 +494,9 @@ def test_checkpoint_of_another_model_is_refused(workdir, tmp_path, monkeypatch, 
   np.savez(data, wav=np.zeros((2, 256), np.float16), sid=np.zeros(2, np.uint8))
   with pytest.raises(ParamFormatError, match=expected):
     cost.score(workdir, str(data), "best", {})
+  with pytest.raises(ParamFormatError, match=expected):  # import_theano_params.py --export
+    theano_params.export_original(workdir, str(tmp_path / "original.pkl"), "best")
+  assert not (tmp_path / "original.pkl").exists()
 
 
 def test_ckpt_names_pick_the_newest_step(tmp_path):

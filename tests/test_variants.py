@@ -454,7 +454,7 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
   a tier class attribute that setup ignores, and README code that no longer
   runs."""
   from samplernn_jax import checkpoint as ckpt_lib
-  from samplernn_jax import sample_files
+  from samplernn_jax import sample_files, theano_params
   from samplernn_jax.errors import ParamFormatError
   os.symlink(os.path.join(ROOT, "configs"), tmp_path / "configs")
   monkeypatch.chdir(tmp_path)
@@ -473,6 +473,9 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
   with pytest.raises(ParamFormatError, match="trained by the model class 'Deeper', not "
                      "'SampleRNN'; load it with model_cls=Deeper"):
     sample_files.load_checkpoint("runs/deeper")  # what sample.py does
+  with pytest.raises(ParamFormatError, match="trained by the model class 'Deeper'"):
+    theano_params.export_original("runs/deeper", "deeper.pkl")  # import_theano_params --export
+  assert not os.path.exists("deeper.pkl")
   config = space["config"]
   config.max_steps = 21
   with pytest.raises(ParamFormatError, match="runs/deeper/checkpoints/20: trained by the "
