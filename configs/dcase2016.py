@@ -13,6 +13,15 @@ Run (the folder holds the paper's audio_{train,valid,test}.npz):
 
 The paper reports after 16 epochs: train 2.92, valid 2.83, test 2.99 bits per
 sample, at 1.24 s per step on a GTX Titan Xp (about 2 days for 20 epochs).
+
+This is the paper's training, as the original ran it. On the bundled data the
+class was kept in the generated clips by cutting quiet passages out of the
+training clips and drawing the classes equally often (docs/quality.md):
+``--config.trim_quiet=0.5 --config.balance_classes=True``, untried on DCASE
+2016; both are fixed for a run (a resume refuses a change), so choose before
+the first step. The lowest valid cost was not the best-sounding checkpoint
+there: ``--config.keep_checkpoints=N`` (may change on resume) keeps more
+states to compare with sample.py ``--ckpt STEP``.
 """
 from samplernn_jax.config import base_config
 
