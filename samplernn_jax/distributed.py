@@ -10,7 +10,8 @@ process 0 writes logs and samples. On CPU, collectives go through gloo.
 
 ``agree_on_stop`` lets every process stop at the same step when one of them
 got SIGTERM or Ctrl-C (a scheduler may signal one host, or the hosts at
-different moments).
+different moments); the trainer's start uses ``max_over_processes`` so that
+the others stop when process 0 cannot take the workdir.
 """
 from __future__ import annotations
 
@@ -52,7 +53,11 @@ def agree_on_stop(requested: int | None) -> int | None:
   process must call it at the same step. A process that stopped alone would
   leave the others waiting in the next step's all-reduce and itself waiting
   in the checkpoint save for theirs, until the scheduler kills them all."""
+  return max_over_processes(requested or 0) or None
+
+
+def max_over_processes(value: int) -> int:
+  """The largest of every process's ``value`` (each process must call it)."""
   if jax.process_count() == 1:
-    return requested
-  got = multihost_utils.process_allgather(np.int32(requested or 0))
-  return int(np.max(got)) or None
+    return value
+  return int(np.max(multihost_utils.process_allgather(np.int32(value))))

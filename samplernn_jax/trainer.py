@@ -14,6 +14,7 @@ optimizer, state shapes), ``restore_or_init`` (the latest checkpoint, or step
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -33,7 +34,7 @@ from samplernn_jax import config as config_lib
 from samplernn_jax import datasets, distributed, levels, sample_files, sharding, signals, steps, trim
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.cost import Evaluator
-from samplernn_jax.errors import TrainingError
+from samplernn_jax.errors import TrainingError, WorkdirError
 from samplernn_jax.metrics import MetricsWriter
 from samplernn_jax.model import SampleRNN
 
@@ -102,10 +103,19 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
   may use a workdir at a time (a lock; a clear error for the second).
   """
   config_lib.validate(config)
-  if jax.process_index() != 0:
-    return _Run(config, workdir, model_cls).train()
-  with workdir_lib.WorkdirLock(workdir):
-    workdir_lib.check_writable(workdir)
+  with contextlib.ExitStack() as stack:
+    refused = None
+    if jax.process_index() == 0:  # the lock and the probe are process 0's
+      try:
+        stack.enter_context(workdir_lib.WorkdirLock(workdir))
+        workdir_lib.check_writable(workdir)
+      except WorkdirError as e:
+        refused = e
+    # Every process learns of a refusal: the others would otherwise wait in
+    # their first collective until a timeout, with an error that says nothing.
+    if distributed.max_over_processes(int(refused is not None)):
+      raise refused or WorkdirError(f"workdir={workdir}: process 0 refused it (its "
+                                    "log says why)")
     return _Run(config, workdir, model_cls).train()
 
 

@@ -89,7 +89,8 @@ TESTS = {
                 "tests/test_train.py::test_best_holds_the_lowest_valid_evaluation",
                 "tests/test_train.py::test_cost_falls_on_synthetic_data",
                 "tests/test_faults.py::test_sigterm_between_checkpoints_saves_that_step",
-                "tests/test_faults.py::test_resume_refuses_each_key_the_readme_names"],
+                "tests/test_faults.py::test_resume_refuses_each_key_the_readme_names",
+                "tests/test_distributed.py::test_a_workdir_refused_to_process_0_stops_every_process"],
 }
 
 # name: (module, original text, mutated text)
@@ -278,10 +279,12 @@ MUTANTS = {
     "keeps_one_more": ("checkpoint", "manager(os.path.join(workdir, LATEST), max(1, keep))",
                        "manager(os.path.join(workdir, LATEST), max(1, keep) + 1)"),
     "latest_is_oldest": ("checkpoint", "    return LATEST, found[-1]", "    return LATEST, found[0]"),
-    "stop_decided_alone": ("distributed", "  return int(np.max(got)) or None\n",
+    "stop_decided_alone": ("distributed", "  return max_over_processes(requested or 0) or None\n",
                            "  return requested\n"),
     "jax_keeps_sigterm": ("distributed", '  jax.config.update("jax_enable_preemption_service", False)\n',
                           "\n"),
+    "refusal_kept_by_process_0": ("trainer", "    if distributed.max_over_processes(int(refused is not None)):\n",
+                                  "    if refused is not None:\n"),
     "packing_unlocked": ("datasets", '      stack.enter_context(files.exclusive(os.path.join(data_dir, PACKED + ".lock"), "packing"))\n',
                          "      pass\n"),
     "model_class_unchecked": ("checkpoint", "  if saved and saved != model_cls.__qualname__:\n",

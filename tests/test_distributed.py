@@ -160,6 +160,28 @@ def test_sigterm_to_one_process_stops_both_at_one_saved_step(tmp_path):
   assert meta["step"] == stopped
 
 
+def test_a_workdir_refused_to_process_0_stops_every_process(tmp_path):
+  """The workdir is in use by another run: process 0, which alone takes the
+  lock, says so, and process 1 stops too with one line pointing to process
+  0's log, both exiting 2. Rules out process 1 going on alone: it waited in
+  its first collective for 30 s and died with a gloo timeout traceback."""
+  from samplernn_jax import workdir as workdir_lib
+  workdir = str(tmp_path / "two")
+  coordinator = f"--coordinator=127.0.0.1:{free_port()}"
+  cmds = [train_cmd(workdir, coordinator, "--num_processes=2", f"--process_id={i}")
+          for i in range(2)]
+  with workdir_lib.WorkdirLock(workdir):  # another run holds it
+    running = [subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for cmd in cmds]
+    out = [p.communicate(timeout=300)[0] for p in running]
+  errors = [[l for l in o.splitlines() if l.startswith("error:")] for o in out]
+  assert [p.returncode for p in running] == [2, 2], out
+  assert errors[0] == [f"error: workdir={workdir} is in use by another run (pid "
+                       f"{workdir_lib.holder_name()}); wait for it to end or use another workdir"]
+  assert errors[1] == [f"error: workdir={workdir}: process 0 refused it (its log says why)"]
+  assert "Traceback" not in out[1]
+
+
 def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
   """train.py's --distributed (``distributed.initialize(auto=True)``) calls
   ``jax.distributed.initialize()`` with no arguments, so that JAX reads the
