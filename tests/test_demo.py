@@ -116,9 +116,10 @@ def test_default_data_loads_and_default_config_trains(tmp_path):
   assert dataset.n_classes >= 4
   assert dataset.train.clip_len == 128000 and dataset.train.wav.dtype == np.float16
   assert set(np.unique(dataset.train.sid)) == set(range(dataset.n_classes))
-  # A few steps at a smaller batch and longer chunks (fewer, cheaper steps).
-  config.batch_size, config.eval_batch_size, config.seq_len = 4, 4, 4096
-  config.max_steps, config.eval_every_steps, config.max_eval_clips = 4, 4, 4
+  # A few steps at a smaller batch and longer chunks (fewer, cheaper steps);
+  # one clip of each evaluated split (a clip is 31 chunks of 4096 samples).
+  config.batch_size, config.eval_batch_size, config.seq_len = 4, 1, 4096
+  config.max_steps, config.eval_every_steps, config.max_eval_clips = 4, 4, 1
   config.log_every_steps = 2
   last = trainer.train_and_evaluate(config, str(tmp_path / "run"))
   assert np.isfinite(last["train_bits"]) and np.isfinite(last["valid_bits"])
