@@ -118,5 +118,8 @@ def today() -> str:
 
 
 def emit(row: dict) -> None:
-  """One JSON object per line on stdout, flushed (a partial run keeps its rows)."""
+  """One JSON object per line on stdout, flushed (a partial run keeps its rows).
+  A row made under XLA_FLAGS (e.g. command buffers) records them."""
+  if os.environ.get("XLA_FLAGS"):
+    row = {**row, "xla_flags": os.environ["XLA_FLAGS"]}
   print(json.dumps(row), flush=True)

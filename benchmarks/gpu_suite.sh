@@ -1,46 +1,56 @@
 #!/usr/bin/env bash
-# The GPU benchmarks of issue 17 in one call of at most 600 s (about 9.5
-# minutes on an H200 by estimate, not yet timed whole), each comparison in
-# one run: the paper model's bf16 training step at batch 1024 with the GRU
-# scans' written-out gradient ('written') and the sample tier's bf16 ReLUs
-# ('output') against autodiff of each (four rows; gpu_suite_more.sh has the
-# bf16 backward matmuls and the loss's gradient), then with the other sample_l1
-# forms (table_pallas last: a Triton compile failure ends only its own row);
-# the GRU frame loops in XLA's kernels and in gru_pallas' (config.rnn_kernel)
-# at the paper's batch of 128, scans unrolled 8 frames a trip;
-# generation of one stream and of 300 clips (2 s each, to leave time) with
-# the innermost scan unrolled 1 and 16 times (four rows; the draws inside
-# every sample step, the form until 2026-11-30, are gpu_suite_more.sh's), one stream at unroll 16
-# run as one row and as two (min_rows), and the same two (unroll 16,
-# batched draws) with XLA's while-loop command buffers (CUDA graphs);
-# last a profiled training step and a profiled generated stream with their
-# ten most expensive operations. gpu_suite_more.sh has the rest, for a
-# second call if device time is left. Each setting one JSON line.
+# The GPU benchmarks of issue 17 in one call of at most 600 s (about 9 minutes
+# on an H200 by estimate, not yet timed whole; gpu_env.sh cuts each command's
+# limit to the 560 s budget left and skips what no longer fits, so the rows
+# already written come back). Most needed first, each comparison in one run:
+#  1. the paper model's bf16 training step at batch 1024 with the GRU scans'
+#     written-out gradient ('written') and the sample tier's bf16 ReLUs
+#     ('output') against autodiff of each (four rows);
+#  2. a profiled training step and its ten most expensive operations (the
+#     issue's first step; the trace stays in /tmp: the device tool returns
+#     8 files at most, none deeper than $OUT/a/b/file);
+#  3. generation of one stream and of 300 clips (2 s each, to leave time),
+#     innermost scan unrolled 1 and 16 times, then 300 clips in bf16;
+#  4. the other sample_l1 forms in training (table_pallas last: a Triton
+#     compile failure ends only its own row);
+#  5. the GRU frame loops in XLA's kernels and in gru_pallas' (rnn_kernel) at
+#     the paper's batch of 128, scans unrolled 1 and 8 frames a trip;
+#  6. one stream run as one row and as two (min_rows), the same with XLA's
+#     while-loop command buffers (CUDA graphs), and a profiled stream.
+# gpu_suite_more.sh has the rest, for a second call if device time is left.
 #
 #   bash benchmarks/gpu_suite.sh [OUT_DIR]     # default benchmarks/results/raw
 #
 # On a lent machine (benchmarks/README.md, "Running on a lent GPU"): make
 # .whl/ here first, carry it, and give the call its 600 s.
 #
-# Rows go to OUT_DIR/<name>.jsonl (train, sample, sample_command_buffers,
-# train_profiled, profile_train, sample_profiled, profile_sample), the
-# device and package versions to OUT_DIR/device.txt, stderr to
+# Seven files: rows in OUT_DIR/<name>.jsonl (train, sample,
+# sample_command_buffers, profiled: the two profiled rows, profile: their
+# tables, told apart by their "trace" field), the device and package versions
+# in OUT_DIR/device.txt, stderr with a start and an exit line per command in
 # OUT_DIR/stderr.log. Each command has its own time limit (T seconds,
 # default 150), so one slow or failing setting does not cost the others.
-# Wheels in .whl/ (e.g. ml_collections, absent from some GPU images) are
-# installed first.
 set -u
 source "$(dirname "$0")/gpu_env.sh"
 
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --rnn_grad written --rnn_grad autodiff --relu_grad output --relu_grad autodiff
+# Where the paper model's bf16 step spends its time (the profiled row is
+# slower than the rows above, so it goes to its own file).
+rm -rf /tmp/profile_train /tmp/profile_sample
+T=150 run profiled $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
+    --profile /tmp/profile_train
+T=60 run profile $B/profile_table.py --trace_dir /tmp/profile_train --top 10
+T=180 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --unroll 1 \
+    --unroll 16 --baseline_seconds 0.05
+T=60 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 2 --baseline_seconds 0 \
+    --unroll 16 --dtype bfloat16
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --sample_l1 table --sample_l1 table_mm --sample_l1 table_pallas
-# Two Pallas kernels a frame each way instead of XLA's five to seven (compiled without
-# a GPU: 2281 -> 1071 kernels a step, roofline 9.6 -> 7.4 ms).
+# Two Pallas kernels a frame each way instead of XLA's five to seven (compiled
+# without a GPU, benchmarks/README.md), each at unroll 1 and 8.
 T=150 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16 \
-    --rnn_unroll 8 --rnn_kernel xla --rnn_kernel pallas
-T=180 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --unroll 1 --unroll 16
+    --rnn_unroll 1 --rnn_unroll 8 --rnn_kernel xla --rnn_kernel pallas
 # One stream run as two rows (sampling.generate's min_rows): matrix-multiply
 # kernels instead of a multiply and a reduction per layer (compiled without a
 # GPU: 10.0 -> 7.2 kernels per sample at unroll 16, benchmarks/README.md).
@@ -49,13 +59,8 @@ T=90 run sample $B/sample_speed.py --configs paper --batches 1 --seconds 2 --bas
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=120 \
     run sample_command_buffers $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 \
     --baseline_seconds 0 --unroll 16
-# Issue 17's first step: where the paper model's bf16 step spends its time
-# (the profiled row is slower than the rows above, so it gets its own file).
-run train_profiled $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
-    --profile "$OUT_DIR/profile_train"
-run profile_train $B/profile_table.py --trace_dir "$OUT_DIR/profile_train" --top 10
-# ... and where one generated stream spends it (3 200 samples in 5 blocks).
-run sample_profiled $B/sample_speed.py --configs paper --batches 1 --seconds 0.2 \
-    --baseline_seconds 0 --profile "$OUT_DIR/profile_sample"
-run profile_sample $B/profile_table.py --trace_dir "$OUT_DIR/profile_sample" --top 10
-echo "# done" >&2
+# Where one generated stream spends its time (3 200 samples in 5 blocks).
+T=90 run profiled $B/sample_speed.py --configs paper --batches 1 --seconds 0.2 \
+    --baseline_seconds 0 --profile /tmp/profile_sample
+T=60 run profile $B/profile_table.py --trace_dir /tmp/profile_sample --top 10
+echo "# done at ${SECONDS} s" | tee -a "$OUT_DIR/stderr.log" >&2

@@ -10,7 +10,8 @@ every complete event run by the device: on a GPU the kernels of the
 (``tf_XLA*``). One JSON row an operation (name, total ms, calls, mean us,
 share of the device time), the largest first, then a summary row. The
 operation name is the HLO op's (``args.hlo_op``) where the trace gives it,
-else the kernel's.
+else the kernel's; a row also keeps the first call's kernel name, JAX
+operation (``tf_op``) and HLO text (``long_name``) where the trace has them.
 """
 import collections
 import glob
@@ -51,16 +52,29 @@ def device_events(trace: dict) -> list[dict]:
           and not e["name"].startswith("end: ")]
 
 
+# What a GPU trace's event may say of the operation beyond its HLO op's name:
+# the kernel, the JAX operation (tf_op) and the HLO text (long_name), kept from
+# the first call so that a fusion's row can be traced back to the model's code.
+_DETAIL_ARGS = ("tf_op", "long_name")
+
+
 def op_table(events: list[dict], top: int) -> list[dict]:
   total = collections.Counter()
   calls = collections.Counter()
+  detail = {}
   for e in events:
-    name = (e.get("args") or {}).get("hlo_op") or e["name"]
+    args = e.get("args") or {}
+    name = args.get("hlo_op") or e["name"]
     total[name] += float(e["dur"])  # microseconds
     calls[name] += 1
+    if name not in detail:
+      detail[name] = {k: str(args[k])[:300] for k in _DETAIL_ARGS if args.get(k)}
+      if e["name"] != name:
+        detail[name]["kernel"] = e["name"]
   busy = sum(total.values()) or 1.0
   return [{"op": name, "total_ms": round(us / 1e3, 3), "calls": calls[name],
-           "mean_us": round(us / calls[name], 2), "share": round(us / busy, 4)}
+           "mean_us": round(us / calls[name], 2), "share": round(us / busy, 4),
+           **detail[name]}
           for name, us in total.most_common(top)]
 
 

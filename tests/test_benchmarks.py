@@ -362,3 +362,8 @@ def test_profile_table_sums_device_time_per_op():
   assert sum(r["share"] for r in rows) == pytest.approx(1.0)
   assert rows[0]["share"] == pytest.approx(500 / 1000)
   assert len(profile_table.op_table(profile_table.device_events(trace), top=2)) == 2
+  # A row names the kernel and, where the trace says it, the JAX operation.
+  trace["traceEvents"][3]["args"]["tf_op"] = "jit(train_step)/dot_general"
+  rows = profile_table.op_table(profile_table.device_events(trace), top=10)
+  assert rows[1]["kernel"] == "fusion_kernel_a" and rows[0]["kernel"] == "gemm"
+  assert rows[1]["tf_op"] == "jit(train_step)/dot_general" and "kernel" not in rows[2]

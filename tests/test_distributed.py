@@ -47,14 +47,20 @@ def train_cmd(workdir, *extra):
           os.path.join(REPO, "configs", "tiny.py"), *FLAGS, f"--workdir={workdir}", *extra]
 
 
-def run_all(cmds, logs, timeout=420):
-  """Runs the commands side by side; when one fails or time runs out, kills
-  the rest (a lone distributed process would wait for its peer forever)."""
+def start_all(cmds, logs):
+  """Starts the commands side by side, each writing to its log file."""
   procs = []
   for cmd, log in zip(cmds, logs):
     with open(log, "w") as f:
       procs.append(subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=f,
                                     stderr=subprocess.STDOUT))
+  return procs
+
+
+def run_all(cmds, logs, timeout=420):
+  """Runs the commands side by side; when one fails or time runs out, kills
+  the rest (a lone distributed process would wait for its peer forever)."""
+  procs = start_all(cmds, logs)
   try:
     deadline = time.monotonic() + timeout
     while any(p.poll() is None for p in procs):
@@ -130,11 +136,7 @@ def test_sigterm_to_one_process_stops_both_at_one_saved_step(tmp_path):
   cmds = [train_cmd(workdir, coordinator, "--num_processes=2", f"--process_id={i}",
                     "--config.max_steps=100000") for i in range(2)]
   logs = [str(tmp_path / f"log_p{i}.txt") for i in range(2)]
-  procs = []
-  for cmd, log in zip(cmds, logs):
-    with open(log, "w") as f:
-      procs.append(subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=f,
-                                    stderr=subprocess.STDOUT))
+  procs = start_all(cmds, logs)
   try:
     deadline = time.monotonic() + 300
     # The first train record (step 2) needs process 1 in the training loop,

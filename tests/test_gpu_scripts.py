@@ -124,3 +124,37 @@ def test_the_check_refuses_a_misspelt_flag_and_config():
   assert [r["exit"] == 0 for r in rows] == [False, False, False, False, True], rows
   assert "rnn_kernels" in rows[0]["stderr"] and "table_pallass" in rows[1]["stderr"], rows
   assert "papr" in str(rows[2]["exit"]) and "x: not an integer" in str(rows[3]["exit"]), rows
+
+
+# What the device tool brings back from $OUT: at most 8 files, none deeper
+# than $OUT/a/b/file (its README, "Limits").
+MAX_FILES_BACK = 8
+
+
+def files_written(path: str) -> set[str]:
+  """The files a GPU script leaves in OUT_DIR: NAME.jsonl of every ``run
+  NAME``, the files its lines redirect into "$OUT_DIR/...", and gpu_env.sh's
+  device.txt and stderr.log."""
+  text = open(path).read().replace("\\\n", " ")
+  code = "\n".join(l for l in text.splitlines() if not l.strip().startswith("#"))
+  names = {f"{m.group(1)}.jsonl" for m in re.finditer(r"(?:^|\s)run (\w+) ", code, re.M)}
+  names |= set(re.findall(r'"\$OUT_DIR/([\w.]+)"', code))
+  return names | {"device.txt", "stderr.log"}
+
+
+def test_gpu_scripts_leave_what_the_device_tool_brings_back():
+  """Each GPU script writes at most 8 files into OUT_DIR and nothing into
+  folders under it (a profiler trace goes to /tmp, its table to a row).
+  Rules out the suite as it was: 9 files and two trace folders
+  (plugins/profile/<run>/...) under $OUT, so that one file of rows and both
+  traces stayed on the lent machine, or nothing came back at all."""
+  for script in SCRIPTS:
+    path = os.path.join(REPO, "benchmarks", script)
+    written = files_written(path)
+    assert len(written) <= MAX_FILES_BACK, (script, sorted(written))
+    for cmd in commands(path):
+      for flag in ("--profile", "--trace_dir"):
+        if flag in cmd:
+          assert not cmd[cmd.index(flag) + 1].startswith("/tmp/out"), (script, cmd)
+  assert files_written(os.path.join(REPO, "benchmarks", "gpu_suite.sh")) >= {
+      "train.jsonl", "sample.jsonl", "profiled.jsonl", "profile.jsonl"}
