@@ -39,7 +39,10 @@ def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = 
   # SIGTERM stays the trainer's (signals.StopRequests; the processes agree in
   # agree_on_stop): JAX's preemption service catches it in C++ otherwise, and
   # the run went on until killed.
-  jax.config.update("jax_enable_preemption_service", False)
+  try:
+    jax.config.update("jax_enable_preemption_service", False)
+  except Exception:  # a JAX without the option has no such service
+    pass
   if explicit:
     jax.distributed.initialize(coordinator_address=coordinator,
                                num_processes=num_processes, process_id=process_id)

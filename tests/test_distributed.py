@@ -188,17 +188,22 @@ def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
   """train.py's --distributed (``distributed.initialize(auto=True)``) calls
   ``jax.distributed.initialize()`` with no arguments, so that JAX reads the
   cluster from SLURM or Open MPI (which needs a cluster: not run here); the
-  explicit flags are passed on as they are; no flag joins nothing; an
-  incomplete or inconsistent set of flags is one clear error. Rules out
+  explicit flags are passed on as they are; no flag joins nothing; JAX's
+  preemption service is turned off before joining; an incomplete or
+  inconsistent set of flags is one clear error. Rules out
   --distributed being ignored (each host would train alone on the whole
-  batch) and empty explicit values passed on instead of JAX's detection."""
+  batch), empty explicit values passed on instead of JAX's detection, and
+  SIGTERM left to JAX (caught in C++, the trainer never saw it)."""
   import pytest
   from samplernn_jax import distributed
   calls = []
   monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
-  monkeypatch.setattr(jax.config, "update", lambda *a: None)  # leave gloo off here
-  assert distributed.initialize() is False and calls == []
+  updates = []  # recorded, not applied: gloo and the preemption service stay as they are here
+  monkeypatch.setattr(jax.config, "update", lambda *a: updates.append(a))
+  assert distributed.initialize() is False and calls == [] and updates == []
   assert distributed.initialize(auto=True) is True and calls == [{}]
+  # SIGTERM left to the trainer's handler (JAX's preemption service would take it)
+  assert ("jax_enable_preemption_service", False) in updates
   assert distributed.initialize("h0:1234", 2, 1) is True
   assert calls[-1] == {"coordinator_address": "h0:1234", "num_processes": 2, "process_id": 1}
   with pytest.raises(ValueError, match="^coordinator, num_processes and process_id go"):
