@@ -22,7 +22,10 @@ counts it, before caches),
 device_matmul_flops_per_s (this device's own [1024, 1024] matmul, measured
 in the same run: common.matmul_flops_per_s) and fraction_of_matmul (model
 FLOP/s over it: the physical reference of a CPU row, where no peak is known),
-peak_memory_bytes (device memory on GPU; process RSS on CPU), date.
+peak_memory_bytes (device memory on GPU; process RSS on CPU; the process's
+peak so far, so a row after a larger one shows the larger one's),
+temp_bytes (the compiled step's scratch memory by XLA's buffer assignment:
+the row's own), date.
 With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run.
 Random data and freshly initialised parameters; the step is the real
 ``steps.train_step``, jitted and sharded over every device as in training.
@@ -84,6 +87,15 @@ def peak_memory():
     return None
 
 
+def compiled_temp_bytes(compiled):
+  """The step's own scratch memory by XLA's buffer assignment: unlike
+  peak_memory (the process's peak, never reset), it belongs to this row."""
+  try:
+    return int(compiled.memory_analysis().temp_size_in_bytes)
+  except Exception:  # a backend without the analysis
+    return None
+
+
 def measure(config, n_classes, n_steps, baseline, profile="", form=None):
   """One row; ``form`` ({piece: kind}, baselines.PIECES) names the earlier
   forms to trace the step with (default: the library's)."""
@@ -112,6 +124,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
     bytes_accessed = float(cost.get("bytes accessed", 0.0)) or None
   except Exception:
     flops = bytes_accessed = None
+  temp_bytes = compiled_temp_bytes(compiled)
   for _ in range(2):  # warm-up
     state = compiled(state, dev_batch)
   jax.block_until_ready(state)
@@ -145,7 +158,7 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
       "fraction_of_matmul": common.fraction_of(model_flops, samples_per_s, matmul,
                                                len(jax.devices())),
       "xla_flops_per_step": flops, "xla_bytes_per_step": bytes_accessed,
-      "peak_memory_bytes": peak_memory(),
+      "peak_memory_bytes": peak_memory(), "temp_bytes": temp_bytes,
   }
   if baseline:
     with jax.disable_jit():

@@ -105,8 +105,10 @@ def test_rows_carry_the_device_matmul_reference():
   """A train_speed row carries this device's measured matmul FLOP/s and the
   fraction of it the step reaches, computed from the row's own fields (rules
   out a reference missing on CPU rows, or a fraction of some other figure),
-  and the config's rnn_unroll it ran. Only the arithmetic is checked: no
-  timing is asserted."""
+  and the config's rnn_unroll it ran, and the compiled step's own scratch
+  memory (temp_bytes: peak_memory_bytes is the process's peak, which an
+  earlier, larger row sets). Only the arithmetic is checked: no timing is
+  asserted."""
   import train_speed
   config, n = common.load_config("tiny")
   config.batch_size, config.seq_len, config.rnn_unroll = 2, 64, 2
@@ -117,6 +119,7 @@ def test_rows_carry_the_device_matmul_reference():
   assert row["fraction_of_matmul"] == pytest.approx(
       row["model_flops_per_sample"] * row["samples_per_s"] / ref, rel=1e-12)
   assert common.fraction_of(10.0, 3.0, 60.0, devices=2) == pytest.approx(0.25)
+  assert isinstance(row["temp_bytes"], int) and row["temp_bytes"] > 0  # the row's own memory
 
 
 def _tiny_bf16_step(sample_l1):
