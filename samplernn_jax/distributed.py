@@ -36,9 +36,11 @@ def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
   except Exception:  # older or newer JAX without the option
     pass
-  # SIGTERM stays the trainer's (signals.StopRequests; the processes agree in
-  # agree_on_stop): JAX's preemption service catches it in C++ otherwise, and
-  # the run went on until killed.
+  # SIGTERM is the trainer's to handle (signals.StopRequests; the processes
+  # agree in agree_on_stop). JAX's preemption service installs a C++ handler
+  # here: a SIGTERM landing before the trainer's own (while the run starts)
+  # was swallowed by it and the run went on, the scheduler's notice lost.
+  # Without it such a signal ends the process, as in a one-process run.
   try:
     jax.config.update("jax_enable_preemption_service", False)
   except Exception:  # a JAX without the option has no such service

@@ -193,7 +193,8 @@ def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
   inconsistent set of flags is one clear error. Rules out
   --distributed being ignored (each host would train alone on the whole
   batch), empty explicit values passed on instead of JAX's detection, and
-  SIGTERM left to JAX (caught in C++, the trainer never saw it)."""
+  JAX's C++ SIGTERM handler left in place (a SIGTERM during start-up was
+  swallowed by it: the run went on, the scheduler's notice lost)."""
   import pytest
   from samplernn_jax import distributed
   calls = []
@@ -202,7 +203,7 @@ def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
   monkeypatch.setattr(jax.config, "update", lambda *a: updates.append(a))
   assert distributed.initialize() is False and calls == [] and updates == []
   assert distributed.initialize(auto=True) is True and calls == [{}]
-  # SIGTERM left to the trainer's handler (JAX's preemption service would take it)
+  # SIGTERM left to the trainer's handler and, before it, to the default
   assert ("jax_enable_preemption_service", False) in updates
   assert distributed.initialize("h0:1234", 2, 1) is True
   assert calls[-1] == {"coordinator_address": "h0:1234", "num_processes": 2, "process_id": 1}
