@@ -23,7 +23,8 @@ _OUT = flags.DEFINE_string("out", None, "output folder (default: WORKDIR/samples
 _CLASSES = flags.DEFINE_string("classes", None,
                                "comma-separated class names or indices (default: all)")
 _PER_CLASS = flags.DEFINE_integer("per_class", 20, "clips per class")
-_SECONDS = flags.DEFINE_float("seconds", 5.0, "length of each clip")
+_SECONDS = flags.DEFINE_float("seconds", 5.0, "seconds generated per clip (after the "
+                               "--prime recording, which the clip begins with)")
 _TEMPERATURE = flags.DEFINE_float(
     "temperature", None,
     "softmax temperature of each draw: 0.95 by default (the best measured, "
@@ -36,18 +37,23 @@ _GUIDANCE = flags.DEFINE_float(
     "model trained with config.cond_dropout > 0; try 2-3 against 1 "
     "(docs/quality.md: it helped one such model and hurt another)")
 _SEED = flags.DEFINE_integer("seed", 0, "seed of the draws")
-_PRIME = flags.DEFINE_string("prime", None, "a mono WAV at the model's rate to continue")
+_PRIME = flags.DEFINE_string(
+    "prime", None, "a mono WAV at the model's rate to continue: each clip begins with it "
+    "(the manifest's prime_seconds; evaluate.py scores what follows)")
 _MIX = flags.DEFINE_string("mix", None, "a convex mix of classes, e.g. bus:0.5,park:0.5")
 _LEVEL = flags.DEFINE_enum(
     "level", None, ["class", "minmax", "peak", "none"],
     "output level. class (default): each clip at the median RMS of its class's "
-    "training recordings (the model itself never sees loudness); minmax: each "
+    "training recordings, turned down where that would clip its peak (the "
+    "model itself never sees loudness); minmax: each "
     "clip rescaled to +-0.475, the paper's; peak: max |x| = 0.475; none: the "
     "dequantised levels (--stream writes 'none')")
 flags.DEFINE_alias("normalize", "level")
 _STREAM = flags.DEFINE_bool("stream", False,
                             "append ~1 s blocks to the WAVs as they are generated")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace existing outputs")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False,
+                               "replace existing outputs (clips the earlier manifest "
+                               "lists and this run does not make are removed)")
 _NO_PROGRESS = flags.DEFINE_bool("no_progress", False, "no progress bar")
 
 

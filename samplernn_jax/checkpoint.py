@@ -78,6 +78,8 @@ class Checkpoints:
 def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
   """``best`` | ``latest`` | a step number -> (manager folder, step).
 
+  ``best`` falls back to the newest state when no evaluation has run yet,
+  ``latest`` to the best state in a folder that keeps only that (the demo's).
   Raises FileNotFoundError naming the workdir when there is none.
   """
   def steps(sub):
@@ -92,10 +94,12 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
     ckpt = "latest"  # no evaluation has run yet: the newest state is the best we have
   if ckpt == "latest":
     found = steps(LATEST)
-    if not found:
-      raise FileNotFoundError(f"{workdir}: no checkpoint (expected {LATEST}/<step> "
-                              "from train.py or scripts/import_theano_params.py)")
-    return LATEST, found[-1]
+    if found:
+      return LATEST, found[-1]
+    if steps(BEST):  # a folder that keeps only its best state (the demo's)
+      return BEST, steps(BEST)[-1]
+    raise FileNotFoundError(f"{workdir}: no checkpoint (expected {LATEST}/<step> "
+                            "from train.py or scripts/import_theano_params.py)")
   if not str(ckpt).isdigit():
     raise ValueError(f"ckpt={ckpt!r}: expected best, latest or a step number")
   step = int(ckpt)

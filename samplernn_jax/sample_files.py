@@ -4,14 +4,20 @@ Output layout (``<workdir>/samples/<step>/`` unless ``--out``)::
 
   <class>_<NNN>.wav   16 kHz float32 mono, one clip each
   manifest.json       one record per clip: file, class, class_index, mix,
-                      seed, temperature, step, seconds
+                      seed, temperature, step, seconds (the whole clip),
+                      prime_seconds (its first seconds: the --prime recording)
 
-Nothing existing is replaced without ``overwrite``; whole files are written
-to a temporary name and renamed, so a reader never sees half a file.
+Nothing existing is replaced without ``overwrite`` (with it, the clips an
+earlier manifest listed and the new one does not are removed); whole files
+are written to a temporary name and renamed, so a reader never sees half a
+file, except the WAVs of ``stream_samples``, which grow in place a block at a
+time (its manifest gives the full length from the start; an interrupt
+rewrites it to what the files hold, a SIGKILL cannot).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -139,7 +145,32 @@ def check_seconds(seconds: float) -> None:
 
 
 def write_manifest(out_dir: str, records: list[dict]) -> None:
-  write_json(os.path.join(out_dir, MANIFEST), records)
+  """Writes the manifest; the WAVs an earlier manifest there listed and this
+  one does not are removed (``--overwrite`` with another request: left, they
+  would sit beside the new clips as if made by the new settings, and
+  evaluate.py without the manifest would score them)."""
+  path = os.path.join(out_dir, MANIFEST)
+  old = set(_listed_wavs(path))
+  write_json(path, records)
+  for name in sorted(old - {r["file"] for r in records}):
+    try:
+      os.remove(os.path.join(out_dir, name))
+    except FileNotFoundError:
+      pass
+
+
+def _listed_wavs(manifest_path: str) -> list[str]:
+  """The WAV file names (in the folder itself) an existing manifest lists."""
+  try:
+    with open(manifest_path) as f:
+      entries = json.load(f)
+  except (OSError, ValueError):
+    return []
+  if not isinstance(entries, list):
+    return []
+  names = [e.get("file") for e in entries if isinstance(e, dict)]
+  return [n for n in names if isinstance(n, str) and n.lower().endswith(".wav")
+          and os.path.basename(n) == n]
 
 
 @dataclasses.dataclass
@@ -174,10 +205,14 @@ def file_names(req: Request) -> list[str]:
   return out
 
 
-def manifest_records(req: Request, files, names, seed, temperature, step, seconds):
+def manifest_records(req: Request, files, names, seed, temperature, step, seconds,
+                     prime_seconds: float = 0.0):
+  """One record a clip; ``seconds`` is the whole clip's length, of which the
+  first ``prime_seconds`` are the --prime recording (evaluate.py skips them)."""
   return [{"file": f, "class": None if c is None else names[c], "class_index": c,
            "mix": m, "seed": seed, "temperature": temperature, "step": step,
-           "seconds": seconds} for f, c, m in zip(files, req.classes, req.mixes)]
+           "seconds": seconds, "prime_seconds": prime_seconds}
+          for f, c, m in zip(files, req.classes, req.mixes)]
 
 
 def _prepare_out(out_dir: str, req: Request, seconds: float, rate: int,
@@ -210,6 +245,12 @@ def model_record(loaded: Loaded, level: str, temperature: float, seed: int,
           "temperature": temperature, "guidance": guidance, "seed": seed}
 
 
+def check_temperature(temperature: float) -> None:
+  if not (temperature >= 0 and math.isfinite(temperature)):
+    raise ValueError(f"temperature={temperature}: expected 0 (argmax) or more, a "
+                     "finite number")
+
+
 def check_guidance(loaded: Loaded, guidance: float) -> None:
   """Refuses guidance (!= 1) for a model never trained without its class:
   its unconditional predictions would be untrained."""
@@ -226,8 +267,9 @@ def write_model_json(out_dir: str, record: dict) -> None:
 
 def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str],
                 q: np.ndarray, level: str, temperature: float, seed: int,
-                guidance: float = 1.0) -> list[str]:
-  """Generated levels [B, N] -> WAVs at ``level``, the manifest and model.json."""
+                guidance: float = 1.0, prime_samples: int = 0) -> list[str]:
+  """Generated levels [B, N] (the first ``prime_samples`` the prime's) -> WAVs
+  at ``level``, the manifest and model.json."""
   c = loaded.config
   audio = sampling.to_audio(q, c.q_type, c.q_levels, level, clip_levels(loaded, req, level))
   paths = []
@@ -238,7 +280,8 @@ def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str]
   write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                            temperature, loaded.step,
-                                           q.shape[1] / c.sample_rate))
+                                           q.shape[1] / c.sample_rate,
+                                           prime_samples / c.sample_rate))
   return paths
 
 
@@ -251,6 +294,7 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   returns the paths."""
   c = loaded.config
   check_guidance(loaded, guidance)
+  check_temperature(temperature)
   files, n, forced = _prepare_out(out_dir, req, seconds, c.sample_rate, prime, overwrite)
   clip_levels(loaded, req, level)  # refuse a level the checkpoint cannot give, early
   bar = None
@@ -262,7 +306,8 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                            progress=bar.update if bar else None, guidance=guidance)
   if bar:
     bar.close()
-  return write_clips(loaded, out_dir, req, files, q, level, temperature, seed, guidance)
+  return write_clips(loaded, out_dir, req, files, q, level, temperature, seed, guidance,
+                     0 if prime is None else prime.shape[-1])
 
 
 def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class: int,
@@ -303,9 +348,11 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   c = loaded.config
   rate = c.sample_rate
   check_guidance(loaded, guidance)
+  check_temperature(temperature)
   files, n, forced = _prepare_out(out_dir, req, seconds, rate, prime, overwrite)
+  primed = 0.0 if prime is None else prime.shape[-1] / rate
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
-                                           temperature, loaded.step, n / rate))
+                                           temperature, loaded.step, n / rate, primed))
   write_model_json(out_dir, model_record(loaded, "none", temperature, seed, guidance))
   paths = [os.path.join(out_dir, f) for f in files]
   done = 0
@@ -335,7 +382,8 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
       o.close()
     if done < n:  # interrupted: the manifest says what the files hold
       write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
-                                               temperature, loaded.step, done / rate))
+                                               temperature, loaded.step, done / rate,
+                                               min(primed, done / rate)))
     if bar:
       bar.close()
   if stop.requested:

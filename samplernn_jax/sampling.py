@@ -12,7 +12,10 @@ float32 rounding (tested by teacher forcing).
 The carry holds each tier's RNN state, the last S samples and the absolute
 position; the random key of sample t is ``fold_in(key, t)``, so the audio does
 not depend on how the generation is cut into pieces (``chunk_frames``,
-streaming) or on the batch layout. Neither the draw's Gumbel noise nor the
+streaming) or on rows added to the batch (``min_rows``). Each row draws its
+own noise from that key, by its row index: the same request gives the same
+clips, but a clip moved to another row (another request) gets other draws.
+Neither the draw's Gumbel noise nor the
 log-probability of the sample taken feeds the next step, so both are computed
 once per bottom frame (noise before its steps, log-probs after them) rather
 than inside each step, which is left with the MLP, the draw (an argmax of

@@ -511,7 +511,8 @@ def test_spread_floor_chance_and_model(tmp_path):
   data = write_data_dir(str(tmp_path / "data"))
   samples = write_samples_dir(str(tmp_path / "samples"), mixes=0)
   with open(os.path.join(samples, sample_files.MODEL_JSON), "w") as f:
-    json.dump({"workdir": "runs/x", "step": 123, "config": {"dim": 8}}, f)
+    json.dump({"workdir": "runs/x", "step": 123, "config": {"dim": 8}, "guidance": 2.5,
+               "seed": 41}, f)
   cfg = run_lib.EvalConfig(
       window_seconds=WINDOW_S, seeds=(0, 5),
       classifier=clf_lib.ClassifierConfig(channels=(8, 16), embed_dim=16, epochs=4,
@@ -551,6 +552,8 @@ def test_spread_floor_chance_and_model(tmp_path):
   assert res["seeds"] == [0, 5]
   page = open(os.path.join(wd, "report.html")).read()
   assert "Frechet floor" in page and "chance" in page and "runs/x" in page
+  # the settings that tell two sets of clips apart (guidance 2.5 vs 1 looked alike)
+  assert "&quot;guidance&quot;: 2.5" in page and "&quot;seed&quot;: 41" in page
 
 
 def test_each_classifier_is_trained_and_scored_on_its_own_clips(tmp_path):

@@ -199,7 +199,10 @@ def test_seed_and_temperature_reach_the_audio(workdir, tmp_path):
 
 
 def test_prime_is_continued(workdir, tmp_path):
-  """Output = prime + seconds; its first samples are the prime's quantisation."""
+  """Output = prime + seconds; its first samples are the prime's quantisation,
+  the manifest says how long the prime is, and the evaluation reads only what
+  follows it. Rules out evaluate.py scoring the real recording a primed clip
+  begins with (its first 5 s window) as generated audio."""
   n_prime = 1000  # not a multiple of the frame size
   t = np.arange(n_prime) / SR
   prime = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 97 * t)
@@ -216,6 +219,13 @@ def test_prime_is_continued(workdir, tmp_path):
     np.testing.assert_array_equal(levels(audio[:n_prime]), expected)
     # The continuation is generated, not a copy of the prime.
     assert np.std(audio[n_prime:]) > 0
+    assert r["prime_seconds"] == n_prime / SR
+  from samplernn_jax.evaluation import samples as samples_lib
+  names = sample_files.load_checkpoint(workdir).class_names
+  clips, notes = samples_lib.read_samples(out, names, SR)
+  for clip in clips:
+    np.testing.assert_array_equal(clip.wav, read(clip.path)[0][n_prime:])
+  assert any("2 clip(s) begin with a --prime recording" in n for n in notes), notes
 
 
 def test_stream_equals_non_stream(workdir, tmp_path):
@@ -346,6 +356,24 @@ def test_overwrite_replaces(workdir, filled, tmp_path):
   assert manifest(out)[0]["seed"] == 9
 
 
+def test_overwrite_with_another_request_leaves_no_earlier_clip(workdir, tmp_path):
+  """--overwrite with fewer clips than before: the earlier manifest's clips
+  that the new request does not make again are removed, a file sample.py
+  never listed stays. Rules out old clips left beside the new ones, looking
+  like clips of the new settings (and scored as such by evaluate.py when the
+  manifest is gone)."""
+  loaded = sample_files.load_checkpoint(workdir)
+  out = str(tmp_path / "o")
+  first = sample_files.make_request(loaded.class_names, "tone,rumble", 2, None)
+  sample_files.write_samples(loaded, out, first, 0.05, progress=False)
+  with open(os.path.join(out, "mine.wav"), "wb") as f:
+    f.write(b"a user's own file")
+  second = sample_files.make_request(loaded.class_names, "tone", 1, None)
+  sample_files.write_samples(loaded, out, second, 0.05, overwrite=True, progress=False)
+  assert sorted(os.listdir(out)) == ["manifest.json", "mine.wav", "model.json", "tone_000.wav"]
+  assert [r["file"] for r in manifest(out)] == ["tone_000.wav"]
+
+
 # ---------------------------------------------------------------------------
 # Refused inputs: exit 2, a message, nothing written.
 
@@ -418,6 +446,9 @@ BAD = {
     "prime_missing": (["--prime", "missing"], "no such file"),
     "guidance_untrained": (["--guidance", "2"],
                            "needs a model trained with config.cond_dropout > 0"),
+    # a negative temperature was argmax, recorded as given
+    "temperature_negative": (["--temperature=-1"],
+                             "error: temperature=-1.0: expected 0 (argmax) or more"),
 }
 
 
@@ -503,8 +534,10 @@ def test_ckpt_names_pick_the_newest_step(tmp_path):
   """``--ckpt latest`` is the newest step of checkpoints/ by number (10 after
   9, not after 2 as text would sort), ``best`` the one of best/, falling
   back to the newest state when no evaluation has run yet, and a number
-  finds its step in either. Rules out sampling the oldest checkpoint kept, or
-  the one whose name sorts last."""
+  finds its step in either; ``latest`` of a folder with best/ alone (the
+  demo's) is best's. Rules out sampling the oldest checkpoint kept, the one
+  whose name sorts last, and ``--demo --ckpt latest`` refused as "no
+  checkpoint" beside the demo's one."""
   from samplernn_jax import checkpoint as ckpt_lib
   w = str(tmp_path)
   for step in (2, 9, 10):
@@ -515,3 +548,7 @@ def test_ckpt_names_pick_the_newest_step(tmp_path):
   assert ckpt_lib.find_step(w, "best") == (ckpt_lib.BEST, 6)
   assert ckpt_lib.find_step(w, "6") == (ckpt_lib.BEST, 6)
   assert ckpt_lib.find_step(w, "9") == (ckpt_lib.LATEST, 9)
+  # A folder that keeps only its best state (the demo's): latest is that one.
+  only_best = str(tmp_path / "demo_like")
+  os.makedirs(os.path.join(only_best, ckpt_lib.BEST, "6000"))
+  assert ckpt_lib.find_step(only_best, "latest") == (ckpt_lib.BEST, 6000)

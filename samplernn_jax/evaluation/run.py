@@ -418,7 +418,8 @@ def _summary(results: dict, baseline) -> dict:
                   for k, v in results["frechet_per_class"].items()})
   model = results.get("model")
   summary["model"] = "unknown (no model.json)" if not model else json.dumps(
-      {k: model[k] for k in ("workdir", "checkpoint", "step", "level", "temperature")
+      {k: model[k] for k in ("workdir", "checkpoint", "step", "level", "temperature",
+                             "guidance", "seed")
        if k in model} or model)
   return summary
 

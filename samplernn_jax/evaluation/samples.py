@@ -4,7 +4,10 @@ Layout: WAV files (16 kHz, mono, float32) and ``manifest.json``, a JSON list
 of objects, one per clip, each with at least ``file`` (a name relative to the
 directory), ``class`` (class name, or null for a mix of classes),
 ``class_index`` (int, or null for a mix), ``seed``, ``temperature``, ``step``
-and ``seconds``. Labels come from ``class_index``; when it is null but
+and ``seconds``; ``prime_seconds`` (optional) is the length of the --prime
+recording a clip begins with, cut off before the evaluation (the clip's
+first seconds would otherwise be real audio scored as generated). Labels
+come from ``class_index``; when it is null but
 ``class`` names a class, the name is looked up. Clips with no class (mixes)
 are skipped with a note: the evaluation needs one label a clip.
 
@@ -41,8 +44,16 @@ def read_wav(path: str, sample_rate: int) -> np.ndarray:
                          why="the rate of the training data")
 
 
+def _prime_seconds(entry: dict, where: str) -> float:
+  """The seconds of --prime recording a clip begins with (0 if none)."""
+  value = entry.get("prime_seconds") or 0.0
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+    raise EvalError(f"{where}: 'prime_seconds' is {value!r}; expected a number >= 0")
+  return float(value)
+
+
 def _from_manifest(samples_dir: str, class_names: Sequence[str],
-                   check_names: bool, notes: list[str]) -> list[tuple[str, int]]:
+                   check_names: bool, notes: list[str]) -> list[tuple[str, int, float]]:
   path = os.path.join(samples_dir, MANIFEST)
   try:
     with open(path) as f:
@@ -78,14 +89,18 @@ def _from_manifest(samples_dir: str, class_names: Sequence[str],
     if check_names and name is not None and name != class_names[idx]:
       raise EvalError(f"{where}: class {name!r} with class_index {idx}, but "
                       f"data_dir names class {idx} {class_names[idx]!r}")
-    out.append((os.path.join(samples_dir, e["file"]), idx))
+    out.append((os.path.join(samples_dir, e["file"]), idx, _prime_seconds(e, where)))
   if mixes:
     notes.append(f"{path}: skipped {mixes} clip(s) with no class (mixes)")
+  primed = sum(1 for *_, p in out if p > 0)
+  if primed:
+    notes.append(f"{path}: {primed} clip(s) begin with a --prime recording; each is "
+                 "evaluated on what follows it")
   return out
 
 
 def _from_file_names(samples_dir: str, wavs: Sequence[str],
-                     class_names: Sequence[str]) -> list[tuple[str, int]]:
+                     class_names: Sequence[str]) -> list[tuple[str, int, float]]:
   lookup = {}
   for i, name in enumerate(class_names):
     lookup[name] = lookup[safe_name(name)] = i
@@ -98,7 +113,7 @@ def _from_file_names(samples_dir: str, wavs: Sequence[str],
           f"{os.path.join(samples_dir, w)}: unknown class (from the file name: "
           f"{got}); with no {MANIFEST}, files must be named "
           f"<class>_<NNN>.wav with a class of data_dir: {list(class_names)}")
-    out.append((os.path.join(samples_dir, w), lookup[m.group(1)]))
+    out.append((os.path.join(samples_dir, w), lookup[m.group(1)], 0.0))
   return out
 
 
@@ -132,8 +147,12 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
     raise EvalError(f"samples_dir {samples_dir}: no clip has a class (all are "
                     "mixes); the evaluation needs one class a clip")
   clips = []
-  for path, idx in listed:
+  for path, idx, prime_seconds in listed:
     if not os.path.isfile(path):
       raise EvalError(f"{path}: listed in {MANIFEST} but no such file")
-    clips.append(Clip(path=path, class_index=idx, wav=read_wav(path, sample_rate)))
+    wav = read_wav(path, sample_rate)[int(round(prime_seconds * sample_rate)):]
+    if not wav.size:
+      raise EvalError(f"{path}: nothing follows its {prime_seconds:g} s of --prime "
+                      "recording to evaluate")
+    clips.append(Clip(path=path, class_index=idx, wav=wav))
   return clips, notes
