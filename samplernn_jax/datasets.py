@@ -63,26 +63,30 @@ def pack_class_folders(data_dir: str) -> str:
     try:
       stack.enter_context(files.exclusive(os.path.join(data_dir, PACKED + ".lock"), "packing"))
     except OSError as e:
+      if _packed_from(out) == recordings_fingerprint(data_dir):
+        return out  # a read-only folder packed before: nothing to write
       raise DataError(f"data_dir={data_dir}: cannot write in it to pack its class "
                       f"folders ({e.strerror}); pack them elsewhere with "
                       "scripts/pack_folder.py and give that folder as data_dir") from e
-    _pack_if_changed(data_dir, out)
+    fingerprint = recordings_fingerprint(data_dir)
+    packed_from = _packed_from(out)
+    if packed_from != fingerprint:
+      logging.warning("packing the recordings of %s into %s%s", data_dir, out,
+                      " (they changed)" if packed_from else "")
+      packing.pack_folder(data_dir, out, overwrite=True, progress=False)
+      files.write_json(os.path.join(out, SOURCE_FILE), {"recordings": fingerprint})
   return out
 
 
-def _pack_if_changed(data_dir: str, out: str) -> None:
-  source = os.path.join(out, SOURCE_FILE)
-  fingerprint = recordings_fingerprint(data_dir)
+def _packed_from(out: str) -> str | None:
+  """The fingerprint of the recordings ``out`` was packed from; None when it
+  holds no complete packing (no fingerprint, or no train split)."""
   try:
-    with open(source) as f:
+    with open(os.path.join(out, SOURCE_FILE)) as f:
       packed_from = json.load(f).get("recordings")
   except (OSError, ValueError, AttributeError):
-    packed_from = None
-  if packed_from != fingerprint or not os.path.isfile(split_path(out, "train")):
-    logging.warning("packing the recordings of %s into %s%s", data_dir, out,
-                    " (they changed)" if packed_from else "")
-    packing.pack_folder(data_dir, out, overwrite=True, progress=False)
-    files.write_json(source, {"recordings": fingerprint})
+    return None
+  return packed_from if os.path.isfile(split_path(out, "train")) else None
 
 
 def locate(data_dir: str) -> str:

@@ -642,6 +642,35 @@ def test_two_users_of_one_class_folder_pack_it_once(tmp_path, monkeypatch):
   assert os.path.isfile(os.path.join(outs[0], "audio_train.npz"))
 
 
+def test_a_read_only_class_folder_packed_before_is_used(tmp_path, monkeypatch):
+  """A class folder packed earlier, now read-only (a shared dataset folder):
+  its packing is used as it is, though the lock file cannot be created; one
+  whose recordings changed since is one DataError naming the folder and the
+  way out. Rules out every read-only folder refused for want of a lock."""
+  import errno
+  import os
+  import soundfile as sf
+  from samplernn_jax import datasets, files
+  from samplernn_jax.errors import DataError
+  src = tmp_path / "rec"
+  rng = np.random.default_rng(3)
+  for name in ("a", "b"):
+    (src / name).mkdir(parents=True)
+    for i in range(10):
+      sf.write(str(src / name / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000), 16000)
+  out = datasets.resolve_data_dir(str(src))
+
+  def read_only(path, what):
+    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+  monkeypatch.setattr(files, "exclusive", read_only)
+  assert datasets.resolve_data_dir(str(src)) == out
+  sf.write(str(src / "a" / "r0.wav"), np.zeros(8 * 16000), 16000)
+  with pytest.raises(DataError, match=rf"data_dir={src}: cannot write in it to pack its "
+                     r"class folders \(Permission denied\); pack them elsewhere"):
+    datasets.resolve_data_dir(str(src))
+
+
 @pytest.mark.parametrize("q_type,q_levels", [("mu-law", 256), ("a-law", 256),
                                              ("linear", 64), ("mu-law", 1024)])
 def test_batches_use_the_configs_quantisation(q_type, q_levels):
