@@ -7,6 +7,9 @@ renamed onto its path (``os.replace``, atomic on POSIX); on an error the
 temporary file is removed and an existing file at ``path`` is left as it
 was. Two kinds of file grow in place instead: ``metrics.jsonl`` gains one
 flushed line a record, and ``sample.py --stream``'s WAVs a block at a time.
+
+``exclusive`` holds a lock file while one process writes what others would
+write too (the packing of a class folder): they wait, then find it written.
 """
 from __future__ import annotations
 
