@@ -15,8 +15,9 @@
 #     compile failure ends only its own row);
 #  5. the GRU frame loops in XLA's kernels and in gru_pallas' (rnn_kernel) at
 #     the paper's batch of 128, scans unrolled 1 and 8 frames a trip;
-#  6. one stream run as one row and as two (min_rows), the same with XLA's
-#     while-loop command buffers (CUDA graphs), and a profiled stream.
+#  6. one stream run as one row and as two (min_rows); one stream and 300
+#     clips with XLA's while-loop command buffers (CUDA graphs); a profiled
+#     stream.
 # gpu_suite_more.sh has the rest, for a second call if device time is left.
 #
 #   bash benchmarks/gpu_suite.sh [OUT_DIR]     # default benchmarks/results/raw
@@ -26,8 +27,8 @@
 #
 # Seven files: rows in OUT_DIR/<name>.jsonl (train, sample,
 # sample_command_buffers, profiled: the two profiled rows, profile: their
-# tables, told apart by their "trace" field), the device and package versions
-# in OUT_DIR/device.txt, stderr with a start and an exit line per command in
+# tables, each ending in a summary row that names its trace), the device and
+# package versions in OUT_DIR/device.txt, stderr with a start and an exit line per command in
 # OUT_DIR/stderr.log. Each command has its own time limit (T seconds,
 # default 150), so one slow or failing setting does not cost the others.
 set -u

@@ -8,8 +8,9 @@ Writes ``OUT/index.html`` (opens from disk: every path in it is relative),
 the first ``--seconds`` of each, 16 kHz mono Ogg Vorbis) and ``--figure``, a
 PNG grid of log-mel spectrograms, one row per class, real test clips beside
 generated ones. Real clips come from the test split of ``--data_dir``;
-generated ones are taken in manifest order. Nothing existing is replaced
-without ``--overwrite``.
+generated ones are taken in manifest order. An existing page or figure is
+not replaced without ``--overwrite`` (``--figure`` defaults to the shipped
+docs/spectrograms.png: a page of your own clips needs a path of its own).
 """
 import html
 import json
@@ -87,8 +88,11 @@ def _run():
   if not (_SAMPLES.value and _DATA_DIR.value):
     raise ValueError("--samples and --data_dir are required")
   index = os.path.join(_OUT.value, "index.html")
-  if os.path.exists(index) and not _OVERWRITE.value:
-    raise FileExistsError(f"{index} exists; pass --overwrite to replace the page")
+  for path, what in ((index, "the page"), (_FIGURE.value, "the figure")):
+    if os.path.exists(path) and not _OVERWRITE.value:
+      raise FileExistsError(f"{path} exists; pass --overwrite to replace {what}"
+                            + (" (or give --figure a path of its own)"
+                               if what == "the figure" else ""))
   ds = data_lib.open_dataset(data_lib.resolve_data_dir(_DATA_DIR.value, "--data_dir"))
   if ds.test is None:
     raise ValueError(f"--data_dir {_DATA_DIR.value}: has no test split to take real clips from")

@@ -110,3 +110,21 @@ def test_page_plays_in_headless_chromium(tmp_path):
   bad = [a for a in res["audio"] if not (a["ok"] and a["duration"] and a["duration"] > 0)]
   assert not bad, bad
   assert res["img"] and all(i["ok"] for i in res["img"]), res["img"]
+
+
+def test_page_script_refuses_to_replace_the_shipped_figure(tmp_path):
+  """A page of your own clips into a new folder, --figure left at its
+  default (the shipped docs/spectrograms.png): refused with one line naming
+  the figure, before any work, the shipped figure unchanged. Rules out the
+  check covering index.html only, which let the script overwrite the
+  README's figure with the user's clips, silently."""
+  import sys
+  from conftest import subprocess_env
+  figure = os.path.join(REPO, "docs", "spectrograms.png")
+  before = open(figure, "rb").read()
+  p = subprocess.run([sys.executable, "scripts/make_listening_page.py", "--samples", "s",
+                      "--data_dir", "d", "--out", str(tmp_path / "listen")], cwd=REPO,
+                     env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert p.returncode == 2, p.stderr[-2000:]
+  assert "error: docs/spectrograms.png exists; pass --overwrite to replace the figure" in p.stderr
+  assert open(figure, "rb").read() == before and not (tmp_path / "listen").exists()
