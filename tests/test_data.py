@@ -540,6 +540,19 @@ def test_trim_names_the_class_that_keeps_less_than_a_clip():
 # class folders packed on demand (datasets.pack_class_folders)
 
 
+def class_folders(src, seed: int, nest: str = ""):
+  """Class folders a and b under ``src`` (``nest``: a folder inside each),
+  10 recordings of one 8 s clip each (split 8 / 1 / 1); returns ``src``."""
+  import soundfile as sf
+  rng = np.random.default_rng(seed)
+  for name in ("a", "b"):
+    (src / name / nest).mkdir(parents=True)
+    for i in range(10):
+      sf.write(str(src / name / nest / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000),
+               16000)
+  return src
+
+
 @pytest.mark.parametrize("nest", ["", "day1/"])
 def test_class_folders_are_packed_again_only_when_recordings_change(tmp_path, nest):
   """A folder of class sub-folders is packed into .packed on first use,
@@ -552,13 +565,7 @@ def test_class_folders_are_packed_again_only_when_recordings_change(tmp_path, ne
   import os
   import soundfile as sf
   from samplernn_jax import datasets
-  src = tmp_path / "rec"
-  rng = np.random.default_rng(0)
-  for name in ("a", "b"):
-    (src / name / nest).mkdir(parents=True)
-    for i in range(10):  # 10 recordings of one 8 s clip each: split 8 / 1 / 1
-      sf.write(str(src / name / nest / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000),
-               16000)
+  src = class_folders(tmp_path / "rec", seed=0, nest=nest)
   out = datasets.resolve_data_dir(str(src))
   train = os.path.join(out, "audio_train.npz")
   first = (os.stat(train).st_mtime_ns, np.load(train)["wav"].copy())
@@ -614,14 +621,8 @@ def test_two_users_of_one_class_folder_pack_it_once(tmp_path, monkeypatch):
   import os
   import threading
   import time
-  import soundfile as sf
   from samplernn_jax import datasets, packing
-  src = tmp_path / "rec"
-  rng = np.random.default_rng(2)
-  for name in ("a", "b"):
-    (src / name).mkdir(parents=True)
-    for i in range(10):
-      sf.write(str(src / name / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000), 16000)
+  src = class_folders(tmp_path / "rec", seed=2)
   real, packed = packing.pack_folder, []
 
   def slow_pack(*args, **kwargs):
@@ -652,12 +653,7 @@ def test_a_read_only_class_folder_packed_before_is_used(tmp_path, monkeypatch):
   import soundfile as sf
   from samplernn_jax import datasets, files
   from samplernn_jax.errors import DataError
-  src = tmp_path / "rec"
-  rng = np.random.default_rng(3)
-  for name in ("a", "b"):
-    (src / name).mkdir(parents=True)
-    for i in range(10):
-      sf.write(str(src / name / f"r{i}.wav"), 0.1 * rng.standard_normal(8 * 16000), 16000)
+  src = class_folders(tmp_path / "rec", seed=3)
   out = datasets.resolve_data_dir(str(src))
 
   def read_only(path, what):
