@@ -15,6 +15,9 @@ the others stop when process 0 cannot take the workdir.
 """
 from __future__ import annotations
 
+import re
+from typing import Mapping
+
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
@@ -66,3 +69,20 @@ def max_over_processes(value: int) -> int:
   if jax.process_count() == 1:
     return value
   return int(np.max(multihost_utils.process_allgather(np.int32(value))))
+
+
+def idle_gpus_warning(env: Mapping[str, str], local_devices: int) -> str | None:
+  """A warning when SLURM gave this node more GPUs than its tasks use: JAX
+  gives each task under SLURM one device (its local rank's), so one task per
+  node with 8 GPUs trains on one of them, with no error. None otherwise (or
+  outside SLURM)."""
+  gpus, tasks = env.get("SLURM_GPUS_ON_NODE", ""), env.get("SLURM_NTASKS_PER_NODE", "")
+  gpus_n, tasks_n = re.match(r"\d+", gpus), re.match(r"\d+", tasks)  # e.g. "8(x2)"
+  if not (gpus_n and tasks_n):
+    return None
+  used = int(tasks_n.group()) * local_devices
+  if int(gpus_n.group()) <= used:
+    return None
+  return (f"SLURM gives this node {gpus_n.group()} GPUs and {tasks_n.group()} task(s), "
+          f"and JAX each task {local_devices} device(s): {int(gpus_n.group()) - used} "
+          f"GPUs idle; start one task per GPU (--ntasks-per-node={gpus_n.group()})")

@@ -248,6 +248,9 @@ class _Run:
     os.makedirs(workdir, exist_ok=True)
     _log(f"parameters: {s.n_params}")
     _log(devices_line())
+    idle = distributed.idle_gpus_warning(os.environ, jax.local_device_count())
+    if idle:
+      _log(f"warning: {idle}")
     slow = config_lib.slow_scatter_warning(config)
     if slow:
       _log(f"warning: {slow}")

@@ -212,3 +212,19 @@ def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
   with pytest.raises(ValueError, match=r"^process_id=2: expected 0 \.\. 1"):
     distributed.initialize("h0:1234", 2, 2)
   assert len(calls) == 2
+
+
+def test_idle_gpus_under_slurm_are_named():
+  """One SLURM task per node with 8 GPUs (the README's old recipe): JAX gives
+  the task one device, and train.py warns that 7 GPUs sit idle and how to
+  start one task per GPU; one task per GPU, or no SLURM, says nothing.
+  Rules out that misconfiguration training at an eighth of the speed with no
+  word (the mesh is valid, only smaller)."""
+  from samplernn_jax import distributed
+  one_task = {"SLURM_GPUS_ON_NODE": "8", "SLURM_NTASKS_PER_NODE": "1(x2)"}
+  assert distributed.idle_gpus_warning(one_task, 1) == (
+      "SLURM gives this node 8 GPUs and 1 task(s), and JAX each task 1 device(s): 7 GPUs "
+      "idle; start one task per GPU (--ntasks-per-node=8)")
+  assert distributed.idle_gpus_warning({**one_task, "SLURM_NTASKS_PER_NODE": "8"}, 1) is None
+  assert distributed.idle_gpus_warning(one_task, 8) is None  # one task seeing all 8
+  assert distributed.idle_gpus_warning({}, 1) is None
