@@ -175,7 +175,13 @@ def test_a_workdir_refused_to_process_0_stops_every_process(tmp_path):
   with workdir_lib.WorkdirLock(workdir):  # another run holds it
     running = [subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for cmd in cmds]
-    out = [p.communicate(timeout=300)[0] for p in running]
+    try:
+      out = [p.communicate(timeout=300)[0] for p in running]
+    finally:  # a process left waiting for its peer (the old code) is ended
+      for p in running:
+        if p.poll() is None:
+          p.kill()
+          p.wait()
   errors = [[l for l in o.splitlines() if l.startswith("error:")] for o in out]
   assert [p.returncode for p in running] == [2, 2], out
   assert errors[0] == [f"error: workdir={workdir} is in use by another run (pid "
