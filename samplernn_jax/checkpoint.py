@@ -98,8 +98,9 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
       return LATEST, found[-1]
     if steps(BEST):  # a folder that keeps only its best state (the demo's)
       return BEST, steps(BEST)[-1]
-    raise FileNotFoundError(f"{workdir}: no checkpoint (expected {LATEST}/<step> "
-                            "from train.py or scripts/import_theano_params.py)")
+    raise FileNotFoundError(f"{workdir}: no checkpoint (expected {LATEST}/<step> or "
+                            f"{BEST}/<step> from train.py or "
+                            "scripts/import_theano_params.py)")
   if not str(ckpt).isdigit():
     raise ValueError(f"ckpt={ckpt!r}: expected best, latest or a step number")
   step = int(ckpt)
@@ -140,7 +141,8 @@ def check_params(params: Any, expected: Any, where: str) -> None:
         "of the code")
 
 
-def check_model_class(meta: dict, model_cls: type, where: str) -> None:
+def check_model_class(meta: dict, model_cls: type, where: str,
+                      advice: str = "") -> None:
   """Raises ParamFormatError when the checkpoint's meta names another model
   class (``model_class``: the class name the trainer records) than
   ``model_cls``: a variant whose parameters are exactly the library's would
@@ -150,8 +152,8 @@ def check_model_class(meta: dict, model_cls: type, where: str) -> None:
   if saved and saved != model_cls.__qualname__:
     raise ParamFormatError(
         f"{where}: trained by the model class {saved!r}, not {model_cls.__qualname__!r}; "
-        f"load it with model_cls={saved} (sample.py, score.py and the export to the "
-        "original's names build SampleRNN)")
+        + (advice or f"load it with model_cls={saved} (sample.py and score.py build "
+                     "SampleRNN)"))
 
 
 def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:

@@ -65,8 +65,8 @@ def pack_class_folders(data_dir: str) -> str:
     except OSError as e:
       if _packed_from(out) == recordings_fingerprint(data_dir):
         return out  # a read-only folder packed before: nothing to write
-      raise DataError(f"data_dir={data_dir}: cannot write in it to pack its class "
-                      f"folders ({e.strerror}); pack them elsewhere with "
+      raise DataError(f"data_dir={data_dir}: cannot create or lock {PACKED}.lock in it "
+                      f"to pack its class folders ({e.strerror}); pack them elsewhere with "
                       "scripts/pack_folder.py and give that folder as data_dir") from e
     fingerprint = recordings_fingerprint(data_dir)
     packed_from = _packed_from(out)

@@ -26,6 +26,7 @@ from typing import Sequence
 import jax
 import numpy as np
 import soundfile as sf
+from absl import logging
 from ml_collections import ConfigDict
 
 from samplernn_jax import checkpoint as ckpt_lib
@@ -152,11 +153,15 @@ def write_manifest(out_dir: str, records: list[dict]) -> None:
   path = os.path.join(out_dir, MANIFEST)
   old = set(_listed_wavs(path))
   write_json(path, records)
-  for name in sorted(old - {r["file"] for r in records}):
+  new = {r["file"].lower() for r in records}  # a case-blind filesystem: one file
+  for name in sorted(n for n in old if n.lower() not in new):
     try:
       os.remove(os.path.join(out_dir, name))
     except FileNotFoundError:
       pass
+    except OSError as e:  # the new clips are written: say so, do not fail
+      logging.warning("%s: an earlier clip not removed (%s)", os.path.join(out_dir, name),
+                      e.strerror)
 
 
 def _listed_wavs(manifest_path: str) -> list[str]:

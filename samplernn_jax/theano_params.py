@@ -330,7 +330,8 @@ def export_original(workdir: str, dst: str, ckpt: str = "latest") -> dict:
   config = config_lib.from_saved(meta.get("config"), where)
   # The original has only its own model: a variant's checkpoint would be
   # written as the library's function, or fail on a name it lacks.
-  ckpt_lib.check_model_class(meta, SampleRNN, where)
+  ckpt_lib.check_model_class(meta, SampleRNN, where, "the original's code has only "
+                             "SampleRNN: a variant's parameters have no names there")
   model = config_lib.build_model(config, int(meta.get("n_classes") or config.n_classes))
   ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len), where)
   named = to_original(params, config)

@@ -6,6 +6,7 @@ import fcntl
 import os
 import socket
 
+from samplernn_jax import files
 from samplernn_jax.errors import WorkdirError
 
 LOCK_FILE = ".lock"
@@ -43,10 +44,11 @@ class WorkdirLock:
       if e.errno in (errno.EAGAIN, errno.EACCES):
         raise WorkdirError(f"workdir={self.workdir} is in use by another run "
                            f"(pid {holder}); wait for it to end or use another workdir") from e
+      hint = ("; its filesystem does not support flock (NFS without lockd, Lustre "
+              "without -o flock): use a workdir on one that does"
+              if e.errno in files.NO_LOCKS else "")
       raise WorkdirError(
-          f"workdir={self.workdir}: cannot lock {LOCK_FILE} ({e.strerror}); its filesystem "
-          "may not support flock (NFS without lockd, Lustre without -o flock): use a "
-          "workdir on one that does") from e
+          f"workdir={self.workdir}: cannot lock {LOCK_FILE} ({e.strerror}){hint}") from e
     f.seek(0)
     f.truncate()
     f.write(holder_name())

@@ -274,8 +274,8 @@ MUTANTS = {
     "negative_sid_accepted": ("splits", "if sid.min() < 0 or (n_classes", "if (n_classes"),
     "duplicate_class_names": ("splits", "\n        or len(set(names)) != len(names)):", "):"),
     "fingerprint_ignores_mtime": ("datasets", "{st.st_size}\\0{st.st_mtime_ns}\\0", "{st.st_size}\\0"),
-    "never_packed_again": ("datasets", "if packed_from != fingerprint or not",
-                           "if not"),
+    "never_packed_again": ("datasets", "    if packed_from != fingerprint:\n",
+                           "    if packed_from is None:\n"),
     "classes_json_ignored": ("datasets", "n_classes = len(load_class_names(data_dir, 0))",
                              "n_classes = max(int(sp.sid.max()) for sp in splits.values()) + 1"),
     # checkpoints and the host loop (checkpoint.py, trainer.py)
@@ -331,9 +331,9 @@ MUTANTS = {
     "write_in_place": ("files", "    write(tmp)\n    os.replace(tmp, path)\n", "    write(path)\n"),
     "variants_rewritten_as_the_library": ("sampling", "  library = runs_library_tiers(model)\n",
                                           "  library = True\n"),
-    "stop_not_saved": ("trainer", "    if stop.requested:  # the state after the last finished step: keep it\n"
+    "stop_not_saved": ("trainer", "    if self.stopped:  # the state after the last finished step: keep it\n"
                        "      self.ckpt.save(self.state)\n",
-                       "    if stop.requested:  # the state after the last finished step: keep it\n"),
+                       "    if self.stopped:  # the state after the last finished step: keep it\n"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

@@ -110,8 +110,10 @@ def _run():
   req = sfiles.make_request(loaded.class_names, None, _PER_CLASS.value, None)
   os.makedirs(_OUT.value, exist_ok=True)
   rows_path = os.path.join(_OUT.value, "rows.jsonl")
-  for t, g in settings:
+  for t, g in settings:  # every setting checked before any work
     sfiles.check_guidance(loaded, g)
+    sfiles.check_temperature(t)
+  for t, g in settings:
     q, logp = sampling.generate(loaded.model, loaded.params, req.class_vecs, n,
                                 jax.random.key(_SEED.value), t, guidance=g)
     gen_drift = _drift_by_class(quant.dequantize(q, c.q_type, c.q_levels),

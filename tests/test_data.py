@@ -662,8 +662,9 @@ def test_a_read_only_class_folder_packed_before_is_used(tmp_path, monkeypatch):
   monkeypatch.setattr(files, "exclusive", read_only)
   assert datasets.resolve_data_dir(str(src)) == out
   sf.write(str(src / "a" / "r0.wav"), np.zeros(8 * 16000), 16000)
-  with pytest.raises(DataError, match=rf"data_dir={src}: cannot write in it to pack its "
-                     r"class folders \(Permission denied\); pack them elsewhere"):
+  with pytest.raises(DataError, match=rf"data_dir={src}: cannot create or lock \.packed\.lock "
+                     r"in it to pack its class folders \(Permission denied\); pack them "
+                     r"elsewhere"):
     datasets.resolve_data_dir(str(src))
 
 

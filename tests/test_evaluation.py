@@ -399,6 +399,16 @@ def _names_disagree(data, samples):
   return r"class 'low_tone' with class_index 2, but data_dir names class 2 'hiss'"
 
 
+def _prime_seconds_infinite(data, samples):
+  _edit_manifest(samples, lambda e: e[0].update(prime_seconds=float("inf")))
+  return r"entry 0 \(low_tone_000\.wav\): 'prime_seconds' is inf; expected a finite number >= 0"
+
+
+def _prime_covers_the_clip(data, samples):
+  _edit_manifest(samples, lambda e: e[1].update(prime_seconds=10.0))
+  return r"low_tone_001\.wav: nothing follows its 10 s of --prime recording to evaluate"
+
+
 def _manifest_missing_file(data, samples):
   os.remove(os.path.join(samples, "high_tone_001.wav"))
   return r"high_tone_001\.wav: listed in manifest\.json but no such file"
@@ -429,7 +439,8 @@ def _mismatched_checkpoint(data, samples):
 
 @pytest.mark.parametrize("make_bad", [
     _no_wavs, _bad_rate, _unknown_class_name, _class_index_out_of_range,
-    _names_disagree, _manifest_missing_file, _missing_test_split,
+    _names_disagree, _prime_seconds_infinite, _prime_covers_the_clip,
+    _manifest_missing_file, _missing_test_split,
     _missing_data_dir, _bad_npz_labels, _mismatched_checkpoint])
 def test_bad_inputs_give_clear_errors(dirs, make_bad):
   data, samples = dirs

@@ -546,7 +546,7 @@ def test_a_workdir_that_refuses_locks_is_one_clear_error(tmp_path, monkeypatch):
   monkeypatch.setattr(workdir_lib.fcntl, "flock", no_locks)
   wd = str(tmp_path / "run")
   with pytest.raises(WorkdirError, match=rf"^workdir={wd}: cannot lock \.lock \(No locks "
-                     r"available\); its filesystem may not support flock") as err:
+                     r"available\); its filesystem does not support flock") as err:
     workdir_lib.WorkdirLock(wd).acquire()
   assert isinstance(err.value, cli.KNOWN_ERRORS)
 

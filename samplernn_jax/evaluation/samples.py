@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 from typing import Sequence
@@ -47,8 +48,9 @@ def read_wav(path: str, sample_rate: int) -> np.ndarray:
 def _prime_seconds(entry: dict, where: str) -> float:
   """The seconds of --prime recording a clip begins with (0 if none)."""
   value = entry.get("prime_seconds") or 0.0
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-    raise EvalError(f"{where}: 'prime_seconds' is {value!r}; expected a number >= 0")
+  if (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0
+      or not math.isfinite(value)):
+    raise EvalError(f"{where}: 'prime_seconds' is {value!r}; expected a finite number >= 0")
   return float(value)
 
 
@@ -153,6 +155,7 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
     wav = read_wav(path, sample_rate)[int(round(prime_seconds * sample_rate)):]
     if not wav.size:
       raise EvalError(f"{path}: nothing follows its {prime_seconds:g} s of --prime "
-                      "recording to evaluate")
+                      "recording to evaluate" if prime_seconds else
+                      f"{path}: an empty clip (no samples) to evaluate")
     clips.append(Clip(path=path, class_index=idx, wav=wav))
   return clips, notes
