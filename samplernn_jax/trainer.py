@@ -421,8 +421,7 @@ class _Run:
         bar.close()
         self.on_keyboard_interrupt()
     bar.close()
-    if jax.process_count() == 1 and stop.requested:  # also after the last check
-      self.stopped = stop.requested
+    self.stop_now(stop, synced=False)  # one process: a signal after the last check too
     if self.stopped:  # the state after the last finished step: keep it
       self.ckpt.save(self.state)
       self.finish()
