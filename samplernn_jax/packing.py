@@ -42,7 +42,6 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from absl import logging
-from scipy import signal
 import soundfile as sf
 from tqdm import tqdm
 
@@ -101,6 +100,9 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
   """Polyphase resampling (anti-aliasing FIR, Kaiser window) of float [n]."""
   if sr_in == sr_out:
     return np.asarray(x, np.float64)
+  # imported here: scipy.signal takes about 1 s to import, and every train.py,
+  # evaluate.py and score.py start imported it through datasets.py
+  from scipy import signal
   up, down = _ratio(sr_in, sr_out)
   return signal.resample_poly(np.asarray(x, np.float64), up, down)
 
