@@ -8,7 +8,15 @@ import os
 import subprocess
 import sys
 
-import jax
+# XLA's CPU back end at LLVM optimisation level 0, here and in every child
+# Python: the tests compile hundreds of tiny programs and run each a few
+# times, so compiling is most of their time. Level 0 changes how fast the
+# machine code runs, not what it computes (IEEE arithmetic either way; no
+# fast-math). Before jax is imported: XLA reads its flags once.
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
+os.environ["XLA_FLAGS"] = (TEST_XLA_FLAGS + " " + os.environ.get("XLA_FLAGS", "")).strip()
+
+import jax  # noqa: E402 (after the flags)
 import jax.extend
 import jax.numpy as jnp
 import numpy as np
@@ -150,9 +158,10 @@ def small_dataset(tmp_path):
 # Compiling the train and eval steps costs ~3 s each on 2 cores, and the
 # tests build the same programs many times (an unbroken and a resumed run;
 # train.py, sample.py and evaluate.py in subprocesses). The cache lives in
-# this session's tmp folder only (one per xdist worker), so nothing outlives
-# the session; it changes no result (the same executables run), only the
-# time: 6% of six of the slowest files' (2026-12-01, 2-core machine).
+# this session's tmp folder only (one per xdist worker, shared with the
+# worker's children and, since 2026-12-01, with test_faults.py's), so
+# nothing outlives the session; it changes no result (the same executables
+# run), only the time.
 
 _CACHE_OPTIONS = {"jax_compilation_cache_dir": None,
                   "jax_persistent_cache_min_compile_time_secs": 0.0,
@@ -216,9 +225,9 @@ def subprocess_env(devices=None):
   env = dict(os.environ)
   env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
   env["JAX_PLATFORMS"] = "cpu"
-  env.pop("XLA_FLAGS", None)
+  env["XLA_FLAGS"] = TEST_XLA_FLAGS
   if devices:
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] += f" --xla_force_host_platform_device_count={devices}"
   return env
 
 

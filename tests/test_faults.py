@@ -91,29 +91,11 @@ def copy_reference(reference, tmp_path):
   return dst
 
 
-CACHE_FLAGS = {"jax_compilation_cache_dir": None,
-               "jax_persistent_cache_min_compile_time_secs": 0,
-               "jax_persistent_cache_min_entry_size_bytes": 0}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_env(tmp_path_factory):
-  """The module's compilation cache: on in this process, and the environment
-  that turns it on in child processes."""
-  from jax.experimental.compilation_cache import compilation_cache
-  path = str(tmp_path_factory.mktemp("jax_cache"))
-  saved = {k: getattr(jax.config, k) for k in CACHE_FLAGS}
-  for k, v in CACHE_FLAGS.items():
-    jax.config.update(k, path if v is None else v)
-  compilation_cache.reset_cache()
-  env = subprocess_env()
-  env["JAX_COMPILATION_CACHE_DIR"] = path
-  env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-  env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-  yield env
-  for k, v in saved.items():
-    jax.config.update(k, v)
-  compilation_cache.reset_cache()
+@pytest.fixture(scope="module")
+def cache_env():
+  """The environment of a child train.py: the session's compilation cache
+  (conftest.py) is on there too."""
+  return subprocess_env()
 
 
 @pytest.fixture(scope="module")
