@@ -22,6 +22,7 @@ from samplernn_jax import sample_files
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import features as feat_lib
 from samplernn_jax.evaluation import frechet as frechet_lib
+from samplernn_jax.evaluation import report as report_lib
 from samplernn_jax.evaluation import run as run_lib
 from samplernn_jax.evaluation import samples as samples_lib
 
@@ -518,8 +519,15 @@ def test_spread_floor_chance_and_model(tmp_path):
   reaching the classifier). The Frechet distance is that of the real test
   and the generated embeddings, and the floor that of the real valid and
   real test ones (each rules out comparing a set with itself, which gives
-  0). Chance and the model.json record are reported."""
+  0), and so is each class's (its real test clips against its generated
+  ones: rules out a class compared with itself or with another class). Chance
+  and the model.json record are reported; the real test split has 6, 5 and
+  5 clips of the classes, so the majority class's share is 6/16, not 1/3
+  (rules out chance taken as 1 / classes or the smallest class)."""
   data = write_data_dir(str(tmp_path / "data"))
+  with np.load(os.path.join(data, "audio_test.npz")) as z:  # one clip fewer of classes 1, 2
+    keep = np.r_[0:6, 7:12, 13:18]
+    np.savez(os.path.join(data, "audio_test.npz"), wav=z["wav"][keep], sid=z["sid"][keep])
   samples = write_samples_dir(str(tmp_path / "samples"), mixes=0)
   with open(os.path.join(samples, sample_files.MODEL_JSON), "w") as f:
     json.dump({"workdir": "runs/x", "step": 123, "config": {"dim": 8}, "guidance": 2.5,
@@ -536,7 +544,7 @@ def test_spread_floor_chance_and_model(tmp_path):
   clips, _ = samples_lib.read_samples(samples, names, SR)
   x_gen, y_gen, _ = feat_lib.features_of_clips(
       [(c.wav, c.class_index) for c in clips], cfg.window, "first", cfg.features)
-  per_seed, floors, frechets = [], [], []
+  per_seed, floors, frechets, per_class = [], [], [], []
   params = []
   for seed, sub in ((0, "f_real"), (5, "f_real_seed5")):
     clf = clf_lib.restore(os.path.join(wd, sub), 3, cfg.with_seed(seed),
@@ -545,8 +553,10 @@ def test_spread_floor_chance_and_model(tmp_path):
     per_seed.append(clf_lib.accuracy(clf.predict(x_gen)[0], y_gen))
     floors.append(frechet_lib.frechet_of_sets(clf.predict(x_valid)[1],
                                               clf.predict(x_test)[1]))
-    frechets.append(frechet_lib.frechet_of_sets(clf.predict(x_test)[1],
-                                                clf.predict(x_gen)[1]))
+    emb_test, emb_gen = clf.predict(x_test)[1], clf.predict(x_gen)[1]
+    frechets.append(frechet_lib.frechet_of_sets(emb_test, emb_gen))
+    per_class.append([frechet_lib.frechet_of_sets(emb_test[y_test == c], emb_gen[y_gen == c])
+                      for c in range(3)])
   assert not all(np.array_equal(a, b) for a, b in zip(*params))  # two classifiers
   sp = res["spread"]["f_real_on_generated"]
   assert sp["per_seed"] == pytest.approx(per_seed)
@@ -557,8 +567,11 @@ def test_spread_floor_chance_and_model(tmp_path):
   assert min(floors) > 0
   assert res["spread"]["frechet"]["per_seed"] == pytest.approx(frechets, rel=1e-5)
   assert min(frechets) > 0
+  want = np.mean(per_class, axis=0)
+  assert [res["frechet_per_class"][c] for c in CLASSES] == pytest.approx(want, rel=1e-5)
+  assert want.min() > 0
   assert res["chance"]["uniform"] == pytest.approx(1 / 3)
-  assert res["chance"]["real_test_majority"] == pytest.approx(1 / 3)
+  assert res["chance"]["real_test_majority"] == pytest.approx(6 / 16)
   assert res["model"]["step"] == 123 and res["model"]["config"] == {"dim": 8}
   assert res["seeds"] == [0, 5]
   page = open(os.path.join(wd, "report.html")).read()
@@ -615,6 +628,15 @@ def test_per_class_accuracy_is_each_classs_recall():
   got = run_lib.per_class_accuracy(np.array([0, 0, 1, 1, 2]), np.array([0, 0, 0, 1, 1]),
                                    ["a", "b", "c", "d"])
   assert got == {"a": 1.0, "b": 0.5, "c": 0.0, "d": None}
+
+
+def test_confusion_matrix_rows_are_the_true_classes():
+  """report.confusion_matrix counts row = true class, column = predicted (as
+  its figures are labelled and normalised per row): labels (0, 0, 1, 2) and
+  predictions (1, 0, 1, 1) give [[1, 1, 0], [0, 1, 0], [0, 1, 0]]. Rules out
+  the transposed matrix, whose rows would be the predicted classes."""
+  got = report_lib.confusion_matrix(np.array([0, 0, 1, 2]), np.array([1, 0, 1, 1]), 3)
+  np.testing.assert_array_equal(got, [[1, 1, 0], [0, 1, 0], [0, 1, 0]])
 
 
 def jax_leaves(tree):

@@ -200,9 +200,12 @@ def test_seed_and_temperature_reach_the_audio(workdir, tmp_path):
 
 def test_prime_is_continued(workdir, tmp_path):
   """Output = prime + seconds; its first samples are the prime's quantisation,
-  the manifest says how long the prime is, and the evaluation reads only what
-  follows it. Rules out evaluate.py scoring the real recording a primed clip
-  begins with (its first 5 s window) as generated audio."""
+  the rest the library's generation forced through the prime
+  (``sampling.generate(forced=...)``, same key and temperature); the
+  manifest says how long the prime is, and the evaluation reads only what
+  follows it. Rules out a continuation generated without the prime (pasted
+  after it) and evaluate.py scoring the real recording a primed clip begins
+  with (its first 5 s window) as generated audio."""
   n_prime = 1000  # not a multiple of the frame size
   t = np.arange(n_prime) / SR
   prime = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 97 * t)
@@ -210,18 +213,28 @@ def test_prime_is_continued(workdir, tmp_path):
   sf.write(path, prime, SR, subtype="FLOAT")
   out = str(tmp_path / "o")
   ok(run_sample("--workdir", workdir, "--out", out, "--prime", path, "--classes", "tone,chirp",
-                "--per_class", 1, "--seconds", 0.25, "--normalize", "none"))
+                "--per_class", 1, "--seconds", 0.25, "--normalize", "none", "--seed", 3))
   expected = quant.quantize(sf.read(path)[0], "linear", 256)
-  for r in manifest(out):
+  loaded = sample_files.load_checkpoint(workdir)
+  vec = np.eye(4, dtype=np.float32)[[loaded.class_names.index(c) for c in ("tone", "chirp")]]
+  q, _ = sampling.generate(loaded.model, loaded.params, vec, n_prime + 4000, jax.random.key(3),
+                           sample_files.DEFAULT_TEMPERATURE, np.repeat(expected[None], 2, 0))
+  want = sampling.to_audio(q, "linear", 256, "none")
+  for i, r in enumerate(manifest(out)):
     assert r["seconds"] == (n_prime + 4000) / SR
     audio, info = read(os.path.join(out, r["file"]))
     assert info.frames == n_prime + 4000
     np.testing.assert_array_equal(levels(audio[:n_prime]), expected)
+    np.testing.assert_array_equal(audio, want[i])
     # The continuation is generated, not a copy of the prime.
     assert np.std(audio[n_prime:]) > 0
     assert r["prime_seconds"] == n_prime / SR
+  # the prime made a difference: without it, the same key draws other samples
+  q_free, _ = sampling.generate(loaded.model, loaded.params, vec, n_prime + 4000,
+                                jax.random.key(3), sample_files.DEFAULT_TEMPERATURE)
+  assert not np.array_equal(q_free[:, n_prime:], q[:, n_prime:])
   from samplernn_jax.evaluation import samples as samples_lib
-  names = sample_files.load_checkpoint(workdir).class_names
+  names = loaded.class_names
   clips, notes = samples_lib.read_samples(out, names, SR)
   for clip in clips:
     np.testing.assert_array_equal(clip.wav, read(clip.path)[0][n_prime:])
@@ -280,11 +293,14 @@ def test_interrupted_stream_leaves_whole_blocks(workdir, tmp_path, sig):
       proc.wait()
   assert proc.returncode == 128 + int(sig), err[-2000:]
   assert "interrupted; streamed files hold every block" in err
+  records = {r["file"]: r for r in manifest(out)}
   for f in files:
     audio, info = read(f)
     assert info.subtype == "FLOAT"
     assert len(audio) > 0 and len(audio) % SR == 0, (f, len(audio), err[-2000:])
     assert len(audio) < 600 * SR
+    # the manifest was rewritten to what the file holds (not the 600 s asked)
+    assert records[os.path.basename(f)]["seconds"] == len(audio) / SR
 
 
 @pytest.mark.parametrize("stream, says", [

@@ -12,7 +12,9 @@ import pytest
 import soundfile as sf
 
 from conftest import random_batch
-from samplernn_jax import checkpoint, metrics, steps, trainer
+from samplernn_jax import batches as batches_lib
+from samplernn_jax import checkpoint, cost, datasets, metrics, sharding, splits, steps
+from samplernn_jax import trainer, trim
 from samplernn_jax import config as config_lib
 
 
@@ -108,6 +110,98 @@ def test_eval_every_steps_0_evaluates_once_per_epoch_and_at_the_end(tiny_config,
   assert all(r["epoch"] == pytest.approx(r["step"] / 32) for r in rows), rows
 
 
+def test_train_bits_are_the_mean_of_their_own_logging_window(tiny_config, small_dataset,
+                                                          tmp_path):
+  """Logging every 2 steps records the mean of exactly those 2 steps' costs:
+  the records at steps 2, 4 and 6 equal the means of steps (1, 2), (3, 4) and
+  (5, 6) of the same run logged every step (float32 sums in another order:
+  1e-5 bits). Rules out a running mean since the start of the run (neither
+  sum reset at a log), a sum not divided by its own count, and a window that
+  keeps the last step of the previous one."""
+  kw = dict(data_dir=small_dataset, max_steps=6, checkpoint_every_steps=1000)
+  every_step, every_two = str(tmp_path / "one"), str(tmp_path / "two")
+  trainer.train_and_evaluate(tiny_config(log_every_steps=1, **kw), every_step)
+  trainer.train_and_evaluate(tiny_config(log_every_steps=2, **kw), every_two)
+  per_step = [r["train_bits"] for r in metrics.read_metrics(every_step) if "train_bits" in r]
+  windows = [r for r in metrics.read_metrics(every_two) if "train_bits" in r]
+  assert len(per_step) == 6 and [r["step"] for r in windows] == [2, 4, 6]
+  # the costs move from step to step, so a wrong window gives another mean
+  assert np.ptp(per_step) > 1e-3, per_step
+  for i, r in enumerate(windows):
+    assert r["train_bits"] == pytest.approx(np.mean(per_step[2 * i:2 * i + 2]), abs=1e-5)
+
+
+def test_the_trainer_draws_batches_with_the_configs_data_settings(tiny_config, npz_writer,
+                                                                 tmp_path):
+  """``make_setup`` passes dither, balance_classes, cond_dropout and
+  trim_quiet on to the training batches: its batches equal those of a
+  ``TrainBatches`` built by hand with each setting, and each setting, turned
+  off alone, changes them (so none is a no-op on these data). Rules out a
+  trainer that drops one of them (e.g. cond_dropout, which guided sampling
+  needs) while its own unit tests still pass."""
+  # classes 0-3 unbalanced (8, 4, 2, 2 clips) so that balance_classes matters
+  sid = np.array([0] * 8 + [1] * 4 + [2] * 2 + [3] * 2, np.uint8)
+  rng = np.random.default_rng(0)
+  wav = (0.5 * np.sin(np.arange(1024) * (sid[:, None] + 1) / 10.0)
+         + 0.1 * rng.standard_normal((16, 1024)))
+  wav[:, 320:640] = 0.0  # a quiet 20 ms frame in every clip, for trim_quiet
+  for split in ("train", "valid", "test"):
+    npz_writer(tmp_path / "data", split, wav.astype(np.float16), sid)
+  settings = dict(dither=True, balance_classes=True, cond_dropout=0.5, trim_quiet=0.5)
+  config = tiny_config(data_dir=str(tmp_path / "data"), **settings)
+
+  def drawn(cfg):
+    got = trainer.make_setup(cfg).batches
+    return [got.get(s) for s in (0, 17, 40)]
+
+  dataset = datasets.open_dataset(config.data_dir)
+  split, _ = trim.trim_split(dataset.train, config.q_levels, 0.5, dataset.class_names)
+  by_hand = batches_lib.TrainBatches(split, config.batch_size, config.seq_len,
+                                     config_lib.frame_sizes(config)[0], config.q_type,
+                                     config.q_levels, config.seed, dither=True, balance=True,
+                                     cond_dropout=0.5)
+  want = [by_hand.get(s) for s in (0, 17, 40)]
+  same = lambda a, b: all(np.array_equal(x[k], y[k]) for x, y in zip(a, b) for k in x)
+  assert same(drawn(config), want)
+  for key, off in (("dither", False), ("balance_classes", False), ("cond_dropout", 0.0),
+                   ("trim_quiet", 0.0)):
+    assert not same(drawn(tiny_config(data_dir=config.data_dir, **{**settings, key: off})),
+                    want), key
+
+
+def test_evaluation_cost_is_the_mean_over_every_target_sample(tiny_config):
+  """``cost.Evaluator`` (valid_bits, test_bits, score.py) on 5 clips of 150
+  samples in chunks of 64 (the last chunk of a clip holds 22 samples) and
+  batches of 4 (the second batch is 1 clip and 3 masked copies): the sum of
+  every clip's bits over the number of its samples, each clip scored alone
+  as one chunk (``steps.chunk_cost``; float32 sums in another order:
+  relative 1e-5). Rules out a mean of per-chunk or per-batch means (short
+  last chunks and the padded batch weighted as full ones) and padded rows
+  counted. The initial parameters are scaled by 1.5 so that the costs of
+  the chunks differ (about 39 bits a sample; a mean of chunk means is then
+  0.1 bits off, measured; at scale 1 all chunks cost about 9.26 bits and it
+  was only 5e-4 bits off)."""
+  config = tiny_config(eval_batch_size=4, max_eval_clips=0)
+  model = config_lib.build_model(config, 4)
+  params = jax.tree.map(lambda x: 1.5 * x,
+                        steps.init_params(model, jax.random.key(3), config.seq_len))
+  rng = np.random.default_rng(0)
+  wav = np.sin(np.arange(150) * (1 + np.arange(5))[:, None] / 7.0) * rng.uniform(0.2, 0.9, (5, 1))
+  split = splits.Split("five.npz", wav, np.array([0, 1, 2, 3, 1], np.int32))
+  got = cost.Evaluator(model, config, sharding.make_mesh())(params, split)
+
+  top = config_lib.frame_sizes(config)[0]
+  bits = count = 0.0
+  for i in range(5):  # each clip alone, one chunk of 192 samples (150 real)
+    q, mask = batches_lib.prepare_clips(wav[i:i + 1], 192, top, config.q_type, config.q_levels)
+    batch = {"chunk": q, "mask": mask, "sid": split.sid[i:i + 1], "reset": np.array([True])}
+    h = steps.initial_rnn_state(model, params, 1)
+    b, n, _ = steps.chunk_cost(model, params, batch, h)
+    bits, count = bits + float(b), count + float(n)
+  assert count == 5 * 150
+  assert got == pytest.approx(bits / count, rel=1e-5)
+
+
 def test_best_holds_the_lowest_valid_evaluation(tiny_config, small_dataset, tmp_path):
   """Evaluations at 10 and 20 (valid falls), then the run is resumed with a
   learning rate of 1.0, 333 times the first (allowed on resume), to step
@@ -147,20 +241,23 @@ def test_best_holds_the_lowest_valid_evaluation(tiny_config, small_dataset, tmp_
 
 
 def test_training_samples_at_evaluations(tiny_config, small_dataset, tmp_path):
-  """sample_every_evals=1: each evaluation writes clips of every class into
+  """sample_every_evals=2 with evaluations at steps 5, 10, 15 and 20: every
+  second evaluation (10 and 20, none else) writes clips of every class into
   samples/train_<step>/, at sample.py's default level (each clip at its
   class's training RMS, which the checkpoint's meta records) with
   model.json, logged to TensorBoard as audio beside the config (text, and
-  config.json in the workdir). Rules out training samples that fail for
-  want of the class levels, levels that ignore the class, and a run whose
+  config.json in the workdir). Rules out clips at every evaluation whatever
+  the setting (or at the wrong ones), training samples that fail for want
+  of the class levels, levels that ignore the class, and a run whose
   resolved config is not kept."""
   wd = str(tmp_path / "run")
-  cfg = tiny_config(data_dir=small_dataset, max_steps=10, eval_every_steps=10,
-                    sample_every_evals=1, sample_per_class=1, sample_seconds=0.05)
+  cfg = tiny_config(data_dir=small_dataset, max_steps=20, eval_every_steps=5,
+                    sample_every_evals=2, sample_per_class=1, sample_seconds=0.05)
   trainer.train_and_evaluate(cfg, wd)
+  assert sorted(os.listdir(os.path.join(wd, "samples"))) == ["train_10", "train_20"]
   out = os.path.join(wd, "samples", "train_10")
   wavs = sorted(f for f in os.listdir(out) if f.endswith(".wav"))
-  _, meta = checkpoint.restore_params(wd, checkpoint.LATEST, 10)
+  _, meta = checkpoint.restore_params(wd, checkpoint.LATEST, 20)
   rms = meta["class_rms"]
   assert len(wavs) == len(meta["class_names"]) == len(rms)
   for f in wavs:
