@@ -329,6 +329,9 @@ MUTANTS = {
                              "(np.asarray(preds), np.asarray(labels))"),
     "stream_manifest_not_rewritten": ("sample_files", "    if done < n:  # interrupted",
                                       "    if False:  # interrupted"),
+    "stream_ignores_prime": ("sample_files",
+                             "          temperature, forced, block_samples=int(block_seconds * rate),",
+                             "          temperature, None, block_samples=int(block_seconds * rate),"),
     # reading generated clips (evaluation/samples.py, audio.py), the run
     # folder's lock, metrics and whole-file writes (workdir.py, metrics.py, files.py)
     "mixes_labelled_class_0": ("evaluation/samples", "      mixes += 1\n      continue\n",

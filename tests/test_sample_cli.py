@@ -242,9 +242,14 @@ def test_prime_is_continued(workdir, tmp_path):
 
 
 def test_stream_equals_non_stream(workdir, tmp_path):
-  """Same seed, --normalize none: streamed (blocks of 1 s) and whole-clip runs agree."""
+  """Same seed and --prime, --normalize none: streamed (blocks of 1 s) and
+  whole-clip runs write the same samples and manifest (prime_seconds
+  included). Rules out a stream that ignores the prime or records it
+  otherwise (test_prime_is_continued checks the whole-clip run's prime)."""
+  prime = str(tmp_path / "prime.wav")
+  sf.write(prime, 0.3 * np.sin(np.arange(700) / 5.0), SR, subtype="FLOAT")
   common = ["--workdir", workdir, "--classes", "tone,clicks", "--per_class", 1,
-            "--seconds", 1.25, "--seed", 7, "--normalize", "none"]
+            "--seconds", 1.25, "--seed", 7, "--normalize", "none", "--prime", prime]
   a, b = str(tmp_path / "a"), str(tmp_path / "b")
   ok(run_sample(*common, "--out", a, "--stream"))
   ok(run_sample(*common, "--out", b))
@@ -253,7 +258,7 @@ def test_stream_equals_non_stream(workdir, tmp_path):
   for r in manifest(a):
     x, info = read(os.path.join(a, r["file"]))
     y, _ = read(os.path.join(b, r["file"]))
-    assert info.frames == 20000
+    assert info.frames == 700 + 20000 and r["prime_seconds"] == 700 / SR
     np.testing.assert_array_equal(x, y)
 
 
