@@ -76,13 +76,13 @@ def idle_gpus_warning(env: Mapping[str, str], local_devices: int) -> str | None:
   gives each task under SLURM one device (its local rank's), so one task per
   node with 8 GPUs trains on one of them, with no error. None otherwise (or
   outside SLURM)."""
-  gpus, tasks = env.get("SLURM_GPUS_ON_NODE", ""), env.get("SLURM_NTASKS_PER_NODE", "")
-  gpus_n, tasks_n = re.match(r"\d+", gpus), re.match(r"\d+", tasks)  # e.g. "8(x2)"
-  if not (gpus_n and tasks_n):
+  counts = [re.match(r"\d+", env.get(k, "")) for k in  # e.g. "8(x2)"
+            ("SLURM_GPUS_ON_NODE", "SLURM_NTASKS_PER_NODE")]
+  if not all(counts):
     return None
-  used = int(tasks_n.group()) * local_devices
-  if int(gpus_n.group()) <= used:
+  gpus, tasks = (int(m.group()) for m in counts)
+  if gpus <= tasks * local_devices:
     return None
-  return (f"SLURM gives this node {gpus_n.group()} GPUs and {tasks_n.group()} task(s), "
-          f"and JAX each task {local_devices} device(s): {int(gpus_n.group()) - used} "
-          f"GPUs idle; start one task per GPU (--ntasks-per-node={gpus_n.group()})")
+  return (f"SLURM gives this node {gpus} GPUs and {tasks} task(s), and JAX each task "
+          f"{local_devices} device(s): {gpus - tasks * local_devices} GPUs idle; start "
+          f"one task per GPU (--ntasks-per-node={gpus})")

@@ -88,11 +88,10 @@ def _run():
   if not (_SAMPLES.value and _DATA_DIR.value):
     raise ValueError("--samples and --data_dir are required")
   index = os.path.join(_OUT.value, "index.html")
-  for path, what in ((index, "the page"), (_FIGURE.value, "the figure")):
+  for path, what in ((index, "the page"),
+                     (_FIGURE.value, "the figure (or give --figure a path of its own)")):
     if os.path.exists(path) and not _OVERWRITE.value:
-      raise FileExistsError(f"{path} exists; pass --overwrite to replace {what}"
-                            + (" (or give --figure a path of its own)"
-                               if what == "the figure" else ""))
+      raise FileExistsError(f"{path} exists; pass --overwrite to replace {what}")
   ds = data_lib.open_dataset(data_lib.resolve_data_dir(_DATA_DIR.value, "--data_dir"))
   if ds.test is None:
     raise ValueError(f"--data_dir {_DATA_DIR.value}: has no test split to take real clips from")

@@ -291,7 +291,7 @@ MUTANTS = {
                            "  return requested\n"),
     "jax_keeps_sigterm": ("distributed", '    jax.config.update("jax_enable_preemption_service", False)\n',
                           "    pass\n"),
-    "idle_gpus_unnamed": ("distributed", "  if int(gpus_n.group()) <= used:\n", "  if True:\n"),
+    "idle_gpus_unnamed": ("distributed", "  if gpus <= tasks * local_devices:\n", "  if True:\n"),
     "refusal_kept_by_process_0": ("trainer", "    if distributed.max_over_processes(int(refused is not None)):\n",
                                   "    if refused is not None:\n"),
     "packing_unlocked": ("datasets", '      stack.enter_context(files.exclusive(os.path.join(data_dir, PACKED + ".lock"), "packing"))\n',
