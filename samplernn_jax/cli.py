@@ -11,8 +11,10 @@ from absl import flags, logging
 from samplernn_jax import errors
 
 # What an entry point turns into ``error: <message>`` and exit code 2: the
-# library's typed errors, and the builtins it raises for a bad setting or path.
-KNOWN_ERRORS = (errors.Error, ValueError, FileNotFoundError, FileExistsError)
+# library's typed errors, the builtins it raises for a bad setting or path,
+# and OSError for what the system refuses (an --out under a file, a full
+# disk, no permission), whose message names the path.
+KNOWN_ERRORS = (errors.Error, ValueError, OSError)
 
 # ``define_config`` defines the entry points' --config flag from here; absl
 # would file it under this module, and ``--help`` (which lists the main

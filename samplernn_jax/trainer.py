@@ -76,6 +76,9 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
   keys = config_lib.MODEL_KEYS + RESUME_KEYS
   norm = lambda v: list(v) if isinstance(v, (tuple, list)) else v
   diff = [k for k in keys if k in saved and norm(saved[k]) != norm(config[k])]
+  clips = lambda v: bool(v) and v > 0  # steps.make_optimizer: Adam alone, or clip then Adam
+  if "grad_clip" in saved and clips(saved["grad_clip"]) != clips(config.grad_clip):
+    diff.append("grad_clip")  # another optimizer state; a new positive bound is fine
   if diff:
     detail = ", ".join(f"{k}: checkpoint {saved[k]!r} vs config {config[k]!r}" for k in diff)
     raise TrainingError(
@@ -137,8 +140,8 @@ class Setup:
 
 def make_setup(config, model_cls: type[SampleRNN] = SampleRNN) -> Setup:
   fs = config_lib.frame_sizes(config)
-  dataset = datasets.open_dataset(config.data_dir, config.n_classes,
-                                  min_len=None, synthetic_seed=config.seed)
+  dataset = datasets.open_dataset(config.data_dir, config.n_classes, min_len=None,
+                                  synthetic_seed=config.seed, sample_rate=config.sample_rate)
   model = config_lib.build_model(config, dataset.n_classes, model_cls)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -176,6 +179,7 @@ def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoi
   when its config differs in a model or RESUME_KEYS key), else step 0."""
   step0 = ckpts.latest.latest_step()
   if step0 is None:
+    check_fresh_start(workdir, ckpts)
     init = functools.partial(_initial_state, config, setup.model, setup.tx)
     return jax.jit(init, out_shardings=setup.state_sharding)(), {"best_valid": None}
   saved = ckpt_lib.read_meta(workdir, ckpt_lib.LATEST, step0)
@@ -193,6 +197,26 @@ def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoi
     raise
   _log(f"resumed from {workdir}/{ckpt_lib.LATEST}/{step0}")
   return state, meta
+
+
+def no_valid_warning(dataset: datasets.Dataset) -> str:
+  """What a run without a valid split gives up (packing a class folder with
+  one recording a class leaves none)."""
+  return (f"{datasets.split_path(dataset.data_dir, 'valid')}: no such file, so the run "
+          "never evaluates, keeps no best/ and draws no curves.png")
+
+
+def check_fresh_start(workdir: str, ckpts: ckpt_lib.Checkpoints) -> None:
+  """Refuses to start at step 0 in a workdir whose ``best/`` holds a state but
+  whose ``checkpoints/`` holds none (deleted to save space, or the demo's
+  folder): the new run's first evaluation would replace that state (``best/``
+  keeps one) and its metrics would cut the old ``metrics.jsonl`` back."""
+  best = ckpts.best.all_steps()
+  if best:
+    raise WorkdirError(
+        f"workdir={workdir}: holds {ckpt_lib.BEST}/{max(best)} but no "
+        f"{ckpt_lib.LATEST}/<step> to resume from; a new run there would replace "
+        f"that state. Train in another --workdir, or move {ckpt_lib.BEST}/ away first")
 
 
 def check_finite(state, workdir: str) -> None:
@@ -254,6 +278,8 @@ class _Run:
     slow = config_lib.slow_scatter_warning(config)
     if slow:
       _log(f"warning: {slow}")
+    if s.dataset.valid is None:
+      _log(f"warning: {no_valid_warning(s.dataset)}")
     self.ckpt = Checkpointer(workdir, config.keep_checkpoints, self.meta_of)
     self.state, self.meta = restore_or_init(config, s, workdir, self.ckpt.ckpts)
     self.start = int(self.state.step)

@@ -467,14 +467,16 @@ def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference,
 @pytest.mark.parametrize("key,value", [("batch_size", 8), ("seq_len", 32), ("seed", 1),
                                        ("q_type", "mu-law"), ("cond_sample_tier", True),
                                        ("dither", True), ("balance_classes", True),
-                                       ("trim_quiet", 0.01), ("cond_dropout", 0.1)])
+                                       ("trim_quiet", 0.01), ("cond_dropout", 0.1),
+                                       ("grad_clip", 0.0)])
 def test_resume_refuses_each_key_the_readme_names(tmp_path, reference, key, value):
   """A workdir whose checkpoint was trained with another batch size, TBPTT
   length, seed, quantisation, dither, class balance, trimming, class dropout
-  or conditioning is refused, naming the key and
-  both values, and nothing is written (rules out a resume that silently
-  continues with a different data order or model; before this only dim was
-  tested)."""
+  or conditioning, or with gradient clipping turned off, is refused, naming
+  the key and both values, and nothing is written (rules out a resume that
+  silently continues with a different data order or model, and, for
+  grad_clip, orbax's multi-line tree mismatch that suggests a
+  partial_restore no flag can ask for; before this only dim was tested)."""
   wd = copy_reference(reference, tmp_path)
   latest = os.path.join(wd, checkpoint.LATEST)
   with pytest.raises(trainer.TrainingError) as err:
@@ -484,16 +486,34 @@ def test_resume_refuses_each_key_the_readme_names(tmp_path, reference, key, valu
   assert complete_steps(latest) == reference.steps
 
 
+def test_a_workdir_with_best_but_no_checkpoints_is_not_started_again(tmp_path, reference):
+  """``checkpoints/`` deleted (it holds the optimizer state; ``best/`` only
+  the parameters): a new run is refused with one line naming the workdir and
+  best/60, and best/ and metrics.jsonl are as they were. Rules out starting
+  at step 0 there, whose first evaluation saves best/<early step> and, as
+  best/ keeps one state, deletes the better best/60."""
+  wd = copy_reference(reference, tmp_path)
+  shutil.rmtree(os.path.join(wd, checkpoint.LATEST))
+  with pytest.raises(workdir_lib.WorkdirError) as err:
+    trainer.train_and_evaluate(make_config(), wd)
+  msg = str(err.value)
+  assert msg.startswith(f"workdir={wd}: holds best/60 but no checkpoints/") and "\n" not in msg
+  assert complete_steps(os.path.join(wd, checkpoint.BEST)) == [60]
+  assert metrics.read_metrics(wd) == reference.metrics
+
+
 def test_resume_accepts_the_keys_the_readme_lets_change():
   """The resume check compares a saved config with the new one: changes of
   max_steps, num_epochs and learning_rate (the README's examples), and of the
   evaluation, logging and checkpoint cadence, pass; a change of dim in the
-  same config is still refused (the control). Rules out a check that
+  same config is still refused (the control). Another positive grad_clip
+  passes (its optimizer state has the same tree). Rules out a check that
   compares every key, which would make a run impossible to extend by epochs
   or to resume with a lower learning rate after a non-finite step."""
   saved = {"config": make_config().to_dict(), "n_classes": 4}
   free = dict(max_steps=1000, num_epochs=99, learning_rate=3e-4, eval_every_steps=7,
-              log_every_steps=3, checkpoint_every_steps=11, keep_checkpoints=5)
+              log_every_steps=3, checkpoint_every_steps=11, keep_checkpoints=5,
+              grad_clip=0.5)
   trainer._check_resume_config(make_config(**free), saved, "wd", 4)
   with pytest.raises(trainer.TrainingError, match="dim: checkpoint 16 vs config 32"):
     trainer._check_resume_config(make_config(dim=32, **free), saved, "wd", 4)
@@ -660,6 +680,23 @@ def snapshot(folder):
     with open(path, "rb") as f:
       out[name] = (f.read(), os.stat(path).st_mtime_ns)
   return out
+
+
+def test_an_output_the_system_refuses_is_one_error_line(tmp_path, reference, capsys):
+  """sample.py --out under a plain file: exit 2 and one ``error:`` line
+  naming the path (the OSError's own message), the file untouched. Rules out
+  the traceback an OSError other than FileNotFoundError/FileExistsError
+  gave (not a directory, no permission, a full disk)."""
+  blocker = tmp_path / "a_file"
+  blocker.write_text("kept")
+  with pytest.raises(SystemExit) as exit_:
+    load_sample_py().main(["--workdir", reference.workdir, "--out", str(blocker / "x"),
+                           "--per_class", "1", "--seconds", "0.01", "--no_progress"])
+  assert exit_.value.code == 2
+  errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error:")]
+  assert errors == [f"error: [Errno {errno.ENOTDIR}] {os.strerror(errno.ENOTDIR)}: "
+                    f"'{blocker / 'x'}'"], errors
+  assert blocker.read_text() == "kept"
 
 
 def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys):
