@@ -73,7 +73,8 @@ def pack_class_folders(data_dir: str) -> str:
     if packed_from != fingerprint:
       logging.warning("packing the recordings of %s into %s%s", data_dir, out,
                       " (they changed)" if packed_from else "")
-      packing.pack_folder(data_dir, out, overwrite=True, progress=False)
+      summary = packing.pack_folder(data_dir, out, overwrite=True, progress=False)
+      logging.warning("%s", packing.format_summary(summary))
       files.write_json(os.path.join(out, SOURCE_FILE), {"recordings": fingerprint})
   return out
 
@@ -99,13 +100,28 @@ def locate(data_dir: str) -> str:
   return data_dir
 
 
-def resolve_data_dir(data_dir: str, setting: str = "data_dir") -> str:
+def check_made_rate(what: str, sample_rate: int | None) -> None:
+  """Refuses a ``config.sample_rate`` other than the rate of data made here
+  (synthetic clips, packed class folders: 16 kHz); None checks nothing.
+  Trained at 16 kHz, the WAVs would be labelled and played at the other rate."""
+  if sample_rate is not None and sample_rate != packing.DEFAULT_SAMPLE_RATE:
+    raise DataError(
+        f"config.sample_rate={sample_rate}, but {what} is made at "
+        f"{packing.DEFAULT_SAMPLE_RATE} Hz; pack the recordings at {sample_rate} Hz "
+        f"with scripts/pack_folder.py --sample_rate={sample_rate} and give its --out "
+        "as config.data_dir")
+
+
+def resolve_data_dir(data_dir: str, setting: str = "data_dir",
+                     sample_rate: int | None = None) -> str:
   """The folder holding a run's npz splits, for a ``data_dir`` as a user gives it.
 
   A relative path that does not exist from here is tried from the repository
   root (the bundled ``data/default`` from another folder); a folder of class
   sub-folders without ``audio_train.npz`` is packed (``pack_class_folders``, again
-  only when its recordings changed) and its ``.packed`` folder returned. ``setting`` names the option in errors.
+  only when its recordings changed) and its ``.packed`` folder returned, once
+  ``sample_rate`` (when given) is checked to be the packing's (``check_made_rate``).
+  ``setting`` names the option in errors.
   """
   if not data_dir:
     raise DataError(f"{setting} is empty: expected a folder holding "
@@ -114,6 +130,7 @@ def resolve_data_dir(data_dir: str, setting: str = "data_dir") -> str:
   if not os.path.isdir(data_dir):
     raise DataError(f"{setting}={data_dir!r}: no such folder")
   if not os.path.isfile(split_path(data_dir, "train")) and _has_class_folders(data_dir):
+    check_made_rate(f"{setting}={data_dir} (class folders, packed on first use)", sample_rate)
     data_dir = pack_class_folders(data_dir)
   return data_dir
 
@@ -133,13 +150,16 @@ class Dataset:
 
 
 def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
-                 synthetic_seed: int = 0) -> Dataset:
+                 synthetic_seed: int = 0, sample_rate: int | None = None) -> Dataset:
   """Opens ``audio_{train,valid,test}.npz`` of ``data_dir`` (train required).
 
   ``data_dir="synthetic"`` gives the small generated set of ``synthetic.py``.
   ``n_classes`` 0 means: the length of classes.json, else max sid + 1.
+  ``sample_rate`` (config.sample_rate): refused when the data is made here at
+  another rate (``check_made_rate``); npz splits carry no rate to check.
   """
   if data_dir == "synthetic":
+    check_made_rate("config.data_dir=synthetic", sample_rate)
     splits = {name: synthetic.make_split(name, per, 16000 * 2, synthetic_seed)
               for name, per in (("train", 12), ("valid", 2), ("test", 2))}
     names = list(synthetic.CLASS_NAMES)
@@ -147,7 +167,7 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
       raise DataError(f"config.n_classes={n_classes}, but the synthetic data has "
                       f"{len(names)} classes")
     return Dataset(data_dir, splits["train"], splits["valid"], splits["test"], names)
-  data_dir = resolve_data_dir(data_dir, "config.data_dir")
+  data_dir = resolve_data_dir(data_dir, "config.data_dir", sample_rate)
   paths = {s: split_path(data_dir, s) for s in SPLITS}
   if not os.path.isfile(paths["train"]):
     raise DataError(f"{paths['train']}: no such file (config.data_dir must hold "

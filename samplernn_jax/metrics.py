@@ -22,10 +22,15 @@ CONFIG_FILE = "config.json"
 
 
 def read_metrics(workdir: str) -> list[dict]:
-  """The records of ``metrics.jsonl``. A line that is not a JSON record (the
-  torn or NUL-filled tail a crash of the host can leave) is skipped with a
-  warning naming the file and line: it must not stop every resume."""
-  path = os.path.join(workdir, METRICS_FILE)
+  """The records of the run's ``metrics.jsonl`` (``read_jsonl``)."""
+  return read_jsonl(os.path.join(workdir, METRICS_FILE))
+
+
+def read_jsonl(path: str) -> list[dict]:
+  """The records of a JSON-lines file ([] when there is none). A line that is
+  not a JSON record (the torn or NUL-filled tail a crash of the host can
+  leave) is skipped with a warning naming the file and line: it must not stop
+  every resume."""
   if not os.path.exists(path):
     return []
   records = []

@@ -128,7 +128,9 @@ def probe_clips(path: str, sample_rate: int, clip_len: int) -> int:
     raise DataError(
         f"{path}: {info.frames / info.samplerate:.3f} s long, shorter than one clip "
         f"({clip_len / sample_rate:g} s = {clip_len} samples at {sample_rate} Hz); "
-        "remove it or choose a shorter clip_seconds")
+        "remove it, or pack with shorter clips (the packing scripts' --clip_seconds; "
+        "for a class folder given as data_dir, scripts/pack_folder.py, then its --out "
+        "as data_dir)")
   return k
 
 
@@ -319,6 +321,12 @@ def format_summary(summary: dict) -> str:
     name = os.path.basename(split_path("", s))
     lines.append(f"WARNING: split {s!r} is empty; {name} was not written" +
                  (" (the old one was removed)" if s in summary.get("removed", ()) else ""))
+  for s in splits:  # a class with too few recordings to give every split one
+    counts = summary["splits"][s]["per_class"]
+    missing = [n for n, k in zip(names, counts) if k == 0]
+    if missing and sum(counts):
+      lines.append(f"WARNING: split {s!r} holds no clip of {', '.join(missing)} (too few "
+                   "recordings to split); its cost speaks for the other classes only")
   return "\n".join(lines)
 
 

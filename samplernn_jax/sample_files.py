@@ -99,7 +99,11 @@ def parse_classes(spec: str | None, names: Sequence[str]) -> list[int]:
   """``bus,park`` or ``0,14``; None or ``all`` for every class."""
   if not spec or spec == "all":
     return list(range(len(names)))
-  return [class_index(t, names, "classes") for t in spec.split(",") if t.strip()]
+  picked = [class_index(t, names, "classes") for t in spec.split(",") if t.strip()]
+  if not picked:
+    raise ValueError(f"classes={spec!r}: names no class; expected names or indices "
+                     "separated by commas, or all")
+  return picked
 
 
 def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:

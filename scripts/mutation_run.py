@@ -70,7 +70,8 @@ TESTS = {
     "evaluation/run": ["tests/test_evaluation.py"],
     "evaluation/report": ["tests/test_evaluation.py::test_confusion_matrix_rows_are_the_true_classes"],
     "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py"],
-    "cli": ["tests/test_cli.py::test_help_lists_the_config_flag"],
+    "cli": ["tests/test_cli.py::test_help_lists_the_config_flag",
+            "tests/test_faults.py::test_an_output_the_system_refuses_is_one_error_line"],
     "packing": ["tests/test_packers.py"],
     "splits": ["tests/test_data.py", "tests/test_fuzz.py"],
     "datasets": ["tests/test_data.py"],
@@ -98,6 +99,7 @@ TESTS = {
                 "tests/test_train.py::test_training_samples_at_evaluations",
                 "tests/test_faults.py::test_sigterm_between_checkpoints_saves_that_step",
                 "tests/test_faults.py::test_resume_refuses_each_key_the_readme_names",
+                "tests/test_faults.py::test_a_workdir_with_best_but_no_checkpoints_is_not_started_again",
                 "tests/test_distributed.py::test_a_workdir_refused_to_process_0_stops_every_process"],
 }
 
@@ -354,6 +356,20 @@ MUTANTS = {
     "write_in_place": ("files", "    write(tmp)\n    os.replace(tmp, path)\n", "    write(path)\n"),
     "variants_rewritten_as_the_library": ("sampling", "  library = runs_library_tiers(model)\n",
                                           "  library = True\n"),
+    # a session's review (2026-12-01): refusals that lost data or traced back
+    "fresh_start_over_best": ("trainer", "    check_fresh_start(workdir, ckpts)\n", "    pass\n"),
+    "grad_clip_off_resumed": ("trainer", '    diff.append("grad_clip")', "    pass"),
+    "os_errors_traced": ("cli", "KNOWN_ERRORS = (errors.Error, ValueError, OSError)",
+                         "KNOWN_ERRORS = (errors.Error, ValueError, FileNotFoundError, "
+                         "FileExistsError)"),
+    "made_rate_unchecked": ("datasets", "  if sample_rate is not None and sample_rate != "
+                            "packing.DEFAULT_SAMPLE_RATE:\n", "  if False:\n"),
+    "pack_summary_unlogged": ("datasets",
+                              '      logging.warning("%s", packing.format_summary(summary))\n',
+                              "      pass\n"),
+    "split_missing_class_unsaid": ("packing", "    if missing and sum(counts):\n",
+                                   "    if False:\n"),
+    "no_classes_accepted": ("sample_files", "  if not picked:\n", "  if False:\n"),
     "stop_not_saved": ("trainer", "    if self.stopped:  # the state after the last finished step: keep it\n"
                        "      self.ckpt.save(self.state)\n",
                        "    if self.stopped:  # the state after the last finished step: keep it\n"),

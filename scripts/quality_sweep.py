@@ -7,8 +7,10 @@ For each temperature the checkpoint generates ``--per_class`` clips of every
 class once; each level (see ``samplernn_jax/levels.py``) turns those same
 clips into audio in ``OUT/step<step>_T<temperature>_<level>/``, which the built-in
 evaluation judges (``evaluate.py``'s code; the f_real classifiers are trained
-once per seed in ``OUT/eval`` and shared by every setting and checkpoint). One JSON line a
-setting goes to stdout and to ``OUT/rows.jsonl``: the checkpoint's valid and
+once per seed in ``OUT/eval`` and shared by every setting and checkpoint). Every
+setting's output folder is checked free (or --overwrite) before any work. One JSON
+line a setting goes to stdout and to ``OUT/rows.jsonl`` (replacing that setting's
+earlier row, if any): the checkpoint's valid and
 test bits, f_real on generated (mean, min, max over the classifier seeds, and
 per class), the Frechet distance and its real-vs-real floor, and how the
 clips drift: per-second RMS, DC offset, spectral centroid and share of
@@ -25,7 +27,8 @@ from absl import app, flags
 
 from samplernn_jax import cli
 from samplernn_jax import data as data_lib
-from samplernn_jax import levels
+from samplernn_jax import files as files_lib
+from samplernn_jax import levels, metrics
 from samplernn_jax import quantize as quant
 from samplernn_jax import sample_files as sfiles
 from samplernn_jax import sampling
@@ -108,23 +111,23 @@ def _run():
       seeds=tuple(int(s) for s in _SEEDS.value),
       classifier=dataclasses.replace(eval_run.EvalConfig().classifier, epochs=_EPOCHS.value))
   req = sfiles.make_request(loaded.class_names, None, _PER_CLASS.value, None)
-  os.makedirs(_OUT.value, exist_ok=True)
+  files = sfiles.file_names(req)
   rows_path = os.path.join(_OUT.value, "rows.jsonl")
   for t, g in settings:  # every setting checked before any work
     sfiles.check_guidance(loaded, g)
     sfiles.check_temperature(t)
+    for lv in _LEVELS.value:
+      sfiles.check_free(setting_dir(_OUT.value, loaded.step, t, g, lv), files, _OVERWRITE.value)
+  os.makedirs(_OUT.value, exist_ok=True)
   for t, g in settings:
     q, logp = sampling.generate(loaded.model, loaded.params, req.class_vecs, n,
                                 jax.random.key(_SEED.value), t, guidance=g)
     gen_drift = _drift_by_class(quant.dequantize(q, c.q_type, c.q_levels),
                                 np.array(req.classes), loaded.class_names)
     for lv in _LEVELS.value:
-      guided = "" if g == 1 else f"_g{g:g}"
-      out = os.path.join(_OUT.value, f"step{loaded.step}_T{t:g}{guided}_{lv}")
-      files = sfiles.file_names(req)
+      out = setting_dir(_OUT.value, loaded.step, t, g, lv)
       os.makedirs(out, exist_ok=True)
-      sfiles.check_free(out, files, _OVERWRITE.value)
-      sfiles.write_clips(loaded, out, req, files, q, lv, t, _SEED.value)
+      sfiles.write_clips(loaded, out, req, files, q, lv, t, _SEED.value, guidance=g)
       res = eval_run.evaluate(_DATA_DIR.value, out, workdir=os.path.join(_OUT.value, "eval"),
                               out_dir=os.path.join(out, "eval"), overwrite=_OVERWRITE.value,
                               config=cfg, log=lambda s: None)
@@ -139,10 +142,25 @@ def _run():
              "frechet": res["spread"]["frechet"],
              "frechet_real_floor": res["spread"]["frechet_real_floor"],
              "drift_generated": gen_drift, "drift_real_test": real_drift}
-      line = json.dumps(row)
-      print(line, flush=True)
-      with open(rows_path, "a") as f:
-        f.write(line + "\n")
+      print(json.dumps(row), flush=True)
+      add_row(rows_path, row)
+
+
+def setting_dir(out: str, step: int, t: float, g: float, level: str) -> str:
+  """The clips (and their evaluation) of one setting: OUT/step<s>_T<t>[_g<g>]_<level>."""
+  guided = "" if g == 1 else f"_g{g:g}"
+  return os.path.join(out, f"step{step}_T{t:g}{guided}_{level}")
+
+
+SETTING_KEYS = ("workdir", "step", "temperature", "guidance", "level", "sampling_seed")
+
+
+def add_row(path: str, row: dict) -> None:
+  """Appends ``row`` to rows.jsonl, replacing a row of the same setting (a
+  rerun with --overwrite re-measures it; the table shows each setting once)."""
+  key = tuple(row.get(k) for k in SETTING_KEYS)
+  kept = [r for r in metrics.read_jsonl(path) if tuple(r.get(k) for k in SETTING_KEYS) != key]
+  files_lib.write_text(path, "".join(json.dumps(r) + "\n" for r in kept + [row]))
 
 
 def _drift_by_class(x, cls, names) -> dict:
@@ -151,14 +169,10 @@ def _drift_by_class(x, cls, names) -> dict:
 
 def _checkpoint_bits(workdir: str, step: int) -> dict:
   """valid_bits / test_bits logged at ``step`` in the run's metrics.jsonl."""
-  path = os.path.join(workdir, "metrics.jsonl")
   out = {"valid_bits": None, "test_bits": None}
-  if os.path.isfile(path):
-    with open(path) as f:
-      for line in f:
-        r = json.loads(line)
-        if r.get("step") == step and "valid_bits" in r:
-          out = {"valid_bits": r["valid_bits"], "test_bits": r.get("test_bits")}
+  for r in metrics.read_metrics(workdir):  # a damaged line is skipped with a warning
+    if r.get("step") == step and "valid_bits" in r:
+      out = {"valid_bits": r["valid_bits"], "test_bits": r.get("test_bits")}
   return out
 
 

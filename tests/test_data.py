@@ -612,6 +612,53 @@ def test_class_folders_are_packed_again_when_a_recording_is_added_or_removed(tmp
   assert clips_per_class() == [11, 9]
 
 
+def test_a_config_rate_other_than_the_packings_is_refused_before_packing(tmp_path):
+  """config.sample_rate 22050 with class folders (packed here at 16 kHz) or
+  the synthetic set: a DataError naming the setting, the data and the way
+  out, and no .packed written; 16000 (the control) opens both. Rules out
+  training on 16 kHz audio whose WAVs are then written and played as 22050
+  Hz, with no word said."""
+  import os
+  from samplernn_jax import datasets
+  src = class_folders(tmp_path / "rec", seed=0)
+  with pytest.raises(datasets.DataError, match=(
+      rf"^config.sample_rate=22050, but config.data_dir={src} \(class folders, "
+      r"packed on first use\) is made at 16000 Hz; pack the recordings at 22050 Hz "
+      r"with scripts/pack_folder.py --sample_rate=22050")):
+    datasets.open_dataset(str(src), sample_rate=22050)
+  assert not os.path.exists(src / datasets.PACKED)
+  with pytest.raises(datasets.DataError, match=r"^config.sample_rate=22050, but "
+                     r"config.data_dir=synthetic is made at 16000 Hz"):
+    datasets.open_dataset("synthetic", sample_rate=22050)
+  assert datasets.open_dataset(str(src), sample_rate=16000).n_classes == 2
+  assert datasets.open_dataset("synthetic", sample_rate=16000).n_classes == 4
+
+
+def test_packing_a_class_folder_logs_its_summary_and_a_missing_valid_split_is_said(
+    tmp_path, caplog):
+  """train.py packing class folders on first use logs the packing summary
+  (clips per class and split); with one recording a class no valid split is
+  written, and the trainer's warning names the missing file and what the
+  run gives up. Rules out a run that silently never evaluates, keeps no
+  best/ and draws no curves.png."""
+  import os
+  import soundfile as sf
+  from samplernn_jax import datasets, trainer
+  src = tmp_path / "rec"
+  for name in ("a", "b"):
+    (src / name).mkdir(parents=True)
+    sf.write(str(src / name / "r0.wav"), 0.1 * np.ones(8 * 16000), 16000)
+  with caplog.at_level("WARNING"):
+    ds = datasets.open_dataset(str(src))
+  packed = os.path.join(str(src), datasets.PACKED)
+  assert f"{packed}: clips of 8 s at 16000 Hz" in caplog.text
+  assert "split 'valid' is empty" in caplog.text
+  assert ds.valid is None
+  assert trainer.no_valid_warning(ds) == (
+      f"{os.path.join(packed, 'audio_valid.npz')}: no such file, so the run never "
+      "evaluates, keeps no best/ and draws no curves.png")
+
+
 def test_two_users_of_one_class_folder_pack_it_once(tmp_path, monkeypatch):
   """Two runs (or the processes of one multi-host run) reaching an unpacked
   class folder at once: one packs while the other waits on the folder's

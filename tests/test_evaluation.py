@@ -16,6 +16,7 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
+from conftest import subprocess_env
 from samplernn_jax import data as data_lib
 from samplernn_jax import sample_files
 
@@ -662,3 +663,39 @@ def test_data_dir_of_class_folders_is_packed(tmp_path):
   res = json.loads((tmp_path / "samples" / "eval" / "eval.json").read_text())
   assert sorted(res["class_names"]) == sorted(CLASSES)
   assert res["paths"]["data_dir"] == str(src / ".packed")
+
+
+SWEEP_CHECK = r'''
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("quality_sweep", "scripts/quality_sweep.py")
+qs = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(qs)
+wd, path = sys.argv[1], os.path.join(sys.argv[1], "rows.jsonl")
+row = lambda level, f: {"workdir": wd, "step": 60, "temperature": 0.95, "guidance": 1.0,
+                        "level": level, "sampling_seed": 0, "f": f}
+qs.add_row(path, row("class", 0.1))
+qs.add_row(path, row("minmax", 0.2))
+qs.add_row(path, row("class", 0.3))  # the same setting, measured again
+with open(os.path.join(wd, "metrics.jsonl"), "w") as f:
+  f.write(json.dumps({"step": 60, "valid_bits": 3.5, "test_bits": 3.6}) + "\n{torn")
+print(json.dumps({"rows": [json.loads(l) for l in open(path)],
+                  "bits": qs._checkpoint_bits(wd, 60),
+                  "dirs": [qs.setting_dir("o", 60, 0.95, g, "class") for g in (1.0, 3.0)]}))
+'''
+
+
+def test_quality_sweep_keeps_one_row_a_setting_and_reads_damaged_metrics(tmp_path):
+  """scripts/quality_sweep.py's bookkeeping, in a child (its absl flags
+  would clash with other scripts' in this process): a setting measured again
+  (a rerun with --overwrite) replaces its row in rows.jsonl, another level
+  adds one; the checkpoint's bits are read past a torn metrics line; guided
+  settings get their own folders. Rules out the appended duplicate rows that
+  doubled settings in --table, and the JSON traceback a damaged metrics.jsonl
+  gave where training and every other reader skip the line."""
+  proc = subprocess.run([sys.executable, "-c", SWEEP_CHECK, str(tmp_path)], cwd=REPO,
+                        env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  got = json.loads(proc.stdout.splitlines()[-1])
+  assert [(r["level"], r["f"]) for r in got["rows"]] == [("minmax", 0.2), ("class", 0.3)]
+  assert got["bits"] == {"valid_bits": 3.5, "test_bits": 3.6}
+  assert got["dirs"] == ["o/step60_T0.95_class", "o/step60_T0.95_g3_class"]

@@ -384,6 +384,25 @@ def test_empty_split_is_reported_and_not_written(tmp_path):
   assert sorted(os.listdir(out)) == ["audio_train.npz", "audio_valid.npz", "classes.json"]
 
 
+def test_a_split_missing_a_class_is_reported(tmp_path):
+  """Three recordings a class, 10 % each to valid and test: each class
+  keeps two for train, so valid and test take one recording from one class
+  each. The summary warns of each split that misses a class, naming it;
+  train, which holds every class, gets no warning. Rules out a summary whose
+  only hint is a 0 in the table (train.py packing a class folder printed no
+  summary at all), and a model selected on one class's valid cost unawares."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src, classes=("x", "y"), per_class=3)
+  s = packing.pack_folder(src, str(tmp_path / "out"), clip_seconds=CLIP_S, progress=False)
+  per = {k: s["splits"][k]["per_class"] for k in ("train", "valid", "test")}
+  assert all(per["train"]) and [k.count(0) for k in (per["valid"], per["test"])] == [1, 1]
+  text = packing.format_summary(s)
+  for k in ("valid", "test"):
+    missing = "x" if per[k][0] == 0 else "y"
+    assert f"WARNING: split {k!r} holds no clip of {missing} (too few recordings" in text
+  assert "split 'train' holds" not in text
+
+
 def test_pack_folder_script_refuses_existing_output(tmp_path):
   src = str(tmp_path / "src")
   make_folder_tree(src, classes=("x", "y"), per_class=2)

@@ -158,6 +158,17 @@ def test_classes_by_name_and_index(workdir, tmp_path):
     assert read(os.path.join(out, r["file"]))[1].frames == 4000
 
 
+@pytest.mark.parametrize("spec", [",", " , ", ",,"])
+def test_classes_that_name_no_class_are_refused(spec):
+  """--classes of commas and spaces only: a ValueError naming the setting
+  (sample.py prints it as one error line, before anything is written); a
+  stray comma beside a name is still that name. Rules out a run that writes
+  0 clips, reports success and, with --overwrite, deletes the earlier clips."""
+  with pytest.raises(ValueError, match=rf"^classes={spec!r}: names no class"):
+    sample_files.parse_classes(spec, CLASSES)
+  assert sample_files.parse_classes(spec + "chirp", CLASSES) == [2]
+
+
 def test_mix_is_the_library_generation_with_the_mixed_vector(workdir, tmp_path):
   """--mix tone:1,rumble:3 equals sampling.generate with [0.25, 0.75, 0, 0]."""
   out = str(tmp_path / "o")

@@ -42,7 +42,8 @@ class Clip:
 def read_wav(path: str, sample_rate: int) -> np.ndarray:
   """Mono float32 [T] audio of ``path``; raises EvalError on any mismatch."""
   return audio.read_mono(path, sample_rate, error=EvalError, dtype="float32",
-                         why="the rate of the training data")
+                         why="the classifier's rate, the paper's; "
+                         "resample clips of a run at another rate first")
 
 
 def _prime_seconds(entry: dict, where: str) -> float:
