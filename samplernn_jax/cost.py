@@ -57,6 +57,24 @@ class Evaluator:
     return float(total / count)
 
 
+def check_class_names(trained: list[str] | None, data_path: str) -> None:
+  """Refuses an npz whose ``classes.json`` (beside it) names the classes
+  otherwise than the checkpoint (``trained``): its sids would condition the
+  model on other classes. Nothing to compare when either side has only
+  indices (no classes.json at training, or none beside the npz)."""
+  folder = os.path.dirname(os.path.abspath(data_path))
+  if not trained or trained == [str(i) for i in range(len(trained))]:
+    return
+  if not os.path.isfile(os.path.join(folder, splits.CLASSES_FILE)):
+    return
+  names = splits.load_class_names(folder, 0)
+  if names != list(trained):
+    raise ValueError(
+        f"{os.path.join(folder, splits.CLASSES_FILE)}: classes {names}; the checkpoint was "
+        f"trained on {list(trained)} (sid k is the k-th): pack the data with the "
+        "checkpoint's classes, in its order")
+
+
 def score(workdir: str, data_path: str, ckpt: str = "best",
           overrides: Mapping[str, Any] | None = None,
           model_cls: type[SampleRNN] = SampleRNN) -> dict:
@@ -87,6 +105,7 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
   config_lib.validate(config)
   n_classes = int(meta.get("n_classes") or config.n_classes)
   model = config_lib.build_model(config, n_classes, model_cls)
+  check_class_names(meta.get("class_names"), data_path)
   split = splits.load_split(data_path, n_classes=n_classes)  # before the big read
   clips = split.num_clips
   if config.max_eval_clips:

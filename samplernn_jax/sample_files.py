@@ -144,9 +144,13 @@ def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
   atomic_write(path, lambda tmp: sf.write(tmp, audio, rate, subtype="FLOAT", format="WAV"))
 
 
-def check_seconds(seconds: float) -> None:
+def check_seconds(seconds: float, rate: int | None = None) -> None:
+  """A finite positive length, of at least one sample at ``rate`` when given."""
   if not (seconds > 0 and math.isfinite(seconds)):
     raise ValueError(f"seconds={seconds}: expected a positive length (a finite number of seconds)")
+  if rate is not None and round(seconds * rate) < 1:
+    raise ValueError(f"seconds={seconds}: less than one sample at {rate} Hz; expected at "
+                     f"least {1 / rate:g}")
 
 
 def write_manifest(out_dir: str, records: list[dict]) -> None:
@@ -228,7 +232,7 @@ def _prepare_out(out_dir: str, req: Request, seconds: float, rate: int,
                  prime: np.ndarray | None, overwrite: bool):
   """Checks the request against the output folder before any generation:
   returns (file names, samples per clip with the prime, forced prefix [B, P])."""
-  check_seconds(seconds)
+  check_seconds(seconds, rate)
   files = file_names(req)
   os.makedirs(out_dir, exist_ok=True)
   check_free(out_dir, files, overwrite)

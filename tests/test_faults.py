@@ -11,8 +11,10 @@ the reference ran, so numbers stay identical.
 """
 import errno
 import functools
+import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -697,6 +699,26 @@ def test_an_output_the_system_refuses_is_one_error_line(tmp_path, reference, cap
   assert errors == [f"error: [Errno {errno.ENOTDIR}] {os.strerror(errno.ENOTDIR)}: "
                     f"'{blocker / 'x'}'"], errors
   assert blocker.read_text() == "kept"
+
+
+def test_score_refuses_data_whose_classes_json_names_other_classes(tmp_path, reference):
+  """score.py on an npz whose classes.json lists the reference's classes in
+  another order: a ValueError naming the file and both lists, before any
+  compile; the same names in the checkpoint's order (and an npz with no
+  classes.json) pass the check. Rules out scoring 'chirp' clips
+  conditioned on 'rumble', with no word said."""
+  from samplernn_jax import cost
+  names = ["tone", "rumble", "chirp", "clicks"]  # synthetic.CLASS_NAMES, the reference's
+  data = tmp_path / "audio_test.npz"
+  np.savez(data, wav=np.zeros((2, 512), np.float16), sid=np.array([0, 1], np.uint8))
+  cost.check_class_names(names, str(data))  # no classes.json: nothing to compare
+  (tmp_path / "classes.json").write_text('["rumble", "tone", "chirp", "clicks"]')
+  with pytest.raises(ValueError, match=re.escape(
+      f"{tmp_path / 'classes.json'}: classes ['rumble', 'tone', 'chirp', 'clicks']; the "
+      f"checkpoint was trained on {names} (sid k is the k-th)")):
+    cost.score(reference.workdir, str(data))
+  (tmp_path / "classes.json").write_text(json.dumps(names))
+  cost.check_class_names(names, str(data))
 
 
 def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys):

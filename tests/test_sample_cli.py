@@ -169,6 +169,20 @@ def test_classes_that_name_no_class_are_refused(spec):
   assert sample_files.parse_classes(spec + "chirp", CLASSES) == [2]
 
 
+def test_seconds_below_one_sample_are_refused():
+  """--seconds that round to no sample at the model's rate: a ValueError
+  naming the setting and the least length (sample.py checks it before it
+  makes the output folder); half a sample rounds to none, one sample
+  passes. Rules out the 'need at least one array to concatenate' a tiny
+  --seconds gave after the folder was made (and the empty WAVs of --stream)."""
+  with pytest.raises(ValueError, match=r"^seconds=1e-05: less than one sample at 16000 Hz; "
+                     r"expected at least 6.25e-05"):
+    sample_files.check_seconds(1e-5, SR)
+  with pytest.raises(ValueError, match="less than one sample"):
+    sample_files.check_seconds(0.5 / SR, SR)
+  sample_files.check_seconds(1 / SR, SR)
+
+
 def test_mix_is_the_library_generation_with_the_mixed_vector(workdir, tmp_path):
   """--mix tone:1,rumble:3 equals sampling.generate with [0.25, 0.75, 0, 0]."""
   out = str(tmp_path / "o")

@@ -20,6 +20,8 @@ import pytest
 from conftest import bf16_rounded, dot_operand_dtypes, nested_eqns, readme_python_block
 from samplernn_jax import config as config_lib
 from samplernn_jax import steps, trainer
+from samplernn_jax.layers import WNDense
+from samplernn_jax.model import SampleRNN, SampleTier
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ["three_tier", "lstm", "skip", "no_embedding", "class_embedding"]
@@ -513,6 +515,96 @@ def test_sampler_keeps_a_variants_own_first_layer():
   assert sampling.runs_library_tiers(config_lib.build_model(config, 3))
   params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
   assert_sampler_runs_the_training_function(model, params)
+
+
+class TanhDense(WNDense):
+  def __call__(self, x):
+    return jnp.tanh(super().__call__(x))
+
+
+class TanhHidden1(SampleTier):
+  """The library's sample tier (embedding input, the class at the top tier
+  only) built with a tanh after hidden1: the same parameters, another function."""
+  def setup(self):
+    wn = dict(weight_norm=self.weight_norm, dtype=self.dtype)
+    self.embedding = self.param("embedding", nn.initializers.normal(1.0),
+                                (self.q_levels, self.emb_size))
+    self.prev_samples = WNDense(self.dim, use_bias=False, init_type="he", **wn)
+    if self.fold_hidden1:
+      self.hidden1_bias = self.param("hidden1_bias", nn.initializers.zeros, (self.dim,))
+    else:
+      self.hidden1 = TanhDense(self.dim, init_type="he", **wn)
+    self.hidden2 = WNDense(self.dim, init_type="he", **wn)
+    self.output = WNDense(self.q_levels, **wn)
+
+
+def test_sampler_keeps_a_variants_own_layers_built_in_setup():
+  """A variant that only overrides the sample tier's ``setup`` (hidden1 a
+  tanh layer with the library's parameter names) is not taken for the
+  library's tiers, and is sampled as the function it trains. Rules out
+  ``runs_library_tiers`` comparing the forward methods only: the fold of
+  hidden1's kernel into the layers before it then dropped the tanh, with
+  no error (forced log-probs 1.4 nats off)."""
+  from samplernn_jax import sampling
+
+  class Variant(SampleRNN):
+    sample_tier_class = TanhHidden1
+
+  kw = dict(frame_sizes=(4,), dim=16, n_rnn=1, q_levels=16, emb_size=4, n_classes=2)
+  model = Variant(**kw)
+  assert not sampling.runs_library_tiers(model)
+  assert sampling.runs_library_tiers(SampleRNN(**kw))
+  params = jax.jit(lambda k: steps.init_params(model, k, 8))(jax.random.key(0))
+  assert_sampler_runs_the_training_function(model, params)
+
+
+class HalfConditioning(SampleRNN):
+  def conditioning(self, class_vec):
+    return 0.5 * super().conditioning(class_vec)
+
+
+class HalfTierOutput(SampleRNN):
+  def tier(self, k, frames, upper, cond, h):
+    out, h = super().tier(k, frames, upper, cond, h)
+    return 0.5 * out, h
+
+
+class HalfLogits(SampleRNN):
+  def sample_logits(self, prev, upper, cond):
+    return 0.5 * super().sample_logits(prev, upper, cond)
+
+
+class OffsetState(SampleRNN):
+  def initial_state(self, batch):
+    return tuple(h + 0.5 for h in super().initial_state(batch))
+
+
+@pytest.mark.parametrize("variant", [HalfConditioning, HalfTierOutput, HalfLogits, OffsetState],
+                         ids=lambda v: v.__name__)
+def test_sampler_and_trainer_run_a_variants_own_model_methods(variant):
+  """A SampleRNN subclass overriding conditioning, tier, sample_logits or
+  initial_state is sampled as the function it trains (forced log-probs
+  equal its training forward's, within 1e-4) and its clips differ from the
+  library model's; the trainer's initial RNN state is the override's.
+  Rules out the sampler calling ``SampleRNN.tier`` and the like by the base
+  class (``method=SampleRNN.tier`` runs the base function whatever the
+  model's class), which sampled the library's model with the variant's
+  parameters, while training ran the variant's."""
+  from samplernn_jax import sampling
+  config = shrink(load("class_embedding"))
+  config.n_classes = 3
+  model = config_lib.build_model(config, 3, variant)
+  base = config_lib.build_model(config, 3)
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+  assert_sampler_runs_the_training_function(model, params)
+  own = model.apply({"params": params}, 2, method=variant.initial_state)
+  for got, want in zip(steps.initial_rnn_state(model, params, 2), own):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+  vec = np.eye(3, dtype=np.float32)[[0, 1]]
+  n = 4 * model.frame_sizes[0]
+  _, lp = sampling.generate(model, params, vec, n, jax.random.key(1))
+  _, lp_base = sampling.generate(base, params, vec, n, jax.random.key(1))
+  assert not np.allclose(lp, lp_base, atol=1e-3)
 
 
 def test_batch_cond_replaces_the_one_hot_of_sid():
