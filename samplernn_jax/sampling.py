@@ -87,8 +87,7 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
   """Builds the function that generates one top frame (S samples)."""
   fs, q = tuple(model.frame_sizes), model.q_levels
   n_tiers = len(fs)
-  apply = functools.partial(model.apply, variables)
-  cls = type(model)  # a variant's own tier / sample_logits, as its training runs
+  apply = functools.partial(model.apply, variables)  # type(model): a variant's own methods
 
   def sample_scan(upper, forced, carry):
     """upper [n, B', H], forced [n, B] -> n samples of the sample tier; with
@@ -105,7 +104,7 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
       up, f, z = xs
       prev = buf[:, -fs[-1]:]  # [B', s_{K-1}]
       logits = apply(prev[:, None, :], up[:, None, :], cond,
-                     method=cls.sample_logits)[:, 0]  # [B', Q]
+                     method=type(model).sample_logits)[:, 0]  # [B', Q]
       draw, cond_logits = _guided(logits.astype(jnp.float32), guidance, guided)  # [B, Q]
       if z is None:  # the noise of this position alone
         z = _frame_noise(key, pos, 1, (b, q))[0]
@@ -128,7 +127,7 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
       up, f = xs
       frame = buf[:, -fs[k]:]  # [B, s_k]
       out, hk = apply(k, frame[:, None, :], None if up is None else up[:, None, :],
-                      cond, h[k], method=cls.tier)  # out [B, r, H]
+                      cond, h[k], method=type(model).tier)  # out [B, r, H]
       h = h[:k] + (hk,) + h[k + 1:]
       out = jnp.swapaxes(out, 0, 1)  # [r, B, H]
       if k + 1 == n_tiers:
