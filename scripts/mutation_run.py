@@ -381,6 +381,10 @@ MUTANTS = {
                                    "method=SampleRNN.initial_state)"),
     "library_despite_own_setup": ("sampling", '            ("setup", "__call__", "first_layer"',
                                   '            ("__call__", "first_layer"'),
+    "f_real_key_of_one_clip": ("evaluation/run",
+                               "    h.update(np.ascontiguousarray(split.wav[i:i + FINGERPRINT_ROWS]).tobytes())\n",
+                               "    h.update(np.ascontiguousarray(split.wav[0]).tobytes())\n"),
+    "missing_classes_unsaid": ("evaluation/run", "  if clips and missing:\n", "  if False:\n"),
     "stop_not_saved": ("trainer", "    if self.stopped:  # the state after the last finished step: keep it\n"
                        "      self.ckpt.save(self.state)\n",
                        "    if self.stopped:  # the state after the last finished step: keep it\n"),

@@ -513,6 +513,46 @@ def test_random_baseline_samples_an_untrained_model(dirs, tmp_path):
 # chance, the model that made the clips, class-folder data
 
 
+def test_f_real_cache_key_covers_every_clip(tmp_path, npz_writer):
+  """The f_real checkpoint's data key changes when any clip changes, the
+  middle ones included (same shape, labels and file size); the same content
+  in another file keeps it. Rules out the key of the first and last clips,
+  which reused an f_real trained on other recordings after a same-sized
+  repack."""
+  rng = np.random.default_rng(0)
+  wav = (0.1 * rng.standard_normal((6, 800))).astype(np.float16)
+  sid = np.arange(6, dtype=np.uint8) % 3
+  louder = wav.copy()
+  louder[2:4] *= 10
+  keys = []
+  for name, w in (("a", wav), ("b", wav), ("c", louder)):
+    path = npz_writer(tmp_path / name, "train", w, sid)
+    keys.append(run_lib._split_fingerprint(data_lib.load_split(path)))
+  assert keys[0] == keys[1] and keys[0] != keys[2]
+  assert keys[0]["bytes"] == keys[2]["bytes"]
+
+
+def test_notes_say_which_classes_have_no_generated_clip():
+  """Generated clips of some classes only: one note names the missing ones
+  and what it costs (f_gen, the overall Frechet distance); every class
+  present: no such note. A Frechet distance left null says so once, not
+  once per classifier seed. Rules out f_gen and Frechet figures of a
+  --classes subset reported as if they stood for every class."""
+  cfg = run_lib.EvalConfig()
+  clip = lambda k: samples_lib.Clip(f"c{k}.wav", k, np.zeros(cfg.window, np.float32))
+  notes = run_lib._input_notes({}, [clip(0), clip(0)], ["bus", "park", "home"], "s", None, cfg)
+  assert [n for n in notes if n.startswith("no generated clip")] == [
+      "no generated clip of park, home: f_gen never learns those classes (so misses "
+      "their real test clips), and the overall Frechet distance sets every real test "
+      "clip against the other classes' clips"]
+  assert run_lib._input_notes({}, [clip(0), clip(1)], ["bus", "park"], "s", None, cfg) == []
+  notes = []
+  for _ in range(3):  # three seeds
+    assert run_lib._frechet_or_none(np.zeros((1, 4)), np.zeros((5, 4)), "of class 'bus'",
+                                    notes) is None
+  assert len(notes) == 1
+
+
 def test_spread_floor_chance_and_model(tmp_path):
   """Two classifier seeds: every figure is the mean of the per-seed figures,
   and each per-seed figure is what that seed's own checkpoint gives when
