@@ -7,6 +7,7 @@ has the same keys and an unknown key on the command line is an error.
 """
 from __future__ import annotations
 
+import math
 import re
 
 import jax
@@ -77,13 +78,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 128
   c.learning_rate = 1e-3
   c.grad_clip = 1.0          # element-wise clip to [-grad_clip, grad_clip]; 0 = off
-  c.num_epochs = 20
+  c.num_epochs = 20          # at least 1; max_steps may stop the run earlier
   c.max_steps = 0            # stop after this many steps in total; 0 = no limit
   c.seed = 0
   # Evaluation, logging, checkpoints.
   c.eval_every_steps = 0     # 0 = once per epoch
   c.eval_batch_size = 0      # 0 = batch_size
-  c.max_eval_clips = 0       # 0 = every clip of valid and test
+  c.max_eval_clips = 0       # 0 = every clip of valid and test; N: N clips spread
+                             # evenly over each (packed splits are in class order)
   c.log_every_steps = 50     # train cost to metrics and the progress bar
   c.checkpoint_every_steps = 500  # also at every evaluation and at the end
   c.keep_checkpoints = 2     # latest checkpoints kept (the best one is kept apart)
@@ -222,7 +224,7 @@ def validate(config) -> None:
   check_choice("config", "rnn_kernel", config.rnn_kernel, RNN_KERNELS)
   if config.rnn_kernel == "pallas":
     check_pallas_rnn("config.rnn_kernel", config.rnn_type, config.dim)
-  for key in ("dim", "batch_size", "log_every_steps", "checkpoint_every_steps",
+  for key in ("dim", "batch_size", "num_epochs", "log_every_steps", "checkpoint_every_steps",
               "keep_checkpoints", "sample_rate", "rnn_unroll"):
     if config[key] < 1:
       raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
@@ -233,15 +235,19 @@ def validate(config) -> None:
   if config.learning_rate <= 0:
     raise ValueError(f"config.learning_rate={config.learning_rate}: expected > 0")
   # 0 means a default or off for these (see base_config); below it, nothing
-  for key in ("num_epochs", "max_steps", "eval_every_steps", "eval_batch_size",
+  for key in ("n_classes", "max_steps", "eval_every_steps", "eval_batch_size",
               "max_eval_clips", "sample_every_evals", "grad_clip"):
     if config[key] < 0:
       raise ValueError(f"config.{key}={config[key]}: expected >= 0")
+  if config.seed < 0:  # numpy's seeds are non-negative: refused here, by name
+    raise ValueError(f"config.seed={config.seed}: expected an integer >= 0")
   # checked here, not at the first evaluation's samples after hours of training
   if config.sample_per_class < 1:
     raise ValueError(f"config.sample_per_class={config.sample_per_class}: expected >= 1")
-  if config.sample_seconds <= 0:
-    raise ValueError(f"config.sample_seconds={config.sample_seconds}: expected > 0")
+  if not (math.isfinite(config.sample_seconds)
+          and round(config.sample_seconds * config.sample_rate) >= 1):
+    raise ValueError(f"config.sample_seconds={config.sample_seconds}: expected a finite "
+                     f"length of at least one sample at config.sample_rate={config.sample_rate}")
 
 
 def build_model(config, n_classes: int | None = None,

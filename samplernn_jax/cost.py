@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from tqdm import tqdm
 
 from samplernn_jax import batches as batches_lib
@@ -39,7 +40,8 @@ class Evaluator:
   def __call__(self, params, split: Split, desc: str = "eval") -> float:
     c = self.config
     if c.max_eval_clips and split.num_clips > c.max_eval_clips:
-      split = Split(split.path, split.wav[:c.max_eval_clips], split.sid[:c.max_eval_clips])
+      keep = spread_indices(split.num_clips, c.max_eval_clips)
+      split = Split(split.path, split.wav[keep], split.sid[keep])
     carried = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
                            steps.initial_rnn_state(self.model, params, self.batch_size))
     carried = jax.device_put(carried, sharding.batch_sharded(self.mesh))
@@ -55,6 +57,13 @@ class Evaluator:
       bits, cnt, carried = self._step(params, carried, sharding.put_batch(batch, self.mesh))
       total, count = total + bits, count + cnt
     return float(total / count)
+
+
+def spread_indices(n: int, k: int) -> np.ndarray:
+  """k of the indices 0 .. n-1 (k <= n), spread evenly and including 0: the
+  clips ``max_eval_clips`` keeps, so that a split in class order (as packed)
+  keeps clips of every class, not the first classes' only."""
+  return np.linspace(0, n - 1, k).round().astype(np.int64)
 
 
 def check_class_names(trained: list[str] | None, data_path: str) -> None:

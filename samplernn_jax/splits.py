@@ -20,6 +20,7 @@ Shapes: N clips, W samples a clip (model.py's glossary).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import zipfile
@@ -57,6 +58,14 @@ class Split:
   @property
   def clip_len(self) -> int:
     return int(self.wav.shape[1])
+
+  def content_sha1(self, rows: int = 256) -> str:
+    """sha1 of the labels and every sample, ``rows`` clips at a time (a
+    memory-mapped split is never read whole; about a GB a second)."""
+    h = hashlib.sha1(np.ascontiguousarray(self.sid).tobytes())
+    for i in range(0, self.num_clips, rows):
+      h.update(np.ascontiguousarray(self.wav[i:i + rows]).tobytes())
+    return h.hexdigest()
 
 
 def _npz_member_memmap(path: str, key: str):

@@ -174,9 +174,38 @@ def _initial_state(config, model, tx) -> steps.TrainState:
                           config.batch_size, config.seq_len)
 
 
-def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoints):
+def data_fingerprint(dataset: datasets.Dataset) -> dict:
+  """Clips and content hash of each split (None when absent): what a
+  resume checks the data against (``check_resume_data``)."""
+  return {name: None if split is None else {"clips": split.num_clips,
+                                             "sha1": split.content_sha1()}
+          for name, split in (("train", dataset.train), ("valid", dataset.valid),
+                              ("test", dataset.test))}
+
+
+def check_resume_data(saved: dict, data: dict, config, workdir: str) -> None:
+  """Refuses a resume on other data than the checkpoint's (another
+  data_dir, or recordings added to a class folder, which packs it again):
+  the data order, the epochs and the best valid cost would mix two data
+  sets. A checkpoint that predates the record (no ``data``) is not checked."""
+  if "data" not in saved:
+    return
+  clips = lambda f: "none" if f is None else f"{f['clips']} clips"
+  diff = [k for k in data if saved["data"].get(k) != data[k]]
+  if diff:
+    detail = ", ".join(f"{k}: checkpoint {clips(saved['data'].get(k))}, now "
+                       f"{clips(data[k])}" for k in diff)
+    raise TrainingError(
+        f"{workdir}: its checkpoint was trained on other data than config.data_dir="
+        f"{config.data_dir} holds (splits that differ: {detail}); use another workdir "
+        "or the checkpoint's data")
+
+
+def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoints,
+                    data: dict | None = None):
   """(state, meta): the workdir's latest checkpoint when it has one (refused
-  when its config differs in a model or RESUME_KEYS key), else step 0."""
+  when its config differs in a model or RESUME_KEYS key, or, given ``data``
+  (``data_fingerprint``), its data differs), else step 0."""
   step0 = ckpts.latest.latest_step()
   if step0 is None:
     check_fresh_start(workdir, ckpts)
@@ -184,6 +213,8 @@ def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoi
     return jax.jit(init, out_shardings=setup.state_sharding)(), {"best_valid": None}
   saved = ckpt_lib.read_meta(workdir, ckpt_lib.LATEST, step0)
   _check_resume_config(config, saved, workdir, setup.dataset.n_classes)
+  if data is not None:
+    check_resume_data(saved, data, config, workdir)
   ckpt_lib.check_model_class(saved, type(setup.model),
                              os.path.join(workdir, ckpt_lib.LATEST, str(step0)))
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
@@ -281,7 +312,8 @@ class _Run:
     if s.dataset.valid is None:
       _log(f"warning: {no_valid_warning(s.dataset)}")
     self.ckpt = Checkpointer(workdir, config.keep_checkpoints, self.meta_of)
-    self.state, self.meta = restore_or_init(config, s, workdir, self.ckpt.ckpts)
+    self.data = data_fingerprint(s.dataset)
+    self.state, self.meta = restore_or_init(config, s, workdir, self.ckpt.ckpts, self.data)
     self.start = int(self.state.step)
     self.total = config.num_epochs * s.batches.steps_per_epoch
     if config.max_steps:
@@ -309,7 +341,7 @@ class _Run:
     return {"step": step, "epoch": pos.epoch, "position": vars(pos),
             "best_valid": self.meta.get("best_valid"), "config": self.config.to_dict(),
             "n_classes": ds.n_classes, "class_names": ds.class_names,
-            "class_rms": self.class_rms, "data_dir": self.config.data_dir,
+            "class_rms": self.class_rms, "data_dir": self.config.data_dir, "data": self.data,
             "model_class": type(self.setup.model).__qualname__}
 
   def epoch_of(self, step: int) -> float:

@@ -111,6 +111,16 @@ BAD = [
     (dict(grad_clip=-1.0), "config.grad_clip=-1.0"),
     (dict(sample_per_class=0), "config.sample_per_class=0"),
     (dict(sample_seconds=0.0), "config.sample_seconds=0.0"),
+    # accepted before, then failed (or did nothing) later: 0 epochs trained
+    # nothing and exited 0; a negative seed failed in numpy without the key's
+    # name; samples below one sample or of infinite length stopped the run
+    # at its first evaluation with samples
+    (dict(num_epochs=0), "config.num_epochs=0: expected a positive integer"),
+    (dict(seed=-1), "config.seed=-1: expected an integer >= 0"),
+    (dict(n_classes=-1), "config.n_classes=-1: expected >= 0"),
+    (dict(sample_seconds=1e-5), "config.sample_seconds=1e-05: expected a finite length of "
+                                "at least one sample at config.sample_rate=16000"),
+    (dict(sample_seconds=float("inf")), "config.sample_seconds=inf"),
 ]
 
 

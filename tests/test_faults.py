@@ -504,6 +504,33 @@ def test_a_workdir_with_best_but_no_checkpoints_is_not_started_again(tmp_path, r
   assert metrics.read_metrics(wd) == reference.metrics
 
 
+def test_resume_on_other_data_is_refused(tmp_path, reference):
+  """The reference (synthetic data) resumed with config.data_dir an npz
+  folder of the same four classes and clip length but other clips: a
+  TrainingError naming the workdir and the splits that differ with their
+  clip counts, and nothing written. Rules out a resume that silently
+  continues on other data (the epoch count going backwards, best/ chosen
+  across two valid sets), e.g. after a recording was added to a class
+  folder, which packs it again."""
+  from samplernn_jax import synthetic
+  wd = copy_reference(reference, tmp_path)
+  data_dir = tmp_path / "other"
+  data_dir.mkdir()
+  sid = np.arange(8, dtype=np.uint8) % 4
+  np.savez(data_dir / "audio_train.npz", sid=sid,
+           wav=(0.1 * np.random.default_rng(0).standard_normal((8, 32000))).astype(np.float16))
+  (data_dir / "classes.json").write_text(json.dumps(list(synthetic.CLASS_NAMES)))
+  with pytest.raises(trainer.TrainingError) as err:
+    trainer.train_and_evaluate(make_config(data_dir=str(data_dir), max_steps=65), wd)
+  msg = str(err.value)
+  assert msg.startswith(f"{wd}: its checkpoint was trained on other data than "
+                        f"config.data_dir={data_dir} holds (splits that differ: train: "
+                        "checkpoint 48 clips, now 8 clips, valid: checkpoint 8 clips, now "
+                        "none, test: checkpoint 8 clips, now none)"), msg
+  assert complete_steps(os.path.join(wd, checkpoint.LATEST)) == reference.steps
+  assert metrics.read_metrics(wd) == reference.metrics
+
+
 def test_resume_accepts_the_keys_the_readme_lets_change():
   """The resume check compares a saved config with the new one: changes of
   max_steps, num_epochs and learning_rate (the README's examples), and of the

@@ -180,7 +180,8 @@ def test_evaluation_cost_is_the_mean_over_every_target_sample(tiny_config):
   counted. The initial parameters are scaled by 1.5 so that the costs of
   the chunks differ (about 39 bits a sample; a mean of chunk means is then
   0.1 bits off, measured; at scale 1 all chunks cost about 9.26 bits and it
-  was only 5e-4 bits off)."""
+  was only 5e-4 bits off). With max_eval_clips 3 it is the mean over
+  clips 0, 2 and 4 (spread over the split, not its first three)."""
   config = tiny_config(eval_batch_size=4, max_eval_clips=0)
   model = config_lib.build_model(config, 4)
   params = jax.tree.map(lambda x: 1.5 * x,
@@ -191,15 +192,20 @@ def test_evaluation_cost_is_the_mean_over_every_target_sample(tiny_config):
   got = cost.Evaluator(model, config, sharding.make_mesh())(params, split)
 
   top = config_lib.frame_sizes(config)[0]
-  bits = count = 0.0
+  bits, count = np.zeros(5), np.zeros(5)
   for i in range(5):  # each clip alone, one chunk of 192 samples (150 real)
     q, mask = batches_lib.prepare_clips(wav[i:i + 1], 192, top, config.q_type, config.q_levels)
     batch = {"chunk": q, "mask": mask, "sid": split.sid[i:i + 1], "reset": np.array([True])}
     h = steps.initial_rnn_state(model, params, 1)
     b, n, _ = steps.chunk_cost(model, params, batch, h)
-    bits, count = bits + float(b), count + float(n)
-  assert count == 5 * 150
-  assert got == pytest.approx(bits / count, rel=1e-5)
+    bits[i], count[i] = float(b), float(n)
+  assert count.sum() == 5 * 150
+  assert got == pytest.approx(bits.sum() / count.sum(), rel=1e-5)
+  # max_eval_clips=3 keeps clips 0, 2 and 4, spread over the split (a split
+  # packed in class order kept its first classes only when it took 0, 1, 2)
+  config.max_eval_clips = 3
+  some = cost.Evaluator(model, config, sharding.make_mesh())(params, split)
+  assert some == pytest.approx(bits[[0, 2, 4]].sum() / count[[0, 2, 4]].sum(), rel=1e-5)
 
 
 def test_best_holds_the_lowest_valid_evaluation(tiny_config, small_dataset, tmp_path):
