@@ -126,6 +126,14 @@ class TrainBatches:
   trained without their class (``sid`` -1 for the whole clip, seeded by
   [seed, epoch, draw]), so that the model also learns the unconditional
   distribution that guided sampling (``sampling.generate(guidance=)``) needs.
+
+  Known and kept: numpy pads a seed list with zeros, so some of these
+  streams coincide: the epoch order [seed, epoch] is clip 0's dither, and
+  clips 1 and 2's dither share their streams with the balanced order
+  [seed, epoch, 1] and the dropout draws [seed, epoch, 2]. The draws are
+  used for unrelated things (a permutation, noise, a threshold), so nothing
+  measurable follows; new tags would change every trained run's batches
+  (the demo's included), so they stay.
   """
 
   def __init__(self, split: Split, batch_size: int, seq_len: int, frame_size: int,
