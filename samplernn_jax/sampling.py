@@ -87,7 +87,7 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
   """Builds the function that generates one top frame (S samples)."""
   fs, q = tuple(model.frame_sizes), model.q_levels
   n_tiers = len(fs)
-  apply = functools.partial(model.apply, variables)  # type(model): a variant's own methods
+  apply = functools.partial(model.apply, variables)  # method="tier": a variant's own
 
   def sample_scan(upper, forced, carry):
     """upper [n, B', H], forced [n, B] -> n samples of the sample tier; with
@@ -104,7 +104,7 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
       up, f, z = xs
       prev = buf[:, -fs[-1]:]  # [B', s_{K-1}]
       logits = apply(prev[:, None, :], up[:, None, :], cond,
-                     method=type(model).sample_logits)[:, 0]  # [B', Q]
+                     method="sample_logits")[:, 0]  # [B', Q]
       draw, cond_logits = _guided(logits.astype(jnp.float32), guidance, guided)  # [B, Q]
       if z is None:  # the noise of this position alone
         z = _frame_noise(key, pos, 1, (b, q))[0]
@@ -127,7 +127,7 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
       up, f = xs
       frame = buf[:, -fs[k]:]  # [B, s_k]
       out, hk = apply(k, frame[:, None, :], None if up is None else up[:, None, :],
-                      cond, h[k], method=type(model).tier)  # out [B, r, H]
+                      cond, h[k], method="tier")  # out [B, r, H]
       h = h[:k] + (hk,) + h[k + 1:]
       out = jnp.swapaxes(out, 0, 1)  # [r, B, H]
       if k + 1 == n_tiers:
@@ -151,7 +151,7 @@ def _generate_block(model: SampleRNN, variables, cond_vec, carry, forced, key, t
   with ``guided``, ``cond_vec`` and the carry hold 2B rows (see _guided);
   ``unroll`` sample steps per iteration of the innermost scan."""
   s = model.frame_sizes[0]
-  cond = model.apply(variables, cond_vec, method=type(model).conditioning)
+  cond = model.apply(variables, cond_vec, method="conditioning")
   scan = _frame_step_fn(model, variables, cond, key, temperature, guidance, guided, unroll,
                         batched_draws)
   b, n = forced.shape
@@ -303,7 +303,7 @@ def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
 
 def initial_carry(model: SampleRNN, variables, batch: int):
   """(RNN states from h0, a buffer of S Q_ZERO samples, position 0)."""
-  h = model.apply(variables, batch, method=type(model).initial_state)
+  h = model.apply(variables, batch, method="initial_state")
   buf = jnp.full((batch, model.frame_sizes[0]), quant.q_zero(model.q_levels), jnp.int32)
   return (tuple(h), buf, jnp.zeros((), jnp.int32))
 

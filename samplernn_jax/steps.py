@@ -77,7 +77,7 @@ def abstract_params(model: SampleRNN, seq_len: int) -> Any:
 def initial_rnn_state(model: SampleRNN, params: Any, batch: int) -> State:
   """Every tier's RNN state at the start of a clip (h0, learned when
   ``learn_h0``), broadcast to ``batch`` rows: per tier [batch, R, D]."""
-  return model.apply({"params": params}, batch, method=type(model).initial_state)
+  return model.apply({"params": params}, batch, method="initial_state")
 
 
 def init_state(model: SampleRNN, tx, key: jax.Array, batch_size: int, seq_len: int) -> TrainState:
