@@ -1,8 +1,9 @@
 """Peak memory of one epoch of the data pipeline over a paper-sized train file.
 
-  python benchmarks/data_memory.py [--clips 5860] [--path /tmp/audio_train.npz]
+  python benchmarks/data_memory.py [--clips 5860] [--path /tmp/samplernn_standin/audio_train.npz]
 
-Writes (once) a stand-in of the paper's audio_train.npz: float16 wav
+Writes (once; again when the file there is not a whole stand-in of --clips
+clips, e.g. one a Ctrl-C cut short) a stand-in of the paper's audio_train.npz: float16 wav
 [clips, 128000] (about 1.5 GB for 5 860 clips) and uint8 sid, then iterates
 every step of one epoch as training does (batch 128, seq_len 1024: each batch
 of clips read from the memory map, quantised, chunked) and prints JSON with
@@ -26,11 +27,21 @@ _PATH = flags.DEFINE_string("path", "/tmp/samplernn_standin/audio_train.npz",
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "clips per batch")
 
 
+def standin_ok(path, clips) -> bool:
+  """Whether ``path`` holds a whole stand-in of ``clips`` clips."""
+  try:
+    return data.load_split(path, 15).num_clips == clips
+  except (data.DataError, OSError, ValueError):
+    return False
+
+
 def write_standin(path, clips, clip_len=128000, rows=256):
-  """np.savez-compatible file written a block at a time (never all in RAM)."""
+  """np.savez-compatible file written a block at a time (never all in RAM),
+  under a temporary name first: an interrupted write leaves no stand-in."""
   import zipfile
   rng = np.random.default_rng(0)
-  with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+  tmp = path + ".tmp"
+  with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
     with zf.open("wav.npy", "w", force_zip64=True) as f:
       np.lib.format.write_array_header_1_0(
           f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
@@ -40,6 +51,7 @@ def write_standin(path, clips, clip_len=128000, rows=256):
         f.write((rng.standard_normal((n, clip_len)) * 0.1).astype(np.float16).tobytes())
     with zf.open("sid.npy", "w") as f:
       np.lib.format.write_array(f, rng.integers(0, 15, clips).astype(np.uint8))
+  os.replace(tmp, path)
 
 
 def rss_parts():
@@ -57,7 +69,7 @@ def rss_parts():
 def _run():
   path = _PATH.value
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  if not os.path.exists(path):
+  if not standin_ok(path, _CLIPS.value):
     write_standin(path, _CLIPS.value)
   rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
   t0 = time.time()

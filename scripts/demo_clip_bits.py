@@ -7,7 +7,7 @@ Run it after the demo checkpoint changes (demo/README.md). A split's cost in
 demo/README.md is the mean of its clips' (every clip has as many samples),
 so tests/test_demo.py checks the README's figures against this file and
 recomputes a few clips with the current code, instead of the whole of both
-splits (about 2 minutes on the 2-core development machine).
+splits (this script: 80 s to 2 minutes on the 2-core development machine).
 """
 import os
 

@@ -2,7 +2,7 @@
 
   apt-get download 0ad-data            # Debian 12 "bookworm": 0ad-data 0.0.26-1
   dpkg-deb -x 0ad-data_0.0.26-1_all.deb 0ad-data
-  python scripts/make_default_data.py --src 0ad-data --out data/default
+  python scripts/make_default_data.py --src 0ad-data --out data/default --overwrite
 
 --src may be the folder dpkg-deb extracted, the public.zip inside it
 (usr/share/games/0ad/mods/public/public.zip), or a folder where that zip was
@@ -24,6 +24,7 @@ from absl import app, flags
 from scipy.signal import resample_poly
 
 from samplernn_jax import cli
+from samplernn_jax.errors import DataError
 
 SAMPLE_RATE = 16000
 TARGET_RMS_DB = -30.0
@@ -84,11 +85,21 @@ class Source:
       raise FileNotFoundError(f"--src {src}: neither public.zip, nor a folder holding "
                               f"{ZIP_IN_DEB}, nor one holding audio/ambient/")
 
+  def missing(self, rels):
+    """The files of ``rels`` (under audio/ambient/) this source does not hold."""
+    names = set(self.zip.namelist()) if self.zip is not None else None
+    return [rel for rel in rels
+            if ("audio/ambient/" + rel not in names if names is not None
+                else not os.path.isfile(os.path.join(self.dir, "audio", "ambient", rel)))]
+
   def read(self, rel):
     name = "audio/ambient/" + rel
-    if self.zip is not None:
-      return sf.read(io.BytesIO(self.zip.read(name)), dtype="float64", always_2d=True)
-    return sf.read(os.path.join(self.dir, name), dtype="float64", always_2d=True)
+    try:
+      if self.zip is not None:
+        return sf.read(io.BytesIO(self.zip.read(name)), dtype="float64", always_2d=True)
+      return sf.read(os.path.join(self.dir, name), dtype="float64", always_2d=True)
+    except (KeyError, RuntimeError, OSError) as e:  # soundfile's errors are RuntimeErrors
+      raise DataError(f"--src: {name}: cannot read it ({e})") from e
 
 
 def to_mono_16k(x, sr):
@@ -140,14 +151,26 @@ def _write_class(src, out, cls, files, piece_seconds, quality):
 
 
 def _run():
-  src, out = Source(_SRC.value), _OUT.value
-  if os.path.exists(out):
-    if not _OVERWRITE.value:
-      raise FileExistsError(f"--out {out} exists (pass --overwrite to replace it)")
-    shutil.rmtree(out)
-  total = sum(_write_class(src, out, cls, files, _PIECE_SECONDS.value, _QUALITY.value)
-              for cls, files in CLASSES.items())
-  print(f"all classes {total:.1f}s")
+  """Checks every source, writes the classes into a folder beside --out, and
+  only then replaces --out: a failure leaves the earlier data as it was."""
+  src, out = Source(_SRC.value), _OUT.value.rstrip("/")
+  if os.path.exists(out) and not _OVERWRITE.value:
+    raise FileExistsError(f"--out {out} exists (pass --overwrite to replace it)")
+  missing = src.missing([rel for files in CLASSES.values() for rel in files])
+  if missing:
+    raise DataError(f"--src {_SRC.value}: lacks {len(missing)} of the sources under "
+                    f"audio/ambient/ ({', '.join(missing)}); expected 0ad-data 0.0.26 "
+                    "(data/README.md)")
+  stage = f"{out}.tmp-{os.getpid()}"
+  try:
+    total = sum(_write_class(src, stage, cls, files, _PIECE_SECONDS.value, _QUALITY.value)
+                for cls, files in CLASSES.items())
+    if os.path.exists(out):
+      shutil.rmtree(out)
+    os.replace(stage, out)
+  finally:
+    shutil.rmtree(stage, ignore_errors=True)
+  print(f"all classes {total:.1f}s in {out}")
 
 
 def main(argv=None):

@@ -5,6 +5,7 @@ tree of short tones. Every recording is a pure tone of its own frequency, so
 the FFT peak of a packed clip tells which recording it came from. Clips are
 0.5 s (8 000 samples at 16 kHz) to keep the files tiny.
 """
+import io
 import json
 import os
 import subprocess
@@ -644,3 +645,59 @@ def test_pack_dcase2016_fold_flag_takes_that_folds_lists(tut, tmp_path):
   assert locs["valid"] | locs["test"] == train_locs
   with pytest.raises(DataError, match="^fold=5: expected 1, 2, 3 or 4"):
     packing.dcase2016_plan(src2, fold=5)
+
+
+# ---------------------------------------------------------------------------
+# scripts/make_default_data.py (data/default from 0 A.D.'s audio)
+
+MAKE_DEFAULT = os.path.join(REPO, "scripts", "make_default_data.py")
+
+
+def default_data_sources() -> dict:
+  """The script's CLASSES (class -> source files), read with ast: importing
+  the script would define its absl flags in this process."""
+  import ast
+  tree = ast.parse(open(MAKE_DEFAULT).read())
+  value = next(n.value for n in tree.body if isinstance(n, ast.Assign)
+               and getattr(n.targets[0], "id", "") == "CLASSES")
+  return ast.literal_eval(value)
+
+
+def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path):
+  """A zip lacking sources: exit 2, one error line naming what it lacks,
+  and the existing --out (even with --overwrite) untouched; a zip with
+  every source (one-second stand-ins): --out replaced by the five class
+  folders. Rules out deleting the earlier data before reading any source,
+  which left a partial folder and a KeyError traceback."""
+  classes = {"CLASSES": default_data_sources()}
+  rels = [r for files in classes["CLASSES"].values() for r in files]
+  out = tmp_path / "default"
+  out.mkdir()
+  (out / "keep.txt").write_text("earlier data")
+
+  def zip_of(names):
+    path = tmp_path / f"public{len(names)}.zip"
+    with zipfile.ZipFile(path, "w") as z:
+      for i, rel in enumerate(names):
+        buf = io.BytesIO()
+        sf.write(buf, 0.1 * np.sin(np.arange(16000) * (i + 1) / 50.0), 16000, format="OGG")
+        z.writestr("audio/ambient/" + rel, buf.getvalue())
+    return str(path)
+
+  def run(src):
+    return subprocess.run([sys.executable, MAKE_DEFAULT, "--src", src, "--out", str(out),
+                           "--overwrite"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+
+  proc = run(zip_of(rels[:1]))
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1 and f"lacks {len(rels) - 1} of the sources" in errors[0], errors
+  assert "Traceback" not in proc.stderr
+  assert sorted(os.listdir(tmp_path)) == ["default", "public1.zip"]  # no staging left
+  assert (out / "keep.txt").read_text() == "earlier data"
+
+  proc = run(zip_of(rels))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert sorted(os.listdir(out)) == sorted(classes["CLASSES"])
+  assert len(os.listdir(out / "rain")) == len(classes["CLASSES"]["rain"])
