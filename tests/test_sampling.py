@@ -518,10 +518,10 @@ def band_fraction(audio):
   return p[..., band].sum(-1) / p.sum(-1)
 
 
-# The training and generation of the test below, in a child Python: 600
-# steps of a dim-64 model run twice as fast as machine code of XLA's default
-# optimisation level as of the tests' level 0 (conftest.TEST_XLA_FLAGS),
-# which pays off for the tiny programs everywhere else.
+# The training and generation of the test below, in a child Python at
+# XLA's default optimisation level: its 600 steps of a dim-64 model ran
+# about twice as long at the tests' level 0 (conftest.TEST_XLA_FLAGS), which
+# pays off only for the tiny programs everywhere else.
 SPECTRUM_RUN = r"""
 import json, sys
 import jax
