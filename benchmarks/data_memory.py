@@ -19,7 +19,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from samplernn_jax import cli, data
+from samplernn_jax import cli, data, files
 
 _CLIPS = flags.DEFINE_integer("clips", 5860, "clips of the stand-in train file")
 _PATH = flags.DEFINE_string("path", "/tmp/samplernn_standin/audio_train.npz",
@@ -37,21 +37,23 @@ def standin_ok(path, clips) -> bool:
 
 def write_standin(path, clips, clip_len=128000, rows=256):
   """np.savez-compatible file written a block at a time (never all in RAM),
-  under a temporary name first: an interrupted write leaves no stand-in."""
+  under a temporary name first (``files.atomic_write``): an interrupted
+  write leaves no stand-in."""
   import zipfile
   rng = np.random.default_rng(0)
-  tmp = path + ".tmp"
-  with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-    with zf.open("wav.npy", "w", force_zip64=True) as f:
-      np.lib.format.write_array_header_1_0(
-          f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
-              "fortran_order": False, "shape": (clips, clip_len)})
-      for start in range(0, clips, rows):
-        n = min(rows, clips - start)
-        f.write((rng.standard_normal((n, clip_len)) * 0.1).astype(np.float16).tobytes())
-    with zf.open("sid.npy", "w") as f:
-      np.lib.format.write_array(f, rng.integers(0, 15, clips).astype(np.uint8))
-  os.replace(tmp, path)
+
+  def write(tmp):
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+      with zf.open("wav.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+                "fortran_order": False, "shape": (clips, clip_len)})
+        for start in range(0, clips, rows):
+          n = min(rows, clips - start)
+          f.write((rng.standard_normal((n, clip_len)) * 0.1).astype(np.float16).tobytes())
+      with zf.open("sid.npy", "w") as f:
+        np.lib.format.write_array(f, rng.integers(0, 15, clips).astype(np.uint8))
+  files.atomic_write(path, write)
 
 
 def rss_parts():
