@@ -308,23 +308,38 @@ def initial_carry(model: SampleRNN, variables, batch: int):
   return (tuple(h), buf, jnp.zeros((), jnp.int32))
 
 
-def _run_rows(class_vec, forced, n_samples: int, total: int, min_rows: int, guided: bool):
-  """(class vectors [B', C], samples to force [B', total], -1 where drawn) of
-  a run: the B clips' own, then copies of the last clip up to ``min_rows``
-  rows of the compiled program (a guided clip runs as two)."""
+def _run_rows(class_vec, forced, n_samples: int, min_rows: int, guided: bool, q_levels: int):
+  """(class vectors [B', C], samples to force [B', P], -1 where drawn) of a
+  run: the B clips' own, then copies of the last clip up to ``min_rows`` rows
+  of the compiled program (a guided clip runs as two). Only the P forced
+  samples are held (a prime): ``_forced_block`` pads each block with -1, so a
+  long stream's memory does not grow with its length."""
   class_vec = jnp.asarray(class_vec, jnp.float32)
   b = class_vec.shape[0]
-  full = np.full((b, total), -1, np.int32)
-  if forced is not None:
-    forced = np.asarray(forced, np.int32)
-    if forced.ndim != 2 or forced.shape[0] != b or forced.shape[1] > n_samples:
-      raise ValueError(f"forced samples of shape {forced.shape} do not fit "
-                       f"[{b}, <= {n_samples}]")
-    full[:, :forced.shape[1]] = forced
+  if forced is None:
+    forced = np.full((b, 0), -1, np.int32)
+  forced = np.asarray(forced)
+  if forced.ndim != 2 or forced.shape[0] != b or forced.shape[1] > n_samples:
+    raise ValueError(f"forced samples of shape {forced.shape} do not fit "
+                     f"[{b}, <= {n_samples}]")
+  if forced.size and not (forced.min() >= -1 and forced.max() < q_levels):
+    raise ValueError(f"forced samples range over [{forced.min()}, {forced.max()}]: expected "
+                     f"levels 0..{q_levels - 1} of the model's q_levels={q_levels} "
+                     "(or -1: drawn), e.g. quantize.quantize of audio in [-1, 1]")
+  forced = forced.astype(np.int32)
   per = 2 if guided else 1  # rows of one clip
   pad = max(0, -(-(min_rows - b * per) // per))  # clips run and dropped
   return (jnp.concatenate([class_vec, jnp.repeat(class_vec[-1:], pad, axis=0)]),
-          np.concatenate([full, np.repeat(full[-1:], pad, axis=0)]))
+          np.concatenate([forced, np.repeat(forced[-1:], pad, axis=0)]))
+
+
+def _forced_block(prime: np.ndarray, start: int, n: int) -> np.ndarray:
+  """Samples ``start .. start + n - 1`` to force, [B', n]: the prime's where
+  it reaches, -1 (drawn) beyond it."""
+  block = np.full((prime.shape[0], n), -1, np.int32)
+  part = prime[:, start:start + n]
+  block[:, :part.shape[1]] = part
+  return block
 
 
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
@@ -339,7 +354,8 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     n_samples: total samples to generate per clip.
     key: a PRNG key; sample t of the run uses ``fold_in(key, t)``.
     temperature: 1.0 = the paper's plain draw; 0 = argmax.
-    forced: optional int [B, n_samples]; values >= 0 are taken, not drawn.
+    forced: optional int [B, P], P <= n_samples: the first P samples (a
+      prime); levels 0..Q-1 are taken, not drawn, -1 is drawn.
     block_samples: samples per compiled call (rounded up to a multiple of
       S); the same output whatever this is.
     prepare_fn: turns (model, params) into the sampler's (``prepare``: weight
@@ -373,8 +389,11 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
   variables = {"params": params}
   b = np.shape(class_vec)[0]
   total = -(-n_samples // s) * s
+  if total >= 2 ** 31:  # the position counter is int32 (and fold_in's data 32 bits)
+    raise ValueError(f"n_samples={n_samples}: expected fewer than 2**31 samples per run "
+                     "(37 hours at 16 kHz); generate longer audio as several runs")
   guided = guidance != 1.0
-  class_vec, full = _run_rows(class_vec, forced, n_samples, total, min_rows, guided)
+  class_vec, prime = _run_rows(class_vec, forced, n_samples, min_rows, guided, model.q_levels)
   rows = jnp.concatenate([class_vec, jnp.zeros_like(class_vec)]) if guided else class_vec
   carry = initial_carry(model, variables, rows.shape[0])
   temperature, guidance = jnp.float32(temperature), jnp.float32(guidance)
@@ -382,7 +401,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
   while done < n_samples:
     n = min(block, total - done)
     carry, x, logp = _generate_block(model, variables, rows, carry,
-                                     jnp.asarray(full[:, done:done + n]), key, temperature,
+                                     jnp.asarray(_forced_block(prime, done, n)), key, temperature,
                                      guidance, guided, unroll, batched_draws)
     keep = min(n, n_samples - done)
     yield np.asarray(x[:b, :keep]), np.asarray(logp[:b, :keep])

@@ -486,6 +486,45 @@ def test_class_mix(variant, name):
     assert np.abs(other - lpm[0]).max() > 0.05, k
 
 
+@pytest.mark.parametrize("bad", [256, -2])
+def test_forced_levels_outside_the_model_are_refused(variant, bad):
+  """A forced value at or above q_levels (raw int16 PCM, levels of another
+  q_levels) or below -1: a ValueError naming the range. Rules out taking it
+  silently: the tables clamp the index (the model hears another level) and
+  the returned clip decodes far outside [-1, 1] with NaN log-probs."""
+  model, params = variant("paper_gru")
+  forced = np.zeros((CLASS_VECS.shape[0], 4), np.int32)
+  forced[1, 2] = bad
+  with pytest.raises(ValueError, match=rf"forced samples range over .*{bad}.* 0\.\.255"):
+    sampling.generate(model, params, CLASS_VECS, N, jax.random.key(0), forced=forced)
+
+
+def test_a_run_past_the_int32_position_is_refused(variant):
+  """2**31 samples or more in one run: a ValueError. Rules out the position
+  counter (int32) wrapping silently after 37 hours at 16 kHz, which would
+  repeat the draws' noise and reset nothing else."""
+  model, params = variant("paper_gru")
+  with pytest.raises(ValueError, match=r"n_samples=2147483648: expected fewer than 2\*\*31"):
+    next(sampling.generate_blocks(model, params, CLASS_VECS, 2 ** 31, jax.random.key(0)))
+
+
+def test_forced_blocks_hold_only_the_prime():
+  """Each block's forced samples are the prime's where it reaches and -1
+  beyond, and the run keeps only the prime ([B', P], not [B', total]).
+  Rules out the old whole-length array (an 8-hour stream of 15 classes held
+  28 GB before its first block) and a block cut from the wrong offset."""
+  vec = np.eye(3, dtype=np.float32)[:2]
+  prime = np.arange(10, dtype=np.int32).reshape(2, 5)
+  rows, kept = sampling._run_rows(vec, prime, 16000 * 3600, 3, False, 256)
+  assert kept.shape == (3, 5) and rows.shape == (3, 3)  # one row copied up to min_rows
+  np.testing.assert_array_equal(kept[2], prime[1])
+  np.testing.assert_array_equal(sampling._forced_block(kept, 4, 3)[:2],
+                                [[4, -1, -1], [9, -1, -1]])
+  np.testing.assert_array_equal(sampling._forced_block(kept, 5, 2), np.full((3, 2), -1))
+  _, none = sampling._run_rows(vec, None, 16000 * 3600, 1, False, 256)
+  assert none.shape == (2, 0)
+
+
 @pytest.mark.parametrize("shape", [(3, N - 6), (2, N), (2 * N,)])
 def test_forced_shape_is_checked(variant, shape):
   """Forced samples for another number of clips, for more samples than asked
