@@ -89,10 +89,16 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
 def write_training_samples(config, model, params, class_names, step: int,
                            workdir: str, class_rms=None) -> list[str]:
   """A few clips per class into ``workdir/samples/train_<step>`` (the paper's
-  habit), at sample.py's default level, temperature and guidance (1)."""
+  habit), at sample.py's default level, temperature and guidance (1). A class
+  without training clips (no level to play it at; ``config.n_classes`` above
+  the data's, or a class only in valid or test) is left out."""
   loaded = sample_files.Loaded(model, jax.device_get(params), config, class_names, step,
                                class_rms, os.path.abspath(workdir), f"train/{step}")
   req = sample_files.make_request(class_names, None, config.sample_per_class, None)
+  if class_rms is not None:
+    keep = [i for i, c in enumerate(req.classes) if class_rms[c] is not None]
+    req = sample_files.Request(req.class_vecs[keep], [req.labels[i] for i in keep],
+                               [req.classes[i] for i in keep], [req.mixes[i] for i in keep])
   out = os.path.join(workdir, "samples", f"train_{step}")
   return sample_files.write_samples(loaded, out, req, config.sample_seconds,
                                     seed=config.seed, overwrite=True, progress=False)
