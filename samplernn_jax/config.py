@@ -46,7 +46,9 @@ def _model_keys(c: ml_collections.ConfigDict) -> None:
   c.cond_sample_tier = False  # also feed the conditioning to the sample tier
   c.cond_dropout = 0.0       # share of training clips without their class (zero class
                              # vector), for guided sampling (sample.py --guidance); paper: 0
-  c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32)
+  c.dtype = "float32"        # matmul dtype: float32 | bfloat16 (params stay float32);
+                             # float32 on a recent NVIDIA GPU is TF32 (JAX's default
+                             # precision; README, "Differences": how to change it)
   c.rnn_unroll = 1           # RNN scan steps per loop trip (lax.scan's unroll): fewer
                              # trips on a GPU; the function up to float32 summation order
   c.rnn_kernel = "xla"       # GRU frame loops: xla | pallas (gru_pallas.py: two Triton
