@@ -3,17 +3,24 @@
 Each script parses absl flags through ``cli.parse_flags`` and runs through
 ``cli.absl_main``: an unknown flag and a stray positional argument are each
 one ``error: ...`` line on stderr and exit code 2, never a traceback or
-absl's usage dump. Each script runs as a user runs it (a subprocess), with
-its required flags given so that the stray argument is what it refuses.
-Nothing is trained or read: both refusals come before any work.
+absl's usage dump. Each script runs as a user runs it (a subprocess) with an
+unknown flag, its required flags given; the stray argument (the same
+``cli.absl_main`` code everywhere) runs through train.py, and every other
+script's call of it is read from its source. Nothing is trained or read:
+the refusals come before any work.
 """
 import concurrent.futures
+import glob
+import os
+import re
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO, subprocess_env
+from conftest import REPO, load_config_file, subprocess_env
+from samplernn_jax import cli
+from samplernn_jax import config as config_lib
 
 # script -> the flags it requires (absl refuses their absence before main runs)
 SCRIPTS = {
@@ -42,7 +49,12 @@ CASES = {"unknown_flag": (["--no_such_flag=1"], "error: Unknown command line fla
                                 "error: unknown config key 'lerning_rate' "
                                 "(in --config.lerning_rate=0.1); did you mean 'learning_rate'?")}
 CONFIG_SCRIPTS = ("train.py", "scripts/score.py")
-KEYS = [(s, c) for s in SCRIPTS for c in CASES if c != "unknown_config_key" or s in CONFIG_SCRIPTS]
+# A stray argument is refused by cli.absl_main, the same code in every script:
+# run for train.py here; the other scripts' wiring is read by
+# test_every_entry_point_runs_through_absl_main_and_parse_flags.
+KEYS = [(s, c) for s in SCRIPTS for c in CASES
+        if (c != "unknown_config_key" or s in CONFIG_SCRIPTS)
+        and (c != "stray_argument" or s == "train.py")]
 
 
 @pytest.fixture(scope="module")
@@ -71,21 +83,69 @@ def test_bad_command_line_is_one_error_line_and_exit_2(results, script, case):
   assert len(errors) == 1 and errors[0].startswith(CASES[case][1]), stderr[-3000:]
 
 
-def test_a_known_error_shows_its_traceback_when_asked():
+def test_absl_main_refuses_a_stray_argument_before_running(capsys):
+  """``cli.absl_main(fn)`` given a positional argument: one ``error:`` line
+  naming it, exit 2, and ``fn`` never runs. Rules out a stray word (a
+  misspelt flag without its dashes) silently ignored by a run that goes on."""
+  ran = []
+  with pytest.raises(SystemExit) as exit_:
+    cli.absl_main(lambda: ran.append(1))(["prog", "stray", "more"])
+  assert exit_.value.code == 2 and ran == []
+  assert capsys.readouterr().err.splitlines() == [
+      "error: unexpected arguments ['stray', 'more']: every input is a --flag (see --help)"]
+  cli.absl_main(lambda: ran.append(1))(["prog"])
+  assert ran == [1]
+
+
+def entry_points():
+  """Every script of the repository that runs absl's ``app.run``."""
+  paths = glob.glob(os.path.join(REPO, "*.py")) + glob.glob(os.path.join(REPO, "scripts", "*.py"))
+  paths += glob.glob(os.path.join(REPO, "benchmarks", "*.py"))
+  out = {}
+  for p in sorted(paths):
+    with open(p) as f:
+      text = f.read()
+    if "app.run(" in text:
+      out[os.path.relpath(p, REPO)] = text
+  return out
+
+
+def test_every_entry_point_runs_through_absl_main_and_parse_flags():
+  """Each script's one ``app.run`` call is ``app.run(cli.absl_main(<fn>),
+  flags_parser=cli.parse_flags)`` (SCRIPTS, run as subprocesses above, and
+  the three more whose subprocess would add nothing but time). Rules out a script that parses absl's own way (a usage dump for a bad
+  flag) or calls its main directly (a stray argument ignored)."""
+  found = entry_points()
+  assert set(SCRIPTS) <= set(found)
+  for path, text in found.items():
+    calls = re.findall(r"app\.run\((.*)\)\s*$", text, re.MULTILINE)
+    assert len(calls) == 1, (path, calls)
+    assert re.fullmatch(r"cli\.absl_main\(\w+\), flags_parser=cli\.parse_flags", calls[0]), \
+        (path, calls[0])
+
+
+def test_a_known_error_shows_its_traceback_when_asked(monkeypatch, capsys):
   """SAMPLERNN_TRACEBACK=1: a bad setting (a ValueError from
-  config.validate) still fails, now with its traceback (where it was
-  raised), not the one line. Rules out the variable being ignored, which
-  leaves a ValueError inside a variant without a location."""
-  args = [sys.executable, "train.py", "--config", "configs/tiny.py", "--config.dim=0",
-          "--workdir", "/nonexistent/never"]
-  plain = subprocess.run(args, cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
-                         timeout=300)
-  assert plain.returncode == 2 and "Traceback" not in plain.stderr, plain.stderr
-  assert "error: config.dim=0" in plain.stderr, plain.stderr
-  env = dict(subprocess_env(), SAMPLERNN_TRACEBACK="1")
-  traced = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-  assert traced.returncode != 0 and "Traceback" in traced.stderr, traced.stderr
-  assert "config.py" in traced.stderr and "ValueError: config.dim=0" in traced.stderr
+  config.validate) still fails, now as the exception itself (its traceback,
+  where it was raised), not the one line; unset or 0: the one line, exit 2.
+  Rules out the variable being ignored, which leaves a ValueError inside a
+  variant without a location. (``cli.run`` is what every entry point's
+  ``absl_main`` calls: test_every_entry_point_runs_through_absl_main_and_parse_flags.)"""
+  config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  config.dim = 0
+  for value in (None, "0"):
+    if value is None:
+      monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
+    else:
+      monkeypatch.setenv(cli.TRACEBACK_ENV, value)
+    with pytest.raises(SystemExit) as exit_:
+      cli.run(lambda: config_lib.validate(config))
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("error: config.dim=0")
+  monkeypatch.setenv(cli.TRACEBACK_ENV, "1")
+  with pytest.raises(ValueError, match="^config.dim=0") as err:
+    cli.run(lambda: config_lib.validate(config))
+  assert err.traceback[-1].path.name == "config.py"  # raised where the check is
 
 
 @pytest.mark.parametrize("script", ["train.py", "scripts/score.py"])

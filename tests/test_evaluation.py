@@ -492,10 +492,13 @@ def test_random_baseline_samples_an_untrained_model(dirs, tmp_path):
   eval.json)."""
   data, _ = dirs
   samples, workdir = str(tmp_path / "untrained"), str(tmp_path / "classifiers")
+  small = tmp_path / "small.py"  # tiny.py at dim 16, one layer: what is checked is where files go
+  small.write_text("from samplernn_jax import config\n\n\ndef get_config():\n"
+                   f"  c = config.load_config_file({os.path.join(REPO, 'configs', 'tiny.py')!r})\n"
+                   "  c.dim, c.n_rnn = 16, 1\n  return c\n")
   res = run_lib.evaluate(data, samples, workdir=workdir, baseline="random",
                          config=TINY_CONFIG, log=lambda s: None,
-                         baseline_config=os.path.join(REPO, "configs", "tiny.py"),
-                         baseline_per_class=2)
+                         baseline_config=str(small), baseline_per_class=2)
   assert os.path.isfile(os.path.join(samples, "eval", "eval.json"))
   assert os.path.isdir(os.path.join(samples, "eval", "f_gen"))
   assert all(n.startswith("f_real") for n in os.listdir(workdir))

@@ -177,8 +177,9 @@ from samplernn_jax import config as config_lib, gru, sharding, steps
 sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
 from conftest import load_config_file, nested_eqns, random_batch
 config = load_config_file(os.path.join(sys.argv[1], "configs", "tiny.py"))
-config.n_classes, config.batch_size, config.seq_len = 4, 32, 64
-batch = random_batch(config, seed=1)  # 32 rows: 8 a device
+config.n_classes, config.batch_size, config.seq_len = 4, 16, 64
+config.dim, config.n_rnn = 16, 1  # the interpreter's time grows with both
+batch = random_batch(config, seed=1)  # 16 rows: 4 a device
 mesh = sharding.make_mesh()
 n = jax.device_count()
 out, results = {"devices": n}, {}
@@ -230,12 +231,12 @@ print(json.dumps(out))
 
 def test_pallas_options_train_on_several_devices_as_xla(run_python):
   """On a mesh of 4 (fake CPU) devices, the tiny model's loss with
-  rnn_kernel 'pallas' and sample_l1 'table_pallas' equals 'xla' and
+  rnn_kernel 'pallas' and sample_l1 'table_pallas' (dim 16, one layer) equals 'xla' and
   'table_mm''s within 1e-6 relative and every gradient within 1e-5 of its
   largest entry (measured: 0 and 2e-7; value_and_grad of the chunk cost,
   jitted and called through sharding.under_mesh as train.py's step is); in
   the traced program every kernel call gets the operands a lone device
-  with its 8 of the 32 rows would (padded on its own), not the whole
+  with its 4 of the 16 rows would (padded on its own), not the whole
   batch; a GRU's pullback called outside the mesh its forward was traced
   under gives XLA's gradients (1e-5); and a mesh whose batch axis is not
   'data' is refused, naming its axes. Rules out a kernel call that gathers
@@ -247,9 +248,9 @@ def test_pallas_options_train_on_several_devices_as_xla(run_python):
   assert proc.returncode == 0, proc.stdout + proc.stderr
   out = json.loads(proc.stdout.strip().splitlines()[-1])
   assert out["devices"] == 4
-  # 8 GRU kernels and the tables', each as an interpreter and a Triton branch
-  assert out["xla"] == [] and len(out["pallas"]) == 18
-  # what a lone device with 8 rows would pass, not the 32 rows of the batch
+  # one layer's 4 GRU kernels and the tables', each as an interpreter and a Triton branch
+  assert out["xla"] == [] and len(out["pallas"]) == 10
+  # what a lone device with 4 rows would pass, not the 16 rows of the batch
   assert out["pallas"] == out["pallas_one_device"]
   assert out["loss_diff"] <= 1e-6 and out["grad_diff"] <= 1e-5, out
   assert out["vjp_diff"] <= 1e-5, out

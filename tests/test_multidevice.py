@@ -1,8 +1,9 @@
 """Data parallelism: 8 fake CPU devices train as 1 device does, and a run
 started on 8 devices resumes on 1.
 
-Each run is a child process, because ``XLA_FLAGS=--xla_force_host_platform_device_count``
-only takes effect before jax is imported. The runs call
+The 8-device run is a child process, because
+``XLA_FLAGS=--xla_force_host_platform_device_count`` only takes effect before
+jax is imported; the 1-device runs are this process's (one CPU device). The runs call
 ``trainer.train_and_evaluate`` (the real sharded train step: batch and carried
 RNN state split over a 'data' mesh, parameters replicated) on the same data,
 logging every step, evaluating at step 5 and at the end: 8 devices to step 5,
@@ -11,9 +12,11 @@ logging every step, evaluating at step 5 and at the end: 8 devices to step 5,
 import json
 import os
 
+import jax
 import numpy as np
 
-from conftest import REPO
+from conftest import REPO, load_config_file
+from samplernn_jax import checkpoint, trainer
 
 CHILD = """
 import json, os, sys
@@ -29,6 +32,12 @@ for step in (5, c.max_steps):
            **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
 print("devices:", jax.device_count())
 """
+
+
+def flat_params(params):
+  """{path: array}, as CHILD saves them."""
+  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+  return {jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves}
 
 
 def assert_params_close(got, want, atol=0.0):
@@ -69,17 +78,24 @@ def test_eight_devices_train_like_one(run_python, tiny_config, small_dataset, tm
   assert config.batch_size % 8 == 0  # one row per device
 
   def run(devices, workdir, max_steps):
+    if devices == 1:  # this process's one CPU device: CHILD's steps, without a child
+      assert jax.device_count() == 1
+      c = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+      c.update({**overrides, "max_steps": max_steps})
+      trainer.train_and_evaluate(c, workdir)
+      params = {s: flat_params(checkpoint.restore_params(workdir, checkpoint.LATEST, s)[0])
+                for s in (5, max_steps)}
+      return read_records(workdir), params
     proc = run_python(["-c", CHILD, REPO, json.dumps({**overrides, "max_steps": max_steps}),
-                       workdir], devices=devices if devices > 1 else None)
+                       workdir], devices=devices)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"devices: {devices}" in proc.stdout
+    return read_records(workdir), {s: dict(np.load(os.path.join(workdir, f"params_{s}.npz")))
+                                   for s in (5, max_steps)}
+
+  def read_records(workdir):
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      records = [json.loads(line) for line in f]
-    params = {}
-    for step in (5, max_steps):
-      with np.load(os.path.join(workdir, f"params_{step}.npz")) as z:
-        params[step] = {k: z[k] for k in z.files}
-    return records, params
+      return [json.loads(line) for line in f]
 
   rec8, p8 = run(8, str(tmp_path / "dev8"), 5)
   rec1, p1 = run(1, str(tmp_path / "dev1"), 7)

@@ -76,7 +76,7 @@ def workdir(tmp_path_factory):
   proc = subprocess.run(
       [sys.executable, "train.py", "--config", "configs/tiny.py", "--workdir", w,
        "--config.max_steps=4", "--config.eval_every_steps=4", "--config.dim=16",
-       "--config.seq_len=64"],
+       "--config.seq_len=64", "--config.max_eval_clips=2"],
       cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert os.path.isdir(os.path.join(w, "best", str(STEP)))
@@ -134,14 +134,17 @@ def test_default_run_writes_clips_and_manifest(workdir):
 
 
 def test_paper_level_is_one_flag_away(workdir, tmp_path):
-  """--level minmax: each clip rescaled to exactly [-0.475, 0.475] (the paper)."""
+  """--level minmax: each clip (one a class, in --out) rescaled to exactly
+  [-0.475, 0.475] (the paper). Rules out the flag ignored (the class level)
+  and clips written elsewhere than --out (then none would be checked)."""
   ok(run_sample("--workdir", workdir, "--out", tmp_path, "--per_class", 1,
                 "--seconds", 0.25, "--level", "minmax"))
-  for f in os.listdir(tmp_path):
-    if f.endswith(".wav"):
-      audio, _ = read(os.path.join(tmp_path, f))
-      assert audio.max() == pytest.approx(PEAK, abs=1e-6)
-      assert audio.min() == pytest.approx(-PEAK, abs=1e-6)
+  wavs = sorted(f for f in os.listdir(tmp_path) if f.endswith(".wav"))
+  assert wavs == sorted(f"{c}_000.wav" for c in CLASSES)
+  for f in wavs:
+    audio, _ = read(os.path.join(tmp_path, f))
+    assert audio.max() == pytest.approx(PEAK, abs=1e-6)
+    assert audio.min() == pytest.approx(-PEAK, abs=1e-6)
 
 
 def test_classes_by_name_and_index(workdir, tmp_path):
@@ -499,18 +502,27 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_input_exits_2_and_leaves_files(workdir, filled, tmp_path, case):
+def test_bad_input_exits_2_and_leaves_files(workdir, filled, tmp_path, capsys, case):
+  """Each refused input: exit code 2, its one ``error:`` message, and the
+  output folder's files byte for byte as they were. Rules out a traceback
+  (any other exception fails the test), a message that does not name what
+  is wrong, and files replaced or removed before the refusal. In this
+  process (sample.py's ``main``): the script's own wiring of the same path
+  is run as a subprocess by test_infinite_seconds_refused and
+  test_missing_checkpoint."""
   args, message = BAD[case]
   args = list(args)
   if "--prime" in args:
     i = args.index("--prime") + 1
     args[i] = prime_file(tmp_path, args[i]) if args[i] != "missing" else str(tmp_path / "none.wav")
   before = snapshot(filled)
-  proc = run_sample("--workdir", workdir, "--out", filled, "--per_class", 1,
-                    "--seconds", 0.1, *args)
-  assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
-  assert message in proc.stderr, proc.stderr[-3000:]
-  assert "Traceback" not in proc.stderr
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as exit_:
+    load_sample_py().main(["--workdir", workdir, "--out", filled, "--per_class", 1,
+                           "--seconds", 0.1, "--no_progress", *args])
+  err = capsys.readouterr().err
+  assert exit_.value.code == 2, err[-3000:]
+  assert message in err, err[-3000:]
   assert snapshot(filled) == before
 
 

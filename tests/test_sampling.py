@@ -174,9 +174,10 @@ def test_bf16_sampler_casts_its_matmul_kernels_once(name):
   """Below float32, prepare casts every matmul's kernel to the model's dtype
   once (the matmuls cast them anyway, in every frame of the sampler's loop)
   and leaves the look-up tables, biases and the rest float32: the same
-  samples and log-probs to the bit as the float32-stored parameters. Rules
-  out casting the gathered tables or a bias (a rounding change), and a
-  cast that never happens."""
+  samples and log-probs to the bit as the float32-stored parameters (run
+  for the paper's GRU only: the dtypes are what differs between the
+  variants). Rules out casting the gathered tables or a bias (a rounding
+  change), and a cast that never happens."""
   model, params = build(dict(VARIANTS[name], dtype="bfloat16"))
   fast, cast = sampling.prepare(model, params)
   _, kept = sampling.prepare(model.clone(dtype=jnp.float32), params)
@@ -186,6 +187,8 @@ def test_bf16_sampler_casts_its_matmul_kernels_once(name):
     table = names[-2:] == ["prev_samples", "kernel"] and fast.sample_input == "one_hot"
     want = jnp.bfloat16 if names[-1] == "kernel" and not table else jnp.float32
     assert x.dtype == want, names
+  if name != "paper_gru":
+    return
   run = lambda p: sampling.generate(fast, p, CLASS_VECS, N, jax.random.key(3),
                                     prepare_fn=lambda m, q: (m, q))
   (x1, lp1), (x2, lp2) = run(cast), run(kept)

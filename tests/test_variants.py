@@ -294,9 +294,14 @@ def test_bfloat16_keeps_the_rnn_state_and_parameters_in_float32():
   """config.dtype='bfloat16' runs the matmuls in bf16 only: after train steps
   that carry the RNN state from one chunk to the next, the carried state,
   the parameters and Adam's moments are float32, and so is the sampler's
-  carried state after a block of generation. Rules out h0 or the scan's
-  carry cast to bfloat16 (a state rounded to 8 bits of mantissa at each of
-  the thousands of steps of a clip) and parameters or moments kept in bf16."""
+  carried state after a block of generation (the types the programs give,
+  from ``jax.eval_shape``: nothing compiled). Rules out h0 or the carried
+  state stored as bfloat16 between chunks or blocks (a state rounded to 8
+  bits of mantissa at each of the thousands of steps of a clip) and
+  parameters or moments kept in bf16. (A state rounded inside the scan but
+  returned as float32 is not seen here; for the GRU,
+  test_model.py::test_gru_scan_carries_the_state_cast_for_its_matmul reads
+  the loop itself.)"""
   from samplernn_jax import sampling
   config = shrink(load("tiny"))
   config.dtype = "bfloat16"
@@ -304,24 +309,26 @@ def test_bfloat16_keeps_the_rnn_state_and_parameters_in_float32():
   assert model.dtype == jnp.bfloat16  # the setting reached the model
   tx = steps.make_optimizer(config)
   state = steps.init_state(model, tx, jax.random.key(0), config.batch_size, config.seq_len)
-  step = jax.jit(functools.partial(steps.train_step, model, tx))
+  params = state.params
+  step = functools.partial(steps.train_step, model, tx)
   batch = fixed_batch(config, 4)
-  state = step(state, batch)
-  state = step(state, dict(batch, reset=np.zeros_like(batch["reset"])))  # carried on
+  state = jax.eval_shape(step, state, batch)
+  state = jax.eval_shape(step, state, dict(batch, reset=np.zeros_like(batch["reset"])))
   floats = lambda tree: [x.dtype for x in jax.tree.leaves(tree)
                          if jnp.issubdtype(x.dtype, jnp.floating)]
   for name in ("rnn_state", "params", "opt_state"):
     dtypes = floats(getattr(state, name))
     assert dtypes and set(dtypes) == {jnp.dtype(jnp.float32)}, (name, dtypes)
 
-  fast_model, fast_params = sampling.prepare(model, state.params)
+  fast_model, fast_params = sampling.prepare(model, params)
   variables = {"params": fast_params}
   carry = sampling.initial_carry(fast_model, variables, 2)
   class_vec = jnp.asarray(np.eye(4, dtype=np.float32)[:2])
   forced = jnp.full((2, 4 * fast_model.frame_sizes[0]), -1, jnp.int32)
-  carry, x, _ = sampling._generate_block(fast_model, variables, class_vec, carry, forced,
+  carry, x, _ = jax.eval_shape(
+      lambda c: sampling._generate_block(fast_model, variables, class_vec, c, forced,
                                          jax.random.key(1), jnp.float32(1.0),
-                                         jnp.float32(1.0), False)
+                                         jnp.float32(1.0), False), carry)
   assert x.shape == forced.shape
   dtypes = floats(carry[0])
   assert dtypes and set(dtypes) == {jnp.dtype(jnp.float32)}, dtypes
@@ -460,6 +467,13 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
   from samplernn_jax.errors import ParamFormatError
   os.symlink(os.path.join(ROOT, "configs"), tmp_path / "configs")
   monkeypatch.chdir(tmp_path)
+  real_load = config_lib.load_config_file
+
+  def smaller(path):  # the README's tiny.py, smaller still: half this test's time
+    c = real_load(path)
+    c.update(dict(dim=16, n_rnn=1, seq_len=64, max_eval_clips=2))
+    return c
+  monkeypatch.setattr(config_lib, "load_config_file", smaller)
   code = readme_python_block("### A variant in your own code")
   space = {"__name__": "readme_variant"}
   exec(compile(code, "README.md", "exec"), space)
