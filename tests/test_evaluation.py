@@ -463,9 +463,8 @@ def test_bad_flags(dirs):
   assert r.returncode == 2, r.stderr
   errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
   assert errors == ["error: --channels '8,x': expected comma-separated ints"], r.stderr
-  r = run_evaluate("--samples", samples)  # --data_dir is required
-  assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-  assert "error: flag --data_dir=None" in r.stderr, r.stderr
+  # a missing required flag is absl's flags.Error, the path test_cli.py's
+  # unknown flag takes through cli.parse_flags
 
 
 def test_random_baseline_run(dirs, tmp_path):
