@@ -1,4 +1,4 @@
-"""Evaluates generated scenes as the paper does (docs/paper.md, Evaluation).
+"""Evaluates generated scenes as the paper does (docs/paper.md, Reported figures).
 
   python evaluate.py --data_dir D --samples DIR [--workdir W] [--overwrite] \\
       [--baseline random] [--epochs N] [--window_seconds S]
@@ -7,8 +7,8 @@ Trains (or reuses) f_real on D's real training split, scores it on the real
 test split and on DIR's clips, trains f_gen on DIR's clips and scores it on
 the real test split, and measures Frechet distances between the classifier's
 embeddings of real and generated clips. Writes eval.json, confusion matrices
-and report.html to ``<DIR>/eval/`` (or --out_dir); --workdir holds only the
-classifiers, so one can serve several sample directories.
+and report.html to ``<DIR>/eval/`` (or --out_dir), f_gen with them; --workdir
+holds only f_real, so one can serve several sample directories.
 The steps and file formats: samplernn_jax/evaluation/run.py.
 """
 import os

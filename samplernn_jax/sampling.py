@@ -30,8 +30,9 @@ same samples, and draws from ``l_u + g * (l_c - l_u)`` of the two logits
 (classifier-free guidance: g > 1 moves each draw away from what any scene
 would do toward what this class does). g = 1 is the plain conditional draw.
 
-Samples can be *forced*: ``forced[b, t] >= 0`` makes position t take that
-value instead of a draw (priming with real audio; teacher forcing). The
+Samples can be *forced*: ``forced`` [B, P] (P <= N) holds levels 0..Q-1
+that positions 0..P-1 take instead of a draw, or -1 where they are drawn
+(priming with real audio; teacher forcing); other values are refused. The
 log-probability of every sample taken (drawn or forced) is returned.
 
 Shapes: B clips, N samples, S top frame size, C classes, H hidden size;

@@ -6,8 +6,9 @@ Each mutant below is one small, plausible mistake in the numerical core
 (steps.py, sampling.py, quantize.py, layers.py, gru.py, gru_pallas.py, precision.py,
 kernels.py, sharding.py, model.py, batches.py, levels.py, cost.py), the training
 data's handling (trim.py, config.py, packing.py, splits.py, datasets.py), the
-checkpoints and the trainer's host loop (checkpoint.py, trainer.py), what
-sample.py writes (sample_files.py) or the evaluation
+checkpoints, the workdir and the trainer's host loop (checkpoint.py,
+workdir.py, files.py, metrics.py, trainer.py, distributed.py, cli.py),
+what sample.py writes and reads (sample_files.py, audio.py) or the evaluation
 (samplernn_jax/evaluation/): a swapped gate, a missing clip, a wrong
 constant, a Frechet term halved. For each, the script
 copies the repository to a temporary folder, applies the one edit (the

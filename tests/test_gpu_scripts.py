@@ -126,8 +126,8 @@ def test_the_check_refuses_a_misspelt_flag_and_config():
   assert "papr" in str(rows[2]["exit"]) and "x: not an integer" in str(rows[3]["exit"]), rows
 
 
-# What the device tool brings back from $OUT: at most 8 files, none deeper
-# than $OUT/a/b/file (its README, "Limits").
+# What the project's lent-GPU tool brings back from $OUT: at most 8 files,
+# none deeper than $OUT/a/b/file (benchmarks/README.md, "Running on a lent GPU").
 MAX_FILES_BACK = 8
 
 
