@@ -1,7 +1,7 @@
 """Shared fixtures: the repository path, tiny configs, npz splits, subprocesses.
 
-Everything runs on CPU with tiny models (dim 16-32, chunks of 64 samples) so
-that the whole suite takes a few minutes on 2 cores.
+Everything runs on CPU with tiny models (dim 16-32 mostly, chunks of 64
+samples) so that the whole suite takes about 11-13 minutes on 2 cores.
 """
 import importlib.util
 import os
@@ -170,16 +170,19 @@ _CACHE_OPTIONS = {"jax_compilation_cache_dir": None,
 
 # ---------------------------------------------------------------------------
 # The order files run in. pytest-xdist (--dist loadfile) hands whole files to
-# the two workers in collection order; alphabetically the longest file
+# the workers in collection order; alphabetically the longest file
 # (test_variants.py) came last and ran alone while the other worker idled.
-# Longest first (test seconds on the 2-core machine, 2026-12-01), then the
-# rest alphabetically: the workers end within a short file of each other.
+# Longest first (test seconds on the 2-core machine, 2026-12-01, three
+# workers), then the rest alphabetically: the workers end within a short
+# file of each other.
 # Only the order changes; every file's tests keep theirs.
 
 LONGEST_FIRST = ("test_variants.py", "test_faults.py", "test_sample_cli.py",
-                 "test_sampling.py", "test_train.py", "test_gru_pallas.py",
-                 "test_model.py", "test_evaluation.py", "test_demo.py", "test_cli.py",
-                 "test_multidevice.py", "test_distributed.py")
+                 "test_sampling.py", "test_train.py", "test_evaluation.py",
+                 "test_gru_pallas.py", "test_model.py", "test_distributed.py",
+                 "test_demo.py", "test_benchmarks.py", "test_multidevice.py",
+                 "test_import_score.py", "test_cli.py", "test_reference.py",
+                 "test_hlo_kernels.py")
 
 
 def pytest_collection_modifyitems(items):
