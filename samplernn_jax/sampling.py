@@ -343,6 +343,16 @@ def _forced_block(prime: np.ndarray, start: int, n: int) -> np.ndarray:
   return block
 
 
+def _check_run(n_samples: int, total: int, unroll, min_rows) -> None:
+  """ValueError for a run the sampler cannot do as asked."""
+  for name, v in (("unroll", unroll), ("min_rows", min_rows)):
+    if int(v) != v or v < 1:
+      raise ValueError(f"{name}={v!r}: expected a positive integer")
+  if total >= 2 ** 31:  # the position counter is int32 (and fold_in's data 32 bits)
+    raise ValueError(f"n_samples={n_samples}: expected fewer than 2**31 samples per run "
+                     "(37 hours at 16 kHz); generate longer audio as several runs")
+
+
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     temperature: float = 1.0, forced=None, block_samples: int = 16000,
                     prepare_fn: Callable = prepare, guidance: float = 1.0,
@@ -381,18 +391,13 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       model). A row's noise does not depend on the others (JAX's default
       jax_threefry_partitionable): the same samples up to rounding.
   """
-  for name, v in (("unroll", unroll), ("min_rows", min_rows)):
-    if int(v) != v or v < 1:
-      raise ValueError(f"{name}={v!r}: expected a positive integer")
   s = model.frame_sizes[0]
+  total = -(-n_samples // s) * s
+  _check_run(n_samples, total, unroll, min_rows)
   block = max(s, -(-block_samples // s) * s)
   model, params = prepare_fn(model, params)
   variables = {"params": params}
   b = np.shape(class_vec)[0]
-  total = -(-n_samples // s) * s
-  if total >= 2 ** 31:  # the position counter is int32 (and fold_in's data 32 bits)
-    raise ValueError(f"n_samples={n_samples}: expected fewer than 2**31 samples per run "
-                     "(37 hours at 16 kHz); generate longer audio as several runs")
   guided = guidance != 1.0
   class_vec, prime = _run_rows(class_vec, forced, n_samples, min_rows, guided, model.q_levels)
   rows = jnp.concatenate([class_vec, jnp.zeros_like(class_vec)]) if guided else class_vec
