@@ -10,11 +10,13 @@ PNG grid of log-mel spectrograms, one row per class, real test clips beside
 generated ones. Real clips come from the test split of ``--data_dir``;
 generated ones are taken in manifest order. An existing page or figure is
 not replaced without ``--overwrite`` (``--figure`` defaults to the shipped
-docs/spectrograms.png: a page of your own clips needs a path of its own).
+docs/spectrograms.png: a page of your own clips needs a path of its own);
+replaced, the earlier page's clips the new one does not play are removed.
 """
 import html
 import json
 import os
+import re
 
 import numpy as np
 import soundfile as sf
@@ -104,7 +106,7 @@ def _run():
   gen = [[c.wav[:n] for c in gen_clips if c.class_index == k][:_CLIPS.value]
          for k in range(len(names))]
   os.makedirs(os.path.join(_OUT.value, "clips"), exist_ok=True)
-  rows = []
+  rows, written = [], set()
   for k, name in enumerate(names):
     cells = []
     for kind, clips in (("real", real[k]), ("generated", gen[k])):
@@ -112,6 +114,7 @@ def _run():
       for i, wav in enumerate(clips):
         rel = f"clips/{kind}_{sample_files.safe_name(name)}_{i}.ogg"
         _ogg(os.path.join(_OUT.value, rel), wav)
+        written.add(rel)
         players.append(f'<audio controls preload="metadata" src="{html.escape(rel)}"></audio>')
       cells.append("<td>" + ("<br>".join(players) or "(none)") + "</td>")
     rows.append(f"<tr><th>{html.escape(name)}</th>{''.join(cells)}</tr>")
@@ -132,7 +135,19 @@ def _run():
                                            figure=html.escape(figure_rel.replace(os.sep, "/")),
                                            rows="\n".join(rows),
                                            credit=html.escape(_CREDIT.value)))
+  _remove_stale_clips(os.path.join(_OUT.value, "clips"), written)
   print(f"wrote {index} ({sum(map(len, real)) + sum(map(len, gen))} clips) and {_FIGURE.value}")
+
+
+def _remove_stale_clips(folder: str, written: set[str]) -> None:
+  """Removes the clips an earlier page wrote (``real_*.ogg``,
+  ``generated_*.ogg``) that this page does not play: with --overwrite and
+  fewer --clips or other classes they stayed, unplayed, beside the new ones.
+  Other files in the folder are left."""
+  for name in sorted(os.listdir(folder)):
+    if (re.fullmatch(r"(real|generated)_.+_\d+\.ogg", name)
+        and f"clips/{name}" not in written):
+      os.remove(os.path.join(folder, name))
 
 
 if __name__ == "__main__":

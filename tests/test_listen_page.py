@@ -128,3 +128,42 @@ def test_page_script_refuses_to_replace_the_shipped_figure(tmp_path):
   assert p.returncode == 2, p.stderr[-2000:]
   assert "error: docs/spectrograms.png exists; pass --overwrite to replace the figure" in p.stderr
   assert open(figure, "rb").read() == before and not (tmp_path / "listen").exists()
+
+
+def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_dataset):
+  """The page made with --clips 2, then again with --clips 1 --overwrite:
+  clips/ holds exactly the clips the new page plays (one real and one
+  generated a class), and a file of the user's there is left. Rules out the
+  earlier page's *_1.ogg staying beside the new page, unplayed (a later
+  reader cannot tell which clips the page was made from)."""
+  import sys
+  import numpy as np
+  from conftest import subprocess_env
+  samples = tmp_path / "samples"
+  samples.mkdir()
+  for c in range(4):  # small_dataset's classes are named 0..3
+    for k in range(2):
+      sf.write(str(samples / f"{c}_{k:03d}.wav"), 0.1 * np.ones(256), 16000)
+  out = tmp_path / "listen"
+  args = [sys.executable, "scripts/make_listening_page.py", "--samples", str(samples),
+          "--data_dir", small_dataset, "--out", str(out), "--figure",
+          str(tmp_path / "fig.png"), "--seconds", "0.01"]
+  for extra in (["--clips", "2"], ["--clips", "1", "--overwrite"]):
+    p = subprocess.run(args + extra, cwd=REPO, env=subprocess_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    if extra[1] == "2":
+      assert len(os.listdir(out / "clips")) == 12  # real: the test split's one a class
+      (out / "clips" / "notes.txt").write_text("mine")
+  played = sorted(os.path.basename(src) for tag, src in _refs_of(out / "index.html")
+                  if tag == "audio")
+  assert played == sorted(f"{kind}_{c}_0.ogg" for kind in ("real", "generated")
+                          for c in range(4))
+  assert sorted(os.listdir(out / "clips")) == sorted(played + ["notes.txt"])
+
+
+def _refs_of(path):
+  p = _Refs()
+  with open(path, encoding="utf-8") as f:
+    p.feed(f.read())
+  return p.refs
