@@ -53,9 +53,9 @@ class _Refs(html.parser.HTMLParser):
       self.refs += [(tag, v) for k, v in attrs if k == "src"]
 
 
-def _refs():
+def _refs(path=PAGE):
   p = _Refs()
-  with open(PAGE, encoding="utf-8") as f:
+  with open(path, encoding="utf-8") as f:
     p.feed(f.read())
   return p.refs
 
@@ -155,15 +155,8 @@ def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_
     if extra[1] == "2":
       assert len(os.listdir(out / "clips")) == 12  # real: the test split's one a class
       (out / "clips" / "notes.txt").write_text("mine")
-  played = sorted(os.path.basename(src) for tag, src in _refs_of(out / "index.html")
+  played = sorted(os.path.basename(src) for tag, src in _refs(out / "index.html")
                   if tag == "audio")
   assert played == sorted(f"{kind}_{c}_0.ogg" for kind in ("real", "generated")
                           for c in range(4))
   assert sorted(os.listdir(out / "clips")) == sorted(played + ["notes.txt"])
-
-
-def _refs_of(path):
-  p = _Refs()
-  with open(path, encoding="utf-8") as f:
-    p.feed(f.read())
-  return p.refs
