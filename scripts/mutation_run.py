@@ -152,6 +152,8 @@ MUTANTS = {
                           "r, z = gates[..., :n], gates[..., n:]"),
     "gru_mix_inverted": ("gru", "return z * c + (1.0 - z) * h", "return (1.0 - z) * c + z * h"),
     "lstm_no_forget": ("layers", "c = f * c + i * u", "c = c + i * u"),
+    "lstm_state_rounded": ("layers", "h, c = s[..., :n], s[..., n:]",
+                           "h, c = s[..., :n], s[..., n:].astype(dtype).astype(s.dtype)"),
     "weight_norm_rows": ("layers", "w = kernel * (scale / jnp.linalg.norm(kernel, axis=0))",
                          "w = kernel * (scale / jnp.linalg.norm(kernel))"),
     "bf16_backward_float32_cotangent": ("precision", "  gl = g.astype(dtype)\n", "  gl = g\n"),
