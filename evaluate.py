@@ -27,7 +27,8 @@ _DATA_DIR = flags.DEFINE_string(
     "data_dir", None,
     "real data as train.py takes it: audio_train.npz, audio_test.npz "
     "(audio_valid.npz and classes.json optional), or a folder of class "
-    "sub-folders (packed once into DATA_DIR/.packed)", required=True)
+    "sub-folders (packed once into DATA_DIR/.packed), or synthetic (train.py's "
+    "synthetic classes, drawn afresh)", required=True)
 _SAMPLES = flags.DEFINE_string(
     "samples", None, "generated clips: *.wav (16 kHz mono) plus manifest.json",
     required=True)

@@ -150,16 +150,19 @@ class Dataset:
 
 
 def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
-                 synthetic_seed: int = 0, sample_rate: int | None = None) -> Dataset:
+                 synthetic_seed: int = 0, sample_rate: int | None = None,
+                 setting: str = "config.data_dir") -> Dataset:
   """Opens ``audio_{train,valid,test}.npz`` of ``data_dir`` (train required).
 
-  ``data_dir="synthetic"`` gives the small generated set of ``synthetic.py``.
+  ``data_dir="synthetic"`` gives the small generated set of ``synthetic.py``
+  (drawn with ``synthetic_seed``: train.py passes ``config.seed``).
   ``n_classes`` 0 means: the length of classes.json, else max sid + 1.
   ``sample_rate`` (config.sample_rate): refused when the data is made here at
   another rate (``check_made_rate``); npz splits carry no rate to check.
+  ``setting`` names the option in errors (a script's ``--data_dir``).
   """
   if data_dir == "synthetic":
-    check_made_rate("config.data_dir=synthetic", sample_rate)
+    check_made_rate(f"{setting}=synthetic", sample_rate)
     splits = {name: synthetic.make_split(name, per, 16000 * 2, synthetic_seed)
               for name, per in (("train", 12), ("valid", 2), ("test", 2))}
     names = list(synthetic.CLASS_NAMES)
@@ -167,11 +170,11 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
       raise DataError(f"config.n_classes={n_classes}, but the synthetic data has "
                       f"{len(names)} classes")
     return Dataset(data_dir, splits["train"], splits["valid"], splits["test"], names)
-  data_dir = resolve_data_dir(data_dir, "config.data_dir", sample_rate)
+  data_dir = resolve_data_dir(data_dir, setting, sample_rate)
   paths = {s: split_path(data_dir, s) for s in SPLITS}
   if not os.path.isfile(paths["train"]):
-    raise DataError(f"{paths['train']}: no such file (config.data_dir must hold "
-                    "audio_train.npz)")
+    raise DataError(f"{paths['train']}: no such file ({setting} must hold "
+                    "audio_train.npz, or class folders of recordings)")
   splits = {s: load_split(p, None, min_len) for s, p in paths.items()
             if s == "train" or os.path.isfile(p)}
   source = f"config.n_classes={n_classes}"

@@ -94,7 +94,7 @@ def _run():
                      (_FIGURE.value, "the figure (or give --figure a path of its own)")):
     if os.path.exists(path) and not _OVERWRITE.value:
       raise FileExistsError(f"{path} exists; pass --overwrite to replace {what}")
-  ds = data_lib.open_dataset(data_lib.resolve_data_dir(_DATA_DIR.value, "--data_dir"))
+  ds = data_lib.open_dataset(_DATA_DIR.value, setting="--data_dir")
   if ds.test is None:
     raise ValueError(f"--data_dir {_DATA_DIR.value}: has no test split to take real clips from")
   names = ds.class_names

@@ -405,6 +405,9 @@ MUTANTS = {
     "forced_block_from_start": ("sampling", "part = prime[:, start:start + n]", "part = prime[:, :n]"),
     "position_past_int32": ("sampling", "  if total >= 2 ** 31:", "  if total > 2 ** 31:"),
     "training_samples_of_every_class": ("trainer", "if class_rms[c] is not None]", "if True]"),
+    "synthetic_names_unchecked": (
+        "evaluation/run", 'has_class_file = data_dir == "synthetic" or os.path.isfile(',
+        "has_class_file = os.path.isfile("),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

@@ -98,8 +98,8 @@ def _run():
   settings = [(float(t), float(g)) for t in _TEMPS.value for g in _GUIDANCES.value]
   loaded = sfiles.load_checkpoint(_WORKDIR.value, _CKPT.value)
   c = loaded.config
-  real = data_lib.open_dataset(data_lib.resolve_data_dir(_DATA_DIR.value, "--data_dir"),
-                               len(loaded.class_names))
+  real = data_lib.open_dataset(_DATA_DIR.value, len(loaded.class_names),
+                               setting="--data_dir")
   if loaded.class_rms is None:  # an older checkpoint: measure the levels here
     loaded.class_rms = levels.class_rms(real.train.wav, real.train.sid, real.n_classes)
   bits = _checkpoint_bits(_WORKDIR.value, loaded.step)

@@ -102,8 +102,9 @@ def _split_fingerprint(split: splits_lib.Split) -> dict:
   """Identifies a split's content: size, labels and every sample (hashing
   only the first and last clips reused a stale f_real after a same-sized
   repack that changed the clips between)."""
+  size = os.path.getsize(split.path) if os.path.isfile(split.path) else split.wav.nbytes
   return {"shape": list(split.wav.shape), "dtype": str(split.wav.dtype),
-          "bytes": os.path.getsize(split.path), "sha1": split.content_sha1()}
+          "bytes": size, "sha1": split.content_sha1()}  # synthetic: made, no file
 
 
 def _clips_fingerprint(clips) -> dict:
@@ -171,9 +172,15 @@ def _manifest_steps(samples_dir: str) -> list:
 
 
 def _load_real(data_dir: str, n_classes: int | None):
-  """Class names and the train, valid (or None) and test splits of ``data_dir``."""
+  """Class names and the train, valid (or None) and test splits of ``data_dir``
+  (a folder as train.py takes it, or ``synthetic``: a fresh draw of train.py's
+  synthetic classes, ``datasets.open_dataset``)."""
+  if data_dir == "synthetic":
+    ds = datasets.open_dataset(data_dir, n_classes or 0)
+    return ds.class_names, {"train": ds.train, "valid": ds.valid, "test": ds.test}
   if not os.path.isdir(datasets.locate(data_dir)):  # also from the repository root
-    raise EvalError(f"data_dir {data_dir}: no such directory")
+    raise EvalError(f"data_dir {data_dir}: no such directory (expected a folder of "
+                    "npz splits or of class folders, or synthetic)")
   data_dir = datasets.resolve_data_dir(data_dir)  # as train.py; class folders: packed
   for split in ("train", "test"):
     p = splits_lib.split_path(data_dir, split)
@@ -508,7 +515,8 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   Args:
     data_dir: real data: audio_{train,test}.npz (audio_valid.npz and
       classes.json optional), or a folder of class sub-folders as train.py
-      takes it (packed once into ``<data_dir>/.packed``).
+      takes it (packed once into ``<data_dir>/.packed``), or "synthetic"
+      (train.py's synthetic classes, drawn afresh).
     samples_dir: generated clips (see ``samples``).
     workdir: holds the f_real checkpoints (``<workdir>/f_real``, and
       ``f_real_seed<N>`` for the other seeds); default ``<samples_dir>/eval``.
@@ -531,8 +539,10 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
                              baseline_per_class, config.window_seconds, config.seeds[0])
   names, splits = _load_real(data_dir, n_classes)
   n = len(names)
-  real_dir = os.path.dirname(os.path.abspath(splits["train"].path))  # packed when folders
-  has_class_file = os.path.isfile(os.path.join(real_dir, splits_lib.CLASSES_FILE))
+  real_dir = (data_dir if data_dir == "synthetic"  # packed when folders
+              else os.path.dirname(os.path.abspath(splits["train"].path)))
+  has_class_file = data_dir == "synthetic" or os.path.isfile(
+      os.path.join(real_dir, splits_lib.CLASSES_FILE))
   clips, notes = samples_lib.read_samples(
       samples_dir, names, config.features.sample_rate, check_names=has_class_file)
   notes += _input_notes(splits, clips, names, samples_dir, baseline, config)
