@@ -6,8 +6,11 @@ textures, tone / rumble / chirp / clicks, see samplernn_jax/synthetic.py).
 
   python train.py --config configs/tiny.py --workdir runs/tiny
 
-The train cost falls from about 8 bits to below 4 bits per sample within the
-run's 600 steps.
+Over the run's 600 steps (0.8 of an epoch: max_steps ends it before
+num_epochs) the train cost falls from about 8.5 bits per sample to about 4.3,
+the valid and test costs to about 5.3 (2026-12-01, 2-core CPU, about a
+minute). ``sample_seconds`` is the length of the training samples written
+when ``--config.sample_every_evals`` turns them on (off by default).
 """
 from samplernn_jax.config import base_config
 

@@ -22,15 +22,19 @@ class WorkdirLock:
   """An exclusive ``flock`` on ``<workdir>/.lock`` for the life of the run.
 
   The kernel drops the lock when the process ends, however it ends (SIGKILL
-  included), so a crashed run never leaves a stale lock behind.
+  included), so a crashed run never leaves a stale lock behind. Used as a
+  context manager, a run that fails with nothing written but the lock file
+  removes the folder if it made it (a mistyped config leaves no empty run).
   """
 
   def __init__(self, workdir: str):
     self.workdir = workdir
     self._f = None
+    self._made = False
 
   def acquire(self) -> "WorkdirLock":
     try:
+      self._made = not os.path.isdir(self.workdir)
       os.makedirs(self.workdir, exist_ok=True)
       f = open(os.path.join(self.workdir, LOCK_FILE), "a+")
     except OSError as e:
@@ -65,8 +69,20 @@ class WorkdirLock:
   def __enter__(self):
     return self.acquire()
 
-  def __exit__(self, *exc):
+  def __exit__(self, exc_type, *exc):
+    if exc_type is not None and self._made and self._f is not None:
+      self._remove_if_only_the_lock()
     self.release()
+
+  def _remove_if_only_the_lock(self) -> None:
+    """Removes the folder this lock made while the lock is still held (no
+    other run can have started in it), when it holds the lock file only."""
+    try:
+      if os.listdir(self.workdir) == [LOCK_FILE]:
+        os.remove(os.path.join(self.workdir, LOCK_FILE))
+        os.rmdir(self.workdir)
+    except OSError:  # left as it is: the error that ended the run matters more
+      pass
 
 
 def check_writable(workdir: str) -> None:

@@ -408,6 +408,9 @@ MUTANTS = {
     "synthetic_names_unchecked": (
         "evaluation/run", 'has_class_file = data_dir == "synthetic" or os.path.isfile(',
         "has_class_file = os.path.isfile("),
+    "workdir_removed_though_not_made": (
+        "workdir", "if exc_type is not None and self._made and self._f is not None:",
+        "if exc_type is not None and self._f is not None:"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

@@ -32,6 +32,7 @@ from conftest import REPO, load_config_file, load_sample_py, random_batch, subpr
 from samplernn_jax import checkpoint, data, metrics, steps, trainer
 from samplernn_jax import config as config_lib
 from samplernn_jax import workdir as workdir_lib
+from samplernn_jax.errors import DataError
 
 TINY = {"dim": 16, "n_rnn": 1, "emb_size": 8, "seq_len": 64, "batch_size": 4}
 RUN = dict(TINY, max_steps=60, checkpoint_every_steps=5, log_every_steps=5,
@@ -449,6 +450,25 @@ def test_second_run_on_a_workdir_is_refused_until_the_first_dies(tmp_path, cache
   # The kernel dropped the dead run's flock: a new run takes the lock.
   with workdir_lib.WorkdirLock(wd):
     assert read_text(lock) == f"{os.getpid()} on {socket.gethostname()}"
+
+
+def test_a_start_refused_before_any_work_leaves_no_folder(tmp_path):
+  """A run whose config or data is refused at the start (here a data_dir
+  that does not exist) leaves no workdir behind when it made it, and keeps
+  a workdir that was there before. Rules out the empty
+  run folder holding only .lock that a mistyped config used to leave, and a
+  clean-up that removes a folder the run did not make."""
+  config = make_config(max_steps=1)
+  config.data_dir = str(tmp_path / "no_such_data")
+  wd = tmp_path / "runs" / "new"
+  with pytest.raises(DataError, match="no_such_data'?: no such folder"):
+    trainer.train_and_evaluate(config, str(wd))
+  assert not wd.exists() and (tmp_path / "runs").is_dir()
+  old = tmp_path / "old"
+  old.mkdir()
+  with pytest.raises(DataError):
+    trainer.train_and_evaluate(config, str(old))
+  assert old.is_dir()  # was there: kept (with the lock file it now holds)
 
 
 def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference, capsys):
