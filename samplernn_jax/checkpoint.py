@@ -107,8 +107,8 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
   for sub in (LATEST, BEST):
     if step in steps(sub):
       return sub, step
-  raise FileNotFoundError(f"{workdir}: no checkpoint at step {step} (have "
-                          f"{steps(LATEST) + steps(BEST)})")
+  raise FileNotFoundError(f"{workdir}: no checkpoint at step {step} (have {LATEST}/: "
+                          f"{steps(LATEST)}, {BEST}/: {steps(BEST)})")
 
 
 def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:

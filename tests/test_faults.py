@@ -461,7 +461,8 @@ def test_a_start_refused_before_any_work_leaves_no_folder(tmp_path):
   config = make_config(max_steps=1)
   config.data_dir = str(tmp_path / "no_such_data")
   wd = tmp_path / "runs" / "new"
-  with pytest.raises(DataError, match="no_such_data'?: no such folder"):
+  with pytest.raises(DataError, match=r"no_such_data'?: no such folder \(expected one "
+                     r"holding audio_train\.npz or class folders .* or synthetic"):
     trainer.train_and_evaluate(config, str(wd))
   assert not wd.exists() and (tmp_path / "runs").is_dir()
   old = tmp_path / "old"

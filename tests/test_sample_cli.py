@@ -484,7 +484,7 @@ BAD = {
     "seconds_negative": (["--seconds=-1"], "error: seconds=-1.0: expected a positive length"),
     "seconds_nan": (["--seconds", "nan"], "error: seconds=nan: expected a positive length"),
     "per_class_zero": (["--per_class", "0"], "error: per_class=0"),
-    "ckpt_step": (["--ckpt", "99"], "no checkpoint at step 99"),
+    "ckpt_step": (["--ckpt", "99"], "no checkpoint at step 99 (have checkpoints/: ["),
     "exists": (["--classes", "tone"], "pass --overwrite"),
     "stream_minmax": (["--stream", "--normalize", "minmax"], "--stream writes unscaled audio"),
     "prime_rate": (["--prime", "rate"], "sample rate 8000 Hz; expected 16000 Hz"),
