@@ -1,6 +1,8 @@
-"""Class-conditioned generation as one compiled program.
+"""Class-conditioned generation, one compiled program a block of samples.
 
-``generate`` runs a ``jax.lax.scan`` over the top tier's frames; inside each
+``generate_blocks`` (and ``generate``, all its blocks at once) runs one jitted
+block of ``block_samples`` after another, carrying the state between them;
+a block is a ``jax.lax.scan`` over the top tier's frames; inside each
 frame, a nested scan per lower tier and finally a scan over the samples of the
 bottom frame. The frame tiers step once per frame, the sample tier once per
 sample, with exactly the code of the training forward pass (``SampleRNN.tier``
@@ -375,10 +377,10 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       ``l_u + g * (l_c - l_u)`` (see the module docstring), at twice the
       work; log-probs are still the conditional model's.
     unroll: sample steps per iteration of the innermost scan
-      (``jax.lax.scan``'s unroll; 1 = none, the bottom frame size, 16 for
-      the paper, = all of a frame's): fewer loop iterations, and so fewer
-      loop-control round trips on a GPU, for a longer compile. The samples
-      are the same whatever this is.
+      (``jax.lax.scan``'s unroll). 1 unrolls nothing; the bottom frame
+      size (16 for the paper) unrolls all of a frame's samples. Fewer loop
+      iterations, and so fewer loop-control round trips on a GPU, for a
+      longer compile. The samples are the same whatever this is.
     batched_draws: True: a bottom frame's noise is drawn before its steps
       and their log-probs computed after them, one batched computation each;
       False: both inside every step (the older form, kept as

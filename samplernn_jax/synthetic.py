@@ -4,7 +4,8 @@ Four classes, each a stationary texture with its own spectrum:
 ``tone`` (a 330 Hz tone with harmonics and slow vibrato), ``rumble``
 (low-passed noise), ``chirp`` (rising sweeps, 1-3 kHz), ``clicks`` (a train of
 short decaying pulses). Each clip gets random phases, levels and noise from a
-seeded generator, so the data are the same on every machine.
+seeded generator, so the data are the same on every machine for a seed
+(train.py draws them with ``config.seed``: another seed, other clips).
 """
 from __future__ import annotations
 

@@ -44,6 +44,7 @@ RESUME_KEYS = ("batch_size", "seq_len", "seed", "dither", "balance_classes",
 
 
 def count_params(params) -> int:
+  """Parameters in a tree of arrays (or of their shapes)."""
   return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
 
 
@@ -157,7 +158,7 @@ def make_setup(config, model_cls: type[SampleRNN] = SampleRNN) -> Setup:
       dither=config.dither, balance=config.balance_classes,
       cond_dropout=config.cond_dropout)
   tx = steps.make_optimizer(config)
-  abstract = jax.eval_shape(functools.partial(_initial_state, config, model, tx))
+  abstract = jax.eval_shape(functools.partial(_fresh_train_state, config, model, tx))
   state_sharding = sharding.train_state_sharding(abstract, mesh)
   return Setup(dataset, model, mesh, batches, tx, abstract, state_sharding)
 
@@ -175,7 +176,7 @@ def _train_split(config, dataset: datasets.Dataset):
   return split
 
 
-def _initial_state(config, model, tx) -> steps.TrainState:
+def _fresh_train_state(config, model, tx) -> steps.TrainState:
   return steps.init_state(model, tx, jax.random.key(config.seed),
                           config.batch_size, config.seq_len)
 
@@ -215,7 +216,7 @@ def restore_or_init(config, setup: Setup, workdir: str, ckpts: ckpt_lib.Checkpoi
   step0 = ckpts.latest.latest_step()
   if step0 is None:
     check_fresh_start(workdir, ckpts)
-    init = functools.partial(_initial_state, config, setup.model, setup.tx)
+    init = functools.partial(_fresh_train_state, config, setup.model, setup.tx)
     return jax.jit(init, out_shardings=setup.state_sharding)(), {"best_valid": None}
   saved = ckpt_lib.read_meta(workdir, ckpt_lib.LATEST, step0)
   _check_resume_config(config, saved, workdir, setup.dataset.n_classes)
