@@ -1,6 +1,6 @@
 """Trains conditional SampleRNN; resumes when the workdir holds a checkpoint.
 
-  python train.py --config configs/tiny.py --workdir runs/tiny
+  python train.py --config configs/tiny.py            # into runs/tiny
   python train.py --config configs/dcase2016.py --config.data_dir=D --workdir runs/paper
 """
 import os
@@ -15,7 +15,8 @@ _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf
 _CONFIG = cli.define_config(config_flags.DEFINE_config_file, "config", _DEFAULT_CONFIG,
                             "experiment config (a configs/*.py file); set any of its "
                             "keys with --config.KEY=VALUE, e.g. --config.max_steps=100")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/default", "run folder: checkpoints, logs, samples")
+_WORKDIR = flags.DEFINE_string("workdir", "", "run folder: checkpoints, logs, samples; "
+                                "default runs/<the config file's name>, e.g. runs/default")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "join a multi-host run detected by JAX (SLURM, Open MPI)")
 _COORDINATOR = flags.DEFINE_string("coordinator", "", "multi-host: address:port of process 0")
@@ -27,7 +28,12 @@ def _run():
   from samplernn_jax import distributed, trainer
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                          auto=_DISTRIBUTED.value)
-  trainer.train_and_evaluate(cli.config_value(_CONFIG), _WORKDIR.value)
+  config = cli.config_value(_CONFIG)
+  workdir = _WORKDIR.value
+  if not workdir:
+    workdir = cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))
+    print(f"workdir {workdir} (named after --config; --workdir chooses another)")
+  trainer.train_and_evaluate(config, workdir)
 
 
 def main(argv=None):

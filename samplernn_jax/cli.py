@@ -144,6 +144,13 @@ def unknown_key_message(text: str, argv: list[str]) -> str:
           "samplernn_jax/config.py base_config()")
 
 
+def default_workdir(config_file: str) -> str:
+  """train.py's workdir when none is given: ``runs/<config file's name>``
+  (``configs/tiny.py`` -> ``runs/tiny``), so that runs of two configs do not
+  meet in one folder."""
+  return os.path.join("runs", os.path.splitext(os.path.basename(config_file))[0])
+
+
 def config_value(flag):
   """The ConfigDict of a ``DEFINE_config_file`` flag; exit 2 if it did not load."""
   try:

@@ -161,3 +161,18 @@ def test_help_lists_the_config_flag(script):
   own = p.stdout.split(f"{script.split('/')[-1]}:", 1)
   assert len(own) == 2 and "  --config:" in own[1], p.stdout[-3000:]
   assert "--config.KEY=VALUE" in own[1]  # how to set one key, said where --config is
+
+
+def test_train_py_names_its_workdir_after_the_config(tmp_path):
+  """Without --workdir, train.py trains into runs/<config file's name>
+  (configs/tiny.py -> runs/tiny, relative to where it runs) and says so.
+  Rules out the fixed runs/default, where a tiny run and the default run
+  met in one folder (and the second was refused or resumed the first)."""
+  p = subprocess.run([sys.executable, os.path.join(REPO, "train.py"), "--config",
+                      os.path.join(REPO, "configs", "tiny.py"),
+                      f"--config.data_dir={tmp_path / 'missing'}"],
+                     cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
+                     timeout=300)
+  assert p.returncode == 2 and "missing': no such folder" in p.stderr, p.stderr[-3000:]
+  assert "workdir runs/tiny (named after --config" in p.stdout
+  assert cli.default_workdir("configs/default.py") == os.path.join("runs", "default")
