@@ -45,14 +45,10 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as pl_triton
 
 from samplernn_jax import kernels
 
 Array = jax.Array
-
-_COMPILER = pl_triton.CompilerParams(num_warps=4, num_stages=2)
-
 
 def blocks(batch: int, hidden: int) -> tuple[int, int, int]:
   """(bm, bn, bk) for a layer of ``hidden`` units over ``batch`` rows: powers of
@@ -159,7 +155,7 @@ def _call(kernel, out_shape, grid, aliases, interpret, name, cost):
   interpreter where the program is compiled for a CPU, Triton elsewhere.
   ``cost``: (matmul FLOPs, bytes moved, operand dtype) of one call."""
   call = functools.partial(pl.pallas_call, kernel, out_shape=out_shape, grid=grid,
-                           input_output_aliases=aliases, compiler_params=_COMPILER, name=name,
+                           input_output_aliases=aliases, compiler_params=kernels.triton_params(), name=name,
                            metadata=kernels.cost_metadata(*cost))
   if interpret is not None:
     return call(interpret=interpret)

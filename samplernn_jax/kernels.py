@@ -26,11 +26,22 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as pl_triton
 
 Array = jax.Array
 
 _HLO_DTYPES = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}
+
+
+def triton_params():
+  """The kernels' Triton launch settings (4 warps, 2 pipeline stages), its
+  module imported on first use: jax 0.11 deprecates Pallas' Triton backend,
+  and a jax without it must still import the library, whose XLA paths (the
+  defaults) need none of it. None there (interpret mode runs without it)."""
+  try:
+    from jax.experimental.pallas import triton as pl_triton
+  except ImportError:
+    return None
+  return pl_triton.CompilerParams(num_warps=4, num_stages=2)
 
 
 def cost_metadata(flops: float, bytes_accessed: float, dtype) -> dict[str, str]:
@@ -99,7 +110,7 @@ def one_hot_grad(idx: Array, g: Array, q: int, dtype, block_n: int = 128,
       in_specs=[pl.BlockSpec((1, n_pad), lambda j, k: (j, 0)),
                 pl.BlockSpec((n_pad, block_h), lambda j, k: (0, k))],
       out_specs=pl.BlockSpec((1, q_pad, block_h), lambda j, k: (j, 0, k)),
-      compiler_params=pl_triton.CompilerParams(num_warps=4, num_stages=2),
+      compiler_params=triton_params(),
       name="one_hot_grad")
   if interpret is None:  # chosen when lowered, by the platform compiled for
     out = jax.lax.platform_dependent(idx_t, g, cpu=call(interpret=True),

@@ -6,13 +6,15 @@ lowering it for CUDA on this machine, no GPU needed. Speed is measured on a
 GPU by benchmarks/train_speed.py (``--sample_l1 table_pallas``), never here.
 """
 import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import bf16_rounded
+from conftest import REPO, bf16_rounded, subprocess_env
 from samplernn_jax import kernels
 
 
@@ -70,3 +72,26 @@ def test_one_hot_grad_default_follows_the_platform_compiled_for():
       r"custom_call @(\S+)\(", traced.lower(lowering_platforms=(platform,)).as_text())
   assert calls("cuda") == ["__gpu$xla.gpu.triton"]
   assert "__gpu$xla.gpu.triton" not in calls("cpu")
+
+
+BLOCK_TRITON = r"""
+import sys
+class NoTriton:  # a jax without Pallas' Triton backend (deprecated in jax 0.11)
+  def find_spec(self, name, path=None, target=None):
+    if name == "jax.experimental.pallas.triton" or name.startswith("jax._src.pallas.triton"):
+      raise ImportError(f"no {name} in this jax")
+sys.meta_path.insert(0, NoTriton())
+from samplernn_jax import gru_pallas, kernels, sampling, trainer  # noqa: F401
+print("imported", kernels.triton_params())
+"""
+
+
+def test_the_library_imports_without_pallas_triton_backend():
+  """Importing the library (trainer, sampler, both Pallas kernel modules)
+  does not import Pallas' Triton backend, which jax 0.11 deprecates: a jax
+  without it still trains and samples on the XLA paths, the defaults.
+  Rules out the module-level import and CompilerParams that would make
+  every entry point fail at import on such a jax."""
+  p = subprocess.run([sys.executable, "-c", BLOCK_TRITON], cwd=REPO, env=subprocess_env(),
+                     capture_output=True, text=True, timeout=300)
+  assert p.returncode == 0 and "imported None" in p.stdout, p.stderr[-3000:]
