@@ -6,6 +6,8 @@ I/O), so a benchmark's import path stays that of the code it measures.
 import datetime
 import json
 import os
+import sys
+import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,18 +76,21 @@ def train_flops_per_sample(config, n_classes: int) -> float:
   return 3.0 * fwd
 
 
-def matmul_flops_per_s(dtype: str = "float32", n: int = 1024, repeats: int = 7) -> float:
+def matmul_flops_per_s(dtype: str = "float32", n: int | None = None, repeats: int = 7) -> float:
   """The device's own dense-matmul throughput, measured here: FLOP/s of a
   jitted [n, n] x [n, n] product (2 n^3 FLOPs), median of ``repeats`` timed
   calls after a warm-up. The physical reference for a row measured in the
   same run: a step's model FLOP/s divided by it is the fraction of what this
   device's matmul reaches (``fraction_of_matmul``), where no vendor peak is
-  known (CPUs)."""
+  known (CPUs). ``n`` defaults to 1024 on a CPU and 8192 elsewhere: a GPU's
+  1024-square product takes a few microseconds, less than the call's own
+  dispatch and synchronisation, and would read 10-20x low."""
   import statistics
   import time
 
   import jax
   import jax.numpy as jnp
+  n = n or (1024 if on_cpu() else 8192)
   a = jax.random.normal(jax.random.key(0), (n, n), jnp.dtype(dtype))
   f = jax.jit(lambda x: x @ x)
   jax.block_until_ready(f(a))
@@ -115,6 +120,26 @@ def on_cpu() -> bool:
 
 def today() -> str:
   return datetime.date.today().isoformat()
+
+
+_FAILED: list[dict] = []
+
+
+def error_row(context: dict, error: Exception) -> dict:
+  """The row of a setting whose measurement raised: ``context`` (what names
+  the setting) with the error, its traceback on stderr. On a lent GPU one
+  setting's failure (a kernel that does not compile) must not end the rows
+  after it; ``exit_if_any_failed`` makes the script's exit status say so."""
+  traceback.print_exception(error, file=sys.stderr)
+  _FAILED.append(context)
+  return {**context, "error": f"{type(error).__name__}: {error}"[:2000], "date": today()}
+
+
+def exit_if_any_failed() -> None:
+  failed = len(_FAILED)
+  _FAILED.clear()  # the next run in this process starts afresh
+  if failed:
+    raise SystemExit(f"error: {failed} setting(s) failed; their rows hold the error")
 
 
 def emit(row: dict) -> None:

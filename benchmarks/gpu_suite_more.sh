@@ -18,9 +18,12 @@
 #
 #   bash benchmarks/gpu_suite_more.sh [OUT_DIR]
 #
-# Rows go to OUT_DIR/<name>.jsonl (train, train_command_buffers, sample,
-# sampler_ops), as gpu_suite.sh's.
+# Rows go to OUT_DIR/more_<name>.jsonl (train, train_command_buffers, sample,
+# sampler_ops), beside more_device.txt and more_stderr.log: a second call's
+# files beside the first's, none replaced. Give the call BUDGET=<its limit -
+# 40> and GIT_HEAD=<commit>.
 set -u
+SUITE_PREFIX=more_
 source "$(dirname "$0")/gpu_env.sh"
 
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
@@ -50,4 +53,4 @@ T=150 run sample $B/sample_speed.py --configs paper --batches 300 --seconds 2 --
 # autodiff of each (four rows).
 T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfloat16 \
     --grad_matmuls dtype --grad_matmuls autodiff --loss_grad vjp --loss_grad autodiff
-echo "# done" >&2
+echo "# done at ${SECONDS} s" | tee -a "$LOG" >&2

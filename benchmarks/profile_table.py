@@ -5,9 +5,9 @@
 
 Reads the newest ``*.trace.json.gz`` under ``--trace_dir`` (train_speed.py
 and sample_speed.py write one with ``--profile``) and sums the duration of
-every complete event run by the device: on a GPU the kernels of the
-``/device:GPU:N`` processes, on a CPU the XLA executor threads
-(``tf_XLA*``). One JSON row an operation (name, total ms, calls, mean us,
+every complete event run by the device that holds no other: on a GPU the
+kernels of the ``/device:GPU:N`` processes' stream lines, on a CPU the XLA
+executor threads (``tf_XLA*``) without the executor's wrapping events. One JSON row an operation (name, total ms, calls, mean us,
 share of the device time), the largest first, then a summary row. The
 operation name is the HLO op's (``args.hlo_op``) where the trace gives it,
 else the kernel's; a row also keeps the first call's kernel name, JAX
@@ -36,7 +36,10 @@ def newest_trace(trace_dir: str) -> str:
 
 
 def device_events(trace: dict) -> list[dict]:
-  """Complete ('X') events on the device: GPU processes, else XLA CPU threads."""
+  """Complete ('X') events on the device, leaves only: on a GPU the kernels
+  of its ``Stream`` lines (its derived "XLA Modules" and "XLA Ops" lines
+  repeat the same time: counted, they would double it), else the XLA CPU
+  threads' events."""
   events = trace["traceEvents"] if isinstance(trace, dict) else trace
   procs, threads = {}, {}
   for e in events:
@@ -47,9 +50,30 @@ def device_events(trace: dict) -> list[dict]:
   gpu = {p for p, n in procs.items() if n.startswith("/device:GPU")}
   done = [e for e in events if e.get("ph") == "X" and "dur" in e]
   if gpu:
-    return [e for e in done if e["pid"] in gpu]
-  return [e for e in done if threads.get((e["pid"], e.get("tid")), "").startswith("tf_XLA")
-          and not e["name"].startswith("end: ")]
+    on_gpu = [e for e in done if e["pid"] in gpu]
+    streams = [e for e in on_gpu if threads.get((e["pid"], e.get("tid")), "").startswith("Stream")]
+    return leaf_events(streams or on_gpu)
+  return leaf_events([e for e in done
+                      if threads.get((e["pid"], e.get("tid")), "").startswith("tf_XLA")
+                      and not e["name"].startswith("end: ")])
+
+
+def leaf_events(events: list[dict]) -> list[dict]:
+  """The events that hold no other event of their thread: a wrapper (the CPU
+  executor's ``ThunkExecutor::Execute`` around the operations it runs) would
+  count its children's time a second time. Events without a start time are
+  kept."""
+  by_thread = collections.defaultdict(list)
+  for e in events:
+    if "ts" in e:
+      by_thread[(e["pid"], e.get("tid"))].append(e)
+  parents = set()
+  for evs in by_thread.values():
+    evs.sort(key=lambda e: (float(e["ts"]), -float(e["dur"])))
+    for a, b in zip(evs, evs[1:]):
+      if float(b["ts"]) < float(a["ts"]) + float(a["dur"]):  # b starts inside a
+        parents.add(id(a))
+  return [e for e in events if id(e) not in parents]
 
 
 # What a GPU trace's event may say of the operation beyond its HLO op's name:

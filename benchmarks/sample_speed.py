@@ -37,7 +37,9 @@ speedup_vs_python_loop, baseline_same_samples, device
 (``jax.devices()[0].device_kind``), model_flops_per_sample (the forward
 matmuls: a third of common.train_flops_per_sample, however the sampler does
 them), device_matmul_flops_per_s (this device's own matmul, measured in the
-same run) and fraction_of_matmul (model FLOP/s over it), date.
+same run) and fraction_of_matmul (model FLOP/s over it), date. A setting
+that raises gives a row with its ``error`` instead; the others still run,
+and the script exits 1 at the end.
 
 The paper reports 300 clips x 5 s in 265 s on a GTX Titan Xp: about 90 k
 samples/s, a real-time factor of 5.7 in total (0.019 per clip).
@@ -256,12 +258,18 @@ def _run():
       settings = [(u, d, m, h) for h in _HIDDEN1.value for d in _DRAWS.value
                   for u in _UNROLL.value for m in _MIN_ROWS.value]
       for i, (unroll, draws, rows, hidden1) in enumerate(settings):  # baseline: the first
-        row, x = _row(name, config, n_classes, model, params, b, seconds,
-                      baseline_seconds if i == 0 else 0.0, matmul, unroll, first_x,
-                      profile, _GUIDANCE.value, draws, rows, hidden1)
+        try:
+          row, x = _row(name, config, n_classes, model, params, b, seconds,
+                        baseline_seconds if i == 0 else 0.0, matmul, unroll, first_x,
+                        profile, _GUIDANCE.value, draws, rows, hidden1)
+        except Exception as e:  # the next settings still run (a lent GPU's minutes)
+          row, x = common.error_row({"config": name, "batch": b, "dtype": config.dtype,
+                                     "sample_l1": config.sample_l1, "unroll": unroll,
+                                     "draws": draws, "min_rows": rows, "hidden1": hidden1}, e), None
         first_x = x if i == 0 else first_x
         profile = ""  # only the first row is traced
         common.emit(row)
+  common.exit_if_any_failed()
 
 
 def main(argv=None):

@@ -19,13 +19,17 @@ FLOPs per second over the device's dense peak, when known), xla_flops_per_step
 (XLA's cost analysis of the compiled step: every operation, not only matmuls),
 xla_bytes_per_step (the same analysis' bytes accessed: memory traffic as XLA
 counts it, before caches),
-device_matmul_flops_per_s (this device's own [1024, 1024] matmul, measured
-in the same run: common.matmul_flops_per_s) and fraction_of_matmul (model
+device_matmul_flops_per_s (this device's own square matmul, 1024 a side on
+a CPU, 8192 elsewhere, measured in the same run: common.matmul_flops_per_s) and fraction_of_matmul (model
 FLOP/s over it: the physical reference of a CPU row, where no peak is known),
 peak_memory_bytes (device memory on GPU; process RSS on CPU; the process's
 peak so far, so a row after a larger one shows the larger one's),
 temp_bytes (the compiled step's scratch memory by XLA's buffer assignment:
-the row's own), date.
+the row's own), train_bits (the mean cost of the warm-up and timed steps, all
+on one batch from the same start: the forms of a setting agree to rounding)
+and nonfinite_step (-1, or the first step whose loss or gradient was not
+finite), date. A setting that raises gives a row with its ``error`` instead;
+the others still run, and the script exits 1 at the end.
 With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run.
 Random data and freshly initialised parameters; the step is the real
 ``steps.train_step``, jitted and sharded over every device as in training.
@@ -159,6 +163,11 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
                                                len(jax.devices())),
       "xla_flops_per_step": flops, "xla_bytes_per_step": bytes_accessed,
       "peak_memory_bytes": peak_memory(), "temp_bytes": temp_bytes,
+      # The timed steps' own cost and finiteness: rows of one setting's forms
+      # start from the same parameters and batch, so a kernel that computes
+      # the wrong thing shows here, not only in its speed.
+      "train_bits": float(state.bits_sum / state.bits_count),
+      "nonfinite_step": int(state.nonfinite_step),
   }
   if baseline:
     with jax.disable_jit():
@@ -188,10 +197,16 @@ def _run():
       for l1, form, unroll, kernel in baselines.settings(
           _SAMPLE_L1.value, _FORMS, _RNN_UNROLL.value, _RNN_KERNEL.value):
         config.sample_l1, config.rnn_unroll, config.rnn_kernel = l1, unroll, kernel
-        row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
-                                         _PROFILE.value, form),
-               "date": common.today()}
+        try:
+          row = {"config": name, **measure(config, n_classes, _STEPS.value, _BASELINE.value,
+                                           _PROFILE.value, form),
+                 "date": common.today()}
+        except Exception as e:  # the next settings still run (a lent GPU's minutes)
+          row = common.error_row({"config": name, "batch_size": config.batch_size,
+                                  "dtype": config.dtype, "sample_l1": l1, **form,
+                                  "rnn_unroll": unroll, "rnn_kernel": kernel}, e)
         common.emit(row)
+  common.exit_if_any_failed()
 
 
 def main(argv=None):

@@ -107,8 +107,9 @@ def test_rows_carry_the_device_matmul_reference():
   out a reference missing on CPU rows, or a fraction of some other figure),
   and the config's rnn_unroll it ran, and the compiled step's own scratch
   memory (temp_bytes: peak_memory_bytes is the process's peak, which an
-  earlier, larger row sets). Only the arithmetic is checked: no timing is
-  asserted."""
+  earlier, larger row sets), and the timed steps' cost and finiteness
+  (rules out a row that cannot show a kernel computing the wrong thing).
+  Only the arithmetic is checked: no timing is asserted."""
   import train_speed
   config, n = common.load_config("tiny")
   config.batch_size, config.seq_len, config.rnn_unroll = 2, 64, 2
@@ -120,6 +121,35 @@ def test_rows_carry_the_device_matmul_reference():
       row["model_flops_per_sample"] * row["samples_per_s"] / ref, rel=1e-12)
   assert common.fraction_of(10.0, 3.0, 60.0, devices=2) == pytest.approx(0.25)
   assert isinstance(row["temp_bytes"], int) and row["temp_bytes"] > 0  # the row's own memory
+  # a fresh model on random levels: about 8-9 bits (log2 of 256 levels is 8)
+  assert row["nonfinite_step"] == -1 and 6 < row["train_bits"] < 12
+
+
+def test_a_failing_setting_is_a_row_and_the_next_settings_run(monkeypatch, capsys):
+  """train_speed.py: a setting whose measurement raises (on a lent GPU, a
+  kernel that does not compile) gives a row naming the setting and the
+  error, the settings after it still run, and the script exits 1 at the
+  end. Rules out the first failure ending the command (and with it the
+  rows of every later setting in the device call's few minutes) and a
+  failure that exits 0 unnoticed."""
+  import train_speed
+
+  def measure(config, n_classes, n_steps, baseline, profile="", form=None):
+    if config.rnn_unroll == 1:
+      raise RuntimeError("Triton compile failed")
+    return {"rnn_unroll": config.rnn_unroll, "step_s": 1.0}
+
+  monkeypatch.setattr(train_speed, "measure", measure)
+  with pytest.raises(SystemExit, match="^error: 1 setting"):
+    train_speed.main(["--configs", "tiny", "--batch_sizes", "2", "--rnn_unroll", "1",
+                      "--rnn_unroll", "2"])
+  out = capsys.readouterr()
+  rows = [json.loads(l) for l in out.out.splitlines() if l.startswith("{")]
+  assert [(r["rnn_unroll"], r.get("error")) for r in rows] == [
+      (1, "RuntimeError: Triton compile failed"), (2, None)]
+  assert rows[0]["batch_size"] == 2 and rows[0]["config"] == "tiny"
+  assert "Traceback" in out.err
+  train_speed.main(["--configs", "tiny", "--batch_sizes", "2", "--rnn_unroll", "2"])  # exit 0
 
 
 def _tiny_bf16_step(sample_l1):
@@ -370,3 +400,34 @@ def test_profile_table_sums_device_time_per_op():
   rows = profile_table.op_table(profile_table.device_events(trace), top=10)
   assert rows[1]["kernel"] == "fusion_kernel_a" and rows[0]["kernel"] == "gemm"
   assert rows[1]["tf_op"] == "jit(train_step)/dot_general" and "kernel" not in rows[2]
+
+
+def test_profile_table_counts_each_moment_of_device_time_once():
+  """A GPU trace's derived lines ("XLA Modules": one event a program run,
+  "XLA Ops": one an operation) repeat the time of its stream's kernels, and
+  a CPU trace's executor event wraps the operations it runs: profile_table
+  counts the stream's kernels only, and on a CPU the events that hold no
+  other. Rules out shares that add up to two or three times the device time
+  (a module's row above every kernel's, each op counted twice)."""
+  import profile_table
+  meta = lambda pid, tid, kind, name: {"ph": "M", "pid": pid, "tid": tid, "name": kind,
+                                       "args": {"name": name}}
+  x = lambda pid, tid, name, ts, dur, op=None: {
+      "ph": "X", "pid": pid, "tid": tid, "name": name, "ts": ts, "dur": dur,
+      "args": {"hlo_op": op} if op else {}}
+  gpu = {"traceEvents": [
+      meta(2, 0, "process_name", "/device:GPU:0"), meta(2, 1, "thread_name", "Stream #14(Compute)"),
+      meta(2, 2, "thread_name", "XLA Modules"), meta(2, 3, "thread_name", "XLA Ops"),
+      x(2, 1, "gemm_kernel", 0.0, 600.0, "dot.7"), x(2, 1, "loop_fusion", 600.0, 400.0, "fusion.1"),
+      x(2, 2, "jit_train_step", 0.0, 1000.0), x(2, 3, "dot.7", 0.0, 600.0),
+      x(2, 3, "fusion.1", 600.0, 400.0)]}
+  rows = profile_table.op_table(profile_table.device_events(gpu), top=10)
+  assert [(r["op"], r["total_ms"]) for r in rows] == [("dot.7", 0.6), ("fusion.1", 0.4)]
+  cpu = {"traceEvents": [
+      meta(1, 0, "process_name", "/host:CPU"), meta(1, 5, "thread_name", "tf_XLACpu/1"),
+      x(1, 5, "ThunkExecutor::Execute", 0.0, 1000.0), x(1, 5, "dot.7", 0.0, 700.0),
+      x(1, 5, "fusion.1", 700.0, 250.0), x(1, 5, "wait", 1000.0, 50.0)]}
+  rows = profile_table.op_table(profile_table.device_events(cpu), top=10)
+  assert sorted((r["op"], r["total_ms"]) for r in rows) == [
+      ("dot.7", 0.7), ("fusion.1", 0.25), ("wait", 0.05)]
+  assert sum(r["share"] for r in rows) == pytest.approx(1.0)

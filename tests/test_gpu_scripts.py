@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -158,3 +159,33 @@ def test_gpu_scripts_leave_what_the_device_tool_brings_back():
           assert not cmd[cmd.index(flag) + 1].startswith("/tmp/out"), (script, cmd)
   assert files_written(os.path.join(REPO, "benchmarks", "gpu_suite.sh")) >= {
       "train.jsonl", "sample.jsonl", "profiled.jsonl", "profile.jsonl"}
+
+
+def test_gpu_env_installs_wheel_by_wheel_and_stops_when_jax_cannot_use_the_gpu(tmp_path):
+  """benchmarks/gpu_env.sh (sourced by every GPU script) installs .whl/ one
+  wheel at a time, so a wheel for another Python is logged and skipped
+  instead of leaving ml_collections out with it (pip installs a list all or
+  nothing); runs JAX on cuda unless told otherwise, so that on a machine
+  whose GPU does not start (here: none) it stops at once with one line,
+  where JAX would fall back to the CPU and every command would run until
+  its limit; and writes the commit it was given to device.txt. Rules out
+  the silent CPU fall-back that would spend a whole lent GPU's call, and
+  the all-or-nothing install."""
+  shutil.copytree(os.path.join(REPO, "benchmarks"), tmp_path / "benchmarks")
+  (tmp_path / ".whl").mkdir()
+  (tmp_path / ".whl" / "cffi-9.9-cp313-cp313-manylinux_2_28_x86_64.whl").write_bytes(b"")
+  env = {k: v for k, v in subprocess_env().items() if k != "JAX_PLATFORMS"}
+  env["GIT_HEAD"] = "abc1234"
+  script = "source benchmarks/gpu_env.sh out && echo sourced"
+  p = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                     text=True, timeout=300)
+  log = (tmp_path / "out" / "stderr.log").read_text()
+  assert p.returncode == 1 and "sourced" not in p.stdout, p.stdout + p.stderr
+  assert "# could not install .whl/cffi-9.9-cp313" in log
+  assert "error: JAX did not start on JAX_PLATFORMS=cuda" in log
+  env["JAX_PLATFORMS"] = "cpu"  # told otherwise: a dry run on this machine
+  p = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                     text=True, timeout=300)
+  assert p.returncode == 0 and "sourced" in p.stdout, p.stdout + p.stderr
+  device = (tmp_path / "out" / "device.txt").read_text()
+  assert device.startswith("commit abc1234\n") and "jax " in device
