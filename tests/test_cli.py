@@ -1,4 +1,4 @@
-"""One command-line convention for every entry point (issue 16, item 2).
+"""One command-line convention for every entry point.
 
 Each script parses absl flags through ``cli.parse_flags`` and runs through
 ``cli.absl_main``: an unknown flag and a stray positional argument are each

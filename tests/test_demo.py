@@ -1,4 +1,4 @@
-"""The pretrained demo model in demo/ (issue 11).
+"""The pretrained demo model in demo/.
 
 It must load into the current model code (a change of the model's shape
 fails here: retrain the demo with the command in demo/README.md), its valid

@@ -1,4 +1,4 @@
-"""Research variants (issue 7) and the fast paths (issue 9).
+"""Research variants and the fast paths.
 
 Every variant config in configs/ trains (cost falls on a fixed batch); the
 three-tier and LSTM parameter counts equal counts written out by hand; the
