@@ -173,34 +173,21 @@ def _manifest_steps(samples_dir: str) -> list:
 
 def _load_real(data_dir: str, n_classes: int | None):
   """Class names and the train, valid (or None) and test splits of ``data_dir``
-  (a folder as train.py takes it, or ``synthetic``: a fresh draw of train.py's
-  synthetic classes, ``datasets.open_dataset``)."""
-  if data_dir == "synthetic":
-    ds = datasets.open_dataset(data_dir, n_classes or 0)
-    return ds.class_names, {"train": ds.train, "valid": ds.valid, "test": ds.test}
-  if not os.path.isdir(datasets.locate(data_dir)):  # also from the repository root
-    raise EvalError(f"data_dir {data_dir}: no such directory (expected a folder of "
-                    "npz splits or of class folders, or synthetic)")
-  data_dir = datasets.resolve_data_dir(data_dir)  # as train.py; class folders: packed
-  for split in ("train", "test"):
-    p = splits_lib.split_path(data_dir, split)
-    if not os.path.isfile(p):
-      raise EvalError(f"data_dir {data_dir}: missing the {split} split {p} "
-                      "(the evaluation needs audio_train.npz and audio_test.npz;"
-                      " audio_valid.npz is optional)")
-  names = splits_lib.load_class_names(data_dir, 0)  # [] when no classes.json
-  if n_classes is None:
-    if names:
-      n_classes = len(names)
-    else:  # no classes.json: as many classes as the labels show
-      n_classes = 1 + max(int(splits_lib.load_split(splits_lib.split_path(data_dir, s)).sid.max())
-                          for s in ("train", "test"))
-  names = splits_lib.load_class_names(data_dir, n_classes)[:n_classes]
-  splits = {}
-  for s in splits_lib.SPLITS:
-    p = splits_lib.split_path(data_dir, s)
-    splits[s] = splits_lib.load_split(p, n_classes) if os.path.isfile(p) else None
-  return names, splits
+  as train.py takes it (``datasets.open_dataset``: npz splits, class folders
+  packed once, or ``synthetic``, drawn afresh); the test split is required."""
+  if data_dir != "synthetic":
+    if not os.path.isdir(datasets.locate(data_dir)):  # also from the repository root
+      raise EvalError(f"data_dir {data_dir}: no such directory (expected a folder of "
+                      "npz splits or of class folders, or synthetic)")
+    data_dir = datasets.resolve_data_dir(data_dir)  # class folders: packed
+    for split in ("train", "test"):
+      p = splits_lib.split_path(data_dir, split)
+      if not os.path.isfile(p):
+        raise EvalError(f"data_dir {data_dir}: missing the {split} split {p} "
+                        "(the evaluation needs audio_train.npz and audio_test.npz;"
+                        " audio_valid.npz is optional)")
+  ds = datasets.open_dataset(data_dir, n_classes or 0, setting="data_dir")
+  return ds.class_names, {"train": ds.train, "valid": ds.valid, "test": ds.test}
 
 
 def _split_features(split: splits_lib.Split, cfg: EvalConfig, mode: str):
