@@ -407,8 +407,7 @@ MUTANTS = {
     "position_past_int32": ("sampling", "  if total >= 2 ** 31:", "  if total > 2 ** 31:"),
     "training_samples_of_every_class": ("trainer", "if class_rms[c] is not None]", "if True]"),
     "synthetic_names_unchecked": (
-        "evaluation/run", 'has_class_file = data_dir == "synthetic" or os.path.isfile(',
-        "has_class_file = os.path.isfile("),
+        "evaluation/run", "    return data_dir, True\n", "    return data_dir, False\n"),
     "workdir_removed_though_not_made": (
         "workdir", "if exc_type is not None and self._made and self._f is not None:",
         "if exc_type is not None and self._f is not None:"),

@@ -526,10 +526,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
                              baseline_per_class, config.window_seconds, config.seeds[0])
   names, splits = _load_real(data_dir, n_classes)
   n = len(names)
-  real_dir = (data_dir if data_dir == "synthetic"  # packed when folders
-              else os.path.dirname(os.path.abspath(splits["train"].path)))
-  has_class_file = data_dir == "synthetic" or os.path.isfile(
-      os.path.join(real_dir, splits_lib.CLASSES_FILE))
+  real_dir, has_class_file = _real_dir(data_dir, splits)
   clips, notes = samples_lib.read_samples(
       samples_dir, names, config.features.sample_rate, check_names=has_class_file)
   notes += _input_notes(splits, clips, names, samples_dir, baseline, config)
@@ -549,9 +546,23 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   results["f_real_history"] = per_seed[0]["f_real_history"]
   _write_outputs(out_dir, results, per_seed[0]["preds"], names, x_test, splits["test"],
                  inputs.x_gen, y_gen, clips, samples_dir, baseline, notes, config)
-  log(f"wrote {os.path.join(out_dir, EVAL_JSON)} and {REPORT_HTML}: "
-      + ", ".join(f"{k} {_fmt_spread(results['spread'][k])}" for k in ACCURACIES)
-      + ", frechet " + _fmt_spread(results["spread"]["frechet"], 1)
-      + " (real floor " + _fmt_spread(results["spread"]["frechet_real_floor"], 1) + ")")
+  log(f"wrote {os.path.join(out_dir, EVAL_JSON)} and {REPORT_HTML}: {_headline(results)}")
   return results
+
+
+def _real_dir(data_dir: str, splits) -> tuple[str, bool]:
+  """Where the real splits are (packed when class folders; "synthetic" when
+  made) and whether their class names are known (classes.json, or the
+  synthetic data's own), so that generated clips are matched by name."""
+  if data_dir == "synthetic":
+    return data_dir, True
+  real_dir = os.path.dirname(os.path.abspath(splits["train"].path))
+  return real_dir, os.path.isfile(os.path.join(real_dir, splits_lib.CLASSES_FILE))
+
+
+def _headline(results: dict) -> str:
+  sp = results["spread"]
+  return (", ".join(f"{k} {_fmt_spread(sp[k])}" for k in ACCURACIES)
+          + ", frechet " + _fmt_spread(sp["frechet"], 1)
+          + " (real floor " + _fmt_spread(sp["frechet_real_floor"], 1) + ")")
 
