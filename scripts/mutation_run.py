@@ -411,6 +411,7 @@ MUTANTS = {
     "workdir_removed_though_not_made": (
         "workdir", "if exc_type is not None and self._made and self._f is not None:",
         "if exc_type is not None and self._f is not None:"),
+    "linear_epsilon_doubled": ("quantize", "_EPS = np.float64(1e-5)", "_EPS = np.float64(2e-5)"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

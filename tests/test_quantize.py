@@ -68,6 +68,24 @@ def test_linear_ramp_matches_paper_formula():
   assert expected[0] == 0 and expected[-1] == 255 and expected[500] == 128
 
 
+def test_linear_boundaries_fall_where_the_originals_constants_put_them():
+  """Values a hair (1e-9 of a level) either side of where the original's
+  ``x * (256 - 1e-5) + 5e-6`` crosses each level land on its side: every
+  level boundary is where the original's two constants put it. A ramp or
+  random values never come this close to a boundary, so they let any
+  nearby constant pass (1e-5 -> 2e-5 moves every boundary by up to half of
+  1e-5 of a level: checked below to change most of these values)."""
+  k = np.arange(1, 256, dtype=np.float64)
+  low = (k - 5e-6 - 1e-9) / (256 - 1e-5)  # just below level k by the original's rule
+  high = (k - 5e-6 + 1e-9) / (256 - 1e-5)  # just above it
+  clip = np.concatenate([[0.0, 1.0], low, high])  # min 0, max 1: scaling is exact
+  expected = [paper_linear(v) for v in clip]
+  assert expected[2:257] == list(range(0, 255)) and expected[257:] == list(range(1, 256))
+  np.testing.assert_array_equal(quant.quantize(clip[None], "linear")[0], expected)
+  other = [int(v * (256 - 2e-5) + 1e-5) for v in clip]  # another epsilon
+  assert sum(a != b for a, b in zip(other, expected)) > 200
+
+
 def test_linear_is_per_clip_min_max():
   """Each row is scaled by its own min and max (then the paper's formula)."""
   rng = np.random.default_rng(1)
