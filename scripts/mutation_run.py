@@ -412,6 +412,8 @@ MUTANTS = {
         "workdir", "if exc_type is not None and self._made and self._f is not None:",
         "if exc_type is not None and self._f is not None:"),
     "linear_epsilon_doubled": ("quantize", "_EPS = np.float64(1e-5)", "_EPS = np.float64(2e-5)"),
+    "mix_level_not_divided": ("levels", "(vecs * np.nan_to_num(lv)).sum(-1) / vecs.sum(-1)",
+                              "(vecs * np.nan_to_num(lv)).sum(-1)"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

@@ -62,13 +62,14 @@ def test_minmax_and_peak_levels():
 
 
 def test_class_targets_of_one_hot_rows_and_mixes():
-  """One-hot rows take their class's level; a mix the weighted mean. A
-  checkpoint without levels, or a class without training clips, is refused
-  with a message naming the level. Rules out taking the first class's level
-  for every clip."""
+  """One-hot rows take their class's level; a mix the weighted mean, its
+  weights summing to 1 or not. A checkpoint without levels, or a class
+  without training clips, is refused with a message naming the level.
+  Rules out taking the first class's level for every clip, and a weighted
+  sum not divided by the weights' total (the same for weights summing to 1)."""
   lv = [0.01, 0.04, None]
-  vecs = np.array([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0]], np.float32)
-  np.testing.assert_allclose(levels.clip_targets(vecs, lv), [0.01, 0.04, 0.025])
+  vecs = np.array([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0], [1, 3, 0]], np.float32)
+  np.testing.assert_allclose(levels.clip_targets(vecs, lv), [0.01, 0.04, 0.025, 0.0325])
   with pytest.raises(levels.LevelError, match="level 'class'"):
     levels.clip_targets(vecs, None)
   with pytest.raises(levels.LevelError, match=r"class\(es\) \[2\]"):
