@@ -5,8 +5,8 @@
 # 8); the draws' noise inside every sample step against batched per frame
 # (one stream and 300 clips, unroll 1 and 16); the paper's
 # batch of 128 in bf16 with the frame tiers' RNN scans unrolled 1 and 8
-# frames a trip (config.rnn_unroll), without and with XLA's while-loop
-# command buffers; the rows repeating 2026-11-26's settings (float32 at the
+# frames a trip (config.rnn_unroll) with XLA's while-loop command buffers
+# (gpu_suite.sh's step 5 has them without); the rows repeating 2026-11-26's settings (float32 at the
 # paper's batch, 300 clips of 5 s in bf16); the compiled sampler's
 # operations (about its kernels) per generated sample, both draw forms,
 # unroll 1 and 16 (compiles only: the check of the counts compiled without a
@@ -31,9 +31,8 @@ T=200 run train $B/train_speed.py --configs paper --batch_sizes 1024 --dtype bfl
 T=150 run sample $B/sample_speed.py --configs paper --batches 1,300 --seconds 2 --baseline_seconds 0 \
     --unroll 1 --unroll 16 --draws frame --draws sample
 # The RNN scans at the paper's batch, where their 6 x 64 loop trips a step
-# weigh most (benchmarks/README.md, "The RNN scans' loop trips").
-T=120 run train $B/train_speed.py --configs paper --batch_sizes 128 --dtype bfloat16 \
-    --rnn_unroll 1 --rnn_unroll 8
+# weigh most (benchmarks/README.md, "The RNN scans' loop trips"), with XLA's
+# while-loop command buffers (gpu_suite.sh has the rows without them).
 XLA_FLAGS="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL" T=90 \
     run train_command_buffers $B/train_speed.py --configs paper --batch_sizes 128 \
     --dtype bfloat16 --rnn_unroll 1 --rnn_unroll 8
