@@ -77,7 +77,9 @@ def apply(x: np.ndarray, level: str, target_rms: np.ndarray | None = None,
   """Audio [B, N] (dequantised levels) at the chosen ``level``: float32 [B, N].
 
   ``target_rms`` [B] is needed for ``class`` (see ``clip_targets``). A clip
-  that is constant (no signal) comes out as zeros under every scaling level.
+  that is silent (all zeros) comes out as zeros under every level, and a
+  constant one under ``minmax`` and ``class`` too (no signal; ``peak``
+  scales a constant to ``peak``).
   """
   x = np.asarray(x, np.float64)
   if level == "none":

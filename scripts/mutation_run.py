@@ -414,6 +414,8 @@ MUTANTS = {
     "linear_epsilon_doubled": ("quantize", "_EPS = np.float64(1e-5)", "_EPS = np.float64(2e-5)"),
     "mix_level_not_divided": ("levels", "(vecs * np.nan_to_num(lv)).sum(-1) / vecs.sum(-1)",
                               "(vecs * np.nan_to_num(lv)).sum(-1)"),
+    "silence_at_full_peak": ("levels", "y = np.where(m > 0, x / np.where(m > 0, m, 1.0), 0.0) * peak",
+                             "y = np.where(m > 0, x / np.where(m > 0, m, 1.0), 1.0) * peak"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

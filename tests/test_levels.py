@@ -44,8 +44,10 @@ def test_class_level_never_clips():
 
 def test_minmax_and_peak_levels():
   """minmax spans exactly [-0.475, 0.475] (the paper); peak has max |x| =
-  0.475 and keeps the sign pattern; none is the input. A constant clip is
-  zeros under every scaling level (no division by zero)."""
+  0.475 and keeps the sign pattern; none is the input. A silent clip is
+  zeros under every level, a constant one under minmax and class (no
+  division by zero); peak scales a constant to 0.475. Rules out 0 / 0 taken
+  as full scale (a silent clip played as a constant offset)."""
   x = _clips()
   y = levels.apply(x, "minmax")
   np.testing.assert_allclose(y.min(-1), -0.475, atol=1e-6)
@@ -56,9 +58,12 @@ def test_minmax_and_peak_levels():
   np.testing.assert_allclose(levels.apply(x, "none"), x.astype(np.float32))
   const = np.full((1, 100), 0.2)
   for lv, t in (("minmax", None), ("peak", None), ("class", np.array([0.05]))):
+    # a silent clip is silence under every level (0 / 0 taken as 0) ...
+    np.testing.assert_array_equal(levels.apply(np.zeros((1, 100)), lv, t), 0.0)
     if lv == "peak":
-      continue  # a constant non-zero clip is a valid peak-scaled clip
+      continue  # ... a constant non-zero one a valid peak-scaled clip (+-0.475)
     np.testing.assert_array_equal(levels.apply(const, lv, t), 0.0)
+  np.testing.assert_allclose(levels.apply(const, "peak"), 0.475, atol=1e-6)
 
 
 def test_class_targets_of_one_hot_rows_and_mixes():
