@@ -47,7 +47,7 @@ _LEVEL = flags.DEFINE_enum(
     "training recordings, turned down where that would clip its peak (the "
     "model itself never sees loudness); minmax: each "
     "clip rescaled to +-0.475, the paper's; peak: max |x| = 0.475; none: the "
-    "dequantised levels (--stream writes 'none')")
+    "dequantised levels (--stream writes 'none'); --normalize is its older name")
 flags.DEFINE_alias("normalize", "level")
 _STREAM = flags.DEFINE_bool("stream", False,
                             "append ~1 s blocks to the WAVs as they are generated")
