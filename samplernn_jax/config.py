@@ -232,17 +232,20 @@ def validate(config) -> None:
       raise ValueError(f"config.{key}={config[key]}: expected a positive integer")
   if not 0 <= config.cond_dropout < 1:
     raise ValueError(f"config.cond_dropout={config.cond_dropout}: expected 0 <= p < 1")
-  if config.trim_quiet < 0:
-    raise ValueError(f"config.trim_quiet={config.trim_quiet}: expected >= 0 (0: off)")
-  if config.learning_rate <= 0:
-    raise ValueError(f"config.learning_rate={config.learning_rate}: expected > 0")
+  # Written "not x >= 0" so that NaN, which fails every comparison, is refused too.
+  if not (config.trim_quiet >= 0 and math.isfinite(config.trim_quiet)):
+    raise ValueError(f"config.trim_quiet={config.trim_quiet}: expected a finite number "
+                     ">= 0 (0: off)")
+  if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):
+    raise ValueError(f"config.learning_rate={config.learning_rate}: expected a finite "
+                     "number > 0")
   # 0 means a default or off for these (see base_config); below it, nothing
   for key in ("n_classes", "max_steps", "eval_every_steps", "eval_batch_size",
-              "max_eval_clips", "sample_every_evals", "grad_clip"):
-    if config[key] < 0:
-      raise ValueError(f"config.{key}={config[key]}: expected >= 0")
-  if config.seed < 0:  # numpy's seeds are non-negative: refused here, by name
-    raise ValueError(f"config.seed={config.seed}: expected an integer >= 0")
+              "max_eval_clips", "sample_every_evals", "grad_clip", "emb_size"):
+    if not (config[key] >= 0 and math.isfinite(config[key])):
+      raise ValueError(f"config.{key}={config[key]}: expected a finite number >= 0")
+  if not 0 <= config.seed < 2 ** 63:  # numpy's seeds are non-negative; JAX's keys int64
+    raise ValueError(f"config.seed={config.seed}: expected an integer 0 .. 2**63 - 1")
   # checked here, not at the first evaluation's samples after hours of training
   if config.sample_per_class < 1:
     raise ValueError(f"config.sample_per_class={config.sample_per_class}: expected >= 1")

@@ -144,14 +144,22 @@ def load_clips(path: str, sample_rate: int, clip_len: int,
                     f"{expected}; the file is damaged or its header is wrong")
   if not np.isfinite(clips).all():
     raise DataError(f"{path}: holds NaN or Inf samples")
+  peak, limit = (float(np.abs(clips).max()) if clips.size else 0.0,
+                 float(np.finfo(WAV_DTYPE).max))
+  if peak > limit:  # the cast would write them as Inf
+    raise DataError(f"{path}: samples reach {peak:g}, beyond what the packed splits' "
+                    f"{np.dtype(WAV_DTYPE).name} holds (+-{limit:g}); "
+                    "scale the recording to about +-1 (a float WAV's full scale)")
   return clips.astype(WAV_DTYPE)
 
 
 def clip_length(clip_seconds: float, sample_rate: int) -> int:
   if sample_rate <= 0:
     raise DataError(f"sample_rate={sample_rate}: expected a positive rate in Hz")
+  if not (clip_seconds > 0 and math.isfinite(clip_seconds)):
+    raise DataError(f"clip_seconds={clip_seconds}: expected a positive, finite length")
   clip_len = int(round(clip_seconds * sample_rate))
-  if clip_seconds <= 0 or clip_len < 1:
+  if clip_len < 1:
     raise DataError(f"clip_seconds={clip_seconds}: expected a positive length "
                     f"of at least one sample at {sample_rate} Hz")
   return clip_len
@@ -358,9 +366,15 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
       os.remove(os.path.join(out_dir, name))
   if resuming:
     logging.warning("%s: resuming an interrupted run of this job", out_dir)
-  splits = {split: _stage_split(plan.get(split, []), split, counts, len(class_names),
-                                out_dir, sig, sample_rate, clip_len, progress)
-            for split in SPLITS}
+  try:
+    splits = {split: _stage_split(plan.get(split, []), split, counts, len(class_names),
+                                  out_dir, sig, sample_rate, clip_len, progress)
+              for split in SPLITS}
+  except DataError:  # a recording refused only once read (NaN, past float16):
+    for split in SPLITS:  # this job's staged splits cannot be finished; the outputs stay
+      if os.path.isfile(_staged(out_dir, split, sig)):
+        os.remove(_staged(out_dir, split, sig))
+    raise
   # Every split is staged: put them in place.
   write_class_names(out_dir, class_names)
   empty = [s for s in SPLITS if splits[s]["clips"] == 0]

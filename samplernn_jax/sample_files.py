@@ -89,7 +89,7 @@ def class_index(token: str, names: Sequence[str], setting: str) -> int:
   token = token.strip()
   if token in names:
     return list(names).index(token)
-  if token.isdigit() and int(token) < len(names):
+  if token.isascii() and token.isdecimal() and int(token) < len(names):  # not '³'
     return int(token)
   raise ValueError(f"{setting}: unknown class {token!r}; the model knows "
                    f"{', '.join(names)} (or indices 0 .. {len(names) - 1})")
@@ -107,8 +107,9 @@ def parse_classes(spec: str | None, names: Sequence[str]) -> list[int]:
 
 
 def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
-  """``bus:0.5,park:0.5`` -> a convex class vector [C] (weights renormalised)."""
-  vec = np.zeros(len(names), np.float32)
+  """``bus:0.5,park:0.5`` -> a convex class vector [C] (weights renormalised:
+  summed in float64, finite and not negative)."""
+  vec = np.zeros(len(names), np.float64)
   for part in spec.split(","):
     name, _, w = part.rpartition(":")
     if not name:
@@ -117,12 +118,18 @@ def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
       weight = float(w)
     except ValueError:
       raise ValueError(f"mix: weight {w!r} of {name!r} is not a number") from None
+    if not math.isfinite(weight):
+      raise ValueError(f"mix: weight {w!r} of {name!r} is not a finite number")
     if weight < 0:
       raise ValueError(f"mix: weight of {name!r} is negative")
     vec[class_index(name, names, "mix")] += weight
-  if vec.sum() <= 0:
+  with np.errstate(over="ignore"):  # an infinite total is refused below
+    total = vec.sum()
+  if not total > 0:
     raise ValueError("mix: the weights sum to 0")
-  return vec / vec.sum()
+  if not math.isfinite(total):
+    raise ValueError(f"mix: the weights sum to {total}; expected a finite total")
+  return (vec / total).astype(np.float32)
 
 
 def safe_name(name: str) -> str:
@@ -267,6 +274,8 @@ def check_temperature(temperature: float) -> None:
 def check_guidance(loaded: Loaded, guidance: float) -> None:
   """Refuses guidance (!= 1) for a model never trained without its class:
   its unconditional predictions would be untrained."""
+  if not math.isfinite(guidance):
+    raise ValueError(f"guidance={guidance}: expected a finite number (1 = off)")
   if guidance != 1.0 and not loaded.config.cond_dropout > 0:
     raise ValueError(
         f"guidance={guidance:g} needs a model trained with config.cond_dropout > 0 "

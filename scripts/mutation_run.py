@@ -416,6 +416,14 @@ MUTANTS = {
                               "(vecs * np.nan_to_num(lv)).sum(-1)"),
     "silence_at_full_peak": ("levels", "y = np.where(m > 0, x / np.where(m > 0, m, 1.0), 0.0) * peak",
                              "y = np.where(m > 0, x / np.where(m > 0, m, 1.0), 1.0) * peak"),
+    "nan_learning_rate_accepted": (
+        "config", "if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):",
+        "if config.learning_rate <= 0:"),
+    "float16_overflow_written": ("packing", "  if peak > limit:  # the cast would write them as Inf",
+                                 "  if False:  # the cast would write them as Inf"),
+    "staged_kept_on_bad_data": ("packing", "      if os.path.isfile(_staged(out_dir, split, sig)):\n",
+                                "      if False:\n"),
+    "mix_nan_accepted": ("sample_files", "    if not math.isfinite(weight):\n", "    if False:\n"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

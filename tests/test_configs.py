@@ -116,8 +116,17 @@ BAD = [
     # name; samples below one sample or of infinite length stopped the run
     # at its first evaluation with samples
     (dict(num_epochs=0), "config.num_epochs=0: expected a positive integer"),
-    (dict(seed=-1), "config.seed=-1: expected an integer >= 0"),
-    (dict(n_classes=-1), "config.n_classes=-1: expected >= 0"),
+    (dict(seed=-1), "config.seed=-1: expected an integer 0 .. 2**63 - 1"),
+    (dict(n_classes=-1), "config.n_classes=-1: expected a finite number >= 0"),
+    # NaN fails every comparison, so "x < 0" let it through: a NaN learning
+    # rate trained to a non-finite loss, a NaN grad_clip turned clipping off;
+    # a negative emb_size and a seed past int64 failed in JAX with tracebacks
+    (dict(learning_rate=float("nan")), "config.learning_rate=nan: expected a finite number"),
+    (dict(learning_rate=float("inf")), "config.learning_rate=inf"),
+    (dict(grad_clip=float("nan")), "config.grad_clip=nan: expected a finite number >= 0"),
+    (dict(trim_quiet=float("nan")), "config.trim_quiet=nan"),
+    (dict(emb_size=-5), "config.emb_size=-5"),
+    (dict(seed=2 ** 63), "config.seed=9223372036854775808"),
     (dict(sample_seconds=1e-5), "config.sample_seconds=1e-05: expected a finite length of "
                                 "at least one sample at config.sample_rate=16000"),
     (dict(sample_seconds=float("inf")), "config.sample_seconds=inf"),

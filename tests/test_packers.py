@@ -497,6 +497,16 @@ def _bad_short_recording(root):
   return "folder", src, [p, "shorter than one clip"]
 
 
+def _bad_beyond_float16(root):
+  # a float recording past float16's +-65504 was written to the npz as Inf
+  # and refused only when training read it (naming the npz, not the file)
+  src = os.path.join(root, "src")
+  make_folder_tree(src, per_class=2)
+  p = os.path.join(src, "street", "loud.wav")
+  sf.write(p, tone(440, 2.0, 22050) * 1e6, 22050, subtype="FLOAT")  # peak 3e5
+  return "folder", src, [p, "beyond what the packed splits' float16 holds"]
+
+
 def _bad_missing_src(root):
   p = os.path.join(root, "nowhere")
   return "folder", p, [f"src {p}: no such folder"]
@@ -510,7 +520,8 @@ def _bad_missing_tut_src(root):
 @pytest.mark.parametrize("make_bad", [
     _bad_unknown_label, _bad_label_mismatch, _bad_recording_in_two_splits,
     _bad_missing_fold_file, _bad_short_tut_recording, _bad_non_audio,
-    _bad_empty_class, _bad_short_recording, _bad_missing_src, _bad_missing_tut_src])
+    _bad_empty_class, _bad_short_recording, _bad_beyond_float16, _bad_missing_src,
+    _bad_missing_tut_src])
 def test_bad_input_clear_error_outputs_untouched(make_bad, tmp_path):
   # Existing outputs of a good earlier run.
   good = str(tmp_path / "good")
@@ -530,6 +541,15 @@ def test_bad_input_clear_error_outputs_untouched(make_bad, tmp_path):
   for part in expected:
     assert part in str(e.value)
   assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), float("inf")])
+def test_clip_seconds_must_be_a_positive_finite_length(seconds):
+  """--clip_seconds nan or inf is refused naming it. Rules out inf's
+  OverflowError traceback and nan's "cannot convert float NaN to integer",
+  which named no setting."""
+  with pytest.raises(DataError, match=rf"^clip_seconds={seconds}: expected a positive, finite"):
+    packing.clip_length(seconds, 16000)
 
 
 def test_overwrite_replaces_outputs(tmp_path):

@@ -480,6 +480,11 @@ BAD = {
     "unknown_mix_class": (["--mix", "tone:1,nope:1"], "error: mix: unknown class 'nope'"),
     "mix_and_classes": (["--mix", "tone:1", "--classes", "tone"], "exclude each other"),
     "mix_zero": (["--mix", "tone:0"], "error: mix: the weights sum to 0"),
+    # a NaN weight passed both checks and wrote clips of NaN
+    "mix_nan": (["--mix", "tone:nan"], "error: mix: weight 'nan' of 'tone' is not a finite number"),
+    "mix_overflow": (["--mix", "tone:1e308,rumble:1e308"], "error: mix: the weights sum to inf"),
+    "classes_superscript": (["--classes", "\u00b3"], "error: classes: unknown class '\u00b3'"),
+    "guidance_nan": (["--guidance", "nan"], "error: guidance=nan: expected a finite number"),
     "seconds_zero": (["--seconds", "0"], "error: seconds=0.0: expected a positive length"),
     "seconds_negative": (["--seconds=-1"], "error: seconds=-1.0: expected a positive length"),
     "seconds_nan": (["--seconds", "nan"], "error: seconds=nan: expected a positive length"),

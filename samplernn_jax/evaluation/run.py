@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import shutil
 from typing import Callable
@@ -77,6 +78,8 @@ class EvalConfig:
     return self.features.num_frames(self.window)
 
   def validate(self) -> None:
+    if not math.isfinite(self.window_seconds):
+      raise EvalError(f"window_seconds {self.window_seconds}: expected a finite length")
     if not self.window >= self.features.n_fft:
       raise EvalError(f"window_seconds {self.window_seconds}: a window must "
                       f"hold at least n_fft={self.features.n_fft} samples "
