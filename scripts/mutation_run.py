@@ -193,10 +193,11 @@ MUTANTS = {
                                   "float(np.mean(per_clip[sid == c]))"),
     "class_level_may_clip": ("levels", "y = np.where(m > 1.0, y / np.maximum(m, 1.0), y)", "y = y"),
     # what sample.py writes: which class a clip is, its file, a mix's weights
-    "mix_not_renormalised": ("sample_files", "return vec / vec.sum()", "return vec"),
+    "mix_not_renormalised": ("sample_files", "return (vec / total).astype(np.float32)",
+                             "return vec.astype(np.float32)"),
     "file_numbers_repeat": ("sample_files", "counts[lab] = i + 1", "counts[lab] = i"),
-    "class_index_off_by_one": ("sample_files", "if token.isdigit() and int(token) < len(names):",
-                               "if token.isdigit() and int(token) <= len(names):"),
+    "class_index_off_by_one": ("sample_files", "token.isdecimal() and int(token) < len(names):",
+                               "token.isdecimal() and int(token) <= len(names):"),
     # the training data's handling (docs/quality.md: what made classes recognisable)
     "trim_keeps_the_quiet": ("trim", "return spread >= threshold * level if level > 0",
                              "return spread < threshold * level if level > 0"),
