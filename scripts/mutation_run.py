@@ -425,6 +425,8 @@ MUTANTS = {
     "staged_kept_on_bad_data": ("packing", "      if os.path.isfile(_staged(out_dir, split, sig)):\n",
                                 "      if False:\n"),
     "mix_nan_accepted": ("sample_files", "    if not math.isfinite(weight):\n", "    if False:\n"),
+    "turned_down_past_twice_full_scale": ("levels", "y = np.where(m > 1.0, y / np.maximum(m, 1.0), y)",
+                                          "y = np.where(m > 2.0, y / np.maximum(m, 1.0), y)"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

@@ -35,11 +35,17 @@ def test_class_level_gives_each_clip_its_target_rms():
 
 def test_class_level_never_clips():
   """A target so loud that the peaks would pass full scale is turned down to
-  a peak of exactly 1. Rules out writing samples beyond [-1, 1]."""
+  a peak of exactly 1, whether they would pass it by 30x or by 1.41x (a sine
+  at RMS 1). Rules out writing samples beyond [-1, 1], and a turn-down that
+  starts only well past full scale or stops short of it."""
   x = np.zeros((1, 1000))
   x[0, 10] = 1.0  # one spike: RMS 0.03 needs a peak of about 0.95 * sqrt(1000)
   y = levels.apply(x, "class", np.array([0.5]))
   assert np.abs(y).max() == pytest.approx(1.0, abs=1e-6)
+  sine = np.sin(2 * np.pi * np.arange(1000) / 40)[None]  # whole periods, peaks sampled
+  y = levels.apply(sine, "class", np.array([1.0]))
+  assert np.abs(y).max() == pytest.approx(1.0, abs=1e-6)
+  np.testing.assert_allclose(levels.rms(y), 2 ** -0.5, rtol=1e-5)  # the shape kept
 
 
 def test_minmax_and_peak_levels():
