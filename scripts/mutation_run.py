@@ -427,6 +427,8 @@ MUTANTS = {
     "mix_nan_accepted": ("sample_files", "    if not math.isfinite(weight):\n", "    if False:\n"),
     "turned_down_past_twice_full_scale": ("levels", "y = np.where(m > 1.0, y / np.maximum(m, 1.0), y)",
                                           "y = np.where(m > 2.0, y / np.maximum(m, 1.0), y)"),
+    "trim_keeps_a_silent_clip": ("trim", "if level > 0 else np.zeros(len(frames), bool)",
+                                 "if level >= 0 else np.zeros(len(frames), bool)"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

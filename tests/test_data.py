@@ -499,6 +499,22 @@ def test_trim_cuts_frames_below_the_threshold_and_recuts_each_class():
   np.testing.assert_array_equal(tighter.wav[0], want.astype(np.float32))
 
 
+def test_trim_drops_a_clip_that_is_silent_throughout():
+  """A clip without a single change (a silent recording: no min-max range,
+  so no level to measure against) is cut whole, as its quiet passages are
+  in any other clip. Rules out a clip of zero range kept whole: the
+  constant state trim_quiet exists to keep out of training."""
+  from samplernn_jax import trim
+  f = trim.FRAME
+  rng = np.random.default_rng(1)
+  loud = rng.uniform(-1, 1, 4 * f).astype(np.float32)
+  split = data.Split("<test>", np.stack([np.zeros(4 * f, np.float32), loud]),
+                     np.array([0, 0], np.int32))
+  out, counts = trim.trim_split(split, 256, 0.5, ["a"])
+  assert counts == {"a": (2, 1)}
+  np.testing.assert_array_equal(out.wav[0], loud)
+
+
 def test_trim_keeps_the_tail_shorter_than_a_frame():
   """A clip whose length is not a multiple of the 20 ms frame keeps its last
   partial frame (too short to judge): two loud float16 clips (the paper's
