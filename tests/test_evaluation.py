@@ -765,7 +765,7 @@ def test_synthetic_data_dir_is_evaluated_like_train_pys(tmp_path):
   (samples / "manifest.json").write_text(json.dumps(entries))
   cfg = run_lib.EvalConfig(
       window_seconds=WINDOW_S, seeds=(0,),
-      classifier=clf_lib.ClassifierConfig(channels=(8, 16), embed_dim=16, epochs=2,
+      classifier=clf_lib.ClassifierConfig(channels=(8, 16), embed_dim=16, epochs=1,
                                           batch_size=64))
   logs = []
   res = run_lib.evaluate("synthetic", str(samples), config=cfg, log=logs.append)
