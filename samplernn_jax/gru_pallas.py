@@ -50,6 +50,7 @@ from samplernn_jax import kernels
 
 Array = jax.Array
 
+
 def blocks(batch: int, hidden: int) -> tuple[int, int, int]:
   """(bm, bn, bk) for a layer of ``hidden`` units over ``batch`` rows: powers of
   two, at least 16 (a Triton dot's least side); bn = bk divide ``hidden``."""
@@ -155,7 +156,8 @@ def _call(kernel, out_shape, grid, aliases, interpret, name, cost):
   interpreter where the program is compiled for a CPU, Triton elsewhere.
   ``cost``: (matmul FLOPs, bytes moved, operand dtype) of one call."""
   call = functools.partial(pl.pallas_call, kernel, out_shape=out_shape, grid=grid,
-                           input_output_aliases=aliases, compiler_params=kernels.triton_params(), name=name,
+                           input_output_aliases=aliases, name=name,
+                           compiler_params=kernels.triton_params(),
                            metadata=kernels.cost_metadata(*cost))
   if interpret is not None:
     return call(interpret=interpret)

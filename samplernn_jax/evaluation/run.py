@@ -568,4 +568,3 @@ def _headline(results: dict) -> str:
   return (", ".join(f"{k} {_fmt_spread(sp[k])}" for k in ACCURACIES)
           + ", frechet " + _fmt_spread(sp["frechet"], 1)
           + " (real floor " + _fmt_spread(sp["frechet_real_floor"], 1) + ")")
-
