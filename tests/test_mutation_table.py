@@ -1,4 +1,4 @@
-"""scripts/mutation_run.py's table stays runnable as the code changes.
+"""scripts/mutation_run.py's table stays runnable as the code changes; the sweep's mutants.
 
 A mutant names the text it replaces; when that text is rewritten, the run
 reports an error for it instead of a result, and a test it names that was
@@ -67,3 +67,42 @@ def test_every_named_test_exists():
         if test not in names:
           missing.append(path)
   assert not missing, missing
+
+
+SWEEP_SRC = '''"""Module doc, 1 < 2."""
+def f(x, y):
+  """Doc."""
+  if x < y and not y:
+    raise ValueError(f"x={x + 1}")
+  return -x * 2.5 if y else x == 0
+'''
+
+SWEEP_CHILD = r"""
+import dataclasses, json, runpy, sys
+sweep = runpy.run_path("scripts/mutation_sweep.py", run_name="sweep")
+print(json.dumps([dataclasses.asdict(m) for m in sweep["mutants"](sys.argv[1])]))
+"""
+
+
+def test_mutation_sweep_makes_each_mutant_and_leaves_messages_alone():
+  """scripts/mutation_sweep.py's mutants of a small function: each
+  comparison, operator, boolean, negation, number and conditional changed
+  once, in source order, and nothing in a docstring or in a raised error's
+  message (there a mutant changes only the text an error prints). Rules out
+  a sweep that mutates messages (survivors that mean nothing), skips a kind
+  of node, or replaces text at the wrong offsets."""
+  import json
+  import subprocess
+  import sys
+  from conftest import subprocess_env
+  p = subprocess.run([sys.executable, "-c", SWEEP_CHILD, SWEEP_SRC], cwd=REPO,
+                     env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  assert p.returncode == 0, p.stderr[-3000:]
+  got = [(m["old"], m["new"]) for m in json.loads(p.stdout)]
+  assert got == [  # by where each starts, the shorter first
+      ("x < y", "(x <= y)"), ("x < y and not y", "(x < y or not y)"), ("not y", "(y)"),
+      ("-x", "(x)"), ("-x * 2.5", "(-x / 2.5)"),
+      ("-x * 2.5 if y else x == 0", "(x == 0 if y else -x * 2.5)"),
+      ("2.5", "(5.0)"), ("x == 0", "(x != 0)"), ("0", "(1)")]
+  for m in json.loads(p.stdout):
+    assert SWEEP_SRC[m["start"]:m["end"]] == m["old"]
