@@ -6,9 +6,10 @@
 # the package versions and the commit (GIT_HEAD, given by the caller: a
 # lent machine's copy has no .git) written to OUT_DIR/<P>device.txt. The
 # working tree comes first on PYTHONPATH, so the package measured is always
-# this checkout's, never a copy installed from a wheel. JAX_PLATFORMS is cuda
-# unless set: a GPU that fails to start stops the script at once instead of
-# every command running on the CPU until its limit. ``run NAME SCRIPT
+# this checkout's, never a copy installed from a wheel. JAX on the CPU stops
+# the script at once (a GPU that failed to start: JAX falls back to the CPU,
+# and every command would run there until its limit), unless JAX_PLATFORMS
+# is cpu (a dry run). ``run NAME SCRIPT
 # ARGS...`` runs one benchmark under ``timeout ${T:-150}`` (cut to the
 # budget left), appending its JSON rows to OUT_DIR/<P>NAME.jsonl and its
 # stderr, with a start and an exit line per command, to OUT_DIR/<P>stderr.log;
@@ -20,7 +21,6 @@ LOG="$OUT_DIR/${P}stderr.log"
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export JAX_PLATFORMS=${JAX_PLATFORMS-cuda}
 # One wheel at a time (pip installs a list all or nothing: one wheel for
 # another Python would leave even ml_collections out), ml_collections first.
 for whl in $(ls .whl/ml_collections-*.whl 2>/dev/null) $(ls .whl/*.whl 2>/dev/null | grep -v /ml_collections-); do
@@ -34,11 +34,15 @@ python3 -c "import ml_collections" 2>/dev/null || {
        "\"Running on a lent GPU\"; pip's own error, if any, is above in this log)" | tee -a "$LOG" >&2; exit 1; }
 { echo "commit ${GIT_HEAD:-unknown (pass GIT_HEAD=<hash>)}"
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
-  timeout -k 10 90 python3 -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
+  timeout -k 10 90 python3 -c "
+import os, sys, jax, flax, optax
+print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())
+dry_run = os.environ.get('JAX_PLATFORMS') == 'cpu'  # asked for: a run of the scripts on a CPU
+sys.exit(0 if jax.default_backend() != 'cpu' or dry_run else 'JAX fell back to the CPU')"
 } 2>&1 | tee "$OUT_DIR/${P}device.txt"
 (( PIPESTATUS[0] == 0 )) || {
-  echo "error: JAX did not start on JAX_PLATFORMS=$JAX_PLATFORMS (${P}device.txt says why)" \
-    | tee -a "$LOG" >&2; exit 1; }
+  echo "error: JAX did not start on the GPU (${P}device.txt says why; JAX_PLATFORMS=cpu for" \
+    "a dry run on a CPU)" | tee -a "$LOG" >&2; exit 1; }
 
 # The whole script's budget in seconds from its start (BUDGET, default 560
 # for a device call of 600 s; a call given less, pass BUDGET=<its limit - 40>):
