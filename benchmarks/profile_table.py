@@ -7,7 +7,8 @@ Reads the newest ``*.trace.json.gz`` under ``--trace_dir`` (train_speed.py
 and sample_speed.py write one with ``--profile``) and sums the duration of
 every complete event run by the device that holds no other: on a GPU the
 kernels of the ``/device:GPU:N`` processes' stream lines, on a CPU the XLA
-executor threads (``tf_XLA*``) without the executor's wrapping events. One JSON row an operation (name, total ms, calls, mean us,
+executor threads (``tf_XLA*``) without the executor's wrapping events. One
+JSON row an operation (name, total ms, calls, mean us,
 share of the device time), the largest first, then a summary row. The
 operation name is the HLO op's (``args.hlo_op``) where the trace gives it,
 else the kernel's; a row also keeps the first call's kernel name, JAX

@@ -20,7 +20,8 @@ FLOPs per second over the device's dense peak, when known), xla_flops_per_step
 xla_bytes_per_step (the same analysis' bytes accessed: memory traffic as XLA
 counts it, before caches),
 device_matmul_flops_per_s (this device's own square matmul, 1024 a side on
-a CPU, 8192 elsewhere, measured in the same run: common.matmul_flops_per_s) and fraction_of_matmul (model
+a CPU, 8192 elsewhere, measured in the same run: common.matmul_flops_per_s)
+and fraction_of_matmul (model
 FLOP/s over it: the physical reference of a CPU row, where no peak is known),
 peak_memory_bytes (device memory on GPU; process RSS on CPU; the process's
 peak so far, so a row after a larger one shows the larger one's),
