@@ -64,7 +64,8 @@ TESTS = {
     "batches": ["tests/test_data.py", "tests/test_reference.py"],
     "levels": ["tests/test_levels.py"],
     "cost": ["tests/test_reference.py", "tests/test_import_score.py::test_score_equals_reference_bits",
-             "tests/test_train.py::test_evaluation_cost_is_the_mean_over_every_target_sample"],
+             "tests/test_train.py::test_evaluation_cost_is_the_mean_over_every_target_sample",
+             "tests/test_faults.py::test_score_refuses_data_whose_classes_json_names_other_classes"],
     "config": ["tests/test_configs.py"],
     "sharding": ["tests/test_gru_pallas.py::test_pallas_options_train_on_several_devices_as_xla"],
     "trim": ["tests/test_data.py"],
@@ -429,6 +430,9 @@ MUTANTS = {
                                           "y = np.where(m > 2.0, y / np.maximum(m, 1.0), y)"),
     "trim_keeps_a_silent_clip": ("trim", "if level > 0 else np.zeros(len(frames), bool)",
                                  "if level >= 0 else np.zeros(len(frames), bool)"),
+    "index_names_compared": (
+        "cost", "if not trained or trained == [str(i) for i in range(len(trained))]:",
+        "if not trained and trained == [str(i) for i in range(len(trained))]:"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

@@ -757,8 +757,9 @@ def test_score_refuses_data_whose_classes_json_names_other_classes(tmp_path, ref
   """score.py on an npz whose classes.json lists the reference's classes in
   another order: a ValueError naming the file and both lists, before any
   compile; the same names in the checkpoint's order (and an npz with no
-  classes.json) pass the check. Rules out scoring 'chirp' clips
-  conditioned on 'rumble', with no word said."""
+  classes.json, or a checkpoint that knows its classes by index only) pass
+  the check. Rules out scoring 'chirp' clips conditioned on 'rumble', with
+  no word said, and refusing every named npz to an index-only checkpoint."""
   from samplernn_jax import cost
   names = ["tone", "rumble", "chirp", "clicks"]  # synthetic.CLASS_NAMES, the reference's
   data = tmp_path / "audio_test.npz"
@@ -771,6 +772,8 @@ def test_score_refuses_data_whose_classes_json_names_other_classes(tmp_path, ref
     cost.score(reference.workdir, str(data))
   (tmp_path / "classes.json").write_text(json.dumps(names))
   cost.check_class_names(names, str(data))
+  # a checkpoint trained without names (indices only): nothing to compare
+  cost.check_class_names(["0", "1", "2", "3"], str(data))
 
 
 def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys):
