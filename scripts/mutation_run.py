@@ -64,6 +64,8 @@ TESTS = {
     "batches": ["tests/test_data.py", "tests/test_reference.py"],
     "levels": ["tests/test_levels.py"],
     "cost": ["tests/test_reference.py", "tests/test_import_score.py::test_score_equals_reference_bits",
+             "tests/test_import_score.py::test_score_other_chunking_and_clip_limit",
+             "tests/test_import_score.py::test_bad_input_script",
              "tests/test_train.py::test_evaluation_cost_is_the_mean_over_every_target_sample",
              "tests/test_faults.py::test_score_refuses_data_whose_classes_json_names_other_classes"],
     "config": ["tests/test_configs.py"],
