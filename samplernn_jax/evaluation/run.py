@@ -178,18 +178,14 @@ def _load_real(data_dir: str, n_classes: int | None):
   """Class names and the train, valid (or None) and test splits of ``data_dir``
   as train.py takes it (``datasets.open_dataset``: npz splits, class folders
   packed once, or ``synthetic``, drawn afresh); the test split is required."""
-  if data_dir != "synthetic":
-    if not os.path.isdir(datasets.locate(data_dir)):  # also from the repository root
-      raise EvalError(f"data_dir {data_dir}: no such directory (expected a folder of "
-                      "npz splits or of class folders, or synthetic)")
-    data_dir = datasets.resolve_data_dir(data_dir)  # class folders: packed
-    for split in ("train", "test"):
-      p = splits_lib.split_path(data_dir, split)
-      if not os.path.isfile(p):
-        raise EvalError(f"data_dir {data_dir}: missing the {split} split {p} "
-                        "(the evaluation needs audio_train.npz and audio_test.npz;"
-                        " audio_valid.npz is optional)")
-  ds = datasets.open_dataset(data_dir, n_classes or 0, setting="data_dir")
+  if data_dir != "synthetic" and not os.path.isdir(datasets.locate(data_dir)):
+    raise EvalError(f"data_dir {data_dir}: no such directory (expected a folder of "
+                    "npz splits or of class folders, or synthetic)")
+  ds = datasets.open_dataset(data_dir, n_classes or 0, setting="data_dir")  # train required
+  if ds.test is None:
+    raise EvalError(f"data_dir {ds.data_dir}: missing the test split "
+                    f"{splits_lib.split_path(ds.data_dir, 'test')} (the evaluation needs "
+                    "audio_train.npz and audio_test.npz; audio_valid.npz is optional)")
   return ds.class_names, {"train": ds.train, "valid": ds.valid, "test": ds.test}
 
 
