@@ -10,6 +10,20 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
+# The largest sample magnitude accepted, in recordings and primes alike: half
+# float64's range, so that a clip's max - min (quantize's min-max) is finite.
+MAX_ABS = float(np.finfo(np.float64).max) / 2
+
+
+def bad_rows(x: np.ndarray) -> np.ndarray:
+  """Rows of float ``x`` [N, T] holding NaN, Inf or a sample beyond ``MAX_ABS``:
+  bool [N]. (Compared only where the dtype reaches that far: in float16 the
+  bound itself would round to Inf.)"""
+  ok = np.isfinite(x)
+  if np.finfo(x.dtype).max > MAX_ABS:
+    ok &= np.abs(x) <= MAX_ABS
+  return ~ok.all(axis=1)
+
 
 def read_mono(path: str, rate: int, name: str | None = None,
               error: type[Exception] = ValueError, why: str = "the model's rate",
@@ -33,4 +47,7 @@ def read_mono(path: str, rate: int, name: str | None = None,
     raise error(f"{name}: empty (no samples)")
   if not np.isfinite(x).all():
     raise error(f"{name}: holds NaN or Inf")
+  if bad_rows(x.T).any():  # x [T, 1]
+    raise error(f"{name}: holds a sample of magnitude {np.abs(x).max():.3g}; expected "
+                f"at most {MAX_ABS:.3g}")
   return x[:, 0]

@@ -48,6 +48,9 @@ def _normalize01(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   x = np.array(x, dtype=np.float64)  # copy: the caller's array is untouched
   x -= x.min(axis=-1, keepdims=True)
   mx = x.max(axis=-1, keepdims=True)
+  if not np.isfinite(mx).all():
+    raise ValueError("quantize: a clip holds NaN or Inf, or its max - min overflows "
+                     "float64; expected finite audio samples")
   const = mx == 0
   x /= np.where(const, 1.0, mx)
   x = np.where(const, 0.5, x)

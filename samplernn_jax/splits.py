@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from samplernn_jax import files
+from samplernn_jax import audio, files
 from samplernn_jax.errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -165,20 +165,29 @@ def _check_arrays(path: str, wav: np.ndarray, sid: np.ndarray, n_classes: int | 
                     f"0 .. {(n_classes or 0) - 1} (config.n_classes={n_classes})")
 
 
+def _bad_row_error(path: str, row: int, samples: np.ndarray) -> DataError:
+  what = ("NaN or Inf" if not np.isfinite(samples).all() else
+          f"a sample of magnitude {np.abs(samples).max():.3g}, beyond {audio.MAX_ABS:.3g}")
+  return DataError(f"{path}: key 'wav' row {row} holds {what}")
+
+
 def _check_finite_rows(path: str, wav: np.ndarray) -> None:
-  """Every sample finite; read in blocks of about 64 MB (wav may be a memmap)."""
+  """Every sample finite and within ``audio.MAX_ABS``; read in blocks of about
+  64 MB (wav may be a memmap)."""
   rows = max(1, (1 << 26) // max(1, wav.shape[1] * wav.dtype.itemsize))
   for start in range(0, wav.shape[0], rows):
     block = np.asarray(wav[start:start + rows])
-    if not np.isfinite(block).all():
-      bad = start + int(np.nonzero(~np.isfinite(block).all(axis=1))[0][0])
-      raise DataError(f"{path}: key 'wav' row {bad} holds NaN or Inf")
+    bad = audio.bad_rows(block)
+    if bad.any():
+      i = int(np.nonzero(bad)[0][0])
+      raise _bad_row_error(path, start + i, block[i])
 
 
 def check_finite(split: Split, rows: np.ndarray, wav_rows: np.ndarray) -> None:
-  if not np.isfinite(wav_rows).all():
-    bad = rows[~np.isfinite(wav_rows).all(axis=1)][0]
-    raise DataError(f"{split.path}: key 'wav' row {int(bad)} holds NaN or Inf")
+  bad = audio.bad_rows(wav_rows)
+  if bad.any():
+    i = int(np.nonzero(bad)[0][0])
+    raise _bad_row_error(split.path, int(rows[i]), wav_rows[i])
 
 
 def load_class_names(data_dir: str | None, n_classes: int) -> list[str]:

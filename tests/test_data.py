@@ -266,11 +266,19 @@ def test_train_batches_bad_sizes():
 
 
 def test_non_finite_clip_is_reported():
+  """Rules out a batch built from a clip that turned non-finite (or out of
+  quantize's range) after the split was opened: the split's file and the
+  row are named, instead of levels made from NaN."""
   split = numbered_split(n=4)
   split.wav[2, 10] = np.nan
   tb = batches(split, batch_size=4)
   with pytest.raises(DataError, match=r"row 2 holds NaN"):
     tb.get(0)
+  split = numbered_split(n=4)
+  split = data.Split(split.path, split.wav.astype(np.float64), split.sid)
+  split.wav[3, 10], split.wav[3, 11] = 1e308, -1e308
+  with pytest.raises(DataError, match=r"row 3 holds a sample of magnitude 1e\+308, beyond 8.99e\+307"):
+    batches(split, batch_size=4).get(0)
 
 
 # ---------------------------------------------------------------------------

@@ -183,6 +183,10 @@ def test_nan_and_inf_in_wav(tmp_path, compressed):
     big = big.astype(np.float16)
   path = write_npz(tmp_path / "overflow.npz", compressed, wav=big, sid=sid)
   expect_data_error(path, C, "key 'wav' row 2 holds NaN or Inf")
+  huge = wav.astype(np.float64)
+  huge[4, :2] = 1e308, -1e308  # finite, but max - min overflows float64
+  path = write_npz(tmp_path / "huge.npz", compressed, wav=huge, sid=sid)
+  expect_data_error(path, C, "key 'wav' row 4 holds a sample of magnitude 1e+308, beyond 8.99e+307")
 
 
 def test_mismatched_lengths(tmp_path):
@@ -316,6 +320,7 @@ def test_prime_valid_control(tmp_path):
     ("stereo", "2 channels; expected mono"),
     ("empty", "empty (no samples)"),
     ("nan", "holds NaN or Inf"),
+    ("huge", "holds a sample of magnitude 1e+308; expected at most 8.99e+307"),
     ("text", "not a readable audio file"),
     ("zero_bytes", "not a readable audio file"),
     ("truncated_header", "not a readable audio file"),
@@ -331,6 +336,8 @@ def test_bad_prime(tmp_path, case, fragment):
     write_wav(path, np.zeros((0, 1)))
   elif case == "nan":
     write_wav(path, np.where(np.arange(800) == 99, np.nan, tone))
+  elif case == "huge":  # a float64 WAV quantize cannot min-max
+    write_wav(path, np.where(np.arange(800) == 99, 1e308, tone), subtype="DOUBLE")
   elif case == "text":
     path.write_bytes(b"this is not audio at all\n" * 20)
   elif case == "zero_bytes":

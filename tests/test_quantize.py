@@ -222,3 +222,17 @@ def test_frame_input_formula():
 def test_unknown_q_type_names_the_key():
   with pytest.raises(ValueError, match=r"q_type='ulaw'"):
     quant.quantize(np.zeros((1, 4)), "ulaw")
+
+
+@pytest.mark.parametrize("x", [
+    [[0.1, np.nan, 0.2]], [[0.1, np.inf, 0.2]], [[-1e308, 0.0, 1e308]],
+], ids=["nan", "inf", "span_overflows"])
+def test_quantize_refuses_what_has_no_levels(x):
+  """Rules out levels made from NaN: a clip with NaN or Inf, or one whose
+  max - min overflows float64 (samples near +-1e308), normalised to NaN and
+  cast to int32 (a garbage level, e.g. -2**31, that an embedding look-up
+  would clamp silently)."""
+  with pytest.raises(ValueError, match="NaN or Inf, or its max - min overflows"):
+    quant.quantize(np.array(x), "linear")
+  q = quant.quantize(np.array([[-4e307, 0.0, 4e307]]), "linear")  # within range: valid
+  assert q.tolist() == [[0, 128, 255]]  # int(0.5 * (256 - 1e-5) + 5e-6) = 128
