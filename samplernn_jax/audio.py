@@ -20,7 +20,7 @@ def bad_rows(x: np.ndarray) -> np.ndarray:
   bool [N]. (Compared only where the dtype reaches that far: in float16 the
   bound itself would round to Inf.)"""
   ok = np.isfinite(x)
-  if np.finfo(x.dtype).max > MAX_ABS:
+  if float(np.finfo(x.dtype).max) > MAX_ABS:
     ok &= np.abs(x) <= MAX_ABS
   return ~ok.all(axis=1)
 
