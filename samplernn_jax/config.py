@@ -193,6 +193,14 @@ def slow_scatter_warning(config, backend: str | None = None, jax_version: str | 
           "--config.sample_l1=table_mm (no scatter).")
 
 
+def check_seed(seed, name: str = "seed") -> None:
+  """A seed JAX keeps whole: its keys take the low 32 bits (numpy's seeds must
+  not be negative), so 2**32 would draw as 0 does."""
+  if not (int(seed) == seed and 0 <= seed < 2 ** 32):
+    raise ValueError(f"{name}={seed}: expected an integer 0 .. 2**32 - 1 (JAX's keys keep "
+                     "32 bits: a larger seed would repeat a smaller one's draws)")
+
+
 def validate(config) -> None:
   """Raises ValueError naming the key for any inconsistent setting."""
   fs = frame_sizes(config)
@@ -244,8 +252,7 @@ def validate(config) -> None:
               "max_eval_clips", "sample_every_evals", "grad_clip", "emb_size"):
     if not (config[key] >= 0 and math.isfinite(config[key])):
       raise ValueError(f"config.{key}={config[key]}: expected a finite number >= 0")
-  if not 0 <= config.seed < 2 ** 63:  # numpy's seeds are non-negative; JAX's keys int64
-    raise ValueError(f"config.seed={config.seed}: expected an integer 0 .. 2**63 - 1")
+  check_seed(config.seed, "config.seed")
   # checked here, not at the first evaluation's samples after hours of training
   if config.sample_per_class < 1:
     raise ValueError(f"config.sample_per_class={config.sample_per_class}: expected >= 1")

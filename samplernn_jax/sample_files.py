@@ -12,11 +12,17 @@ earlier manifest listed and the new one does not are removed); whole files
 are written to a temporary name and renamed, so a reader never sees half a
 file, except the WAVs of ``stream_samples``, which grow in place a block at a
 time (its manifest gives the full length from the start; an interrupt
-rewrites it to what the files hold, a SIGKILL cannot).
+rewrites it to what the files hold, a SIGKILL cannot). A run holds a lock on
+the folder from its first check to its last write: a second run into the
+same folder is refused at once (it would find the folder free, then remove
+the first run's clips as an earlier manifest's). A WAV over 4 GiB
+(2**30 float32 samples, 18.6 hours at 16 kHz) is written as RF64, which
+plain WAV's 32-bit sizes cannot describe.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -36,6 +42,7 @@ from samplernn_jax import quantize as quant
 from samplernn_jax import sampling
 from samplernn_jax import signals
 from samplernn_jax import steps
+from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.audio import read_mono
 from samplernn_jax.files import atomic_write, write_json
 from samplernn_jax.model import SampleRNN
@@ -146,9 +153,30 @@ def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:
                           "Python) to replace them")
 
 
+# Samples a float32 WAV can hold: its data chunk's size is a 32-bit count of
+# bytes. Longer clips are written as RF64 (the same file with 64-bit sizes).
+WAV_MAX_SAMPLES = (2 ** 32 - 1) // 4 - 64
+
+
+def wav_format(n_samples: int) -> str:
+  """``WAV``, or ``RF64`` for a clip plain WAV cannot describe."""
+  return "WAV" if n_samples <= WAV_MAX_SAMPLES else "RF64"
+
+
 def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
   """32-bit float WAV (the generated audio as it is, no clipping)."""
-  atomic_write(path, lambda tmp: sf.write(tmp, audio, rate, subtype="FLOAT", format="WAV"))
+  atomic_write(path, lambda tmp: sf.write(tmp, audio, rate, subtype="FLOAT",
+                                          format=wav_format(audio.shape[-1])))
+
+
+def _holding_out_lock(fn):
+  """Runs ``fn(loaded, out_dir, ...)`` holding ``out_dir`` (``held_folder``:
+  made if need be, removed again when the run fails having written nothing)."""
+  @functools.wraps(fn)
+  def locked(loaded, out_dir, *args, **kwargs):
+    with workdir_lib.held_folder(out_dir, "out"):
+      return fn(loaded, out_dir, *args, **kwargs)
+  return locked
 
 
 def check_seconds(seconds: float, rate: int | None = None) -> None:
@@ -241,9 +269,13 @@ def _prepare_out(out_dir: str, req: Request, seconds: float, rate: int,
   returns (file names, samples per clip with the prime, forced prefix [B, P])."""
   check_seconds(seconds, rate)
   files = file_names(req)
-  os.makedirs(out_dir, exist_ok=True)
   check_free(out_dir, files, overwrite)
   n = int(round(seconds * rate)) + (0 if prime is None else prime.shape[-1])
+  if n >= sampling.MAX_RUN_SAMPLES:
+    raise ValueError(f"seconds={seconds:g}"
+                     + ("" if prime is None else f" after a prime of {prime.shape[-1]} samples")
+                     + f" makes {n} samples a clip; expected fewer than 2**31 "
+                     f"({(sampling.MAX_RUN_SAMPLES - 1) / rate / 3600:.1f} hours at {rate} Hz)")
   forced = None if prime is None else np.repeat(prime[None], len(files), 0)
   return files, n, forced
 
@@ -307,6 +339,7 @@ def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str]
   return paths
 
 
+@_holding_out_lock
 def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                   temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                   prime: np.ndarray | None = None, overwrite: bool = False,
@@ -317,6 +350,7 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   c = loaded.config
   check_guidance(loaded, guidance)
   check_temperature(temperature)
+  config_lib.check_seed(seed)
   files, n, forced = _prepare_out(out_dir, req, seconds, c.sample_rate, prime, overwrite)
   clip_levels(loaded, req, level)  # refuse a level the checkpoint cannot give, early
   bar = None
@@ -357,6 +391,7 @@ def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
   return quant.quantize(x, q_type, q_levels)
 
 
+@_holding_out_lock
 def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                    temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                    prime: np.ndarray | None = None, overwrite: bool = False,
@@ -371,14 +406,19 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   rate = c.sample_rate
   check_guidance(loaded, guidance)
   check_temperature(temperature)
+  config_lib.check_seed(seed)
   files, n, forced = _prepare_out(out_dir, req, seconds, rate, prime, overwrite)
+  blocks = sampling.generate_blocks(  # checks the run before any file is written
+      loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed), temperature,
+      forced, block_samples=int(block_seconds * rate), guidance=guidance)
   primed = 0.0 if prime is None else prime.shape[-1] / rate
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                            temperature, loaded.step, n / rate, primed))
   write_model_json(out_dir, model_record(loaded, "none", temperature, seed, guidance))
   paths = [os.path.join(out_dir, f) for f in files]
   done = 0
-  outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT") for p in paths]
+  outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT",
+                       format=wav_format(n)) for p in paths]
   bar = None
   if progress:
     from tqdm import tqdm
@@ -386,10 +426,7 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   stop = signals.StopRequests()  # Ctrl-C / SIGTERM: honoured between blocks
   try:
     with stop:
-      for q, _ in sampling.generate_blocks(
-          loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed),
-          temperature, forced, block_samples=int(block_seconds * rate),
-          guidance=guidance):
+      for q, _ in blocks:
         audio = sampling.to_audio(q, c.q_type, c.q_levels, "none")
         for o, a in zip(outs, audio):
           o.write(a)

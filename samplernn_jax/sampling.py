@@ -13,7 +13,7 @@ float32 rounding (tested by teacher forcing).
 
 The carry holds each tier's RNN state, the last S samples and the absolute
 position; the random key of sample t is ``fold_in(key, t)``, so the audio does
-not depend on how the generation is cut into pieces (``chunk_frames``,
+not depend on how the generation is cut into pieces (``block_samples``,
 streaming) or on rows added to the batch (``min_rows``). Each row draws its
 own noise from that key, by its row index: the same request gives the same
 clips, but a clip moved to another row (another request) gets other draws.
@@ -54,6 +54,9 @@ from samplernn_jax import precision
 from samplernn_jax import quantize as quant
 from samplernn_jax.layers import embedding_tables
 from samplernn_jax.model import FrameTier, SampleRNN, SampleTier, log_probs
+
+# Samples a run may hold (the rounded-up frames included): positions are int32.
+MAX_RUN_SAMPLES = 2 ** 31
 
 
 def _draw_with(noise, logits, temperature):
@@ -347,12 +350,26 @@ def _forced_block(prime: np.ndarray, start: int, n: int) -> np.ndarray:
 
 def _check_run(n_samples: int, total: int, unroll, min_rows) -> None:
   """ValueError for a run the sampler cannot do as asked."""
-  for name, v in (("unroll", unroll), ("min_rows", min_rows)):
+  for name, v in (("n_samples", n_samples), ("unroll", unroll), ("min_rows", min_rows)):
     if int(v) != v or v < 1:
       raise ValueError(f"{name}={v!r}: expected a positive integer")
-  if total >= 2 ** 31:  # the position counter is int32 (and fold_in's data 32 bits)
+  if total >= MAX_RUN_SAMPLES:  # the position counter is int32 (and fold_in's data 32 bits)
     raise ValueError(f"n_samples={n_samples}: expected fewer than 2**31 samples per run "
                      "(37 hours at 16 kHz); generate longer audio as several runs")
+
+
+def _run_blocks(model, variables, rows, carry, prime, key, temperature, guidance, guided,
+                unroll, batched_draws, b: int, n_samples: int, total: int, block: int):
+  """``generate_blocks``' blocks, once its checks and set-up are done."""
+  done = 0
+  while done < n_samples:
+    n = min(block, total - done)
+    carry, x, logp = _generate_block(model, variables, rows, carry,
+                                     jnp.asarray(_forced_block(prime, done, n)), key, temperature,
+                                     guidance, guided, unroll, batched_draws)
+    keep = min(n, n_samples - done)
+    yield np.asarray(x[:b, :keep]), np.asarray(logp[:b, :keep])
+    done += n
 
 
 def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
@@ -361,6 +378,10 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     unroll: int = 1, batched_draws: bool = True, min_rows: int = 1
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
+
+  The run is checked, and the model prepared, when this is called (a
+  ValueError then, not at the first block): a caller can rely on a run that
+  got its iterator to start.
 
   Args:
     class_vec: [B, C] class weights (one-hot, or a convex mix).
@@ -405,15 +426,9 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
   rows = jnp.concatenate([class_vec, jnp.zeros_like(class_vec)]) if guided else class_vec
   carry = initial_carry(model, variables, rows.shape[0])
   temperature, guidance = jnp.float32(temperature), jnp.float32(guidance)
-  done = 0
-  while done < n_samples:
-    n = min(block, total - done)
-    carry, x, logp = _generate_block(model, variables, rows, carry,
-                                     jnp.asarray(_forced_block(prime, done, n)), key, temperature,
-                                     guidance, guided, unroll, batched_draws)
-    keep = min(n, n_samples - done)
-    yield np.asarray(x[:b, :keep]), np.asarray(logp[:b, :keep])
-    done += n
+
+  return _run_blocks(model, variables, rows, carry, prime, key, temperature, guidance,
+                     guided, unroll, batched_draws, b, n_samples, total, block)
 
 
 def generate(model: SampleRNN, params, class_vec, n_samples: int, key,

@@ -1,10 +1,15 @@
-"""The run folder: one run at a time, and writable before any work starts."""
+"""The run folder: one run at a time, and writable before any work starts;
+and an output folder held by one writer at a time (``held_folder``)."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import socket
+from typing import Iterator
+
+from absl import logging
 
 from samplernn_jax import files
 from samplernn_jax.errors import WorkdirError
@@ -83,6 +88,42 @@ class WorkdirLock:
         os.rmdir(self.workdir)
     except OSError:  # left as it is: the error that ended the run matters more
       pass
+
+
+@contextlib.contextmanager
+def held_folder(path: str, setting: str) -> Iterator[None]:
+  """An exclusive ``flock`` on the folder itself (made if need be) while the
+  block runs; another holder's makes this a ``WorkdirError`` at once
+  (``setting`` names the folder's flag, e.g. ``out``). No lock file is left
+  in it. A folder this made is removed again when the block fails having
+  written nothing. On a filesystem without locks: a warning, then unlocked.
+  """
+  made = not os.path.isdir(path)
+  try:
+    os.makedirs(path, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY)
+  except OSError as e:
+    raise WorkdirError(f"{setting}={path}: cannot create or open it ({e.strerror})") from e
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      if e.errno in (errno.EAGAIN, errno.EACCES):
+        raise WorkdirError(f"{setting}={path} is in use by another run; wait for it to end "
+                           "or use another folder") from e
+      if e.errno not in files.NO_LOCKS:
+        raise WorkdirError(f"{setting}={path}: cannot lock it ({e.strerror})") from e
+      logging.warning("%s: the filesystem refuses locks (%s); writing unlocked", path,
+                      e.strerror)
+    try:
+      yield
+    except BaseException:
+      if made:
+        with contextlib.suppress(OSError):  # not empty: something was written, kept
+          os.rmdir(path)
+      raise
+  finally:
+    os.close(fd)  # drops the lock
 
 
 def check_writable(workdir: str) -> None:

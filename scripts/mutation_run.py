@@ -95,7 +95,9 @@ TESTS = {
                 "tests/test_train.py::test_resumed_run_equals_unbroken_run"],
     "workdir": ["tests/test_faults.py::test_second_run_on_a_workdir_is_refused_until_the_first_dies",
                 "tests/test_faults.py::test_unwritable_workdir_is_refused_and_checkpoints_stay",
-                "tests/test_faults.py::test_a_start_refused_before_any_work_leaves_no_folder"],
+                "tests/test_faults.py::test_a_start_refused_before_any_work_leaves_no_folder",
+                "tests/test_sample_cli.py::test_a_run_holds_its_folder_until_its_last_write",
+                "tests/test_sample_cli.py::test_a_refused_stream_writes_nothing"],
     "files": ["tests/test_faults.py::test_a_write_that_fails_half_way_leaves_the_earlier_file"],
     "distributed": ["tests/test_distributed.py::test_sigterm_to_one_process_stops_both_at_one_saved_step",
                     "tests/test_distributed.py::test_distributed_flag_lets_jax_detect_the_cluster",
@@ -347,8 +349,8 @@ MUTANTS = {
     "stream_manifest_not_rewritten": ("sample_files", "    if done < n:  # interrupted",
                                       "    if False:  # interrupted"),
     "stream_ignores_prime": ("sample_files",
-                             "          temperature, forced, block_samples=int(block_seconds * rate),",
-                             "          temperature, None, block_samples=int(block_seconds * rate),"),
+                             "      forced, block_samples=int(block_seconds * rate), guidance=guidance)",
+                             "      None, block_samples=int(block_seconds * rate), guidance=guidance)"),
     # reading generated clips (evaluation/samples.py, audio.py), the run
     # folder's lock, metrics and whole-file writes (workdir.py, metrics.py, files.py)
     "mixes_labelled_class_0": ("evaluation/samples", "      mixes += 1\n      continue\n",
@@ -365,7 +367,8 @@ MUTANTS = {
     "other_rate_accepted": ("audio", "  if sr != rate:\n", "  if False:\n"),
     "stereo_accepted": ("audio", "  if x.shape[1] != 1:\n", "  if False:\n"),
     "metrics_kept_past_resume": ("metrics", 'if r.get("step", 0) <= resume_step]', "]"),
-    "lock_shared": ("workdir", "fcntl.LOCK_EX | fcntl.LOCK_NB", "fcntl.LOCK_SH | fcntl.LOCK_NB"),
+    "lock_shared": ("workdir", "fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)",
+                    "fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)"),
     "writable_unchecked": ("workdir", "      os.fsync(f.fileno())\n    os.remove(probe)\n  except OSError",
                            "      os.fsync(f.fileno())\n    os.remove(probe)\n  except ZeroDivisionError"),
     "write_in_place": ("files", "    write(tmp)\n    os.replace(tmp, path)\n", "    write(path)\n"),
@@ -408,7 +411,7 @@ MUTANTS = {
                        "    if self.stopped:  # the state after the last finished step: keep it\n"),
     "forced_level_q_accepted": ("sampling", "forced.max() < q_levels)", "forced.max() <= q_levels)"),
     "forced_block_from_start": ("sampling", "part = prime[:, start:start + n]", "part = prime[:, :n]"),
-    "position_past_int32": ("sampling", "  if total >= 2 ** 31:", "  if total > 2 ** 31:"),
+    "position_past_int32": ("sampling", "  if total >= MAX_RUN_SAMPLES:", "  if total > MAX_RUN_SAMPLES:"),
     "training_samples_of_every_class": ("trainer", "if class_rms[c] is not None]", "if True]"),
     "synthetic_names_unchecked": (
         "evaluation/run", "    return data_dir, True\n", "    return data_dir, False\n"),
@@ -435,6 +438,18 @@ MUTANTS = {
     "index_names_compared": (
         "cost", "if not trained or trained == [str(i) for i in range(len(trained))]:",
         "if not trained and trained == [str(i) for i in range(len(trained))]:"),
+    "span_overflow_quantized": ("quantize", "  if not np.isfinite(mx).all():\n", "  if False:\n"),
+    "huge_samples_accepted": ("audio", "    ok &= np.abs(x) <= MAX_ABS\n", "    pass\n"),
+    "out_folder_lock_shared": ("workdir", "fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+                               "fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)"),
+    "made_out_folder_kept": ("workdir", "      if made:\n        with contextlib.suppress",
+                             "      if False:\n        with contextlib.suppress"),
+    "out_folder_not_held": ("sample_files", "@_holding_out_lock\ndef write_samples(",
+                            "def write_samples("),
+    "seed_past_32_bits": ("config", "and 0 <= seed < 2 ** 32):", "and 0 <= seed < 2 ** 63):"),
+    "plain_wav_past_4_gib": ("sample_files",
+                             'return "WAV" if n_samples <= WAV_MAX_SAMPLES else "RF64"',
+                             'return "WAV"'),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

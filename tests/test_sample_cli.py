@@ -24,6 +24,8 @@ import soundfile as sf
 from conftest import REPO, load_sample_py, subprocess_env
 from samplernn_jax import quantize as quant
 from samplernn_jax import sample_files, sampling
+from samplernn_jax import workdir as workdir_lib
+from samplernn_jax.errors import WorkdirError
 
 SR = 16000
 CLASSES = ["tone", "rumble", "chirp", "clicks"]  # synthetic.CLASS_NAMES
@@ -424,6 +426,91 @@ def test_overwrite_with_another_request_leaves_no_earlier_clip(workdir, tmp_path
   assert [r["file"] for r in manifest(out)] == ["tone_000.wav"]
 
 
+def test_a_run_holds_its_folder_until_its_last_write(workdir, tmp_path, monkeypatch):
+  """A second run into a folder while the first generates is refused at
+  once, and the first's clips are all there at the end. Rules out the check
+  for existing files alone: both runs found the folder free, and the one
+  that ended last removed the other's clips as an earlier manifest's (or
+  replaced them); and a lock taken only around the check."""
+  loaded = sample_files.load_checkpoint(workdir)
+  out = str(tmp_path / "o")
+  generate, refused = sampling.generate, []
+
+  def generate_while_another_run_starts(*args, **kwargs):
+    other = sample_files.make_request(loaded.class_names, "clicks", 1, None)
+    with pytest.raises(WorkdirError) as err:
+      sample_files.write_samples(loaded, out, other, 0.05, overwrite=True, progress=False)
+    refused.append(str(err.value))
+    return generate(*args, **kwargs)
+
+  monkeypatch.setattr(sampling, "generate", generate_while_another_run_starts)
+  req = sample_files.make_request(loaded.class_names, "tone", 2, None)
+  sample_files.write_samples(loaded, out, req, 0.05, progress=False)
+  assert refused == [f"out={out} is in use by another run; wait for it to end or use "
+                     "another folder"]
+  assert sorted(os.listdir(out)) == ["manifest.json", "model.json", "tone_000.wav",
+                                     "tone_001.wav"]
+  with workdir_lib.held_folder(out, "out"):  # the streaming run holds it too
+    with pytest.raises(WorkdirError, match="is in use by another run"):
+      sample_files.stream_samples(loaded, out, req, 0.05, overwrite=True, progress=False)
+
+
+def test_a_refused_stream_writes_nothing(workdir, tmp_path):
+  """A stream the sampler refuses (a prime of levels the model does not
+  have; a clip of 2**31 samples, named by --seconds) leaves no file and no
+  folder. Rules out the checks run lazily at the first block, after the
+  manifest, model.json and empty WAVs were written, which then made a
+  corrected retry fail with "exists; pass --overwrite"."""
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone", 1, None)
+  out = str(tmp_path / "o")
+  with pytest.raises(ValueError, match=r"forced samples range over \[0, 999\]"):
+    sample_files.stream_samples(loaded, out, req, 0.05, prime=np.array([0, 999], np.int32),
+                                progress=False)
+  assert not os.path.exists(out)
+  with pytest.raises(ValueError, match=r"seconds=140000 makes 2240000000 samples a clip; "
+                                       r"expected fewer than 2\*\*31 \(37.3 hours at 16000 Hz\)"):
+    sample_files.stream_samples(loaded, out, req, 140000.0, progress=False)
+  assert not os.path.exists(out)
+  with pytest.raises(ValueError, match="n_samples=0: expected a positive integer"):
+    sampling.generate_blocks(loaded.model, loaded.params, req.class_vecs, 0,
+                             jax.random.key(0))  # raised by the call, before any block
+
+
+def test_seeds_past_32_bits_are_refused(workdir, tmp_path):
+  """JAX's keys keep a seed's low 32 bits: seed 2**32 drew exactly seed 0's
+  clips while the manifest recorded another seed. Rules out accepting it."""
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone", 1, None)
+  for seed in (2 ** 32, -1):
+    with pytest.raises(ValueError, match=f"seed={seed}: expected an integer 0 .. 2\\*\\*32 - 1"):
+      sample_files.write_samples(loaded, str(tmp_path / "o"), req, 0.05, seed=seed,
+                                 progress=False)
+  assert not os.path.exists(tmp_path / "o")
+
+
+def test_a_clip_past_plain_wavs_4_gib_is_written_as_rf64(workdir, tmp_path, monkeypatch):
+  """Plain WAV counts its data in 32-bit bytes (2**30 float32 samples,
+  18.6 hours at 16 kHz): libsndfile wrote longer clips without an error and
+  readers saw 2**30 - 1 frames. Here the limit is lowered to 100 samples:
+  both writers then make RF64 files that read back whole, and a shorter clip
+  stays plain WAV. Rules out plain WAV whatever the length."""
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone", 1, None)
+  assert sample_files.wav_format(2 ** 30) == "RF64"
+  assert sample_files.wav_format(2 ** 30 - 64 * 4) == "WAV"
+  common = dict(seed=3, progress=False)
+  plain = sample_files.stream_samples(loaded, str(tmp_path / "plain"), req, 0.05, **common)[0]
+  monkeypatch.setattr(sample_files, "WAV_MAX_SAMPLES", 100)
+  whole = sample_files.write_samples(loaded, str(tmp_path / "w"), req, 0.05, level="none",
+                                     **common)[0]
+  streamed = sample_files.stream_samples(loaded, str(tmp_path / "s"), req, 0.05, **common)[0]
+  assert sf.info(plain).format == "WAV"
+  for path in (whole, streamed):
+    assert sf.info(path).format == "RF64" and sf.info(path).frames == 800
+    np.testing.assert_array_equal(read(path)[0], read(plain)[0])
+
+
 # ---------------------------------------------------------------------------
 # Refused inputs: exit 2, a message, nothing written.
 
@@ -499,6 +586,9 @@ BAD = {
     # a negative temperature was argmax, recorded as given
     "temperature_negative": (["--temperature=-1"],
                              "error: temperature=-1.0: expected 0 (argmax) or more"),
+    # JAX keeps a seed's low 32 bits: this one drew seed 0's clips
+    "seed_past_32_bits": (["--seed", "4294967296"],
+                          "error: seed=4294967296: expected an integer 0 .. 2**32 - 1"),
 }
 
 
