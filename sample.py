@@ -19,6 +19,7 @@ _DEMO = flags.DEFINE_bool("demo", False,
                           "sample the pretrained demo model shipped in demo/ "
                           "(output: demo_samples/ unless --out)")
 _CKPT = flags.DEFINE_string("ckpt", "best", "best | latest | a step number")
+_MODEL_CLS = flags.DEFINE_string("model_cls", None, cli.MODEL_CLS_HELP)
 _OUT = flags.DEFINE_string("out", None, "output folder (default: WORKDIR/samples/STEP)")
 _CLASSES = flags.DEFINE_string("classes", None,
                                "comma-separated class names or indices (default: all)")
@@ -73,7 +74,8 @@ def _sample():
   workdir, out = _workdir_and_out()
   if _MIX.value and _CLASSES.value:
     raise ValueError("--mix and --classes exclude each other")
-  loaded = sfiles.load_checkpoint(workdir, _CKPT.value)
+  loaded = sfiles.load_checkpoint(workdir, _CKPT.value,
+                                  cli.model_class(_MODEL_CLS.value, sfiles.SampleRNN))
   req = sfiles.make_request(loaded.class_names, _CLASSES.value, _PER_CLASS.value, _MIX.value)
   out = out or os.path.join(workdir, "samples", str(loaded.step))
   c = loaded.config

@@ -141,19 +141,38 @@ def check_params(params: Any, expected: Any, where: str) -> None:
         "of the code")
 
 
+def class_name(model_cls: type) -> str:
+  """What a checkpoint records of the class that trained it: ``module:Class``
+  (``samplernn_jax.model:SampleRNN``), which ``--model_cls`` takes back."""
+  return f"{model_cls.__module__}:{model_cls.__qualname__}"
+
+
+def _same_class(saved: str, model_cls: type) -> bool:
+  """A class defined in a script run as ``__main__`` matches by name alone
+  (trained by ``python my_variant.py``, loaded by importing my_variant); a
+  checkpoint from before the module was recorded holds the name alone."""
+  module, _, name = saved.rpartition(":")
+  return name == model_cls.__qualname__ and (
+      not module or "__main__" in (module, model_cls.__module__)
+      or module == model_cls.__module__)
+
+
 def check_model_class(meta: dict, model_cls: type, where: str,
                       advice: str = "") -> None:
   """Raises ParamFormatError when the checkpoint's meta names another model
-  class (``model_class``: the class name the trainer records) than
-  ``model_cls``: a variant whose parameters are exactly the library's would
-  pass ``check_params`` and be run as another function. Checkpoints from
-  before the key (the demo's, imports) are not checked."""
+  class (``model_class``: ``class_name`` of the class that trained it) than
+  ``model_cls``: a variant whose parameters are exactly the library's (even
+  one named ``SampleRNN`` in another module) would pass ``check_params`` and
+  be run as another function. Checkpoints from before the key (the demo's,
+  imports) are not checked."""
   saved = meta.get("model_class")
-  if saved and saved != model_cls.__qualname__:
+  if saved and not _same_class(saved, model_cls):
+    module, _, name = saved.rpartition(":")
+    flag = (f"--model_cls={saved}" if module and module != "__main__" else
+            "--model_cls=<module>:" + name + " naming the module that defines it")
     raise ParamFormatError(
-        f"{where}: trained by the model class {saved!r}, not {model_cls.__qualname__!r}; "
-        + (advice or f"load it with model_cls={saved} (sample.py and score.py build "
-                     "SampleRNN)"))
+        f"{where}: trained by the model class {saved!r}, not {class_name(model_cls)!r}; "
+        + (advice or f"load it with model_cls={name} (sample.py, score.py: {flag})"))
 
 
 def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:

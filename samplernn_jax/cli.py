@@ -1,6 +1,7 @@
 """Shared entry-point behaviour: known errors print one clear line, exit 2."""
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -161,3 +162,34 @@ def config_value(flag):
     first = str(e).strip().splitlines()
     print(f"error: --config: {first[-1].strip() if first else e}", file=sys.stderr)
     raise SystemExit(2)
+
+
+MODEL_CLS_HELP = ("the model class that trained the checkpoint, as module:Class (e.g. "
+                  "my_variants:Deeper, a SampleRNN subclass; the module is imported from "
+                  "the current folder or PYTHONPATH); default: the library's SampleRNN")
+
+
+def model_class(spec: str | None, default: type) -> type:
+  """``--model_cls module:Class`` -> the class (``default`` when not given;
+  the class must derive from it). The current folder is searched first, as
+  ``python -m`` would."""
+  if not spec:
+    return default
+  module, sep, name = spec.rpartition(":")
+  if not sep or not module or not name:
+    raise ValueError(f"--model_cls={spec!r}: expected module:Class, e.g. my_variants:Deeper")
+  if "" not in sys.path and os.getcwd() not in sys.path:
+    sys.path.insert(0, os.getcwd())
+  try:
+    mod = importlib.import_module(module)
+  except ImportError as e:
+    raise ValueError(f"--model_cls={spec!r}: cannot import {module!r} ({e})") from e
+  cls = mod
+  for part in name.split("."):  # a nested class: Outer.Inner
+    cls = getattr(cls, part, None)
+    if cls is None:
+      raise ValueError(f"--model_cls={spec!r}: module {module!r} defines no {name!r}")
+  if not (isinstance(cls, type) and issubclass(cls, default)):
+    raise ValueError(f"--model_cls={spec!r}: {name!r} is not a class deriving from "
+                     f"{default.__qualname__}; expected {default.__qualname__} or a subclass")
+  return cls

@@ -349,7 +349,7 @@ class _Run:
             "best_valid": self.meta.get("best_valid"), "config": self.config.to_dict(),
             "n_classes": ds.n_classes, "class_names": ds.class_names,
             "class_rms": self.class_rms, "data_dir": self.config.data_dir, "data": self.data,
-            "model_class": type(self.setup.model).__qualname__}
+            "model_class": ckpt_lib.class_name(type(self.setup.model))}
 
   def epoch_of(self, step: int) -> float:
     return step / self.setup.batches.steps_per_epoch

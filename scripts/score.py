@@ -26,6 +26,7 @@ _CONFIG = cli.define_config(
 _WORKDIR = flags.DEFINE_string("workdir", "", "run folder holding the checkpoint")
 _DATA = flags.DEFINE_string("data", "", "paper-format npz (wav, sid) to score")
 _CKPT = flags.DEFINE_string("ckpt", "best", "best, latest or a step number")
+_MODEL_CLS = flags.DEFINE_string("model_cls", None, cli.MODEL_CLS_HELP)
 
 
 def _run():
@@ -33,7 +34,8 @@ def _run():
   if not _WORKDIR.value or not _DATA.value:
     raise ValueError("--workdir and --data are required")
   overrides = config_flags.get_override_values(flags.FLAGS["config"])
-  result = cost.score(_WORKDIR.value, _DATA.value, _CKPT.value, overrides)
+  result = cost.score(_WORKDIR.value, _DATA.value, _CKPT.value, overrides,
+                      cli.model_class(_MODEL_CLS.value, cost.SampleRNN))
   print(json.dumps(result))
 
 

@@ -586,6 +586,15 @@ BAD = {
     # a negative temperature was argmax, recorded as given
     "temperature_negative": (["--temperature=-1"],
                              "error: temperature=-1.0: expected 0 (argmax) or more"),
+    "model_cls_not_module_class": (["--model_cls", "Deeper"],
+                                   "error: --model_cls='Deeper': expected module:Class"),
+    "model_cls_no_module": (["--model_cls", "no_such_variants:Deeper"],
+                            "error: --model_cls='no_such_variants:Deeper': cannot import "
+                            "'no_such_variants'"),
+    "model_cls_no_class": (["--model_cls", "samplernn_jax.model:Deeper"],
+                           "module 'samplernn_jax.model' defines no 'Deeper'"),
+    "model_cls_not_a_model": (["--model_cls", "samplernn_jax.model:SampleTier"],
+                              "expected SampleRNN or a subclass"),
     # JAX keeps a seed's low 32 bits: this one drew seed 0's clips
     "seed_past_32_bits": (["--seed", "4294967296"],
                           "error: seed=4294967296: expected an integer 0 .. 2**32 - 1"),

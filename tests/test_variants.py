@@ -8,8 +8,10 @@ bfloat16 matmuls, forward and backward, keep the tiny model's cost curve
 within 0.02 bits of fp32, and every dot of the bf16 step takes bf16 operands.
 """
 import functools
+import importlib
 import importlib.util
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +19,8 @@ import flax.linen as nn
 import numpy as np
 import pytest
 
-from conftest import bf16_rounded, dot_operand_dtypes, nested_eqns, readme_python_block
+from conftest import (bf16_rounded, dot_operand_dtypes, load_sample_py, nested_eqns,
+                      readme_python_block)
 from samplernn_jax import config as config_lib
 from samplernn_jax import steps, trainer
 from samplernn_jax.layers import WNDense
@@ -476,8 +479,11 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
     return c
   monkeypatch.setattr(config_lib, "load_config_file", smaller)
   code = readme_python_block("### A variant in your own code")
-  space = {"__name__": "readme_variant"}
-  exec(compile(code, "README.md", "exec"), space)
+  classes, run = code.split("\nconfig = config_lib.load_config_file", 1)
+  (tmp_path / "readme_variant.py").write_text(classes)  # importable, for --model_cls
+  monkeypatch.syspath_prepend(str(tmp_path))
+  space = dict(vars(importlib.import_module("readme_variant")))
+  exec(compile("config = config_lib.load_config_file" + run, "README.md", "exec"), space)
   loaded = space["loaded"]
   assert "hidden3" in loaded.params["sample_tier"]
   assert type(loaded.model).__name__ == "Deeper"
@@ -487,22 +493,53 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
   assert_sampler_runs_the_training_function(loaded.model, loaded.params)
   assert ckpt_lib.find_step("runs/deeper", "latest")[1] == 20
   loaded_params = loaded.params
-  with pytest.raises(ParamFormatError, match="trained by the model class 'Deeper', not "
-                     "'SampleRNN'; load it with model_cls=Deeper"):
+  with pytest.raises(ParamFormatError, match=re.escape(
+      "trained by the model class 'readme_variant:Deeper', not 'samplernn_jax.model:SampleRNN'; "
+      "load it with model_cls=Deeper (sample.py, score.py: --model_cls=readme_variant:Deeper)")):
     sample_files.load_checkpoint("runs/deeper")  # what sample.py does
-  with pytest.raises(ParamFormatError, match="trained by the model class 'Deeper'"):
+  load_sample_py().main(["--workdir", "runs/deeper", "--model_cls", "readme_variant:Deeper",
+                         "--out", "cli", "--per_class", "1", "--seconds", "0.05",
+                         "--no_progress"])  # the flag the message names
+  assert sum(c.endswith(".wav") for c in os.listdir("cli")) == len(loaded.class_names)
+  with pytest.raises(ParamFormatError, match="trained by the model class 'readme_variant:Deeper'"):
     theano_params.export_original("runs/deeper", "deeper.pkl")  # import_theano_params --export
   assert not os.path.exists("deeper.pkl")
   config = space["config"]
   config.max_steps = 21
   with pytest.raises(ParamFormatError, match="runs/deeper/checkpoints/20: trained by the "
-                     "model class 'Deeper'"):
+                     "model class 'readme_variant:Deeper'"):
     trainer.train_and_evaluate(config, "runs/deeper")  # a resume with SampleRNN
   assert ckpt_lib.find_step("runs/deeper", "latest")[1] == 20
   # the class check aside, the parameters alone tell the two models apart
   with pytest.raises(ParamFormatError, match="not in the model: sample_tier/hidden3"):
     ckpt_lib.check_params(loaded_params, steps.abstract_params(
         config_lib.build_model(config, len(loaded.class_names)), config.seq_len), "deeper")
+
+
+def test_model_class_check_tells_modules_apart():
+  """A checkpoint records ``module:Class``. Rules out comparing class names
+  alone: a fork's own ``SampleRNN`` (say a tanh MLP on the library's
+  parameter shapes) was sampled by sample.py as the library's model with no
+  error. And rules out too strict a match: a class trained from a script
+  (``__main__``) and loaded by importing that script, or a checkpoint that
+  recorded the name alone (before the module was), is accepted."""
+  from samplernn_jax import checkpoint as ckpt_lib
+  from samplernn_jax.errors import ParamFormatError
+
+  def cls(module, name):
+    return type(name, (), {"__module__": module, "__qualname__": name})
+  assert ckpt_lib.class_name(SampleRNN) == "samplernn_jax.model:SampleRNN"
+  ok = [("samplernn_jax.model:SampleRNN", SampleRNN), ("SampleRNN", SampleRNN),
+        ("__main__:Deeper", cls("my_variants", "Deeper")),
+        ("my_variants:Deeper", cls("__main__", "Deeper"))]
+  for saved, model_cls in ok:
+    ckpt_lib.check_model_class({"model_class": saved}, model_cls, "w")
+  with pytest.raises(ParamFormatError, match=re.escape(
+      "w: trained by the model class 'my_fork:SampleRNN', not 'samplernn_jax.model:SampleRNN'; "
+      "load it with model_cls=SampleRNN (sample.py, score.py: --model_cls=my_fork:SampleRNN)")):
+    ckpt_lib.check_model_class({"model_class": "my_fork:SampleRNN"}, SampleRNN, "w")
+  with pytest.raises(ParamFormatError, match="--model_cls=<module>:Deeper naming the module"):
+    ckpt_lib.check_model_class({"model_class": "__main__:Deeper"}, SampleRNN, "w")
 
 
 def test_sampler_keeps_a_variants_own_first_layer():
