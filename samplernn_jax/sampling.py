@@ -277,6 +277,18 @@ def runs_library_tiers(model: SampleRNN) -> bool:
   return all(getattr(cls, m) is getattr(base, m) for cls, base, names in pairs for m in names)
 
 
+def check_sampled_as_trained(model: SampleRNN) -> None:
+  """ValueError for a model class whose training forward the sampler would
+  not run: an override of ``SampleRNN.__call__`` changes training only (the
+  sampler steps ``conditioning``, ``tier`` and ``sample_logits`` a frame and
+  a sample at a time), so its clips would come from another function."""
+  if type(model).__call__ is not SampleRNN.__call__:
+    raise ValueError(
+        f"{type(model).__qualname__} overrides SampleRNN.__call__, which training runs and "
+        "the sampler does not (it steps conditioning, tier and sample_logits a frame and a "
+        "sample at a time): put the change into those methods or into a tier class")
+
+
 def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
   """The (model, params) the sampler runs: the same function as ``model``
   with ``params`` (up to float32 rounding), with the per-sample work cut
@@ -414,6 +426,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       model). A row's noise does not depend on the others (JAX's default
       jax_threefry_partitionable): the same samples up to rounding.
   """
+  check_sampled_as_trained(model)
   s = model.frame_sizes[0]
   total = -(-n_samples // s) * s
   _check_run(n_samples, total, unroll, min_rows)

@@ -569,6 +569,32 @@ def test_sampler_keeps_a_variants_own_first_layer():
   assert_sampler_runs_the_training_function(model, params)
 
 
+def test_sampler_refuses_a_variant_that_overrides_the_training_forward():
+  """A variant that changes ``SampleRNN.__call__`` (a class projection
+  added there, the usual Flax habit) trains that function, while the
+  sampler steps ``tier`` and ``sample_logits`` and never runs ``__call__``:
+  its clips came from another function (forced log-probs 3.2 nats off, no
+  error). Rules out sampling it; a variant overriding the pieces instead is
+  sampled (the other tests here)."""
+  from samplernn_jax import sampling
+
+  class Projected(SampleRNN):
+    def setup(self):
+      super().setup()
+      self.class_proj = nn.Dense(self.q_levels)
+
+    def __call__(self, chunk, class_vec, state):
+      logits, state = super().__call__(chunk, class_vec, state)
+      return logits + self.class_proj(class_vec)[:, None], state
+
+  config = shrink(load("tiny"))
+  model = config_lib.build_model(config, 2, Projected)
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+  with pytest.raises(ValueError, match="Projected overrides SampleRNN.__call__, which training "
+                     "runs and the sampler does not"):
+    sampling.generate(model, params, np.eye(2, dtype=np.float32), 32, jax.random.key(0))
+
+
 class TanhDense(WNDense):
   def __call__(self, x):
     return jnp.tanh(super().__call__(x))
