@@ -34,12 +34,16 @@ def test_config_loads_validates_and_builds(path):
 
 def test_readmes_worked_example_is_a_config_these_checks_accept(tmp_path):
   """The README's worked variant (configs/my_variant.py), saved as a user
-  would save it, passes the checks every config file gets. Rules out an
-  example that has drifted from base_config() or this test's rules."""
+  would save it, passes the checks every config file gets, and its
+  data_dir is data the repository has. Rules out an example that has
+  drifted from base_config() or this test's rules, and one that stops at
+  "config.data_dir='datasets': no such folder" out of the box."""
   block = readme_python_block("`configs/my_variant.py`:")
   path = tmp_path / "my_variant.py"
   path.write_text(block)
   check_config_file(str(path))
+  data_dir = load_config_file(str(path)).data_dir
+  assert data_dir == "synthetic" or os.path.isdir(os.path.join(REPO, data_dir)), data_dir
 
 
 def check_config_file(path):
