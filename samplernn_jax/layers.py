@@ -179,7 +179,11 @@ def check_choice(owner: str, field: str, value, choices) -> None:
 
 def state_size(rnn_type: str, hidden: int) -> int:
   """Width D of one RNN layer's state: h for a GRU, [h, c] for an LSTM."""
-  return hidden if rnn_type == "GRU" else 2 * hidden
+  widths = {"GRU": hidden, "LSTM": 2 * hidden}
+  if rnn_type not in widths:  # a cell added to RNN_TYPES without its width here
+    raise ValueError(f"layers.state_size: no state width for rnn_type {rnn_type!r}; "
+                     f"it knows {tuple(widths)} (a new cell's width goes here)")
+  return widths[rnn_type]
 
 
 def check_pallas_rnn(key: str, rnn_type: str, hidden: int) -> None:

@@ -69,13 +69,17 @@ class FrameTier(nn.Module):
   rnn_unroll: int = 1  # frame steps per iteration of each RNN layer's scan
   rnn_kernel: str = "xla"  # RNNLayer.kernel
   dtype: Any = jnp.float32
+  # A variant's own recurrent layer: built as RNNLayer is (hidden size, rnn_type,
+  # unroll, kernel, weight_norm, dtype, name), called as (x [B, F, I],
+  # h [B, D]) -> (out [B, F, H], last state [B, D]). A class attribute.
+  rnn_layer_class = RNNLayer
 
   def setup(self):
     wn = dict(weight_norm=self.weight_norm, dtype=self.dtype)
     if not self.is_top:
       self.input_expand = WNDense(self.dim, **wn)
-    self.rnns = [RNNLayer(self.dim, self.rnn_type, unroll=self.rnn_unroll,
-                          kernel=self.rnn_kernel, name=f"rnn{l}", **wn)
+    self.rnns = [self.rnn_layer_class(self.dim, self.rnn_type, unroll=self.rnn_unroll,
+                                      kernel=self.rnn_kernel, name=f"rnn{l}", **wn)
                  for l in range(self.n_rnn)]
     if self.skip_conn:
       self.skips = [WNDense(self.dim, use_bias=(l == 0), name=f"skip{l}", **wn)
@@ -137,6 +141,12 @@ class SampleTier(nn.Module):
   # in prev_samples, cond and the upper tier's output; only its bias is here.
   fold_hidden1: bool = False
 
+  @property
+  def out_features(self) -> int:
+    """Width of the ``output`` layer: Q logits. A variant whose ``mlp`` turns
+    other outputs into the Q logits (a mixture's parameters) overrides it."""
+    return self.q_levels
+
   def setup(self):
     check_choice("SampleTier", "sample_input", self.sample_input, SAMPLE_INPUTS)
     check_choice("SampleTier", "l1_impl", self.l1_impl, L1_IMPLS)
@@ -154,7 +164,7 @@ class SampleTier(nn.Module):
     else:
       self.hidden1 = WNDense(self.dim, init_type="he", **wn)
     self.hidden2 = WNDense(self.dim, init_type="he", **wn)
-    self.output = WNDense(self.q_levels, **wn)
+    self.output = WNDense(self.out_features, **wn)
 
   def __call__(self, prev: Array, upper: Array, cond: Array) -> Array:
     """prev int [B, T, s], upper [B, T, H], cond [B, Cd] -> logits [B, T, Q].

@@ -461,6 +461,25 @@ def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
   return np.concatenate(xs, axis=1), np.concatenate(lps, axis=1)
 
 
+def teacher_forcing_gap(model: SampleRNN, params, frames: int = 4, seed: int = 0,
+                        prepare_fn: Callable = prepare) -> float:
+  """Largest difference, in nats, between the log-probs the sampler gives a
+  forced random sequence and those of the training forward (``__call__``)
+  on it: about 1e-6 in float32 when the sampler runs the function that was
+  trained. A variant checks its own model with it (README, "A variant in
+  your own code"); ``frames`` top frames of 2 rows (classes 0 and 1)."""
+  s, n = model.frame_sizes[0], model.n_classes
+  vec = np.eye(n, dtype=np.float32)[[0, min(1, n - 1)]]
+  x = np.random.default_rng(seed).integers(0, model.q_levels, (2, frames * s)).astype(np.int32)
+  _, lp = generate(model, params, vec, x.shape[1], jax.random.key(seed), forced=x,
+                   prepare_fn=prepare_fn)
+  chunk = jnp.concatenate([jnp.full((2, s), quant.q_zero(model.q_levels), jnp.int32), x], 1)
+  variables = {"params": params}
+  logits, _ = model.apply(variables, chunk, jnp.asarray(vec),
+                          model.apply(variables, 2, method="initial_state"))
+  return float(np.max(np.abs(lp - np.asarray(log_probs(logits, jnp.asarray(x))))))
+
+
 def to_audio(q: np.ndarray, q_type: str, q_levels: int, level: str = "minmax",
              target_rms: np.ndarray | None = None) -> np.ndarray:
   """Levels [B, N] -> float32 audio [B, N] at ``level`` (see ``levels``):

@@ -26,7 +26,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from samplernn_jax.layers import state_size
 from samplernn_jax.model import SampleRNN, State, log_probs
 
 LN2 = math.log(2.0)
@@ -60,8 +59,9 @@ def class_vectors(sid: jax.Array, n_classes: int) -> jax.Array:
 def _init_params(model: SampleRNN, key: jax.Array, seq_len: int) -> Any:
   top = model.frame_sizes[0]
   chunk = jnp.zeros((1, seq_len + top), jnp.int32)
-  state = tuple(jnp.zeros((1, model.n_rnn, state_size(model.rnn_type, model.dim)))
-                for _ in model.frame_sizes)
+  # the tiers' own state shapes (a variant's tier may carry another width)
+  shapes, _ = jax.eval_shape(lambda k: model.init_with_output(k, 1, method="initial_state"), key)
+  state = tuple(jnp.zeros(s.shape, s.dtype) for s in shapes)
   return model.init(key, chunk, jnp.zeros((1, model.n_classes)), state)["params"]
 
 

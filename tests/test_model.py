@@ -519,3 +519,14 @@ def test_bfloat16_lstm_rounds_only_its_matmul_operands():
   assert np.abs(c).max() > 2  # a state large enough for bf16 rounding to show
   np.testing.assert_allclose(hs, np.stack(want, 1), rtol=0, atol=2e-4)
   np.testing.assert_allclose(last, np.concatenate([h, c], -1), rtol=0, atol=2e-4)
+
+
+def test_state_width_of_a_cell_it_does_not_know_is_an_error_naming_it():
+  """``layers.state_size``: H for a GRU, 2H for an LSTM, and for a cell added
+  to RNN_TYPES without its width a ValueError saying where it goes. Rules
+  out any other type taken for an LSTM (2H), which surfaced as a
+  dot_general shape error that named nothing."""
+  from samplernn_jax import layers
+  assert layers.state_size("GRU", 8) == 8 and layers.state_size("LSTM", 8) == 16
+  with pytest.raises(ValueError, match="layers.state_size: no state width for rnn_type 'MGU'"):
+    layers.state_size("MGU", 8)

@@ -439,19 +439,116 @@ def test_learn_h0_false_starts_every_tier_from_zeros(learn_h0):
 
 def assert_sampler_runs_the_training_function(model, params):
   """Log-probs of a forced sequence from the sampler (``sampling.prepare``'s
-  rewrites included) equal the training forward's, within 1e-4."""
-  from samplernn_jax import quantize as quant
+  rewrites included) equal the training forward's, within 1e-4 nats."""
   from samplernn_jax import sampling
-  from samplernn_jax.model import log_probs
-  s = model.frame_sizes[0]
-  x = np.random.default_rng(0).integers(0, model.q_levels, (2, 4 * s)).astype(np.int32)
-  vec = np.eye(model.n_classes, dtype=np.float32)[[0, 1]]
-  _, lp = sampling.generate(model, params, vec, x.shape[1], jax.random.key(0), forced=x)
-  chunk = jnp.concatenate([jnp.full((2, s), quant.q_zero(model.q_levels), jnp.int32), x], 1)
-  logits, _ = model.apply({"params": params}, chunk, jnp.asarray(vec),
-                          steps.initial_rnn_state(model, params, 2))
-  np.testing.assert_allclose(lp, np.asarray(log_probs(logits, jnp.asarray(x))),
-                             rtol=1e-4, atol=1e-4)
+  assert sampling.teacher_forcing_gap(model, params) < 1e-4
+
+
+def test_teacher_forcing_gap_sees_a_sampler_that_runs_another_function():
+  """``sampling.teacher_forcing_gap``, which the variant tests here and
+  variant authors rely on: small for the library's model, large when the
+  sampler's parameters are not the trained ones (a prepare_fn that shifts
+  one output bias). Rules out a gap that compares the sampler with itself,
+  or the forward with itself (0 whatever the sampler does)."""
+  from samplernn_jax import sampling
+  config = shrink(load("tiny"))
+  model = config_lib.build_model(config, 2)
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+  assert sampling.teacher_forcing_gap(model, params) < 1e-4
+
+  def shifted(model, params):
+    model, params = sampling.prepare(model, params)
+    out = dict(params["sample_tier"]["output"])
+    out["bias"] = out["bias"].at[3].add(5.0)
+    return model, {**params, "sample_tier": {**params["sample_tier"], "output": out}}
+  assert sampling.teacher_forcing_gap(model, params, prepare_fn=shifted) > 0.1
+
+
+def test_a_tier_may_carry_a_state_of_its_own_width():
+  """A variant frame tier whose state is wider than its RNN layers' (here
+  8 extra numbers carried through unchanged) initialises, trains and
+  samples: ``init_params`` takes the state's shape from the tiers' own
+  ``h0``. Rules out sizing it from rnn_type and dim alone, which failed in
+  init with "add got incompatible shapes for broadcasting"."""
+  from samplernn_jax.model import FrameTier
+
+  class PaddedState(FrameTier):
+    @property
+    def state_size(self):
+      return super().state_size + 8
+
+    def __call__(self, x, upper, h):
+      y, last = super().__call__(x, upper, h[..., :-8])
+      return y, jnp.concatenate([last, h[..., -8:]], axis=-1)
+
+  class Padded(SampleRNN):
+    frame_tier_class = PaddedState
+
+  config = shrink(load("tiny"))
+  model = config_lib.build_model(config, 2, Padded)
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+  assert params["tier0"]["h0"].shape == (config.n_rnn, config.dim + 8)
+  assert_sampler_runs_the_training_function(model, params)
+
+
+def test_a_frame_tier_builds_its_own_rnn_layer_class():
+  """``FrameTier.rnn_layer_class``: a variant's recurrent layer (here the
+  library's with its output halved) is built in every layer, changes the
+  function, and the sampler runs it. Rules out the attribute ignored
+  (RNNLayer built whatever it names), which made a variant copy the whole of
+  ``FrameTier.setup`` to use another cell."""
+  from samplernn_jax.layers import RNNLayer
+  from samplernn_jax.model import FrameTier
+
+  class HalvedRNN(RNNLayer):
+    def __call__(self, x, h):
+      out, last = super().__call__(x, h)
+      return 0.5 * out, last
+
+  class HalvedTier(FrameTier):
+    rnn_layer_class = HalvedRNN
+
+  class Halved(SampleRNN):
+    frame_tier_class = HalvedTier
+
+  config = shrink(load("tiny"))
+  model = config_lib.build_model(config, 2, Halved)
+  base = config_lib.build_model(config, 2)
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+  chunk = jnp.asarray(np.random.default_rng(1).integers(0, 256, (2, config.seq_len + 16)))
+  vec = jnp.eye(2)
+  logits = [m.apply({"params": params}, chunk, vec, steps.initial_rnn_state(m, params, 2))[0]
+            for m in (model, base)]
+  assert float(jnp.max(jnp.abs(logits[0] - logits[1]))) > 1e-3
+  assert_sampler_runs_the_training_function(model, params)
+
+
+def test_a_sample_tier_sizes_its_own_output_layer():
+  """``SampleTier.out_features``: a variant whose output layer is wider than
+  Q (here 2Q numbers summed in pairs into the Q logits by its ``mlp``, as a
+  mixture's parameters would be turned into them) gets that layer, trains
+  and samples. Rules out the width fixed at q_levels, which made such a
+  variant add a second output layer beside an unused one."""
+  from samplernn_jax import precision
+
+  class PairedTier(SampleTier):
+    @property
+    def out_features(self):
+      return 2 * self.q_levels
+
+    def mlp(self, x):
+      x = self.hidden1_relu(x)
+      y = self.output(precision.relu_to(self.hidden2(x), self.dtype))
+      return y[..., :self.q_levels] + y[..., self.q_levels:]
+
+  class Paired(SampleRNN):
+    sample_tier_class = PairedTier
+
+  config = shrink(load("tiny"))
+  model = config_lib.build_model(config, 2, Paired)
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+  assert params["sample_tier"]["output"]["kernel"].shape[-1] == 2 * config.q_levels
+  assert_sampler_runs_the_training_function(model, params)
 
 
 def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path, monkeypatch):
