@@ -19,7 +19,7 @@ and optionally
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
@@ -124,9 +124,16 @@ def chunk_cost(model: SampleRNN, params, batch: dict, carried: State):
   return -(lp * batch["mask"]).sum() / LN2, batch["mask"].sum(), h_out
 
 
-def train_step(model: SampleRNN, tx, state: TrainState, batch: dict) -> TrainState:
+def train_step(model: SampleRNN, tx, state: TrainState, batch: dict,
+               cost_fn: Callable | None = None) -> TrainState:
+  """One optimizer step on one chunk. ``cost_fn(model, params, batch,
+  carried)`` -> (cost sum, target count, last state) is what is minimised
+  (``chunk_cost``, the bits, by default; a variant's own loss: README, "A
+  variant in your own code"); the metric ``train_bits`` is its mean."""
+  cost = chunk_cost if cost_fn is None else cost_fn
+
   def loss_fn(params):
-    bits, count, h_out = chunk_cost(model, params, batch, state.rnn_state)
+    bits, count, h_out = cost(model, params, batch, state.rnn_state)
     return bits / jnp.maximum(count, 1.0), jax.lax.stop_gradient(h_out)
 
   (loss, h_out), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)

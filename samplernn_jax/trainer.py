@@ -105,11 +105,14 @@ def write_training_samples(config, model, params, class_names, step: int,
                                     seed=config.seed, overwrite=True, progress=False)
 
 
-def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = SampleRNN) -> dict:
+def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = SampleRNN,
+                       cost_fn: Callable | None = None) -> dict:
   """Trains (or resumes) the run in ``workdir``; returns the last metrics.
 
   ``model_cls``: SampleRNN or a subclass (a research variant: README, "A
-  variant in your own code"), built from the config's fields. Only one run
+  variant in your own code"), built from the config's fields. ``cost_fn``:
+  what training minimises (``steps.train_step``'s; the bits by default);
+  evaluation, the best checkpoint and score.py keep the bits. Only one run
   may use a workdir at a time (a lock; a clear error for the second).
   """
   config_lib.validate(config)
@@ -126,7 +129,7 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
     if distributed.max_over_processes(int(refused is not None)):
       raise refused or WorkdirError(f"workdir={workdir}: process 0 refused it (its "
                                     "log says why)")
-    return _Run(config, workdir, model_cls).train()
+    return _Run(config, workdir, model_cls, cost_fn).train()
 
 
 @dataclasses.dataclass
@@ -303,7 +306,8 @@ class Checkpointer:
 class _Run:
   """One call of train_and_evaluate: the host loop around the jitted step."""
 
-  def __init__(self, config, workdir: str, model_cls: type[SampleRNN]):
+  def __init__(self, config, workdir: str, model_cls: type[SampleRNN],
+               cost_fn: Callable | None = None):
     self.config, self.workdir = config, workdir
     self.is_main = jax.process_index() == 0
     self.setup = s = make_setup(config, model_cls)
@@ -332,7 +336,7 @@ class _Run:
     self.writer.config(resolved, self.start)
     self.evaluator = Evaluator(s.model, config, s.mesh)
     self.p_train = sharding.under_mesh(jax.jit(
-        functools.partial(steps.train_step, s.model, s.tx),
+        functools.partial(steps.train_step, s.model, s.tx, cost_fn=cost_fn),
         in_shardings=(s.state_sharding, sharding.batch_sharded(s.mesh)),
         out_shardings=s.state_sharding, donate_argnums=0), s.mesh)
     # The loudness of each class's recordings, which the model never sees

@@ -554,3 +554,30 @@ def test_metrics_of_steps_after_the_resumed_checkpoint_are_dropped(tmp_path):
   writer.write({"step": 25, "train_bits": 5.0})
   writer.close()
   assert metrics.read_metrics(wd) == old[:5] + [{"step": 25, "train_bits": 5.0}]
+
+
+def test_a_variants_cost_fn_is_minimised_and_evaluation_keeps_the_bits(tiny_config,
+                                                                      small_dataset, tmp_path):
+  """``train_and_evaluate(cost_fn=...)``: training minimises the given cost
+  (here the bits times 0: no gradient, so the parameters stay at their
+  initialisation and train_bits is 0), while evaluation still reports true
+  bits (valid_bits those of the initial parameters, far from 0). Rules out
+  a cost_fn ignored by the step (the parameters would move), and one used
+  by evaluation too (valid_bits 0: the best checkpoint and score.py would
+  rank a weighted loss under the name bits)."""
+  from samplernn_jax import sample_files
+  config = tiny_config(data_dir=small_dataset, max_steps=2, log_every_steps=1,
+                       eval_every_steps=2)
+
+  def no_gradient(model, params, batch, carried):
+    bits, count, h = steps.chunk_cost(model, params, batch, carried)
+    return 0.0 * bits, count, h
+  workdir = str(tmp_path / "run")
+  trainer.train_and_evaluate(config, workdir, cost_fn=no_gradient)
+  rows = metrics.read_metrics(workdir)
+  assert [r["train_bits"] for r in rows if "train_bits" in r] == [0.0, 0.0]
+  valid = [r["valid_bits"] for r in rows if "valid_bits" in r]
+  assert len(valid) == 1 and valid[0] > 4.0
+  loaded = sample_files.load_checkpoint(workdir, "latest")
+  initial = steps.init_params(loaded.model, jax.random.key(config.seed), config.seq_len)
+  jax.tree.map(np.testing.assert_array_equal, loaded.params, initial)
