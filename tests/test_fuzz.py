@@ -145,6 +145,56 @@ def test_a_pickled_object_array(tmp_path):
   expect_data_error(write_npz(tmp_path / "b.npz", wav=wav, sid=sid.astype(object)))
 
 
+class _Marker:
+  """Unpickling this writes a file: the sign that loading ran code."""
+  def __init__(self, path):
+    self.path = path
+
+  def __reduce__(self):
+    return (open, (self.path, "w"))
+
+
+def test_a_pickled_object_runs_no_code_when_loaded(tmp_path):
+  """An npz whose 'sid' holds a pickled object that creates a file when
+  unpickled: refused as unreadable, and the file is not created. Rules out
+  loading with allow_pickle=True (the refusal would still come, from the
+  dtype check, after the pickle had run whatever it holds)."""
+  wav, _ = valid_arrays()
+  marker = tmp_path / "ran"
+  sid = np.empty(N, dtype=object)
+  sid[:] = [_Marker(str(marker))] * N
+  expect_data_error(write_npz(tmp_path / "a.npz", wav=wav, sid=sid), C, "cannot read")
+  assert not marker.exists()
+
+
+def test_a_fortran_ordered_split_reads_its_own_samples(tmp_path):
+  """An uncompressed split saved from a Fortran-ordered array (np.savez
+  keeps the order in the header): the clips read back are the saved ones.
+  Rules out memory-mapping it as if in C order (each clip then a strided
+  mix of every clip, no error)."""
+  wav, sid = valid_arrays()
+  path = write_npz(tmp_path / "f.npz", wav=np.asfortranarray(wav), sid=sid)
+  np.testing.assert_array_equal(np.asarray(data.load_split(path, C).wav), wav)
+
+
+def test_content_hash_covers_every_clip_and_sample(tmp_path):
+  """``Split.content_sha1`` (what a resume checks the data against): equal
+  for the same clips however many rows it reads at a time, different when
+  one sample of the first or the last clip, or one label, differs. Rules
+  out a hash that starts after clip 0 or skips the labels."""
+  wav, sid = valid_arrays()
+  base = data.Split("x", wav, sid.astype(np.int32))
+  h = base.content_sha1()
+  assert base.content_sha1(rows=1) == h == data.Split("y", wav.copy(), sid.astype(np.int32)).content_sha1()
+  for row in (0, N - 1):
+    other = wav.copy()
+    other[row, 5] += np.float16(0.5)
+    assert data.Split("x", other, sid.astype(np.int32)).content_sha1() != h, row
+  labels = sid.astype(np.int32)
+  labels[0] = (labels[0] + 1) % C
+  assert data.Split("x", wav, labels).content_sha1() != h
+
+
 def test_missing_key(tmp_path):
   wav, sid = valid_arrays()
   expect_data_error(write_npz(tmp_path / "a.npz", wav=wav), C, "'sid'")
