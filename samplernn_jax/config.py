@@ -7,6 +7,7 @@ has the same keys and an unknown key on the command line is an error.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -26,7 +27,7 @@ SAMPLE_L1 = ("auto", *L1_IMPLS)
 MODEL_KEYS = ("frame_size", "frame_sizes", "dim", "n_rnn", "rnn_type", "q_levels",
               "q_type", "emb_size", "sample_input", "skip_conn", "weight_norm",
               "learn_h0", "n_classes", "cond_type", "cond_emb_size",
-              "cond_sample_tier")
+              "cond_sample_tier", "variant")
 
 
 def _model_keys(c: ml_collections.ConfigDict) -> None:
@@ -97,7 +98,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.sample_seconds = 2.0
   c.sample_rate = 16000      # rate of the data (npz packed at another rate need
                              # theirs): labels the written WAVs and sample seconds
+  # A research variant's own model fields (README, "A variant in your own
+  # code"): e.g. config.variant.n_mix = 10 for a class with a field n_mix;
+  # build_model passes each to the model class by name, the checkpoint keeps them.
+  c.variant = ml_collections.ConfigDict()
   c.lock()  # a key not listed here (a typo in a config file) is an error
+  c.variant.unlock()  # ...except in variant, whose keys are the variant's
   return c
 
 
@@ -275,7 +281,7 @@ def build_model(config, n_classes: int | None = None,
                      "classes of config.data_dir) or set config.n_classes")
   if not (isinstance(model_cls, type) and issubclass(model_cls, SampleRNN)):
     raise TypeError(f"model_cls={model_cls!r}: expected SampleRNN or a subclass of it")
-  return model_cls(
+  fields = dict(
       frame_sizes=frame_sizes(config), dim=config.dim, n_rnn=config.n_rnn,
       rnn_type=config.rnn_type, skip_conn=config.skip_conn,
       weight_norm=config.weight_norm, learn_h0=config.learn_h0,
@@ -284,3 +290,28 @@ def build_model(config, n_classes: int | None = None,
       cond_emb_size=config.cond_emb_size, cond_sample_tier=config.cond_sample_tier,
       l1_impl=sample_l1(config), rnn_unroll=config.rnn_unroll, rnn_kernel=config.rnn_kernel,
       dtype=jnp.dtype(config.dtype))
+  return model_cls(**fields, **variant_fields(config, model_cls, fields))
+
+
+def _hashable(v):
+  """A config value as a module field: lists (JSON's tuples) back to tuples."""
+  if isinstance(v, dict):
+    return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+  return tuple(_hashable(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def variant_fields(config, model_cls: type, library: dict) -> dict:
+  """``config.variant``'s keys, each a field of ``model_cls`` (a ValueError
+  naming the key otherwise: the library's own keys are set by their names)."""
+  own = {f.name for f in dataclasses.fields(model_cls)}
+  out = {}
+  for key, value in config.variant.items():
+    if key in library:
+      raise ValueError(f"config.variant.{key}: {key} is the library's own field; set "
+                       f"config.{key} instead")
+    if key not in own:
+      raise ValueError(f"config.variant.{key}: the model class {model_cls.__qualname__} "
+                       f"has no field {key!r} (variant keys name fields of the class "
+                       "trained, e.g. n_mix: int = 10 on a SampleRNN subclass)")
+    out[key] = _hashable(value.to_dict() if hasattr(value, "to_dict") else value)
+  return out

@@ -67,6 +67,15 @@ def devices_line() -> str:
   return f"devices: {jax.device_count()} {jax.devices()[0].platform}{where}"
 
 
+def _plain(v):
+  """A config value as its JSON holds it: lists for tuples, dicts for ConfigDicts."""
+  if hasattr(v, "to_dict"):
+    v = v.to_dict()
+  if isinstance(v, dict):
+    return {k: _plain(x) for k, x in v.items()}
+  return [_plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+
+
 def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> None:
   saved = dict(meta.get("config", {}))
   if "n_classes" in saved:
@@ -75,13 +84,14 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
   config = config.copy_and_resolve_references()
   config.n_classes = n_classes
   keys = config_lib.MODEL_KEYS + RESUME_KEYS
-  norm = lambda v: list(v) if isinstance(v, (tuple, list)) else v
-  diff = [k for k in keys if k in saved and norm(saved[k]) != norm(config[k])]
+  diff = [k for k in keys if k in saved and _plain(saved[k]) != _plain(config[k])]
   clips = lambda v: bool(v) and v > 0  # steps.make_optimizer: Adam alone, or clip then Adam
   if "grad_clip" in saved and clips(saved["grad_clip"]) != clips(config.grad_clip):
     diff.append("grad_clip")  # another optimizer state; a new positive bound is fine
   if diff:
-    detail = ", ".join(f"{k}: checkpoint {saved[k]!r} vs config {config[k]!r}" for k in diff)
+    shown = lambda v: v.to_dict() if hasattr(v, "to_dict") else v  # one line, as saved
+    detail = ", ".join(f"{k}: checkpoint {saved[k]!r} vs config {shown(config[k])!r}"
+                       for k in diff)
     raise TrainingError(
         f"{workdir}: its checkpoint was trained with a different config ({detail}); "
         "use another workdir or the checkpoint's values")

@@ -581,3 +581,42 @@ def test_a_variants_cost_fn_is_minimised_and_evaluation_keeps_the_bits(tiny_conf
   loaded = sample_files.load_checkpoint(workdir, "latest")
   initial = steps.init_params(loaded.model, jax.random.key(config.seed), config.seq_len)
   jax.tree.map(np.testing.assert_array_equal, loaded.params, initial)
+
+
+def test_a_variants_own_config_keys_build_train_and_come_back(tiny_config, small_dataset,
+                                                              tmp_path):
+  """``config.variant``: a variant's own model field (here a logit scale on
+  a SampleRNN subclass) set in the config reaches the model, is saved with
+  the checkpoint and rebuilt from it by the loader; a resume with another
+  value is refused naming the key; a key the class has no field for, or one
+  of the library's own, is an error naming it. Rules out variant settings
+  kept in class attributes the checkpoint does not record (a change that
+  keeps the parameter shapes loaded silently), and a locked config that
+  refused them (so did the loader, for keys it did not know)."""
+  from samplernn_jax import sample_files
+  from samplernn_jax.errors import TrainingError
+  from samplernn_jax.model import SampleRNN
+
+  class Scaled(SampleRNN):
+    logit_scale: float = 1.0
+
+    def sample_logits(self, prev, upper, cond):
+      return self.logit_scale * super().sample_logits(prev, upper, cond)
+
+  config = tiny_config(data_dir=small_dataset, max_steps=2)
+  config.variant.logit_scale = 2.0
+  workdir = str(tmp_path / "run")
+  trainer.train_and_evaluate(config, workdir, model_cls=Scaled)
+  loaded = sample_files.load_checkpoint(workdir, "latest", model_cls=Scaled)
+  assert loaded.model.logit_scale == 2.0 and loaded.config.variant.to_dict() == {
+      "logit_scale": 2.0}
+  config.variant.logit_scale, config.max_steps = 3.0, 4
+  with pytest.raises(TrainingError, match=r"variant: checkpoint \{'logit_scale': 2.0\} vs "
+                     r"config \{'logit_scale': 3.0\}\); use another workdir"):
+    trainer.train_and_evaluate(config, workdir, model_cls=Scaled)
+  with pytest.raises(ValueError, match="config.variant.logit_scale: the model class "
+                     "SampleRNN has no field 'logit_scale'"):
+    config_lib.build_model(config, 4)
+  config.variant.dim = 8
+  with pytest.raises(ValueError, match="config.variant.dim: dim is the library's own field"):
+    config_lib.build_model(config, 4, Scaled)
