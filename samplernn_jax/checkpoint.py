@@ -23,6 +23,7 @@ from absl import logging
 from samplernn_jax.errors import ParamFormatError
 
 LATEST, BEST = "checkpoints", "best"
+LIBRARY_MODULE = "samplernn_jax.model"  # where the library's SampleRNN lives
 
 
 def manager(path: str, keep: int, read_only: bool = False) -> ocp.CheckpointManager:
@@ -149,12 +150,15 @@ def class_name(model_cls: type) -> str:
 
 def _same_class(saved: str, model_cls: type) -> bool:
   """A class defined in a script run as ``__main__`` matches by name alone
-  (trained by ``python my_variant.py``, loaded by importing my_variant); a
-  checkpoint from before the module was recorded holds the name alone."""
+  (trained by ``python my_variant.py``, loaded by importing my_variant),
+  except against the library's own (a script's class named SampleRNN is
+  not it); a checkpoint from before the module was recorded holds the name
+  alone."""
   module, _, name = saved.rpartition(":")
+  modules = (module, model_cls.__module__)
   return name == model_cls.__qualname__ and (
-      not module or "__main__" in (module, model_cls.__module__)
-      or module == model_cls.__module__)
+      not module or module == model_cls.__module__
+      or ("__main__" in modules and LIBRARY_MODULE not in modules))
 
 
 def check_model_class(meta: dict, model_cls: type, where: str,

@@ -178,12 +178,13 @@ def model_class(spec: str | None, default: type) -> type:
   module, sep, name = spec.rpartition(":")
   if not sep or not module or not name:
     raise ValueError(f"--model_cls={spec!r}: expected module:Class, e.g. my_variants:Deeper")
-  if "" not in sys.path and os.getcwd() not in sys.path:
-    sys.path.insert(0, os.getcwd())
+  sys.path.insert(0, os.getcwd())  # for this import only: no shadowing later ones
   try:
     mod = importlib.import_module(module)
   except ImportError as e:
     raise ValueError(f"--model_cls={spec!r}: cannot import {module!r} ({e})") from e
+  finally:
+    sys.path.remove(os.getcwd())
   cls = mod
   for part in name.split("."):  # a nested class: Outer.Inner
     cls = getattr(cls, part, None)

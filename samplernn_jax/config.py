@@ -11,10 +11,12 @@ import dataclasses
 import math
 import re
 
+import flax
 import jax
 import jax.extend
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from samplernn_jax import quantize as quant
 from samplernn_jax.layers import RNN_KERNELS, RNN_TYPES, check_choice, check_pallas_rnn
@@ -199,12 +201,15 @@ def slow_scatter_warning(config, backend: str | None = None, jax_version: str | 
           "--config.sample_l1=table_mm (no scatter).")
 
 
-def check_seed(seed, name: str = "seed") -> None:
-  """A seed JAX keeps whole: its keys take the low 32 bits (numpy's seeds must
-  not be negative), so 2**32 would draw as 0 does."""
-  if not (int(seed) == seed and 0 <= seed < 2 ** 32):
-    raise ValueError(f"{name}={seed}: expected an integer 0 .. 2**32 - 1 (JAX's keys keep "
-                     "32 bits: a larger seed would repeat a smaller one's draws)")
+def check_seed(seed, name: str = "seed", bound: int = 2 ** 32) -> None:
+  """An integer seed 0 .. bound - 1. Draws take 2**32 (JAX's keys keep a
+  seed's low 32 bits: 2**32 would draw as 0 does); a saved config takes
+  numpy's 2**63 (a run started before that check still loads)."""
+  whole = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
+  if not (whole and 0 <= seed < bound):
+    raise ValueError(f"{name}={seed!r}: expected an integer 0 .. 2**{bound.bit_length() - 1} - 1"
+                     + (" (JAX's keys keep 32 bits: a larger seed would repeat a smaller "
+                        "one's draws)" if bound == 2 ** 32 else ""))
 
 
 def validate(config) -> None:
@@ -258,7 +263,7 @@ def validate(config) -> None:
               "max_eval_clips", "sample_every_evals", "grad_clip", "emb_size"):
     if not (config[key] >= 0 and math.isfinite(config[key])):
       raise ValueError(f"config.{key}={config[key]}: expected a finite number >= 0")
-  check_seed(config.seed, "config.seed")
+  check_seed(config.seed, "config.seed", 2 ** 63)  # a new run's: trainer.restore_or_init
   # checked here, not at the first evaluation's samples after hours of training
   if config.sample_per_class < 1:
     raise ValueError(f"config.sample_per_class={config.sample_per_class}: expected >= 1")
@@ -296,7 +301,7 @@ def build_model(config, n_classes: int | None = None,
 def _hashable(v):
   """A config value as a module field: lists (JSON's tuples) back to tuples."""
   if isinstance(v, dict):
-    return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    return flax.core.FrozenDict({k: _hashable(x) for k, x in v.items()})
   return tuple(_hashable(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 

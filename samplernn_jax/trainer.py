@@ -31,7 +31,8 @@ from tqdm import tqdm
 from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import datasets, distributed, levels, sample_files, sharding, signals, steps, trim
+from samplernn_jax import datasets, distributed, levels, sample_files, sampling, sharding, signals
+from samplernn_jax import steps, trim
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.cost import Evaluator
 from samplernn_jax.errors import TrainingError, WorkdirError
@@ -78,6 +79,8 @@ def _plain(v):
 
 def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> None:
   saved = dict(meta.get("config", {}))
+  if saved:
+    saved.setdefault("variant", {})  # saved before config.variant existed: none
   if "n_classes" in saved:
     # 0 means "count from the data": compare the counts actually used.
     saved["n_classes"] = meta.get("n_classes", saved["n_classes"])
@@ -126,6 +129,9 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
   may use a workdir at a time (a lock; a clear error for the second).
   """
   config_lib.validate(config)
+  latest = os.path.join(workdir, ckpt_lib.LATEST)
+  if not (os.path.isdir(latest) and any(n.isdigit() for n in os.listdir(latest))):
+    config_lib.check_seed(config.seed, "config.seed")  # a new run's draws: 32 bits
   with contextlib.ExitStack() as stack:
     refused = None
     if jax.process_index() == 0:  # the lock and the probe are process 0's
@@ -163,6 +169,7 @@ def make_setup(config, model_cls: type[SampleRNN] = SampleRNN) -> Setup:
   dataset = datasets.open_dataset(config.data_dir, config.n_classes, min_len=None,
                                   synthetic_seed=config.seed, sample_rate=config.sample_rate)
   model = config_lib.build_model(config, dataset.n_classes, model_cls)
+  sampling.check_sampled_as_trained(model)  # refused now, not after hours of training
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   batches = batches_lib.TrainBatches(

@@ -90,19 +90,46 @@ class WorkdirLock:
       pass
 
 
+def _missing_top(path: str) -> str | None:
+  """The highest folder of ``path`` that does not exist yet (None: it exists)."""
+  path, top = os.path.abspath(path), None
+  while not os.path.isdir(path):
+    top, parent = path, os.path.dirname(path)
+    if parent == path:
+      break
+    path = parent
+  return top
+
+
+def _remove_made(path: str, top: str | None) -> None:
+  """Removes ``path`` and its parents up to ``top`` (the folders a failed
+  run made), each only while empty."""
+  path = os.path.abspath(path)
+  while top is not None:
+    try:
+      os.rmdir(path)
+    except OSError:  # not empty: something was written, kept
+      return
+    if path == top:
+      return
+    path = os.path.dirname(path)
+
+
 @contextlib.contextmanager
 def held_folder(path: str, setting: str) -> Iterator[None]:
   """An exclusive ``flock`` on the folder itself (made if need be) while the
   block runs; another holder's makes this a ``WorkdirError`` at once
   (``setting`` names the folder's flag, e.g. ``out``). No lock file is left
-  in it. A folder this made is removed again when the block fails having
-  written nothing. On a filesystem without locks: a warning, then unlocked.
+  in it. The folders this made are removed again when the block fails
+  having written nothing. Where the filesystem cannot lock a folder (NFS
+  locks only files opened for writing): a warning, then unlocked.
   """
-  made = not os.path.isdir(path)
+  top = _missing_top(path)
   try:
     os.makedirs(path, exist_ok=True)
     fd = os.open(path, os.O_RDONLY)
   except OSError as e:
+    _remove_made(path, top)
     raise WorkdirError(f"{setting}={path}: cannot create or open it ({e.strerror})") from e
   try:
     try:
@@ -111,16 +138,11 @@ def held_folder(path: str, setting: str) -> Iterator[None]:
       if e.errno in (errno.EAGAIN, errno.EACCES):
         raise WorkdirError(f"{setting}={path} is in use by another run; wait for it to end "
                            "or use another folder") from e
-      if e.errno not in files.NO_LOCKS:
-        raise WorkdirError(f"{setting}={path}: cannot lock it ({e.strerror})") from e
-      logging.warning("%s: the filesystem refuses locks (%s); writing unlocked", path,
-                      e.strerror)
+      logging.warning("%s: cannot lock the folder (%s); writing unlocked", path, e.strerror)
     try:
       yield
     except BaseException:
-      if made:
-        with contextlib.suppress(OSError):  # not empty: something was written, kept
-          os.rmdir(path)
+      _remove_made(path, top)
       raise
   finally:
     os.close(fd)  # drops the lock

@@ -738,7 +738,7 @@ def snapshot(folder):
 
 def test_an_output_the_system_refuses_is_one_error_line(tmp_path, reference, capsys):
   """sample.py --out under a plain file: exit 2 and one ``error:`` line
-  naming the path (the OSError's own message), the file untouched. Rules out
+  naming the setting, the path and the system's reason, the file untouched. Rules out
   the traceback an OSError other than FileNotFoundError/FileExistsError
   gave (not a directory, no permission, a full disk)."""
   blocker = tmp_path / "a_file"
@@ -748,8 +748,8 @@ def test_an_output_the_system_refuses_is_one_error_line(tmp_path, reference, cap
                            "--per_class", "1", "--seconds", "0.01", "--no_progress"])
   assert exit_.value.code == 2
   errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error:")]
-  assert errors == [f"error: [Errno {errno.ENOTDIR}] {os.strerror(errno.ENOTDIR)}: "
-                    f"'{blocker / 'x'}'"], errors
+  assert errors == [f"error: out={blocker / 'x'}: cannot create or open it "
+                    f"({os.strerror(errno.ENOTDIR)})"], errors
   assert blocker.read_text() == "kept"
 
 

@@ -8,6 +8,7 @@ it writes, class selection by name and index, mixes, priming, streaming
 code 2, one clear message, and the files already in the output folder left
 byte for byte as they were.
 """
+import errno
 import json
 import os
 import re
@@ -426,7 +427,7 @@ def test_overwrite_with_another_request_leaves_no_earlier_clip(workdir, tmp_path
   assert [r["file"] for r in manifest(out)] == ["tone_000.wav"]
 
 
-def test_a_run_holds_its_folder_until_its_last_write(workdir, tmp_path, monkeypatch):
+def test_a_run_holds_its_folder_until_its_last_write(workdir, tmp_path, monkeypatch, caplog):
   """A second run into a folder while the first generates is refused at
   once, and the first's clips are all there at the end. Rules out the check
   for existing files alone: both runs found the folder free, and the one
@@ -453,6 +454,19 @@ def test_a_run_holds_its_folder_until_its_last_write(workdir, tmp_path, monkeypa
   with workdir_lib.held_folder(out, "out"):  # the streaming run holds it too
     with pytest.raises(WorkdirError, match="is in use by another run"):
       sample_files.stream_samples(loaded, out, req, 0.05, overwrite=True, progress=False)
+  # a folder the filesystem cannot lock (NFS locks only files open for writing,
+  # EBADF): a warning, and the run writes
+  real_flock = workdir_lib.fcntl.flock
+
+  def no_folder_locks(fd, op):
+    if os.path.isdir(f"/proc/self/fd/{fd}"):
+      raise OSError(errno.EBADF, "Bad file descriptor")
+    return real_flock(fd, op)
+  monkeypatch.setattr(workdir_lib.fcntl, "flock", no_folder_locks)
+  monkeypatch.setattr(sampling, "generate", generate)
+  with caplog.at_level("WARNING"):
+    sample_files.write_samples(loaded, out, req, 0.05, overwrite=True, progress=False)
+  assert "cannot lock the folder (Bad file descriptor); writing unlocked" in caplog.text
 
 
 def test_a_refused_stream_writes_nothing(workdir, tmp_path):
@@ -472,6 +486,10 @@ def test_a_refused_stream_writes_nothing(workdir, tmp_path):
                                        r"expected fewer than 2\*\*31 \(37.3 hours at 16000 Hz\)"):
     sample_files.stream_samples(loaded, out, req, 140000.0, progress=False)
   assert not os.path.exists(out)
+  nested = tmp_path / "x" / "y" / "z"  # the folders a refused run made are removed
+  with pytest.raises(ValueError, match="temperature=-1"):
+    sample_files.stream_samples(loaded, str(nested), req, 0.05, temperature=-1, progress=False)
+  assert not os.path.exists(tmp_path / "x")
   with pytest.raises(ValueError, match="n_samples=0: expected a positive integer"):
     sampling.generate_blocks(loaded.model, loaded.params, req.class_vecs, 0,
                              jax.random.key(0))  # raised by the call, before any block
@@ -479,11 +497,12 @@ def test_a_refused_stream_writes_nothing(workdir, tmp_path):
 
 def test_seeds_past_32_bits_are_refused(workdir, tmp_path):
   """JAX's keys keep a seed's low 32 bits: seed 2**32 drew exactly seed 0's
-  clips while the manifest recorded another seed. Rules out accepting it."""
+  clips while the manifest recorded another seed. Rules out accepting it,
+  and a float or bool seed (JAX refuses it later, with a traceback)."""
   loaded = sample_files.load_checkpoint(workdir)
   req = sample_files.make_request(loaded.class_names, "tone", 1, None)
-  for seed in (2 ** 32, -1):
-    with pytest.raises(ValueError, match=f"seed={seed}: expected an integer 0 .. 2\\*\\*32 - 1"):
+  for seed in (2 ** 32, -1, 3.0, True):
+    with pytest.raises(ValueError, match=f"seed={seed!r}: expected an integer 0 .. 2\\*\\*32 - 1"):
       sample_files.write_samples(loaded, str(tmp_path / "o"), req, 0.05, seed=seed,
                                  progress=False)
   assert not os.path.exists(tmp_path / "o")

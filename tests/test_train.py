@@ -620,3 +620,28 @@ def test_a_variants_own_config_keys_build_train_and_come_back(tiny_config, small
   config.variant.dim = 8
   with pytest.raises(ValueError, match="config.variant.dim: dim is the library's own field"):
     config_lib.build_model(config, 4, Scaled)
+  # a checkpoint saved before config.variant existed had none: a value is a change
+  config = tiny_config(data_dir=small_dataset, max_steps=2)
+  config.variant.logit_scale = 2.0
+  old = {k: v for k, v in config.to_dict().items() if k != "variant"}
+  with pytest.raises(TrainingError, match=r"variant: checkpoint \{\} vs config"):
+    trainer._check_resume_config(config, {"config": old, "n_classes": 4}, "w", 4)
+  # a dict-valued key reaches the class as a mapping (hashable, as module fields must be)
+  opts = config_lib._hashable({"a": 1, "b": [2, 3]})
+  assert opts["a"] == 1 and opts["b"] == (2, 3) and hash(opts) == hash(config_lib._hashable(
+      {"b": (2, 3), "a": 1}))
+
+
+def test_a_new_runs_seed_must_fit_jaxs_32_bits(tiny_config, small_dataset, tmp_path):
+  """A fresh run with config.seed 2**32: refused before anything is written
+  (JAX's keys keep a seed's low 32 bits, so it would train exactly as seed
+  0); a saved config with such a seed (a run started before this check)
+  still validates, so its checkpoints load, score and resume. Rules out the
+  bound in ``validate``, which made those runs unusable."""
+  config = tiny_config(data_dir=small_dataset, seed=2 ** 32)
+  config_lib.validate(config)
+  workdir = str(tmp_path / "run")
+  with pytest.raises(ValueError, match=r"config.seed=4294967296: expected an integer "
+                     r"0 .. 2\*\*32 - 1 \(JAX's keys keep 32 bits"):
+    trainer.train_and_evaluate(config, workdir)
+  assert not os.path.exists(workdir)

@@ -637,6 +637,8 @@ def test_model_class_check_tells_modules_apart():
     ckpt_lib.check_model_class({"model_class": "my_fork:SampleRNN"}, SampleRNN, "w")
   with pytest.raises(ParamFormatError, match="--model_cls=<module>:Deeper naming the module"):
     ckpt_lib.check_model_class({"model_class": "__main__:Deeper"}, SampleRNN, "w")
+  with pytest.raises(ParamFormatError, match="'__main__:SampleRNN', not 'samplernn_jax.model"):
+    ckpt_lib.check_model_class({"model_class": "__main__:SampleRNN"}, SampleRNN, "w")
 
 
 def test_sampler_keeps_a_variants_own_first_layer():
@@ -666,7 +668,7 @@ def test_sampler_keeps_a_variants_own_first_layer():
   assert_sampler_runs_the_training_function(model, params)
 
 
-def test_sampler_refuses_a_variant_that_overrides_the_training_forward():
+def test_sampler_refuses_a_variant_that_overrides_the_training_forward(tmp_path):
   """A variant that changes ``SampleRNN.__call__`` (a class projection
   added there, the usual Flax habit) trains that function, while the
   sampler steps ``tier`` and ``sample_logits`` and never runs ``__call__``:
@@ -690,6 +692,10 @@ def test_sampler_refuses_a_variant_that_overrides_the_training_forward():
   with pytest.raises(ValueError, match="Projected overrides SampleRNN.__call__, which training "
                      "runs and the sampler does not"):
     sampling.generate(model, params, np.eye(2, dtype=np.float32), 32, jax.random.key(0))
+  workdir = os.path.join(tmp_path, "run")  # and training refuses it before its first step
+  with pytest.raises(ValueError, match="Projected overrides SampleRNN.__call__"):
+    trainer.train_and_evaluate(config, workdir, model_cls=Projected)
+  assert not os.path.exists(workdir)
 
 
 class TanhDense(WNDense):
