@@ -263,7 +263,7 @@ def validate(config) -> None:
               "max_eval_clips", "sample_every_evals", "grad_clip", "emb_size"):
     if not (config[key] >= 0 and math.isfinite(config[key])):
       raise ValueError(f"config.{key}={config[key]}: expected a finite number >= 0")
-  check_seed(config.seed, "config.seed", 2 ** 63)  # a new run's: trainer.restore_or_init
+  check_seed(config.seed, "config.seed", 2 ** 63)  # a new run: 2**32 (train_and_evaluate)
   # checked here, not at the first evaluation's samples after hours of training
   if config.sample_per_class < 1:
     raise ValueError(f"config.sample_per_class={config.sample_per_class}: expected >= 1")
@@ -299,7 +299,8 @@ def build_model(config, n_classes: int | None = None,
 
 
 def _hashable(v):
-  """A config value as a module field: lists (JSON's tuples) back to tuples."""
+  """A config value as a (hashable) module field: lists (JSON's tuples) back to
+  tuples, dicts to FrozenDicts."""
   if isinstance(v, dict):
     return flax.core.FrozenDict({k: _hashable(x) for k, x in v.items()})
   return tuple(_hashable(x) for x in v) if isinstance(v, (list, tuple)) else v

@@ -439,7 +439,6 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
   rows = jnp.concatenate([class_vec, jnp.zeros_like(class_vec)]) if guided else class_vec
   carry = initial_carry(model, variables, rows.shape[0])
   temperature, guidance = jnp.float32(temperature), jnp.float32(guidance)
-
   return _run_blocks(model, variables, rows, carry, prime, key, temperature, guidance,
                      guided, unroll, batched_draws, b, n_samples, total, block)
 

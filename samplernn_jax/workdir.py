@@ -93,7 +93,7 @@ class WorkdirLock:
 def _missing_top(path: str) -> str | None:
   """The highest folder of ``path`` that does not exist yet (None: it exists)."""
   path, top = os.path.abspath(path), None
-  while not os.path.isdir(path):
+  while not os.path.exists(path):
     top, parent = path, os.path.dirname(path)
     if parent == path:
       break
