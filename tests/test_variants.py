@@ -466,8 +466,8 @@ def test_teacher_forcing_gap_sees_a_sampler_that_runs_another_function():
 
 def test_a_tier_may_carry_a_state_of_its_own_width():
   """A variant frame tier whose state is wider than its RNN layers' (here
-  8 extra numbers carried through unchanged) initialises, trains and
-  samples: ``init_params`` takes the state's shape from the tiers' own
+  8 extra numbers carried through unchanged) initialises, and the sampler
+  runs its training forward: ``init_params`` takes the state's shape from the tiers' own
   ``h0``. Rules out sizing it from rnn_type and dim alone, which failed in
   init with "add got incompatible shapes for broadcasting"."""
   from samplernn_jax.model import FrameTier
@@ -526,8 +526,8 @@ def test_a_frame_tier_builds_its_own_rnn_layer_class():
 def test_a_sample_tier_sizes_its_own_output_layer():
   """``SampleTier.out_features``: a variant whose output layer is wider than
   Q (here 2Q numbers summed in pairs into the Q logits by its ``mlp``, as a
-  mixture's parameters would be turned into them) gets that layer, trains
-  and samples. Rules out the width fixed at q_levels, which made such a
+  mixture's parameters would be turned into them) gets that layer, and the
+  sampler runs its training forward. Rules out the width fixed at q_levels, which made such a
   variant add a second output layer beside an unused one."""
   from samplernn_jax import precision
 
