@@ -46,8 +46,9 @@ def _normalize01(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   Returns the normalised rows and a mask of constant rows (set to 0.5).
   """
   x = np.array(x, dtype=np.float64)  # copy: the caller's array is untouched
-  x -= x.min(axis=-1, keepdims=True)
-  mx = x.max(axis=-1, keepdims=True)
+  with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
+    x -= x.min(axis=-1, keepdims=True)
+    mx = x.max(axis=-1, keepdims=True)
   if not np.isfinite(mx).all():
     raise ValueError("quantize: a clip holds NaN or Inf, or its max - min overflows "
                      "float64; expected finite audio samples")
