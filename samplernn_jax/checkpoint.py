@@ -13,6 +13,7 @@ renames it), so a killed run never leaves a checkpoint that loads half.
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -76,6 +77,14 @@ class Checkpoints:
     self.best.close()
 
 
+def saved_steps(workdir: str, sub: str) -> list[int]:
+  """The steps saved in ``workdir/sub`` (LATEST or BEST), oldest first."""
+  d = os.path.join(workdir, sub)
+  if not os.path.isdir(d):
+    return []
+  return sorted(int(n) for n in os.listdir(d) if n.isdigit())
+
+
 def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
   """``best`` | ``latest`` | a step number -> (manager folder, step).
 
@@ -83,11 +92,7 @@ def find_step(workdir: str, ckpt: str) -> tuple[str, int]:
   ``latest`` to the best state in a folder that keeps only that (the demo's).
   Raises FileNotFoundError naming the workdir when there is none.
   """
-  def steps(sub):
-    d = os.path.join(workdir, sub)
-    if not os.path.isdir(d):
-      return []
-    return sorted(int(n) for n in os.listdir(d) if n.isdigit())
+  steps = functools.partial(saved_steps, workdir)
   if ckpt == "best":
     found = steps(BEST)
     if found:

@@ -263,10 +263,16 @@ def manifest_records(req: Request, files, names, seed, temperature, step, second
           for f, c, m in zip(files, req.classes, req.mixes)]
 
 
-def _prepare_out(out_dir: str, req: Request, seconds: float, rate: int,
-                 prime: np.ndarray | None, overwrite: bool):
-  """Checks the request against the output folder before any generation:
-  returns (file names, samples per clip with the prime, forced prefix [B, P])."""
+def _prepare_out(loaded: Loaded, out_dir: str, req: Request, seconds: float,
+                 prime: np.ndarray | None, overwrite: bool, temperature: float,
+                 guidance: float, seed: int):
+  """Checks the draw's settings, and the request against the output folder,
+  before any generation: returns (file names, samples per clip with the
+  prime, forced prefix [B, P])."""
+  rate = loaded.config.sample_rate
+  check_guidance(loaded, guidance)
+  check_temperature(temperature)
+  config_lib.check_seed(seed)
   check_seconds(seconds, rate)
   files = file_names(req)
   check_free(out_dir, files, overwrite)
@@ -347,11 +353,8 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                   guidance: float = 1.0) -> list[str]:
   """Generates the request and writes WAVs, the manifest and model.json;
   returns the paths."""
-  c = loaded.config
-  check_guidance(loaded, guidance)
-  check_temperature(temperature)
-  config_lib.check_seed(seed)
-  files, n, forced = _prepare_out(out_dir, req, seconds, c.sample_rate, prime, overwrite)
+  files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
+                                  temperature, guidance, seed)
   clip_levels(loaded, req, level)  # refuse a level the checkpoint cannot give, early
   bar = None
   if progress:
@@ -404,10 +407,8 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   finished so far."""
   c = loaded.config
   rate = c.sample_rate
-  check_guidance(loaded, guidance)
-  check_temperature(temperature)
-  config_lib.check_seed(seed)
-  files, n, forced = _prepare_out(out_dir, req, seconds, rate, prime, overwrite)
+  files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
+                                  temperature, guidance, seed)
   blocks = sampling.generate_blocks(  # checks the run before any file is written
       loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed), temperature,
       forced, block_samples=int(block_seconds * rate), guidance=guidance)

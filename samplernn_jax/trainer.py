@@ -129,8 +129,7 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
   may use a workdir at a time (a lock; a clear error for the second).
   """
   config_lib.validate(config)
-  latest = os.path.join(workdir, ckpt_lib.LATEST)
-  if not (os.path.isdir(latest) and any(n.isdigit() for n in os.listdir(latest))):
+  if not ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST):
     config_lib.check_seed(config.seed, "config.seed")  # a new run's draws: 32 bits
   with contextlib.ExitStack() as stack:
     refused = None
