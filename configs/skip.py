@@ -1,8 +1,9 @@
 """The paper's model with the original's skip connections in the frame tier.
 
 Each GRU layer after the first also sees the tier input (concatenated after
-the previous layer's output), and the tier output is the sum of one projection
-per layer (bias on the first only) instead of the last layer's state.
+the previous layer's output), and the tier's output layer reads the sum of
+one projection per layer (bias on the first only) instead of the last
+layer's state.
 
   python train.py --config configs/skip.py \
       --config.data_dir=/path/to/datasets --workdir runs/skip
