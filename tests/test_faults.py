@@ -452,6 +452,22 @@ def test_second_run_on_a_workdir_is_refused_until_the_first_dies(tmp_path, cache
     assert read_text(lock) == f"{os.getpid()} on {socket.gethostname()}"
 
 
+def test_a_released_workdir_is_free_for_the_same_process(tmp_path):
+  """Leaving a WorkdirLock's ``with`` drops its flock: a notebook that
+  trains, then trains on (a resume) in the same process takes the workdir
+  again, while a second lock taken as the first is held is refused. Rules
+  out a release that keeps the lock file open (its flock would refuse the
+  process's own next run while anything, such as a notebook's last
+  traceback, still refers to the old lock)."""
+  wd = str(tmp_path / "run")
+  first = workdir_lib.WorkdirLock(wd)  # kept referenced, as a traceback would
+  with first:
+    with pytest.raises(workdir_lib.WorkdirError, match="is in use by another run"):
+      workdir_lib.WorkdirLock(wd).acquire()
+  with workdir_lib.WorkdirLock(wd):
+    assert read_text(os.path.join(wd, workdir_lib.LOCK_FILE)) == workdir_lib.holder_name()
+
+
 def test_a_start_refused_before_any_work_leaves_no_folder(tmp_path):
   """A run whose config or data is refused at the start (here a data_dir
   that does not exist) leaves no workdir behind when it made it, and keeps
