@@ -11,10 +11,12 @@ process 0 writes logs and samples. On CPU, collectives go through gloo.
 ``agree_on_stop`` lets every process stop at the same step when one of them
 got SIGTERM or Ctrl-C (a scheduler may signal one host, or the hosts at
 different moments); the trainer's start uses ``max_over_processes`` so that
-the others stop when process 0 cannot take the workdir.
+the others stop when process 0 cannot take the workdir, and ``gather_json``
+to refuse processes that differ in config, data, workdir or checkpoint.
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Mapping
 
@@ -69,6 +71,20 @@ def max_over_processes(value: int) -> int:
   if jax.process_count() == 1:
     return value
   return int(np.max(multihost_utils.process_allgather(np.int32(value))))
+
+
+def gather_json(value) -> list:
+  """Every process's ``value`` (anything ``json.dumps`` takes), in process
+  order (each process must call it); ``[value]`` in a one-process run. The
+  trainer's start compares them (``trainer.check_processes_agree``): the
+  processes of one run must run one config on one data set and workdir."""
+  if jax.process_count() == 1:
+    return [value]
+  text = np.frombuffer(json.dumps(value, sort_keys=True).encode(), np.uint8)
+  rows = np.zeros(max_over_processes(len(text)), np.uint8)
+  rows[:len(text)] = text  # JSON text holds no NUL byte: the padding is stripped
+  everyone = np.asarray(multihost_utils.process_allgather(rows))  # [P, n]
+  return [json.loads(bytes(r).rstrip(b"\0").decode()) for r in everyone]
 
 
 def idle_gpus_warning(env: Mapping[str, str], local_devices: int) -> str | None:

@@ -6,17 +6,28 @@ KeyboardInterrupt raised inside a garbage-collection callback or a library's
 thread is printed and dropped by Python. ``StopRequests`` instead records
 the signal in a flag; the training loop checks it between steps and the
 streaming sampler between blocks, then saves or finishes what it holds and
-exits with the conventional code (128 + signal number).
+exits with the conventional code (128 + signal number). A second Ctrl-C
+(after ``FORCE_AFTER_S``) quits at once, without saving: for a user who
+will not wait for an evaluation or a save, or for a run of several
+processes whose peer hangs.
 
 Handlers can be installed only from the main thread; elsewhere the context
 does nothing and ``requested`` stays None.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# A second SIGINT this long after the first quits at once. Sooner, it is the
+# same Ctrl-C delivered twice (a terminal signals the whole foreground
+# process group, and launchers such as mpirun forward it again); a repeated
+# SIGTERM never quits (SLURM signals a step's tasks directly and through
+# srun), so the scheduler's notice always ends in a save.
+FORCE_AFTER_S = 1.0
 
 
 class Stopped(KeyboardInterrupt):
@@ -33,11 +44,20 @@ class StopRequests:
   def __init__(self, signals=SIGNALS):
     self.signals = tuple(signals)
     self.requested: int | None = None  # the first signal number received
+    self._first_at = 0.0
     self._old = {}
 
   def _handle(self, signum, frame):
+    now = time.monotonic()
     if self.requested is None:
-      self.requested = signum
+      self.requested, self._first_at = signum, now
+      if signum == signal.SIGINT:
+        os.write(2, b"\nCtrl-C: stopping at the next safe point (press it again to quit "
+                    b"at once, without saving)\n")
+    elif signum == signal.SIGINT and now - self._first_at >= FORCE_AFTER_S:
+      # os.write and os._exit: safe wherever the handler landed (inside a print too)
+      os.write(2, b"\nsecond Ctrl-C: quitting at once, without saving\n")
+      os._exit(128 + signum)
 
   @property
   def name(self) -> str:

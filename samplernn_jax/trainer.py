@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from samplernn_jax import agreement
 from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
@@ -132,11 +133,13 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
   if not ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST):
     config_lib.check_seed(config.seed, "config.seed")  # a new run's draws: 32 bits
   with contextlib.ExitStack() as stack:
-    refused = None
-    if jax.process_index() == 0:  # the lock and the probe are process 0's
+    refused, token = None, None
+    if jax.process_index() == 0:  # the lock and the probes are process 0's
       try:
         stack.enter_context(workdir_lib.WorkdirLock(workdir))
         workdir_lib.check_writable(workdir)
+        if jax.process_count() > 1:  # read back by the others (agreement.check_start)
+          token = workdir_lib.write_probe(workdir)
       except WorkdirError as e:
         refused = e
     # Every process learns of a refusal: the others would otherwise wait in
@@ -144,6 +147,7 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
     if distributed.max_over_processes(int(refused is not None)):
       raise refused or WorkdirError(f"workdir={workdir}: process 0 refused it (its "
                                     "log says why)")
+    agreement.check_start(config, workdir, token)
     return _Run(config, workdir, model_cls, cost_fn).train()
 
 
@@ -171,6 +175,8 @@ def make_setup(config, model_cls: type[SampleRNN] = SampleRNN) -> Setup:
   sampling.check_sampled_as_trained(model)  # refused now, not after hours of training
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
+  if config.eval_batch_size:  # checked before the workdir is written (Evaluator checks it too)
+    sharding.check_batch_size(config.eval_batch_size, mesh, "config.eval_batch_size")
   batches = batches_lib.TrainBatches(
       _train_split(config, dataset), config.batch_size, config.seq_len, fs[0], config.q_type,
       config.q_levels, config.seed, jax.process_index(), jax.process_count(),
@@ -340,6 +346,8 @@ class _Run:
       _log(f"warning: {no_valid_warning(s.dataset)}")
     self.ckpt = Checkpointer(workdir, config.keep_checkpoints, self.meta_of)
     self.data = data_fingerprint(s.dataset)
+    latest = ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST)
+    agreement.check_resume_point(workdir, self.data, latest[-1] if latest else None)
     self.state, self.meta = restore_or_init(config, s, workdir, self.ckpt.ckpts, self.data)
     self.start = int(self.state.step)
     self.total = config.num_epochs * s.batches.steps_per_epoch

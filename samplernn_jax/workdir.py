@@ -1,4 +1,5 @@
-"""The run folder: one run at a time, and writable before any work starts;
+"""The run folder: one run at a time, writable before any work starts and,
+in a run of several processes, the same folder on every host (a probe file);
 and an output folder held by one writer at a time (``held_folder``)."""
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from samplernn_jax import files
 from samplernn_jax.errors import WorkdirError
 
 LOCK_FILE = ".lock"
+PROBE_FILE = ".hosts_probe"  # a run of several processes: do they all see the workdir?
 
 
 def holder_name() -> str:
@@ -146,6 +148,37 @@ def held_folder(path: str, setting: str) -> Iterator[None]:
       raise
   finally:
     os.close(fd)  # drops the lock
+
+
+def write_probe(workdir: str) -> str:
+  """Process 0 of a run of several processes: writes a new random token to
+  ``<workdir>/.hosts_probe`` and returns it; the others read it back
+  (``read_probe``) to show they see the same folder. A workdir on each
+  host's own disk would otherwise train on until the first checkpoint, whose
+  save then waits forever for folders the other hosts never see."""
+  token = os.urandom(8).hex()
+  path = os.path.join(workdir, PROBE_FILE)
+  try:
+    with open(path, "w") as f:
+      f.write(token)
+  except OSError as e:
+    raise WorkdirError(f"workdir={workdir}: cannot write {PROBE_FILE} ({e.strerror})") from e
+  return token
+
+
+def read_probe(workdir: str) -> str | None:
+  """The token in ``<workdir>/.hosts_probe``, or None when there is none
+  (yet: ``agreement.check_start`` asks again for a while)."""
+  try:
+    with open(os.path.join(workdir, PROBE_FILE)) as f:
+      return f.read().strip()
+  except OSError:
+    return None
+
+
+def remove_probe(workdir: str) -> None:
+  with contextlib.suppress(OSError):
+    os.remove(os.path.join(workdir, PROBE_FILE))
 
 
 def check_writable(workdir: str) -> None:

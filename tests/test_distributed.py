@@ -10,6 +10,7 @@ near zero), the metrics file is written once, by process 0, and the
 checkpoint both processes wrote loads in one process (as sample.py and
 score.py load it) and holds the single-process run's parameters within 1e-5.
 """
+import json
 import os
 import re
 import signal
@@ -22,8 +23,9 @@ import jax
 import numpy as np
 
 from conftest import REPO, subprocess_env
-from samplernn_jax import checkpoint, metrics, steps
+from samplernn_jax import agreement, checkpoint, distributed, metrics, steps
 from samplernn_jax import config as config_lib
+from samplernn_jax import workdir as workdir_lib
 
 FLAGS = ["--config.dim=16", "--config.n_rnn=1", "--config.emb_size=8",
          "--config.seq_len=64", "--config.batch_size=4", "--config.max_steps=6",
@@ -162,32 +164,110 @@ def test_sigterm_to_one_process_stops_both_at_one_saved_step(tmp_path):
   assert meta["step"] == stopped
 
 
+def communicate_all(cmds, timeout=300):
+  """Runs the commands side by side to their end -> [(process, output)]; a
+  process still waiting for its peer after ``timeout`` is killed."""
+  running = [subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for cmd in cmds]
+  try:
+    return [(p, p.communicate(timeout=timeout)[0]) for p in running]
+  finally:
+    for p in running:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+
+
 def test_a_workdir_refused_to_process_0_stops_every_process(tmp_path):
   """The workdir is in use by another run: process 0, which alone takes the
   lock, says so, and process 1 stops too with one line pointing to process
   0's log, both exiting 2. Rules out process 1 going on alone: it waited in
   its first collective for 30 s and died with a gloo timeout traceback."""
-  from samplernn_jax import workdir as workdir_lib
   workdir = str(tmp_path / "two")
   coordinator = f"--coordinator=127.0.0.1:{free_port()}"
   cmds = [train_cmd(workdir, coordinator, "--num_processes=2", f"--process_id={i}")
           for i in range(2)]
   with workdir_lib.WorkdirLock(workdir):  # another run holds it
-    running = [subprocess.Popen(cmd, cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for cmd in cmds]
-    try:
-      out = [p.communicate(timeout=300)[0] for p in running]
-    finally:  # a process left waiting for its peer (the old code) is ended
-      for p in running:
-        if p.poll() is None:
-          p.kill()
-          p.wait()
+    done = communicate_all(cmds)  # a process left waiting for its peer (the old code) is ended
+  out = [o for _, o in done]
   errors = [[l for l in o.splitlines() if l.startswith("error:")] for o in out]
-  assert [p.returncode for p in running] == [2, 2], out
+  assert [p.returncode for p, _ in done] == [2, 2], out
   assert errors[0] == [f"error: workdir={workdir} is in use by another run (pid "
                        f"{workdir_lib.holder_name()}); wait for it to end or use another workdir"]
   assert errors[1] == [f"error: workdir={workdir}: process 0 refused it (its log says why)"]
   assert "Traceback" not in out[1]
+
+
+def test_processes_that_differ_in_config_or_workdir_all_stop_naming_it(tmp_path):
+  """Process 1 started with another seed and learning rate, on a workdir of
+  its own (as a folder on each host's own disk; it holds another run's probe
+  file, so the refusal needs no wait): both processes exit 2 at the start,
+  each with one error naming both differences, and the workdir process 0
+  made is removed again. Rules out the old start, where such processes
+  trained on: the seeds made the 'replicated' parameters differ (only
+  process 0's saved), and a workdir not shared hung the first checkpoint
+  save forever."""
+  shared, own = tmp_path / "shared", tmp_path / "own"
+  own.mkdir()
+  (own / workdir_lib.PROBE_FILE).write_text("0123456789abcdef")
+  coordinator = f"--coordinator=127.0.0.1:{free_port()}"
+  cmds = [train_cmd(str(shared), coordinator, "--num_processes=2", "--process_id=0"),
+          train_cmd(str(own), coordinator, "--num_processes=2", "--process_id=1",
+                    "--config.seed=1", "--config.learning_rate=0.5")]
+  out = communicate_all(cmds)
+  said = ("the 2 processes of this run differ: process 1 does not see the folder process 0 "
+          "locked; process 1 has other config.learning_rate, config.seed; put the workdir "
+          "on a filesystem every host shares")
+  assert [p.returncode for p, _ in out] == [2, 2], [o for _, o in out]
+  for (_, o), wd in zip(out, (shared, own)):
+    assert [l for l in o.splitlines() if l.startswith("error:")] == [f"error: workdir={wd}: {said}"]
+    assert "Traceback" not in o
+  assert not shared.exists()
+  assert os.listdir(own) == [workdir_lib.PROBE_FILE]
+
+
+def test_differences_name_each_key_split_and_step_against_process_0():
+  """``agreement.differences`` compares every process's record with process
+  0's: the config keys that differ (one only one process has included), the
+  data splits, the latest checkpoint step and the workdir's token, each
+  named with its process. Rules out a comparison of only some keys, of a
+  process with its neighbour rather than with process 0 (whose checkpoint
+  and config the run saves), or a silent pass of a process that saw no
+  token (None)."""
+  first = {"config": {"seed": 0, "dim": 16}, "step": 5,
+           "data": {"train": {"clips": 3, "sha1": "a"}, "valid": None}}
+  same = json.loads(json.dumps(first))
+  other = {"config": {"seed": 1, "dim": 16, "extra": 1}, "step": 4,
+           "data": {"train": {"clips": 3, "sha1": "b"}, "valid": None}}
+  assert agreement.differences([first, same]) == []
+  assert agreement.differences([first, other, other]) == [
+      "process 1 has other config.extra, config.seed", "process 1 reads other data (splits train)",
+      "process 1 sees the latest checkpoint at step 4, process 0 at 5",
+      "process 2 has other config.extra, config.seed", "process 2 reads other data (splits train)",
+      "process 2 sees the latest checkpoint at step 4, process 0 at 5"]
+  tokens = [{"workdir": "ab"}, {"workdir": "ab"}, {"workdir": None}]
+  assert agreement.differences(tokens) == ["process 2 does not see the folder process 0 locked"]
+
+
+def test_hosts_compare_the_config_but_not_where_their_data_lies(tmp_path):
+  """``agreement.config_record`` keeps every config key but data_dir (hosts
+  may hold one data set at other paths; its content is compared instead);
+  in one process nothing is gathered or read, and ``gather_json`` gives the
+  process's own value. ``read_probe`` returns the token, or None where
+  there is none. Rules out a data_dir compared (local copies refused), a
+  one-process run waiting for a probe no one wrote, and a missing probe
+  taken as a token."""
+  c = config_lib.load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  record = agreement.config_record(c)
+  assert "data_dir" not in record and set(record) == set(c.to_dict()) - {"data_dir"}
+  assert distributed.gather_json({"a": [1]}) == [{"a": [1]}]
+  start = time.monotonic()
+  agreement.check_start(c, str(tmp_path / "none"), None)  # one process: no probe read
+  agreement.check_resume_point(str(tmp_path / "none"), {}, 3)
+  assert time.monotonic() - start < 1.0
+  (tmp_path / workdir_lib.PROBE_FILE).write_text("0123")
+  assert workdir_lib.read_probe(str(tmp_path)) == "0123"
+  assert workdir_lib.read_probe(str(tmp_path / "none")) is None
 
 
 def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):

@@ -202,6 +202,46 @@ def test_kill_at_any_moment_resumes_exactly(tmp_path, reference, cache_env, caps
   assert complete_steps(latest) == reference.steps
 
 
+SIGNAL_CHILD = """
+import os, signal, sys, time
+from samplernn_jax import signals
+first, gap, second = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+with signals.StopRequests() as stop:
+  os.kill(os.getpid(), first)
+  time.sleep(gap)
+  os.kill(os.getpid(), second)
+  time.sleep(0.5)
+print("went on; requested", stop.requested)
+"""
+
+
+@pytest.mark.parametrize("first,gap,second,quits", [
+    (signal.SIGINT, 1.3, signal.SIGINT, True),    # a second Ctrl-C: quit now
+    (signal.SIGINT, 0.0, signal.SIGINT, False),   # one Ctrl-C delivered twice
+    (signal.SIGTERM, 1.3, signal.SIGTERM, False),  # a scheduler's repeated notice
+    (signal.SIGTERM, 1.3, signal.SIGINT, True),
+])
+def test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not(first, gap, second, quits):
+  """``signals.StopRequests``: a second SIGINT a second or more after the
+  first signal ends the process at once (exit 130, saying it saves
+  nothing), for a user who will not wait or a run whose peer hangs; two
+  SIGINTs together (a terminal's and a launcher's copy of one Ctrl-C) and a
+  repeated SIGTERM (SLURM signals a task directly and through srun) only
+  stop at the next safe point, keeping the first signal. Rules out every
+  signal after the first ignored (the old handler: a hung run of several
+  processes could not be stopped by Ctrl-C) and a quit on a duplicate."""
+  proc = subprocess.run([sys.executable, "-c", SIGNAL_CHILD, str(int(first)), str(gap),
+                         str(int(second))], cwd=REPO, env=subprocess_env(),
+                        capture_output=True, text=True, timeout=60)
+  if quits:
+    assert proc.returncode == 130 and proc.stdout == "", proc.stderr
+    assert "second Ctrl-C: quitting at once, without saving" in proc.stderr
+  else:
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"went on; requested {int(first)}\n"
+  assert ("Ctrl-C: stopping at the next safe point" in proc.stderr) == (first == signal.SIGINT)
+
+
 def test_sigterm_saves_the_current_step_and_resume_exactly(tmp_path, reference, cache_env,
                                                           capsys):
   """SIGTERM (what schedulers send before preemption) to train.py at a
@@ -486,6 +526,24 @@ def test_a_start_refused_before_any_work_leaves_no_folder(tmp_path):
   with pytest.raises(DataError):
     trainer.train_and_evaluate(config, str(old))
   assert old.is_dir()  # was there: kept (with the lock file it now holds)
+
+
+def test_an_eval_batch_the_devices_cannot_split_is_refused_before_the_workdir(tmp_path):
+  """On 2 devices, ``eval_batch_size`` 3 (``batch_size`` 4 divides): train.py
+  exits 2 with one line naming the setting, and the workdir it would have
+  made is not there. Rules out the check made only when the evaluator is
+  built, after config.json, metrics.jsonl and the checkpoint folders were
+  written (a resume on another device count rewrote config.json for a run
+  that never started)."""
+  wd = tmp_path / "run"
+  proc = subprocess.run(train_cmd(str(wd), batch_size=4, eval_batch_size=3), cwd=REPO,
+                        env=subprocess_env(devices=2), capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert [l for l in proc.stderr.splitlines() if l.startswith("error:")] == [
+      "error: config.eval_batch_size=3 does not divide by the 2 devices (cpu); "
+      "use a multiple of 2"]
+  assert not wd.exists()
 
 
 def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference, capsys):
