@@ -76,8 +76,8 @@ def max_over_processes(value: int) -> int:
 def gather_json(value) -> list:
   """Every process's ``value`` (anything ``json.dumps`` takes), in process
   order (each process must call it); ``[value]`` in a one-process run. The
-  trainer's start compares them (``trainer.check_processes_agree``): the
-  processes of one run must run one config on one data set and workdir."""
+  trainer's start compares them (``agreement``): the processes of one run
+  must run one config on one data set and workdir."""
   if jax.process_count() == 1:
     return [value]
   text = np.frombuffer(json.dumps(value, sort_keys=True).encode(), np.uint8)
