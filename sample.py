@@ -41,14 +41,17 @@ _SEED = flags.DEFINE_integer("seed", 0, "seed of the draws")
 _PRIME = flags.DEFINE_string(
     "prime", None, "a mono WAV at the model's rate to continue: each clip begins with it "
     "(the manifest's prime_seconds; evaluate.py scores what follows)")
-_MIX = flags.DEFINE_string("mix", None, "a convex mix of classes, e.g. bus:0.5,park:0.5")
+_MIX = flags.DEFINE_string("mix", None, "a convex mix of classes, e.g. bus:0.5,park:0.5 "
+                           "(weights renormalised to sum to 1)")
 _LEVEL = flags.DEFINE_enum(
-    "level", None, ["class", "minmax", "peak", "none"],
+    "level", None, ["class", "minmax", "peak", "none", "prime"],
     "output level. class (default): each clip at the median RMS of its class's "
     "training recordings, turned down where that would clip its peak (the "
     "model itself never sees loudness); minmax: each "
     "clip rescaled to +-0.475, the paper's; peak: max |x| = 0.475; none: the "
-    "dequantised levels (--stream writes 'none'); --normalize is its older name")
+    "dequantised levels (--stream's default); prime (default with --prime, streamed or not): "
+    "the prime recording's own scale, so it comes back as recorded and the "
+    "continuation follows at that scale; --normalize is its older name")
 flags.DEFINE_alias("normalize", "level")
 _STREAM = flags.DEFINE_bool("stream", False,
                             "append ~1 s blocks to the WAVs as they are generated")
@@ -79,22 +82,25 @@ def _sample():
   req = sfiles.make_request(loaded.class_names, _CLASSES.value, _PER_CLASS.value, _MIX.value)
   out = out or os.path.join(workdir, "samples", str(loaded.step))
   c = loaded.config
-  prime = (sfiles.read_prime(_PRIME.value, c.sample_rate, c.q_type, c.q_levels)
-           if _PRIME.value else None)
+  prime, span = (sfiles.load_prime(_PRIME.value, c.sample_rate, c.q_type, c.q_levels)
+                 if _PRIME.value else (None, None))
   temperature = (sfiles.DEFAULT_TEMPERATURE if _TEMPERATURE.value is None
                  else _TEMPERATURE.value)
   common = dict(temperature=temperature, guidance=_GUIDANCE.value, seed=_SEED.value, prime=prime,
                 overwrite=_OVERWRITE.value, progress=not _NO_PROGRESS.value)
   level = _LEVEL.value
   if _STREAM.value:
-    if level not in (None, "none"):
-      raise ValueError(f"--stream writes unscaled audio (--level none): "
-                       f"--level {level} needs the whole clip")
-    paths = sfiles.stream_samples(loaded, out, req, _SECONDS.value, **common)
+    if level not in (None,) + sfiles.STREAM_LEVELS:
+      raise ValueError(f"--stream writes unscaled audio (--level none, or prime with "
+                       f"--prime): --level {level} needs the whole clip")
+    paths = sfiles.stream_samples(loaded, out, req, _SECONDS.value,
+                                  level=level or ("none" if prime is None else "prime"),
+                                  prime_span=span, **common)
   else:
-    paths = sfiles.write_samples(loaded, out, req, _SECONDS.value,
-                                 level=level or sfiles.DEFAULT_LEVEL, **common)
-  print(f"wrote {len(paths)} clips to {out}")
+    default = sfiles.DEFAULT_LEVEL if prime is None else "prime"
+    paths = sfiles.write_samples(loaded, out, req, _SECONDS.value, level=level or default,
+                                 prime_span=span, **common)
+  print(f"wrote {len(paths)} clip{'s' if len(paths) != 1 else ''} to {out}")
 
 
 def _run():

@@ -14,20 +14,26 @@ must be chosen afterwards. The choices (``sample.py --level``):
   A quiet clip's last-bit wiggles become full-scale noise.
 * ``peak``: each clip scaled so that max |x| = 0.475.
 * ``none``: the dequantised levels as they are (the model's scaled domain);
-  the only choice known before a clip ends (``--stream``).
+  known before a clip ends (``--stream``), as ``prime`` is.
+* ``prime`` (default for a clip continuing a ``--prime`` recording): the
+  inverse of the scaling the prime got before quantisation (its min and max
+  to the full range), so the prime comes back as recorded, to within half
+  a level, and the continuation follows at the same scale (never past the
+  prime's own range). A constant prime gives no scale: refused.
 
 Levels are float64 internally and returned as float32.
 Shapes: B clips, N samples, C classes, M clips of a split.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 
 from samplernn_jax.errors import LevelError
 
-LEVELS = ("class", "minmax", "peak", "none")
+LEVELS = ("class", "minmax", "peak", "none", "prime")
 PAPER_LEVEL = "minmax"
 PEAK = 0.475  # the paper's output range, +-0.475
 
@@ -73,17 +79,27 @@ def clip_targets(class_vecs: np.ndarray, levels: Sequence[float | None] | None
 
 
 def apply(x: np.ndarray, level: str, target_rms: np.ndarray | None = None,
-          peak: float = PEAK) -> np.ndarray:
+          peak: float = PEAK, span: tuple[float, float] | None = None) -> np.ndarray:
   """Audio [B, N] (dequantised levels) at the chosen ``level``: float32 [B, N].
 
-  ``target_rms`` [B] is needed for ``class`` (see ``clip_targets``). A clip
-  that is silent (all zeros) comes out as zeros under every level, and a
+  ``target_rms`` [B] is needed for ``class`` (see ``clip_targets``), ``span``
+  (the prime recording's min and max) for ``prime``. A clip that is silent
+  (all zeros) comes out as zeros under every level but ``prime``, and a
   constant one under ``minmax`` and ``class`` too (no signal; ``peak``
   scales a constant to ``peak``).
   """
   x = np.asarray(x, np.float64)
   if level == "none":
     return x.astype(np.float32)
+  if level == "prime":
+    if span is None:
+      raise LevelError("level 'prime' needs the prime recording's min and max "
+                       "(only a clip continuing a --prime recording has them)")
+    lo, hi = (float(v) for v in span)
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+      raise LevelError(f"level 'prime': the prime recording is constant ({lo:g}), so it "
+                       "gives no scale to continue at; choose another level")
+    return (lo + (x + 1.0) / 2.0 * (hi - lo)).astype(np.float32)
   if level == "minmax":
     lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)
     span = hi - lo

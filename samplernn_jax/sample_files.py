@@ -52,6 +52,7 @@ MODEL_JSON = "model.json"
 # Sampling defaults, chosen by measurement (docs/quality.md); the paper's
 # behaviour is level "minmax" at temperature 1.0.
 DEFAULT_LEVEL = "class"
+STREAM_LEVELS = ("none", "prime")  # the levels known before a clip ends
 DEFAULT_TEMPERATURE = 0.95
 # Guidance is 1 (off, the paper's draw) unless asked for, for every model:
 # on the two models trained with config.cond_dropout (docs/quality.md), 3
@@ -236,8 +237,9 @@ def make_request(names: Sequence[str], classes: str | None, per_class: int,
     raise ValueError(f"per_class={per_class}: expected at least 1")
   if mix:
     vec = parse_mix(mix, names)
+    used = ",".join(f"{names[c]}:{vec[c]:.6g}" for c in np.flatnonzero(vec))  # renormalised
     return Request(np.repeat(vec[None], per_class, 0), ["mix"] * per_class,
-                   [None] * per_class, [mix] * per_class)
+                   [None] * per_class, [used] * per_class)
   idx = [c for c in parse_classes(classes, names) for _ in range(per_class)]
   vecs = np.eye(len(names), dtype=np.float32)[idx]
   return Request(vecs, [safe_name(names[c]) for c in idx], idx, [None] * len(idx))
@@ -327,11 +329,13 @@ def write_model_json(out_dir: str, record: dict) -> None:
 
 def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str],
                 q: np.ndarray, level: str, temperature: float, seed: int,
-                guidance: float = 1.0, prime_samples: int = 0) -> list[str]:
+                guidance: float = 1.0, prime_samples: int = 0,
+                prime_span: tuple[float, float] | None = None) -> list[str]:
   """Generated levels [B, N] (the first ``prime_samples`` the prime's) -> WAVs
   at ``level``, the manifest and model.json."""
   c = loaded.config
-  audio = sampling.to_audio(q, c.q_type, c.q_levels, level, clip_levels(loaded, req, level))
+  audio = sampling.to_audio(q, c.q_type, c.q_levels, level, clip_levels(loaded, req, level),
+                            span=prime_span)
   paths = []
   for f, a in zip(files, audio):
     path = os.path.join(out_dir, f)
@@ -350,12 +354,17 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                   temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                   prime: np.ndarray | None = None, overwrite: bool = False,
                   level: str = DEFAULT_LEVEL, progress: bool = True,
-                  guidance: float = 1.0) -> list[str]:
+                  guidance: float = 1.0,
+                  prime_span: tuple[float, float] | None = None) -> list[str]:
   """Generates the request and writes WAVs, the manifest and model.json;
-  returns the paths."""
+  returns the paths. ``prime_span``: the prime recording's min and max
+  (``load_prime``), which ``level='prime'`` needs."""
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
-  clip_levels(loaded, req, level)  # refuse a level the checkpoint cannot give, early
+  # refuse a level the checkpoint (or the prime) cannot give, early
+  clip_levels(loaded, req, level)
+  if level == "prime":
+    levels.apply(np.zeros((1, 1)), level, span=prime_span)
   bar = None
   if progress:
     from tqdm import tqdm
@@ -366,7 +375,7 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   if bar:
     bar.close()
   return write_clips(loaded, out_dir, req, files, q, level, temperature, seed, guidance,
-                     0 if prime is None else prime.shape[-1])
+                     0 if prime is None else prime.shape[-1], prime_span)
 
 
 def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class: int,
@@ -386,12 +395,20 @@ def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class
                        level="class" if class_rms is not None else levels.PAPER_LEVEL)
 
 
-def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
-  """A mono WAV at the model's rate -> its quantised levels int32 [P]."""
+def load_prime(path: str, rate: int, q_type: str, q_levels: int
+               ) -> tuple[np.ndarray, tuple[float, float]]:
+  """A mono WAV at the model's rate -> (its quantised levels int32 [P], its
+  min and max): quantisation scales a clip's range to the full range, the
+  model continues that, and ``level='prime'`` scales the clip back."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"prime={path}: no such file")
   x = read_mono(path, rate, name=f"prime={path}")
-  return quant.quantize(x, q_type, q_levels)
+  return quant.quantize(x, q_type, q_levels), (float(x.min()), float(x.max()))
+
+
+def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
+  """A mono WAV at the model's rate -> its quantised levels int32 [P]."""
+  return load_prime(path, rate, q_type, q_levels)[0]
 
 
 @_holding_out_lock
@@ -399,23 +416,29 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                    temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                    prime: np.ndarray | None = None, overwrite: bool = False,
                    block_seconds: float = 1.0, progress: bool = True,
-                   guidance: float = 1.0) -> list[str]:
+                   guidance: float = 1.0, level: str = "none",
+                   prime_span: tuple[float, float] | None = None) -> list[str]:
   """Like ``write_samples``, but appends each block (about a second) to the
   WAV files as soon as it is generated; memory stays flat however long the
-  clips. Audio is the dequantised levels (``level='none'``), the only
-  scaling known before the end; Ctrl-C leaves valid files with every block
-  finished so far."""
+  clips. Audio at the levels known before a clip ends: 'none' (the
+  dequantised levels) or, continuing a prime, 'prime' (``prime_span``);
+  Ctrl-C leaves valid files with every block finished so far."""
   c = loaded.config
   rate = c.sample_rate
+  if level not in STREAM_LEVELS:
+    raise ValueError(f"level={level!r}: a stream is written before its clips end; expected "
+                     f"{' or '.join(STREAM_LEVELS)}")
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
+  if level == "prime":  # refused before any file is written
+    levels.apply(np.zeros((1, 1)), level, span=prime_span)
   blocks = sampling.generate_blocks(  # checks the run before any file is written
       loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed), temperature,
       forced, block_samples=int(block_seconds * rate), guidance=guidance)
   primed = 0.0 if prime is None else prime.shape[-1] / rate
   write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                            temperature, loaded.step, n / rate, primed))
-  write_model_json(out_dir, model_record(loaded, "none", temperature, seed, guidance))
+  write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
   paths = [os.path.join(out_dir, f) for f in files]
   done = 0
   outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT",
@@ -428,7 +451,7 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   try:
     with stop:
       for q, _ in blocks:
-        audio = sampling.to_audio(q, c.q_type, c.q_levels, "none")
+        audio = sampling.to_audio(q, c.q_type, c.q_levels, level, span=prime_span)
         for o, a in zip(outs, audio):
           o.write(a)
           o.flush()

@@ -480,9 +480,10 @@ def teacher_forcing_gap(model: SampleRNN, params, frames: int = 4, seed: int = 0
 
 
 def to_audio(q: np.ndarray, q_type: str, q_levels: int, level: str = "minmax",
-             target_rms: np.ndarray | None = None) -> np.ndarray:
+             target_rms: np.ndarray | None = None,
+             span: tuple[float, float] | None = None) -> np.ndarray:
   """Levels [B, N] -> float32 audio [B, N] at ``level`` (see ``levels``):
-  ``minmax`` (the paper's +-0.475), ``class`` (``target_rms`` [B]), ``peak``
-  or ``none``."""
+  ``minmax`` (the paper's +-0.475), ``class`` (``target_rms`` [B]), ``peak``,
+  ``none`` or ``prime`` (``span``: the prime recording's min and max)."""
   x = quant.dequantize(np.asarray(q), q_type, q_levels)
-  return levels.apply(x, level, target_rms)
+  return levels.apply(x, level, target_rms, span=span)

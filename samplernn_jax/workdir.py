@@ -40,6 +40,7 @@ class WorkdirLock:
     self._made = False
 
   def acquire(self) -> "WorkdirLock":
+    check_not_a_file(self.workdir, "workdir")
     try:
       self._made = not os.path.isdir(self.workdir)
       os.makedirs(self.workdir, exist_ok=True)
@@ -92,6 +93,13 @@ class WorkdirLock:
       pass
 
 
+def check_not_a_file(path: str, setting: str) -> None:
+  """A folder to make or use that is a file already: one clear error (the
+  OS says only "File exists")."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise WorkdirError(f"{setting}={path} is a file, not a folder; give a folder's path")
+
+
 def _missing_top(path: str) -> str | None:
   """The highest folder of ``path`` that does not exist yet (None: it exists)."""
   path, top = os.path.abspath(path), None
@@ -126,6 +134,7 @@ def held_folder(path: str, setting: str) -> Iterator[None]:
   having written nothing. Where the filesystem cannot lock a folder (NFS
   locks only files opened for writing): a warning, then unlocked.
   """
+  check_not_a_file(path, setting)
   top = _missing_top(path)
   try:
     os.makedirs(path, exist_ok=True)

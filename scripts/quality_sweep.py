@@ -93,8 +93,9 @@ def _run():
   if not (_WORKDIR.value and _DATA_DIR.value and _OUT.value):
     raise ValueError("--workdir, --data_dir and --out are required")
   for lv in _LEVELS.value:
-    if lv not in levels.LEVELS:
-      raise ValueError(f"--levels: {lv!r} is not one of {', '.join(levels.LEVELS)}")
+    unprimed = [l for l in levels.LEVELS if l != "prime"]  # the sweep's clips have no prime
+    if lv not in unprimed:
+      raise ValueError(f"--levels: {lv!r} is not one of {', '.join(unprimed)}")
   settings = [(float(t), float(g)) for t in _TEMPS.value for g in _GUIDANCES.value]
   loaded = sfiles.load_checkpoint(_WORKDIR.value, _CKPT.value)
   c = loaded.config

@@ -381,6 +381,14 @@ def _no_wavs(data, samples):
   return "^samples_dir .*samples: no WAV files"
 
 
+def _no_samples_nor_data(data, samples):
+  """Both missing: the samples are named first, before the real data (class
+  folders would be packed, for seconds or minutes, before the typo showed)."""
+  os.rename(samples, samples + "_gone")
+  os.rename(data, data + "_gone")
+  return "^samples_dir .*samples: no such directory"
+
+
 def _bad_rate(data, samples):
   sf.write(os.path.join(samples, "low_tone_000.wav"), np.zeros(4000), 22050)
   return r"low_tone_000\.wav: sample rate 22050 Hz; expected 16000 Hz"
@@ -440,7 +448,7 @@ def _mismatched_checkpoint(data, samples):
 
 
 @pytest.mark.parametrize("make_bad", [
-    _no_wavs, _bad_rate, _unknown_class_name, _class_index_out_of_range,
+    _no_wavs, _no_samples_nor_data, _bad_rate, _unknown_class_name, _class_index_out_of_range,
     _names_disagree, _prime_seconds_infinite, _prime_covers_the_clip,
     _manifest_missing_file, _missing_test_split,
     _missing_data_dir, _bad_npz_labels, _mismatched_checkpoint])

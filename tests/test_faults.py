@@ -508,6 +508,20 @@ def test_a_released_workdir_is_free_for_the_same_process(tmp_path):
     assert read_text(os.path.join(wd, workdir_lib.LOCK_FILE)) == workdir_lib.holder_name()
 
 
+def test_a_file_where_a_folder_belongs_is_named(tmp_path):
+  """--out or --workdir naming a file: one error saying it is a file, and
+  the file untouched. Rules out the OS's bare 'cannot create or open it
+  (File exists)', which sends the user looking for a folder."""
+  f = tmp_path / "afile"
+  f.write_text("mine")
+  with pytest.raises(workdir_lib.WorkdirError, match=r"^out=.*afile is a file, not a folder"):
+    with workdir_lib.held_folder(str(f), "out"):
+      pass
+  with pytest.raises(workdir_lib.WorkdirError, match=r"^workdir=.*afile is a file, not a folder"):
+    workdir_lib.WorkdirLock(str(f)).acquire()
+  assert f.read_text() == "mine"
+
+
 def test_a_start_refused_before_any_work_leaves_no_folder(tmp_path):
   """A run whose config or data is refused at the start (here a data_dir
   that does not exist) leaves no workdir behind when it made it, and keeps

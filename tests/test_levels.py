@@ -134,6 +134,38 @@ def test_to_audio_and_prime_follow_the_models_quantisation(tmp_path, q_type, q_l
   assert got.min() >= 0 and got.max() < q_levels
 
 
+# Half a quantisation step, as a share of the prime's range (hi - lo): the
+# level centres of linear 256; mu-law 256's widest step, at full scale,
+# is 2/255 x expand's slope ln(256) 256/255 = 0.0437 of [-1, 1] (0.0110 of it
+# at half; 0.012 leaves float32's rounding room).
+PRIME_TOL = {"linear": 0.5 / 256 + 1e-6, "mu-law": 0.012}
+
+
+@pytest.mark.parametrize("q_type", ["linear", "mu-law"])
+def test_prime_level_gives_the_recording_back(q_type):
+  """level 'prime' undoes the scaling a prime got before quantisation: a
+  quiet recording with a DC offset (RMS 0.002 around 0.01), quantised and
+  dequantised, comes back within half a step of its own range (linear; the
+  widest step for mu-law), and any level stays within the recording's min
+  and max. A constant prime and a missing span are refused. Rules out the
+  paper's and the class level's rescaling of a primed clip (the prime came
+  back 10 dB louder), an offset lost (the scale alone) and a range doubled
+  (the dequantised [-1, 1] taken as [0, 1])."""
+  from samplernn_jax import quantize as quant
+  rng = np.random.default_rng(5)
+  x = 0.01 + 0.002 * rng.standard_normal(3000)
+  span = (x.min(), x.max())
+  back = levels.apply(quant.dequantize(quant.quantize(x, q_type), q_type)[None], "prime",
+                      span=span)[0]
+  assert np.abs(back - x).max() <= PRIME_TOL[q_type] * (span[1] - span[0])
+  every = levels.apply(quant.dequantize(np.arange(256), q_type)[None], "prime", span=span)
+  assert every.min() >= span[0] - 1e-7 and every.max() <= span[1] + 1e-7
+  with pytest.raises(levels.LevelError, match="the prime recording is constant"):
+    levels.apply(np.zeros((1, 4)), "prime", span=(0.0, 0.0))
+  with pytest.raises(levels.LevelError, match="needs the prime recording's min and max"):
+    levels.apply(np.zeros((1, 4)), "prime")
+
+
 @pytest.mark.parametrize("temperature", [1.0, 0.7, 1.5])
 def test_draws_follow_the_tempered_softmax(temperature):
   """20 000 draws at fixed logits against softmax(logits / T), chi-square

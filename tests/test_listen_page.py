@@ -133,9 +133,10 @@ def test_page_script_refuses_to_replace_the_shipped_figure(tmp_path):
 def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_dataset):
   """The page made with --clips 2, then again with --clips 1 --overwrite:
   clips/ holds exactly the clips the new page plays (one real and one
-  generated a class), and a file of the user's there is left. Rules out the
-  earlier page's *_1.ogg staying beside the new page, unplayed (a later
-  reader cannot tell which clips the page was made from)."""
+  generated a class), a file of the user's there is left, and the page
+  says how many clips it holds. Rules out the earlier page's *_1.ogg
+  staying beside the new page, unplayed (a later reader cannot tell which
+  clips the page was made from), and an intro that repeats --clips."""
   import sys
   import numpy as np
   from conftest import subprocess_env
@@ -160,3 +161,23 @@ def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_
   assert played == sorted(f"{kind}_{c}_0.ogg" for kind in ("real", "generated")
                           for c in range(4))
   assert sorted(os.listdir(out / "clips")) == sorted(played + ["notes.txt"])
+  # the page says what it holds: one clip a class now (it said 'up to 2' before)
+  assert "<p>1 clip per class, the first 0.01 s of each: real" in (out / "index.html").read_text()
+
+
+def test_page_script_refuses_counts_and_lengths_it_cannot_show(tmp_path):
+  """--clips 0 and --seconds -2 are one error line each (exit 2), before any
+  data is read and with nothing written. Rules out the page written with
+  '(none)' in every cell, or with the real clips' all but last 2 s (Python's
+  negative slice) described as 'the first -2 s'."""
+  import sys
+  from conftest import subprocess_env
+  for flag, said in (("--clips=0", "--clips=0: expected at least 1"),
+                     ("--seconds=-2", "--seconds=-2.0: expected a positive number")):
+    p = subprocess.run([sys.executable, "scripts/make_listening_page.py", "--samples", "s",
+                        "--data_dir", "d", "--out", str(tmp_path / "listen"), "--figure",
+                        str(tmp_path / "fig.png"), flag], cwd=REPO, env=subprocess_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert [l for l in p.stderr.splitlines() if l.startswith("error:")] == [f"error: {said}"]
+  assert not any(tmp_path.iterdir())

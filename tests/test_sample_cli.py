@@ -191,14 +191,17 @@ def test_seconds_below_one_sample_are_refused():
 
 
 def test_mix_is_the_library_generation_with_the_mixed_vector(workdir, tmp_path):
-  """--mix tone:1,rumble:3 equals sampling.generate with [0.25, 0.75, 0, 0]."""
+  """--mix tone:1,rumble:3 equals sampling.generate with [0.25, 0.75, 0, 0],
+  and the manifest records the weights used (renormalised to sum to 1), not
+  the ones given: rules out a record of 'tone:1,rumble:3' for the clips of
+  'tone:0.25,rumble:0.75' (which it is)."""
   out = str(tmp_path / "o")
   ok(run_sample("--workdir", workdir, "--out", out, "--mix", "tone:1,rumble:3",
                 "--per_class", 2, "--seconds", 0.25, "--seed", 5, "--normalize", "none"))
   records = manifest(out)
   assert [r["file"] for r in records] == ["mix_000.wav", "mix_001.wav"]
   for r in records:
-    assert (r["class"], r["class_index"], r["mix"]) == (None, None, "tone:1,rumble:3")
+    assert (r["class"], r["class_index"], r["mix"]) == (None, None, "tone:0.25,rumble:0.75")
     assert (r["seed"], r["seconds"]) == (5, 0.25)
   got = np.stack([read(os.path.join(out, r["file"]))[0] for r in records])
   loaded = sample_files.load_checkpoint(workdir)
@@ -271,6 +274,53 @@ def test_prime_is_continued(workdir, tmp_path):
   for clip in clips:
     np.testing.assert_array_equal(clip.wav, read(clip.path)[0][n_prime:])
   assert any("2 clip(s) begin with a --prime recording" in n for n in notes), notes
+
+
+def test_a_primed_clip_keeps_the_recordings_scale(workdir, tmp_path):
+  """``--prime`` of a quiet recording with a DC offset (RMS 0.002 around
+  0.01), no ``--level``: each clip begins with the recording itself, within
+  half a level of its range, the continuation stays within its min and max,
+  and model.json says level 'prime'; ``--stream`` writes the same samples
+  (the level is known before the end). ``--level class`` still plays the whole
+  clip at its class's RMS; a constant prime is refused under 'prime' in one
+  line (exit 2) naming the way out. Rules out the old default, which
+  re-levelled prime and continuation together (a quiet prime came back about
+  10 dB louder, and the continuation missed the class level too)."""
+  rng = np.random.default_rng(1)
+  prime = 0.01 + 0.002 * rng.standard_normal(800)
+  path = str(tmp_path / "quiet.wav")
+  sf.write(path, prime, SR, subtype="FLOAT")
+  x = sf.read(path)[0]
+  lo, hi = x.min(), x.max()
+  common = ["--workdir", workdir, "--prime", path, "--classes", "tone", "--per_class", 1,
+            "--seconds", 0.1]
+  out = str(tmp_path / "kept")
+  ok(run_sample(*common, "--out", out))
+  audio, _ = read(os.path.join(out, manifest(out)[0]["file"]))
+  assert np.abs(audio[:800] - x).max() <= (0.5 / 256 + 1e-6) * (hi - lo)
+  assert audio.min() >= lo - 1e-6 and audio.max() <= hi + 1e-6
+  with open(os.path.join(out, "model.json")) as f:
+    assert json.load(f)["level"] == "prime"
+  streamed = str(tmp_path / "streamed")  # known before the end: a stream's default too
+  ok(run_sample(*common, "--out", streamed, "--stream"))
+  np.testing.assert_array_equal(read(os.path.join(streamed, manifest(out)[0]["file"]))[0], audio)
+  with open(os.path.join(streamed, "model.json")) as f:
+    assert json.load(f)["level"] == "prime"
+  loud = str(tmp_path / "class")
+  ok(run_sample(*common, "--out", loud, "--level", "class"))
+  audio, _ = read(os.path.join(loud, manifest(loud)[0]["file"]))
+  rms = sample_files.load_checkpoint(workdir).class_rms[CLASSES.index("tone")]
+  got = np.sqrt(np.mean((audio - audio.mean()) ** 2))  # the class's RMS, or turned down to fit
+  assert got == pytest.approx(rms, rel=1e-4) or (
+      got < rms and np.abs(audio).max() == pytest.approx(1.0, abs=1e-6))
+  flat = str(tmp_path / "flat.wav")
+  sf.write(flat, np.full(800, 0.1), SR, subtype="FLOAT")
+  proc = run_sample("--workdir", workdir, "--prime", flat, "--out", str(tmp_path / "f"))
+  assert proc.returncode == 2
+  assert [l for l in proc.stderr.splitlines() if l.startswith("error:")] == [
+      "error: level 'prime': the prime recording is constant (0.1), so it gives no scale "
+      "to continue at; choose another level"]
+  assert not os.path.exists(tmp_path / "f")
 
 
 def test_stream_equals_non_stream(workdir, tmp_path):

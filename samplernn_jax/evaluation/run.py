@@ -520,6 +520,8 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   workdir = workdir or os.path.join(samples_dir, "eval")
   out_dir = out_dir or os.path.join(samples_dir, "eval")  # not workdir: it may be shared
   _check_outputs_free(out_dir, overwrite)
+  if baseline is None and not os.path.isdir(samples_dir):  # before the real data is packed
+    raise EvalError(f"samples_dir {samples_dir}: no such directory")
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
                              baseline_per_class, config.window_seconds, config.seeds[0])

@@ -148,7 +148,8 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
     listed = _from_file_names(samples_dir, wavs, class_names)
   if not listed:
     raise EvalError(f"samples_dir {samples_dir}: no clip has a class (all are "
-                    "mixes); the evaluation needs one class a clip")
+                    "mixes); clips are compared with real ones of their class, so "
+                    "each needs one (sample.py --classes rather than --mix)")
   clips = []
   for path, idx, prime_seconds in listed:
     if not os.path.isfile(path):
