@@ -18,7 +18,9 @@ once the data is open.
 """
 from __future__ import annotations
 
+import json
 import time
+from typing import Any, Callable
 
 import jax
 from absl import logging
@@ -30,7 +32,7 @@ from samplernn_jax.errors import TrainingError, WorkdirError
 # Hosts may hold the same recordings at other paths: the data is compared by
 # its content (``trainer.data_fingerprint``), not by data_dir.
 HOST_KEYS = ("data_dir",)
-PROBE_TRIES = 61  # a second apart: a workdir not seen after a minute is not shared
+PROBE_TRIES = 61  # a second apart: what differs for a minute is not a cache's delay
 
 
 def config_record(config) -> dict:
@@ -70,38 +72,58 @@ def _raise_if_they_differ(everyone: list[dict], workdir: str) -> None:
   if any("does not see the folder" in s for s in said):
     raise WorkdirError(f"workdir={workdir}: {what}; put the workdir on a filesystem "
                        "every host shares")
-  raise TrainingError(f"workdir={workdir}: {what}; start every process with the same "
-                      "command on the same data")
+  advice = "start every process with the same command on the same data"
+  if any("latest checkpoint" in s for s in said):
+    advice += (", on a filesystem that shows every host the same checkpoints (these "
+               "differed for a minute)")
+  raise TrainingError(f"workdir={workdir}: {what}; {advice}")
+
+
+def _ask_together(ask: Callable[[], Any], missing: Callable[[list], bool], warning: str,
+                  workdir: str) -> list:
+  """Every process's ``ask()``, gathered; asked again each second, together,
+  while ``missing(everyone)``, for up to ``PROBE_TRIES`` rounds. An NFS client
+  may cache a name's absence or a folder's listing for up to acdirmax (60 s
+  by default); a process waiting alone in a collective would meet gloo's 30 s
+  timeout, so they all wait together."""
+  for k in range(PROBE_TRIES):
+    everyone = distributed.gather_json(ask())
+    if not missing(everyone) or k == PROBE_TRIES - 1:
+      return everyone
+    if k == 0 and jax.process_index() == 0:
+      logging.warning("workdir=%s: %s; asking again each second for up to a minute",
+                      workdir, warning)
+    time.sleep(1.0)
 
 
 def check_start(config, workdir: str, token: str | None) -> None:
   """At the start, after process 0 took the workdir and wrote ``token`` to
   it (None elsewhere): every process sees that token and runs the same
-  config, or every process raises."""
+  config, or every process raises. Process 0 removes the token again,
+  whatever happens (a refused start leaves no file of its own)."""
   if jax.process_count() == 1:
     return
-  seen = token if jax.process_index() == 0 else workdir_lib.read_probe(workdir)
-  # An NFS client may cache a name's absence for up to acdirmax (60 s by
-  # default): ask again each second, together (a process waiting alone in a
-  # collective meets gloo's 30 s timeout), until every process has a token.
-  for k in range(PROBE_TRIES - 1):
-    if not distributed.max_over_processes(int(seen is None)):
-      break
-    if k == 0 and jax.process_index() == 0:
-      logging.warning("workdir=%s: not every process sees it yet; asking again each second "
-                      "for up to a minute", workdir)
-    time.sleep(1.0)
-    seen = seen or workdir_lib.read_probe(workdir)
-  everyone = distributed.gather_json({"workdir": seen, "config": config_record(config)})
-  if jax.process_index() == 0:
-    workdir_lib.remove_probe(workdir)
+  first = jax.process_index() == 0
+  record = lambda: {"workdir": token if first else workdir_lib.read_probe(workdir),
+                    "config": config_record(config)}
+  try:
+    everyone = _ask_together(record, lambda e: any(r["workdir"] is None for r in e),
+                             "not every process sees it yet", workdir)
+  finally:
+    if first:
+      workdir_lib.remove_probe(workdir)
   _raise_if_they_differ(everyone, workdir)
 
 
-def check_resume_point(workdir: str, data: dict, latest: int | None) -> None:
-  """Once the data is open, before anything is restored: every process
-  read the same data (``data``: ``trainer.data_fingerprint``) and sees the
-  same latest checkpoint step (None: none), or every process raises."""
+def check_resume_point(workdir: str, data: dict, latest: Callable[[], int | None]) -> None:
+  """Once the data is open, before any folder is made or anything restored:
+  every process read the same data (``data``: ``trainer.data_fingerprint``)
+  and lists the same latest checkpoint step (``latest()``; None: none), or
+  every process raises. The listing is asked again for a while when only it
+  differs (a host's cached listing of a checkpoint just saved)."""
   if jax.process_count() == 1:
     return
-  _raise_if_they_differ(distributed.gather_json({"data": data, "step": latest}), workdir)
+  everyone = _ask_together(lambda: {"data": data, "step": latest()},
+                           lambda e: len({json.dumps(r["step"]) for r in e}) > 1,
+                           "the processes list other latest checkpoints", workdir)
+  _raise_if_they_differ(everyone, workdir)

@@ -93,12 +93,12 @@ def apply(x: np.ndarray, level: str, target_rms: np.ndarray | None = None,
     return x.astype(np.float32)
   if level == "prime":
     if span is None:
-      raise LevelError("level 'prime' needs the prime recording's min and max "
-                       "(only a clip continuing a --prime recording has them)")
+      raise LevelError("level 'prime' needs the prime recording's min and max (a clip "
+                       "continuing a --prime recording; sample_files.load_prime gives them)")
     lo, hi = (float(v) for v in span)
     if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
       raise LevelError(f"level 'prime': the prime recording is constant ({lo:g}), so it "
-                       "gives no scale to continue at; choose another level")
+                       "gives no scale to continue at; choose another level, e.g. class")
     return (lo + (x + 1.0) / 2.0 * (hi - lo)).astype(np.float32)
   if level == "minmax":
     lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)

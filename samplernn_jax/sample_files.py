@@ -237,7 +237,8 @@ def make_request(names: Sequence[str], classes: str | None, per_class: int,
     raise ValueError(f"per_class={per_class}: expected at least 1")
   if mix:
     vec = parse_mix(mix, names)
-    used = ",".join(f"{names[c]}:{vec[c]:.6g}" for c in np.flatnonzero(vec))  # renormalised
+    # renormalised; 9 digits give the float32 weights back exactly
+    used = ",".join(f"{names[c]}:{vec[c]:.9g}" for c in np.flatnonzero(vec))
     return Request(np.repeat(vec[None], per_class, 0), ["mix"] * per_class,
                    [None] * per_class, [used] * per_class)
   idx = [c for c in parse_classes(classes, names) for _ in range(per_class)]
@@ -353,12 +354,14 @@ def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str]
 def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                   temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                   prime: np.ndarray | None = None, overwrite: bool = False,
-                  level: str = DEFAULT_LEVEL, progress: bool = True,
+                  level: str | None = None, progress: bool = True,
                   guidance: float = 1.0,
                   prime_span: tuple[float, float] | None = None) -> list[str]:
   """Generates the request and writes WAVs, the manifest and model.json;
   returns the paths. ``prime_span``: the prime recording's min and max
-  (``load_prime``), which ``level='prime'`` needs."""
+  (``load_prime``), which ``level='prime'`` needs; ``level`` None is
+  'prime' with a span, else ``DEFAULT_LEVEL``."""
+  level = level or ("prime" if prime_span is not None else DEFAULT_LEVEL)
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
   # refuse a level the checkpoint (or the prime) cannot give, early
@@ -436,8 +439,12 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
       loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed), temperature,
       forced, block_samples=int(block_seconds * rate), guidance=guidance)
   primed = 0.0 if prime is None else prime.shape[-1] / rate
-  write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
-                                           temperature, loaded.step, n / rate, primed))
+
+  def record(done: int) -> None:  # the manifest says what the files hold, always
+    write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
+                                             temperature, loaded.step, done / rate,
+                                             min(primed, done / rate)))
+  record(0)
   write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
   paths = [os.path.join(out_dir, f) for f in files]
   done = 0
@@ -456,6 +463,7 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
           o.write(a)
           o.flush()
         done += q.shape[1]
+        record(done)  # a second Ctrl-C (os._exit) leaves no finally to run
         if bar:
           bar.update(q.shape[1])
         if stop.requested:
@@ -463,10 +471,6 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   finally:  # closing writes the final header, also on Ctrl-C
     for o in outs:
       o.close()
-    if done < n:  # interrupted: the manifest says what the files hold
-      write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
-                                               temperature, loaded.step, done / rate,
-                                               min(primed, done / rate)))
     if bar:
       bar.close()
   if stop.requested:

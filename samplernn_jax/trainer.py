@@ -215,6 +215,11 @@ def data_fingerprint(dataset: datasets.Dataset) -> dict:
                               ("test", dataset.test))}
 
 
+def _latest_step(workdir: str) -> int | None:
+  latest = ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST)
+  return latest[-1] if latest else None
+
+
 def check_resume_data(saved: dict, data: dict, config, workdir: str) -> None:
   """Refuses a resume on other data than the checkpoint's (another
   data_dir, or recordings added to a class folder, which packs it again):
@@ -333,6 +338,9 @@ class _Run:
     self.config, self.workdir = config, workdir
     self.is_main = jax.process_index() == 0
     self.setup = s = make_setup(config, model_cls)
+    self.data = data_fingerprint(s.dataset)
+    agreement.check_resume_point(workdir, self.data, functools.partial(
+        _latest_step, workdir))  # before any folder is made
     os.makedirs(workdir, exist_ok=True)
     _log(f"parameters: {s.n_params}")
     _log(devices_line())
@@ -345,9 +353,6 @@ class _Run:
     if s.dataset.valid is None:
       _log(f"warning: {no_valid_warning(s.dataset)}")
     self.ckpt = Checkpointer(workdir, config.keep_checkpoints, self.meta_of)
-    self.data = data_fingerprint(s.dataset)
-    latest = ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST)
-    agreement.check_resume_point(workdir, self.data, latest[-1] if latest else None)
     self.state, self.meta = restore_or_init(config, s, workdir, self.ckpt.ckpts, self.data)
     self.start = int(self.state.step)
     self.total = config.num_epochs * s.batches.steps_per_epoch
@@ -503,7 +508,9 @@ class _Run:
                disable=not self.is_main, dynamic_ncols=True)
     self.t0 = self.t_compiled = time.time()
     self.stopped: int | None = None  # the signal that stopped the run
-    with signals.StopRequests() as stop:  # SIGINT / SIGTERM: checked between steps
+    # SIGINT / SIGTERM: checked between steps; the stop's own save is inside
+    # too, where a second Ctrl-C quits at once (signals.StopRequests)
+    with signals.StopRequests() as stop:
       try:
         last = self.run_steps(stop, bar)
       except Exception:  # a failed step, save or sample write: let the saves finish
@@ -513,14 +520,14 @@ class _Run:
       except KeyboardInterrupt:
         bar.close()
         self.on_keyboard_interrupt()
-    bar.close()
-    self.stop_now(stop, synced=False)  # one process: a signal after the last check too
-    if self.stopped:  # the state after the last finished step: keep it
-      self.ckpt.save(self.state)
-      self.finish()
-      name = signal.Signals(self.stopped).name
-      _log(f"{name} at step {int(self.state.step)}; saved. Run the same command to resume.")
-      raise SystemExit(128 + self.stopped)
+      bar.close()
+      self.stop_now(stop, synced=False)  # one process: a signal after the last check too
+      if self.stopped:  # the state after the last finished step: keep it
+        self.ckpt.save(self.state)
+        self.finish()
+        name = signal.Signals(self.stopped).name
+        _log(f"{name} at step {int(self.state.step)}; saved. Run the same command to resume.")
+        raise SystemExit(128 + self.stopped)
     self.finish()
     self.log_speed()
     return last

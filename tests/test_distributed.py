@@ -21,6 +21,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from conftest import REPO, subprocess_env
 from samplernn_jax import agreement, checkpoint, distributed, metrics, steps
@@ -249,6 +250,41 @@ def test_differences_name_each_key_split_and_step_against_process_0():
   assert agreement.differences(tokens) == ["process 2 does not see the folder process 0 locked"]
 
 
+def test_a_listing_that_differs_is_asked_again_together_then_refused(monkeypatch, tmp_path):
+  """Two processes (the gather faked) whose latest checkpoint step differs:
+  listed again each second while it differs, so a host whose cached listing
+  catches up within the minute starts; one that never does is refused
+  after ``PROBE_TRIES`` listings, saying so. In ``check_start``, process 0
+  removes its token even when the wait is interrupted. Rules out a single
+  comparison (a stale NFS listing just after a save refused a restart) and
+  a token file left behind (a refused start's workdir was then kept)."""
+  monkeypatch.setattr(jax, "process_count", lambda: 2)
+  monkeypatch.setattr(agreement.time, "sleep", lambda s: None)
+  other = iter([4, 4, 5])  # process 1's listing catches up on the third round
+  rounds = []
+
+  def gather(rec):
+    rounds.append(rec)
+    return [rec, dict(rec, step=next(other, 4))]
+  monkeypatch.setattr(agreement.distributed, "gather_json", gather)
+  agreement.check_resume_point(str(tmp_path), {"train": None}, lambda: 5)
+  assert len(rounds) == 3
+  rounds.clear()
+  with pytest.raises(agreement.TrainingError, match="sees the latest checkpoint at step 4, "
+                     "process 0 at 5; .* the same checkpoints \\(these differed for a minute"):
+    agreement.check_resume_point(str(tmp_path), {"train": None}, lambda: 5)
+  assert len(rounds) == agreement.PROBE_TRIES
+
+  def interrupted(rec):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(agreement.distributed, "gather_json", interrupted)
+  token = workdir_lib.write_probe(str(tmp_path))
+  c = config_lib.load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  with pytest.raises(KeyboardInterrupt):
+    agreement.check_start(c, str(tmp_path), token)
+  assert not (tmp_path / workdir_lib.PROBE_FILE).exists()
+
+
 def test_hosts_compare_the_config_but_not_where_their_data_lies(tmp_path):
   """``agreement.config_record`` keeps every config key but data_dir (hosts
   may hold one data set at other paths; its content is compared instead);
@@ -263,7 +299,7 @@ def test_hosts_compare_the_config_but_not_where_their_data_lies(tmp_path):
   assert distributed.gather_json({"a": [1]}) == [{"a": [1]}]
   start = time.monotonic()
   agreement.check_start(c, str(tmp_path / "none"), None)  # one process: no probe read
-  agreement.check_resume_point(str(tmp_path / "none"), {}, 3)
+  agreement.check_resume_point(str(tmp_path / "none"), {}, lambda: 3)
   assert time.monotonic() - start < 1.0
   (tmp_path / workdir_lib.PROBE_FILE).write_text("0123")
   assert workdir_lib.read_probe(str(tmp_path)) == "0123"

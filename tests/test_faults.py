@@ -242,6 +242,41 @@ def test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not(first, gap
   assert ("Ctrl-C: stopping at the next safe point" in proc.stderr) == (first == signal.SIGINT)
 
 
+def test_a_second_ctrl_c_during_the_stops_save_quits_at_once(tmp_path, monkeypatch):
+  """Ctrl-C stops the run; a second one while the stop's own checkpoint is
+  being saved (what a user told 'press it again to quit at once' does)
+  reaches the stop handler, which quits (``os._exit``, faked here). Rules
+  out the save made after the handlers were put back, where the second
+  Ctrl-C was a KeyboardInterrupt with a traceback and an unknown save."""
+  from samplernn_jax import signals
+
+  class Quit(BaseException):
+    pass
+
+  def exit_now(code):
+    raise Quit(code)
+  monkeypatch.setattr(signals.os, "_exit", exit_now)
+  monkeypatch.setattr(signals, "FORCE_AFTER_S", 0.0)
+
+  def one_step_then_ctrl_c(self, stop, bar):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.05)
+    return {}
+
+  def save_and_ctrl_c(self, state):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.05)  # the handler runs here
+  monkeypatch.setattr(trainer._Run, "run_steps", one_step_then_ctrl_c)
+  monkeypatch.setattr(trainer.Checkpointer, "save", save_and_ctrl_c)
+  old = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(Quit) as quit_:
+      trainer.train_and_evaluate(make_config(max_steps=2), str(tmp_path / "run"))
+  finally:
+    signal.signal(signal.SIGINT, old)
+  assert quit_.value.args == (130,)
+
+
 def test_sigterm_saves_the_current_step_and_resume_exactly(tmp_path, reference, cache_env,
                                                           capsys):
   """SIGTERM (what schedulers send before preemption) to train.py at a

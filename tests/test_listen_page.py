@@ -155,6 +155,8 @@ def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_
     assert p.returncode == 0, p.stderr[-2000:]
     if extra[1] == "2":
       assert len(os.listdir(out / "clips")) == 12  # real: the test split's one a class
+      # fewer real clips than --clips: the page says so (not '2 clips per class')
+      assert "<p>up to 2 clips per class, the first 0.01 s" in (out / "index.html").read_text()
       (out / "clips" / "notes.txt").write_text("mine")
   played = sorted(os.path.basename(src) for tag, src in _refs(out / "index.html")
                   if tag == "audio")

@@ -319,7 +319,7 @@ def test_a_primed_clip_keeps_the_recordings_scale(workdir, tmp_path):
   assert proc.returncode == 2
   assert [l for l in proc.stderr.splitlines() if l.startswith("error:")] == [
       "error: level 'prime': the prime recording is constant (0.1), so it gives no scale "
-      "to continue at; choose another level"]
+      "to continue at; choose another level, e.g. class"]
   assert not os.path.exists(tmp_path / "f")
 
 
@@ -439,6 +439,48 @@ def test_stream_interrupted_between_clips_keeps_clips_equal(workdir, tmp_path, m
   lengths = [read(os.path.join(out, f))[1].frames for f in ("tone_000.wav", "rumble_000.wav")]
   assert lengths[0] % SR == 0 and lengths[1] % SR == 0, lengths
   assert lengths[0] == lengths[1], f"clips of different lengths after Ctrl-C: {lengths}"
+
+
+def test_a_stream_quit_at_once_leaves_a_manifest_of_what_the_files_hold(workdir, tmp_path,
+                                                                        monkeypatch):
+  """A second Ctrl-C while the second block is being written ends the
+  process at once (``os._exit``: no ``finally`` runs; faked here to look at
+  the folder at that moment): the manifest already says the one whole
+  block the files hold, not the 3 s asked. Rules out a manifest rewritten
+  only on the way out, which a forced quit never takes."""
+  from samplernn_jax import signals
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone,rumble", 1, None)
+  out = str(tmp_path / "o")
+  seen = {}
+
+  class Quit(BaseException):
+    pass
+
+  def exit_now(code):
+    seen["code"], seen["manifest"] = code, manifest(out)
+    raise Quit
+  monkeypatch.setattr(signals.os, "_exit", exit_now)
+  monkeypatch.setattr(signals, "FORCE_AFTER_S", 0.0)  # both signals at once count as two
+  real_flush, calls = sf.SoundFile.flush, []
+
+  def flush_and_quit(self):
+    real_flush(self)
+    calls.append(self.name)
+    if len(calls) == 3:  # clip 0's second block
+      os.kill(os.getpid(), signal.SIGINT)
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.05)  # the handlers run here
+  monkeypatch.setattr(sf.SoundFile, "flush", flush_and_quit)
+  old = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(Quit):
+      sample_files.stream_samples(loaded, out, req, 3.0, seed=0, progress=False)
+  finally:
+    signal.signal(signal.SIGINT, old)
+    monkeypatch.undo()
+  assert seen["code"] == 130
+  assert [r["seconds"] for r in seen["manifest"]] == [1.0, 1.0]
 
 
 def test_overwrite_replaces(workdir, filled, tmp_path):
@@ -668,6 +710,17 @@ BAD = {
     "seed_past_32_bits": (["--seed", "4294967296"],
                           "error: seed=4294967296: expected an integer 0 .. 2**32 - 1"),
 }
+
+
+def test_a_recorded_mix_gives_back_the_same_class_vector():
+  """The manifest's mix (the weights used) parsed again gives the vector the
+  clips were drawn with, to the bit: 1/3 and 2/3 need all nine digits of a
+  float32. Rules out a record rounded to six digits (another vector; a
+  rerun from the manifest could draw other clips)."""
+  for spec in ("tone:1,rumble:2", "tone:1,rumble:1,chirp:1", "clicks:0.1,tone:0.7"):
+    req = sample_files.make_request(CLASSES, None, 1, spec)
+    again = sample_files.parse_mix(req.mixes[0], CLASSES)
+    np.testing.assert_array_equal(again, sample_files.parse_mix(spec, CLASSES))
 
 
 def test_numbers_that_pass_comparisons_are_refused_by_name():
