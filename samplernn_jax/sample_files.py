@@ -296,6 +296,15 @@ def clip_levels(loaded: Loaded, req: Request, level: str) -> np.ndarray | None:
   return levels.clip_targets(req.class_vecs, loaded.class_rms)
 
 
+def check_level(loaded: Loaded, req: Request, level: str,
+                prime_span: tuple[float, float] | None) -> None:
+  """Refuses, before any generation, a level the checkpoint (class levels)
+  or the prime (its span) cannot give."""
+  clip_levels(loaded, req, level)
+  if level == "prime":
+    levels.apply(np.zeros((1, 1)), level, span=prime_span)
+
+
 def model_record(loaded: Loaded, level: str, temperature: float, seed: int,
                  guidance: float = 1.0) -> dict:
   """What ``model.json`` says: which checkpoint and settings made the clips."""
@@ -364,10 +373,7 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   level = level or ("prime" if prime_span is not None else DEFAULT_LEVEL)
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
-  # refuse a level the checkpoint (or the prime) cannot give, early
-  clip_levels(loaded, req, level)
-  if level == "prime":
-    levels.apply(np.zeros((1, 1)), level, span=prime_span)
+  check_level(loaded, req, level, prime_span)
   bar = None
   if progress:
     from tqdm import tqdm
@@ -433,8 +439,7 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                      f"{' or '.join(STREAM_LEVELS)}")
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
-  if level == "prime":  # refused before any file is written
-    levels.apply(np.zeros((1, 1)), level, span=prime_span)
+  check_level(loaded, req, level, prime_span)
   blocks = sampling.generate_blocks(  # checks the run before any file is written
       loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed), temperature,
       forced, block_samples=int(block_seconds * rate), guidance=guidance)
