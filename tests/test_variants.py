@@ -613,6 +613,36 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
         config_lib.build_model(config, len(loaded.class_names)), config.seq_len), "deeper")
 
 
+def test_a_params_refusal_names_four_of_each_kind_then_says_there_are_more():
+  """``checkpoint.check_params`` names the missing, extra and reshaped
+  parameters, four of each at most, with ' ...' exactly when there are
+  more (five here, four in the other kind), so the line stays readable for
+  a whole other model yet never hides that it was cut. Rules out a message
+  that lists them all, cuts at another count, or says ' ...' of a complete
+  list (or leaves it off a cut one)."""
+  from samplernn_jax import checkpoint as ckpt_lib
+  from samplernn_jax.errors import ParamFormatError
+  want = {f"m{i}": np.zeros(2) for i in range(5)} | {f"s{i}": np.zeros(2) for i in range(4)}
+  got = {f"x{i}": np.zeros(2) for i in range(4)} | {f"s{i}": np.zeros(3) for i in range(4)}
+  with pytest.raises(ParamFormatError) as e:
+    ckpt_lib.check_params(got, want, "ckpt/7")
+  msg = str(e.value)
+  assert "missing: m0, m1, m2, m3 ...; not in the model: x0, x1, x2, x3; other shape: " \
+         "s0 (3,) (model (2,)), s1 (3,) (model (2,)), s2 (3,) (model (2,)), " \
+         "s3 (3,) (model (2,))); it was saved" in msg, msg
+  del want["m4"], want["s3"]
+  got["s3"], got["x4"] = np.zeros(2), np.zeros(2)
+  with pytest.raises(ParamFormatError) as e:
+    ckpt_lib.check_params(got, want, "ckpt/7")
+  assert "missing: m0, m1, m2, m3; not in the model: s3, x0, x1, x2 ...; other shape: " \
+         "s0 (3,) (model (2,)), s1 (3,) (model (2,)), s2 (3,) (model (2,))); " in str(e.value)
+  with pytest.raises(ParamFormatError) as e:  # five reshaped: four named, then ' ...'
+    ckpt_lib.check_params({f"s{i}": np.zeros(3) for i in range(5)},
+                          {f"s{i}": np.zeros(2) for i in range(5)}, "ckpt/7")
+  assert "(other shape: s0 (3,) (model (2,)), s1 (3,) (model (2,)), s2 (3,) (model (2,)), " \
+         "s3 (3,) (model (2,)) ...); it was saved" in str(e.value)
+
+
 def test_model_class_check_tells_modules_apart():
   """A checkpoint records ``module:Class``. Rules out comparing class names
   alone: a fork's own ``SampleRNN`` (say a tanh MLP on the library's
