@@ -613,6 +613,22 @@ def test_readme_variant_in_own_code_trains_samples_and_is_what_it_says(tmp_path,
         config_lib.build_model(config, len(loaded.class_names)), config.seq_len), "deeper")
 
 
+def test_keep_one_checkpoint_keeps_one(tmp_path):
+  """``Checkpoints(keep=1)`` (config.keep_checkpoints=1, the least the config
+  accepts) keeps only the newest of three saved steps, and best/ one.
+  Rules out keeping at least two, whatever the setting asks (the disk a
+  user with large models saves by asking for one)."""
+  from samplernn_jax import checkpoint as ckpt_lib
+  ckpts = ckpt_lib.Checkpoints(str(tmp_path), keep=1)
+  for step in (1, 2, 3):
+    ckpts.save(ckpt_lib.LATEST, step, {"w": np.full(2, step, np.float32)}, {"step": step})
+    ckpts.save(ckpt_lib.BEST, step, {"w": np.full(2, step, np.float32)}, {"step": step})
+    ckpts.wait()
+  ckpts.close()
+  assert ckpt_lib.saved_steps(str(tmp_path), ckpt_lib.LATEST) == [3]
+  assert ckpt_lib.saved_steps(str(tmp_path), ckpt_lib.BEST) == [3]
+
+
 def test_a_params_refusal_names_four_of_each_kind_then_says_there_are_more():
   """``checkpoint.check_params`` names the missing, extra and reshaped
   parameters, four of each at most, with ' ...' exactly when there are
