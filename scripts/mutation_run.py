@@ -136,6 +136,7 @@ TESTS = {
     "signals": ["tests/test_faults.py::test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not"],
     "agreement": ["tests/test_distributed.py::test_differences_name_each_key_split_and_step_against_process_0",
                   "tests/test_distributed.py::test_a_listing_that_differs_is_asked_again_together_then_refused",
+                  "tests/test_distributed.py::test_the_start_asks_once_when_every_process_sees_the_token",
                   "tests/test_distributed.py::test_hosts_compare_the_config_but_not_where_their_data_lies",
                   "tests/test_distributed.py::test_processes_that_differ_in_config_or_workdir_all_stop_naming_it"],
 }
@@ -506,6 +507,10 @@ MUTANTS = {
     # the same session: a review of its own diff
     "probe_left_behind": ("agreement", "    if first:\n      workdir_lib.remove_probe(workdir)",
                           "    pass"),
+    "start_waits_though_all_see_it": ("agreement", 'lambda e: any(r["workdir"] is None for r in e)',
+                                      'lambda e: any(r["workdir"] is not None for r in e)'),
+    "token_sent_not_read": ("agreement", '"workdir": token if first else workdir_lib.read_probe(workdir)',
+                            '"workdir": token'),
     "listing_asked_once": ("agreement", 'lambda e: len({json.dumps(r["step"]) for r in e}) > 1',
                            "lambda e: False"),
     "mix_weights_rounded": ("sample_files", 'f"{names[c]}:{vec[c]:.9g}"',

@@ -285,6 +285,35 @@ def test_a_listing_that_differs_is_asked_again_together_then_refused(monkeypatch
   assert not (tmp_path / workdir_lib.PROBE_FILE).exists()
 
 
+@pytest.mark.parametrize("index", [0, 1])
+def test_the_start_asks_once_when_every_process_sees_the_token(monkeypatch, tmp_path, index):
+  """``check_start`` as process 0 (holding the token it wrote) and as process
+  1 (reading it from the shared workdir; the gather faked to echo this
+  process's record as both): one round when every process sees the token,
+  a second only while one does not yet. Rules out a run that waits out the
+  whole minute although every host sees the workdir (the test of two real
+  processes passes then, a minute late), and process 1 sending the token
+  it was given (None) instead of reading the file."""
+  monkeypatch.setattr(jax, "process_count", lambda: 2)
+  monkeypatch.setattr(jax, "process_index", lambda: index)
+  monkeypatch.setattr(agreement.time, "sleep", lambda s: None)
+  token = workdir_lib.write_probe(str(tmp_path))
+  rounds = []
+
+  def gather(rec):
+    rounds.append(rec["workdir"])
+    late = None if len(rounds) == 1 and late_host else token  # the other host's view
+    return [rec, dict(rec, workdir=late)] if index == 0 else [dict(rec, workdir=token), rec]
+  monkeypatch.setattr(agreement.distributed, "gather_json", gather)
+  c = config_lib.load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  for late_host, want in ((False, 1), (True, 2 if index == 0 else 1)):
+    rounds.clear()
+    if index == 1:
+      (tmp_path / workdir_lib.PROBE_FILE).write_text(token)  # process 0 removes it each time
+    agreement.check_start(c, str(tmp_path), token if index == 0 else None)
+    assert rounds == [token] * want
+
+
 def test_hosts_compare_the_config_but_not_where_their_data_lies(tmp_path):
   """``agreement.config_record`` keeps every config key but data_dir (hosts
   may hold one data set at other paths; its content is compared instead);
