@@ -93,12 +93,10 @@ def _sample():
     if level not in (None,) + sfiles.STREAM_LEVELS:
       raise ValueError(f"--stream writes unscaled audio (--level none, or prime with "
                        f"--prime): --level {level} needs the whole clip")
-    paths = sfiles.stream_samples(loaded, out, req, _SECONDS.value,
-                                  level=level or ("none" if prime is None else "prime"),
+    paths = sfiles.stream_samples(loaded, out, req, _SECONDS.value, level=level,
                                   prime_span=span, **common)
-  else:
-    default = sfiles.DEFAULT_LEVEL if prime is None else "prime"
-    paths = sfiles.write_samples(loaded, out, req, _SECONDS.value, level=level or default,
+  else:  # level None: 'prime' with a --prime (its span), else the default
+    paths = sfiles.write_samples(loaded, out, req, _SECONDS.value, level=level,
                                  prime_span=span, **common)
   print(f"wrote {len(paths)} clip{'s' if len(paths) != 1 else ''} to {out}")
 

@@ -78,6 +78,19 @@ def clip_targets(class_vecs: np.ndarray, levels: Sequence[float | None] | None
   return (vecs * np.nan_to_num(lv)).sum(-1) / vecs.sum(-1)
 
 
+def prime_span(span: tuple[float, float] | None) -> tuple[float, float]:
+  """The (min, max) of a prime recording that level ``prime`` scales a clip
+  back to: a LevelError when there is none or it gives no scale."""
+  if span is None:
+    raise LevelError("level 'prime' needs the prime recording's min and max (a clip "
+                     "continuing a --prime recording; sample_files.load_prime gives them)")
+  lo, hi = (float(v) for v in span)
+  if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+    raise LevelError(f"level 'prime': the prime recording is constant ({lo:g}), so it "
+                     "gives no scale to continue at; choose another level, e.g. class")
+  return lo, hi
+
+
 def apply(x: np.ndarray, level: str, target_rms: np.ndarray | None = None,
           peak: float = PEAK, span: tuple[float, float] | None = None) -> np.ndarray:
   """Audio [B, N] (dequantised levels) at the chosen ``level``: float32 [B, N].
@@ -92,13 +105,7 @@ def apply(x: np.ndarray, level: str, target_rms: np.ndarray | None = None,
   if level == "none":
     return x.astype(np.float32)
   if level == "prime":
-    if span is None:
-      raise LevelError("level 'prime' needs the prime recording's min and max (a clip "
-                       "continuing a --prime recording; sample_files.load_prime gives them)")
-    lo, hi = (float(v) for v in span)
-    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
-      raise LevelError(f"level 'prime': the prime recording is constant ({lo:g}), so it "
-                       "gives no scale to continue at; choose another level, e.g. class")
+    lo, hi = prime_span(span)
     return (lo + (x + 1.0) / 2.0 * (hi - lo)).astype(np.float32)
   if level == "minmax":
     lo, hi = x.min(axis=-1, keepdims=True), x.max(axis=-1, keepdims=True)

@@ -302,7 +302,7 @@ def check_level(loaded: Loaded, req: Request, level: str,
   or the prime (its span) cannot give."""
   clip_levels(loaded, req, level)
   if level == "prime":
-    levels.apply(np.zeros((1, 1)), level, span=prime_span)
+    levels.prime_span(prime_span)
 
 
 def model_record(loaded: Loaded, level: str, temperature: float, seed: int,
@@ -420,23 +420,32 @@ def read_prime(path: str, rate: int, q_type: str, q_levels: int) -> np.ndarray:
   return load_prime(path, rate, q_type, q_levels)[0]
 
 
+def _stream_level(level: str | None, prime_span) -> str:
+  """A stream's level: None is 'prime' with a prime's span, else 'none'; only
+  the levels known before a clip ends (``STREAM_LEVELS``)."""
+  level = level or ("prime" if prime_span is not None else "none")
+  if level not in STREAM_LEVELS:
+    raise ValueError(f"level={level!r}: a stream is written before its clips end; expected "
+                     f"{' or '.join(STREAM_LEVELS)}")
+  return level
+
+
 @_holding_out_lock
 def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                    temperature: float = DEFAULT_TEMPERATURE, seed: int = 0,
                    prime: np.ndarray | None = None, overwrite: bool = False,
                    block_seconds: float = 1.0, progress: bool = True,
-                   guidance: float = 1.0, level: str = "none",
+                   guidance: float = 1.0, level: str | None = None,
                    prime_span: tuple[float, float] | None = None) -> list[str]:
   """Like ``write_samples``, but appends each block (about a second) to the
   WAV files as soon as it is generated; memory stays flat however long the
   clips. Audio at the levels known before a clip ends: 'none' (the
-  dequantised levels) or, continuing a prime, 'prime' (``prime_span``);
-  Ctrl-C leaves valid files with every block finished so far."""
+  dequantised levels) or, continuing a prime, 'prime' (``prime_span``;
+  ``level`` None is 'prime' with a span, else 'none'); Ctrl-C leaves valid
+  files with every block finished so far."""
+  level = _stream_level(level, prime_span)
   c = loaded.config
   rate = c.sample_rate
-  if level not in STREAM_LEVELS:
-    raise ValueError(f"level={level!r}: a stream is written before its clips end; expected "
-                     f"{' or '.join(STREAM_LEVELS)}")
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
   check_level(loaded, req, level, prime_span)

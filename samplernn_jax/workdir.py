@@ -166,10 +166,8 @@ def write_probe(workdir: str) -> str:
   host's own disk would otherwise train on until the first checkpoint, whose
   save then waits forever for folders the other hosts never see."""
   token = os.urandom(8).hex()
-  path = os.path.join(workdir, PROBE_FILE)
   try:
-    with open(path, "w") as f:
-      f.write(token)
+    files.write_text(os.path.join(workdir, PROBE_FILE), token)  # whole or not at all
   except OSError as e:
     raise WorkdirError(f"workdir={workdir}: cannot write {PROBE_FILE} ({e.strerror})") from e
   return token
