@@ -1,6 +1,8 @@
 """The train state and the pure step functions (jitted by the trainer).
 
-``train_step(state, batch) -> state`` runs one TBPTT chunk: the RNN state
+``train_step(model, tx, state, batch) -> state`` runs one TBPTT chunk (not
+jitted here: the trainer jits it with ``model`` and ``tx`` bound, e.g.
+``jax.jit(functools.partial(train_step, model, tx))``): the RNN state
 starts from h0 in rows whose ``reset`` flag is set (the first chunk of a
 batch of clips) and from the carried state elsewhere; gradients stop at the
 chunk boundary. The loss is the masked mean cross-entropy in bits per sample
@@ -38,7 +40,7 @@ class TrainState:
   opt_state: Any           # optax state of clip + Adam
   rnn_state: State         # per tier [B, R, D]: carried from chunk to chunk of a batch
   bits_sum: jax.Array      # float32 []: sum of train bits since the last log
-  bits_count: jax.Array    # float32 []: steps in that sum
+  bits_count: jax.Array    # float32 []: finite steps in that sum
   nonfinite_step: jax.Array  # int32 []: first step whose loss or gradient was not finite; -1
 
 
@@ -52,7 +54,8 @@ def make_optimizer(config) -> optax.GradientTransformation:
 
 def class_vectors(sid: jax.Array, n_classes: int) -> jax.Array:
   """One-hot [B, C] of ``sid`` [B]; sid -1 (a clip trained without its
-  class, ``config.cond_dropout``) gives the zero vector."""
+  class, ``config.cond_dropout``) gives the zero vector, and so would a sid
+  of C or more: the splits are checked for that before (``splits.check_split``)."""
   return jax.nn.one_hot(sid, n_classes, dtype=jnp.float32)
 
 
@@ -78,6 +81,10 @@ def init_params(model: SampleRNN, key: jax.Array, seq_len: int) -> Any:
   under 2 s jitted; the same parameters to the bit for the default and the
   paper's configs). Compiled once per model and length (a model is a static
   argument); a variant whose fields cannot be hashed is traced afresh."""
+  top = model.frame_sizes[0]
+  if seq_len < top or seq_len % top:
+    raise ValueError(f"seq_len={seq_len}: expected a positive multiple of the top frame "
+                     f"size {top}")
   try:
     hash(model)
   except TypeError:
@@ -114,8 +121,24 @@ def _start_state(model, params, carried: State, reset: jax.Array) -> State:
   return jax.tree.map(sel, h0, carried)
 
 
+def check_chunk(model: SampleRNN, batch: dict) -> None:
+  """ValueError unless ``batch``'s chunk is [B, T + S] with T a multiple of
+  the top frame size S and its mask [B, T] (shapes are static: checked once,
+  when a step is traced)."""
+  top = model.frame_sizes[0]
+  shape, mask = tuple(batch["chunk"].shape), tuple(batch["mask"].shape)
+  if len(shape) != 2 or shape[1] <= top or (shape[1] - top) % top:
+    raise ValueError(f"batch['chunk'] of shape {shape}: expected [B, T + {top}] with T a "
+                     f"positive multiple of the top frame size {top} (the targets and the "
+                     "frame before them, as batches.chunk makes)")
+  if mask != (shape[0], shape[1] - top):
+    raise ValueError(f"batch['mask'] of shape {mask}: expected [{shape[0]}, {shape[1] - top}], "
+                     f"one weight per target of batch['chunk'] {shape}")
+
+
 def chunk_cost(model: SampleRNN, params, batch: dict, carried: State):
   """(sum of target bits, number of targets, last state) of one chunk."""
+  check_chunk(model, batch)
   top = model.frame_sizes[0]
   h = _start_state(model, params, carried, batch["reset"])
   cond = batch["cond"] if "cond" in batch else class_vectors(batch["sid"], model.n_classes)
@@ -129,7 +152,13 @@ def train_step(model: SampleRNN, tx, state: TrainState, batch: dict,
   """One optimizer step on one chunk. ``cost_fn(model, params, batch,
   carried)`` -> (cost sum, target count, last state) is what is minimised
   (``chunk_cost``, the bits, by default; a variant's own loss: README, "A
-  variant in your own code"); the metric ``train_bits`` is its mean."""
+  variant in your own code"); the metric ``train_bits`` is its mean.
+
+  A step whose loss or any gradient element is not finite leaves the
+  parameters, the optimizer and RNN states and the metric sums as they were;
+  it counts in ``step``, and ``nonfinite_step`` keeps the first such step
+  (-1: none): a loop of
+  your own polls it (the trainer stops there, ``trainer.check_finite``)."""
   cost = chunk_cost if cost_fn is None else cost_fn
 
   def loss_fn(params):
@@ -149,11 +178,14 @@ def train_step(model: SampleRNN, tx, state: TrainState, batch: dict,
       opt_state=keep(opt_state, state.opt_state),
       rnn_state=keep(h_out, state.rnn_state),
       bits_sum=state.bits_sum + jnp.where(finite, loss, 0.0),
-      bits_count=state.bits_count + 1.0,
+      bits_count=state.bits_count + jnp.where(finite, 1.0, 0.0),
       nonfinite_step=jnp.where((state.nonfinite_step < 0) & ~finite,
                                state.step, state.nonfinite_step))
 
 
 def eval_step(model: SampleRNN, params, carried: State, batch: dict):
-  """(bits sum, target count, last state) of one chunk, without gradients."""
+  """(bits sum, target count, last state) of one chunk, without gradients.
+
+  The carried state comes before the batch, as a scan body's (carry, x):
+  the other order from ``chunk_cost``'s."""
   return chunk_cost(model, params, batch, carried)

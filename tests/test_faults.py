@@ -451,12 +451,42 @@ class GradPoisoned:
     return self._model.apply({"params": params}, *args, **kwargs)
 
 
+def test_a_batch_or_length_of_the_wrong_shape_is_named():
+  """A chunk without its frame of context (T samples, not T + S: its mask
+  no longer fits), one whose targets are not whole top frames, a mask of
+  another length, and ``init_params`` of a length that is not whole top
+  frames: a ValueError
+  naming the array or setting and the shape expected. Rules out the raw
+  broadcast and reshape errors from inside the model that a library user
+  met instead (and a check that misses one of the four)."""
+  config = make_config()
+  model = config_lib.build_model(config, 4)
+  top = model.frame_sizes[0]
+  params = steps.init_params(model, jax.random.key(0), config.seq_len)
+  good = random_batch(config, 0)
+  carried = steps.initial_rnn_state(model, params, config.batch_size)
+  cases = [(dict(good, chunk=good["chunk"][:, top:]),  # whole frames still: the mask is off
+            r"batch\['mask'\] of shape \(\d+, 64\): expected \[\d+, 48\]"),
+           (dict(good, chunk=good["chunk"][:, 1:], mask=good["mask"][:, 1:]),
+            r"batch\['chunk'\] of shape .*: expected \[B, T \+ \d+\] with T a positive multiple"),
+           (dict(good, mask=good["mask"][:, top:]), r"batch\['mask'\] of shape .*: expected")]
+  for batch, pattern in cases:
+    with pytest.raises(ValueError, match=pattern):
+      steps.chunk_cost(model, params, batch, carried)
+  bits, count, _ = steps.chunk_cost(model, params, good, carried)
+  assert np.isfinite(float(bits)) and float(count) == good["mask"].size
+  with pytest.raises(ValueError, match=rf"seq_len={config.seq_len + 1}: expected a positive "
+                     rf"multiple of the top frame size {top}"):
+    steps.init_params(model, jax.random.key(0), config.seq_len + 1)
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_finite_loss_with_a_nonfinite_gradient_changes_nothing(value):
   """One element of one parameter's gradient is NaN (or inf) while the loss
   is finite: the step leaves the parameters, Adam's state and the carried
-  RNN state exactly as they were, adds nothing to the train bits, and
-  ``nonfinite_step`` records it. Rules out a check of the loss alone (Adam
+  RNN state exactly as they were, adds nothing to the train bits' sum nor
+  to their count (a mean over finite steps), and ``nonfinite_step`` records
+  it. Rules out a check of the loss alone (Adam
   would spread the NaN into the parameters), a check that misses inf, or
   one that looks at only some leaves."""
   config = make_config()
@@ -483,6 +513,7 @@ def test_finite_loss_with_a_nonfinite_gradient_changes_nothing(value):
   assert_trees_equal(after.rnn_state, state1.rnn_state)
   assert int(after.step) == 2 and int(after.nonfinite_step) == 1
   assert float(after.bits_sum) == float(state1.bits_sum)
+  assert float(after.bits_count) == float(state1.bits_count)  # the mean stays the finite steps'
   # The same step without the poison changes all three (so "unchanged" above
   # is the guard's doing), and records nothing.
   normal = good_step(state1, batch)
