@@ -19,7 +19,7 @@ import numpy as np
 
 from samplernn_jax import quantize as quant
 from samplernn_jax.errors import DataError
-from samplernn_jax.splits import Split, check_finite
+from samplernn_jax.splits import Split, check_finite, check_split
 
 
 
@@ -126,6 +126,8 @@ class TrainBatches:
   trained without their class (``sid`` -1 for the whole clip, seeded by
   [seed, epoch, draw]), so that the model also learns the unconditional
   distribution that guided sampling (``sampling.generate(guidance=)``) needs.
+  ``n_classes``: the model's class count, when given every ``sid`` must be
+  below it (a DataError, ``splits.check_split``, as for every split here).
 
   Known and kept: numpy pads a seed list with zeros, so some of these
   streams coincide: the epoch order [seed, epoch] is clip 0's dither, and
@@ -139,7 +141,8 @@ class TrainBatches:
   def __init__(self, split: Split, batch_size: int, seq_len: int, frame_size: int,
                q_type: str, q_levels: int, seed: int,
                process_index: int = 0, process_count: int = 1, dither: bool = False,
-               balance: bool = False, cond_dropout: float = 0.0):
+               balance: bool = False, cond_dropout: float = 0.0, n_classes: int | None = None):
+    check_split(split, n_classes)
     if split.num_clips < batch_size:
       raise DataError(f"{split.path}: {split.num_clips} clips, fewer than "
                       f"config.batch_size={batch_size}; no full batch can be made")

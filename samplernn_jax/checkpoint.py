@@ -10,6 +10,10 @@ checkpoint when it is not among the best, which would break resume
 (seen with orbax 0.11-0.12). Saves are atomic (orbax writes a temporary directory and
 renames it), so a killed run never leaves a checkpoint that loads half.
 ``meta`` is JSON: the config, the data position, the best valid cost.
+What ``sample_files.load_checkpoint`` (and so sample.py) reads of it:
+``config`` (``config.to_dict()``) and ``n_classes`` (else the config's), and
+where present ``class_names``, ``class_rms`` (each class's median RMS, for
+level ``class``) and ``model_class`` (``class_name`` of the model's class).
 """
 from __future__ import annotations
 
@@ -59,9 +63,17 @@ class Checkpoints:
     self.best = manager(os.path.join(workdir, BEST), 1)
 
   def save(self, which: str, step: int, state: Any, meta: dict) -> None:
-    """Saves asynchronously; a step already on disk is kept as it is (a step
-    fully determines the state, e.g. after Ctrl-C right after a save)."""
-    mgr = self.latest if which == LATEST else self.best
+    """Saves ``state`` and the JSON ``meta`` (a dict) as ``step`` of
+    ``which``: LATEST (or ``"latest"``) or BEST. Asynchronous; a step already
+    on disk is kept as it is (a step fully determines the state, e.g. after
+    Ctrl-C right after a save)."""
+    managers = {LATEST: self.latest, "latest": self.latest, BEST: self.best}
+    if which not in managers:
+      raise ValueError(f"which={which!r}: expected {LATEST!r} (or 'latest') or {BEST!r}")
+    if not isinstance(meta, dict):
+      raise TypeError(f"meta: a {type(meta).__name__}; expected a dict that json can "
+                      "write (a config as config.to_dict())")
+    mgr = managers[which]
     if step in mgr.all_steps():
       return
     mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
@@ -164,6 +176,17 @@ def _same_class(saved: str, model_cls: type) -> bool:
   return name == model_cls.__qualname__ and (
       not module or module == model_cls.__module__
       or ("__main__" in modules and LIBRARY_MODULE not in modules))
+
+
+def n_classes_of(meta: dict, config, where: str) -> int:
+  """The class count of the checkpoint ``where``: its meta's, else its
+  config's (0: the trainer counted them from the data and wrote them into
+  the meta); ParamFormatError when neither holds one."""
+  n = int(meta.get("n_classes") or config.n_classes)
+  if n < 1:
+    raise ParamFormatError(f"{where}: the meta has no n_classes and its config.n_classes is "
+                           "0; expected the class count in either")
+  return n
 
 
 def check_model_class(meta: dict, model_cls: type, where: str,

@@ -26,9 +26,14 @@ from samplernn_jax.splits import Split
 
 
 class Evaluator:
-  """Mean bits per sample over every target sample of a split (jitted)."""
+  """Mean bits per sample over every target sample of a split (jitted).
 
-  def __init__(self, model, config, mesh):
+  ``config``: the run's (seq_len, q_type, q_levels, dither, frame sizes,
+  eval_batch_size or batch_size, max_eval_clips); ``mesh``: the devices
+  (None: ``sharding.make_mesh()``, every device)."""
+
+  def __init__(self, model, config, mesh=None):
+    mesh = sharding.make_mesh() if mesh is None else mesh
     self.model, self.config, self.mesh = model, config, mesh
     self.batch_size = config.eval_batch_size or config.batch_size
     sharding.check_batch_size(self.batch_size, mesh, "config.eval_batch_size")
@@ -39,6 +44,7 @@ class Evaluator:
 
   def __call__(self, params, split: Split, desc: str = "eval") -> float:
     c = self.config
+    splits.check_split(split, self.model.n_classes)
     if c.max_eval_clips and split.num_clips > c.max_eval_clips:
       keep = spread_indices(split.num_clips, c.max_eval_clips)
       split = Split(split.path, split.wav[keep], split.sid[keep])
@@ -106,13 +112,14 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     raise FileNotFoundError(f"workdir {workdir}: no such folder")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   meta = ckpt_lib.read_meta(workdir, sub, step)
-  ckpt_lib.check_model_class(meta, model_cls, os.path.join(workdir, sub, str(step)))
-  config = config_lib.from_saved(meta.get("config"), os.path.join(workdir, sub, str(step)))
+  where = os.path.join(workdir, sub, str(step))
+  ckpt_lib.check_model_class(meta, model_cls, where)
+  config = config_lib.from_saved(meta.get("config"), where)
   config.max_eval_clips = 0
   for key, value in overrides.items():
     config[key] = value
   config_lib.validate(config)
-  n_classes = int(meta.get("n_classes") or config.n_classes)
+  n_classes = ckpt_lib.n_classes_of(meta, config, where)
   model = config_lib.build_model(config, n_classes, model_cls)
   check_class_names(meta.get("class_names"), data_path)
   split = splits.load_split(data_path, n_classes=n_classes)  # before the big read

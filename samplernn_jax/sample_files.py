@@ -60,8 +60,13 @@ DEFAULT_TEMPERATURE = 0.95
 # (0.79 -> 0.60).
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class Loaded:
+  """A checkpoint ready to sample (``load_checkpoint``). ``model.n_classes``
+  is the class count (``config.n_classes`` may be 0: counted from the data);
+  ``class_names[i]`` names class i; ``class_rms`` is what level ``class``
+  plays each class at (``levels.clip_targets``); ``checkpoint`` is e.g.
+  ``best/4500`` of ``workdir``."""
   model: object
   params: object
   config: ConfigDict
@@ -70,6 +75,11 @@ class Loaded:
   class_rms: list[float | None] | None = None  # median RMS of each class's training clips
   workdir: str | None = None
   checkpoint: str | None = None  # e.g. "best/4500"
+
+  def __repr__(self) -> str:  # not the parameters: a notebook would print them all
+    n = sum(int(np.size(x)) for x in jax.tree.leaves(self.params))
+    return (f"Loaded({type(self.model).__name__}, {n:,} parameters, step {self.step}, "
+            f"classes {self.class_names}, checkpoint {self.checkpoint!r} of {self.workdir!r})")
 
 
 def load_checkpoint(workdir: str, ckpt: str = "best",
@@ -84,7 +94,7 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
   params, meta = ckpt_lib.restore_params(workdir, sub, step)
   config = config_lib.from_saved(meta.get("config"), f"{workdir}/{sub}/{step}")
   ckpt_lib.check_model_class(meta, model_cls, f"{workdir}/{sub}/{step}")
-  n = int(meta["n_classes"])
+  n = ckpt_lib.n_classes_of(meta, config, f"{workdir}/{sub}/{step}")
   model = config_lib.build_model(config, n, model_cls)
   ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len),
                         f"{workdir}/{sub}/{step}")
@@ -231,8 +241,17 @@ class Request:
   mixes: list[str | None]       # the --mix text of mixed clips
 
 
-def make_request(names: Sequence[str], classes: str | None, per_class: int,
-                 mix: str | None) -> Request:
+def make_request(names: Sequence[str], classes: str | Sequence[str | int] | None,
+                 per_class: int, mix: str | dict[str, float] | None) -> Request:
+  """The clips to generate from a model of classes ``names``: ``per_class``
+  of each class in ``classes`` (``"bus,park"`` as sample.py's --classes, or
+  a list of names and indices such as ``["bus", 3]``; None or ``"all"``:
+  every class), or, given ``mix`` (``"bus:0.5,park:0.5"`` as --mix, or
+  ``{"bus": 0.5, "park": 0.5}``), ``per_class`` clips of that mix."""
+  if classes is not None and not isinstance(classes, str):
+    classes = ",".join(str(c) for c in classes)
+  if isinstance(mix, dict):
+    mix = ",".join(f"{name}:{weight}" for name, weight in mix.items())
   if per_class < 1:
     raise ValueError(f"per_class={per_class}: expected at least 1")
   if mix:
@@ -247,6 +266,7 @@ def make_request(names: Sequence[str], classes: str | None, per_class: int,
 
 
 def file_names(req: Request) -> list[str]:
+  """``<label>_<NNN>.wav`` of each clip, numbered from 000 per label."""
   counts: dict[str, int] = {}
   out = []
   for lab in req.labels:
@@ -316,16 +336,16 @@ def model_record(loaded: Loaded, level: str, temperature: float, seed: int,
 
 
 def check_temperature(temperature: float) -> None:
-  if not (temperature >= 0 and math.isfinite(temperature)):
-    raise ValueError(f"temperature={temperature}: expected 0 (argmax) or more, a "
-                     "finite number")
+  """ValueError unless the temperature is finite and not negative."""
+  sampling.check_draw(temperature)
 
 
 def check_guidance(loaded: Loaded, guidance: float) -> None:
-  """Refuses guidance (!= 1) for a model never trained without its class:
-  its unconditional predictions would be untrained."""
-  if not math.isfinite(guidance):
-    raise ValueError(f"guidance={guidance}: expected a finite number (1 = off)")
+  """Refuses a non-finite guidance, and guidance (!= 1) for a model never
+  trained without its class: its unconditional predictions would be
+  untrained (``sampling.generate`` itself cannot tell: it gets the model,
+  not its config)."""
+  sampling.check_draw(1.0, guidance)
   if guidance != 1.0 and not loaded.config.cond_dropout > 0:
     raise ValueError(
         f"guidance={guidance:g} needs a model trained with config.cond_dropout > 0 "

@@ -43,6 +43,7 @@ B' rows the tiers run: B, or 2B with guidance.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Iterator
 
 import jax
@@ -326,13 +327,18 @@ def initial_carry(model: SampleRNN, variables, batch: int):
   return (tuple(h), buf, jnp.zeros((), jnp.int32))
 
 
-def _run_rows(class_vec, forced, n_samples: int, min_rows: int, guided: bool, q_levels: int):
+def _run_rows(class_vec, forced, n_samples: int, min_rows: int, guided: bool, q_levels: int,
+              n_classes: int):
   """(class vectors [B', C], samples to force [B', P], -1 where drawn) of a
   run: the B clips' own, then copies of the last clip up to ``min_rows`` rows
   of the compiled program (a guided clip runs as two). Only the P forced
   samples are held (a prime): ``_forced_block`` pads each block with -1, so a
   long stream's memory does not grow with its length."""
   class_vec = jnp.asarray(class_vec, jnp.float32)
+  if class_vec.ndim != 2 or class_vec.shape[0] < 1 or class_vec.shape[1] != n_classes:
+    raise ValueError(f"class_vec of shape {class_vec.shape}: expected [clips, {n_classes}], "
+                     f"a row of class weights per clip (the model's {n_classes} classes), "
+                     f"e.g. np.eye({n_classes})[[0, 2]] for classes 0 and 2")
   b = class_vec.shape[0]
   if forced is None:
     forced = np.full((b, 0), -1, np.int32)
@@ -358,6 +364,16 @@ def _forced_block(prime: np.ndarray, start: int, n: int) -> np.ndarray:
   part = prime[:, start:start + n]
   block[:, :part.shape[1]] = part
   return block
+
+
+def check_draw(temperature: float, guidance: float = 1.0) -> None:
+  """ValueError unless the temperature is finite and not negative (0 is the
+  argmax) and the guidance finite (1 is off)."""
+  if not (temperature >= 0 and math.isfinite(temperature)):
+    raise ValueError(f"temperature={temperature}: expected 0 (argmax) or more, a "
+                     "finite number")
+  if not math.isfinite(guidance):
+    raise ValueError(f"guidance={guidance}: expected a finite number (1 = off)")
 
 
 def _check_run(n_samples: int, total: int, unroll, min_rows) -> None:
@@ -427,6 +443,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
       jax_threefry_partitionable): the same samples up to rounding.
   """
   check_sampled_as_trained(model)
+  check_draw(temperature, guidance)
   s = model.frame_sizes[0]
   total = -(-n_samples // s) * s
   _check_run(n_samples, total, unroll, min_rows)
@@ -435,7 +452,8 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
   variables = {"params": params}
   b = np.shape(class_vec)[0]
   guided = guidance != 1.0
-  class_vec, prime = _run_rows(class_vec, forced, n_samples, min_rows, guided, model.q_levels)
+  class_vec, prime = _run_rows(class_vec, forced, n_samples, min_rows, guided, model.q_levels,
+                               model.n_classes)
   rows = jnp.concatenate([class_vec, jnp.zeros_like(class_vec)]) if guided else class_vec
   carry = initial_carry(model, variables, rows.shape[0])
   temperature, guidance = jnp.float32(temperature), jnp.float32(guidance)
@@ -464,9 +482,10 @@ def teacher_forcing_gap(model: SampleRNN, params, frames: int = 4, seed: int = 0
                         prepare_fn: Callable = prepare) -> float:
   """Largest difference, in nats, between the log-probs the sampler gives a
   forced random sequence and those of the training forward (``__call__``)
-  on it: about 1e-6 in float32 when the sampler runs the function that was
-  trained. A variant checks its own model with it (README, "A variant in
-  your own code"); ``frames`` top frames of 2 rows (classes 0 and 1)."""
+  on it: 1e-6 to 1e-5 in float32 (the tests allow 1e-4) when the sampler
+  runs the function that was trained. A variant checks its own model with
+  it (README, "A variant in your own code"); ``frames`` top frames of 2
+  rows (classes 0 and 1)."""
   s, n = model.frame_sizes[0], model.n_classes
   vec = np.eye(n, dtype=np.float32)[[0, min(1, n - 1)]]
   x = np.random.default_rng(seed).integers(0, model.q_levels, (2, frames * s)).astype(np.int32)

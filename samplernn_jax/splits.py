@@ -136,6 +136,14 @@ def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
   return wav, sid
 
 
+def check_split(split: Split, n_classes: int | None = None) -> None:
+  """DataError unless ``split`` holds what a loaded one does (``wav`` float
+  [N, W], ``sid`` integers [N], each below ``n_classes`` when given): for a
+  Split built in code, whose out-of-range class would otherwise train or be
+  scored as no class at all (``jax.nn.one_hot`` gives it the zero vector)."""
+  _check_arrays(split.path, split.wav, np.asarray(split.sid), n_classes)
+
+
 def _check_arrays(path: str, wav: np.ndarray, sid: np.ndarray, n_classes: int | None) -> None:
   """Shapes, dtypes and class indices of a split's arrays."""
   if wav.ndim != 2:

@@ -332,7 +332,7 @@ def export_original(workdir: str, dst: str, ckpt: str = "latest") -> dict:
   # written as the library's function, or fail on a name it lacks.
   ckpt_lib.check_model_class(meta, SampleRNN, where, "the original's code has only "
                              "SampleRNN: a variant's parameters have no names there")
-  model = config_lib.build_model(config, int(meta.get("n_classes") or config.n_classes))
+  model = config_lib.build_model(config, ckpt_lib.n_classes_of(meta, config, where))
   ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len), where)
   named = to_original(params, config)
   write_original(named, dst)

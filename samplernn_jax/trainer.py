@@ -181,7 +181,7 @@ def make_setup(config, model_cls: type[SampleRNN] = SampleRNN) -> Setup:
       _train_split(config, dataset), config.batch_size, config.seq_len, fs[0], config.q_type,
       config.q_levels, config.seed, jax.process_index(), jax.process_count(),
       dither=config.dither, balance=config.balance_classes,
-      cond_dropout=config.cond_dropout)
+      cond_dropout=config.cond_dropout, n_classes=dataset.n_classes)
   tx = steps.make_optimizer(config)
   abstract = jax.eval_shape(functools.partial(_fresh_train_state, config, model, tx))
   state_sharding = sharding.train_state_sharding(abstract, mesh)

@@ -64,6 +64,21 @@ def test_load_split_names_file_and_problem(tmp_path, npz_writer, case):
   assert str(err.value).startswith(path + ":")
 
 
+def test_a_split_built_in_code_is_checked_as_a_loaded_one():
+  """TrainBatches refuses an in-memory Split whose class is not below its
+  ``n_classes``, or negative without one, naming the split and the class.
+  Rules out training such clips silently as no class at all (one_hot of an
+  out-of-range index is the zero vector that marks a clip trained without
+  its class)."""
+  with pytest.raises(DataError, match=r"^<test>: key 'sid' holds class 4; expected 0 \.\. 3"):
+    batches(numbered_split(), n_classes=4)
+  split = numbered_split()
+  split.sid[3] = -1
+  with pytest.raises(DataError, match=r"^<test>: key 'sid' holds class -1"):
+    batches(split)
+  assert batches(numbered_split(), n_classes=10).steps_per_epoch > 0
+
+
 def test_load_split_missing_file(tmp_path):
   path = str(tmp_path / "audio_train.npz")
   with pytest.raises(DataError, match="no such file") as err:

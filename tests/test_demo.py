@@ -84,6 +84,21 @@ def test_demo_costs_what_clip_bits_json_says_on_four_clips(demo):
   assert abs(bits - want) < 1e-4, (bits, want)
 
 
+def test_the_evaluator_refuses_a_class_the_model_does_not_have(demo):
+  """Scoring an in-memory split whose class index is the model's class
+  count or more: a DataError naming the split and the class, before any
+  computation. Rules out scoring those clips as unconditioned (one_hot of
+  an out-of-range index is the zero vector), a plausible but wrong cost."""
+  config = demo.config.copy_and_resolve_references()
+  config.eval_batch_size = 1
+  evaluator = cost.Evaluator(demo.model, config, sharding.make_mesh())
+  n = demo.model.n_classes
+  split = data_lib.Split("mine", np.zeros((1, 4096), np.float32), np.array([n], np.int32))
+  with pytest.raises(data_lib.DataError, match=rf"^mine: key 'sid' holds class {n}; "
+                     rf"expected 0 \.\. {n - 1}"):
+    evaluator(demo.params, split)
+
+
 def test_sample_demo_writes_every_class(tmp_path):
   out = tmp_path / "demo_out"
   r = subprocess.run([sys.executable, os.path.join(ROOT, "sample.py"), "--demo",
@@ -95,6 +110,27 @@ def test_sample_demo_writes_every_class(tmp_path):
   assert wavs == sorted(f"{sample_files.safe_name(n)}_000.wav" for n in names)
   audio, rate = sf.read(os.path.join(out, wavs[0]))
   assert rate == 16000 and len(audio) == 800 and np.isfinite(audio).all()
+
+
+def test_the_package_docstring_recipe_gives_what_sample_py_writes(tmp_path, monkeypatch):
+  """The recipe in ``samplernn_jax``'s docstring (the demo's rain as numpy,
+  no files), run as printed from the repository root, gives exactly the
+  clip ``write_samples`` writes with sample.py's defaults for that request
+  and seed. Rules out a recipe that no longer runs (a renamed function or
+  argument) or that plays something other than what sample.py would (its
+  temperature, level or class vector)."""
+  import textwrap
+  import samplernn_jax
+  code = textwrap.dedent(samplernn_jax.__doc__.split("::\n", 1)[1].split("\n\n")[0])
+  monkeypatch.chdir(ROOT)
+  scope = {}
+  exec(code, scope)  # noqa: S102 - the documented recipe itself
+  loaded = scope["loaded"]
+  request = sample_files.make_request(loaded.class_names, "rain", 1, None)
+  sample_files.write_samples(loaded, str(tmp_path), request, 1.0)
+  written, rate = sf.read(str(tmp_path / "rain_000.wav"), dtype="float32")
+  assert rate == 16000
+  np.testing.assert_array_equal(scope["audio"][0], written)
 
 
 def test_demo_with_workdir_is_an_error(tmp_path):

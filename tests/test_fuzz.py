@@ -27,6 +27,7 @@ from conftest import REPO, load_config_file, subprocess_env
 from samplernn_jax import checkpoint, data, sample_files, steps
 from samplernn_jax import config as config_lib
 from samplernn_jax.data import DataError
+from samplernn_jax.errors import ParamFormatError
 
 N, T, C = 6, 256, 4
 RATE = 16000
@@ -407,18 +408,39 @@ def test_missing_prime(tmp_path):
     read_prime(tmp_path / "nowhere.wav")
 
 
-def make_untrained_workdir(workdir):
-  """A checkpoint of a tiny untrained model (zeros), written without training."""
+def make_untrained_workdir(workdir, meta_n_classes=True, config_n_classes=0):
+  """A checkpoint of a tiny untrained model (zeros), written without training;
+  the class count in its meta (or not) and in its config (0: not)."""
   config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
-  config.update(dict(dim=16, n_rnn=1, emb_size=8, seq_len=64, batch_size=4))
+  config.update(dict(dim=16, n_rnn=1, emb_size=8, seq_len=64, batch_size=4,
+                     n_classes=config_n_classes))
   model = config_lib.build_model(config, C)
   shapes = steps.abstract_params(model, config.seq_len)
   params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
-  meta = {"step": 0, "config": config.to_dict(), "n_classes": C,
-          "class_names": [f"c{i}" for i in range(C)]}
+  meta = {"step": 0, "config": config.to_dict(), "class_names": [f"c{i}" for i in range(C)]}
+  if meta_n_classes:
+    meta["n_classes"] = C
   ckpts = checkpoint.Checkpoints(str(workdir))
   ckpts.save(checkpoint.LATEST, 0, {"params": params}, meta)
   ckpts.close()
+
+
+def test_the_class_count_comes_from_the_meta_else_the_config(tmp_path):
+  """A checkpoint whose meta has no n_classes loads with its config's
+  n_classes (as score.py always did), and one with neither is refused
+  naming the checkpoint and both places; the loaded checkpoint's repr is a
+  line, not its parameters. Rules out a bare KeyError('n_classes') from
+  load_checkpoint (a library user's own save) and a repr a notebook prints
+  as every weight."""
+  make_untrained_workdir(tmp_path / "config", meta_n_classes=False, config_n_classes=C)
+  loaded = sample_files.load_checkpoint(str(tmp_path / "config"))
+  assert loaded.model.n_classes == C
+  line = repr(loaded)
+  assert len(line) < 300 and "step 0" in line and "checkpoints/0" in line, line
+  make_untrained_workdir(tmp_path / "neither", meta_n_classes=False)
+  with pytest.raises(ParamFormatError, match=r"neither/checkpoints/0: the meta has no "
+                     r"n_classes and its config.n_classes is 0"):
+    sample_files.load_checkpoint(str(tmp_path / "neither"))
 
 
 def test_bad_prime_through_sample_py(tmp_path):

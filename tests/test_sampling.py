@@ -518,13 +518,13 @@ def test_forced_blocks_hold_only_the_prime():
   28 GB before its first block) and a block cut from the wrong offset."""
   vec = np.eye(3, dtype=np.float32)[:2]
   prime = np.arange(10, dtype=np.int32).reshape(2, 5)
-  rows, kept = sampling._run_rows(vec, prime, 16000 * 3600, 3, False, 256)
+  rows, kept = sampling._run_rows(vec, prime, 16000 * 3600, 3, False, 256, 3)
   assert kept.shape == (3, 5) and rows.shape == (3, 3)  # one row copied up to min_rows
   np.testing.assert_array_equal(kept[2], prime[1])
   np.testing.assert_array_equal(sampling._forced_block(kept, 4, 3)[:2],
                                 [[4, -1, -1], [9, -1, -1]])
   np.testing.assert_array_equal(sampling._forced_block(kept, 5, 2), np.full((3, 2), -1))
-  _, none = sampling._run_rows(vec, None, 16000 * 3600, 1, False, 256)
+  _, none = sampling._run_rows(vec, None, 16000 * 3600, 1, False, 256, 3)
   assert none.shape == (2, 0)
 
 
@@ -540,6 +540,33 @@ def test_forced_shape_is_checked(variant, shape):
   with pytest.raises(ValueError, match=rf"forced samples of shape .* do not fit \[{b}, <= {n}\]"):
     sampling.generate(model, params, CLASS_VECS, n, jax.random.key(0),
                       forced=np.zeros(shape, np.int32))
+
+
+@pytest.mark.parametrize("vec", [np.eye(N_CLASSES, dtype=np.float32)[0],  # one clip, not [B, C]
+                                 np.eye(N_CLASSES + 1, dtype=np.float32)[:2],
+                                 np.zeros((0, N_CLASSES), np.float32)])
+def test_class_vectors_of_another_shape_are_refused(variant, vec):
+  """Class vectors not [clips, the model's classes] (a single 1-D vector, a
+  column too many, no clip): a ValueError naming the shape expected, before
+  anything compiles. Rules out Flax's parameter-shape error deep inside the
+  first tier (a wrong C), numpy's IndexError (1-D), and an empty run."""
+  model, params = variant("paper_gru")
+  with pytest.raises(ValueError, match=rf"class_vec of shape .*: expected \[clips, {N_CLASSES}\]"):
+    sampling.generate_blocks(model, params, vec, N, jax.random.key(0))
+
+
+@pytest.mark.parametrize("temperature,guidance", [(-0.5, 1.0), (float("nan"), 1.0),
+                                                  (float("inf"), 1.0), (1.0, float("nan"))])
+def test_a_negative_or_nonfinite_draw_setting_is_refused(variant, temperature, guidance):
+  """A negative or non-finite temperature, or a non-finite guidance: a
+  ValueError naming the setting. Rules out the sampler's clamp turning
+  temperature -0.5 silently into the argmax (its documented meaning is only
+  that of 0), and NaN scores drawing level 0 throughout."""
+  model, params = variant("paper_gru")
+  name = "temperature" if guidance == 1.0 else "guidance"
+  with pytest.raises(ValueError, match=rf"{name}=.*: expected"):
+    sampling.generate_blocks(model, params, CLASS_VECS, N, jax.random.key(0),
+                             temperature=temperature, guidance=guidance)
 
 
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import re
 import jax
 import jax.numpy as jnp
 import flax.linen as nn
+import ml_collections
 import numpy as np
 import pytest
 
@@ -627,6 +628,27 @@ def test_keep_one_checkpoint_keeps_one(tmp_path):
   ckpts.close()
   assert ckpt_lib.saved_steps(str(tmp_path), ckpt_lib.LATEST) == [3]
   assert ckpt_lib.saved_steps(str(tmp_path), ckpt_lib.BEST) == [3]
+
+
+def test_save_takes_the_two_folders_only_and_a_dict_meta(tmp_path):
+  """``Checkpoints.save`` writes 'latest' (the word --ckpt takes) and
+  LATEST into checkpoints/, BEST into best/, and refuses any other name
+  and a meta that is not a dict, before writing. Rules out the old fallback
+  of every other name to best/ (a library user's save('latest') landed
+  there, and a later best save of that step was silently dropped) and a
+  ConfigDict meta failing on orbax's background thread."""
+  from samplernn_jax import checkpoint as ckpt_lib
+  ckpts = ckpt_lib.Checkpoints(str(tmp_path))
+  tree = {"w": np.zeros(2, np.float32)}
+  ckpts.save("latest", 1, tree, {})
+  ckpts.save(ckpt_lib.BEST, 2, tree, {})
+  with pytest.raises(ValueError, match="which='last': expected 'checkpoints' .* or 'best'"):
+    ckpts.save("last", 3, tree, {})
+  with pytest.raises(TypeError, match="meta: a ConfigDict; expected a dict"):
+    ckpts.save(ckpt_lib.LATEST, 4, tree, ml_collections.ConfigDict({"a": 1}))
+  ckpts.close()
+  assert ckpt_lib.saved_steps(str(tmp_path), ckpt_lib.LATEST) == [1]
+  assert ckpt_lib.saved_steps(str(tmp_path), ckpt_lib.BEST) == [2]
 
 
 def test_a_params_refusal_names_four_of_each_kind_then_says_there_are_more():
