@@ -75,6 +75,12 @@ def clip_targets(class_vecs: np.ndarray, levels: Sequence[float | None] | None
     missing = sorted({int(c) for c in np.nonzero(missing_used)[1]})
     raise LevelError(f"level 'class': no training clips give the level of "
                      f"class(es) {missing}; choose another level")
+  silent_used = (vecs > 0) & (lv <= 0)[None, :]  # a level of 0 would play silence
+  if silent_used.any():
+    silent = sorted({int(c) for c in np.nonzero(silent_used)[1]})
+    raise LevelError(f"level 'class': the training clips of class(es) {silent} are silent "
+                     "(median RMS 0), so the clips would be too; choose level 'minmax', "
+                     "'peak' or 'none'")
   return (vecs * np.nan_to_num(lv)).sum(-1) / vecs.sum(-1)
 
 
@@ -82,8 +88,9 @@ def prime_span(span: tuple[float, float] | None) -> tuple[float, float]:
   """The (min, max) of a prime recording that level ``prime`` scales a clip
   back to: a LevelError when there is none or it gives no scale."""
   if span is None:
-    raise LevelError("level 'prime' needs the prime recording's min and max (a clip "
-                     "continuing a --prime recording; sample_files.load_prime gives them)")
+    raise LevelError("level 'prime' needs a prime recording to scale to: pass sample.py "
+                     "--prime FILE (in Python, sample_files.load_prime gives its span), or "
+                     "choose another level")
   lo, hi = (float(v) for v in span)
   if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
     raise LevelError(f"level 'prime': the prime recording is constant ({lo:g}), so it "

@@ -106,12 +106,13 @@ def write_training_samples(config, model, params, class_names, step: int,
   """A few clips per class into ``workdir/samples/train_<step>`` (the paper's
   habit), at sample.py's default level, temperature and guidance (1). A class
   without training clips (no level to play it at; ``config.n_classes`` above
-  the data's, or a class only in valid or test) is left out."""
+  the data's, or a class only in valid or test), or with silent ones (a
+  level of 0), is left out."""
   loaded = sample_files.Loaded(model, jax.device_get(params), config, class_names, step,
                                class_rms, os.path.abspath(workdir), f"train/{step}")
   req = sample_files.make_request(class_names, None, config.sample_per_class, None)
   if class_rms is not None:
-    keep = [i for i, c in enumerate(req.classes) if class_rms[c] is not None]
+    keep = [i for i, c in enumerate(req.classes) if (class_rms[c] or 0) > 0]
     req = sample_files.Request(req.class_vecs[keep], [req.labels[i] for i in keep],
                                [req.classes[i] for i in keep], [req.mixes[i] for i in keep])
   out = os.path.join(workdir, "samples", f"train_{step}")

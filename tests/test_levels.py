@@ -75,9 +75,11 @@ def test_minmax_and_peak_levels():
 def test_class_targets_of_one_hot_rows_and_mixes():
   """One-hot rows take their class's level; a mix the weighted mean, its
   weights summing to 1 or not. A checkpoint without levels, or a class
-  without training clips, is refused with a message naming the level.
-  Rules out taking the first class's level for every clip, and a weighted
-  sum not divided by the weights' total (the same for weights summing to 1)."""
+  without training clips or with silent ones (level 0: every clip played
+  at it would be silence), is refused with a message naming the level and
+  the class. Rules out taking the first class's level for every clip, a
+  weighted sum not divided by the weights' total (the same for weights
+  summing to 1), and writing all-zero clips without a word."""
   lv = [0.01, 0.04, None]
   vecs = np.array([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0], [1, 3, 0]], np.float32)
   np.testing.assert_allclose(levels.clip_targets(vecs, lv), [0.01, 0.04, 0.025, 0.0325])
@@ -85,6 +87,12 @@ def test_class_targets_of_one_hot_rows_and_mixes():
     levels.clip_targets(vecs, None)
   with pytest.raises(levels.LevelError, match=r"class\(es\) \[2\]"):
     levels.clip_targets(np.array([[0, 0, 1.0]]), lv)
+  silent = [0.01, 0.0, 0.02]  # class 1's training clips are silent
+  with pytest.raises(levels.LevelError, match=r"class\(es\) \[1\] are silent"):
+    levels.clip_targets(np.array([[1.0, 0, 0], [0, 1.0, 0]]), silent)
+  with pytest.raises(levels.LevelError, match=r"class\(es\) \[1\] are silent"):
+    levels.clip_targets(np.array([[0.5, 0.5, 0]]), silent)  # a mix with it too
+  np.testing.assert_allclose(levels.clip_targets(np.array([[1.0, 0, 1.0]]), silent), [0.015])
   with pytest.raises(levels.LevelError, match="expected one of"):
     levels.apply(np.zeros((1, 4)), "loud")
 
@@ -162,7 +170,8 @@ def test_prime_level_gives_the_recording_back(q_type):
   assert every.min() >= span[0] - 1e-7 and every.max() <= span[1] + 1e-7
   with pytest.raises(levels.LevelError, match="the prime recording is constant"):
     levels.apply(np.zeros((1, 4)), "prime", span=(0.0, 0.0))
-  with pytest.raises(levels.LevelError, match="needs the prime recording's min and max"):
+  with pytest.raises(levels.LevelError, match="needs a prime recording to scale to: pass "
+                     "sample.py --prime FILE"):
     levels.apply(np.zeros((1, 4)), "prime")
 
 

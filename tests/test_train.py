@@ -286,14 +286,15 @@ def test_training_samples_at_evaluations(tiny_config, small_dataset, tmp_path):
 
 def test_training_samples_leave_out_a_class_without_a_level(tiny_config, tmp_path):
   """A class with no training clips (no level: ``config.n_classes`` above the
-  data's, or a class only in valid or test) is left out of the training
-  samples; the others are written at their levels. Rules out the LevelError
-  that stopped a run at its first sample write."""
+  data's, or a class only in valid or test) or with silent ones (level 0)
+  is left out of the training samples; the others are written at their
+  levels. Rules out the LevelError that stopped a run at its first sample
+  write."""
   cfg = tiny_config(sample_per_class=1, sample_seconds=0.01)
-  model = config_lib.build_model(cfg, 3)
+  model = config_lib.build_model(cfg, 4)
   params = steps.init_params(model, jax.random.key(0), cfg.seq_len)
-  paths = trainer.write_training_samples(cfg, model, params, ["a", "b", "c"], 7,
-                                         str(tmp_path), class_rms=[0.1, None, 0.2])
+  paths = trainer.write_training_samples(cfg, model, params, ["a", "b", "c", "d"], 7,
+                                         str(tmp_path), class_rms=[0.1, None, 0.2, 0.0])
   assert sorted(os.path.basename(p) for p in paths) == ["a_000.wav", "c_000.wav"]
   for p, rms in zip(sorted(paths), (0.1, 0.2)):
     audio, _ = sf.read(p)
