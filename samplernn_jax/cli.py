@@ -5,10 +5,13 @@ import importlib
 import os
 import re
 import sys
+import traceback
 from typing import Callable
 
 from absl import flags, logging
+from ml_collections import config_flags
 
+from samplernn_jax import config as config_lib
 from samplernn_jax import errors
 
 # What an entry point turns into ``error: <message>`` and exit code 2: the
@@ -94,8 +97,49 @@ def parse_flags(argv: list[str]) -> list[str]:
   except AttributeError as e:
     print(f"error: {attribute_error_message(str(e), argv)}", file=sys.stderr)
   except (flags.Error, ValueError, TypeError) as e:
-    print(f"error: {e}", file=sys.stderr)
+    text = str(e)
+    print(f"error: {config_file_error(e, argv) if CONFIG_TRACE in text else text}",
+          file=sys.stderr)
+  except Exception as e:  # noqa: BLE001 - raised by a --config file's own code as it ran
+    print(f"error: {config_file_error(e, argv)}", file=sys.stderr)
   raise SystemExit(2)
+
+
+# ml_collections' wrapping of a TypeError or ValueError raised while a config
+# file ran: the message embeds the whole traceback.
+CONFIG_TRACE = "Error whilst parsing config file"
+
+
+def _config_file(argv: list[str]) -> str | None:
+  """The last --config file of ``argv`` (without a ``:argument``), or None."""
+  files = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
+  files += [b for a, b in zip(argv[1:], argv[2:]) if a == "--config"]
+  return files[-1].split(":", 1)[0] if files else None
+
+
+def config_file_error(e: BaseException, argv: list[str]) -> str:
+  """An error raised while a --config file ran, in one line: the file, the
+  line of it that raised (when known) and the error itself, instead of a
+  traceback (a syntax error, a failed import, an exception in get_config,
+  or ml_collections' message that embeds one)."""
+  path = _config_file(argv)
+  text, line = str(e), None
+  if isinstance(e, SyntaxError):
+    text, line = e.msg, e.lineno
+  elif CONFIG_TRACE in text:
+    lines = [t.strip() for t in text.splitlines() if t.strip()]
+    text = lines[-1]
+    if path:
+      found = re.findall(rf'File "{re.escape(os.path.abspath(path))}", line (\d+)', str(e))
+      line = int(found[-1]) if found else None
+  elif path:
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if os.path.abspath(f.filename) == os.path.abspath(path)]
+    line = frames[-1].lineno if frames else None
+  if not re.match(r"[A-Za-z_.]*(Error|Exception|Warning): ", text):
+    text = f"{type(e).__name__}: {text}"
+  where = f"--config {path}" if path else "--config"
+  return f"{where}{f' line {line}' if line else ''}: {text}"
 
 
 def define_config(define: Callable, *args, **kwargs):
@@ -124,9 +168,8 @@ def attribute_error_message(text: str, argv: list[str]) -> str:
   bare = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", text.strip("\"'\\"))
   if bare or "does not exist" in text or "Did you mean" in text:
     return unknown_key_message(text, argv)
-  files = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
-  files += [b for a, b in zip(argv[1:], argv[2:]) if a == "--config"]
-  where = f"--config {files[-1]}" if files else "--config"
+  path = _config_file(argv)
+  where = f"--config {path}" if path else "--config"
   hint = " (a config file defines get_config())" if "get_config" in text else ""
   return f"{where}: {text}{hint}"
 
@@ -156,12 +199,19 @@ def config_value(flag):
   """The ConfigDict of a ``DEFINE_config_file`` flag; exit 2 if it did not load."""
   try:
     config = flag.value
-    config.keys()  # the flag loads lazily: touch it
-    return config
+    if hasattr(config, "keys"):
+      config.keys()  # the flag loads lazily: touch it
   except OSError as e:
     first = str(e).strip().splitlines()
     print(f"error: --config: {first[-1].strip() if first else e}", file=sys.stderr)
     raise SystemExit(2)
+  try:
+    config_lib.check_complete(config)
+  except ValueError as e:
+    path = config_flags.get_config_filename(flags.FLAGS[flag.name])
+    print(f"error: --config {path}: {e}", file=sys.stderr)
+    raise SystemExit(2)
+  return config
 
 
 MODEL_CLS_HELP = ("the model class that trained the checkpoint, as module:Class (e.g. "

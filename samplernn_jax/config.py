@@ -212,8 +212,23 @@ def check_seed(seed, name: str = "seed", bound: int = 2 ** 32) -> None:
                         "one's draws)" if bound == 2 ** 32 else ""))
 
 
+def check_complete(config) -> None:
+  """ValueError unless ``config`` is a ConfigDict holding every key of
+  ``base_config()`` (a config file's get_config() returns base_config()
+  changed, not a dict or a ConfigDict of its own)."""
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ValueError(f"the config is a {type(config).__name__}; expected the ConfigDict of "
+                     "base_config() with changes (get_config() returns it, as in configs/)")
+  missing = sorted(set(base_config()) - set(config))
+  if missing:
+    raise ValueError(f"the config lacks the keys {', '.join(missing[:4])}"
+                     f"{' ...' if len(missing) > 4 else ''}; expected base_config() with "
+                     "changes (get_config() returns it, as in configs/)")
+
+
 def validate(config) -> None:
   """Raises ValueError naming the key for any inconsistent setting."""
+  check_complete(config)
   fs = frame_sizes(config)
   if config.frame_sizes and fs[0] != config.frame_size:
     raise ValueError(f"config.frame_sizes={tuple(fs)} starts with {fs[0]} but "

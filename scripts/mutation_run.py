@@ -87,6 +87,7 @@ TESTS = {
     "evaluation/report": ["tests/test_evaluation.py::test_confusion_matrix_rows_are_the_true_classes"],
     "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py"],
     "cli": ["tests/test_cli.py::test_help_lists_the_config_flag",
+            "tests/test_cli.py::test_a_config_files_own_mistake_is_one_error_line_naming_its_line",
             "tests/test_faults.py::test_an_output_the_system_refuses_is_one_error_line"],
     "packing": ["tests/test_packers.py"],
     "splits": ["tests/test_data.py", "tests/test_fuzz.py",
@@ -440,7 +441,7 @@ MUTANTS = {
     "forced_level_q_accepted": ("sampling", "forced.max() < q_levels)", "forced.max() <= q_levels)"),
     "forced_block_from_start": ("sampling", "part = prime[:, start:start + n]", "part = prime[:, :n]"),
     "position_past_int32": ("sampling", "  if total >= MAX_RUN_SAMPLES:", "  if total > MAX_RUN_SAMPLES:"),
-    "training_samples_of_every_class": ("trainer", "if class_rms[c] is not None]", "if True]"),
+    "training_samples_of_every_class": ("trainer", "if (class_rms[c] or 0) > 0]", "if True]"),
     "synthetic_names_unchecked": (
         "evaluation/run", "    return data_dir, True\n", "    return data_dir, False\n"),
     "workdir_removed_though_not_made": (
@@ -583,6 +584,11 @@ MUTANTS = {
                                   "or class_vec.shape[1] != n_classes:\n", "  if False:\n"),
     "chunk_shape_unchecked": ("steps", "  check_chunk(model, batch)\n", ""),
     "init_length_unchecked": ("steps", "  if seq_len < top or seq_len % top:\n", "  if False:\n"),
+    "config_file_exception_as_traceback": ("cli", "  except Exception as e:  # noqa: BLE001",
+                                           "  except ZeroDivisionError as e:  # noqa: BLE001"),
+    "config_without_base_keys_accepted": ("cli", "    config_lib.check_complete(config)\n",
+                                          "    pass\n"),
+    "class_level_of_silence_accepted": ("levels", "  if silent_used.any():\n", "  if False:\n"),
     "batched_split_unchecked": ("batches", "    check_split(split, n_classes)\n", ""),
     "evaluated_split_unchecked": ("cost", "    splits.check_split(split, self.model.n_classes)\n", ""),
     "n_classes_from_the_meta_only": ("checkpoint", 'n = int(meta.get("n_classes") or config.n_classes)',

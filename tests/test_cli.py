@@ -176,3 +176,41 @@ def test_train_py_names_its_workdir_after_the_config(tmp_path):
   assert p.returncode == 2 and "missing': no such folder" in p.stderr, p.stderr[-3000:]
   assert "workdir runs/tiny (named after --config" in p.stdout
   assert cli.default_workdir("configs/default.py") == os.path.join("runs", "default")
+
+
+# A config file's mistakes, each with the line the error line must give.
+BAD_CONFIG_FILES = {
+    "syntax": ("def get_config(:\n  pass\n", " line 1: SyntaxError: invalid syntax"),
+    "import": ("import no_such_module_here\n", " line 1: ModuleNotFoundError: No module named"),
+    "raises": ("def get_config():\n  return 1 / 0\n", " line 2: ZeroDivisionError: division by zero"),
+    "wrong_type": ("from samplernn_jax.config import base_config\n\ndef get_config():\n"
+                   "  c = base_config()\n  c.dim = 'big'\n  return c\n",
+                   " line 5: TypeError: Could not override field 'dim'"),
+    "plain_dict": ("def get_config():\n  return {'dim': 3}\n",
+                   ": the config is a dict; expected the ConfigDict of base_config()"),
+    "own_configdict": ("import ml_collections\n\ndef get_config():\n"
+                       "  return ml_collections.ConfigDict({'dim': 3})\n",
+                       ": the config lacks the keys balance_classes, batch_size"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIG_FILES))
+def test_a_config_files_own_mistake_is_one_error_line_naming_its_line(tmp_path, capsys, case):
+  """A --config file with a syntax error, a failed import, an exception in
+  get_config(), a value of the wrong type, or a get_config() returning a
+  dict or a ConfigDict of its own instead of base_config() changed: one
+  ``error: --config FILE line N: ...`` line (the line where known), exit 2,
+  before any work. Rules out the tracebacks these gave (ml_collections'
+  wrapped ones embedding a second traceback, and an AttributeError from
+  deep inside config.py for the dicts)."""
+  import train
+  text, want = BAD_CONFIG_FILES[case]
+  path = tmp_path / f"{case}.py"
+  path.write_text(text)
+  with pytest.raises(SystemExit) as e:
+    train.main(["--config", str(path), "--workdir", str(tmp_path / "run")])
+  err = capsys.readouterr().err
+  lines = [l for l in err.splitlines() if l.strip()]
+  assert e.value.code == 2 and len(lines) == 1, err[-3000:]
+  assert lines[0].startswith(f"error: --config {path}{want}"), lines[0]
+  assert not (tmp_path / "run").exists()
