@@ -23,6 +23,7 @@ from samplernn_jax import config as config_lib
 from samplernn_jax import sharding, splits, steps
 from samplernn_jax.model import SampleRNN
 from samplernn_jax.splits import Split
+from samplernn_jax.files import not_a_folder
 
 
 class Evaluator:
@@ -109,7 +110,7 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
                      "model from the checkpoint's config (model keys: "
                      f"{', '.join(config_lib.MODEL_KEYS)})")
   if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"workdir {workdir}: no such folder")
+    raise FileNotFoundError(f"workdir {workdir}: {not_a_folder(workdir)}")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   meta = ckpt_lib.read_meta(workdir, sub, step)
   where = os.path.join(workdir, sub, str(step))
@@ -122,7 +123,8 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
   n_classes = ckpt_lib.n_classes_of(meta, config, where)
   model = config_lib.build_model(config, n_classes, model_cls)
   check_class_names(meta.get("class_names"), data_path)
-  split = splits.load_split(data_path, n_classes=n_classes)  # before the big read
+  split = splits.load_split(data_path, n_classes=n_classes,  # before the big read
+                            sample_rate=config.sample_rate)
   clips = split.num_clips
   if config.max_eval_clips:
     clips = min(clips, config.max_eval_clips)

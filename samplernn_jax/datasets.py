@@ -128,7 +128,7 @@ def resolve_data_dir(data_dir: str, setting: str = "data_dir",
                     "audio_train.npz (and audio_valid.npz, audio_test.npz)")
   data_dir = locate(data_dir)
   if not os.path.isdir(data_dir):
-    raise DataError(f"{setting}={data_dir!r}: no such folder (expected one holding "
+    raise DataError(f"{setting}={data_dir!r}: {files.not_a_folder(data_dir)} (expected one holding "
                     "audio_train.npz or class folders of recordings, e.g. data/default; "
                     "or synthetic; DCASE 2016: scripts/pack_dcase2016.py packs it)")
   if not os.path.isfile(split_path(data_dir, "train")) and _has_class_folders(data_dir):
@@ -160,7 +160,8 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
   (drawn with ``synthetic_seed``: train.py passes ``config.seed``).
   ``n_classes`` 0 means: the length of classes.json, else max sid + 1.
   ``sample_rate`` (config.sample_rate): refused when the data is made here at
-  another rate (``check_made_rate``); npz splits carry no rate to check.
+  another rate (``check_made_rate``), or npz splits that record another
+  (``load_split``; the paper's files record none).
   ``setting`` names the option in errors (a script's ``--data_dir``).
   """
   if data_dir == "synthetic":
@@ -177,7 +178,7 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
   if not os.path.isfile(paths["train"]):
     raise DataError(f"{paths['train']}: no such file ({setting} must hold "
                     "audio_train.npz, or class folders of recordings)")
-  splits = {s: load_split(p, None, min_len) for s, p in paths.items()
+  splits = {s: load_split(p, None, min_len, sample_rate) for s, p in paths.items()
             if s == "train" or os.path.isfile(p)}
   source = f"config.n_classes={n_classes}"
   if not n_classes:

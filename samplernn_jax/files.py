@@ -27,6 +27,12 @@ from absl import logging
 NO_LOCKS = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP)
 
 
+def not_a_folder(path: str) -> str:
+  """Why ``path``, expected to be a folder, is not one: ``is a file, not a
+  folder`` or ``no such folder`` (for the error that names it)."""
+  return "is a file, not a folder" if os.path.exists(path) else "no such folder"
+
+
 def atomic_write(path: str, write: Callable[[str], None]) -> None:
   """Calls ``write(tmp)`` then renames tmp onto ``path``.
 

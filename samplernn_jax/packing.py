@@ -11,8 +11,9 @@ mono, resampled with a polyphase filter (``scipy.signal.resample_poly``) to
 ``sample_rate`` and cut into non-overlapping clips of ``clip_len`` samples;
 the remainder shorter than a clip is dropped. A recording shorter than one
 clip is an error. Each split is written as ``np.savez`` writes it
-(uncompressed zip; ``wav`` float16 [N, clip_len], ``sid`` uint8 [N]) but
-streamed clip by clip, so memory stays at one recording.
+(uncompressed zip; ``wav`` float16 [N, clip_len], ``sid`` uint8 [N],
+``sample_rate`` int64 []) but streamed clip by clip, so memory stays at one
+recording.
 
 Safety:
 
@@ -46,10 +47,12 @@ import soundfile as sf
 from tqdm import tqdm
 
 from samplernn_jax.errors import DataError
+from samplernn_jax.files import not_a_folder
 from samplernn_jax.splits import (DCASE2016_CLASSES, SPLITS, split_path,
                                   write_class_names)
 
 DEFAULT_SAMPLE_RATE = 16000
+MIN_SAMPLE_RATE = 1000  # below this a rate is a typo, not audio (pack_folder.py --sample_rate 7)
 DEFAULT_CLIP_SECONDS = 8.0
 WAV_DTYPE = np.dtype("<f2")  # the paper's float16
 SID_DTYPE = np.dtype("uint8")
@@ -154,8 +157,9 @@ def load_clips(path: str, sample_rate: int, clip_len: int,
 
 
 def clip_length(clip_seconds: float, sample_rate: int) -> int:
-  if sample_rate <= 0:
-    raise DataError(f"sample_rate={sample_rate}: expected a positive rate in Hz")
+  if sample_rate < MIN_SAMPLE_RATE:
+    raise DataError(f"sample_rate={sample_rate}: expected a rate in Hz of at least "
+                    f"{MIN_SAMPLE_RATE} (the paper's is {DEFAULT_SAMPLE_RATE})")
   if not (clip_seconds > 0 and math.isfinite(clip_seconds)):
     raise DataError(f"clip_seconds={clip_seconds}: expected a positive, finite length")
   clip_len = int(round(clip_seconds * sample_rate))
@@ -274,12 +278,16 @@ def check_output_dir(out_dir: str, overwrite: bool, sig: str | None = None) -> b
 
 
 def write_npz(path: str, clip_len: int, num_clips: int,
-              blocks: Iterable[np.ndarray], sid: np.ndarray) -> None:
-  """Writes ``wav`` [num_clips, clip_len] float16 from row blocks, then ``sid``.
+              blocks: Iterable[np.ndarray], sid: np.ndarray,
+              sample_rate: int | None = None) -> None:
+  """Writes ``wav`` [num_clips, clip_len] float16 from row blocks, then ``sid``
+  and (when given) ``sample_rate``, the rate the clips were packed at.
 
-  The file is the one ``np.savez(path, wav=..., sid=...)`` gives (an
-  uncompressed zip of two .npy members, so ``wav`` can be memory-mapped),
-  written through ``path + '.writing'`` and ``os.replace``.
+  The file is the one ``np.savez(path, wav=..., sid=..., sample_rate=...)``
+  gives (an uncompressed zip of .npy members, so ``wav`` can be
+  memory-mapped), written through ``path + '.writing'`` and ``os.replace``.
+  The paper's files have no ``sample_rate``; the loaders ignore it but
+  for refusing another rate than the config's (``splits.load_split``).
   """
   tmp = path + ".writing"
   try:
@@ -301,6 +309,9 @@ def write_npz(path: str, clip_len: int, num_clips: int,
           raise ValueError(f"{path}: got {rows} clips, expected {num_clips}")
       with zf.open("sid.npy", "w", force_zip64=True) as f:
         np.lib.format.write_array(f, np.asarray(sid, SID_DTYPE), allow_pickle=False)
+      if sample_rate is not None:
+        with zf.open("sample_rate.npy", "w") as f:
+          np.lib.format.write_array(f, np.asarray(sample_rate, np.int64), allow_pickle=False)
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
@@ -413,7 +424,7 @@ def _stage_split(recs: list[Recording], split: str, counts: dict, n_classes: int
     for r in tqdm(recs, desc=split, unit="file", disable=not progress):
       yield load_clips(r.path, sample_rate, clip_len, counts[r.path])
 
-  write_npz(staged, clip_len, n, blocks(), sid)
+  write_npz(staged, clip_len, n, blocks(), sid, sample_rate)
   return info
 
 
@@ -439,7 +450,7 @@ def folder_plan(src: str, valid: float = 0.1, test: float = 0.1,
   (names starting with '.') are skipped, anything else must be audio.
   """
   if not os.path.isdir(src):
-    raise DataError(f"src {src}: no such folder (expected one sub-folder per class)")
+    raise DataError(f"src {src}: {not_a_folder(src)} (expected one sub-folder per class)")
   for name, v in (("valid", valid), ("test", test)):
     if not 0 <= v < 1:
       raise DataError(f"{name}={v}: expected a fraction in [0, 1)")
@@ -546,7 +557,7 @@ def dcase2016_plan(src: str, eval_src: str | None = None, fold: int = 1,
   """
   for name, d in (("src", src), ("eval_src", eval_src)):
     if d is not None and not os.path.isdir(d):
-      raise DataError(f"{name} {d}: no such folder (expected a TUT Acoustic Scenes "
+      raise DataError(f"{name} {d}: {not_a_folder(d)} (expected a TUT Acoustic Scenes "
                       "2016 release with meta.txt)")
   if fold not in (1, 2, 3, 4):
     raise DataError(f"fold={fold}: expected 1, 2, 3 or 4")

@@ -44,7 +44,7 @@ from samplernn_jax import signals
 from samplernn_jax import steps
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.audio import read_mono
-from samplernn_jax.files import atomic_write, write_json
+from samplernn_jax.files import atomic_write, not_a_folder, write_json
 from samplernn_jax.model import SampleRNN
 
 MANIFEST = "manifest.json"
@@ -89,7 +89,7 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
   ``model_cls``: the class that trained it (SampleRNN or a research variant's
   subclass); parameters that do not fit it are refused (ParamFormatError)."""
   if not os.path.isdir(workdir):
-    raise FileNotFoundError(f"workdir={workdir}: no such folder")
+    raise FileNotFoundError(f"workdir={workdir}: {not_a_folder(workdir)}")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
   params, meta = ckpt_lib.restore_params(workdir, sub, step)
   config = config_lib.from_saved(meta.get("config"), f"{workdir}/{sub}/{step}")

@@ -2,11 +2,16 @@
 memory-mapped.
 
 A split is one ``.npz`` file (``audio_train.npz``, ``audio_valid.npz``,
-``audio_test.npz``) with two keys:
+``audio_test.npz``) with two keys,
 
 * ``wav``: float [N, W] (the paper: float16, W = 128 000, mono 16 kHz),
   one row per clip;
-* ``sid``: integer [N], the class of each clip, 0 .. n_classes - 1.
+* ``sid``: integer [N], the class of each clip, 0 .. n_classes - 1;
+
+and, in the files the packers here write (not the paper's), a third:
+
+* ``sample_rate``: integer [], the rate the clips were packed at; a config
+  of another ``sample_rate`` is refused (``load_split``).
 
 An optional ``classes.json`` beside the splits lists the class names in index
 order (a JSON list of strings).
@@ -50,6 +55,7 @@ class Split:
   path: str
   wav: np.ndarray  # float [N, W]
   sid: np.ndarray  # int32 [N]
+  sample_rate: int | None = None  # Hz, where the file records it (packed here)
 
   @property
   def num_clips(self) -> int:
@@ -96,28 +102,36 @@ def _npz_member_memmap(path: str, key: str):
 
 
 def load_split(path: str, n_classes: int | None = None,
-               min_len: int | None = None) -> Split:
+               min_len: int | None = None, sample_rate: int | None = None) -> Split:
   """Opens and validates one split; raises ``DataError`` naming the problem.
 
   Args:
     path: the npz file.
     n_classes: when given, every ``sid`` must be below it.
     min_len: when given, clips must hold at least this many samples.
+    sample_rate: when given (config.sample_rate), a file that records the
+      rate it was packed at (key ``sample_rate``, written by the packers
+      here; the paper's files have none) must record this one.
   """
   if not os.path.isfile(path):
     raise DataError(f"{path}: no such file (expected a paper-format npz with "
                     "keys 'wav' and 'sid')")
-  wav, sid = _read_npz(path)
+  wav, sid, rate = _read_npz(path)
   _check_arrays(path, wav, sid, n_classes)
+  if sample_rate is not None and rate is not None and rate != sample_rate:
+    raise DataError(f"{path}: packed at {rate} Hz, but config.sample_rate={sample_rate}; "
+                    f"pack the recordings again at {sample_rate} Hz (pack_folder.py "
+                    f"--sample_rate={sample_rate}) or set config.sample_rate={rate}")
   _check_finite_rows(path, wav)
   if min_len is not None and wav.shape[1] < min_len:
     raise DataError(f"{path}: clips hold {wav.shape[1]} samples; expected at least "
                     f"{min_len} (one chunk of config.seq_len)")
-  return Split(path=path, wav=wav, sid=sid.astype(np.int32))
+  return Split(path=path, wav=wav, sid=sid.astype(np.int32), sample_rate=rate)
 
 
-def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
-  """``wav`` (memory-mapped when stored uncompressed) and ``sid`` of an npz."""
+def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray, int | None]:
+  """``wav`` (memory-mapped when stored uncompressed), ``sid`` and the
+  recorded ``sample_rate`` (None: not recorded) of an npz."""
   try:
     with np.load(path, allow_pickle=False) as z:
       keys = set(z.files)
@@ -126,6 +140,7 @@ def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
           raise DataError(f"{path}: missing key {key!r} (found {sorted(keys)}; "
                           "expected 'wav' float [clips, samples] and 'sid' int [clips])")
       sid = z["sid"]
+      rate = int(z["sample_rate"]) if "sample_rate" in keys else None
       wav = _npz_member_memmap(path, "wav")
       if wav is None:
         wav = z["wav"]
@@ -133,7 +148,7 @@ def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     raise
   except Exception as e:  # truncated zip, bad header, pickled object...
     raise DataError(f"{path}: cannot read as an npz file ({type(e).__name__}: {e})") from e
-  return wav, sid
+  return wav, sid, rate
 
 
 def check_split(split: Split, n_classes: int | None = None) -> None:

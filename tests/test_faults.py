@@ -588,6 +588,26 @@ def test_a_file_where_a_folder_belongs_is_named(tmp_path):
   assert f.read_text() == "mine"
 
 
+def test_a_file_given_for_a_folder_to_read_is_called_a_file(tmp_path):
+  """A file where a folder is read (data_dir, a workdir to sample or score,
+  a folder to pack, generated clips to evaluate): each error says it is a
+  file, not that there is no such folder. Rules out 'no such folder' for a
+  path that plainly exists, and each of the places left on the old text."""
+  from samplernn_jax import cost, packing, sample_files
+  from samplernn_jax.evaluation import samples as eval_samples
+  f = str(tmp_path / "afile")
+  open(f, "w").write("mine")
+  calls = [lambda: data.open_dataset(f), lambda: sample_files.load_checkpoint(f),
+           lambda: cost.score(f, f), lambda: packing.pack_folder(f, str(tmp_path / "o1")),
+           lambda: packing.pack_dcase2016(f, str(tmp_path / "o2")),
+           lambda: eval_samples.read_samples(f, ["a"], 16000)]
+  for call in calls:
+    with pytest.raises(Exception, match="afile'?: is a file, not a folder") as e:
+      call()
+    assert "no such" not in str(e.value)
+  assert open(f).read() == "mine"
+
+
 def test_a_start_refused_before_any_work_leaves_no_folder(tmp_path):
   """A run whose config or data is refused at the start (here a data_dir
   that does not exist) leaves no workdir behind when it made it, and keeps

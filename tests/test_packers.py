@@ -243,7 +243,7 @@ def test_pack_dcase2016_script_end_to_end(tut, tmp_path):
   freqs = {}
   for split in data.SPLITS:
     d = load(out, split)
-    assert set(d) == {"wav", "sid"}
+    assert set(d) == {"wav", "sid", "sample_rate"} and int(d["sample_rate"]) == 16000
     assert d["wav"].dtype == np.float16 and d["sid"].dtype == np.uint8
     assert d["wav"].ndim == 2 and d["wav"].shape[1] == CLIP
     assert d["sid"].shape == (d["wav"].shape[0],)
@@ -309,7 +309,7 @@ def test_pack_folder_mixed_formats(tmp_path):
   seen = {}
   for split in data.SPLITS:
     d = load(out, split)
-    assert set(d) == {"wav", "sid"}
+    assert set(d) == {"wav", "sid", "sample_rate"} and int(d["sample_rate"]) == 16000
     assert d["wav"].dtype == np.float16 and d["sid"].dtype == np.uint8
     assert d["wav"].shape[1] == CLIP
     seen[split] = check_clips_match_recordings(out, split, freq_to_class)
@@ -721,3 +721,26 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert sorted(os.listdir(out)) == sorted(classes["CLASSES"])
   assert len(os.listdir(out / "rain")) == len(classes["CLASSES"]["rain"])
+
+
+def test_a_split_packed_at_another_rate_than_the_configs_is_refused(tmp_path):
+  """Splits packed at 8 kHz record it (key ``sample_rate``); opening them
+  for a config at 16 kHz is a DataError naming the file and both rates,
+  before training; for an 8 kHz config they open. A rate below 1000 Hz is
+  refused when packing. Rules out training 8 kHz clips as 16 kHz ones (the
+  wrong speed, and nothing said so), and silently packing a mistyped rate
+  (--sample_rate 7 gave clips of 56 samples)."""
+  src, out = str(tmp_path / "src"), str(tmp_path / "out")
+  make_folder_tree(src, per_class=3)
+  packing.pack_folder(src, out, clip_seconds=CLIP_S, sample_rate=8000, valid=0.34,
+                      test=0.34, progress=False)
+  with pytest.raises(DataError, match=r"audio_train.npz: packed at 8000 Hz, but "
+                     r"config.sample_rate=16000; pack the recordings again at 16000 Hz"):
+    data.open_dataset(out, sample_rate=16000)
+  dataset = data.open_dataset(out, sample_rate=8000)
+  assert dataset.train.sample_rate == 8000 and dataset.train.clip_len == int(8000 * CLIP_S)
+  assert data.open_dataset(out).train.num_clips == dataset.train.num_clips  # no rate asked
+  with pytest.raises(DataError, match=r"sample_rate=7: expected a rate in Hz of at least 1000"):
+    packing.pack_folder(src, str(tmp_path / "slow"), clip_seconds=CLIP_S, sample_rate=7,
+                        progress=False)
+  assert not os.path.exists(tmp_path / "slow")

@@ -179,7 +179,7 @@ def _load_real(data_dir: str, n_classes: int | None):
   as train.py takes it (``datasets.open_dataset``: npz splits, class folders
   packed once, or ``synthetic``, drawn afresh); the test split is required."""
   if data_dir != "synthetic" and not os.path.isdir(datasets.locate(data_dir)):
-    raise EvalError(f"data_dir {data_dir}: no such directory (expected a folder of "
+    raise EvalError(f"data_dir {data_dir}: {files.not_a_folder(datasets.locate(data_dir))} (expected a folder of "
                     "npz splits or of class folders, or synthetic)")
   ds = datasets.open_dataset(data_dir, n_classes or 0, setting="data_dir")  # train required
   if ds.test is None:
@@ -521,7 +521,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   out_dir = out_dir or os.path.join(samples_dir, "eval")  # not workdir: it may be shared
   _check_outputs_free(out_dir, overwrite)
   if baseline is None and not os.path.isdir(samples_dir):  # before the real data is packed
-    raise EvalError(f"samples_dir {samples_dir}: no such directory")
+    raise EvalError(f"samples_dir {samples_dir}: {files.not_a_folder(samples_dir)}")
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
                              baseline_per_class, config.window_seconds, config.seeds[0])

@@ -29,6 +29,7 @@ import numpy as np
 
 from samplernn_jax import audio
 from samplernn_jax.errors import EvalError
+from samplernn_jax.files import not_a_folder
 from samplernn_jax.sample_files import MANIFEST, safe_name  # the writer defines the format
 
 
@@ -133,7 +134,7 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
       ``classes.json``).
   """
   if not os.path.isdir(samples_dir):
-    raise EvalError(f"samples_dir {samples_dir}: no such directory")
+    raise EvalError(f"samples_dir {samples_dir}: {not_a_folder(samples_dir)}")
   wavs = sorted(f for f in os.listdir(samples_dir)
                 if f.lower().endswith(".wav")
                 and os.path.isfile(os.path.join(samples_dir, f)))
