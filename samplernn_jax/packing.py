@@ -477,10 +477,24 @@ def folder_plan(src: str, valid: float = 0.1, test: float = 0.1,
   return classes, plan
 
 
+def check_out_outside(src: str, out: str) -> None:
+  """Refuses an ``out`` that is ``src`` or a folder the next packing of
+  ``src`` would scan (inside it, no part of the way hidden): its npz files
+  and classes.json would be taken for recordings, or turn the class folders
+  into npz splits. A hidden folder inside (``.packed``, train.py's) is fine."""
+  rel = os.path.relpath(os.path.realpath(out), os.path.realpath(src))
+  outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
+  if not outside and (rel == os.curdir or not any(p.startswith(".") for p in rel.split(os.sep))):
+    raise DataError(f"out {out}: inside src {src}, whose next packing would read what is "
+                    "written there as recordings; give a folder outside it (or a hidden "
+                    "one, e.g. src/.packed)")
+
+
 def pack_folder(src: str, out: str, clip_seconds: float = DEFAULT_CLIP_SECONDS,
                 sample_rate: int = DEFAULT_SAMPLE_RATE, valid: float = 0.1,
                 test: float = 0.1, seed: int = 0, overwrite: bool = False,
                 progress: bool = True) -> dict:
+  check_out_outside(src, out)
   clip_len = clip_length(clip_seconds, sample_rate)
   classes, plan = folder_plan(src, valid, test, seed)
   return pack(plan, classes, out, sample_rate, clip_len, overwrite, progress)

@@ -595,6 +595,7 @@ MUTANTS = {
                               "rate != sample_rate:\n", "  if False:\n"),
     "any_positive_rate_packed": ("packing", "  if sample_rate < MIN_SAMPLE_RATE:\n",
                                  "  if sample_rate <= 0:\n"),
+    "out_inside_src_packed": ("packing", "  check_out_outside(src, out)\n", ""),
     "a_file_called_missing": ("files", 'return "is a file, not a folder" if os.path.exists(path) '
                               'else "no such folder"', 'return "no such folder"'),
     "batched_split_unchecked": ("batches", "    check_split(split, n_classes)\n", ""),

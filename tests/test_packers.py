@@ -744,3 +744,23 @@ def test_a_split_packed_at_another_rate_than_the_configs_is_refused(tmp_path):
     packing.pack_folder(src, str(tmp_path / "slow"), clip_seconds=CLIP_S, sample_rate=7,
                         progress=False)
   assert not os.path.exists(tmp_path / "slow")
+
+
+def test_an_out_folder_the_next_packing_would_read_is_refused(tmp_path):
+  """pack_folder with --out equal to --src, or inside one of its class
+  folders: a DataError before anything is written; inside a hidden folder
+  of src (train.py's .packed) or beside src it packs. Rules out npz files
+  written among the recordings (the next packing failed on
+  'audio_test.npz: not an audio file') or at src's top (where data_dir=src
+  silently became the npz splits instead of the class folders)."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src, per_class=3)
+  before = sorted(os.listdir(src))
+  for out in (src, os.path.join(src, "rain"), os.path.join(src, "new", "deeper")):
+    with pytest.raises(DataError, match=r"^out .*: inside src .*; give a folder outside it"):
+      packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.34, test=0.34, progress=False)
+  assert sorted(os.listdir(src)) == before and "audio_train.npz" not in os.listdir(
+      os.path.join(src, "rain"))
+  for out in (os.path.join(src, ".hidden"), str(tmp_path / "beside")):
+    packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.34, test=0.34, progress=False)
+    assert os.path.isfile(os.path.join(out, "audio_train.npz"))
