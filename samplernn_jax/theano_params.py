@@ -264,17 +264,22 @@ def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
   must agree with ``config.n_classes`` unless that is 0. Returns a summary:
   the checkpoint folder and the number of parameter arrays and values.
   """
+  if not os.path.isfile(src):  # the first thing a user gives: checked first
+    raise FileNotFoundError(f"src {src}: no such file")
   found = existing_checkpoints(workdir)
   if found:
     raise FileExistsError(f"workdir {workdir}: already holds checkpoints "
                           f"({found[0]}); import into a new workdir")
+  if n_classes < 0:
+    raise ValueError(f"n_classes={n_classes}: expected a positive class count (or 0: the "
+                     "config's)")
   if n_classes and config.n_classes and n_classes != config.n_classes:
     raise ValueError(f"n_classes={n_classes} but config.n_classes="
                      f"{config.n_classes}; give one of them")
   n = int(n_classes or config.n_classes)
   if n < 1:
-    raise ValueError("config.n_classes is 0: pass n_classes=N, the number of "
-                     "classes the original model was trained with (15 for DCASE 2016)")
+    raise ValueError("config.n_classes is 0: give the number of classes the original "
+                     "model was trained with, n_classes (--n_classes N; 15 for DCASE 2016)")
   config = config.copy_and_resolve_references()
   config.n_classes = n
   model = config_lib.build_model(config, n)

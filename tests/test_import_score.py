@@ -353,14 +353,21 @@ def test_bad_score_input(setup, tmp_path, capsys, case, message):
 
 
 def test_refusals_in_the_library(setup, tmp_path):
-  """The errors the scripts print come from the library, named by file."""
+  """The errors the scripts print come from the library, named by file or
+  setting: a missing src before the class count (it was reported only once
+  --n_classes was given), a negative --n_classes as itself (not 'is 0')."""
   config = load_tiny_config()
   for key, value in setup["over"].items():
     config[key] = value
   config.n_classes = 0
-  with pytest.raises(ValueError, match="pass n_classes=N"):
+  with pytest.raises(ValueError, match=r"give the number of classes .* \(--n_classes N"):
     theano_params.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
                             str(tmp_path / "a"))
+  with pytest.raises(ValueError, match=r"^n_classes=-1: expected a positive class count"):
+    theano_params.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
+                            str(tmp_path / "a"), n_classes=-1)
+  with pytest.raises(FileNotFoundError, match=r"^src .*missing.pkl: no such file"):
+    theano_params.import_original(str(tmp_path / "missing.pkl"), config, str(tmp_path / "a"))
   with pytest.raises(ValueError, match=r"^n_classes=4 but config.n_classes=3"):
     config.n_classes = 3
     theano_params.import_original(str(setup["tmp"] / "params_ref.pkl"), config,
