@@ -16,7 +16,6 @@ import os
 from absl import app, flags
 
 from samplernn_jax import cli
-from samplernn_jax.errors import EvalError
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import run
 
@@ -67,16 +66,9 @@ _SEEDS = flags.DEFINE_string(
     "and every figure reported as mean (min, max)")
 
 
-def _ints(flag) -> tuple[int, ...]:
-  try:
-    return tuple(int(v) for v in flag.value.split(","))
-  except ValueError:
-    raise EvalError(f"--{flag.name} {flag.value!r}: expected comma-separated ints")
-
-
 def eval_config() -> run.EvalConfig:
   """The EvalConfig the flags describe."""
-  channels, seeds = _ints(_CHANNELS), _ints(_SEEDS)
+  channels, seeds = cli.numbers(_CHANNELS), cli.numbers(_SEEDS)
   return run.EvalConfig(
       window_seconds=_WINDOW_SECONDS.value, seeds=seeds,
       classifier=clf_lib.ClassifierConfig(

@@ -188,6 +188,18 @@ def unknown_key_message(text: str, argv: list[str]) -> str:
           "samplernn_jax/config.py base_config()")
 
 
+def numbers(flag, kind: type = int) -> tuple:
+  """The values of a comma-separated flag (a string or an absl list flag)
+  as ``kind`` (int or float); a ValueError naming the flag otherwise."""
+  values = flag.value if isinstance(flag.value, list) else str(flag.value).split(",")
+  try:
+    return tuple(kind(v) for v in values)
+  except ValueError:
+    what = "ints" if kind is int else "numbers"
+    raise ValueError(f"--{flag.name} {','.join(values)!r}: expected comma-separated "
+                     f"{what}") from None
+
+
 def default_workdir(config_file: str) -> str:
   """train.py's workdir when none is given: ``runs/<config file's name>``
   (``configs/tiny.py`` -> ``runs/tiny``), so that runs of two configs do not

@@ -96,7 +96,11 @@ def _run():
     unprimed = [l for l in levels.LEVELS if l != "prime"]  # the sweep's clips have no prime
     if lv not in unprimed:
       raise ValueError(f"--levels: {lv!r} is not one of {', '.join(unprimed)}")
-  settings = [(float(t), float(g)) for t in _TEMPS.value for g in _GUIDANCES.value]
+  settings = [(t, g) for t in cli.numbers(_TEMPS, float) for g in cli.numbers(_GUIDANCES, float)]
+  classifier_seeds = cli.numbers(_SEEDS)
+  if not _SECONDS.value >= 1:
+    raise ValueError(f"--seconds={_SECONDS.value}: expected at least 1 (the drift figures "
+                     "are per second of a clip)")
   loaded = sfiles.load_checkpoint(_WORKDIR.value, _CKPT.value)
   c = loaded.config
   real = data_lib.open_dataset(_DATA_DIR.value, len(loaded.class_names),
@@ -109,7 +113,7 @@ def _run():
   real_drift = _drift_by_class(quant.dequantize(test_q, c.q_type, c.q_levels),
                                np.asarray(real.test.sid), loaded.class_names)
   cfg = eval_run.EvalConfig(
-      seeds=tuple(int(s) for s in _SEEDS.value),
+      seeds=classifier_seeds,
       classifier=dataclasses.replace(eval_run.EvalConfig().classifier, epochs=_EPOCHS.value))
   req = sfiles.make_request(loaded.class_names, None, _PER_CLASS.value, None)
   files = sfiles.file_names(req)

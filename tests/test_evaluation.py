@@ -386,7 +386,7 @@ def _no_samples_nor_data(data, samples):
   folders would be packed, for seconds or minutes, before the typo showed)."""
   os.rename(samples, samples + "_gone")
   os.rename(data, data + "_gone")
-  return "^samples_dir .*samples: no such directory"
+  return "^samples_dir .*samples: no such folder"
 
 
 def _bad_rate(data, samples):
@@ -431,7 +431,7 @@ def _missing_test_split(data, samples):
 
 def _missing_data_dir(data, samples):
   os.rename(data, data + "_gone")
-  return r"^data_dir .*data: no such directory"
+  return r"^data_dir .*data: no such folder"
 
 
 def _bad_npz_labels(data, samples):
@@ -749,6 +749,26 @@ def test_quality_sweep_keeps_one_row_a_setting_and_reads_damaged_metrics(tmp_pat
   assert [(r["level"], r["f"]) for r in got["rows"]] == [("minmax", 0.2), ("class", 0.3)]
   assert got["bits"] == {"valid_bits": 3.5, "test_bits": 3.6}
   assert got["dirs"] == ["o/step60_T0.95_class", "o/step60_T0.95_g3_class"]
+
+
+@pytest.mark.parametrize("flag, line", [
+    ("--classifier_seeds=0,x", "error: --classifier_seeds '0,x': expected comma-separated ints"),
+    ("--temperatures=hot", "error: --temperatures 'hot': expected comma-separated numbers"),
+    ("--seconds=0.2", "error: --seconds=0.2: expected at least 1 (the drift figures")])
+def test_quality_sweep_names_a_bad_flag_before_any_work(tmp_path, flag, line):
+  """quality_sweep.py with a seed or temperature that is not a number, or
+  clips shorter than the second its drift figures need: one error line
+  naming the flag, before the checkpoint or data is read (the workdir and
+  data given do not exist). Rules out int()'s bare "invalid literal" and a
+  "clips of 3200 samples are shorter than a second" after the sampling."""
+  proc = subprocess.run([sys.executable, "scripts/quality_sweep.py", "--workdir",
+                         str(tmp_path / "none"), "--data_dir", str(tmp_path / "none"),
+                         "--out", str(tmp_path / "out"), flag], cwd=REPO,
+                        env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-3000:]
+  assert errors[0].startswith(line), errors[0]
+  assert not (tmp_path / "out").exists()
 
 
 def test_synthetic_data_dir_is_evaluated_like_train_pys(tmp_path):
