@@ -24,6 +24,7 @@ from samplernn_jax.model import COND_TYPES, L1_IMPLS, ONE_HOT_GRAD_L1, SAMPLE_IN
 
 SAMPLE_L1 = ("auto", *L1_IMPLS)
 
+MAX_Q_LEVELS = 2 ** 16  # 100 000 levels trained for minutes without finishing a step
 # Keys that change the model's parameter shapes or its function: a checkpoint
 # only fits a config that agrees with it on these.
 MODEL_KEYS = ("frame_size", "frame_sizes", "dim", "n_rnn", "rnn_type", "q_levels",
@@ -245,8 +246,9 @@ def validate(config) -> None:
   if not 1 <= config.n_rnn <= 8:
     raise ValueError(f"config.n_rnn={config.n_rnn}: expected 1 .. 8")
   quant.check_q_type(config.q_type)
-  if config.q_levels < 2:
-    raise ValueError(f"config.q_levels={config.q_levels}: expected at least 2")
+  if not 2 <= config.q_levels <= MAX_Q_LEVELS:
+    raise ValueError(f"config.q_levels={config.q_levels}: expected 2 .. {MAX_Q_LEVELS} "
+                     "(16-bit audio at most: the output layer has dim x q_levels weights)")
   check_choice("config", "sample_input", config.sample_input, SAMPLE_INPUTS)
   check_choice("config", "cond_type", config.cond_type, COND_TYPES)
   if config.cond_type == "embedding" and config.cond_emb_size < 1:

@@ -134,6 +134,9 @@ BAD = [
     (dict(sample_seconds=1e-5), "config.sample_seconds=1e-05: expected a finite length of "
                                 "at least one sample at config.sample_rate=16000"),
     (dict(sample_seconds=float("inf")), "config.sample_seconds=inf"),
+    # past 16-bit audio: accepted, then a step did not finish in five minutes
+    (dict(q_levels=2 ** 16 + 1), "config.q_levels=65537: expected 2 .. 65536"),
+    (dict(q_levels=1), "config.q_levels=1: expected 2 .. 65536"),
 ]
 
 
