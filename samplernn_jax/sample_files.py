@@ -121,6 +121,10 @@ def parse_classes(spec: str | None, names: Sequence[str]) -> list[int]:
   if not picked:
     raise ValueError(f"classes={spec!r}: names no class; expected names or indices "
                      "separated by commas, or all")
+  twice = [names[c] for i, c in enumerate(picked) if c in picked[:i]]
+  if twice:
+    raise ValueError(f"classes={spec!r}: names {twice[0]!r} twice; more clips of a class "
+                     "come from per_class (--per_class)")
   return picked
 
 

@@ -595,6 +595,9 @@ MUTANTS = {
                               "rate != sample_rate:\n", "  if False:\n"),
     "any_positive_rate_packed": ("packing", "  if sample_rate < MIN_SAMPLE_RATE:\n",
                                  "  if sample_rate <= 0:\n"),
+    "class_named_twice_accepted": ("sample_files", "  if twice:\n", "  if False:\n"),
+    "q_levels_unbounded": ("config", "  if not 2 <= config.q_levels <= MAX_Q_LEVELS:\n",
+                           "  if not 2 <= config.q_levels:\n"),
     "out_inside_src_packed": ("packing", "  check_out_outside(src, out)\n", ""),
     "a_file_called_missing": ("files", 'return "is a file, not a folder" if os.path.exists(path) '
                               'else "no such folder"', 'return "no such folder"'),

@@ -176,6 +176,18 @@ def test_classes_that_name_no_class_are_refused(spec):
   assert sample_files.parse_classes(spec + "chirp", CLASSES) == [2]
 
 
+@pytest.mark.parametrize("spec", ["tone,tone", "tone,0", "chirp, tone ,chirp"])
+def test_a_class_named_twice_is_refused(spec):
+  """--classes naming one class twice (by name, or by name and index): a
+  ValueError naming it and pointing at --per_class. Rules out two clips of
+  it written as <class>_000 and _001 without a word, which a user meaning
+  two different classes would not notice."""
+  with pytest.raises(ValueError, match=rf"^classes={spec!r}: names '\w+' twice; more "
+                     "clips of a class come from per_class"):
+    sample_files.parse_classes(spec, CLASSES)
+  assert sample_files.parse_classes("chirp,tone", CLASSES) == [2, 0]
+
+
 def test_seconds_below_one_sample_are_refused():
   """--seconds that round to no sample at the model's rate: a ValueError
   naming the setting and the least length (sample.py checks it before it
