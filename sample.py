@@ -97,7 +97,7 @@ def _sample():
                                   prime_span=span, **common)
   else:  # level None: 'prime' with a --prime (its span), else the default
     paths = sfiles.write_samples(loaded, out, req, _SECONDS.value, level=level,
-                                 prime_span=span, **common)
+                                 prime_span=span, stop_on_signal=True, **common)
   print(f"wrote {len(paths)} clip{'s' if len(paths) != 1 else ''} to {out}")
 
 

@@ -389,11 +389,17 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                   prime: np.ndarray | None = None, overwrite: bool = False,
                   level: str | None = None, progress: bool = True,
                   guidance: float = 1.0,
-                  prime_span: tuple[float, float] | None = None) -> list[str]:
+                  prime_span: tuple[float, float] | None = None,
+                  stop_on_signal: bool = False) -> list[str]:
   """Generates the request and writes WAVs, the manifest and model.json;
   returns the paths. ``prime_span``: the prime recording's min and max
   (``load_prime``), which ``level='prime'`` needs; ``level`` None is
-  'prime' with a span, else ``DEFAULT_LEVEL``."""
+  'prime' with a span, else ``DEFAULT_LEVEL``. ``stop_on_signal``
+  (sample.py): Ctrl-C or SIGTERM stops the generation between blocks,
+  raising ``signals.Stopped`` with nothing written, instead of a
+  KeyboardInterrupt wherever it lands (inside XLA's dispatch, the
+  interpreter's exit then crashed now and then); off for a caller with
+  handlers of its own (the trainer)."""
   level = level or ("prime" if prime_span is not None else DEFAULT_LEVEL)
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
@@ -402,11 +408,21 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   if progress:
     from tqdm import tqdm
     bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"sampling {len(files)} clips")
-  q, _ = sampling.generate(loaded.model, loaded.params, req.class_vecs, n,
-                           jax.random.key(seed), temperature, forced,
-                           progress=bar.update if bar else None, guidance=guidance)
-  if bar:
-    bar.close()
+  stop = signals.StopRequests(signals.SIGNALS if stop_on_signal else ())
+
+  def block_done(samples: int) -> None:
+    if bar:
+      bar.update(samples)
+    if stop.requested:
+      raise signals.Stopped(stop.exit_code)  # between blocks: nothing in flight
+  try:
+    with stop:
+      q, _ = sampling.generate(loaded.model, loaded.params, req.class_vecs, n,
+                               jax.random.key(seed), temperature, forced,
+                               progress=block_done, guidance=guidance)
+  finally:
+    if bar:
+      bar.close()
   return write_clips(loaded, out_dir, req, files, q, level, temperature, seed, guidance,
                      0 if prime is None else prime.shape[-1], prime_span)
 

@@ -495,6 +495,38 @@ def test_a_stream_quit_at_once_leaves_a_manifest_of_what_the_files_hold(workdir,
   assert [r["seconds"] for r in seen["manifest"]] == [1.0, 1.0]
 
 
+def test_ctrl_c_without_stream_stops_between_blocks(workdir, tmp_path, monkeypatch):
+  """A real SIGINT while the first of three blocks is generated, with
+  ``stop_on_signal`` (sample.py's): ``signals.Stopped`` (exit 130) once that
+  block is done, the other two never started, no clip written. Rules out the
+  KeyboardInterrupt raised wherever the signal landed (inside XLA's
+  dispatch; the interpreter's exit then crashed with a segmentation fault
+  in one of three tries) and a run that goes on to the end regardless."""
+  from samplernn_jax import signals
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone", 1, None)
+  real_blocks, started = sampling._run_blocks, []
+
+  def blocks_then_ctrl_c(*args, **kwargs):
+    for block in real_blocks(*args, **kwargs):
+      started.append(1)
+      if len(started) == 1:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here
+      yield block
+  monkeypatch.setattr(sampling, "_run_blocks", blocks_then_ctrl_c)
+  out = str(tmp_path / "o")
+  old = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(KeyboardInterrupt) as e:  # not pytest's own stop if the test fails
+      sample_files.write_samples(loaded, out, req, 3.0, progress=False, stop_on_signal=True)
+  finally:
+    signal.signal(signal.SIGINT, old)
+  assert isinstance(e.value, signals.Stopped) and e.value.exit_code == 130
+  assert len(started) == 1
+  assert not (os.path.isdir(out) and any(f.endswith(".wav") for f in os.listdir(out)))
+
+
 def test_overwrite_replaces(workdir, filled, tmp_path):
   """--overwrite replaces an earlier run's files (here a copy of them)."""
   out = str(tmp_path / "copy")
