@@ -153,7 +153,8 @@ class Dataset:
 
 def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
                  synthetic_seed: int = 0, sample_rate: int | None = None,
-                 setting: str = "config.data_dir") -> Dataset:
+                 setting: str = "config.data_dir",
+                 n_classes_setting: str = "config.n_classes") -> Dataset:
   """Opens ``audio_{train,valid,test}.npz`` of ``data_dir`` (train required).
 
   ``data_dir="synthetic"`` gives the small generated set of ``synthetic.py``
@@ -162,7 +163,8 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
   ``sample_rate`` (config.sample_rate): refused when the data is made here at
   another rate (``check_made_rate``), or npz splits that record another
   (``load_split``; the paper's files record none).
-  ``setting`` names the option in errors (a script's ``--data_dir``).
+  ``setting`` names the option in errors (a script's ``--data_dir``),
+  ``n_classes_setting`` the one ``n_classes`` came from.
   """
   if data_dir == "synthetic":
     check_made_rate(f"{setting}=synthetic", sample_rate)
@@ -170,7 +172,7 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
               for name, per in (("train", 12), ("valid", 2), ("test", 2))}
     names = list(synthetic.CLASS_NAMES)
     if n_classes and n_classes != len(names):
-      raise DataError(f"config.n_classes={n_classes}, but the synthetic data has "
+      raise DataError(f"{n_classes_setting}={n_classes}, but the synthetic data has "
                       f"{len(names)} classes")
     return Dataset(data_dir, splits["train"], splits["valid"], splits["test"], names)
   data_dir = resolve_data_dir(data_dir, setting, sample_rate)
@@ -180,7 +182,7 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
                     "audio_train.npz, or class folders of recordings)")
   splits = {s: load_split(p, None, min_len, sample_rate) for s, p in paths.items()
             if s == "train" or os.path.isfile(p)}
-  source = f"config.n_classes={n_classes}"
+  source = f"{n_classes_setting}={n_classes}"
   if not n_classes:
     names_file = os.path.join(data_dir, CLASSES_FILE)
     if os.path.isfile(names_file):

@@ -79,6 +79,21 @@ def test_a_split_built_in_code_is_checked_as_a_loaded_one():
   assert batches(numbered_split(), n_classes=10).steps_per_epoch > 0
 
 
+def test_a_class_count_refusal_names_where_the_count_came_from(tmp_path, npz_writer):
+  """open_dataset's refusals of a class count name the setting it came from
+  (evaluate.py's n_classes, a checkpoint's), config.n_classes by default.
+  Rules out 'config.n_classes=2' told to a user of evaluate.py, which has no
+  config."""
+  with pytest.raises(DataError, match=r"^n_classes=3, but the synthetic data has 4"):
+    data.open_dataset("synthetic", 3, n_classes_setting="n_classes")
+  wav, sid = good_arrays()
+  npz_writer(tmp_path, "train", wav, sid)
+  with pytest.raises(DataError, match=r"holds class 2; expected 0 \.\. 1 \(n_classes=2\)"):
+    data.open_dataset(str(tmp_path), 2, n_classes_setting="n_classes")
+  with pytest.raises(DataError, match=r"\(config.n_classes=2\)"):
+    data.open_dataset(str(tmp_path), 2)
+
+
 def test_load_split_missing_file(tmp_path):
   path = str(tmp_path / "audio_train.npz")
   with pytest.raises(DataError, match="no such file") as err:

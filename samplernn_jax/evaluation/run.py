@@ -181,7 +181,8 @@ def _load_real(data_dir: str, n_classes: int | None):
   if data_dir != "synthetic" and not os.path.isdir(datasets.locate(data_dir)):
     raise EvalError(f"data_dir {data_dir}: {files.not_a_folder(datasets.locate(data_dir))} (expected a folder of "
                     "npz splits or of class folders, or synthetic)")
-  ds = datasets.open_dataset(data_dir, n_classes or 0, setting="data_dir")  # train required
+  ds = datasets.open_dataset(data_dir, n_classes or 0, setting="data_dir",  # train required
+                             n_classes_setting="n_classes")
   if ds.test is None:
     raise EvalError(f"data_dir {ds.data_dir}: missing the test split "
                     f"{splits_lib.split_path(ds.data_dir, 'test')} (the evaluation needs "
