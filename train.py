@@ -25,10 +25,11 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "multi-host: this process's
 
 
 def _run():
+  from samplernn_jax import config as config_lib
   from samplernn_jax import distributed, trainer
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
                          auto=_DISTRIBUTED.value)
-  config = cli.config_value(_CONFIG)
+  config = cli.config_value(_CONFIG, config_lib.check_complete)
   workdir = _WORKDIR.value
   if not workdir:
     workdir = cli.default_workdir(config_flags.get_config_filename(flags.FLAGS["config"]))

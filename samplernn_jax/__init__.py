@@ -13,8 +13,9 @@ Importing the package imports nothing else; take the modules you need:
   checkpoint     the orbax folders ``checkpoints/`` and ``best/``
   evaluation     the scene classifier, f_real / f_gen, Frechet distance
 
-A class's audio from the bundled demo model, as numpy (what sample.py writes,
-without the files)::
+A second of a class from the bundled demo model, as numpy, run from the
+repository root (to the bit the clip ``sample.py --demo --classes rain
+--per_class 1 --seconds 1`` writes, without the files)::
 
   import jax
   from samplernn_jax import levels, sample_files, sampling

@@ -11,7 +11,6 @@ from typing import Callable
 from absl import flags, logging
 from ml_collections import config_flags
 
-from samplernn_jax import config as config_lib
 from samplernn_jax import errors
 
 # What an entry point turns into ``error: <message>`` and exit code 2: the
@@ -43,7 +42,7 @@ def run(fn: Callable[[], object]) -> object:
   try:
     return fn()
   except KNOWN_ERRORS as e:
-    if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+    if _traceback_asked():
       raise
     print(f"error: {e}", file=sys.stderr)
     raise SystemExit(2)
@@ -98,11 +97,19 @@ def parse_flags(argv: list[str]) -> list[str]:
     print(f"error: {attribute_error_message(str(e), argv)}", file=sys.stderr)
   except (flags.Error, ValueError, TypeError) as e:
     text = str(e)
+    if CONFIG_TRACE in text and _traceback_asked():
+      raise
     print(f"error: {config_file_error(e, argv) if CONFIG_TRACE in text else text}",
           file=sys.stderr)
   except Exception as e:  # noqa: BLE001 - raised by a --config file's own code as it ran
+    if _traceback_asked():
+      raise
     print(f"error: {config_file_error(e, argv)}", file=sys.stderr)
   raise SystemExit(2)
+
+
+def _traceback_asked() -> bool:
+  return os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
 
 
 # ml_collections' wrapping of a TypeError or ValueError raised while a config
@@ -124,8 +131,10 @@ def config_file_error(e: BaseException, argv: list[str]) -> str:
   or ml_collections' message that embeds one)."""
   path = _config_file(argv)
   text, line = str(e), None
-  if isinstance(e, SyntaxError):
+  if isinstance(e, SyntaxError):  # in the file, or in a module it imports: name that one
     text, line = e.msg, e.lineno
+    if e.filename and path and os.path.abspath(e.filename) != os.path.abspath(path):
+      path = f"{path} (importing {e.filename})"
   elif CONFIG_TRACE in text:
     lines = [t.strip() for t in text.splitlines() if t.strip()]
     text = lines[-1]
@@ -207,8 +216,11 @@ def default_workdir(config_file: str) -> str:
   return os.path.join("runs", os.path.splitext(os.path.basename(config_file))[0])
 
 
-def config_value(flag):
-  """The ConfigDict of a ``DEFINE_config_file`` flag; exit 2 if it did not load."""
+def config_value(flag, check: Callable[[object], None] | None = None):
+  """The ConfigDict of a ``DEFINE_config_file`` flag; exit 2 if it did not
+  load, or if ``check(config)`` (``config.check_complete``: passed in, so
+  that the scripts that never build a model do not import JAX through
+  here) raises a ValueError."""
   try:
     config = flag.value
     if hasattr(config, "keys"):
@@ -218,7 +230,8 @@ def config_value(flag):
     print(f"error: --config: {first[-1].strip() if first else e}", file=sys.stderr)
     raise SystemExit(2)
   try:
-    config_lib.check_complete(config)
+    if check is not None:
+      check(config)
   except ValueError as e:
     path = config_flags.get_config_filename(flags.FLAGS[flag.name])
     print(f"error: --config {path}: {e}", file=sys.stderr)

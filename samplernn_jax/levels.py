@@ -75,13 +75,14 @@ def clip_targets(class_vecs: np.ndarray, levels: Sequence[float | None] | None
     missing = sorted({int(c) for c in np.nonzero(missing_used)[1]})
     raise LevelError(f"level 'class': no training clips give the level of "
                      f"class(es) {missing}; choose another level")
-  silent_used = (vecs > 0) & (lv <= 0)[None, :]  # a level of 0 would play silence
-  if silent_used.any():
-    silent = sorted({int(c) for c in np.nonzero(silent_used)[1]})
+  targets = (vecs * np.nan_to_num(lv)).sum(-1) / vecs.sum(-1)  # [B]
+  silent_rows = targets <= 0  # every weight on classes whose training clips are silent
+  if silent_rows.any():
+    silent = sorted({int(c) for c in np.nonzero(vecs[silent_rows] > 0)[1]})
     raise LevelError(f"level 'class': the training clips of class(es) {silent} are silent "
-                     "(median RMS 0), so the clips would be too; choose level 'minmax', "
+                     "(median RMS 0), so their clips would be too; choose level 'minmax', "
                      "'peak' or 'none'")
-  return (vecs * np.nan_to_num(lv)).sum(-1) / vecs.sum(-1)
+  return targets
 
 
 def prime_span(span: tuple[float, float] | None) -> tuple[float, float]:

@@ -119,9 +119,10 @@ def load_split(path: str, n_classes: int | None = None,
   wav, sid, rate = _read_npz(path)
   _check_arrays(path, wav, sid, n_classes)
   if sample_rate is not None and rate is not None and rate != sample_rate:
-    raise DataError(f"{path}: packed at {rate} Hz, but config.sample_rate={sample_rate}; "
-                    f"pack the recordings again at {sample_rate} Hz (pack_folder.py "
-                    f"--sample_rate={sample_rate}) or set config.sample_rate={rate}")
+    raise DataError(f"{path}: packed at {rate} Hz, but {sample_rate} Hz is asked for "
+                    "(config.sample_rate, or the evaluation's classifier); pack the "
+                    f"recordings again at {sample_rate} Hz (pack_folder.py "
+                    f"--sample_rate={sample_rate}), or train at config.sample_rate={rate}")
   _check_finite_rows(path, wav)
   if min_len is not None and wav.shape[1] < min_len:
     raise DataError(f"{path}: clips hold {wav.shape[1]} samples; expected at least "

@@ -35,6 +35,7 @@ _CKPT = flags.DEFINE_string("ckpt", "latest", "export: best, latest or a step nu
 
 
 def _run():
+  from samplernn_jax import config as config_lib
   from samplernn_jax import theano_params
   if not _WORKDIR.value:
     raise ValueError("--workdir is required")
@@ -49,7 +50,8 @@ def _run():
     if _CONFIG.value is None:
       raise ValueError("--config is required to import: the configs/*.py file of "
                        "the original's model (e.g. configs/dcase2016.py)")
-    summary = theano_params.import_original(_SRC.value, _CONFIG.value, _WORKDIR.value,
+    config = cli.config_value(_CONFIG, config_lib.check_complete)
+    summary = theano_params.import_original(_SRC.value, config, _WORKDIR.value,
                                       _N_CLASSES.value)
   print(json.dumps(summary))
 

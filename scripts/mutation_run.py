@@ -588,9 +588,8 @@ MUTANTS = {
     "init_length_unchecked": ("steps", "  if seq_len < top or seq_len % top:\n", "  if False:\n"),
     "config_file_exception_as_traceback": ("cli", "  except Exception as e:  # noqa: BLE001",
                                            "  except ZeroDivisionError as e:  # noqa: BLE001"),
-    "config_without_base_keys_accepted": ("cli", "    config_lib.check_complete(config)\n",
-                                          "    pass\n"),
-    "class_level_of_silence_accepted": ("levels", "  if silent_used.any():\n", "  if False:\n"),
+    "config_without_base_keys_accepted": ("cli", "      check(config)\n", "      pass\n"),
+    "class_level_of_silence_accepted": ("levels", "  if silent_rows.any():\n", "  if False:\n"),
     "packed_rate_unchecked": ("splits", "  if sample_rate is not None and rate is not None and "
                               "rate != sample_rate:\n", "  if False:\n"),
     "any_positive_rate_packed": ("packing", "  if sample_rate < MIN_SAMPLE_RATE:\n",

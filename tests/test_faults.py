@@ -594,13 +594,16 @@ def test_a_file_given_for_a_folder_to_read_is_called_a_file(tmp_path):
   file, not that there is no such folder. Rules out 'no such folder' for a
   path that plainly exists, and each of the places left on the old text."""
   from samplernn_jax import cost, packing, sample_files
+  from samplernn_jax.evaluation import run as eval_run
   from samplernn_jax.evaluation import samples as eval_samples
   f = str(tmp_path / "afile")
   open(f, "w").write("mine")
   calls = [lambda: data.open_dataset(f), lambda: sample_files.load_checkpoint(f),
            lambda: cost.score(f, f), lambda: packing.pack_folder(f, str(tmp_path / "o1")),
            lambda: packing.pack_dcase2016(f, str(tmp_path / "o2")),
-           lambda: eval_samples.read_samples(f, ["a"], 16000)]
+           lambda: eval_samples.read_samples(f, ["a"], 16000),
+           lambda: eval_run.evaluate(str(tmp_path), f, out_dir=str(tmp_path / "e1")),
+           lambda: eval_run.evaluate(f, str(tmp_path), out_dir=str(tmp_path / "e2"))]
   for call in calls:
     with pytest.raises(Exception, match="afile'?: is a file, not a folder") as e:
       call()

@@ -726,7 +726,8 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
 def test_a_split_packed_at_another_rate_than_the_configs_is_refused(tmp_path):
   """Splits packed at 8 kHz record it (key ``sample_rate``); opening them
   for a config at 16 kHz is a DataError naming the file and both rates,
-  before training; for an 8 kHz config they open. A rate below 1000 Hz is
+  before training (and before evaluate.py's features, at 16 kHz); for an
+  8 kHz config they open. A rate below 1000 Hz is
   refused when packing. Rules out training 8 kHz clips as 16 kHz ones (the
   wrong speed, and nothing said so), and silently packing a mistyped rate
   (--sample_rate 7 gave clips of 56 samples)."""
@@ -734,9 +735,12 @@ def test_a_split_packed_at_another_rate_than_the_configs_is_refused(tmp_path):
   make_folder_tree(src, per_class=3)
   packing.pack_folder(src, out, clip_seconds=CLIP_S, sample_rate=8000, valid=0.34,
                       test=0.34, progress=False)
-  with pytest.raises(DataError, match=r"audio_train.npz: packed at 8000 Hz, but "
-                     r"config.sample_rate=16000; pack the recordings again at 16000 Hz"):
+  with pytest.raises(DataError, match=r"audio_train.npz: packed at 8000 Hz, but 16000 Hz is "
+                     r"asked for .*; pack the recordings again at 16000 Hz"):
     data.open_dataset(out, sample_rate=16000)
+  from samplernn_jax.evaluation import run as eval_run  # evaluate.py reads at 16 kHz too
+  with pytest.raises(DataError, match=r"packed at 8000 Hz, but 16000 Hz is asked for"):
+    eval_run.evaluate(out, str(tmp_path), out_dir=str(tmp_path / "eval"))
   dataset = data.open_dataset(out, sample_rate=8000)
   assert dataset.train.sample_rate == 8000 and dataset.train.clip_len == int(8000 * CLIP_S)
   assert data.open_dataset(out).train.num_clips == dataset.train.num_clips  # no rate asked

@@ -146,7 +146,7 @@ def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
 
 def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
                              model_config: str, per_class: int, seconds: float,
-                             seed: int) -> None:
+                             seed: int, sample_rate: int) -> None:
   """``baseline="random"``: makes sure ``samples_dir`` holds an untrained model's clips.
 
   Clips already there are used as they are; otherwise a freshly initialised
@@ -157,7 +157,7 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   if has_wavs:
     log(f"baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
-  names, splits = _load_real(data_dir, n_classes)
+  names, splits = _load_real(data_dir, n_classes, sample_rate)
   log(f"baseline random: sampling an untrained {model_config} model into {samples_dir}")
   # At the real recordings' class loudness, as sample.py plays a trained model's clips.
   class_rms = levels.class_rms(splits["train"].wav, splits["train"].sid, len(names))
@@ -174,15 +174,18 @@ def _manifest_steps(samples_dir: str) -> list:
     return [e.get("step") for e in json.load(f)]
 
 
-def _load_real(data_dir: str, n_classes: int | None):
+def _load_real(data_dir: str, n_classes: int | None, sample_rate: int | None = None):
   """Class names and the train, valid (or None) and test splits of ``data_dir``
   as train.py takes it (``datasets.open_dataset``: npz splits, class folders
-  packed once, or ``synthetic``, drawn afresh); the test split is required."""
-  if data_dir != "synthetic" and not os.path.isdir(datasets.locate(data_dir)):
-    raise EvalError(f"data_dir {data_dir}: {files.not_a_folder(datasets.locate(data_dir))} (expected a folder of "
-                    "npz splits or of class folders, or synthetic)")
+  packed once, or ``synthetic``, drawn afresh); the test split is required.
+  ``sample_rate``: the features' rate, which splits that record theirs must
+  have."""
+  located = datasets.locate(data_dir)
+  if data_dir != "synthetic" and not os.path.isdir(located):
+    raise EvalError(f"data_dir {data_dir}: {files.not_a_folder(located)} (expected a "
+                    "folder of npz splits or of class folders, or synthetic)")
   ds = datasets.open_dataset(data_dir, n_classes or 0, setting="data_dir",  # train required
-                             n_classes_setting="n_classes")
+                             n_classes_setting="n_classes", sample_rate=sample_rate)
   if ds.test is None:
     raise EvalError(f"data_dir {ds.data_dir}: missing the test split "
                     f"{splits_lib.split_path(ds.data_dir, 'test')} (the evaluation needs "
@@ -525,8 +528,9 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
     raise EvalError(f"samples_dir {samples_dir}: {files.not_a_folder(samples_dir)}")
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
-                             baseline_per_class, config.window_seconds, config.seeds[0])
-  names, splits = _load_real(data_dir, n_classes)
+                             baseline_per_class, config.window_seconds, config.seeds[0],
+                             config.features.sample_rate)
+  names, splits = _load_real(data_dir, n_classes, config.features.sample_rate)
   n = len(names)
   real_dir, has_class_file = _real_dir(data_dir, splits)
   clips, notes = samples_lib.read_samples(
