@@ -235,8 +235,7 @@ def validate(config) -> None:
     raise ValueError(f"config.frame_sizes={tuple(fs)} starts with {fs[0]} but "
                      f"config.frame_size={config.frame_size}: set frame_size to "
                      "the top tier's frame size")
-  if any(s < 1 for s in fs) or any(a % b for a, b in zip(fs, fs[1:])) or any(
-      a <= b for a, b in zip(fs, fs[1:])):
+  if any(s < 1 for s in fs) or any(a % b or a <= b for a, b in zip(fs, fs[1:])):
     raise ValueError(f"config.frame_sizes={fs}: expected decreasing positive sizes, "
                      "each a multiple of the next")
   if config.seq_len < 1 or config.seq_len % fs[0]:

@@ -257,14 +257,10 @@ def _step0_meta(config, n_classes: int, class_names: list[str], src: str) -> dic
           "imported_from": os.path.abspath(src)}
 
 
-def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
-  """Writes the original's parameters in ``src`` as step 0 of ``workdir``.
-
-  ``n_classes`` (when not 0) is the class count of the original's model; it
-  must agree with ``config.n_classes`` unless that is 0. Returns a summary:
-  the checkpoint folder and the number of parameter arrays and values.
-  """
-  if not os.path.isfile(src):  # the first thing a user gives: checked first
+def _check_import(src: str, config, workdir: str, n_classes: int) -> int:
+  """The class count of an import, once its file, workdir and counts are
+  checked (the file first: the first thing a user gives)."""
+  if not os.path.isfile(src):
     raise FileNotFoundError(f"src {src}: no such file")
   found = existing_checkpoints(workdir)
   if found:
@@ -280,6 +276,17 @@ def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
   if n < 1:
     raise ValueError("config.n_classes is 0: give the number of classes the original "
                      "model was trained with, n_classes (--n_classes N; 15 for DCASE 2016)")
+  return n
+
+
+def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
+  """Writes the original's parameters in ``src`` as step 0 of ``workdir``.
+
+  ``n_classes`` (when not 0) is the class count of the original's model; it
+  must agree with ``config.n_classes`` unless that is 0. Returns a summary:
+  the checkpoint folder and the number of parameter arrays and values.
+  """
+  n = _check_import(src, config, workdir, n_classes)
   config = config.copy_and_resolve_references()
   config.n_classes = n
   model = config_lib.build_model(config, n)
