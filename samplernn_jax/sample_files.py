@@ -429,19 +429,24 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
 
 def sample_untrained(config, class_names: Sequence[str], out_dir: str, per_class: int,
                      seconds: float, seed: int = 0, overwrite: bool = False,
-                     class_rms: Sequence[float | None] | None = None) -> list[str]:
+                     class_rms: Sequence[float | None] | None = None,
+                     paper_draw: bool = False) -> list[str]:
   """Clips of a freshly initialised model: the paper's 'random model' baseline.
 
-  With ``class_rms`` (from the real training split) the clips get the same
-  default level handling as a trained model's; without, the paper's min-max.
+  With ``class_rms`` (from the real training split) the clips are drawn as
+  sample.py draws a trained model's (level class, temperature 0.95: the
+  clips they are compared with); without it, or with ``paper_draw``, as the
+  paper drew every clip (level minmax, temperature 1.0).
   """
   model = config_lib.build_model(config, len(class_names))
   params = steps.init_params(model, jax.random.key(seed), config.seq_len)
   loaded = Loaded(model, params, config, list(class_names), 0,
                   None if class_rms is None else list(class_rms))
   req = make_request(class_names, None, per_class, None)
+  paper = paper_draw or class_rms is None
   return write_samples(loaded, out_dir, req, seconds, seed=seed, overwrite=overwrite,
-                       level="class" if class_rms is not None else levels.PAPER_LEVEL)
+                       level=levels.PAPER_LEVEL if paper else "class",
+                       temperature=1.0 if paper else DEFAULT_TEMPERATURE)
 
 
 def load_prime(path: str, rate: int, q_type: str, q_levels: int

@@ -1,7 +1,7 @@
 """Packs TUT Acoustic Scenes 2016 (DCASE 2016 task 1) into the paper's npz splits.
 
   python scripts/pack_dcase2016.py --src TUT-acoustic-scenes-2016-development \\
-      [--eval_src TUT-acoustic-scenes-2016-evaluation] --out datasets/dcase2016
+      [--eval_src TUT-acoustic-scenes-2016-evaluation] --out datasets
 
 Each 30 s binaural 44.1 kHz recording is averaged to mono, resampled to 16 kHz
 (polyphase) and cut into non-overlapping 8 s clips (the 6 s remainder is

@@ -16,7 +16,7 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from conftest import subprocess_env
+from conftest import load_config_file, subprocess_env
 from samplernn_jax import data as data_lib
 from samplernn_jax import sample_files
 
@@ -484,7 +484,10 @@ def test_random_baseline_run(dirs, tmp_path):
   on_disk = json.loads(open(os.path.join(out, "eval.json")).read())
   assert on_disk["baseline"] == "random" and on_disk == json.loads(json.dumps(res))
   assert 0 <= on_disk["f_real_on_generated"] <= 1
-  assert "Random-model baseline" in open(os.path.join(out, "report.html")).read()
+  report = open(os.path.join(out, "report.html")).read()
+  assert "Random-model baseline" in report
+  # the paper gives f_real of a random model (0.067) but no f_gen: not its trained model's
+  assert "paper, random model: 0.067" in report and "none for a random model" in report
   assert not any("step" in n for n in on_disk["notes"])  # step 0: no warning
   # The f_real checkpoint went to the default workdir, the rest to out_dir.
   assert os.path.isdir(os.path.join(samples, "eval", "f_real"))
@@ -516,6 +519,24 @@ def test_random_baseline_samples_an_untrained_model(dirs, tmp_path):
   assert {m["step"] for m in manifest} == {0}
   assert sorted({m["class"] for m in manifest}) == sorted(names)
   assert 0 <= res["f_real_on_generated"] <= 1
+
+
+def test_the_random_baseline_draws_as_sample_py_or_as_the_paper(tmp_path):
+  """An untrained model's clips are drawn as sample.py draws a trained
+  model's (level class, temperature 0.95: what they are compared with), or
+  with ``paper_draw`` as the paper drew every clip (minmax, 1.0), and
+  model.json says which. Rules out a "paper's 6.7 % row" drawn only the
+  first way, with no way to draw it the paper's."""
+  config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+  config.dim, config.n_rnn = 16, 1
+  records = {}
+  for paper in (False, True):
+    out = str(tmp_path / f"paper{paper}")
+    sample_files.sample_untrained(config, ["a", "b"], out, 1, 0.05, class_rms=[0.1, 0.2],
+                                  paper_draw=paper)
+    records[paper] = json.load(open(os.path.join(out, "model.json")))
+  assert (records[False]["level"], records[False]["temperature"]) == ("class", 0.95)
+  assert (records[True]["level"], records[True]["temperature"]) == ("minmax", 1.0)
 
 
 # ---------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
 
 def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
                              model_config: str, per_class: int, seconds: float,
-                             seed: int, sample_rate: int) -> None:
+                             seed: int, sample_rate: int, paper_draw: bool) -> None:
   """``baseline="random"``: makes sure ``samples_dir`` holds an untrained model's clips.
 
   Clips already there are used as they are; otherwise a freshly initialised
@@ -158,11 +158,14 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
     log(f"baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
   names, splits = _load_real(data_dir, n_classes, sample_rate)
-  log(f"baseline random: sampling an untrained {model_config} model into {samples_dir}")
+  log(f"baseline random: sampling an untrained {model_config} model into {samples_dir} "
+      + ("as the paper drew (minmax, T 1.0)" if paper_draw else "as sample.py draws "
+         "(class level, T 0.95)"))
   # At the real recordings' class loudness, as sample.py plays a trained model's clips.
   class_rms = levels.class_rms(splits["train"].wav, splits["train"].sid, len(names))
   sample_files.sample_untrained(config_lib.load_config_file(model_config), names,
-                                samples_dir, per_class, seconds, seed, class_rms=class_rms)
+                                samples_dir, per_class, seconds, seed, class_rms=class_rms,
+                                paper_draw=paper_draw)
 
 
 def _manifest_steps(samples_dir: str) -> list:
@@ -410,6 +413,9 @@ def _summary(results: dict, baseline) -> dict:
     summary["f_real_on_generated"] = (
         f"{_fmt_spread(sp['f_real_on_generated'])}; paper, random model: "
         f"{PAPER['f_real_on_random_model']:.3f}")
+    summary["f_gen_on_real_test"] = (
+        f"{_fmt_spread(sp['f_gen_on_real_test'])}; paper: none for a random model "
+        f"(its trained model's: {PAPER['f_gen_on_real_test']:.3f})")
   ch = results["chance"]
   summary["chance"] = (f"{ch['uniform']:.3f} (1 / classes); always the largest "
                        f"real test class: {ch['real_test_majority']:.3f}")
@@ -499,7 +505,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
              baseline: str | None = None, config: EvalConfig = EvalConfig(),
              n_classes: int | None = None, log: Callable[[str], None] = logging.info,
              baseline_config: str = os.path.join(datasets.REPO_ROOT, "configs", "default.py"),
-             baseline_per_class: int = 20) -> dict:
+             baseline_per_class: int = 20, baseline_paper_draw: bool = False) -> dict:
   """Runs the whole evaluation; returns what it writes to ``eval.json``.
 
   Args:
@@ -513,7 +519,10 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
       One workdir can serve several sample directories.
     out_dir: the outputs and the f_gen checkpoints; default ``<samples_dir>/eval``.
     overwrite: replace existing outputs (and mismatched checkpoints).
-    baseline: None, or "random" for an untrained model's clips.
+    baseline: None, or "random" for an untrained model's clips (generated
+      into an empty ``samples_dir`` from ``baseline_config``,
+      ``baseline_per_class`` a class, drawn as sample.py draws, or as the
+      paper drew with ``baseline_paper_draw``).
     config: windows, features, classifier settings and seeds.
     n_classes: default: the length of classes.json, else 1 + the largest label.
     log: progress lines (evaluate.py prints them; default: absl logging).
@@ -529,7 +538,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
                              baseline_per_class, config.window_seconds, config.seeds[0],
-                             config.features.sample_rate)
+                             config.features.sample_rate, baseline_paper_draw)
   names, splits = _load_real(data_dir, n_classes, config.features.sample_rate)
   n = len(names)
   real_dir, has_class_file = _real_dir(data_dir, splits)
