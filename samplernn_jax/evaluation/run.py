@@ -161,7 +161,8 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   log(f"baseline random: sampling an untrained {model_config} model into {samples_dir} "
       + ("as the paper drew (minmax, T 1.0)" if paper_draw else "as sample.py draws "
          "(class level, T 0.95)"))
-  # At the real recordings' class loudness, as sample.py plays a trained model's clips.
+  # At the real recordings' class loudness, as sample.py plays a trained model's
+  # clips (unless drawn as the paper drew: min-max).
   class_rms = levels.class_rms(splits["train"].wav, splits["train"].sid, len(names))
   sample_files.sample_untrained(config_lib.load_config_file(model_config), names,
                                 samples_dir, per_class, seconds, seed, class_rms=class_rms,
