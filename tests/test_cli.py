@@ -234,9 +234,14 @@ def test_a_config_error_keeps_its_traceback_when_asked_and_names_an_imported_fil
                          "line 3: SyntaxError"), line
   raises = tmp_path / "raises.py"
   raises.write_text(BAD_CONFIG_FILES["raises"][0])
+  wrong_type = tmp_path / "wrong_type.py"  # the error ml_collections wraps, traceback and all
+  wrong_type.write_text(BAD_CONFIG_FILES["wrong_type"][0])
   monkeypatch.setenv(cli.TRACEBACK_ENV, "1")
   with pytest.raises(ZeroDivisionError):
     train.main(["--config", str(raises), "--workdir", str(tmp_path / "run")])
+  # absl's IllegalFlagValueError, the trace embedded (not the one line: SystemExit)
+  with pytest.raises(Exception, match="Could not override field 'dim'"):
+    train.main(["--config", str(wrong_type), "--workdir", str(tmp_path / "run")])
 
 
 def test_import_theano_params_checks_its_config_file_as_train_py(tmp_path):
