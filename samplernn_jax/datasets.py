@@ -128,8 +128,8 @@ def resolve_data_dir(data_dir: str, setting: str = "data_dir",
                     "audio_train.npz (and audio_valid.npz, audio_test.npz)")
   data_dir = locate(data_dir)
   if not os.path.isdir(data_dir):
-    raise DataError(f"{setting}={data_dir!r}: {files.not_a_folder(data_dir)} (expected one holding "
-                    "audio_train.npz or class folders of recordings, e.g. data/default; "
+    raise DataError(f"{setting}={data_dir!r}: {files.not_a_folder(data_dir)} (expected one "
+                    "holding audio_train.npz or class folders of recordings, e.g. data/default; "
                     "or synthetic; DCASE 2016: scripts/pack_dcase2016.py packs it)")
   if not os.path.isfile(split_path(data_dir, "train")) and _has_class_folders(data_dir):
     check_made_rate(f"{setting}={data_dir} (class folders, packed on first use)", sample_rate)

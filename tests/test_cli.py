@@ -182,7 +182,8 @@ def test_train_py_names_its_workdir_after_the_config(tmp_path):
 BAD_CONFIG_FILES = {
     "syntax": ("def get_config(:\n  pass\n", " line 1: SyntaxError: invalid syntax"),
     "import": ("import no_such_module_here\n", " line 1: ModuleNotFoundError: No module named"),
-    "raises": ("def get_config():\n  return 1 / 0\n", " line 2: ZeroDivisionError: division by zero"),
+    "raises": ("def get_config():\n  return 1 / 0\n",
+               " line 2: ZeroDivisionError: division by zero"),
     "wrong_type": ("from samplernn_jax.config import base_config\n\ndef get_config():\n"
                    "  c = base_config()\n  c.dim = 'big'\n  return c\n",
                    " line 5: TypeError: Could not override field 'dim'"),

@@ -77,9 +77,10 @@ def test_class_targets_of_one_hot_rows_and_mixes():
   weights summing to 1 or not. A checkpoint without levels, or a class
   without training clips, or a clip all of whose classes have silent ones
   (level 0: it would be played as silence; a mix with a louder class is
-  not), is refused with a message naming the level and the class. Rules out taking the first class's level for every clip, a
-  weighted sum not divided by the weights' total (the same for weights
-  summing to 1), and writing all-zero clips without a word."""
+  not), is refused with a message naming the level and the class. Rules
+  out taking the first class's level for every clip, a weighted sum not
+  divided by the weights' total (the same for weights summing to 1), and
+  writing all-zero clips without a word."""
   lv = [0.01, 0.04, None]
   vecs = np.array([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0], [1, 3, 0]], np.float32)
   np.testing.assert_allclose(levels.clip_targets(vecs, lv), [0.01, 0.04, 0.025, 0.0325])
