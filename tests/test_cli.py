@@ -208,8 +208,9 @@ def test_a_config_files_own_mistake_is_one_error_line_naming_its_line(tmp_path, 
   text, want = BAD_CONFIG_FILES[case]
   path = tmp_path / f"{case}.py"
   path.write_text(text)
+  given = ["--config", str(path)] if case != "raises" else [f"--config={path}"]  # both forms
   with pytest.raises(SystemExit) as e:
-    train.main(["--config", str(path), "--workdir", str(tmp_path / "run")])
+    train.main([*given, "--workdir", str(tmp_path / "run")])
   err = capsys.readouterr().err
   lines = [l for l in err.splitlines() if l.strip()]
   assert e.value.code == 2 and len(lines) == 1, err[-3000:]
