@@ -195,8 +195,34 @@ BAD_CONFIG_FILES = {
 }
 
 
+def run_train_py(args, traceback=False):
+  """train.py in a child process (sample.py, loaded into this worker by other
+  tests, defines --workdir too: the two cannot share absl's flags)."""
+  env = subprocess_env()
+  env[cli.TRACEBACK_ENV] = "1" if traceback else ""
+  return subprocess.run([sys.executable, "train.py", *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def bad_config_runs(tmp_path_factory):
+  """case -> (config path, workdir, returncode, stderr) of train.py given each
+  of BAD_CONFIG_FILES, two at a time (one with --config=FILE, the rest with
+  --config FILE: both forms)."""
+  root = tmp_path_factory.mktemp("bad_configs")
+
+  def run(case):
+    path = root / f"{case}.py"
+    path.write_text(BAD_CONFIG_FILES[case][0])
+    given = [f"--config={path}"] if case == "raises" else ["--config", str(path)]
+    p = run_train_py([*given, "--workdir", str(root / f"run_{case}")])
+    return case, (path, root / f"run_{case}", p.returncode, p.stderr)
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    return dict(pool.map(run, sorted(BAD_CONFIG_FILES)))
+
+
 @pytest.mark.parametrize("case", sorted(BAD_CONFIG_FILES))
-def test_a_config_files_own_mistake_is_one_error_line_naming_its_line(tmp_path, capsys, case):
+def test_a_config_files_own_mistake_is_one_error_line_naming_its_line(bad_config_runs, case):
   """A --config file with a syntax error, a failed import, an exception in
   get_config(), a value of the wrong type, or a get_config() returning a
   dict or a ConfigDict of its own instead of base_config() changed: one
@@ -204,46 +230,34 @@ def test_a_config_files_own_mistake_is_one_error_line_naming_its_line(tmp_path, 
   before any work. Rules out the tracebacks these gave (ml_collections'
   wrapped ones embedding a second traceback, and an AttributeError from
   deep inside config.py for the dicts)."""
-  import train
-  text, want = BAD_CONFIG_FILES[case]
-  path = tmp_path / f"{case}.py"
-  path.write_text(text)
-  given = ["--config", str(path)] if case != "raises" else [f"--config={path}"]  # both forms
-  with pytest.raises(SystemExit) as e:
-    train.main([*given, "--workdir", str(tmp_path / "run")])
-  err = capsys.readouterr().err
+  path, workdir, rc, err = bad_config_runs[case]
   lines = [l for l in err.splitlines() if l.strip()]
-  assert e.value.code == 2 and len(lines) == 1, err[-3000:]
-  assert lines[0].startswith(f"error: --config {path}{want}"), lines[0]
-  assert not (tmp_path / "run").exists()
+  assert rc == 2 and len(lines) == 1, err[-3000:]
+  assert lines[0].startswith(f"error: --config {path}{BAD_CONFIG_FILES[case][1]}"), lines[0]
+  assert not workdir.exists()
 
 
-def test_a_config_error_keeps_its_traceback_when_asked_and_names_an_imported_file(
-    tmp_path, capsys, monkeypatch):
+def test_a_config_error_keeps_its_traceback_when_asked_and_names_an_imported_file(tmp_path):
   """A syntax error in a module the --config file imports is named with
   that module (its line is not the config file's); with SAMPLERNN_TRACEBACK
-  set, a config file's exception propagates with its traceback instead of
-  the one line. Rules out a line number pinned on the wrong file, and the
-  traceback switch that the README promises ignored for config files."""
-  import train
+  set, a config file's exception, and the one ml_collections wraps with its
+  trace, propagate as tracebacks instead of the one line. Rules out a line
+  number pinned on the wrong file, and the traceback switch that the README
+  promises ignored for config files."""
   (tmp_path / "broken_helper.py").write_text("x = 1\n\ny = (\n")
   cfg = tmp_path / "uses_helper.py"
   cfg.write_text("import sys\nsys.path.insert(0, %r)\nimport broken_helper\n" % str(tmp_path))
-  with pytest.raises(SystemExit):
-    train.main(["--config", str(cfg), "--workdir", str(tmp_path / "run")])
-  line = capsys.readouterr().err.strip()
-  assert line.startswith(f"error: --config {cfg} (importing {tmp_path / 'broken_helper.py'}) "
-                         "line 3: SyntaxError"), line
-  raises = tmp_path / "raises.py"
-  raises.write_text(BAD_CONFIG_FILES["raises"][0])
-  wrong_type = tmp_path / "wrong_type.py"  # the error ml_collections wraps, traceback and all
-  wrong_type.write_text(BAD_CONFIG_FILES["wrong_type"][0])
-  monkeypatch.setenv(cli.TRACEBACK_ENV, "1")
-  with pytest.raises(ZeroDivisionError):
-    train.main(["--config", str(raises), "--workdir", str(tmp_path / "run")])
-  # absl's IllegalFlagValueError, the trace embedded (not the one line: SystemExit)
-  with pytest.raises(Exception, match="Could not override field 'dim'"):
-    train.main(["--config", str(wrong_type), "--workdir", str(tmp_path / "run")])
+  p = run_train_py(["--config", str(cfg), "--workdir", str(tmp_path / "run")])
+  line = p.stderr.strip()
+  assert p.returncode == 2 and line.startswith(
+      f"error: --config {cfg} (importing {tmp_path / 'broken_helper.py'}) line 3: SyntaxError"), line
+  for case, raised in (("raises", "ZeroDivisionError: division by zero"),
+                       ("wrong_type", "Could not override field 'dim'")):
+    path = tmp_path / f"{case}.py"
+    path.write_text(BAD_CONFIG_FILES[case][0])
+    p = run_train_py(["--config", str(path), "--workdir", str(tmp_path / "run")], traceback=True)
+    assert p.returncode == 1 and "Traceback (most recent call last)" in p.stderr, p.stderr[-3000:]
+    assert raised in p.stderr and not p.stderr.startswith("error:")
 
 
 def test_import_theano_params_checks_its_config_file_as_train_py(tmp_path):
