@@ -145,19 +145,20 @@ def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
 
 
 def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
-                             model_config: str, per_class: int, seconds: float,
-                             seed: int, sample_rate: int, paper_draw: bool) -> None:
+                             model_config: str, per_class: int, paper_draw: bool,
+                             config: EvalConfig) -> None:
   """``baseline="random"``: makes sure ``samples_dir`` holds an untrained model's clips.
 
   Clips already there are used as they are; otherwise a freshly initialised
-  model of ``model_config`` (a configs/*.py file) is sampled into it.
+  model of ``model_config`` (a configs/*.py file) is sampled into it: clips
+  of the classifier's window, with the first classifier seed.
   """
   has_wavs = os.path.isdir(samples_dir) and any(
       f.lower().endswith(".wav") for f in os.listdir(samples_dir))
   if has_wavs:
     log(f"baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
-  names, splits = _load_real(data_dir, n_classes, sample_rate)
+  names, splits = _load_real(data_dir, n_classes, config.features.sample_rate)
   log(f"baseline random: sampling an untrained {model_config} model into {samples_dir} "
       + ("as the paper drew (minmax, T 1.0)" if paper_draw else "as sample.py draws "
          "(class level, T 0.95)"))
@@ -165,8 +166,8 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   # clips (unless drawn as the paper drew: min-max).
   class_rms = levels.class_rms(splits["train"].wav, splits["train"].sid, len(names))
   sample_files.sample_untrained(config_lib.load_config_file(model_config), names,
-                                samples_dir, per_class, seconds, seed, class_rms=class_rms,
-                                paper_draw=paper_draw)
+                                samples_dir, per_class, config.window_seconds,
+                                config.seeds[0], class_rms=class_rms, paper_draw=paper_draw)
 
 
 def _manifest_steps(samples_dir: str) -> list:
@@ -213,6 +214,16 @@ def _frechet_or_none(a, b, what, notes):
       notes.append(note)
     return None
   return frechet_lib.frechet_of_sets(a, b)
+
+
+def _check_start(samples_dir: str, out_dir: str, overwrite: bool, baseline) -> None:
+  """The refusals before any work: an unknown baseline, outputs already in
+  ``out_dir``, a missing ``samples_dir`` (before the real data is packed)."""
+  if baseline not in (None, "random"):
+    raise EvalError(f"baseline {baseline!r}: expected 'random'")
+  _check_outputs_free(out_dir, overwrite)
+  if baseline is None and not os.path.isdir(samples_dir):
+    raise EvalError(f"samples_dir {samples_dir}: {files.not_a_folder(samples_dir)}")
 
 
 def _check_outputs_free(out_dir: str, overwrite: bool) -> None:
@@ -529,17 +540,12 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
     log: progress lines (evaluate.py prints them; default: absl logging).
   """
   config.validate()
-  if baseline not in (None, "random"):
-    raise EvalError(f"baseline {baseline!r}: expected 'random'")
   workdir = workdir or os.path.join(samples_dir, "eval")
   out_dir = out_dir or os.path.join(samples_dir, "eval")  # not workdir: it may be shared
-  _check_outputs_free(out_dir, overwrite)
-  if baseline is None and not os.path.isdir(samples_dir):  # before the real data is packed
-    raise EvalError(f"samples_dir {samples_dir}: {files.not_a_folder(samples_dir)}")
+  _check_start(samples_dir, out_dir, overwrite, baseline)
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
-                             baseline_per_class, config.window_seconds, config.seeds[0],
-                             config.features.sample_rate, baseline_paper_draw)
+                             baseline_per_class, baseline_paper_draw, config)
   names, splits = _load_real(data_dir, n_classes, config.features.sample_rate)
   n = len(names)
   real_dir, has_class_file = _real_dir(data_dir, splits)
