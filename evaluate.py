@@ -16,6 +16,7 @@ import os
 from absl import app, flags
 
 from samplernn_jax import cli
+from samplernn_jax.errors import EvalError
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import run
 
@@ -81,7 +82,30 @@ def eval_config() -> run.EvalConfig:
           batch_size=_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value))
 
 
+# The library's names of the settings its errors start with
+# (run.EvalConfig.validate, the samples folder's checks) -> this script's flags.
+FLAG_OF = {"samples_dir": "--samples", "window_seconds": "--window_seconds",
+           "seeds": "--seeds", "classifier.epochs": "--epochs",
+           "classifier.batch_size": "--batch_size", "classifier.embed_dim": "--embed_dim",
+           "classifier.channels": "--channels",
+           "classifier.learning_rate": "--learning_rate", "baseline": "--baseline"}
+
+
+def flag_named(message: str) -> str:
+  """An error message that starts with a library setting's name, with the
+  flag that sets it instead ("classifier.epochs 0: ..." -> "--epochs 0: ...")."""
+  name, sep, rest = message.partition(" ")
+  return f"{FLAG_OF[name]} {rest}" if sep and name in FLAG_OF else message
+
+
 def _run():
+  try:
+    _evaluate()
+  except EvalError as e:
+    raise EvalError(flag_named(str(e))) from e
+
+
+def _evaluate():
   run.evaluate(_DATA_DIR.value, _SAMPLES.value, workdir=_WORKDIR.value,
                out_dir=_OUT_DIR.value, overwrite=_OVERWRITE.value,
                baseline=_BASELINE.value, config=eval_config(),

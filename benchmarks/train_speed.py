@@ -27,8 +27,8 @@ peak_memory_bytes (device memory on GPU; process RSS on CPU; the process's
 peak so far, so a row after a larger one shows the larger one's),
 temp_bytes (the compiled step's scratch memory by XLA's buffer assignment:
 the row's own), train_bits (the mean cost of the warm-up and timed steps, all
-on one batch from the same start: the forms of a setting agree to rounding)
-and nonfinite_step (-1, or the first step whose loss or gradient was not
+on one batch from the same start: the forms of a setting agree to rounding;
+null when every step was non-finite) and nonfinite_step (-1, or the first step whose loss or gradient was not
 finite), date. A setting that raises gives a row with its ``error`` instead;
 the others still run, and the script exits 1 at the end.
 With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run.
@@ -167,7 +167,9 @@ def measure(config, n_classes, n_steps, baseline, profile="", form=None):
       # The timed steps' own cost and finiteness: rows of one setting's forms
       # start from the same parameters and batch, so a kernel that computes
       # the wrong thing shows here, not only in its speed.
-      "train_bits": float(state.bits_sum / state.bits_count),
+      # None when every timed step was non-finite (skipped, so none counted).
+      "train_bits": (float(state.bits_sum / state.bits_count)
+                     if float(state.bits_count) > 0 else None),
       "nonfinite_step": int(state.nonfinite_step),
   }
   if baseline:

@@ -461,7 +461,16 @@ def test_bad_inputs_give_clear_errors(dirs, make_bad):
 
 
 def test_bad_flags(dirs):
+  """Bad settings are refused by name: in the library by the setting's name,
+  in evaluate.py by the flag's (rules out evaluate.py saying
+  ``classifier.epochs`` or ``samples_dir``, names a user never typed, or a
+  translation table naming a flag evaluate.py does not define)."""
   data, samples = dirs
+  with open(os.path.join(REPO, "evaluate.py")) as f:
+    source = f.read()
+  defined = set(re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', source))
+  table = re.search(r"FLAG_OF = \{(.*?)\}", source, re.S).group(1)
+  assert {m[2:] for m in re.findall(r'"(--\w+)"', table)} <= defined
   short = run_lib.EvalConfig(window_seconds=0.01)
   with pytest.raises(samples_lib.EvalError, match=r"^window_seconds 0.01: .*1024"):
     run_lib.evaluate(data, samples, config=short)
@@ -471,6 +480,11 @@ def test_bad_flags(dirs):
   assert r.returncode == 2, r.stderr
   errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
   assert errors == ["error: --channels '8,x': expected comma-separated ints"], r.stderr
+  # The library's errors name its settings (classifier.epochs, samples_dir);
+  # evaluate.py's say the flag a user typed instead.
+  r = run_evaluate("--data_dir", data, "--samples", samples + "_typo", "--epochs", "0")
+  errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+  assert r.returncode == 2 and errors == ["error: --epochs 0: must be >= 1"], r.stderr
   # a missing required flag is absl's flags.Error, the path test_cli.py's
   # unknown flag takes through cli.parse_flags
 
