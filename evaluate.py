@@ -88,7 +88,8 @@ FLAG_OF = {"samples_dir": "--samples", "window_seconds": "--window_seconds",
            "seeds": "--seeds", "classifier.epochs": "--epochs",
            "classifier.batch_size": "--batch_size", "classifier.embed_dim": "--embed_dim",
            "classifier.channels": "--channels",
-           "classifier.learning_rate": "--learning_rate", "baseline": "--baseline"}
+           "classifier.learning_rate": "--learning_rate", "baseline": "--baseline",
+           "baseline_config": "--baseline_config"}
 
 
 def flag_named(message: str) -> str:

@@ -15,7 +15,9 @@ Importing the package imports nothing else; take the modules you need:
 
 A second of a class from the bundled demo model, as numpy, run from the
 repository root (to the bit the clip ``sample.py --demo --classes rain
---per_class 1 --seconds 1`` writes, without the files)::
+--per_class 1 --seconds 1`` writes, without the files). The demo checkpoint,
+configs/ and the bundled data belong to the checkout, which installs the
+package editable (``pip install -e .``); a wheel holds the library only::
 
   import jax
   from samplernn_jax import levels, sample_files, sampling

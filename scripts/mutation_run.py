@@ -608,6 +608,8 @@ MUTANTS = {
                               'else "no such folder"', 'return "no such folder"'),
     "batched_split_unchecked": ("batches", "    check_split(split, n_classes)\n", ""),
     "evaluated_split_unchecked": ("cost", "    splits.check_split(split, self.model.n_classes)\n", ""),
+    "baseline_config_checked_late": ("evaluation/run", '  if (baseline == "random" and not _has_wavs(samples_dir)\n',
+                                     '  if (False and not _has_wavs(samples_dir)\n'),
     "n_classes_from_the_meta_only": ("checkpoint", 'n = int(meta.get("n_classes") or config.n_classes)',
                                      'n = int(meta["n_classes"])'),
 }

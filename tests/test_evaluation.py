@@ -535,6 +535,24 @@ def test_random_baseline_samples_an_untrained_model(dirs, tmp_path):
   assert 0 <= res["f_real_on_generated"] <= 1
 
 
+def test_a_missing_baseline_config_is_named_before_the_data_is_read(tmp_path):
+  """The random baseline's model config is checked at the start, where its
+  clips are still to be made: rules out the check left to the sampling (a
+  wheel install has no configs/default.py, and the error came after the real
+  data was read, which for class folders means packed) and a check that also
+  refuses a folder of clips already made (they need no config)."""
+  samples, missing = tmp_path / "untrained", str(tmp_path / "no_such.py")
+  with pytest.raises(samples_lib.EvalError, match=r"^baseline_config .*no_such\.py: no such config"):
+    run_lib.evaluate(str(tmp_path / "no_data"), str(samples), baseline="random",
+                     baseline_config=missing, log=lambda s: None)
+  assert not samples.exists()
+  samples.mkdir()
+  sf.write(str(samples / "x_000.wav"), np.zeros(100, np.float32), 16000)
+  with pytest.raises(samples_lib.EvalError, match="^data_dir .*no_data"):  # on to the data
+    run_lib.evaluate(str(tmp_path / "no_data"), str(samples), baseline="random",
+                     baseline_config=missing, log=lambda s: None)
+
+
 def test_the_random_baseline_draws_as_sample_py_or_as_the_paper(tmp_path):
   """An untrained model's clips are drawn as sample.py draws a trained
   model's (level class, temperature 0.95: what they are compared with), or

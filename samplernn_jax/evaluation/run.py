@@ -153,9 +153,7 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   model of ``model_config`` (a configs/*.py file) is sampled into it: clips
   of the classifier's window, with the first classifier seed.
   """
-  has_wavs = os.path.isdir(samples_dir) and any(
-      f.lower().endswith(".wav") for f in os.listdir(samples_dir))
-  if has_wavs:
+  if _has_wavs(samples_dir):
     log(f"baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
   names, splits = _load_real(data_dir, n_classes, config.features.sample_rate)
@@ -168,6 +166,11 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   sample_files.sample_untrained(config_lib.load_config_file(model_config), names,
                                 samples_dir, per_class, config.window_seconds,
                                 config.seeds[0], class_rms=class_rms, paper_draw=paper_draw)
+
+
+def _has_wavs(samples_dir: str) -> bool:
+  return os.path.isdir(samples_dir) and any(
+      f.lower().endswith(".wav") for f in os.listdir(samples_dir))
 
 
 def _manifest_steps(samples_dir: str) -> list:
@@ -216,11 +219,20 @@ def _frechet_or_none(a, b, what, notes):
   return frechet_lib.frechet_of_sets(a, b)
 
 
-def _check_start(samples_dir: str, out_dir: str, overwrite: bool, baseline) -> None:
+def _check_start(samples_dir: str, out_dir: str, overwrite: bool, baseline,
+                 baseline_config: str) -> None:
   """The refusals before any work: an unknown baseline, outputs already in
-  ``out_dir``, a missing ``samples_dir`` (before the real data is packed)."""
+  ``out_dir``, a missing ``samples_dir`` (before the real data is packed), a
+  missing ``baseline_config`` where the random baseline's clips are to be made
+  (the default is the repository's configs/default.py, which an installed
+  wheel lacks)."""
   if baseline not in (None, "random"):
     raise EvalError(f"baseline {baseline!r}: expected 'random'")
+  if (baseline == "random" and not _has_wavs(samples_dir)
+      and not os.path.isfile(baseline_config)):
+    raise EvalError(f"baseline_config {baseline_config}: no such config file (the "
+                    "model whose untrained clips the random baseline evaluates: "
+                    "a configs/*.py file of the repository)")
   _check_outputs_free(out_dir, overwrite)
   if baseline is None and not os.path.isdir(samples_dir):
     raise EvalError(f"samples_dir {samples_dir}: {files.not_a_folder(samples_dir)}")
@@ -542,7 +554,7 @@ def evaluate(data_dir: str, samples_dir: str, workdir: str | None = None,
   config.validate()
   workdir = workdir or os.path.join(samples_dir, "eval")
   out_dir = out_dir or os.path.join(samples_dir, "eval")  # not workdir: it may be shared
-  _check_start(samples_dir, out_dir, overwrite, baseline)
+  _check_start(samples_dir, out_dir, overwrite, baseline, baseline_config)
   if baseline == "random":
     _random_baseline_samples(samples_dir, log, data_dir, n_classes, baseline_config,
                              baseline_per_class, baseline_paper_draw, config)
