@@ -2,13 +2,18 @@
 
 One checkpoint per module: ``train.py --config configs/tiny.py`` for 4 steps
 at dim 16 on the synthetic data (classes tone, rumble, chirp, clicks). Then
-sample.py runs as a user runs it (a subprocess): the WAVs and manifest.json
+sample.py runs with a user's flags, through its ``main`` in this process
+(the script's flag parsing and error lines, without a start-up per run) or
+as a subprocess where the script itself is the point (the default run,
+signals in a stream, two refusals): the WAVs and manifest.json
 it writes, class selection by name and index, mixes, priming, streaming
 (including Ctrl-C in the middle of a stream), and every refused input: exit
 code 2, one clear message, and the files already in the output folder left
 byte for byte as they were.
 """
+import contextlib
 import errno
+import io
 import json
 import os
 import re
@@ -35,10 +40,24 @@ PEAK = 0.475
 WAV_HEADER = 80  # bytes before the data of soundfile's float WAV (measured)
 
 
-def run_sample(*args, timeout=240):
-  return subprocess.run([sys.executable, "sample.py", "--no_progress", *map(str, args)],
-                        cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
-                        timeout=timeout)
+def run_sample(*args, child=False, timeout=240):
+  """sample.py with these flags, as a CompletedProcess (returncode, stdout,
+  stderr). In this process by default: sample.py's ``main``, the same
+  absl_main, flag parsing and error lines as the script, without a Python
+  start-up per run, and the sampler compiled once per worker. ``child``: as
+  a subprocess, which also runs the script's own ``app.run`` wiring."""
+  argv = ["--no_progress", *map(str, args)]
+  if child:
+    return subprocess.run([sys.executable, "sample.py", *argv], cwd=REPO,
+                          env=subprocess_env(), capture_output=True, text=True,
+                          timeout=timeout)
+  out, err, code = io.StringIO(), io.StringIO(), 0
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    try:
+      load_sample_py().main(argv)
+    except SystemExit as e:
+      code = e.code or 0
+  return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def ok(proc):
@@ -108,7 +127,7 @@ def test_default_run_writes_clips_and_manifest(workdir):
   class's training clips, as recorded in the checkpoint (rules out the
   paper's min-max, and one level for every class)."""
   proc = ok(run_sample("--workdir", workdir, "--per_class", 2, "--seconds", 0.25,
-                       "--seed", 3, "--temperature", 0.9))
+                       "--seed", 3, "--temperature", 0.9, child=True))
   out = os.path.join(workdir, "samples", str(STEP))  # the default --out
   assert out in proc.stdout
   files = [f"{c}_{i:03d}.wav" for c in CLASSES for i in range(2)]
@@ -816,7 +835,7 @@ def test_bad_input_exits_2_and_leaves_files(workdir, filled, tmp_path, capsys, c
 def test_infinite_seconds_refused(workdir, tmp_path):
   """--seconds inf passes the 'positive' check; it must not crash later."""
   out = tmp_path / "o"
-  proc = run_sample("--workdir", workdir, "--out", out, "--seconds", "inf")
+  proc = run_sample("--workdir", workdir, "--out", out, "--seconds", "inf", child=True)
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
   assert "error: seconds=inf" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
   assert not out.exists() or os.listdir(out) == []
@@ -826,7 +845,7 @@ def test_missing_checkpoint(filled, tmp_path):
   empty = tmp_path / "empty_run"
   empty.mkdir()
   before = snapshot(filled)
-  proc = run_sample("--workdir", empty, "--out", filled, "--seconds", 0.1)
+  proc = run_sample("--workdir", empty, "--out", filled, "--seconds", 0.1, child=True)
   assert proc.returncode == 2, proc.stderr[-3000:]
   assert "no checkpoint" in proc.stderr and str(empty) in proc.stderr, proc.stderr
   assert "Traceback" not in proc.stderr
