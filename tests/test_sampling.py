@@ -137,7 +137,7 @@ def test_prepare_keeps_the_function(variant, name):
   if model.sample_input == "embedding":
     assert fast_model.sample_input == "one_hot"
     assert "embedding" not in fast_params["sample_tier"]
-  x = jnp.asarray(real_sequence(64, 2))
+  x = jnp.asarray(real_sequence(N, 2))  # N: the forward compiled once for the tests below
   ref = forward_logits(model, params, x, jnp.asarray(CLASS_VECS))
   got = forward_logits(fast_model, fast_params, x, jnp.asarray(CLASS_VECS))
   scale = float(jnp.abs(ref).max())
