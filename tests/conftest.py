@@ -4,6 +4,7 @@ Everything runs on CPU with tiny models (dim 16-32 mostly, chunks of 64
 samples) so that the whole suite takes about 11-13 minutes on 2 cores.
 """
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -249,6 +250,66 @@ def subprocess_env(devices=None):
   if devices:
     env["XLA_FLAGS"] += f" --xla_force_host_platform_device_count={devices}"
   return env
+
+
+# Runs entry points one after another in a single child Python, each as
+# ``python SCRIPT ARGS`` would (runpy as __main__, its folder first on
+# sys.path, the real app.run), for tests of refusals that come before any
+# work: one interpreter and one JAX import instead of one per script. Between
+# scripts it deletes the absl flags each defined and forgets the repository
+# modules (not the package) it imported, so the next defines its own.
+SCRIPTS_CHILD = r"""
+import io, json, os, runpy, signal, sys, traceback
+from absl import app, flags, logging
+app.define_help_flags()  # absl's own flags, defined once before the first script
+repo, rows = os.getcwd(), []
+for argv, env, cwd in json.loads(sys.argv[1]):
+  print("running", argv, file=sys.stderr, flush=True)  # the one an alarm stopped
+  signal.alarm(120)  # a refusal that does not come: a script at work (SIGALRM ends the child)
+  flags.FLAGS.unparse_flags()
+  flags_before, modules_before, path_before = set(flags.FLAGS), set(sys.modules), list(sys.path)
+  environ_before = dict(os.environ)
+  os.environ.update(env)
+  os.chdir(cwd or repo)
+  sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
+  sys.argv, out, err, code = list(argv), io.StringIO(), io.StringIO(), 0
+  streams, (sys.stdout, sys.stderr) = (sys.stdout, sys.stderr), (out, err)
+  try:
+    runpy.run_path(argv[0], run_name="__main__")
+  except SystemExit as e:
+    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+  except BaseException:
+    traceback.print_exc(file=err)  # as an uncaught exception of the script
+    code = 1
+  finally:
+    sys.stdout, sys.stderr = streams
+    signal.alarm(0)
+  for name in set(flags.FLAGS) - flags_before:
+    delattr(flags.FLAGS, name)
+  for name in set(sys.modules) - modules_before:
+    path = getattr(sys.modules[name], "__file__", None) or ""
+    if path.startswith(repo) and not name.startswith("samplernn_jax"):
+      del sys.modules[name]
+  sys.path[:] = path_before
+  os.environ.clear()
+  os.environ.update(environ_before)
+  rows.append([code, out.getvalue(), err.getvalue()])
+print(json.dumps(rows))
+"""
+
+
+def run_scripts(runs, timeout=600):
+  """CompletedProcess-like (returncode, stdout, stderr) of each ``(argv, env,
+  cwd)`` of ``runs``, run in one child (SCRIPTS_CHILD); argv[0] is a script
+  path (relative to the repository, or to ``cwd`` when given), env (a dict
+  added to the environment) and cwd may be None."""
+  runs = [(list(map(str, argv)), env or {}, str(cwd) if cwd else None)
+          for argv, env, cwd in runs]
+  p = subprocess.run([sys.executable, "-c", SCRIPTS_CHILD, json.dumps(runs)], cwd=REPO,
+                     env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+  assert p.returncode == 0, f"the scripts' child ended with {p.returncode}:\n{p.stderr[-3000:]}"
+  rows = json.loads(p.stdout.strip().splitlines()[-1])
+  return [subprocess.CompletedProcess(argv, *row) for (argv, _, _), row in zip(runs, rows)]
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 Each script parses absl flags through ``cli.parse_flags`` and runs through
 ``cli.absl_main``: an unknown flag and a stray positional argument are each
 one ``error: ...`` line on stderr and exit code 2, never a traceback or
-absl's usage dump. Each script runs as a user runs it (a subprocess) with an
-unknown flag, its required flags given; the stray argument (the same
+absl's usage dump. Each script runs as a user runs it (``python SCRIPT
+ARGS``, its own ``app.run``; all in one child process, conftest.run_scripts)
+with an unknown flag, its required flags given; the stray argument (the same
 ``cli.absl_main`` code everywhere) runs through train.py, and every other
 script's call of it is read from its source. Nothing is trained or read:
 the refusals come before any work.
 """
-import concurrent.futures
 import glob
 import os
 import re
@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, load_config_file, subprocess_env
+from conftest import REPO, load_config_file, run_scripts, subprocess_env
 from samplernn_jax import cli
 from samplernn_jax import config as config_lib
 
@@ -59,15 +59,10 @@ KEYS = [(s, c) for s in SCRIPTS for c in CASES
 
 @pytest.fixture(scope="module")
 def results():
-  """(script, case) -> (returncode, stderr), two scripts at a time."""
-  def run(key):
-    script, case = key
-    args = SCRIPTS[script] + CASES[case][0]
-    p = subprocess.run([sys.executable, script, *args], cwd=REPO, env=subprocess_env(),
-                       capture_output=True, text=True, timeout=300)
-    return p.returncode, p.stderr
-  with concurrent.futures.ThreadPoolExecutor(2) as pool:
-    return dict(zip(KEYS, pool.map(run, KEYS)))
+  """(script, case) -> (returncode, stderr), every script run in one child
+  (conftest.run_scripts: each as ``python SCRIPT ARGS`` runs it)."""
+  runs = [([script, *SCRIPTS[script], *CASES[case][0]], None, None) for script, case in KEYS]
+  return {key: (p.returncode, p.stderr) for key, p in zip(KEYS, run_scripts(runs))}
 
 
 @pytest.mark.parametrize("script, case", KEYS)
@@ -195,30 +190,29 @@ BAD_CONFIG_FILES = {
 }
 
 
-def run_train_py(args, traceback=False):
-  """train.py in a child process (sample.py, loaded into this worker by other
-  tests, defines --workdir too: the two cannot share absl's flags)."""
-  env = subprocess_env()
-  env[cli.TRACEBACK_ENV] = "1" if traceback else ""
-  return subprocess.run([sys.executable, "train.py", *args], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=300)
+def train_py_runs(runs):
+  """train.py given each (args, traceback) of ``runs``, in one child
+  (conftest.run_scripts; not in this worker: sample.py, loaded here by other
+  tests, defines --workdir too, and absl's flags are process-global);
+  ``traceback``: with SAMPLERNN_TRACEBACK=1, else with it empty."""
+  return run_scripts([(["train.py", *args], {cli.TRACEBACK_ENV: "1" if tb else ""}, None)
+                      for args, tb in runs])
 
 
 @pytest.fixture(scope="module")
 def bad_config_runs(tmp_path_factory):
   """case -> (config path, workdir, returncode, stderr) of train.py given each
-  of BAD_CONFIG_FILES, two at a time (one with --config=FILE, the rest with
-  --config FILE: both forms)."""
+  of BAD_CONFIG_FILES (one with --config=FILE, the rest with --config FILE:
+  both forms)."""
   root = tmp_path_factory.mktemp("bad_configs")
-
-  def run(case):
+  runs = []
+  for case in sorted(BAD_CONFIG_FILES):
     path = root / f"{case}.py"
     path.write_text(BAD_CONFIG_FILES[case][0])
     given = [f"--config={path}"] if case == "raises" else ["--config", str(path)]
-    p = run_train_py([*given, "--workdir", str(root / f"run_{case}")])
-    return case, (path, root / f"run_{case}", p.returncode, p.stderr)
-  with concurrent.futures.ThreadPoolExecutor(2) as pool:
-    return dict(pool.map(run, sorted(BAD_CONFIG_FILES)))
+    runs.append(([*given, "--workdir", str(root / f"run_{case}")], False))
+  return {case: (root / f"{case}.py", root / f"run_{case}", p.returncode, p.stderr)
+          for case, p in zip(sorted(BAD_CONFIG_FILES), train_py_runs(runs))}
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIG_FILES))
@@ -247,17 +241,20 @@ def test_a_config_error_keeps_its_traceback_when_asked_and_names_an_imported_fil
   (tmp_path / "broken_helper.py").write_text("x = 1\n\ny = (\n")
   cfg = tmp_path / "uses_helper.py"
   cfg.write_text("import sys\nsys.path.insert(0, %r)\nimport broken_helper\n" % str(tmp_path))
-  p = run_train_py(["--config", str(cfg), "--workdir", str(tmp_path / "run")])
-  line = p.stderr.strip()
-  assert p.returncode == 2 and line.startswith(
-      f"error: --config {cfg} (importing {tmp_path / 'broken_helper.py'}) line 3: SyntaxError"), line
-  for case, raised in (("raises", "ZeroDivisionError: division by zero"),
-                       ("wrong_type", "Could not override field 'dim'")):
+  runs = [(["--config", str(cfg), "--workdir", str(tmp_path / "run")], False)]
+  raised = {"raises": "ZeroDivisionError: division by zero",
+            "wrong_type": "Could not override field 'dim'"}
+  for case in raised:
     path = tmp_path / f"{case}.py"
     path.write_text(BAD_CONFIG_FILES[case][0])
-    p = run_train_py(["--config", str(path), "--workdir", str(tmp_path / "run")], traceback=True)
+    runs.append((["--config", str(path), "--workdir", str(tmp_path / "run")], True))
+  first, *traced = train_py_runs(runs)
+  line = first.stderr.strip()
+  assert first.returncode == 2 and line.startswith(
+      f"error: --config {cfg} (importing {tmp_path / 'broken_helper.py'}) line 3: SyntaxError"), line
+  for p, text in zip(traced, raised.values()):
     assert p.returncode == 1 and "Traceback (most recent call last)" in p.stderr, p.stderr[-3000:]
-    assert raised in p.stderr and not p.stderr.startswith("error:")
+    assert text in p.stderr and not p.stderr.startswith("error:")
 
 
 def test_import_theano_params_checks_its_config_file_as_train_py(tmp_path):
