@@ -16,7 +16,7 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from conftest import load_config_file, subprocess_env
+from conftest import load_config_file, run_scripts, subprocess_env
 from samplernn_jax import data as data_lib
 from samplernn_jax import sample_files
 
@@ -804,23 +804,26 @@ def test_quality_sweep_keeps_one_row_a_setting_and_reads_damaged_metrics(tmp_pat
   assert got["dirs"] == ["o/step60_T0.95_class", "o/step60_T0.95_g3_class"]
 
 
-@pytest.mark.parametrize("flag, line", [
-    ("--classifier_seeds=0,x", "error: --classifier_seeds '0,x': expected comma-separated ints"),
-    ("--temperatures=hot", "error: --temperatures 'hot': expected comma-separated numbers"),
-    ("--seconds=0.2", "error: --seconds=0.2: expected at least 1 (the drift figures")])
-def test_quality_sweep_names_a_bad_flag_before_any_work(tmp_path, flag, line):
+SWEEP_BAD_FLAGS = {
+    "--classifier_seeds=0,x": "error: --classifier_seeds '0,x': expected comma-separated ints",
+    "--temperatures=hot": "error: --temperatures 'hot': expected comma-separated numbers",
+    "--seconds=0.2": "error: --seconds=0.2: expected at least 1 (the drift figures"}
+
+
+def test_quality_sweep_names_a_bad_flag_before_any_work(tmp_path):
   """quality_sweep.py with a seed or temperature that is not a number, or
   clips shorter than the second its drift figures need: one error line
   naming the flag, before the checkpoint or data is read (the workdir and
   data given do not exist). Rules out int()'s bare "invalid literal" and a
-  "clips of 3200 samples are shorter than a second" after the sampling."""
-  proc = subprocess.run([sys.executable, "scripts/quality_sweep.py", "--workdir",
-                         str(tmp_path / "none"), "--data_dir", str(tmp_path / "none"),
-                         "--out", str(tmp_path / "out"), flag], cwd=REPO,
-                        env=subprocess_env(), capture_output=True, text=True, timeout=120)
-  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-  assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-3000:]
-  assert errors[0].startswith(line), errors[0]
+  "clips of 3200 samples are shorter than a second" after the sampling.
+  (The three runs share one child: conftest.run_scripts.)"""
+  common = ["scripts/quality_sweep.py", "--workdir", tmp_path / "none", "--data_dir",
+            tmp_path / "none", "--out", tmp_path / "out"]
+  procs = run_scripts([([*common, flag], None, None) for flag in SWEEP_BAD_FLAGS])
+  for proc, line in zip(procs, SWEEP_BAD_FLAGS.values()):
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-3000:]
+    assert errors[0].startswith(line), errors[0]
   assert not (tmp_path / "out").exists()
 
 

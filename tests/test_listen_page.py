@@ -16,9 +16,10 @@ import subprocess
 import pytest
 import soundfile as sf
 
-from conftest import REPO
+from conftest import REPO, run_scripts
 
 PAGE = os.path.join(REPO, "docs", "listen", "index.html")
+PAGE_SCRIPT = "scripts/make_listening_page.py"
 
 HARNESS = """<!DOCTYPE html><html><body><pre id="out">pending</pre>
 <iframe id="f" src="PAGE_URL"></iframe>
@@ -118,13 +119,10 @@ def test_page_script_refuses_to_replace_the_shipped_figure(tmp_path):
   the figure, before any work, the shipped figure unchanged. Rules out the
   check covering index.html only, which let the script overwrite the
   README's figure with the user's clips, silently."""
-  import sys
-  from conftest import subprocess_env
   figure = os.path.join(REPO, "docs", "spectrograms.png")
   before = open(figure, "rb").read()
-  p = subprocess.run([sys.executable, "scripts/make_listening_page.py", "--samples", "s",
-                      "--data_dir", "d", "--out", str(tmp_path / "listen")], cwd=REPO,
-                     env=subprocess_env(), capture_output=True, text=True, timeout=120)
+  p, = run_scripts([([PAGE_SCRIPT, "--samples", "s", "--data_dir", "d", "--out",
+                      tmp_path / "listen"], None, None)])
   assert p.returncode == 2, p.stderr[-2000:]
   assert "error: docs/spectrograms.png exists; pass --overwrite to replace the figure" in p.stderr
   assert open(figure, "rb").read() == before and not (tmp_path / "listen").exists()
@@ -137,21 +135,17 @@ def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_
   says how many clips it holds. Rules out the earlier page's *_1.ogg
   staying beside the new page, unplayed (a later reader cannot tell which
   clips the page was made from), and an intro that repeats --clips."""
-  import sys
   import numpy as np
-  from conftest import subprocess_env
   samples = tmp_path / "samples"
   samples.mkdir()
   for c in range(4):  # small_dataset's classes are named 0..3
     for k in range(2):
       sf.write(str(samples / f"{c}_{k:03d}.wav"), 0.1 * np.ones(256), 16000)
   out = tmp_path / "listen"
-  args = [sys.executable, "scripts/make_listening_page.py", "--samples", str(samples),
-          "--data_dir", small_dataset, "--out", str(out), "--figure",
-          str(tmp_path / "fig.png"), "--seconds", "0.01"]
+  args = [PAGE_SCRIPT, "--samples", str(samples), "--data_dir", small_dataset, "--out",
+          str(out), "--figure", str(tmp_path / "fig.png"), "--seconds", "0.01"]
   for extra in (["--clips", "2"], ["--clips", "1", "--overwrite"]):
-    p = subprocess.run(args + extra, cwd=REPO, env=subprocess_env(), capture_output=True,
-                       text=True, timeout=300)
+    p, = run_scripts([(args + extra, None, None)])
     assert p.returncode == 0, p.stderr[-2000:]
     if extra[1] == "2":
       assert len(os.listdir(out / "clips")) == 12  # real: the test split's one a class
@@ -172,14 +166,12 @@ def test_page_script_refuses_counts_and_lengths_it_cannot_show(tmp_path):
   data is read and with nothing written. Rules out the page written with
   '(none)' in every cell, or with the real clips' all but last 2 s (Python's
   negative slice) described as 'the first -2 s'."""
-  import sys
-  from conftest import subprocess_env
-  for flag, said in (("--clips=0", "--clips=0: expected at least 1"),
-                     ("--seconds=-2", "--seconds=-2.0: expected a positive number")):
-    p = subprocess.run([sys.executable, "scripts/make_listening_page.py", "--samples", "s",
-                        "--data_dir", "d", "--out", str(tmp_path / "listen"), "--figure",
-                        str(tmp_path / "fig.png"), flag], cwd=REPO, env=subprocess_env(),
-                       capture_output=True, text=True, timeout=120)
+  said = {"--clips=0": "--clips=0: expected at least 1",
+          "--seconds=-2": "--seconds=-2.0: expected a positive number"}
+  procs = run_scripts([([PAGE_SCRIPT, "--samples", "s", "--data_dir", "d", "--out",
+                         tmp_path / "listen", "--figure", tmp_path / "fig.png", flag], None, None)
+                       for flag in said])
+  for p, line in zip(procs, said.values()):
     assert p.returncode == 2, p.stderr[-2000:]
-    assert [l for l in p.stderr.splitlines() if l.startswith("error:")] == [f"error: {said}"]
+    assert [l for l in p.stderr.splitlines() if l.startswith("error:")] == [f"error: {line}"]
   assert not any(tmp_path.iterdir())
