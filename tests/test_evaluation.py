@@ -5,6 +5,7 @@ tone, a 2 kHz tone, noise band-passed around 5 kHz, each with a little white
 noise), clips of 0.5 s at 16 kHz, windows of 0.25 s and a 2-block CNN, so the
 whole file runs in well under a minute on 2 CPU cores.
 """
+import dataclasses
 import json
 import os
 import re
@@ -751,7 +752,8 @@ def jax_leaves(tree):
 def test_data_dir_of_class_folders_is_packed(tmp_path):
   """--data_dir may be a folder of class sub-folders, as train.py takes it:
   it is packed once into <data_dir>/.packed and evaluated. Rules out the
-  refusal for lack of audio_train.npz."""
+  refusal for lack of audio_train.npz. (The library's evaluate, in this
+  process: evaluate.py's wiring is test_evaluate_end_to_end_and_no_overwrite's.)"""
   src = tmp_path / "folders"
   rng = np.random.default_rng(0)
   for c, name in enumerate(CLASSES):
@@ -760,8 +762,8 @@ def test_data_dir_of_class_folders_is_packed(tmp_path):
       sf.write(str(src / name / f"r{i}.wav"), synth(c, 1, 8 * SR, rng)[0], SR)
   # No manifest: labels by file name, whatever order the packer gives classes.
   samples = write_samples_dir(str(tmp_path / "samples"), mixes=0, manifest=False)
-  r = run_evaluate("--data_dir", str(src), "--samples", samples, "--seeds", "0", *TINY)
-  assert r.returncode == 0, r.stderr[-2000:]
+  one_seed = dataclasses.replace(TINY_CONFIG, seeds=(0,))
+  run_lib.evaluate(str(src), samples, config=one_seed, log=lambda s: None)
   assert (src / ".packed" / "audio_train.npz").is_file()
   res = json.loads((tmp_path / "samples" / "eval" / "eval.json").read_text())
   assert sorted(res["class_names"]) == sorted(CLASSES)
