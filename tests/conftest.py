@@ -173,17 +173,17 @@ _CACHE_OPTIONS = {"jax_compilation_cache_dir": None,
 # The order files run in. pytest-xdist (--dist loadfile) hands whole files to
 # the workers in collection order; alphabetically the longest file
 # (test_variants.py) came last and ran alone while the other worker idled.
-# Longest first (test seconds on the 2-core machine, 2026-12-01, three
+# Longest first (test seconds on the 2-core machine, 2026-12-02, three
 # workers), then the rest alphabetically: the workers end within a short
 # file of each other.
 # Only the order changes; every file's tests keep theirs.
 
-LONGEST_FIRST = ("test_variants.py", "test_faults.py", "test_sample_cli.py",
-                 "test_sampling.py", "test_train.py", "test_evaluation.py",
-                 "test_gru_pallas.py", "test_model.py", "test_distributed.py",
-                 "test_demo.py", "test_benchmarks.py", "test_multidevice.py",
-                 "test_import_score.py", "test_cli.py", "test_reference.py",
-                 "test_hlo_kernels.py")
+LONGEST_FIRST = ("test_variants.py", "test_faults.py", "test_train.py",
+                 "test_sampling.py", "test_sample_cli.py", "test_evaluation.py",
+                 "test_distributed.py", "test_model.py", "test_benchmarks.py",
+                 "test_demo.py", "test_gru_pallas.py", "test_import_score.py",
+                 "test_cli.py", "test_multidevice.py", "test_reference.py",
+                 "test_listen_page.py", "test_hlo_kernels.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -260,7 +260,7 @@ def subprocess_env(devices=None):
 # modules (not the package) it imported, so the next defines its own.
 SCRIPTS_CHILD = r"""
 import io, json, os, runpy, signal, sys, traceback
-from absl import app, flags, logging
+from absl import app, flags, logging  # noqa: F401 (logging: its flags, defined now)
 app.define_help_flags()  # absl's own flags, defined once before the first script
 repo, rows = os.getcwd(), []
 for argv, env, cwd in json.loads(sys.argv[1]):
