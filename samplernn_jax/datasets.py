@@ -154,7 +154,8 @@ class Dataset:
 def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
                  synthetic_seed: int = 0, sample_rate: int | None = None,
                  setting: str = "config.data_dir",
-                 n_classes_setting: str = "config.n_classes") -> Dataset:
+                 n_classes_setting: str = "config.n_classes",
+                 rate_setting: str = "config.sample_rate") -> Dataset:
   """Opens ``audio_{train,valid,test}.npz`` of ``data_dir`` (train required).
 
   ``data_dir="synthetic"`` gives the small generated set of ``synthetic.py``
@@ -164,7 +165,8 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
   another rate (``check_made_rate``), or npz splits that record another
   (``load_split``; the paper's files record none).
   ``setting`` names the option in errors (a script's ``--data_dir``),
-  ``n_classes_setting`` the one ``n_classes`` came from.
+  ``n_classes_setting`` the one ``n_classes`` came from, ``rate_setting``
+  what asks for ``sample_rate`` (``load_split``).
   """
   if data_dir == "synthetic":
     check_made_rate(f"{setting}=synthetic", sample_rate)
@@ -180,8 +182,8 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
   if not os.path.isfile(paths["train"]):
     raise DataError(f"{paths['train']}: no such file ({setting} must hold "
                     "audio_train.npz, or class folders of recordings)")
-  splits = {s: load_split(p, None, min_len, sample_rate) for s, p in paths.items()
-            if s == "train" or os.path.isfile(p)}
+  splits = {s: load_split(p, None, min_len, sample_rate, rate_setting)
+            for s, p in paths.items() if s == "train" or os.path.isfile(p)}
   source = f"{n_classes_setting}={n_classes}"
   if not n_classes:
     names_file = os.path.join(data_dir, CLASSES_FILE)

@@ -116,8 +116,10 @@ def cut_clips(x: np.ndarray, clip_len: int) -> np.ndarray:
   return np.reshape(x[:k * clip_len], (k, clip_len))
 
 
-def probe_clips(path: str, sample_rate: int, clip_len: int) -> int:
-  """Clips a file will give, from its header; errors for non-audio and short files."""
+def probe(path: str, sample_rate: int, clip_len: int) -> tuple[int, float]:
+  """(clips the file will give, its length in seconds), from its header;
+  errors for what is not audio. A file shorter than one clip gives 0 clips
+  (``pack`` names every such file at once)."""
   if not os.path.isfile(path):
     raise DataError(f"{path}: no such audio file")
   try:
@@ -127,14 +129,18 @@ def probe_clips(path: str, sample_rate: int, clip_len: int) -> int:
   if info.frames <= 0 or info.samplerate <= 0:
     raise DataError(f"{path}: holds no audio frames")
   k = resampled_length(info.frames, info.samplerate, sample_rate) // clip_len
-  if k == 0:
-    raise DataError(
-        f"{path}: {info.frames / info.samplerate:.3f} s long, shorter than one clip "
-        f"({clip_len / sample_rate:g} s = {clip_len} samples at {sample_rate} Hz); "
-        "remove it, or pack with shorter clips (the packing scripts' --clip_seconds; "
-        "for a class folder given as data_dir, scripts/pack_folder.py, then its --out "
-        "as data_dir)")
-  return k
+  return k, info.frames / info.samplerate
+
+
+def short_files_error(short: dict[str, float], sample_rate: int, clip_len: int) -> DataError:
+  """One error naming the recordings (path -> seconds) shorter than one clip."""
+  listed = ", ".join(f"{p} ({sec:.3f} s)" for p, sec in list(short.items())[:5])
+  more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+  return DataError(
+      f"{len(short)} recording(s) shorter than one clip ({clip_len / sample_rate:g} s = "
+      f"{clip_len} samples at {sample_rate} Hz): {listed}{more}; remove them, or pack "
+      "with shorter clips (the packing scripts' --clip_seconds; for a class folder "
+      "given as data_dir, scripts/pack_folder.py, then its --out as data_dir)")
 
 
 def load_clips(path: str, sample_rate: int, clip_len: int,
@@ -336,6 +342,17 @@ def format_summary(summary: dict) -> str:
       f"{summary['splits'][s]['seconds'] / 3600:>7.2f}" for s in splits))
   lines.append(f"total: {sum(summary['splits'][s]['clips'] for s in splits)} clips, "
                f"{summary['duration_s'] / 3600:.2f} h ({summary['duration_s']:.0f} s)")
+  unused = summary.get("recorded_s", 0.0) - summary["duration_s"]
+  if unused >= 0.5:  # what follows each recording's last whole clip
+    lines.append(f"not used: {unused:.0f} s of the {summary['recorded_s']:.0f} s recorded "
+                 f"({100 * unused / summary['recorded_s']:.0f} %), the end of each "
+                 "recording after its last whole clip")
+  constant = {s: summary["splits"][s].get("constant", 0) for s in splits}
+  if any(constant.values()):  # counted as written (not for a split a resumed run had staged)
+    lines.append("WARNING: clips of one constant value (silence) in " + ", ".join(
+        f"{s} {k}" for s, k in constant.items() if k) + ": they teach the model that "
+        "silence lasts; remove their recordings, or train with config.trim_quiet, "
+        "which drops them (docs/quality.md)")
   for s in summary["empty"]:
     name = os.path.basename(split_path("", s))
     lines.append(f"WARNING: split {s!r} is empty; {name} was not written" +
@@ -366,10 +383,13 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
   sig = _signature(plan, class_names, sample_rate, clip_len)
   resuming = check_output_dir(out_dir, overwrite, sig)
   # Read every header before writing anything: a bad file fails here.
-  counts = {}
+  counts, seconds = {}, {}
   todo = [r for s in plan for r in plan[s]]
   for r in tqdm(todo, desc="checking", unit="file", disable=not progress):
-    counts[r.path] = probe_clips(r.path, sample_rate, clip_len)
+    counts[r.path], seconds[r.path] = probe(r.path, sample_rate, clip_len)
+  short = {p: sec for p, sec in seconds.items() if counts[p] == 0}
+  if short:
+    raise short_files_error(short, sample_rate, clip_len)
   os.makedirs(out_dir, exist_ok=True)
   keep = {os.path.basename(_staged(out_dir, s, sig)) for s in SPLITS}
   for name in os.listdir(out_dir):  # leftovers of interrupted runs
@@ -401,7 +421,8 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
   return {"out": out_dir, "classes": list(class_names), "sample_rate": sample_rate,
           "clip_seconds": clip_len / sample_rate, "clip_len": clip_len,
           "splits": splits, "empty": empty, "removed": removed,
-          "duration_s": sum(v["seconds"] for v in splits.values())}
+          "duration_s": sum(v["seconds"] for v in splits.values()),
+          "recorded_s": sum(seconds.values())}
 
 
 def _stage_split(recs: list[Recording], split: str, counts: dict, n_classes: int,
@@ -419,10 +440,13 @@ def _stage_split(recs: list[Recording], split: str, counts: dict, n_classes: int
   if n == 0 or os.path.isfile(staged):
     return info
   sid = np.concatenate([np.full(counts[r.path], r.sid, SID_DTYPE) for r in recs])
+  info["constant"] = 0  # clips of one value throughout (digital silence)
 
   def blocks() -> Iterator[np.ndarray]:
     for r in tqdm(recs, desc=split, unit="file", disable=not progress):
-      yield load_clips(r.path, sample_rate, clip_len, counts[r.path])
+      clips = load_clips(r.path, sample_rate, clip_len, counts[r.path])
+      info["constant"] += int(np.sum(clips.max(axis=1) == clips.min(axis=1)))
+      yield clips
 
   write_npz(staged, clip_len, n, blocks(), sid, sample_rate)
   return info

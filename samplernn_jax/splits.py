@@ -102,7 +102,8 @@ def _npz_member_memmap(path: str, key: str):
 
 
 def load_split(path: str, n_classes: int | None = None,
-               min_len: int | None = None, sample_rate: int | None = None) -> Split:
+               min_len: int | None = None, sample_rate: int | None = None,
+               rate_setting: str = "config.sample_rate") -> Split:
   """Opens and validates one split; raises ``DataError`` naming the problem.
 
   Args:
@@ -112,6 +113,9 @@ def load_split(path: str, n_classes: int | None = None,
     sample_rate: when given (config.sample_rate), a file that records the
       rate it was packed at (key ``sample_rate``, written by the packers
       here; the paper's files have none) must record this one.
+    rate_setting: what asks for ``sample_rate``, for the refusal: a
+      ``config.`` key can also be set to the file's rate; anything else (an
+      evaluation's fixed rate) cannot.
   """
   if not os.path.isfile(path):
     raise DataError(f"{path}: no such file (expected a paper-format npz with "
@@ -119,10 +123,11 @@ def load_split(path: str, n_classes: int | None = None,
   wav, sid, rate = _read_npz(path)
   _check_arrays(path, wav, sid, n_classes)
   if sample_rate is not None and rate is not None and rate != sample_rate:
+    or_set = (f", or set {rate_setting}={rate}" if rate_setting.startswith("config.")
+              else "")
     raise DataError(f"{path}: packed at {rate} Hz, but {sample_rate} Hz is asked for "
-                    "(config.sample_rate, or the evaluation's classifier); pack the "
-                    f"recordings again at {sample_rate} Hz (pack_folder.py "
-                    f"--sample_rate={sample_rate}), or train at config.sample_rate={rate}")
+                    f"({rate_setting}); pack the recordings again at {sample_rate} Hz "
+                    f"(pack_folder.py --sample_rate={sample_rate}){or_set}")
   _check_finite_rows(path, wav)
   if min_len is not None and wav.shape[1] < min_len:
     raise DataError(f"{path}: clips hold {wav.shape[1]} samples; expected at least "

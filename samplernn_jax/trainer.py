@@ -229,10 +229,15 @@ def check_resume_data(saved: dict, data: dict, config, workdir: str) -> None:
   if "data" not in saved:
     return
   clips = lambda f: "none" if f is None else f"{f['clips']} clips"
+
+  def differs(k):  # as many clips, other samples: say so, not "1 clips, now 1 clips"
+    was, now = saved["data"].get(k), data[k]
+    if was is not None and now is not None and was.get("clips") == now.get("clips"):
+      return f"{k}: {clips(now)} as before, other audio"
+    return f"{k}: checkpoint {clips(was)}, now {clips(now)}"
   diff = [k for k in data if saved["data"].get(k) != data[k]]
   if diff:
-    detail = ", ".join(f"{k}: checkpoint {clips(saved['data'].get(k))}, now "
-                       f"{clips(data[k])}" for k in diff)
+    detail = ", ".join(differs(k) for k in diff)
     raise TrainingError(
         f"{workdir}: its checkpoint was trained on other data than config.data_dir="
         f"{config.data_dir} holds (splits that differ: {detail}); use another workdir "

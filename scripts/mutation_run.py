@@ -88,6 +88,7 @@ TESTS = {
     "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py",
                      "tests/test_evaluation.py::test_the_random_baseline_draws_as_sample_py_or_as_the_paper"],
     "cli": ["tests/test_cli.py::test_help_lists_the_config_flag",
+            "tests/test_cli.py::test_what_the_system_refuses_is_one_error_line",
             "tests/test_cli.py::test_a_config_files_own_mistake_is_one_error_line_naming_its_line",
             "tests/test_faults.py::test_an_output_the_system_refuses_is_one_error_line"],
     "packing": ["tests/test_packers.py"],
@@ -610,6 +611,18 @@ MUTANTS = {
     "evaluated_split_unchecked": ("cost", "    splits.check_split(split, self.model.n_classes)\n", ""),
     "baseline_config_checked_late": ("evaluation/run", '  if (baseline == "random" and not _has_wavs(samples_dir)\n',
                                      '  if (False and not _has_wavs(samples_dir)\n'),
+    "unused_seconds_unsaid": ("packing", "  if unused >= 0.5:  # what follows each recording's "
+                              "last whole clip\n", "  if False:\n"),
+    "silent_clips_uncounted": ("packing", '      info["constant"] += int(np.sum(clips.max(axis=1) '
+                               '== clips.min(axis=1)))', '      info["constant"] += 0'),
+    "only_the_first_file_checked_for_length": ("packing", "  short = {p: sec for p, sec in seconds.items() "
+                                       "if counts[p] == 0}",
+                                       "  short = {p: sec for p, sec in list(seconds.items())[:1] "
+                                       "if counts[p] == 0}"),
+    "rate_refusal_offers_a_setting_it_lacks": ("splits", 'if rate_setting.startswith("config.")',
+                                               "if True"),
+    "resume_diff_counts_only": ("trainer", '    if was is not None and now is not None and '
+                                'was.get("clips") == now.get("clips"):\n', "    if False:\n"),
     "n_classes_from_the_meta_only": ("checkpoint", 'n = int(meta.get("n_classes") or config.n_classes)',
                                      'n = int(meta["n_classes"])'),
 }

@@ -10,6 +10,7 @@ with an unknown flag, its required flags given; the stray argument (the same
 script's call of it is read from its source. Nothing is trained or read:
 the refusals come before any work.
 """
+import errno
 import glob
 import os
 import re
@@ -141,6 +142,24 @@ def test_a_known_error_shows_its_traceback_when_asked(monkeypatch, capsys):
   with pytest.raises(ValueError, match="^config.dim=0") as err:
     cli.run(lambda: config_lib.validate(config))
   assert err.traceback[-1].path.name == "config.py"  # raised where the check is
+
+
+def test_what_the_system_refuses_is_one_error_line(monkeypatch, capsys):
+  """An OSError reaching an entry point (a full disk, no permission, a path
+  under a plain file) is one ``error:`` line with the system's reason, exit
+  2, as a library error is. Rules out a traceback for any OSError but the
+  not-found and exists kinds (the library wraps those it expects; a
+  background write or a variant's own file access can raise any other)."""
+  monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
+  for err in (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/full/disk"),
+              PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/locked"),
+              NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), "/file/x")):
+    def fail(err=err):
+      raise err
+    with pytest.raises(SystemExit) as exit_:
+      cli.run(fail)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {err}"]
 
 
 @pytest.mark.parametrize("script", ["train.py", "scripts/score.py"])

@@ -710,7 +710,8 @@ def test_resume_on_other_data_is_refused(tmp_path, reference):
   """The reference (synthetic data) resumed with config.data_dir an npz
   folder of the same four classes and clip length but other clips: a
   TrainingError naming the workdir and the splits that differ with their
-  clip counts, and nothing written. Rules out a resume that silently
+  clip counts (or, for as many clips as before, that the audio differs), and
+  nothing written. Rules out a resume that silently
   continues on other data (the epoch count going backwards, best/ chosen
   across two valid sets), e.g. after a recording was added to a class
   folder, which packs it again."""
@@ -719,16 +720,17 @@ def test_resume_on_other_data_is_refused(tmp_path, reference):
   data_dir = tmp_path / "other"
   data_dir.mkdir()
   sid = np.arange(8, dtype=np.uint8) % 4
-  np.savez(data_dir / "audio_train.npz", sid=sid,
-           wav=(0.1 * np.random.default_rng(0).standard_normal((8, 32000))).astype(np.float16))
+  for split, seed in (("train", 0), ("valid", 1)):  # valid: as many clips as before
+    np.savez(data_dir / f"audio_{split}.npz", sid=sid, wav=(
+        0.1 * np.random.default_rng(seed).standard_normal((8, 32000))).astype(np.float16))
   (data_dir / "classes.json").write_text(json.dumps(list(synthetic.CLASS_NAMES)))
   with pytest.raises(trainer.TrainingError) as err:
     trainer.train_and_evaluate(make_config(data_dir=str(data_dir), max_steps=65), wd)
   msg = str(err.value)
   assert msg.startswith(f"{wd}: its checkpoint was trained on other data than "
                         f"config.data_dir={data_dir} holds (splits that differ: train: "
-                        "checkpoint 48 clips, now 8 clips, valid: checkpoint 8 clips, now "
-                        "none, test: checkpoint 8 clips, now none)"), msg
+                        "checkpoint 48 clips, now 8 clips, valid: 8 clips as before, other "
+                        "audio, test: checkpoint 8 clips, now none)"), msg
   assert complete_steps(os.path.join(wd, checkpoint.LATEST)) == reference.steps
   assert metrics.read_metrics(wd) == reference.metrics
 

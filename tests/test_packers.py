@@ -543,6 +543,43 @@ def test_bad_input_clear_error_outputs_untouched(make_bad, tmp_path):
   assert snapshot(out) == before
 
 
+def test_the_summary_says_what_the_clips_leave_out_and_which_are_silent(tmp_path):
+  """Recordings of 1.1 s cut into 0.5 s clips (0.1 s of each unused) and
+  one digitally silent recording: the summary gives the seconds recorded and
+  a line saying how much of them no clip holds, and warns of the silent
+  clips, by split. Rules out the silent drop of each recording's end (22 %
+  of a user's 9-17 s recordings at 8 s clips, said nowhere) and silence
+  packed as training data without a word."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src, per_class=5)
+  sf.write(os.path.join(src, "rain", "zz_silence.wav"), np.zeros(int(1.1 * SR)), SR)
+  s = packing.pack_folder(src, str(tmp_path / "out"), clip_seconds=CLIP_S, progress=False)
+  assert s["recorded_s"] == pytest.approx(16 * 1.1, rel=1e-4)
+  assert s["duration_s"] == pytest.approx(16 * 2 * CLIP_S)
+  text = packing.format_summary(s)
+  assert "not used: 2 s of the 18 s recorded (9 %), the end of each recording" in text, text
+  where = next(sp for sp in data.SPLITS if s["splits"][sp]["constant"])
+  assert s["splits"][where]["constant"] == 2
+  assert sum(s["splits"][sp]["constant"] for sp in data.SPLITS) == 2
+  assert (f"WARNING: clips of one constant value (silence) in {where} 2: they teach the "
+          "model that silence lasts") in text, text
+
+
+def test_every_recording_shorter_than_a_clip_is_named_at_once(tmp_path):
+  """Two recordings shorter than one clip: one DataError naming both, with
+  their lengths, before anything is written. Rules out a refusal of the
+  first only, which sends the user round once per short file."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src, per_class=3)
+  for name, seconds in (("birds/a.wav", 0.2), ("rain/b.wav", 0.3)):
+    sf.write(os.path.join(src, name), tone(440, seconds, SR), SR)
+  with pytest.raises(DataError, match=r"^2 recording\(s\) shorter than one clip \(0.5 s = "
+                     r"8000 samples at 16000 Hz\): .*a\.wav \(0\.200 s\), .*b\.wav \(0\.300 s\); "
+                     "remove them"):
+    packing.pack_folder(src, str(tmp_path / "out"), clip_seconds=CLIP_S, progress=False)
+  assert not os.path.exists(tmp_path / "out")
+
+
 @pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), float("inf")])
 def test_clip_seconds_must_be_a_positive_finite_length(seconds):
   """--clip_seconds nan or inf is refused naming it. Rules out inf's
@@ -736,11 +773,15 @@ def test_a_split_packed_at_another_rate_than_the_configs_is_refused(tmp_path):
   packing.pack_folder(src, out, clip_seconds=CLIP_S, sample_rate=8000, valid=0.34,
                       test=0.34, progress=False)
   with pytest.raises(DataError, match=r"audio_train.npz: packed at 8000 Hz, but 16000 Hz is "
-                     r"asked for .*; pack the recordings again at 16000 Hz"):
+                     r"asked for \(config.sample_rate\); pack the recordings again at 16000 "
+                     r"Hz \(pack_folder.py --sample_rate=16000\), or set config.sample_rate=8000$"):
     data.open_dataset(out, sample_rate=16000)
   from samplernn_jax.evaluation import run as eval_run  # evaluate.py reads at 16 kHz too
-  with pytest.raises(DataError, match=r"packed at 8000 Hz, but 16000 Hz is asked for"):
+  # ...and cannot be set to another rate: the refusal does not say it can
+  with pytest.raises(DataError, match=r"packed at 8000 Hz, but 16000 Hz is asked for \(the "
+                     r"evaluation's classifier hears 16000 Hz; .*\)$") as e:
     eval_run.evaluate(out, str(tmp_path), out_dir=str(tmp_path / "eval"))
+  assert "config.sample_rate" not in str(e.value)
   dataset = data.open_dataset(out, sample_rate=8000)
   assert dataset.train.sample_rate == 8000 and dataset.train.clip_len == int(8000 * CLIP_S)
   assert data.open_dataset(out).train.num_clips == dataset.train.num_clips  # no rate asked

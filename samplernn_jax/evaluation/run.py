@@ -193,7 +193,9 @@ def _load_real(data_dir: str, n_classes: int | None, sample_rate: int | None = N
     raise EvalError(f"data_dir {data_dir}: {files.not_a_folder(located)} (expected a "
                     "folder of npz splits or of class folders, or synthetic)")
   ds = datasets.open_dataset(data_dir, n_classes or 0, setting="data_dir",  # train required
-                             n_classes_setting="n_classes", sample_rate=sample_rate)
+                             n_classes_setting="n_classes", sample_rate=sample_rate,
+                             rate_setting=f"the evaluation's classifier hears {sample_rate} "
+                             "Hz; clips of another rate are not evaluated")
   if ds.test is None:
     raise EvalError(f"data_dir {ds.data_dir}: missing the test split "
                     f"{splits_lib.split_path(ds.data_dir, 'test')} (the evaluation needs "
