@@ -155,8 +155,10 @@ def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
 
 
 def safe_name(name: str) -> str:
-  """A class name as it may appear in a file name."""
-  return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+  """A class name as it may appear in a file name: letters and digits of
+  any script kept (``café terrace`` -> ``café_terrace``, ``雨`` stays), each
+  run of anything else but ``.`` and ``-`` (spaces, slashes) one ``_``."""
+  return re.sub(r"[^\w.-]+", "_", name)
 
 
 def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:

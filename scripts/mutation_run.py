@@ -623,6 +623,8 @@ MUTANTS = {
                                                "if True"),
     "resume_diff_counts_only": ("trainer", '    if was is not None and now is not None and '
                                 'was.get("clips") == now.get("clips"):\n', "    if False:\n"),
+    "class_names_ascii_only": ("sample_files", 'return re.sub(r"[^\\w.-]+", "_", name)',
+                               'return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)'),
     "n_classes_from_the_meta_only": ("checkpoint", 'n = int(meta.get("n_classes") or config.n_classes)',
                                      'n = int(meta["n_classes"])'),
 }

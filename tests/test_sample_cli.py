@@ -184,6 +184,19 @@ def test_classes_by_name_and_index(workdir, tmp_path):
     assert read(os.path.join(out, r["file"]))[1].frames == 4000
 
 
+def test_file_names_keep_a_class_names_letters_in_any_script():
+  """A clip's file name keeps the letters of its class name, whatever the
+  script; spaces and path separators become one ``_``. Rules out the
+  ASCII-only names that wrote ``caf_terrace_000.wav`` for 'café terrace'
+  and ``__000.wav`` for each of two classes '雨' and '風' (only the manifest
+  told them apart), and a class name that writes outside --out."""
+  assert sample_files.safe_name("café terrace") == "café_terrace"
+  assert [sample_files.safe_name(n) for n in ("雨", "風")] == ["雨", "風"]
+  assert sample_files.safe_name("city/centre  at.night-2") == "city_centre_at.night-2"
+  request = sample_files.make_request(["雨", "風"], None, 1, None)
+  assert sample_files.file_names(request) == ["雨_000.wav", "風_000.wav"]
+
+
 @pytest.mark.parametrize("spec", [",", " , ", ",,"])
 def test_classes_that_name_no_class_are_refused(spec):
   """--classes of commas and spaces only: a ValueError naming the setting
