@@ -28,8 +28,8 @@ peak so far, so a row after a larger one shows the larger one's),
 temp_bytes (the compiled step's scratch memory by XLA's buffer assignment:
 the row's own), train_bits (the mean cost of the warm-up and timed steps, all
 on one batch from the same start: the forms of a setting agree to rounding;
-null when every step was non-finite) and nonfinite_step (-1, or the first step whose loss or gradient was not
-finite), date. A setting that raises gives a row with its ``error`` instead;
+null when every step was non-finite) and nonfinite_step (-1, or the first
+step whose loss or gradient was not finite), date. A setting that raises gives a row with its ``error`` instead;
 the others still run, and the script exits 1 at the end.
 With ``--baseline``: eager_step_s and speedup_vs_eager, measured in the same run.
 Random data and freshly initialised parameters; the step is the real
