@@ -82,8 +82,9 @@ def eval_config() -> run.EvalConfig:
           batch_size=_BATCH_SIZE.value, learning_rate=_LEARNING_RATE.value))
 
 
-# The library's names of the settings its errors start with
-# (run.EvalConfig.validate, the samples folder's checks) -> this script's flags.
+# The library's names of the settings its errors name (EvalError.setting:
+# run.EvalConfig.validate, the start's and the samples folder's checks) ->
+# this script's flags.
 FLAG_OF = {"samples_dir": "--samples", "window_seconds": "--window_seconds",
            "seeds": "--seeds", "classifier.epochs": "--epochs",
            "classifier.batch_size": "--batch_size", "classifier.embed_dim": "--embed_dim",
@@ -92,18 +93,21 @@ FLAG_OF = {"samples_dir": "--samples", "window_seconds": "--window_seconds",
            "baseline_config": "--baseline_config"}
 
 
-def flag_named(message: str) -> str:
-  """An error message that starts with a library setting's name, with the
-  flag that sets it instead ("classifier.epochs 0: ..." -> "--epochs 0: ...")."""
-  name, sep, rest = message.partition(" ")
-  return f"{FLAG_OF[name]} {rest}" if sep and name in FLAG_OF else message
+def flag_named(e: EvalError) -> str:
+  """The message of ``e`` with the flag that sets its setting in place of
+  the library's name ("classifier.epochs 0: ..." -> "--epochs 0: ..."); a
+  message about a file or folder (no setting) as it is."""
+  message = str(e)
+  if e.setting in FLAG_OF and message.startswith(e.setting + " "):
+    return FLAG_OF[e.setting] + message[len(e.setting):]
+  return message
 
 
 def _run():
   try:
     _evaluate()
   except EvalError as e:
-    raise EvalError(flag_named(str(e))) from e
+    raise EvalError(flag_named(e), e.setting) from e
 
 
 def _evaluate():

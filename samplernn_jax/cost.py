@@ -124,7 +124,8 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
   model = config_lib.build_model(config, n_classes, model_cls)
   check_class_names(meta.get("class_names"), data_path)
   split = splits.load_split(data_path, n_classes=n_classes,  # before the big read
-                            sample_rate=config.sample_rate)
+                            sample_rate=config.sample_rate,
+                            rate_setting=f"the rate the checkpoint {where} was trained at")
   clips = split.num_clips
   if config.max_eval_clips:
     clips = min(clips, config.max_eval_clips)

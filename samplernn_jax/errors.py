@@ -27,7 +27,15 @@ class LevelError(Error, ValueError):
 
 
 class EvalError(Error, ValueError):
-  """Bad input to the evaluation; the message names the path or setting."""
+  """Bad input to the evaluation; the message names the path or setting.
+
+  ``setting``: the library's name of the setting at fault when the message
+  starts with it (``classifier.epochs``), so that a script can say its own
+  flag instead (evaluate.py's ``--epochs``); None for a file or folder."""
+
+  def __init__(self, message: str = "", setting: str | None = None):
+    super().__init__(message)
+    self.setting = setting
 
 
 class TrainingError(Error, RuntimeError):

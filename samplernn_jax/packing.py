@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 from samplernn_jax.errors import DataError
 from samplernn_jax.files import not_a_folder
-from samplernn_jax.splits import (DCASE2016_CLASSES, SPLITS, split_path,
+from samplernn_jax.splits import (DCASE2016_CLASSES, SPLITS, load_split, split_path,
                                   write_class_names)
 
 DEFAULT_SAMPLE_RATE = 16000
@@ -348,7 +348,7 @@ def format_summary(summary: dict) -> str:
                  f"({100 * unused / summary['recorded_s']:.0f} %), the end of each "
                  "recording after its last whole clip")
   constant = {s: summary["splits"][s].get("constant", 0) for s in splits}
-  if any(constant.values()):  # counted as written (not for a split a resumed run had staged)
+  if any(constant.values()):
     lines.append("WARNING: clips of one constant value (silence) in " + ", ".join(
         f"{s} {k}" for s, k in constant.items() if k) + ": they teach the model that "
         "silence lasts; remove their recordings, or train with config.trim_quiet, "
@@ -437,19 +437,28 @@ def _stage_split(recs: list[Recording], split: str, counts: dict, n_classes: int
   info = {"clips": int(n), "recordings": len(recs), "per_class": per_class.tolist(),
           "seconds": n * clip_len / sample_rate}
   staged = _staged(out_dir, split, sig)
-  if n == 0 or os.path.isfile(staged):
+  info["constant"] = 0  # clips of one value throughout (digital silence)
+  if n == 0:
+    return info
+  if os.path.isfile(staged):  # an interrupted run of this job wrote it
+    wav = load_split(staged).wav  # memory-mapped: counted a block at a time
+    info["constant"] = sum(_constant_clips(wav[i:i + 256]) for i in range(0, n, 256))
     return info
   sid = np.concatenate([np.full(counts[r.path], r.sid, SID_DTYPE) for r in recs])
-  info["constant"] = 0  # clips of one value throughout (digital silence)
 
   def blocks() -> Iterator[np.ndarray]:
     for r in tqdm(recs, desc=split, unit="file", disable=not progress):
       clips = load_clips(r.path, sample_rate, clip_len, counts[r.path])
-      info["constant"] += int(np.sum(clips.max(axis=1) == clips.min(axis=1)))
+      info["constant"] += _constant_clips(clips)
       yield clips
 
   write_npz(staged, clip_len, n, blocks(), sid, sample_rate)
   return info
+
+
+def _constant_clips(clips: np.ndarray) -> int:
+  """How many rows of ``clips`` [k, W] hold one value throughout."""
+  return int(np.sum(clips.max(axis=1) == clips.min(axis=1)))
 
 
 # ---------------------------------------------------------------------------

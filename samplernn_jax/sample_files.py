@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from typing import Sequence
 
 import jax
@@ -157,8 +158,9 @@ def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
 def safe_name(name: str) -> str:
   """A class name as it may appear in a file name: letters and digits of
   any script kept (``café terrace`` -> ``café_terrace``, ``雨`` stays), each
-  run of anything else but ``.`` and ``-`` (spaces, slashes) one ``_``."""
-  return re.sub(r"[^\w.-]+", "_", name)
+  run of anything else but ``.`` and ``-`` (spaces, slashes) one ``_``;
+  composed first (NFC), so that an accent typed as a separate mark stays."""
+  return re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", name))
 
 
 def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:

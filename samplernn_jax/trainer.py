@@ -228,12 +228,13 @@ def check_resume_data(saved: dict, data: dict, config, workdir: str) -> None:
   sets. A checkpoint that predates the record (no ``data``) is not checked."""
   if "data" not in saved:
     return
-  clips = lambda f: "none" if f is None else f"{f['clips']} clips"
+  clips = lambda f: "none" if f is None else f"{f['clips']} clip" + ("" if f["clips"] == 1
+                                                                     else "s")
 
   def differs(k):  # as many clips, other samples: say so, not "1 clips, now 1 clips"
     was, now = saved["data"].get(k), data[k]
     if was is not None and now is not None and was.get("clips") == now.get("clips"):
-      return f"{k}: {clips(now)} as before, other audio"
+      return f"{k}: {clips(now)} as before, other audio or labels"
     return f"{k}: checkpoint {clips(was)}, now {clips(now)}"
   diff = [k for k in data if saved["data"].get(k) != data[k]]
   if diff:

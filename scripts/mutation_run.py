@@ -73,6 +73,7 @@ TESTS = {
              "tests/test_import_score.py::test_bad_input_script",
              "tests/test_train.py::test_evaluation_cost_is_the_mean_over_every_target_sample",
              "tests/test_faults.py::test_score_refuses_data_whose_classes_json_names_other_classes",
+             "tests/test_faults.py::test_score_refuses_data_of_another_rate_without_offering_the_key",
              "tests/test_demo.py::test_the_evaluator_refuses_a_class_the_model_does_not_have"],
     "config": ["tests/test_configs.py",
                "tests/test_train.py::test_a_variants_own_config_keys_build_train_and_come_back",
@@ -613,8 +614,8 @@ MUTANTS = {
                                      '  if (False and not _has_wavs(samples_dir)\n'),
     "unused_seconds_unsaid": ("packing", "  if unused >= 0.5:  # what follows each recording's "
                               "last whole clip\n", "  if False:\n"),
-    "silent_clips_uncounted": ("packing", '      info["constant"] += int(np.sum(clips.max(axis=1) '
-                               '== clips.min(axis=1)))', '      info["constant"] += 0'),
+    "silent_clips_uncounted": ("packing", '      info["constant"] += _constant_clips(clips)',
+                               '      info["constant"] += 0'),
     "only_the_first_file_checked_for_length": ("packing", "  short = {p: sec for p, sec in seconds.items() "
                                        "if counts[p] == 0}",
                                        "  short = {p: sec for p, sec in list(seconds.items())[:1] "
@@ -623,8 +624,15 @@ MUTANTS = {
                                                "if True"),
     "resume_diff_counts_only": ("trainer", '    if was is not None and now is not None and '
                                 'was.get("clips") == now.get("clips"):\n', "    if False:\n"),
-    "class_names_ascii_only": ("sample_files", 'return re.sub(r"[^\\w.-]+", "_", name)',
-                               'return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)'),
+    "class_names_ascii_only": ("sample_files", 'return re.sub(r"[^\\w.-]+", "_", unicodedata',
+                               'return re.sub(r"[^A-Za-z0-9_.-]+", "_", unicodedata'),
+    "staged_split_counted_silence_free": ("packing", '    info["constant"] = sum(_constant_clips('
+                                          'wav[i:i + 256]) for i in range(0, n, 256))',
+                                          '    info["constant"] = 0'),
+    "score_offers_the_rate_key": ("cost", 'rate_setting=f"the rate the checkpoint {where} was '
+                                  'trained at")', 'rate_setting="config.sample_rate")'),
+    "eval_setting_unnamed": ("evaluation/run", '        raise EvalError(f"{name} {v}: must be >= 1", '
+                             'name)', '        raise EvalError(f"{name} {v}: must be >= 1")'),
     "n_classes_from_the_meta_only": ("checkpoint", 'n = int(meta.get("n_classes") or config.n_classes)',
                                      'n = int(meta["n_classes"])'),
 }

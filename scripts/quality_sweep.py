@@ -105,7 +105,8 @@ def _run():
   c = loaded.config
   real = data_lib.open_dataset(_DATA_DIR.value, len(loaded.class_names),
                                sample_rate=c.sample_rate, setting="--data_dir",
-                               n_classes_setting="the checkpoint's n_classes")
+                               n_classes_setting="the checkpoint's n_classes",
+                               rate_setting="the rate the checkpoint was trained at")
   if loaded.class_rms is None:  # an older checkpoint: measure the levels here
     loaded.class_rms = levels.class_rms(real.train.wav, real.train.sid, real.n_classes)
   bits = _checkpoint_bits(_WORKDIR.value, loaded.step)

@@ -254,18 +254,29 @@ def subprocess_env(devices=None):
 
 # Runs entry points one after another in a single child Python, each as
 # ``python SCRIPT ARGS`` would (runpy as __main__, its folder first on
-# sys.path, the real app.run), for tests of refusals that come before any
-# work: one interpreter and one JAX import instead of one per script. Between
-# scripts it deletes the absl flags each defined and forgets the repository
-# modules (not the package) it imported, so the next defines its own.
+# sys.path, the real app.run), for tests of refusals and small runs: one
+# interpreter and one JAX import instead of one per script. A script's
+# stdout, stderr and log lines (absl's handler, which the standard library's
+# loggers reach too) are its own; output written below Python (XLA's C++
+# logs) is not captured. Between scripts it deletes the absl flags the
+# script and the repository's modules defined (a library's, such as orbax's,
+# stay with the library) and forgets the repository modules (not the
+# package) it imported, so the next script defines its own.
 SCRIPTS_CHILD = r"""
 import io, json, os, runpy, signal, sys, traceback
-from absl import app, flags, logging  # noqa: F401 (logging: its flags, defined now)
+from absl import app, flags, logging
 app.define_help_flags()  # absl's own flags, defined once before the first script
 repo, rows = os.getcwd(), []
+log_stream = logging.get_absl_handler().python_handler
+
+def library_flag(name):
+  module = sys.modules.get(flags.FLAGS.find_module_defining_flag(name) or "__main__")
+  path = getattr(module, "__file__", None) or ""
+  return bool(path) and not path.startswith(repo)
+
 for argv, env, cwd in json.loads(sys.argv[1]):
   print("running", argv, file=sys.stderr, flush=True)  # the one an alarm stopped
-  signal.alarm(120)  # a refusal that does not come: a script at work (SIGALRM ends the child)
+  signal.alarm(120)  # a script still at work after 120 s ends the child (SIGALRM)
   flags.FLAGS.unparse_flags()
   flags_before, modules_before, path_before = set(flags.FLAGS), set(sys.modules), list(sys.path)
   environ_before = dict(os.environ)
@@ -274,18 +285,23 @@ for argv, env, cwd in json.loads(sys.argv[1]):
   sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
   sys.argv, out, err, code = list(argv), io.StringIO(), io.StringIO(), 0
   streams, (sys.stdout, sys.stderr) = (sys.stdout, sys.stderr), (out, err)
+  log_before, log_stream.stream = log_stream.stream, err
   try:
     runpy.run_path(argv[0], run_name="__main__")
   except SystemExit as e:
     code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    if not isinstance(e.code, (int, type(None))):
+      print(e.code, file=err)  # as Python prints sys.exit("message")
   except BaseException:
     traceback.print_exc(file=err)  # as an uncaught exception of the script
     code = 1
   finally:
     sys.stdout, sys.stderr = streams
+    log_stream.stream = log_before
     signal.alarm(0)
   for name in set(flags.FLAGS) - flags_before:
-    delattr(flags.FLAGS, name)
+    if not library_flag(name):
+      delattr(flags.FLAGS, name)
   for name in set(sys.modules) - modules_before:
     path = getattr(sys.modules[name], "__file__", None) or ""
     if path.startswith(repo) and not name.startswith("samplernn_jax"):

@@ -108,7 +108,7 @@ def entry_points():
 
 def test_every_entry_point_runs_through_absl_main_and_parse_flags():
   """Each script's one ``app.run`` call is ``app.run(cli.absl_main(<fn>),
-  flags_parser=cli.parse_flags)`` (SCRIPTS, run as subprocesses above, and
+  flags_parser=cli.parse_flags)`` (SCRIPTS, run as a user runs them above, and
   the three more whose subprocess would add nothing but time). Rules out a script that parses absl's own way (a usage dump for a bad
   flag) or calls its main directly (a stray argument ignored)."""
   found = entry_points()

@@ -482,10 +482,21 @@ def test_bad_flags(dirs):
   errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
   assert errors == ["error: --channels '8,x': expected comma-separated ints"], r.stderr
   # The library's errors name its settings (classifier.epochs, samples_dir);
-  # evaluate.py's say the flag a user typed instead.
-  r = run_evaluate("--data_dir", data, "--samples", samples + "_typo", "--epochs", "0")
-  errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
-  assert r.returncode == 2 and errors == ["error: --epochs 0: must be >= 1"], r.stderr
+  # evaluate.py's say the flag a user typed instead, and leave a path alone
+  # even where it begins with a setting's name (a folder "baseline run").
+  odd = os.path.join(os.path.dirname(samples), "baseline run")
+  os.makedirs(os.path.join(odd, "eval"))
+  open(os.path.join(odd, "eval", "eval.json"), "w").close()
+  runs = [(["evaluate.py", "--data_dir", data, "--samples", samples + "_typo", "--epochs", "0"],
+           None, None),
+          (["evaluate.py", "--data_dir", data, "--samples", samples + "_typo"], None, None),
+          (["evaluate.py", "--data_dir", data, "--samples", odd], None, None)]
+  said = [[l for l in r.stderr.splitlines() if l.startswith("error:")] for r in run_scripts(runs)]
+  assert said == [["error: --epochs 0: must be >= 1"],
+                  [f"error: --samples {samples}_typo: no such folder"],
+                  [f"error: {odd}/eval: already holds eval.json from an earlier evaluation; "
+                   "pass --overwrite (overwrite=True in Python) to replace them, or choose "
+                   "another out_dir"]], said
   # a missing required flag is absl's flags.Error, the path test_cli.py's
   # unknown flag takes through cli.parse_flags
 

@@ -730,7 +730,7 @@ def test_resume_on_other_data_is_refused(tmp_path, reference):
   assert msg.startswith(f"{wd}: its checkpoint was trained on other data than "
                         f"config.data_dir={data_dir} holds (splits that differ: train: "
                         "checkpoint 48 clips, now 8 clips, valid: 8 clips as before, other "
-                        "audio, test: checkpoint 8 clips, now none)"), msg
+                        "audio or labels, test: checkpoint 8 clips, now none)"), msg
   assert complete_steps(os.path.join(wd, checkpoint.LATEST)) == reference.steps
   assert metrics.read_metrics(wd) == reference.metrics
 
@@ -953,6 +953,22 @@ def test_score_refuses_data_whose_classes_json_names_other_classes(tmp_path, ref
   cost.check_class_names(names, str(data))
   # a checkpoint trained without names (indices only): nothing to compare
   cost.check_class_names(["0", "1", "2", "3"], str(data))
+
+
+def test_score_refuses_data_of_another_rate_without_offering_the_key(tmp_path, reference):
+  """score.py on an npz packed at 8 kHz for a 16 kHz checkpoint: a DataError
+  naming the file, both rates and the checkpoint, and only the repacking as
+  the way out. Rules out the advice to set config.sample_rate (score.py
+  would take it as an override and score a 16 kHz model's function on 8 kHz
+  clips as if it had been trained on them)."""
+  from samplernn_jax import cost
+  data = tmp_path / "audio_test.npz"
+  np.savez(data, wav=np.zeros((2, 512), np.float16), sid=np.array([0, 1], np.uint8),
+           sample_rate=np.int64(8000))
+  with pytest.raises(DataError, match=r"packed at 8000 Hz, but 16000 Hz is asked for \(the "
+                     r"rate the checkpoint .*best.* was trained at\); pack the recordings "
+                     r"again at 16000 Hz \(pack_folder.py --sample_rate=16000\)$"):
+    cost.score(reference.workdir, str(data))
 
 
 def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys):

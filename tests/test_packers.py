@@ -626,10 +626,17 @@ def pack_interrupted_in_valid(src, out, monkeypatch):
 
 
 def test_interrupted_run_resumes(tmp_path, monkeypatch):
+  """A run interrupted in the valid split, run again: train (staged) is not
+  read again, and the outputs and the summary's counts of silent clips equal
+  an unbroken run's (rules out a staged split counted as holding none)."""
   src = str(tmp_path / "src")
   make_folder_tree(src)
+  for k in range(3):  # silent recordings: some land in train, which is staged
+    sf.write(os.path.join(src, "rain", f"zz_silence{k}.wav"), np.zeros(int(1.1 * SR)), SR)
   ref = str(tmp_path / "ref")
-  packing.pack_folder(src, ref, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+  s_ref = packing.pack_folder(src, ref, clip_seconds=CLIP_S, valid=0.2, test=0.2,
+                              progress=False)
+  assert s_ref["splits"]["train"]["constant"] > 0
   out = str(tmp_path / "out")
   plan = pack_interrupted_in_valid(src, out, monkeypatch)
   valid_files = {r.path for r in plan["valid"]}
@@ -639,8 +646,10 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
   assert len([n for n in left if n.endswith(".staged")]) == 1  # train is done
   # The same command again (no --overwrite): train is not read again.
   monkeypatch.setattr(packing, "load_clips", lambda p, *a, **k: (loaded.append(p), real_load(p, *a, **k))[1])
-  packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+  s = packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
   assert set(loaded) == valid_files | {r.path for r in plan["test"]}
+  assert ({sp: s["splits"][sp]["constant"] for sp in data.SPLITS}
+          == {sp: s_ref["splits"][sp]["constant"] for sp in data.SPLITS})
   assert sorted(os.listdir(out)) == sorted(os.listdir(ref))
   for split in data.SPLITS:
     a, b = load(out, split), load(ref, split)

@@ -191,6 +191,7 @@ def test_file_names_keep_a_class_names_letters_in_any_script():
   and ``__000.wav`` for each of two classes '雨' and '風' (only the manifest
   told them apart), and a class name that writes outside --out."""
   assert sample_files.safe_name("café terrace") == "café_terrace"
+  assert sample_files.safe_name("cafe\u0301 terrace") == "café_terrace"  # the accent as a mark
   assert [sample_files.safe_name(n) for n in ("雨", "風")] == ["雨", "風"]
   assert sample_files.safe_name("city/centre  at.night-2") == "city_centre_at.night-2"
   request = sample_files.make_request(["雨", "風"], None, 1, None)

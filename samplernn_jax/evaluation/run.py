@@ -79,22 +79,25 @@ class EvalConfig:
 
   def validate(self) -> None:
     if not math.isfinite(self.window_seconds):
-      raise EvalError(f"window_seconds {self.window_seconds}: expected a finite length")
+      raise EvalError(f"window_seconds {self.window_seconds}: expected a finite length",
+                      "window_seconds")
     if not self.window >= self.features.n_fft:
       raise EvalError(f"window_seconds {self.window_seconds}: a window must "
                       f"hold at least n_fft={self.features.n_fft} samples "
-                      f"({self.features.n_fft / self.features.sample_rate} s)")
+                      f"({self.features.n_fft / self.features.sample_rate} s)", "window_seconds")
     c = self.classifier
     if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-      raise EvalError(f"seeds {list(self.seeds)}: expected one or more distinct ints")
+      raise EvalError(f"seeds {list(self.seeds)}: expected one or more distinct ints", "seeds")
     for name, v in (("classifier.epochs", c.epochs), ("classifier.batch_size", c.batch_size),
                     ("classifier.embed_dim", c.embed_dim)):
       if v < 1:
-        raise EvalError(f"{name} {v}: must be >= 1")
+        raise EvalError(f"{name} {v}: must be >= 1", name)
     if not c.channels or min(c.channels) < 1:
-      raise EvalError(f"classifier.channels {list(c.channels)}: expected positive ints")
+      raise EvalError(f"classifier.channels {list(c.channels)}: expected positive ints",
+                      "classifier.channels")
     if not c.learning_rate > 0:
-      raise EvalError(f"classifier.learning_rate {c.learning_rate}: must be > 0")
+      raise EvalError(f"classifier.learning_rate {c.learning_rate}: must be > 0",
+                      "classifier.learning_rate")
 
 
 def _jsonable(x):
@@ -229,15 +232,16 @@ def _check_start(samples_dir: str, out_dir: str, overwrite: bool, baseline,
   (the default is the repository's configs/default.py, which an installed
   wheel lacks)."""
   if baseline not in (None, "random"):
-    raise EvalError(f"baseline {baseline!r}: expected 'random'")
+    raise EvalError(f"baseline {baseline!r}: expected 'random'", "baseline")
   if (baseline == "random" and not _has_wavs(samples_dir)
       and not os.path.isfile(baseline_config)):
     raise EvalError(f"baseline_config {baseline_config}: no such config file (the "
                     "model whose untrained clips the random baseline evaluates: "
-                    "a configs/*.py file of the repository)")
+                    "a configs/*.py file of the repository)", "baseline_config")
   _check_outputs_free(out_dir, overwrite)
   if baseline is None and not os.path.isdir(samples_dir):
-    raise EvalError(f"samples_dir {samples_dir}: {files.not_a_folder(samples_dir)}")
+    raise EvalError(f"samples_dir {samples_dir}: {files.not_a_folder(samples_dir)}",
+                    "samples_dir")
 
 
 def _check_outputs_free(out_dir: str, overwrite: bool) -> None:

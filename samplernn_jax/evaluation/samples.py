@@ -12,9 +12,10 @@ come from ``class_index``; when it is null but
 are skipped with a note: the evaluation needs one label a clip.
 
 Without a manifest, every top-level ``*.wav`` must be named
-``<class name>_<NNN>.wav``; the class name may have its characters outside
-``[A-Za-z0-9_.-]`` replaced by ``_`` (``cafe_restaurant_003.wav`` for
-``cafe/restaurant``).
+``<class name>_<NNN>.wav``; the class name may be written as sample.py
+writes it (``sample_files.safe_name``: each run of characters other than
+letters, digits, ``_``, ``.`` and ``-`` one ``_``, so
+``cafe_restaurant_003.wav`` for ``cafe/restaurant``).
 """
 from __future__ import annotations
 
@@ -134,13 +135,13 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
       ``classes.json``).
   """
   if not os.path.isdir(samples_dir):
-    raise EvalError(f"samples_dir {samples_dir}: {not_a_folder(samples_dir)}")
+    raise EvalError(f"samples_dir {samples_dir}: {not_a_folder(samples_dir)}", "samples_dir")
   wavs = sorted(f for f in os.listdir(samples_dir)
                 if f.lower().endswith(".wav")
                 and os.path.isfile(os.path.join(samples_dir, f)))
   if not wavs:
     raise EvalError(f"samples_dir {samples_dir}: no WAV files (expected the "
-                    f"output of sample.py: *.wav plus {MANIFEST})")
+                    f"output of sample.py: *.wav plus {MANIFEST})", "samples_dir")
   notes: list[str] = []
   if os.path.isfile(os.path.join(samples_dir, MANIFEST)):
     listed = _from_manifest(samples_dir, class_names, check_names, notes)
@@ -150,7 +151,7 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
   if not listed:
     raise EvalError(f"samples_dir {samples_dir}: no clip has a class (all are "
                     "mixes); clips are compared with real ones of their class, so "
-                    "each needs one (sample.py --classes rather than --mix)")
+                    "each needs one (sample.py --classes rather than --mix)", "samples_dir")
   clips = []
   for path, idx, prime_seconds in listed:
     if not os.path.isfile(path):
