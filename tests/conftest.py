@@ -318,7 +318,9 @@ def run_scripts(runs, timeout=600):
   """CompletedProcess-like (returncode, stdout, stderr) of each ``(argv, env,
   cwd)`` of ``runs``, run in one child (SCRIPTS_CHILD); argv[0] is a script
   path (relative to the repository, or to ``cwd`` when given), env (a dict
-  added to the environment) and cwd may be None."""
+  added to the environment) and cwd may be None. A script still running
+  after 120 s ends the child: an assertion error naming it (a refusal that
+  did not come: the script went to work)."""
   runs = [(list(map(str, argv)), env or {}, str(cwd) if cwd else None)
           for argv, env, cwd in runs]
   p = subprocess.run([sys.executable, "-c", SCRIPTS_CHILD, json.dumps(runs)], cwd=REPO,

@@ -26,6 +26,7 @@ import jax
 import numpy as np
 import pytest
 import soundfile as sf
+from absl import logging as absl_logging
 
 from conftest import REPO, load_sample_py, subprocess_env
 from samplernn_jax import quantize as quant
@@ -52,11 +53,15 @@ def run_sample(*args, child=False, timeout=240):
                           env=subprocess_env(), capture_output=True, text=True,
                           timeout=timeout)
   out, err, code = io.StringIO(), io.StringIO(), 0
-  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    try:
+  log = absl_logging.get_absl_handler().python_handler  # its log lines are stderr's too
+  log_before, log.stream = log.stream, err
+  try:
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
       load_sample_py().main(argv)
-    except SystemExit as e:
-      code = e.code or 0
+  except SystemExit as e:
+    code = e.code or 0
+  finally:
+    log.stream = log_before
   return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
