@@ -580,6 +580,53 @@ def test_every_recording_shorter_than_a_clip_is_named_at_once(tmp_path):
   assert not os.path.exists(tmp_path / "out")
 
 
+def test_a_long_list_of_short_recordings_names_five_and_counts_the_rest(tmp_path):
+  """Seven recordings shorter than a clip: the refusal names the first five
+  and says "and 2 more"; a file of no frames at all is named as such. Rules
+  out a refusal that lists thousands of paths, or names five and hides that
+  there are more, and an empty file taken for a short one."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src, per_class=3)
+  for k in range(7):
+    sf.write(os.path.join(src, "rain", f"short{k}.wav"), tone(440, 0.1, SR), SR)
+  with pytest.raises(DataError) as e:
+    packing.pack_folder(src, str(tmp_path / "out"), clip_seconds=CLIP_S, progress=False)
+  assert str(e.value).startswith("7 recording(s) shorter than one clip")
+  assert sum(f"short{k}.wav" in str(e.value) for k in range(7)) == 5
+  assert " and 2 more; remove them" in str(e.value)
+  empty = os.path.join(str(tmp_path), "empty.wav")
+  sf.write(empty, np.zeros(0), SR)
+  with pytest.raises(DataError, match=r"empty\.wav: holds no audio frames"):
+    packing.probe(empty, SR, CLIP)
+
+
+def test_recordings_in_two_splits_are_named_by_file_and_by_location():
+  """``check_disjoint``: a recording listed twice in one split, or in two,
+  is a DataError saying which; ``shared_groups``: a location (group) with
+  recordings in two splits is reported once per pair, none for disjoint
+  splits. Rules out the location warning of pack_dcase2016 never firing (a
+  comparison turned round), and one message for both kinds of repeat."""
+  rec = lambda name, group: packing.Recording(f"/src/{name}.wav", 0, group)
+  with pytest.raises(DataError, match=r"^/src/a.wav: listed twice in split train; every"):
+    packing.check_disjoint({"train": [rec("a", "x"), rec("a", "x")]})
+  with pytest.raises(DataError, match=r"^/src/a.wav: listed in splits 'train' and 'valid'"):
+    packing.check_disjoint({"train": [rec("a", "x")], "valid": [rec("a", "x")]})
+  plan = {"train": [rec("a", "x"), rec("b", "y")], "valid": [rec("c", "x")],
+          "test": [rec("d", "z")]}
+  assert packing.shared_groups(plan) == [("x", "train", "valid")]
+  assert packing.shared_groups({"train": [rec("a", "x")], "valid": [rec("c", "y")]}) == []
+
+
+def test_a_split_of_fraction_zero_stays_empty():
+  """``assign_splits`` with valid 0: no recording goes to valid, even when
+  the rule that fills an empty split could give it one; test (0.2) still
+  gets one per class of five. Rules out --valid 0 ignored by the filling
+  rule (a recording taken from training for a split nobody asked for)."""
+  recs = [packing.Recording(f"/{c}/{i}.wav", c, f"{c}-{i}") for c in range(2) for i in range(5)]
+  parts = packing.assign_splits(recs, {"valid": 0.0, "test": 0.2}, "train", seed=0)
+  assert parts["valid"] == [] and len(parts["test"]) == 2 and len(parts["train"]) == 8
+
+
 @pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), float("inf")])
 def test_clip_seconds_must_be_a_positive_finite_length(seconds):
   """--clip_seconds nan or inf is refused naming it. Rules out inf's
