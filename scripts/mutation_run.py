@@ -633,6 +633,9 @@ MUTANTS = {
                                   'trained at")', 'rate_setting="config.sample_rate")'),
     "eval_setting_unnamed": ("evaluation/run", '        raise EvalError(f"{name} {v}: must be >= 1", '
                              'name)', '        raise EvalError(f"{name} {v}: must be >= 1")'),
+    "location_warning_never_fires": ("packing", "      if g in where and where[g] != split:",
+                                     "      if g in where and where[g] == split:"),
+    "fractions_summing_past_one_planned": ("packing", "  if valid + test >= 1:\n", "  if False:\n"),
     "n_classes_from_the_meta_only": ("checkpoint", 'n = int(meta.get("n_classes") or config.n_classes)',
                                      'n = int(meta["n_classes"])'),
 }

@@ -627,6 +627,19 @@ def test_a_split_of_fraction_zero_stays_empty():
   assert parts["valid"] == [] and len(parts["test"]) == 2 and len(parts["train"]) == 8
 
 
+def test_fractions_that_leave_no_training_split_are_refused(tmp_path):
+  """``folder_plan`` with valid + test of 1 or more: a DataError naming both,
+  before anything is read; 0.5 + 0.4 plans. Rules out a plan whose train
+  split is empty (every recording in valid and test), found only when
+  training refuses the missing audio_train.npz."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src, per_class=3)
+  with pytest.raises(DataError, match=r"^valid=0.5 \+ test=0.5 >= 1 leaves nothing to train on"):
+    packing.folder_plan(src, 0.5, 0.5)
+  classes, plan = packing.folder_plan(src, 0.5, 0.4)
+  assert plan["train"] and len(classes) == 3
+
+
 @pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), float("inf")])
 def test_clip_seconds_must_be_a_positive_finite_length(seconds):
   """--clip_seconds nan or inf is refused naming it. Rules out inf's
