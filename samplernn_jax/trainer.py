@@ -228,8 +228,8 @@ def check_resume_data(saved: dict, data: dict, config, workdir: str) -> None:
   sets. A checkpoint that predates the record (no ``data``) is not checked."""
   if "data" not in saved:
     return
-  clips = lambda f: "none" if f is None else f"{f['clips']} clip" + ("" if f["clips"] == 1
-                                                                     else "s")
+  def clips(f):
+    return "none" if f is None else f"{f['clips']} clip{'' if f['clips'] == 1 else 's'}"
 
   def differs(k):  # as many clips, other samples: say so, not "1 clips, now 1 clips"
     was, now = saved["data"].get(k), data[k]

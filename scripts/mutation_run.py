@@ -610,8 +610,9 @@ MUTANTS = {
                               'else "no such folder"', 'return "no such folder"'),
     "batched_split_unchecked": ("batches", "    check_split(split, n_classes)\n", ""),
     "evaluated_split_unchecked": ("cost", "    splits.check_split(split, self.model.n_classes)\n", ""),
-    "baseline_config_checked_late": ("evaluation/run", '  if (baseline == "random" and not _has_wavs(samples_dir)\n',
-                                     '  if (False and not _has_wavs(samples_dir)\n'),
+    "baseline_config_checked_late": ("evaluation/run", '  if (baseline == "random" and not '
+                                     'samples_lib.wav_files(samples_dir)\n',
+                                     '  if (False and not samples_lib.wav_files(samples_dir)\n'),
     "unused_seconds_unsaid": ("packing", "  if unused >= 0.5:  # what follows each recording's "
                               "last whole clip\n", "  if False:\n"),
     "silent_clips_uncounted": ("packing", '      info["constant"] += _constant_clips(clips)',

@@ -475,24 +475,25 @@ def test_bad_flags(dirs):
   short = run_lib.EvalConfig(window_seconds=0.01)
   with pytest.raises(samples_lib.EvalError, match=r"^window_seconds 0.01: .*1024"):
     run_lib.evaluate(data, samples, config=short)
-  # evaluate.py as a subprocess: its absl flags are process-global and would
-  # clash with another script's loaded into this process (sample.py's).
-  r = run_evaluate("--data_dir", data, "--samples", samples, "--channels", "8,x")
-  assert r.returncode == 2, r.stderr
-  errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
-  assert errors == ["error: --channels '8,x': expected comma-separated ints"], r.stderr
-  # The library's errors name its settings (classifier.epochs, samples_dir);
+  # evaluate.py in a child (its absl flags are process-global and would clash
+  # with another script's loaded into this process: sample.py's). The
+  # library's errors name its settings (classifier.epochs, samples_dir);
   # evaluate.py's say the flag a user typed instead, and leave a path alone
   # even where it begins with a setting's name (a folder "baseline run").
   odd = os.path.join(os.path.dirname(samples), "baseline run")
   os.makedirs(os.path.join(odd, "eval"))
   open(os.path.join(odd, "eval", "eval.json"), "w").close()
-  runs = [(["evaluate.py", "--data_dir", data, "--samples", samples + "_typo", "--epochs", "0"],
+  runs = [(["evaluate.py", "--data_dir", data, "--samples", samples, "--channels", "8,x"],
+           None, None),
+          (["evaluate.py", "--data_dir", data, "--samples", samples + "_typo", "--epochs", "0"],
            None, None),
           (["evaluate.py", "--data_dir", data, "--samples", samples + "_typo"], None, None),
           (["evaluate.py", "--data_dir", data, "--samples", odd], None, None)]
-  said = [[l for l in r.stderr.splitlines() if l.startswith("error:")] for r in run_scripts(runs)]
-  assert said == [["error: --epochs 0: must be >= 1"],
+  procs = run_scripts(runs)
+  assert [r.returncode for r in procs] == [2] * 4, [r.stderr for r in procs]
+  said = [[l for l in r.stderr.splitlines() if l.startswith("error:")] for r in procs]
+  assert said == [["error: --channels '8,x': expected comma-separated ints"],
+                  ["error: --epochs 0: must be >= 1"],
                   [f"error: --samples {samples}_typo: no such folder"],
                   [f"error: {odd}/eval: already holds eval.json from an earlier evaluation; "
                    "pass --overwrite (overwrite=True in Python) to replace them, or choose "

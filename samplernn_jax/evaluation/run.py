@@ -156,7 +156,7 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   model of ``model_config`` (a configs/*.py file) is sampled into it: clips
   of the classifier's window, with the first classifier seed.
   """
-  if _has_wavs(samples_dir):
+  if samples_lib.wav_files(samples_dir):
     log(f"baseline random: evaluating {samples_dir} as an untrained model's clips")
     return
   names, splits = _load_real(data_dir, n_classes, config.features.sample_rate)
@@ -169,11 +169,6 @@ def _random_baseline_samples(samples_dir: str, log, data_dir: str, n_classes,
   sample_files.sample_untrained(config_lib.load_config_file(model_config), names,
                                 samples_dir, per_class, config.window_seconds,
                                 config.seeds[0], class_rms=class_rms, paper_draw=paper_draw)
-
-
-def _has_wavs(samples_dir: str) -> bool:
-  return os.path.isdir(samples_dir) and any(
-      f.lower().endswith(".wav") for f in os.listdir(samples_dir))
 
 
 def _manifest_steps(samples_dir: str) -> list:
@@ -233,7 +228,7 @@ def _check_start(samples_dir: str, out_dir: str, overwrite: bool, baseline,
   wheel lacks)."""
   if baseline not in (None, "random"):
     raise EvalError(f"baseline {baseline!r}: expected 'random'", "baseline")
-  if (baseline == "random" and not _has_wavs(samples_dir)
+  if (baseline == "random" and not samples_lib.wav_files(samples_dir)
       and not os.path.isfile(baseline_config)):
     raise EvalError(f"baseline_config {baseline_config}: no such config file (the "
                     "model whose untrained clips the random baseline evaluates: "

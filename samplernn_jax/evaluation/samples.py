@@ -122,6 +122,15 @@ def _from_file_names(samples_dir: str, wavs: Sequence[str],
   return out
 
 
+def wav_files(samples_dir: str) -> list[str]:
+  """The names of the top-level WAV files of ``samples_dir``, sorted ([]
+  when it is not a folder)."""
+  if not os.path.isdir(samples_dir):
+    return []
+  return sorted(f for f in os.listdir(samples_dir)
+                if f.lower().endswith(".wav") and os.path.isfile(os.path.join(samples_dir, f)))
+
+
 def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
                  check_names: bool = True) -> tuple[list[Clip], list[str]]:
   """The labelled clips of a samples directory, and notes on what was skipped.
@@ -136,9 +145,7 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
   """
   if not os.path.isdir(samples_dir):
     raise EvalError(f"samples_dir {samples_dir}: {not_a_folder(samples_dir)}", "samples_dir")
-  wavs = sorted(f for f in os.listdir(samples_dir)
-                if f.lower().endswith(".wav")
-                and os.path.isfile(os.path.join(samples_dir, f)))
+  wavs = wav_files(samples_dir)
   if not wavs:
     raise EvalError(f"samples_dir {samples_dir}: no WAV files (expected the "
                     f"output of sample.py: *.wav plus {MANIFEST})", "samples_dir")
