@@ -62,8 +62,20 @@ def nested_eqns(jaxpr):
   VJPs, pjit calls) included."""
   for eqn in jaxpr.eqns:
     yield eqn
-    for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+    for sub in _jaxprs_in(eqn.params):
       yield from nested_eqns(sub)
+
+
+def _jaxprs_in(params):
+  """The jaxprs an equation's params hold, alone or in a tuple (what
+  jax.extend.core.jaxprs_in_params gives from jax 0.10; the package's
+  lowest jax, pyproject.toml, lacks it)."""
+  for value in params.values():
+    for v in value if isinstance(value, (tuple, list)) else (value,):
+      if isinstance(v, jax.extend.core.ClosedJaxpr):
+        yield v.jaxpr
+      elif isinstance(v, jax.extend.core.Jaxpr):
+        yield v
 
 
 def dot_operand_dtypes(jaxpr) -> list:
