@@ -16,7 +16,7 @@ MAX_ABS = float(np.finfo(np.float64).max) / 2
 
 
 def bad_rows(x: np.ndarray) -> np.ndarray:
-  """Rows of float ``x`` [N, T] holding NaN, Inf or a sample beyond ``MAX_ABS``:
+  """Rows of float ``x`` [N, W] holding NaN, Inf or a sample beyond ``MAX_ABS``:
   bool [N]. (Compared only where the dtype reaches that far: in float16 the
   bound itself would round to Inf.)"""
   ok = np.isfinite(x)
@@ -28,7 +28,7 @@ def bad_rows(x: np.ndarray) -> np.ndarray:
 def read_mono(path: str, rate: int, name: str | None = None,
               error: type[Exception] = ValueError, why: str = "the model's rate",
               dtype: str = "float64") -> np.ndarray:
-  """The samples [T] of the mono audio file ``path`` sampled at ``rate`` Hz.
+  """The samples [W] of the mono audio file ``path`` sampled at ``rate`` Hz.
 
   Raises ``error`` with a message that starts with ``name`` (default: the
   path) for an unreadable file, another rate (``why`` says whose rate it

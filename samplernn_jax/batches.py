@@ -220,7 +220,7 @@ def eval_batches(split: Split, batch_size: int, seq_len: int, frame_size: int,
     real = np.ones(batch_size, np.float32)
     real[len(rows):] = 0.0
     pad = batch_size - len(rows)
-    sid = split.sid[rows]
+    sid = np.asarray(split.sid[rows], np.int32)
     if pad:
       wav_rows = np.concatenate([wav_rows, np.repeat(wav_rows[:1], pad, 0)])
       sid = np.concatenate([sid, np.repeat(sid[:1], pad)])

@@ -17,7 +17,8 @@ sums (``sharding.per_device``), since XLA cannot split a kernel call itself
 (it would gather the rows onto every device).
 
 Shapes: N rows (batch x positions), s table positions, Q levels, H width;
-bn rows and bh columns per block.
+bn rows and bh columns per block; N', Q', H' padded: N' to a multiple of bn,
+H' of bh, Q' to a power of two of at least 16.
 """
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Conditional SampleRNN: frame tiers (GRU/LSTM) over a sample-level MLP.
 
-Shape glossary (used in comments throughout the package):
+Shape glossary (of the model, layers, gru, steps, batches, splits, quantize,
+audio, trim and packing modules; sampling.py, kernels.py, levels.py and the
+evaluation state their own letters):
   B  batch (clips)            T  target samples in a chunk (config.seq_len)
   K  frame tiers              S  top tier's frame size (16 in the paper)
   s  a tier's frame size      F  frames of a tier in a chunk (T / s)
@@ -56,7 +58,8 @@ class FrameTier(nn.Module):
 
   Parameters: ``h0`` [R, D] (learn_h0), ``input_expand`` (tiers below the
   top), ``rnn{l}``, ``skip{l}`` (skip_conn), ``output`` [H, ratio * H].
-  Its frame size is the width of its input (SampleRNN.tier checks it).
+  Its frame size is the width of its input, less the class vector's on the
+  top tier (SampleRNN.tier checks the frames).
   """
   ratio: int  # output vectors per frame
   dim: int

@@ -12,7 +12,7 @@ Three schemes, each with 256 levels by default (``q_levels``):
 * ``a-law``: as mu-law with A-law companding (A = 87.6). The original named it
   but never implemented it; this is the textbook formula.
 
-The numpy functions work on clips ``[..., T]`` (normalised over the last axis);
+The numpy functions work on clips ``[..., W]`` (normalised over the last axis);
 the jnp versions (``*_jnp``) are for use inside jitted code and agree with them
 (tested). ``dequantize`` maps levels back to float audio in [-1, 1];
 ``frame_input`` is the frame tier's input scaling ``(q / (Q/2) - 1) * 2``.
@@ -21,6 +21,8 @@ Deliberate difference from the original: a constant clip (max == min) makes
 the original divide by zero; here it maps to the zero level ``q_levels // 2``.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import jax.numpy as jnp
@@ -83,12 +85,12 @@ def a_law_compress(x, xp=np):
 
 
 def a_law_expand(y, xp=np):
-  """Inverse of ``a_law_compress``."""
+  """Inverse of ``a_law_compress``, in ``y``'s float dtype."""
   a = A_LAW_A
+  k = 1.0 + math.log(a)  # a Python float: numpy's float64 scalar would promote y
   ay = xp.abs(y)
-  small = ay < 1.0 / (1.0 + np.log(a))
-  x = xp.where(small, ay * (1.0 + np.log(a)) / a,
-               xp.exp(ay * (1.0 + np.log(a)) - 1.0) / a)
+  small = ay < 1.0 / k
+  x = xp.where(small, ay * k / a, xp.exp(ay * k - 1.0) / a)
   return xp.sign(y) * x
 
 
@@ -101,7 +103,7 @@ def _signed_to_levels(y, q_levels: int):
 
 def quantize(x: np.ndarray, q_type: str = "linear", q_levels: int = 256,
              dither: np.ndarray | None = None) -> np.ndarray:
-  """Quantise clips ``[..., T]`` (any float dtype) to int32 levels, per clip.
+  """Quantise clips ``[..., W]`` (any float dtype) to int32 levels, per clip.
 
   ``dither``: optional noise of x's shape, in units of one level, added just
   before the levels are truncated (e.g. ``tpdf_dither``); the result is
@@ -149,7 +151,7 @@ def quantize_jnp(x, q_type: str = "linear", q_levels: int = 256):
 
 
 def dequantize(q, q_type: str = "linear", q_levels: int = 256, xp=np):
-  """Levels -> float audio in [-1, 1] (level centres for linear)."""
+  """Levels -> float32 audio in [-1, 1] (level centres for linear)."""
   check_q_type(q_type)
   if q_type == "linear":
     return (q.astype(xp.float32) + 0.5) / (q_levels / 2) - 1.0

@@ -37,8 +37,11 @@ that positions 0..P-1 take instead of a draw, or -1 where they are drawn
 (priming with real audio; teacher forcing); other values are refused. The
 log-probability of every sample taken (drawn or forced) is returned.
 
-Shapes: B clips, N samples, S top frame size, C classes, H hidden size;
-B' rows the tiers run: B, or 2B with guidance.
+Shapes: B clips, N samples, S top frame size, C classes, H hidden size,
+Q levels; n samples of a block, r vectors a tier's frame gives the tier
+below (its ratio). From ``_run_rows`` on, B counts the clips run: those
+asked for, then the copies ``min_rows`` adds (dropped at the end). B' rows
+the tiers run: B, or 2B with guidance.
 """
 from __future__ import annotations
 
@@ -91,7 +94,9 @@ def _guided(logits, guidance, guided: bool):
 
 def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance,
                    guided: bool, unroll: int = 1, batched_draws: bool = True):
-  """Builds the function that generates one top frame (S samples)."""
+  """Builds the scan that generates a block: ``tier_scan(0, None, forced
+  [n/S, B, S], carry)`` steps the top tier over its n/S frames, each tier
+  below over the frames the one above gives, the sample tier over samples."""
   fs, q = tuple(model.frame_sizes), model.q_levels
   n_tiers = len(fs)
   apply = functools.partial(model.apply, variables)  # method="tier": a variant's own
@@ -127,16 +132,16 @@ def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance
     return c, (x, logp)  # [n, B] each
 
   def tier_scan(k, upper, forced, carry):
-    """Tier k over its frames in this block: upper [n, B, H] or None,
-    forced [n, B, s_k] -> samples [n, ..., B]."""
+    """Tier k over its frames in this block: upper [n_k, B', H] (n_k frames)
+    or None, forced [n_k, B, s_k] -> samples [n_k, ..., B]."""
     def body(c, xs):
       h, buf, pos = c
       up, f = xs
-      frame = buf[:, -fs[k]:]  # [B, s_k]
+      frame = buf[:, -fs[k]:]  # [B', s_k]
       out, hk = apply(k, frame[:, None, :], None if up is None else up[:, None, :],
-                      cond, h[k], method="tier")  # out [B, r, H]
+                      cond, h[k], method="tier")  # out [B', r, H]
       h = h[:k] + (hk,) + h[k + 1:]
-      out = jnp.swapaxes(out, 0, 1)  # [r, B, H]
+      out = jnp.swapaxes(out, 0, 1)  # [r, B', H]
       if k + 1 == n_tiers:
         c, ys = sample_scan(out, jnp.swapaxes(f, 0, 1), (h, buf, pos))
       else:
@@ -237,7 +242,7 @@ def fold_hidden1(params, frame_sizes):
   tier = dict(params[last])
   out = tier["output"]
   h = w1.shape[0]
-  kernel = hi(out["kernel"].reshape(out["kernel"].shape[0], -1, h), w1)  # [H_in, r, H]
+  kernel = hi(out["kernel"].reshape(out["kernel"].shape[0], -1, h), w1)  # [H, r, H]
   bias = hi(out["bias"].reshape(-1, h), w1)  # [r, H]
   tier["output"] = dict(out, kernel=kernel.reshape(out["kernel"].shape),
                         bias=bias.reshape(-1))
@@ -329,8 +334,8 @@ def initial_carry(model: SampleRNN, variables, batch: int):
 
 def _run_rows(class_vec, forced, n_samples: int, min_rows: int, guided: bool, q_levels: int,
               n_classes: int):
-  """(class vectors [B', C], samples to force [B', P], -1 where drawn) of a
-  run: the B clips' own, then copies of the last clip up to ``min_rows`` rows
+  """(class vectors [B, C], samples to force [B, P], -1 where drawn) of the
+  clips run: those asked for, then copies of the last up to ``min_rows`` rows
   of the compiled program (a guided clip runs as two). Only the P forced
   samples are held (a prime): ``_forced_block`` pads each block with -1, so a
   long stream's memory does not grow with its length."""
@@ -358,7 +363,7 @@ def _run_rows(class_vec, forced, n_samples: int, min_rows: int, guided: bool, q_
 
 
 def _forced_block(prime: np.ndarray, start: int, n: int) -> np.ndarray:
-  """Samples ``start .. start + n - 1`` to force, [B', n]: the prime's where
+  """Samples ``start .. start + n - 1`` to force, [B, n]: the prime's where
   it reaches, -1 (drawn) beyond it."""
   block = np.full((prime.shape[0], n), -1, np.int32)
   part = prime[:, start:start + n]

@@ -639,6 +639,9 @@ MUTANTS = {
     "fractions_summing_past_one_planned": ("packing", "  if valid + test >= 1:\n", "  if False:\n"),
     "n_classes_from_the_meta_only": ("checkpoint", 'n = int(meta.get("n_classes") or config.n_classes)',
                                      'n = int(meta["n_classes"])'),
+    "a_law_expand_promotes": ("quantize", "  k = 1.0 + math.log(a)", "  k = 1.0 + np.log(a)"),
+    "eval_sid_dtype_passed_on": ("batches", "    sid = np.asarray(split.sid[rows], np.int32)\n    if pad:",
+                                 "    sid = split.sid[rows]\n    if pad:"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

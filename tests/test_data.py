@@ -206,8 +206,11 @@ def test_batches_have_batch_specs_shapes(seq_len, frame_size):
   shapes and dtypes (the benchmarks' random batches and the shapes
   train_kernels.py compiles for are made from it), for two frame sizes.
   Rules out a spec that drifts from the batches train.py feeds, e.g. a
-  chunk without its S-sample overlap, a float mask or an int reset."""
+  chunk without its S-sample overlap, a float mask or an int reset; and
+  batches that pass on a hand-built split's own sid dtype (uint8 here;
+  evaluation did: another compiled eval step)."""
   split = numbered_split(n=6, t=150)
+  split = data.Split(split.path, split.wav, split.sid.astype(np.uint8))
   spec = data.batch_spec(4, seq_len, frame_size)
   got = [batches(split, 4, seq_len, frame_size).get(1),
          next(iter(data.eval_batches(split, 4, seq_len, frame_size, "linear", 256)))]

@@ -162,6 +162,17 @@ def test_companded_round_trip_within_half_a_level(q_type):
   assert np.abs(y).max() <= 1.0 + 1e-6
 
 
+@pytest.mark.parametrize("q_type", ["linear", "mu-law", "a-law"])
+def test_dequantize_gives_float32_for_every_scheme(q_type):
+  """dequantize gives float32 audio for every scheme, from numpy and jnp
+  levels alike. Rules out the a-law inverse as it was: float64 from numpy
+  (A's logarithm, a numpy float64 scalar, promoted the float32 levels), so
+  that a caller's arrays changed dtype with the scheme."""
+  q = np.arange(256, dtype=np.int32)
+  assert quant.dequantize(q, q_type).dtype == np.float32
+  assert quant.dequantize(jnp.asarray(q), q_type, xp=jnp).dtype == jnp.float32
+
+
 def test_mu_law_resolves_quiet_sounds_better_than_linear():
   x = signed_clip(seed=4)
   quiet = np.abs(x) < 0.01
