@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from typing import Any, Callable, Iterator
 
 import jax
@@ -348,6 +349,10 @@ def _run_rows(class_vec, forced, n_samples: int, min_rows: int, guided: bool, q_
   if forced is None:
     forced = np.full((b, 0), -1, np.int32)
   forced = np.asarray(forced)
+  if forced.size and not np.issubdtype(forced.dtype, np.integer):
+    raise ValueError(f"forced samples of dtype {forced.dtype}: expected integer levels "
+                     f"0..{q_levels - 1} (or -1: drawn), e.g. quantize.quantize of audio in "
+                     "[-1, 1], not the audio itself")
   if forced.ndim != 2 or forced.shape[0] != b or forced.shape[1] > n_samples:
     raise ValueError(f"forced samples of shape {forced.shape} do not fit "
                      f"[{b}, <= {n_samples}]")
@@ -381,11 +386,21 @@ def check_draw(temperature: float, guidance: float = 1.0) -> None:
     raise ValueError(f"guidance={guidance}: expected a finite number (1 = off)")
 
 
+def _is_int(v) -> bool:
+  """Whether ``v`` is an integer type (Python, numpy or a 0-d JAX array's)."""
+  try:
+    operator.index(v)
+  except TypeError:
+    return False
+  return True
+
+
 def _check_run(n_samples: int, total: int, unroll, min_rows) -> None:
   """ValueError for a run the sampler cannot do as asked."""
   for name, v in (("n_samples", n_samples), ("unroll", unroll), ("min_rows", min_rows)):
-    if int(v) != v or v < 1:
-      raise ValueError(f"{name}={v!r}: expected a positive integer")
+    if isinstance(v, (bool, np.bool_)) or not _is_int(v) or v < 1:  # 32.0 too: an int type
+      raise ValueError(f"{name}={v!r}: expected a positive integer (an int, e.g. "
+                       "int(2.5 * rate))")
   if total >= MAX_RUN_SAMPLES:  # the position counter is int32 (and fold_in's data 32 bits)
     raise ValueError(f"n_samples={n_samples}: expected fewer than 2**31 samples per run "
                      "(37 hours at 16 kHz); generate longer audio as several runs")

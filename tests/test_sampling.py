@@ -502,6 +502,29 @@ def test_forced_levels_outside_the_model_are_refused(variant, bad):
     sampling.generate(model, params, CLASS_VECS, N, jax.random.key(0), forced=forced)
 
 
+def test_audio_forced_instead_of_levels_is_refused(variant):
+  """Float samples forced (audio in [-1, 1] passed where levels belong):
+  a ValueError naming the dtype and the quantisation to use. Rules out the
+  check as it was, a range check alone, which took a 0.3-amplitude sine
+  (every value in [-1, 256)) and truncated it to level 0 without a word."""
+  model, params = variant("paper_gru")
+  audio = 0.3 * np.sin(np.arange(4 * CLASS_VECS.shape[0])).reshape(CLASS_VECS.shape[0], 4)
+  with pytest.raises(ValueError, match=r"forced samples of dtype float64: expected integer "
+                                       r"levels 0\.\.255 .* not the audio itself"):
+    sampling.generate(model, params, CLASS_VECS, N, jax.random.key(0), forced=audio)
+
+
+@pytest.mark.parametrize("n", [32.0, True])
+def test_a_sample_count_that_is_no_int_is_refused_by_the_call(variant, n):
+  """n_samples of 32.0 (``2.5 * rate`` in a notebook) or True: a ValueError
+  from the call itself, as the docstring promises for every check. Rules out
+  the check as it was (``int(v) != v``), which let 32.0 through to a
+  TypeError inside the first block."""
+  model, params = variant("paper_gru")
+  with pytest.raises(ValueError, match=rf"n_samples={n!r}: expected a positive integer"):
+    sampling.generate_blocks(model, params, CLASS_VECS, n, jax.random.key(0))
+
+
 def test_a_run_past_the_int32_position_is_refused(variant):
   """2**31 samples or more in one run: a ValueError. Rules out the position
   counter (int32) wrapping silently after 37 hours at 16 kHz, which would
