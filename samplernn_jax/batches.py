@@ -123,8 +123,8 @@ class TrainBatches:
   epoch (seeded by [seed, epoch, clip]). ``balance``: epochs from
   ``balanced_order`` (every class as often as the largest) instead of one
   pass over the clips. ``cond_dropout``: the share of an epoch's draws
-  trained without their class (``sid`` -1 for the whole clip, seeded by
-  [seed, epoch, draw]), so that the model also learns the unconditional
+  trained without their class (``sid`` -1 for the whole clip; one stream
+  seeded by [seed, epoch, 2], a value a draw), so that the model also learns the unconditional
   distribution that guided sampling (``sampling.generate(guidance=)``) needs.
   ``n_classes``: the model's class count, when given every ``sid`` must be
   below it (a DataError, ``splits.check_split``, as for every split here).
@@ -208,7 +208,7 @@ def eval_batches(split: Split, batch_size: int, seq_len: int, frame_size: int,
                  process_count: int = 1, dither: bool = False) -> Iterator[dict]:
   """Every clip of a split once, in file order, chunk by chunk.
 
-  The last batch is filled up with masked copies of clip 0 so that every
+  The last batch is filled up with masked copies of its first clip so that every
   batch has ``batch_size`` rows (one compiled shape). ``dither``: TPDF dither
   seeded by the clip's row alone, the same at every evaluation.
   """

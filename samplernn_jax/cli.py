@@ -68,6 +68,8 @@ def call(fn: Callable[[], object], argv: list[str] | None = None) -> None:
   absl's flags are process-global: every call resets them to their defaults,
   then parses ``argv`` (flags only, no program name; default sys.argv[1:])
   and runs ``fn`` as ``absl_main`` does. A script's ``main(argv)`` for tests.
+  As in the script, absl's log verbosity becomes WARNING for the rest of the
+  process, and a known error is one printed line and ``SystemExit(2)``.
   """
   flags.FLAGS.unparse_flags()
   args = sys.argv[1:] if argv is None else [str(a) for a in argv]

@@ -158,6 +158,10 @@ def open_dataset(data_dir: str, n_classes: int = 0, min_len: int | None = None,
                  rate_setting: str = "config.sample_rate") -> Dataset:
   """Opens ``audio_{train,valid,test}.npz`` of ``data_dir`` (train required).
 
+  A folder of class sub-folders of recordings is packed first, once, into
+  ``<data_dir>/.packed/`` (``resolve_data_dir``; minutes for hours of audio,
+  with a lock file for concurrent starts); later calls reuse it.
+
   ``data_dir="synthetic"`` gives the small generated set of ``synthetic.py``
   (drawn with ``synthetic_seed``: train.py passes ``config.seed``).
   ``n_classes`` 0 means: the length of classes.json, else max sid + 1.

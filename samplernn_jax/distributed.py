@@ -27,7 +27,11 @@ from jax.experimental import multihost_utils
 
 def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = -1,
                auto: bool = False) -> bool:
-  """Joins the distributed runtime when asked to; returns whether it did."""
+  """Joins the distributed runtime when asked to; returns whether it did.
+
+  Joining also sets two of JAX's process-wide options before it: the CPU
+  collectives to gloo, and JAX's preemption service off (SIGTERM stays the
+  trainer's, below)."""
   explicit = bool(coordinator) or num_processes > 0 or process_id >= 0
   if not explicit and not auto:
     return False

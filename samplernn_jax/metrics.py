@@ -50,6 +50,11 @@ def read_jsonl(path: str) -> list[dict]:
 
 
 class MetricsWriter:
+  """A run's metrics.jsonl and TensorBoard scalars, written as training goes.
+
+  Made at (re)start: it REWRITES metrics.jsonl, keeping only the records up
+  to ``resume_step`` (a resumed run's later records would repeat); to read a
+  run's history use ``read_metrics``, never a writer."""
 
   def __init__(self, workdir: str, resume_step: int, enabled: bool = True):
     self.workdir, self.enabled = workdir, enabled

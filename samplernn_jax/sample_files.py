@@ -87,8 +87,13 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
                     model_cls: type[SampleRNN] = SampleRNN) -> Loaded:
   """Model, parameters, config and class names of a run's checkpoint.
 
+  ``ckpt``: 'best' (the best valid cost's parameters; the latest training
+  state's when the run has no best/ yet), 'latest' (the newest training
+  state; the best's where only that is kept, as in demo/), or a step number.
   ``model_cls``: the class that trained it (SampleRNN or a research variant's
-  subclass); parameters that do not fit it are refused (ParamFormatError)."""
+  subclass); parameters that do not fit it are refused (ParamFormatError).
+  FileNotFoundError for a workdir or step that is not there, ValueError for
+  a ``ckpt`` that is none of these."""
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"workdir={workdir}: {not_a_folder(workdir)}")
   sub, step = ckpt_lib.find_step(workdir, ckpt)
@@ -396,14 +401,16 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                   prime_span: tuple[float, float] | None = None,
                   stop_on_signal: bool = False) -> list[str]:
   """Generates the request and writes WAVs, the manifest and model.json;
-  returns the paths. ``prime_span``: the prime recording's min and max
+  returns the paths. ``prime``: levels int [P] (``read_prime``, not audio)
+  that every clip continues. ``prime_span``: the prime recording's min and max
   (``load_prime``), which ``level='prime'`` needs; ``level`` None is
   'prime' with a span, else ``DEFAULT_LEVEL``. ``stop_on_signal``
   (sample.py): Ctrl-C or SIGTERM stops the generation between blocks,
   raising ``signals.Stopped`` with nothing written, instead of a
   KeyboardInterrupt wherever it lands (inside XLA's dispatch, the
-  interpreter's exit then crashed now and then); off for a caller with
-  handlers of its own (the trainer)."""
+  interpreter's exit then crashed now and then; a second Ctrl-C a second
+  later ends the process, ``os._exit``); off for a caller with handlers of
+  its own (the trainer)."""
   level = level or ("prime" if prime_span is not None else DEFAULT_LEVEL)
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
@@ -490,8 +497,10 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   WAV files as soon as it is generated; memory stays flat however long the
   clips. Audio at the levels known before a clip ends: 'none' (the
   dequantised levels) or, continuing a prime, 'prime' (``prime_span``;
-  ``level`` None is 'prime' with a span, else 'none'); Ctrl-C leaves valid
-  files with every block finished so far."""
+  ``level`` None is 'prime' with a span, else 'none'). Ctrl-C or SIGTERM
+  stops it between blocks, leaving valid files with every block finished so
+  far, and raises ``signals.Stopped``; a second Ctrl-C a second later ends
+  the process (``os._exit``)."""
   level = _stream_level(level, prime_span)
   c = loaded.config
   rate = c.sample_rate

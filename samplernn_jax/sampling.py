@@ -34,8 +34,10 @@ would do toward what this class does). g = 1 is the plain conditional draw.
 
 Samples can be *forced*: ``forced`` [B, P] (P <= N) holds levels 0..Q-1
 that positions 0..P-1 take instead of a draw, or -1 where they are drawn
-(priming with real audio; teacher forcing); other values are refused. The
-log-probability of every sample taken (drawn or forced) is returned.
+(priming with real audio; teacher forcing); other values, and float arrays
+(audio rather than its levels), are refused. The log-probability of every
+sample taken (drawn or forced) is returned: the conditional model's at
+temperature 1, whatever the temperature or guidance it was drawn with.
 
 Shapes: B clips, N samples, S top frame size, C classes, H hidden size,
 Q levels; n samples of a block, r vectors a tier's frame gives the tier
@@ -425,7 +427,8 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     prepare_fn: Callable = prepare, guidance: float = 1.0,
                     unroll: int = 1, batched_draws: bool = True, min_rows: int = 1
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-  """Yields (samples int32 [B, n], log-probs [B, n]) block after block.
+  """Yields (samples int32 [B, n], log-probs [B, n]) block after block (the
+  log-probs the conditional model's at temperature 1, see the module's).
 
   The run is checked, and the model prepared, when this is called (a
   ValueError then, not at the first block): a caller can rely on a run that
@@ -437,7 +440,8 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
     key: a PRNG key; sample t of the run uses ``fold_in(key, t)``.
     temperature: 1.0 = the paper's plain draw; 0 = argmax.
     forced: optional int [B, P], P <= n_samples: the first P samples (a
-      prime); levels 0..Q-1 are taken, not drawn, -1 is drawn.
+      prime); levels 0..Q-1 are taken, not drawn, -1 is drawn (levels:
+      ``quantize.quantize`` of audio, or ``sample_files.read_prime``).
     block_samples: samples per compiled call (rounded up to a multiple of
       S); the same output whatever this is.
     prepare_fn: turns (model, params) into the sampler's (``prepare``: weight

@@ -129,6 +129,14 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
   what training minimises (``steps.train_step``'s; the bits by default);
   evaluation, the best checkpoint and score.py keep the bits. Only one run
   may use a workdir at a time (a lock; a clear error for the second).
+
+  Returns ``{}`` when the run is already at ``max_steps`` (a re-run cell
+  resumes and stops at once); ``test_bits`` is in it only when the last
+  evaluation improved on valid. Writes the workdir's files (README, "Train"),
+  prints the config and a progress bar. While it runs, SIGINT and SIGTERM
+  save the current step and then raise ``SystemExit`` (130, 143); a second
+  Ctrl-C more than a second after the first ends the process at once
+  (``os._exit``: in a notebook, the kernel), for a step that does not return.
   """
   config_lib.validate(config)
   if not ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST):
