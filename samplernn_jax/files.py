@@ -10,6 +10,8 @@ flushed line a record, and ``sample.py --stream``'s WAVs a block at a time.
 
 ``exclusive`` holds a lock file while one process writes what others would
 write too (the packing of a class folder): they wait, then find it written.
+``allow_open_files`` makes room for files held open together (the streamed
+WAVs) before the first is opened.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import errno
 import fcntl
 import json
 import os
+import resource
 from typing import Callable, Iterator
 
 from absl import logging
@@ -80,3 +83,30 @@ def exclusive(path: str, what: str) -> Iterator[None]:
       logging.warning("%s: the filesystem refuses locks (%s); %s unlocked", path,
                       e.strerror, what)
     yield
+
+
+# Descriptors a JAX process holds besides the files asked for, where it
+# cannot count its own (no /proc/self/fd).
+_FILES_BESIDE = 64
+
+
+def allow_open_files(n: int, what: str) -> None:
+  """Room for ``n`` more files open at once: the soft limit on open files
+  (``ulimit -n``, often 1 024, 256 on macOS) raised as far as the hard one
+  allows; a ValueError naming ``what`` (the setting that asks for them) and
+  both limits when even the hard limit is too few. Checked before the first
+  file opens: the refusal leaves nothing half-written."""
+  try:
+    held = len(os.listdir("/proc/self/fd"))
+  except OSError:
+    held = _FILES_BESIDE
+  need = held + n + 16
+  soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+  if soft == resource.RLIM_INFINITY or soft >= need:
+    return
+  if hard != resource.RLIM_INFINITY and hard < need:
+    raise ValueError(f"{what}: {n} files open at once need about {need} descriptors; this "
+                     f"process may have {hard} (the hard limit, ulimit -Hn): ask for fewer "
+                     "at a time, or raise the limit")
+  resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+  logging.info("open files: soft limit raised from %d to %d for %s", soft, need, what)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import math
 import os
@@ -45,7 +46,7 @@ from samplernn_jax import signals
 from samplernn_jax import steps
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.audio import read_mono
-from samplernn_jax.files import atomic_write, not_a_folder, write_json
+from samplernn_jax.files import allow_open_files, atomic_write, not_a_folder, write_json
 from samplernn_jax.model import SampleRNN
 
 MANIFEST = "manifest.json"
@@ -507,6 +508,8 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
   check_level(loaded, req, level, prime_span)
+  allow_open_files(len(files), f"a stream of {len(files)} clips (sample.py --stream: "
+                   "--classes, --per_class)")
   blocks = sampling.generate_blocks(  # checks the run before any file is written
       loaded.model, loaded.params, req.class_vecs, n, jax.random.key(seed), temperature,
       forced, block_samples=int(block_seconds * rate), guidance=guidance)
@@ -516,35 +519,47 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
     write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
                                              temperature, loaded.step, done / rate,
                                              min(primed, done / rate)))
-  record(0)
-  write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
+  stop = signals.StopRequests()  # Ctrl-C / SIGTERM: honoured between blocks
   paths = [os.path.join(out_dir, f) for f in files]
+  with stop:
+    first = next(blocks)  # compiled and run (or out of memory) before any file is written
+    if not stop.requested:
+      record(0)
+      write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
+      audio = functools.partial(sampling.to_audio, q_type=c.q_type, q_levels=c.q_levels,
+                                level=level, span=prime_span)
+      _append_blocks(paths, itertools.chain([first], blocks), audio, record, stop, rate, n,
+                     progress)
+  if stop.requested:
+    raise signals.Stopped(stop.exit_code)  # sample.py: "interrupted; ...", exits with it
+  return paths
+
+
+def _append_blocks(paths: list[str], blocks, audio, record, stop: signals.StopRequests,
+                   rate: int, n: int, progress: bool) -> None:
+  """Opens the streamed WAVs of ``n`` samples each and appends every block's
+  ``audio(levels)`` to them, ``record(samples done)`` after each; ends after
+  the block during which a stop was requested."""
   done = 0
   outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT",
                        format=wav_format(n)) for p in paths]
   bar = None
   if progress:
     from tqdm import tqdm
-    bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"streaming {len(files)} clips")
-  stop = signals.StopRequests()  # Ctrl-C / SIGTERM: honoured between blocks
+    bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"streaming {len(paths)} clips")
   try:
-    with stop:
-      for q, _ in blocks:
-        audio = sampling.to_audio(q, c.q_type, c.q_levels, level, span=prime_span)
-        for o, a in zip(outs, audio):
-          o.write(a)
-          o.flush()
-        done += q.shape[1]
-        record(done)  # a second Ctrl-C (os._exit) leaves no finally to run
-        if bar:
-          bar.update(q.shape[1])
-        if stop.requested:
-          break
+    for q, _ in blocks:
+      for o, a in zip(outs, audio(q)):
+        o.write(a)
+        o.flush()
+      done += q.shape[1]
+      record(done)  # a second Ctrl-C (os._exit) leaves no finally to run
+      if bar:
+        bar.update(q.shape[1])
+      if stop.requested:
+        break
   finally:  # closing writes the final header, also on Ctrl-C
     for o in outs:
       o.close()
     if bar:
       bar.close()
-  if stop.requested:
-    raise signals.Stopped(stop.exit_code)  # sample.py: "interrupted; ...", exits with it
-  return paths

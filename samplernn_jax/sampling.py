@@ -97,9 +97,7 @@ def _guided(logits, guidance, guided: bool):
 
 def _frame_step_fn(model: SampleRNN, variables, cond, key, temperature, guidance,
                    guided: bool, unroll: int = 1, batched_draws: bool = True):
-  """Builds the scan that generates a block: ``tier_scan(0, None, forced
-  [n/S, B, S], carry)`` steps the top tier over its n/S frames, each tier
-  below over the frames the one above gives, the sample tier over samples."""
+  """A block's scan, over every tier: ``tier_scan(0, None, forced [n/S, B, S], carry)``."""
   fs, q = tuple(model.frame_sizes), model.q_levels
   n_tiers = len(fs)
   apply = functools.partial(model.apply, variables)  # method="tier": a variant's own
@@ -427,8 +425,7 @@ def generate_blocks(model: SampleRNN, params, class_vec, n_samples: int, key,
                     prepare_fn: Callable = prepare, guidance: float = 1.0,
                     unroll: int = 1, batched_draws: bool = True, min_rows: int = 1
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-  """Yields (samples int32 [B, n], log-probs [B, n]) block after block (the
-  log-probs the conditional model's at temperature 1, see the module's).
+  """Yields (samples int32 [B, n], log-probs at temperature 1 [B, n]) a block at a time.
 
   The run is checked, and the model prepared, when this is called (a
   ValueError then, not at the first block): a caller can rely on a run that

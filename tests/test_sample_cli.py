@@ -30,7 +30,7 @@ from absl import logging as absl_logging
 
 from conftest import REPO, load_sample_py, subprocess_env
 from samplernn_jax import quantize as quant
-from samplernn_jax import sample_files, sampling
+from samplernn_jax import files, sample_files, sampling
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.errors import WorkdirError
 
@@ -667,6 +667,50 @@ def test_a_refused_stream_writes_nothing(workdir, tmp_path):
   with pytest.raises(ValueError, match="n_samples=0: expected a positive integer"):
     sampling.generate_blocks(loaded.model, loaded.params, req.class_vecs, 0,
                              jax.random.key(0))  # raised by the call, before any block
+
+
+def test_a_stream_whose_first_block_fails_writes_nothing(workdir, tmp_path, monkeypatch):
+  """A stream whose first block fails (on a GPU: out of memory, or a
+  compile error) leaves no folder: the first block is generated before the
+  manifest, model.json and the WAVs. Rules out the order as it was (files
+  first), which left a manifest of 0 s and header-only WAVs, so that the
+  retry was refused with "exists; pass --overwrite"."""
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone", 2, None)
+
+  def failing(*args, **kwargs):
+    yield from ()
+    raise MemoryError("RESOURCE_EXHAUSTED: out of memory (faked)")
+  monkeypatch.setattr(sampling, "generate_blocks", failing)
+  out = tmp_path / "o"
+  with pytest.raises(MemoryError):
+    sample_files.stream_samples(loaded, str(out), req, 0.05, progress=False)
+  assert not out.exists()
+
+
+def test_a_stream_raises_the_open_files_limit_or_refuses_before_writing(workdir, tmp_path,
+                                                                         monkeypatch):
+  """A stream holds every clip's WAV open: with a soft limit on open files
+  too low it raises it (up to the hard limit) and streams; with a hard limit
+  too low it refuses at once, naming the clips, the limit and the flags,
+  with nothing written. Rules out opening the files regardless: under
+  ``ulimit -n 80`` a stream of 100 clips failed after 75 header-only WAVs
+  and a manifest (the default --per_class 20 of 15 classes opens 300)."""
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone", 3, None)
+  calls = []
+  monkeypatch.setattr(files.resource, "setrlimit", lambda what, lim: calls.append(lim))
+  monkeypatch.setattr(files.resource, "getrlimit", lambda what: (8, 100_000))
+  paths = sample_files.stream_samples(loaded, str(tmp_path / "a"), req, 0.05, progress=False)
+  assert len(paths) == 3 and len(calls) == 1 and 8 < calls[0][0] < 100_000, calls
+  assert calls[0][1] == 100_000  # the hard limit is left as it was
+  monkeypatch.setattr(files.resource, "getrlimit", lambda what: (8, 12))
+  out = tmp_path / "b"
+  with pytest.raises(ValueError, match=r"a stream of 3 clips \(sample.py --stream: --classes, "
+                                       r"--per_class\): 3 files open at once need about \d+ "
+                                       r"descriptors; this process may have 12"):
+    sample_files.stream_samples(loaded, str(out), req, 0.05, progress=False)
+  assert not out.exists() and len(calls) == 1
 
 
 def test_seeds_past_32_bits_are_refused(workdir, tmp_path):
