@@ -20,6 +20,8 @@ from samplernn_jax.errors import EvalError
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import run
 
+cli.share_the_gpu()  # beside a training run on the same GPU (before JAX starts)
+
 _D = run.EvalConfig()
 _C = _D.classifier
 

@@ -12,6 +12,8 @@ from absl import app, flags
 
 from samplernn_jax import cli
 
+cli.share_the_gpu()  # beside a training run on the same GPU (before JAX starts)
+
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "the run folder written by train.py")

@@ -27,6 +27,15 @@ KNOWN_ERRORS = (errors.Error, ValueError, OSError)
 flags.disclaim_key_flags()
 
 
+def share_the_gpu() -> None:
+  """GPU memory as needed instead of JAX's 75 % of each GPU reserved at its
+  start, for the scripts that run beside a training run (sample.py,
+  evaluate.py, score.py): with the default, one of them on the GPU a
+  train.py holds fails for memory. Call before JAX starts; a value the user
+  set (``XLA_PYTHON_CLIENT_PREALLOCATE=true``) is kept."""
+  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
 def quiet_logs() -> None:
   """Library INFO logs (orbax, XLA backends) would bury the progress bar."""
   logging.set_verbosity(logging.WARNING)

@@ -19,6 +19,8 @@ from ml_collections import config_flags
 from samplernn_jax import cli
 from samplernn_jax.config import base_config
 
+cli.share_the_gpu()  # beside a training run on the same GPU (before JAX starts)
+
 _CONFIG = cli.define_config(
     config_flags.DEFINE_config_dict, "config", base_config(),
     "overrides of the checkpoint's config (not model keys), as "

@@ -120,6 +120,32 @@ def test_every_entry_point_runs_through_absl_main_and_parse_flags():
         (path, calls[0])
 
 
+SHARE_THE_GPU = ("sample.py", "evaluate.py", "scripts/score.py")
+NO_PREALLOC = "XLA_PYTHON_CLIENT_PREALLOCATE"
+
+
+@pytest.mark.parametrize("preset", [None, "true"])
+def test_scripts_beside_training_take_gpu_memory_as_needed(preset):
+  """sample.py, evaluate.py and score.py, loaded in a fresh Python (each
+  alone), leave JAX's GPU memory to be taken as needed
+  (XLA_PYTHON_CLIENT_PREALLOCATE=false, set before JAX starts a backend),
+  and keep a value the user set. Rules out JAX's default there (75 % of the
+  GPU reserved at start: the script fails for memory on the GPU a train.py
+  holds), the setting made after a backend started (JAX reads it then), and
+  one that overrides the user's."""
+  env = {k: v for k, v in subprocess_env().items() if k != NO_PREALLOC}
+  if preset:
+    env[NO_PREALLOC] = preset
+  code = ("import os, runpy, sys; sys.path.insert(0, 'scripts'); runpy.run_path(sys.argv[1]); "
+          "from jax._src import xla_bridge; "
+          f"print(os.environ.get({NO_PREALLOC!r}), bool(xla_bridge._backends))")
+  for script in SHARE_THE_GPU:
+    p = subprocess.run([sys.executable, "-c", code, script], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == [preset or "false", "False"], (script, p.stdout)
+
+
 def test_a_known_error_shows_its_traceback_when_asked(monkeypatch, capsys):
   """SAMPLERNN_TRACEBACK=1: a bad setting (a ValueError from
   config.validate) still fails, now as the exception itself (its traceback,
