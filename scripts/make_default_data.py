@@ -161,15 +161,23 @@ def _run():
     raise DataError(f"--src {_SRC.value}: lacks {len(missing)} of the sources under "
                     f"audio/ambient/ ({', '.join(missing)}); expected 0ad-data 0.0.26 "
                     "(data/README.md)")
-  stage = f"{out}.tmp-{os.getpid()}"
+  stage, old = f"{out}.tmp-{os.getpid()}", f"{out}.old-{os.getpid()}"
   try:
     total = sum(_write_class(src, stage, cls, files, _PIECE_SECONDS.value, _QUALITY.value)
                 for cls, files in CLASSES.items())
+    # renames only, then the delete: a delete that fails part-way (a file
+    # another process holds open on NFS) leaves the new data in place
     if os.path.exists(out):
-      shutil.rmtree(out)
-    os.replace(stage, out)
+      os.replace(out, old)
+    try:
+      os.replace(stage, out)
+    except OSError:
+      if os.path.exists(old):
+        os.replace(old, out)
+      raise
   finally:
     shutil.rmtree(stage, ignore_errors=True)
+  shutil.rmtree(old, ignore_errors=True)
   print(f"all classes {total:.1f}s in {out}")
 
 

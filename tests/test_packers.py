@@ -793,8 +793,10 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
   """A zip lacking sources: exit 2, one error line naming what it lacks,
   and the existing --out (even with --overwrite) untouched; a zip with
   every source (one-second stand-ins): --out replaced by the five class
-  folders. Rules out deleting the earlier data before reading any source,
-  which left a partial folder and a KeyError traceback."""
+  folders, with neither the staged nor the earlier folder left beside it.
+  Rules out deleting the earlier data before reading any source, which
+  left a partial folder and a KeyError traceback, and a replacement that
+  leaves the earlier data (moved aside) behind."""
   classes = {"CLASSES": default_data_sources()}
   rels = [r for files in classes["CLASSES"].values() for r in files]
   out = tmp_path / "default"
@@ -826,6 +828,7 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
   proc = run(zip_of(rels))
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert sorted(os.listdir(out)) == sorted(classes["CLASSES"])
+  assert sorted(os.listdir(tmp_path)) == ["default", "public1.zip", f"public{len(rels)}.zip"]
   assert len(os.listdir(out / "rain")) == len(classes["CLASSES"]["rain"])
 
 
