@@ -25,6 +25,7 @@ it) or equivalent (the edit cannot change behaviour: say why).
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,7 +92,8 @@ TESTS = {
     "cli": ["tests/test_cli.py::test_help_lists_the_config_flag",
             "tests/test_cli.py::test_what_the_system_refuses_is_one_error_line",
             "tests/test_cli.py::test_a_config_files_own_mistake_is_one_error_line_naming_its_line",
-            "tests/test_faults.py::test_an_output_the_system_refuses_is_one_error_line"],
+            "tests/test_faults.py::test_an_output_the_system_refuses_is_one_error_line",
+            "tests/test_cli.py::test_scripts_beside_training_take_gpu_memory_as_needed"],
     "packing": ["tests/test_packers.py"],
     "splits": ["tests/test_data.py", "tests/test_fuzz.py",
                "tests/test_evaluation.py::test_f_real_cache_key_covers_every_clip",
@@ -120,7 +122,8 @@ TESTS = {
                 "tests/test_sample_cli.py::test_a_run_holds_its_folder_until_its_last_write",
                 "tests/test_sample_cli.py::test_a_refused_stream_writes_nothing"],
     "files": ["tests/test_faults.py::test_a_write_that_fails_half_way_leaves_the_earlier_file",
-              "tests/test_faults.py::test_a_file_given_for_a_folder_to_read_is_called_a_file"],
+              "tests/test_faults.py::test_a_file_given_for_a_folder_to_read_is_called_a_file",
+              "tests/test_sample_cli.py::test_a_stream_raises_the_open_files_limit_or_refuses_before_writing"],
     "distributed": ["tests/test_distributed.py::test_sigterm_to_one_process_stops_both_at_one_saved_step",
                     "tests/test_distributed.py::test_distributed_flag_lets_jax_detect_the_cluster",
                     "tests/test_distributed.py::test_idle_gpus_under_slurm_are_named"],
@@ -380,8 +383,8 @@ MUTANTS = {
                                      "counts.min() / max(counts.sum(), 1)"),
     "confusion_transposed": ("evaluation/report", "(np.asarray(labels), np.asarray(preds))",
                              "(np.asarray(preds), np.asarray(labels))"),
-    "stream_manifest_not_rewritten": ("sample_files", "        record(done)  # a second Ctrl-C",
-                                      "        pass  # a second Ctrl-C"),
+    "stream_manifest_not_rewritten": ("sample_files", "      record(done)  # a second Ctrl-C",
+                                      "      pass  # a second Ctrl-C"),
     "stream_ignores_prime": ("sample_files",
                              "      forced, block_samples=int(block_seconds * rate), guidance=guidance)",
                              "      None, block_samples=int(block_seconds * rate), guidance=guidance)"),
@@ -506,8 +509,8 @@ MUTANTS = {
     "mix_recorded_as_given": ("sample_files", "[None] * per_class, [used] * per_class)",
                               "[None] * per_class, [mix] * per_class)"),
     "stream_ignores_prime_level": (
-        "sample_files", "audio = sampling.to_audio(q, c.q_type, c.q_levels, level, span=prime_span)",
-        'audio = sampling.to_audio(q, c.q_type, c.q_levels, "none")'),
+        "sample_files", "q_levels=c.q_levels,\n                                level=level, span=prime_span)",
+        'q_levels=c.q_levels,\n                                level="none")'),
     "samples_checked_after_data": ("evaluation/run",
                                    "if baseline is None and not os.path.isdir(samples_dir):",
                                    "if False:"),
@@ -642,10 +645,36 @@ MUTANTS = {
     "a_law_expand_promotes": ("quantize", "  k = 1.0 + math.log(a)", "  k = 1.0 + np.log(a)"),
     "eval_sid_dtype_passed_on": ("batches", "    sid = np.asarray(split.sid[rows], np.int32)\n    if pad:",
                                  "    sid = split.sid[rows]\n    if pad:"),
+    "forced_audio_taken": ("sampling", "  if forced.size and not np.issubdtype(forced.dtype, np.integer):",
+                           "  if False:"),
+    "sample_count_float_taken": ("sampling", "if isinstance(v, (bool, np.bool_)) or not _is_int(v) or v < 1:",
+                                 "if int(v) != v or v < 1:"),
+    "stream_open_files_unchecked": ("sample_files", "  allow_open_files(len(files), f\"a stream of",
+                                    "  (lambda *a: None)(len(files), f\"a stream of"),
+    "open_files_limit_left_low": ("files", "  resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))",
+                                  "  pass"),
+    "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
+                                     "  pass"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
 CONTROL = "control"  # no mutation: the tests must pass on the copy
+
+
+def run_pytest(args: list[str], cwd: str, env: dict, timeout: float) -> tuple[int | None, str]:
+  """pytest's exit code (None: it ran past ``timeout``) and stdout. Run in a
+  process group of its own, killed whole on a timeout: a test's children
+  (a train.py of 100 000 steps whose test never reached its ``finally``)
+  would otherwise go on running beside the next mutants."""
+  p = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=cwd, env=env, text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+  try:
+    out, _ = p.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    p.communicate()
+    return None, ""
+  return p.returncode, out
 
 
 def run_mutant(name: str) -> dict:
@@ -672,13 +701,10 @@ def run_mutant(name: str) -> dict:
         f.write(text.replace(old, new))
     env = dict(os.environ, PYTHONPATH=copy)  # the copy, not the installed tree
     t0 = time.time()
-    try:
-      r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                          *tests], cwd=copy, env=env, capture_output=True,
-                         text=True, timeout=_TIMEOUT.value)
-      killed, tail = r.returncode != 0, r.stdout.strip().splitlines()[-1:]
-    except subprocess.TimeoutExpired:
-      killed, tail = True, ["timeout"]
+    code, out = run_pytest(["-q", "-x", "-p", "no:cacheprovider", *tests], copy, env,
+                           _TIMEOUT.value)
+    killed, tail = code != 0, (out.strip().splitlines()[-1:] if code is not None
+                               else ["timeout"])
   return {"mutant": name, "module": module, "killed": killed,
           "seconds": round(time.time() - t0, 1), "pytest": tail[0] if tail else ""}
 

@@ -26,6 +26,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -132,13 +133,18 @@ def _run_one(copy: str, rel: str, source: str, m: Mutant, tests: list[str]) -> s
     return "not valid Python"
   with open(path, "w") as f:
     f.write(mutated)
-  try:
-    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0",
-                        "-p", "no:cacheprovider", *tests], cwd=copy, capture_output=True,
-                       text=True, timeout=_TIMEOUT.value,
+  # its own process group, killed whole on a timeout: a test's children (a
+  # long train.py) would otherwise run on beside the next mutants
+  p = subprocess.Popen([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0",
+                        "-p", "no:cacheprovider", *tests], cwd=copy, start_new_session=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        env=dict(os.environ, PYTHONPATH=copy))
-    return {0: "survived", 1: "killed"}.get(r.returncode, f"pytest exit {r.returncode}")
+  try:
+    code = p.wait(timeout=_TIMEOUT.value)
+    return {0: "survived", 1: "killed"}.get(code, f"pytest exit {code}")
   except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
     return "timeout"
   finally:
     with open(path, "w") as f:
