@@ -368,6 +368,16 @@ class _Run:
     if s.dataset.valid is None:
       _log(f"warning: {no_valid_warning(s.dataset)}")
     self.ckpt = Checkpointer(workdir, config.keep_checkpoints, self.meta_of)
+    self.writer = None
+    try:
+      self._start(config, s, workdir, cost_fn)
+    except BaseException:  # a failed start (Ctrl-C in the class levels' pass too)
+      self.close_quietly()
+      raise
+
+  def _start(self, config, s: Setup, workdir: str, cost_fn: Callable | None) -> None:
+    """The rest of the start, once the checkpoint managers are open: the
+    state restored or made, the metrics writer, the compiled step."""
     self.state, self.meta = restore_or_init(config, s, workdir, self.ckpt.ckpts, self.data)
     self.start = int(self.state.step)
     self.total = config.num_epochs * s.batches.steps_per_epoch
@@ -452,7 +462,17 @@ class _Run:
     try:
       self.ckpt.close()
     finally:
-      self.writer.close()
+      if self.writer is not None:
+        self.writer.close()
+
+  def close_quietly(self) -> None:
+    """``finish`` where another error is already on its way: the managers'
+    and the writer's threads and files closed, a failure to close dropped
+    (a notebook that retries would otherwise gather them)."""
+    try:
+      self.finish()
+    except Exception:  # the error that ended the run matters more
+      pass
 
   def run_steps(self, stop: signals.StopRequests, bar: tqdm) -> dict:
     """Steps start .. total, or until a stop is requested; the last metrics."""
@@ -538,7 +558,11 @@ class _Run:
       bar.close()
       self.stop_now(stop, synced=False)  # one process: a signal after the last check too
       if self.stopped:  # the state after the last finished step: keep it
-        self.ckpt.save(self.state)
+        try:
+          self.ckpt.save(self.state)
+        except Exception:  # a non-finite state, a full disk: the earlier saves finish
+          self.on_training_error()
+          raise
         self.finish()
         name = signal.Signals(self.stopped).name
         _log(f"{name} at step {int(self.state.step)}; saved. Run the same command to resume.")

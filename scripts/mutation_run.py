@@ -127,7 +127,9 @@ TESTS = {
     "distributed": ["tests/test_distributed.py::test_sigterm_to_one_process_stops_both_at_one_saved_step",
                     "tests/test_distributed.py::test_distributed_flag_lets_jax_detect_the_cluster",
                     "tests/test_distributed.py::test_idle_gpus_under_slurm_are_named"],
-    "trainer": ["tests/test_train.py::test_resumed_run_equals_unbroken_run",
+    "trainer": ["tests/test_faults.py::test_a_failed_start_closes_the_checkpoint_managers_and_writer",
+                "tests/test_faults.py::test_a_stop_whose_save_fails_closes_what_the_run_opened",
+                "tests/test_train.py::test_resumed_run_equals_unbroken_run",
                 "tests/test_train.py::test_a_new_runs_seed_must_fit_jaxs_32_bits",
                 "tests/test_train.py::test_a_variants_own_config_keys_build_train_and_come_back",
                 "tests/test_variants.py::test_sampler_refuses_a_variant_that_overrides_the_training_forward",
@@ -443,9 +445,9 @@ MUTANTS = {
     "zero_epochs_accepted": ("config", '("dim", "batch_size", "num_epochs", "log_every_steps",',
                              '("dim", "batch_size", "log_every_steps",'),
     "missing_classes_unsaid": ("evaluation/run", "  if clips and missing:\n", "  if False:\n"),
-    "stop_not_saved": ("trainer", "      if self.stopped:  # the state after the last finished step: keep it\n"
-                       "        self.ckpt.save(self.state)\n",
-                       "      if self.stopped:  # the state after the last finished step: keep it\n"),
+    "stop_not_saved": ("trainer", "        try:\n          self.ckpt.save(self.state)\n        except "
+                       "Exception:  # a non-finite", "        try:\n          pass\n        except "
+                       "Exception:  # a non-finite"),
     "forced_level_q_accepted": ("sampling", "forced.max() < q_levels)", "forced.max() <= q_levels)"),
     "forced_block_from_start": ("sampling", "part = prime[:, start:start + n]", "part = prime[:, :n]"),
     "position_past_int32": ("sampling", "  if total >= MAX_RUN_SAMPLES:", "  if total > MAX_RUN_SAMPLES:"),
@@ -653,6 +655,9 @@ MUTANTS = {
                                     "  (lambda *a: None)(len(files), f\"a stream of"),
     "open_files_limit_left_low": ("files", "  resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))",
                                   "  pass"),
+    "failed_start_left_open": ("trainer", "      self.close_quietly()\n      raise", "      raise"),
+    "stop_save_failure_left_open": ("trainer", "          self.on_training_error()\n          raise\n"
+                                    "        self.finish()", "          raise\n        self.finish()"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

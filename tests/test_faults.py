@@ -242,6 +242,55 @@ def test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not(first, gap
   assert ("Ctrl-C: stopping at the next safe point" in proc.stderr) == (first == signal.SIGINT)
 
 
+def closes_recorded(monkeypatch) -> list:
+  """The closes of the checkpoint managers and the metrics writer, recorded."""
+  closed = []
+  for cls, name in ((trainer.Checkpointer, "checkpoints"), (metrics.MetricsWriter, "writer")):
+    def close(self, real=cls.close, name=name):
+      closed.append(name)
+      real(self)
+    monkeypatch.setattr(cls, "close", close)
+  return closed
+
+
+def test_a_failed_start_closes_the_checkpoint_managers_and_writer(tmp_path, monkeypatch):
+  """A start that fails after the checkpoint managers and the TensorBoard
+  writer are open (Ctrl-C during the pass that measures the class levels)
+  closes both before the error goes on. Rules out the start as it was, with
+  no cleanup: each failed call of train_and_evaluate in one process (a
+  notebook) left one more writer thread and event file open."""
+  closed = closes_recorded(monkeypatch)
+
+  def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(trainer.levels, "class_rms", interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    trainer.train_and_evaluate(make_config(max_steps=2), str(tmp_path / "run"))
+  assert sorted(closed) == ["checkpoints", "writer"]
+
+
+def test_a_stop_whose_save_fails_closes_what_the_run_opened(tmp_path, monkeypatch):
+  """SIGTERM, then the stop's own save refused (a state that saw a non-finite
+  step, a full disk): the TrainingError goes on, after the earlier
+  background saves finished and the writer closed. Rules out the stop's
+  save made outside the error path (no close: the workdir's lock released
+  while a save could still be writing)."""
+  closed = closes_recorded(monkeypatch)
+
+  def one_step_then_sigterm(self, stop, bar):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.05)  # the handler runs here
+    return {}
+
+  def refused(self, state, *args, **kwargs):
+    raise trainer.TrainingError("loss or gradients not finite at step 1 (faked)")
+  monkeypatch.setattr(trainer._Run, "run_steps", one_step_then_sigterm)
+  monkeypatch.setattr(trainer.Checkpointer, "save", refused)
+  with pytest.raises(trainer.TrainingError, match="faked"):
+    trainer.train_and_evaluate(make_config(max_steps=2), str(tmp_path / "run"))
+  assert sorted(closed) == ["checkpoints", "writer"]
+
+
 def test_a_second_ctrl_c_during_the_stops_save_quits_at_once(tmp_path, monkeypatch):
   """Ctrl-C stops the run; a second one while the stop's own checkpoint is
   being saved (what a user told 'press it again to quit at once' does)
