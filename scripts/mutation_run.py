@@ -658,6 +658,8 @@ MUTANTS = {
     "failed_start_left_open": ("trainer", "      self.close_quietly()\n      raise", "      raise"),
     "stop_save_failure_left_open": ("trainer", "          self.on_training_error()\n          raise\n"
                                     "        self.finish()", "          raise\n        self.finish()"),
+    "hidden_wavs_read_as_clips": ("evaluation/samples", '                if f.lower().endswith(".wav") '
+                                  'and not f.startswith(".")', '                if f.lower().endswith(".wav")'),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

@@ -8,6 +8,7 @@ whole file runs in well under a minute on 2 CPU cores.
 import dataclasses
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -339,6 +340,10 @@ def test_evaluate_end_to_end_and_no_overwrite(tmp_path):
 
 
 def test_read_samples_without_manifest_uses_file_names(tmp_path):
+  """Without a manifest each WAV's class comes from its name (a name that
+  fits no class is an error naming the file); a hidden file, such as the
+  temporary WAV a killed writer leaves, is not a clip. Rules out classes
+  read from anywhere else, and a temporary file read as an unknown class."""
   d = write_samples_dir(str(tmp_path / "s"), n_per_class=2, manifest=False, mixes=0)
   # A class name with a character that file names replace: cafe/restaurant.
   names = ["cafe/restaurant" if n == "hiss" else n for n in CLASSES]
@@ -347,6 +352,8 @@ def test_read_samples_without_manifest_uses_file_names(tmp_path):
   with pytest.raises(samples_lib.EvalError, match=r"cafe_x\.wav: unknown class"):
     samples_lib.read_samples(d, names, SR)
   os.remove(os.path.join(d, "cafe_x.wav"))
+  # a killed writer's temporary file (files.atomic_write's hidden name) is no clip
+  shutil.copy(os.path.join(d, "low_tone_000.wav"), os.path.join(d, ".x.wav.tmp123.wav"))
   clips, notes = samples_lib.read_samples(d, names, SR)
   got = {os.path.basename(c.path): c.class_index for c in clips}
   assert got == {"low_tone_000.wav": 0, "low_tone_001.wav": 0, "high_tone_000.wav": 1,

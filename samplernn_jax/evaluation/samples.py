@@ -124,11 +124,13 @@ def _from_file_names(samples_dir: str, wavs: Sequence[str],
 
 def wav_files(samples_dir: str) -> list[str]:
   """The names of the top-level WAV files of ``samples_dir``, sorted ([]
-  when it is not a folder)."""
+  when it is not a folder); hidden ones left out (a killed writer's
+  temporary files: ``files.atomic_write``)."""
   if not os.path.isdir(samples_dir):
     return []
   return sorted(f for f in os.listdir(samples_dir)
-                if f.lower().endswith(".wav") and os.path.isfile(os.path.join(samples_dir, f)))
+                if f.lower().endswith(".wav") and not f.startswith(".")
+                and os.path.isfile(os.path.join(samples_dir, f)))
 
 
 def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
