@@ -45,15 +45,23 @@ def rms(x: np.ndarray, axis: int = -1) -> np.ndarray:
   return np.sqrt((x * x).mean(axis=axis))
 
 
-def class_rms(wav, sid, n_classes: int, rows_per_read: int = 256) -> list[float | None]:
+# float64 bytes a block of ``class_rms`` reads (it makes about three arrays
+# of that size): 256 clips of 8 s at once held over 0.7 GB in every process.
+_RMS_READ_BYTES = 32 << 20
+
+
+def class_rms(wav, sid, n_classes: int, rows_per_read: int | None = None
+              ) -> list[float | None]:
   """Median DC-free RMS of each class's clips: [C] floats (None: no clip).
 
   ``wav`` [M, W] (M clips of W samples) may be a memory-map of a large
-  float16 split; it is read ``rows_per_read`` rows at a time.
+  float16 split; it is read ``rows_per_read`` rows at a time (default: as
+  many as fill 32 MB in float64, at least one).
   """
   sid = np.asarray(sid)
-  per_clip = np.concatenate([rms(np.asarray(wav[s:s + rows_per_read], np.float64))
-                             for s in range(0, wav.shape[0], rows_per_read)])  # [M]
+  rows = rows_per_read or max(1, _RMS_READ_BYTES // (8 * max(1, wav.shape[1])))
+  per_clip = np.concatenate([rms(np.asarray(wav[s:s + rows], np.float64))
+                             for s in range(0, wav.shape[0], rows)])  # [M]
   return [float(np.median(per_clip[sid == c])) if np.any(sid == c) else None
           for c in range(n_classes)]
 

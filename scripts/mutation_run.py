@@ -660,6 +660,8 @@ MUTANTS = {
                                     "        self.finish()", "          raise\n        self.finish()"),
     "hidden_wavs_read_as_clips": ("evaluation/samples", '                if f.lower().endswith(".wav") '
                                   'and not f.startswith(".")', '                if f.lower().endswith(".wav")'),
+    "class_rms_reads_fixed_blocks": ("levels", "  rows = rows_per_read or max(1, _RMS_READ_BYTES // (8 * max(1, wav.shape[1])))",
+                                     "  rows = rows_per_read or 256"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

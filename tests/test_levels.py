@@ -110,6 +110,29 @@ def test_class_rms_is_the_median_per_class():
   np.testing.assert_allclose(got[:2], want[:2], rtol=1e-2)
 
 
+def test_class_rms_reads_blocks_of_bounded_size():
+  """class_rms reads a split of long clips in blocks of at most 32 MB of
+  float64 (the trainer runs it at every fresh start, in every process,
+  over a memory-mapped split), and gives the same levels. Rules out the
+  fixed 256 rows it read before: 256 clips of 8 s at once, about 0.26 GB a
+  copy and three copies."""
+  class Recorded:  # a memory-map stand-in: records each block's rows
+    def __init__(self, x):
+      self.x, self.shape, self.rows = x, x.shape, []
+
+    def __getitem__(self, s):
+      self.rows.append(len(self.x[s]))
+      return self.x[s]
+
+  w = 600_000  # 37.5 s at 16 kHz
+  x = np.random.default_rng(0).normal(0, 0.1, (20, w)).astype(np.float16)
+  sid = np.arange(20) % 2
+  rec = Recorded(x)
+  got = levels.class_rms(rec, sid, 2)
+  assert max(rec.rows) * w * 8 <= 32 << 20 and sum(rec.rows) == 20, rec.rows
+  assert got == pytest.approx(levels.class_rms(x, sid, 2, rows_per_read=20))
+
+
 def test_to_audio_applies_the_level_to_dequantised_levels():
   """sampling.to_audio dequantises then applies the level (class RMS
   promised on the output, not on the levels)."""
