@@ -92,10 +92,11 @@ _FILES_BESIDE = 64
 
 def allow_open_files(n: int, what: str) -> None:
   """Room for ``n`` more files open at once: the soft limit on open files
-  (``ulimit -n``, often 1 024, 256 on macOS) raised as far as the hard one
-  allows; a ValueError naming ``what`` (the setting that asks for them) and
-  both limits when even the hard limit is too few. Checked before the first
-  file opens: the refusal leaves nothing half-written."""
+  (``ulimit -n``, often 1 024, 256 on macOS) raised to what they need when
+  the hard limit allows it; a ValueError naming ``what`` (the setting that
+  asks for them) and the limit when it does not (or the system refuses the
+  raise). Checked before the first file opens: the refusal leaves nothing
+  half-written."""
   try:
     held = len(os.listdir("/proc/self/fd"))
   except OSError:
@@ -104,9 +105,14 @@ def allow_open_files(n: int, what: str) -> None:
   soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
   if soft == resource.RLIM_INFINITY or soft >= need:
     return
+  refusal = (f"{what}: {n} files open at once need about {need} descriptors; this "
+             f"process may have {soft} (ulimit -n) and no more than "
+             f"{'the system allows' if hard == resource.RLIM_INFINITY else hard} "
+             "(ulimit -Hn): ask for fewer at a time, or raise the limit")
   if hard != resource.RLIM_INFINITY and hard < need:
-    raise ValueError(f"{what}: {n} files open at once need about {need} descriptors; this "
-                     f"process may have {hard} (the hard limit, ulimit -Hn): ask for fewer "
-                     "at a time, or raise the limit")
-  resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    raise ValueError(refusal)
+  try:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+  except (ValueError, OSError) as e:  # macOS: above its OPEN_MAX despite an unlimited hard limit
+    raise ValueError(f"{refusal} ({e})") from e
   logging.info("open files: soft limit raised from %d to %d for %s", soft, need, what)

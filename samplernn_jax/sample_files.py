@@ -11,8 +11,9 @@ Nothing existing is replaced without ``overwrite`` (with it, the clips an
 earlier manifest listed and the new one does not are removed); whole files
 are written to a temporary name and renamed, so a reader never sees half a
 file, except the WAVs of ``stream_samples``, which grow in place a block at a
-time (its manifest gives the full length from the start; an interrupt
-rewrites it to what the files hold, a SIGKILL cannot). A run holds a lock on
+time (they and the manifest appear once the first block is made; the
+manifest is rewritten after every block to what the files hold, so even a
+SIGKILL leaves it true to within the block being written). A run holds a lock on
 the folder from its first check to its last write: a second run into the
 same folder is refused at once (it would find the folder free, then remove
 the first run's clips as an earlier manifest's). A WAV over 4 GiB
@@ -521,15 +522,14 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
                                              min(primed, done / rate)))
   stop = signals.StopRequests()  # Ctrl-C / SIGTERM: honoured between blocks
   paths = [os.path.join(out_dir, f) for f in files]
-  with stop:
+  with stop:  # a stop during the first block still writes it (a finished block)
     first = next(blocks)  # compiled and run (or out of memory) before any file is written
-    if not stop.requested:
-      record(0)
-      write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
-      audio = functools.partial(sampling.to_audio, q_type=c.q_type, q_levels=c.q_levels,
-                                level=level, span=prime_span)
-      _append_blocks(paths, itertools.chain([first], blocks), audio, record, stop, rate, n,
-                     progress)
+    record(0)
+    write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
+    audio = functools.partial(sampling.to_audio, q_type=c.q_type, q_levels=c.q_levels,
+                              level=level, span=prime_span)
+    _append_blocks(paths, itertools.chain([first], blocks), audio, record, stop, rate, n,
+                   progress)
   if stop.requested:
     raise signals.Stopped(stop.exit_code)  # sample.py: "interrupted; ...", exits with it
   return paths

@@ -133,8 +133,9 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
   Returns ``{}`` when the run is already at ``max_steps`` (a re-run cell
   resumes and stops at once); ``test_bits`` is in it only when the last
   evaluation improved on valid. Writes the workdir's files (README, "Train"),
-  prints the config and a progress bar. While it runs, SIGINT and SIGTERM
-  save the current step and then raise ``SystemExit`` (130, 143); a second
+  prints the config and a progress bar. Once its steps begin, SIGINT and
+  SIGTERM save the current step and then raise ``SystemExit`` (130, 143)
+  (before, during the set-up, they act as they would anyway); a second
   Ctrl-C more than a second after the first ends the process at once
   (``os._exit``: in a notebook, the kernel), for a step that does not return.
   """
@@ -529,6 +530,7 @@ class _Run:
       if int(st.step) > self.start and int(st.nonfinite_step) < 0:
         self.ckpt.save(st)
     except TrainingError:
+      self.close_quietly()
       raise
     except RuntimeError:  # interrupted inside a step: its input was donated
       pass

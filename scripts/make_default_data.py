@@ -16,6 +16,7 @@ Games, CC BY-SA 3.0: see data/README.md for the attribution that must go with it
 import io
 import os
 import shutil
+import sys
 import zipfile
 
 import numpy as np
@@ -171,13 +172,15 @@ def _run():
       os.replace(out, old)
     try:
       os.replace(stage, out)
-    except OSError:
-      if os.path.exists(old):
+    except BaseException:  # Ctrl-C between the renames too: the earlier data back
+      if os.path.exists(old) and not os.path.exists(out):
         os.replace(old, out)
       raise
   finally:
     shutil.rmtree(stage, ignore_errors=True)
   shutil.rmtree(old, ignore_errors=True)
+  if os.path.exists(old):
+    print(f"warning: could not remove the earlier data, moved to {old}", file=sys.stderr)
   print(f"all classes {total:.1f}s in {out}")
 
 

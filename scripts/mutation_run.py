@@ -22,6 +22,7 @@ tests/README.md lists the last run's result and explains each survivor.
 A mutant that survives is either a gap in the tests (write one that kills
 it) or equivalent (the edit cannot change behaviour: say why).
 """
+import contextlib
 import json
 import os
 import shutil
@@ -511,8 +512,8 @@ MUTANTS = {
     "mix_recorded_as_given": ("sample_files", "[None] * per_class, [used] * per_class)",
                               "[None] * per_class, [mix] * per_class)"),
     "stream_ignores_prime_level": (
-        "sample_files", "q_levels=c.q_levels,\n                                level=level, span=prime_span)",
-        'q_levels=c.q_levels,\n                                level="none")'),
+        "sample_files", "q_levels=c.q_levels,\n                              level=level, span=prime_span)",
+        'q_levels=c.q_levels,\n                              level="none")'),
     "samples_checked_after_data": ("evaluation/run",
                                    "if baseline is None and not os.path.isdir(samples_dir):",
                                    "if False:"),
@@ -655,7 +656,10 @@ MUTANTS = {
                                     "  (lambda *a: None)(len(files), f\"a stream of"),
     "open_files_limit_left_low": ("files", "  resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))",
                                   "  pass"),
-    "failed_start_left_open": ("trainer", "      self.close_quietly()\n      raise", "      raise"),
+    "failed_start_left_open": ("trainer", "    except BaseException:  # a failed start (Ctrl-C in the class "
+                               "levels' pass too)\n      self.close_quietly()\n",
+                               "    except BaseException:  # a failed start (Ctrl-C in the class "
+                               "levels' pass too)\n"),
     "stop_save_failure_left_open": ("trainer", "          self.on_training_error()\n          raise\n"
                                     "        self.finish()", "          raise\n        self.finish()"),
     "hidden_wavs_read_as_clips": ("evaluation/samples", '                if f.lower().endswith(".wav") '
@@ -679,9 +683,12 @@ def run_pytest(args: list[str], cwd: str, env: dict, timeout: float) -> tuple[in
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
   try:
     out, _ = p.communicate(timeout=timeout)
-  except subprocess.TimeoutExpired:
-    os.killpg(p.pid, signal.SIGKILL)
+  except BaseException as e:  # the timeout; Ctrl-C, which no longer reaches the group
+    with contextlib.suppress(ProcessLookupError):
+      os.killpg(p.pid, signal.SIGKILL)
     p.communicate()
+    if not isinstance(e, subprocess.TimeoutExpired):
+      raise
     return None, ""
   return p.returncode, out
 

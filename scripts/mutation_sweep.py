@@ -21,6 +21,7 @@ test gap: write a test that kills it, and a hand-written mutant for
 mutant): a module of 80 mutants takes 10-20 minutes on two cores.
 """
 import ast
+import contextlib
 import dataclasses
 import json
 import os
@@ -142,9 +143,12 @@ def _run_one(copy: str, rel: str, source: str, m: Mutant, tests: list[str]) -> s
   try:
     code = p.wait(timeout=_TIMEOUT.value)
     return {0: "survived", 1: "killed"}.get(code, f"pytest exit {code}")
-  except subprocess.TimeoutExpired:
-    os.killpg(p.pid, signal.SIGKILL)
+  except BaseException as e:  # the timeout; Ctrl-C, which no longer reaches the group
+    with contextlib.suppress(ProcessLookupError):
+      os.killpg(p.pid, signal.SIGKILL)
     p.wait()
+    if not isinstance(e, subprocess.TimeoutExpired):
+      raise
     return "timeout"
   finally:
     with open(path, "w") as f:

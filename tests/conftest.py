@@ -89,13 +89,19 @@ def bf16_rounded(a) -> np.ndarray:
   return np.asarray(jnp.asarray(a).astype(jnp.bfloat16), np.float64)
 
 
+NO_PREALLOC = "XLA_PYTHON_CLIENT_PREALLOCATE"  # set by sample.py (cli.share_the_gpu)
+
+
 def load_sample_py():
   """sample.py as a module, loaded once per process: it defines absl flags,
   which are process-global, and a second load would define them again."""
   if "sample_py" not in sys.modules:
     spec = importlib.util.spec_from_file_location("sample_py", os.path.join(REPO, "sample.py"))
     module = importlib.util.module_from_spec(spec)
+    before = os.environ.get(NO_PREALLOC)
     spec.loader.exec_module(module)
+    if before is None:  # sample.py's GPU memory default stays out of later children's env
+      os.environ.pop(NO_PREALLOC, None)
     sys.modules["sample_py"] = module
   return sys.modules["sample_py"]
 

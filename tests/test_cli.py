@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, load_config_file, run_scripts, subprocess_env
+from conftest import NO_PREALLOC, REPO, load_config_file, run_scripts, subprocess_env
 from samplernn_jax import cli
 from samplernn_jax import config as config_lib
 
@@ -121,7 +121,6 @@ def test_every_entry_point_runs_through_absl_main_and_parse_flags():
 
 
 SHARE_THE_GPU = ("sample.py", "evaluate.py", "scripts/score.py")
-NO_PREALLOC = "XLA_PYTHON_CLIENT_PREALLOCATE"
 
 
 @pytest.mark.parametrize("preset", [None, "true"])

@@ -688,6 +688,31 @@ def test_a_stream_whose_first_block_fails_writes_nothing(workdir, tmp_path, monk
   assert not out.exists()
 
 
+def test_a_stop_during_a_streams_first_block_keeps_that_block(workdir, tmp_path, monkeypatch):
+  """SIGTERM while the first block is made (its compile, on a GPU often the
+  longest wait): the stream writes that finished block, its manifest says
+  so, and it stops (signals.Stopped, 143). Rules out a stop there that
+  dropped the finished block while sample.py said the files hold every
+  block finished so far."""
+  from samplernn_jax import signals
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone", 1, None)
+  real = sampling.generate_blocks
+
+  def signalled(*args, **kwargs):
+    blocks = real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)  # the stream's handler is installed by now
+    time.sleep(0.05)
+    yield from blocks
+  monkeypatch.setattr(sampling, "generate_blocks", signalled)
+  out = tmp_path / "o"
+  with pytest.raises(signals.Stopped) as stopped:
+    sample_files.stream_samples(loaded, str(out), req, 3.0, progress=False)
+  assert stopped.value.exit_code == 143
+  assert read(str(out / "tone_000.wav"))[1].frames == SR  # one block of 1 s
+  assert [r["seconds"] for r in manifest(str(out))] == [1.0]
+
+
 def test_a_stream_raises_the_open_files_limit_or_refuses_before_writing(workdir, tmp_path,
                                                                          monkeypatch):
   """A stream holds every clip's WAV open: with a soft limit on open files
@@ -708,7 +733,8 @@ def test_a_stream_raises_the_open_files_limit_or_refuses_before_writing(workdir,
   out = tmp_path / "b"
   with pytest.raises(ValueError, match=r"a stream of 3 clips \(sample.py --stream: --classes, "
                                        r"--per_class\): 3 files open at once need about \d+ "
-                                       r"descriptors; this process may have 12"):
+                                       r"descriptors; this process may have 8 \(ulimit -n\) "
+                                       r"and no more than 12 \(ulimit -Hn\)"):
     sample_files.stream_samples(loaded, str(out), req, 0.05, progress=False)
   assert not out.exists() and len(calls) == 1
 
