@@ -256,19 +256,41 @@ class Request:
   mixes: list[str | None]       # the --mix text of mixed clips
 
 
+def _some(items: Sequence, setting: str) -> list:
+  """``items`` as a list, refused when empty (a list names its classes: an
+  empty one is no "every class")."""
+  items = list(items)
+  if not items:
+    raise ValueError(f"{setting}=[]: names no class; expected names or indices, or None "
+                     "for every class")
+  return items
+
+
+def _class_token(c, names: Sequence[str]) -> str:
+  """A class of a list as ``parse_classes`` reads it: an int is an index
+  (taken as a name first in a string, where a class may be called '3')."""
+  if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+    if not 0 <= c < len(names):
+      raise ValueError(f"classes: index {c}: expected 0 .. {len(names) - 1} (the model "
+                       f"knows {', '.join(names)})")
+    return names[c]
+  return str(c)
+
+
 def make_request(names: Sequence[str], classes: str | Sequence[str | int] | None,
                  per_class: int, mix: str | dict[str, float] | None) -> Request:
   """The clips to generate from a model of classes ``names``: ``per_class``
   of each class in ``classes`` (``"bus,park"`` as sample.py's --classes, or
-  a list of names and indices such as ``["bus", 3]``; None or ``"all"``:
-  every class), or, given ``mix`` (``"bus:0.5,park:0.5"`` as --mix, or
-  ``{"bus": 0.5, "park": 0.5}``), ``per_class`` clips of that mix."""
+  a list of names and indices such as ``["bus", 3]``, an int always an
+  index; None or ``"all"``: every class), or, given ``mix``
+  (``"bus:0.5,park:0.5"`` as --mix, or ``{"bus": 0.5, "park": 0.5}``),
+  ``per_class`` clips of that mix."""
   if classes is not None and not isinstance(classes, str):
-    classes = ",".join(str(c) for c in classes)
+    classes = ",".join(_class_token(c, names) for c in _some(classes, "classes"))
   if isinstance(mix, dict):
     mix = ",".join(f"{name}:{weight}" for name, weight in mix.items())
-  if per_class < 1:
-    raise ValueError(f"per_class={per_class}: expected at least 1")
+  if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+    raise ValueError(f"per_class={per_class!r}: expected an integer of at least 1")
   if mix:
     vec = parse_mix(mix, names)
     # renormalised; 9 digits give the float32 weights back exactly

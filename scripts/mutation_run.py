@@ -666,6 +666,8 @@ MUTANTS = {
                                   'and not f.startswith(".")', '                if f.lower().endswith(".wav")'),
     "class_rms_reads_fixed_blocks": ("levels", "  rows = rows_per_read or max(1, _RMS_READ_BYTES // (8 * max(1, wav.shape[1])))",
                                      "  rows = rows_per_read or 256"),
+    "class_ints_taken_as_names": ("sample_files", "    return names[c]\n  return str(c)",
+                                  "    return str(c)\n  return str(c)"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

@@ -583,6 +583,23 @@ def test_overwrite_replaces(workdir, filled, tmp_path):
   assert manifest(out)[0]["seed"] == 9
 
 
+def test_a_list_of_classes_takes_ints_as_indices_and_must_name_one():
+  """make_request with a list (a library caller's): an int is an index even
+  where a class is called '3' (in sample.py's --classes string a name comes
+  first), an index out of range or an empty list is a ValueError, and so is
+  a per_class that is no int. Rules out ints matched as names first (3 took
+  the class called '3', index 2), [] taken as every class, and 2.0 clips a
+  class failing later with a TypeError."""
+  names = ["bus", "park", "3", "x"]
+  assert sample_files.make_request(names, [3, "bus"], 1, None).labels == ["x", "bus"]
+  assert sample_files.make_request(names, "3", 1, None).labels == ["3"]  # a string: the name
+  for bad, says in (([], r"classes=\[\]: names no class"), ([4], r"index 4: expected 0 \.\. 3")):
+    with pytest.raises(ValueError, match=says):
+      sample_files.make_request(names, bad, 1, None)
+  with pytest.raises(ValueError, match=r"per_class=2\.0: expected an integer"):
+    sample_files.make_request(names, None, 2.0, None)
+
+
 def test_overwrite_with_another_request_leaves_no_earlier_clip(workdir, tmp_path):
   """--overwrite with fewer clips than before: the earlier manifest's clips
   that the new request does not make again are removed, a file sample.py
