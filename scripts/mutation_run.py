@@ -668,6 +668,8 @@ MUTANTS = {
                                      "  rows = rows_per_read or 256"),
     "class_ints_taken_as_names": ("sample_files", "    return names[c]\n  return str(c)",
                                   "    return str(c)\n  return str(c)"),
+    "init_bound_without_sqrt3": ("layers", "-std * 3 ** 0.5, std * 3 ** 0.5)", "-std, std)"),
+    "init_fan_out": ("layers", "    std = std_fn(shape[0])", "    std = std_fn(shape[-1])"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

@@ -342,6 +342,21 @@ class _OneDense(nn.Module):
     return layers.WNDense(7, name="dense")(x)
 
 
+def test_uniform_inits_have_the_originals_bounds_and_spread():
+  """layers.lecun_uniform and he_uniform draw U(-b, b), b = sqrt(3) std,
+  std = sqrt(1 / fan_in) and sqrt(2 / fan_in) with fan_in the kernel's first
+  axis (the original's initialisers, docs/paper.md): on a [200, 800] kernel the
+  draws stay within b, come within 1 % of it, and their std is within 2 %
+  of the formula's (160 000 draws: 0.2 % expected). Rules out fan-out for
+  fan-in, a bound of std (no sqrt 3) or of 2 std, and the gains swapped."""
+  shape = (200, 800)
+  for init, gain in ((layers.lecun_uniform, 1.0), (layers.he_uniform, 2.0)):
+    w = np.asarray(init(jax.random.key(0), shape))
+    std = (gain / shape[0]) ** 0.5
+    assert w.shape == shape and std * 3 ** 0.5 * 0.99 < np.abs(w).max() <= std * 3 ** 0.5
+    np.testing.assert_allclose(w.std(), std, rtol=0.02)
+
+
 def test_weight_norm_starts_at_the_kernel():
   x = jax.random.normal(jax.random.key(0), (4, 5))
   p = _OneDense().init(jax.random.key(1), x)["params"]["dense"]
