@@ -670,6 +670,8 @@ MUTANTS = {
                                   "    return str(c)\n  return str(c)"),
     "init_bound_without_sqrt3": ("layers", "-std * 3 ** 0.5, std * 3 ** 0.5)", "-std, std)"),
     "init_fan_out": ("layers", "    std = std_fn(shape[0])", "    std = std_fn(shape[-1])"),
+    "classifier_trained_unlocked": ("evaluation/run", '  with files.exclusive(ckpt_dir.rstrip("/") + ".lock", '
+                                    'f"training {what}"):', "  if True:"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

@@ -12,6 +12,7 @@ import shutil
 import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ import soundfile as sf
 
 from conftest import load_config_file, run_scripts, subprocess_env
 from samplernn_jax import data as data_lib
-from samplernn_jax import sample_files
+from samplernn_jax import files, sample_files
 
 from samplernn_jax.evaluation import classifier as clf_lib
 from samplernn_jax.evaluation import features as feat_lib
@@ -337,6 +338,36 @@ def test_evaluate_end_to_end_and_no_overwrite(tmp_path):
 
 # ---------------------------------------------------------------------------
 # Samples directories and bad inputs
+
+
+def test_a_classifier_is_trained_once_by_evaluations_sharing_a_workdir(tmp_path):
+  """Two evaluations with one workdir at once: the second waits on the
+  first's ``f_real.lock``, then reuses the classifier the first saved
+  instead of training its own. Rules out the workdir as it was, unlocked:
+  both trained f_real and saved over each other (with --overwrite, one
+  removed the other's checkpoint before its own existed)."""
+  ckpt = str(tmp_path / "work" / "f_real")
+  trained, logs = [], []
+  meta = {"kind": "f_real", "data": "x"}
+
+  def train():  # an untrained classifier: what is checked is who trains
+    trained.append(1)
+    cfg = TINY_CONFIG
+    model = clf_lib.build_model(2, cfg.classifier)
+    params = clf_lib.init_params(model, cfg.n_frames, cfg.features.n_mels, 0)
+    ones = np.ones(cfg.features.n_mels, np.float32)
+    return clf_lib.Classifier(model, params, 0 * ones, ones)
+  os.makedirs(tmp_path / "work")
+  with files.exclusive(ckpt + ".lock", "a first evaluation (this test)"):
+    other = threading.Thread(target=run_lib._train_or_restore, args=(
+        ckpt, meta, False, "f_real", train, 2, TINY_CONFIG, logs.append))
+    other.start()
+    other.join(0.5)
+    assert other.is_alive() and not trained  # waiting for the lock
+    clf_lib.save(ckpt, train(), meta)  # what the first evaluation saves
+  other.join(60)
+  assert not other.is_alive() and len(trained) == 1
+  assert logs == [f"f_real: reusing the checkpoint in {ckpt}"]
 
 
 def test_read_samples_without_manifest_uses_file_names(tmp_path):

@@ -125,7 +125,19 @@ def _clips_fingerprint(clips) -> dict:
 def _train_or_restore(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
                       train: Callable[[], clf_lib.Classifier], n_classes: int,
                       cfg: EvalConfig, log) -> clf_lib.Classifier:
-  """Reuses the checkpoint in ``ckpt_dir`` when its meta matches, else trains."""
+  """Reuses the checkpoint in ``ckpt_dir`` when its meta matches, else trains.
+
+  Holds ``<ckpt_dir>.lock`` meanwhile: evaluations of several sample folders
+  run at once with one workdir train its f_real once (the others wait, then
+  reuse it) instead of each training it and saving over the others."""
+  os.makedirs(os.path.dirname(os.path.abspath(ckpt_dir)), exist_ok=True)
+  with files.exclusive(ckpt_dir.rstrip("/") + ".lock", f"training {what}"):
+    return _train_or_restore_locked(ckpt_dir, meta, overwrite, what, train, n_classes, cfg, log)
+
+
+def _train_or_restore_locked(ckpt_dir: str, meta: dict, overwrite: bool, what: str,
+                             train: Callable[[], clf_lib.Classifier], n_classes: int,
+                             cfg: EvalConfig, log) -> clf_lib.Classifier:
   meta = _jsonable(meta)
   old = clf_lib.read_meta(ckpt_dir)
   if old is not None:
