@@ -317,8 +317,10 @@ def import_original(src: str, config, workdir: str, n_classes: int = 0) -> dict:
       raise FileExistsError(f"workdir {workdir}: already holds checkpoints "
                             f"({found[0]}); import into a new workdir")
     ckpts = ckpt_lib.Checkpoints(workdir, config.keep_checkpoints)
-    ckpts.save(ckpt_lib.LATEST, 0, state, _step0_meta(config, n, class_names, src))
-    ckpts.close()
+    try:
+      ckpts.save(ckpt_lib.LATEST, 0, state, _step0_meta(config, n, class_names, src))
+    finally:  # the managers' threads, also when the save fails (a full disk)
+      ckpts.close()
 
   # Read back what was written: it must be the file's arrays, bit for bit.
   back, _ = ckpt_lib.restore_params(workdir, ckpt_lib.LATEST, 0)
