@@ -672,6 +672,8 @@ MUTANTS = {
     "init_fan_out": ("layers", "    std = std_fn(shape[0])", "    std = std_fn(shape[-1])"),
     "classifier_trained_unlocked": ("evaluation/run", '  with files.exclusive(ckpt_dir.rstrip("/") + ".lock", '
                                     'f"training {what}"):', "  if True:"),
+    "default_init_swapped": ("layers", "return orthogonal if n_in == n_out else lecun_uniform",
+                             "return lecun_uniform if n_in == n_out else orthogonal"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

@@ -357,6 +357,19 @@ def test_uniform_inits_have_the_originals_bounds_and_spread():
     np.testing.assert_allclose(w.std(), std, rtol=0.02)
 
 
+def test_default_init_is_orthogonal_when_square_else_lecun():
+  """A WNDense's default kernel is orthogonal when square (K^T K = I) and
+  LeCun uniform otherwise (within sqrt(3 / fan_in)), as the original's
+  default. Rules out the two swapped, or either form for both."""
+  x = jnp.ones((1, 64))
+  for n_out in (64, 96):
+    k = np.asarray(layers.WNDense(n_out).init(jax.random.key(1), x)["params"]["kernel"])
+    is_orthogonal = np.allclose(k.T @ k, np.eye(n_out), atol=1e-5)
+    assert is_orthogonal == (n_out == 64), n_out
+    if n_out != 64:
+      assert np.abs(k).max() <= (3 / 64) ** 0.5
+
+
 def test_weight_norm_starts_at_the_kernel():
   x = jax.random.normal(jax.random.key(0), (4, 5))
   p = _OneDense().init(jax.random.key(1), x)["params"]["dense"]
