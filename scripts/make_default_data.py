@@ -168,9 +168,9 @@ def _run():
                 for cls, files in CLASSES.items())
     # renames only, then the delete: a delete that fails part-way (a file
     # another process holds open on NFS) leaves the new data in place
-    if os.path.exists(out):
-      os.replace(out, old)
     try:
+      if os.path.exists(out):
+        os.replace(out, old)
       os.replace(stage, out)
     except BaseException:  # Ctrl-C between the renames too: the earlier data back
       if os.path.exists(old) and not os.path.exists(out):
