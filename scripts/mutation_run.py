@@ -674,6 +674,8 @@ MUTANTS = {
                                     'f"training {what}"):', "  if True:"),
     "default_init_swapped": ("layers", "return orthogonal if n_in == n_out else lecun_uniform",
                              "return lecun_uniform if n_in == n_out else orthogonal"),
+    "lstm_forget_bias_6": ("layers", "jnp.zeros((4 * h,)).at[h:2 * h].set(3.0))",
+                           "jnp.zeros((4 * h,)).at[h:2 * h].set(6.0))"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

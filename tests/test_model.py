@@ -52,6 +52,19 @@ def test_gru_step_is_the_spec_formula():
   np.testing.assert_allclose(got, z * c + (1 - z) * h, atol=1e-5)  # float32 matmuls
 
 
+def test_lstm_forget_gate_bias_starts_at_3():
+  """An LSTM layer's gate bias starts at 3 for the forget gate and 0 for
+  the input, output and candidate gates (layers.RNNLayer; the gate order of
+  lstm_step). Rules out another value (the layers.py sweep's 3 -> 6 went
+  unseen) or the 3 on another gate."""
+  h = 8
+  layer = layers.RNNLayer(h, rnn_type="LSTM")
+  params = layer.init(jax.random.key(0), jnp.zeros((1, 2, 5)), jnp.zeros((1, 2 * h)))
+  want = np.zeros(4 * h)
+  want[h:2 * h] = 3.0
+  np.testing.assert_array_equal(params["params"]["bias"], want)
+
+
 def test_lstm_step_is_the_textbook_cell():
   """Gates in the order input, forget, output, candidate; state = [h, c]."""
   rng = np.random.default_rng(1)
