@@ -676,6 +676,8 @@ MUTANTS = {
                              "return lecun_uniform if n_in == n_out else orthogonal"),
     "lstm_forget_bias_6": ("layers", "jnp.zeros((4 * h,)).at[h:2 * h].set(3.0))",
                            "jnp.zeros((4 * h,)).at[h:2 * h].set(6.0))"),
+    "table_grad_kernels_swapped": ("layers", '  if kernel == "pallas":  # each device\'s rows, then',
+                                   '  if kernel != "pallas":  # each device\'s rows, then'),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

@@ -154,6 +154,22 @@ def test_table_sum_matmul_gradient_equals_the_scatter_gradient(grad_dtype, rtol)
   np.testing.assert_allclose(d1, d0, atol=rtol * float(jnp.abs(d0).max()))
 
 
+@pytest.mark.parametrize("kernel, pallas_calls", [("xla", 0), ("pallas", 2)])
+def test_table_sum_gradient_runs_the_kernel_it_names(kernel, pallas_calls):
+  """table_sum's one-hot gradient runs Pallas' kernel (a pallas_call in
+  each platform's branch of the backward's program: the interpreter's and
+  Triton's) for grad_kernel='pallas' (sample_l1='table_pallas') and none for
+  'xla' ('table_mm'). Rules out the two branches swapped: both
+  give the same values on a CPU (the kernel in Pallas' interpreter), so only
+  the program tells 'table_mm' from 'table_pallas'."""
+  from samplernn_jax.layers import table_sum
+  tables = jnp.zeros((4, 6, 5), jnp.float32)
+  idx = jnp.zeros((3, 4), jnp.int32)
+  grad = jax.grad(lambda t: table_sum(t, idx, jnp.float32, kernel).sum())
+  eqns = nested_eqns(jax.make_jaxpr(grad)(tables).jaxpr)
+  assert sum(e.primitive.name == "pallas_call" for e in eqns) == pallas_calls
+
+
 def test_bfloat16_cost_curve_close_to_float32():
   """config.dtype='bfloat16' changes the computation, and only a little.
 
