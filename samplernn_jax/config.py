@@ -202,12 +202,17 @@ def slow_scatter_warning(config, backend: str | None = None, jax_version: str | 
           "--config.sample_l1=table_mm (no scatter).")
 
 
+def is_integer(v) -> bool:
+  """Whether ``v`` is a Python or numpy integer, and not a bool (True is an
+  int to Python, not a count or a seed to a user)."""
+  return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def check_seed(seed, name: str = "seed", bound: int = 2 ** 32) -> None:
   """An integer seed 0 .. bound - 1. Draws take 2**32 (JAX's keys keep a
   seed's low 32 bits: 2**32 would draw as 0 does); a saved config takes
   numpy's 2**63 (a run started before that check still loads)."""
-  whole = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
-  if not (whole and 0 <= seed < bound):
+  if not (is_integer(seed) and 0 <= seed < bound):
     raise ValueError(f"{name}={seed!r}: expected an integer 0 .. 2**{bound.bit_length() - 1} - 1"
                      + (" (JAX's keys keep 32 bits: a larger seed would repeat a smaller "
                         "one's draws)" if bound == 2 ** 32 else ""))

@@ -256,20 +256,10 @@ class Request:
   mixes: list[str | None]       # the --mix text of mixed clips
 
 
-def _some(items: Sequence, setting: str) -> list:
-  """``items`` as a list, refused when empty (a list names its classes: an
-  empty one is no "every class")."""
-  items = list(items)
-  if not items:
-    raise ValueError(f"{setting}=[]: names no class; expected names or indices, or None "
-                     "for every class")
-  return items
-
-
 def _class_token(c, names: Sequence[str]) -> str:
   """A class of a list as ``parse_classes`` reads it: an int is an index
   (taken as a name first in a string, where a class may be called '3')."""
-  if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+  if config_lib.is_integer(c):
     if not 0 <= c < len(names):
       raise ValueError(f"classes: index {c}: expected 0 .. {len(names) - 1} (the model "
                        f"knows {', '.join(names)})")
@@ -286,10 +276,14 @@ def make_request(names: Sequence[str], classes: str | Sequence[str | int] | None
   (``"bus:0.5,park:0.5"`` as --mix, or ``{"bus": 0.5, "park": 0.5}``),
   ``per_class`` clips of that mix."""
   if classes is not None and not isinstance(classes, str):
-    classes = ",".join(_class_token(c, names) for c in _some(classes, "classes"))
+    classes = list(classes)
+    if not classes:  # a list names its classes: an empty one is not "every class"
+      raise ValueError("classes=[]: names no class; expected names or indices, or None "
+                       "for every class")
+    classes = ",".join(_class_token(c, names) for c in classes)
   if isinstance(mix, dict):
     mix = ",".join(f"{name}:{weight}" for name, weight in mix.items())
-  if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+  if not (config_lib.is_integer(per_class) and per_class >= 1):
     raise ValueError(f"per_class={per_class!r}: expected an integer of at least 1")
   if mix:
     vec = parse_mix(mix, names)

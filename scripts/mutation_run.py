@@ -547,7 +547,7 @@ MUTANTS = {
                             "def write_samples("),
     "seed_past_32_bits": ("config", 'def check_seed(seed, name: str = "seed", bound: int = 2 ** 32)',
                           'def check_seed(seed, name: str = "seed", bound: int = 2 ** 63)'),
-    "float_seed_accepted": ("config", "if not (whole and 0 <= seed < bound):",
+    "float_seed_accepted": ("config", "if not (is_integer(seed) and 0 <= seed < bound):",
                             "if not (0 <= seed < bound):"),
     "variant_dict_as_pairs": ("config",
                               "    return flax.core.FrozenDict({k: _hashable(x) for k, x in v.items()})",
