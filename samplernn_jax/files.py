@@ -21,7 +21,7 @@ import fcntl
 import json
 import os
 import resource
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from absl import logging
 
@@ -42,26 +42,51 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
   ``tmp`` keeps ``path``'s extension (soundfile and matplotlib choose the
   format by it unless told).
   """
-  d, base = os.path.split(os.path.abspath(path))
-  os.makedirs(d, exist_ok=True)
-  tmp = os.path.join(d, f".{base}.tmp{os.getpid()}{os.path.splitext(base)[1]}")
+  atomic_write_all([(path, write)])
+
+
+def atomic_write_all(writes: Sequence[tuple[str, Callable[[str], None]]]) -> None:
+  """``atomic_write`` of several files as one: every ``write(tmp)`` first,
+  then every rename. A failed write (a full disk, an error in the writer)
+  leaves every path as it was, none replaced (a set of files that describe
+  each other, such as clips and their manifest, is never half new, half
+  old); the files need room on the disk beside the ones they replace until
+  the renames."""
+  staged = []
   try:
-    write(tmp)
-    os.replace(tmp, path)
+    for path, write in writes:
+      d, base = os.path.split(os.path.abspath(path))
+      os.makedirs(d, exist_ok=True)
+      tmp = os.path.join(d, f".{base}.tmp{os.getpid()}{os.path.splitext(base)[1]}")
+      staged.append((tmp, path))
+      write(tmp)
+    for tmp, path in staged:
+      os.replace(tmp, path)
   finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+    for tmp, _ in staged:
+      if os.path.exists(tmp):
+        os.remove(tmp)
 
 
-def write_text(path: str, text: str) -> None:
+def text_writer(text: str) -> Callable[[str], None]:
+  """Writes ``text`` (UTF-8) to the path it is given (``atomic_write_all``)."""
   def w(tmp):
     with open(tmp, "w", encoding="utf-8") as f:
       f.write(text)
-  atomic_write(path, w)
+  return w
+
+
+def json_writer(obj) -> Callable[[str], None]:
+  """Writes ``obj`` as indented JSON to the path it is given."""
+  return text_writer(json.dumps(obj, indent=1) + "\n")
+
+
+def write_text(path: str, text: str) -> None:
+  atomic_write(path, text_writer(text))
 
 
 def write_json(path: str, obj) -> None:
-  write_text(path, json.dumps(obj, indent=1) + "\n")
+  atomic_write(path, json_writer(obj))
 
 
 @contextlib.contextmanager

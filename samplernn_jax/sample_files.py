@@ -30,7 +30,7 @@ import math
 import os
 import re
 import unicodedata
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
@@ -47,7 +47,8 @@ from samplernn_jax import signals
 from samplernn_jax import steps
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.audio import read_mono
-from samplernn_jax.files import allow_open_files, atomic_write, not_a_folder, write_json
+from samplernn_jax.files import (allow_open_files, atomic_write_all, json_writer, not_a_folder,
+                                 write_json)
 from samplernn_jax.model import SampleRNN
 
 MANIFEST = "manifest.json"
@@ -189,10 +190,11 @@ def wav_format(n_samples: int) -> str:
   return "WAV" if n_samples <= WAV_MAX_SAMPLES else "RF64"
 
 
-def write_wav_atomic(path: str, audio: np.ndarray, rate: int) -> None:
-  """32-bit float WAV (the generated audio as it is, no clipping)."""
-  atomic_write(path, lambda tmp: sf.write(tmp, audio, rate, subtype="FLOAT",
-                                          format=wav_format(audio.shape[-1])))
+def wav_writer(audio: np.ndarray, rate: int) -> Callable[[str], None]:
+  """Writes a 32-bit float WAV (the generated audio as it is, no clipping) to
+  the path it is given (``atomic_write``'s temporary file)."""
+  return lambda path: sf.write(path, audio, rate, subtype="FLOAT",
+                               format=wav_format(audio.shape[-1]))
 
 
 def _holding_out_lock(fn):
@@ -220,8 +222,14 @@ def write_manifest(out_dir: str, records: list[dict]) -> None:
   would sit beside the new clips as if made by the new settings, and
   evaluate.py without the manifest would score them)."""
   path = os.path.join(out_dir, MANIFEST)
-  old = set(_listed_wavs(path))
+  old = _listed_wavs(path)
   write_json(path, records)
+  remove_unlisted(out_dir, old, records)
+
+
+def remove_unlisted(out_dir: str, old: Sequence[str], records: list[dict]) -> None:
+  """Removes the WAVs ``old`` (an earlier manifest's) that ``records`` (the
+  manifest now written) do not list."""
   new = {r["file"].lower() for r in records}  # a case-blind filesystem: one file
   for name in sorted(n for n in old if n.lower() not in new):
     try:
@@ -393,20 +401,24 @@ def write_clips(loaded: Loaded, out_dir: str, req: Request, files: Sequence[str]
                 guidance: float = 1.0, prime_samples: int = 0,
                 prime_span: tuple[float, float] | None = None) -> list[str]:
   """Generated levels [B, N] (the first ``prime_samples`` the prime's) -> WAVs
-  at ``level``, the manifest and model.json."""
+  at ``level``, the manifest and model.json, written as one
+  (``atomic_write_all``: a failed write, e.g. a full disk, leaves an earlier
+  run's files in ``out_dir`` as they were, not new clips under the old
+  manifest)."""
   c = loaded.config
   audio = sampling.to_audio(q, c.q_type, c.q_levels, level, clip_levels(loaded, req, level),
                             span=prime_span)
-  paths = []
-  for f, a in zip(files, audio):
-    path = os.path.join(out_dir, f)
-    write_wav_atomic(path, a, c.sample_rate)
-    paths.append(path)
-  write_model_json(out_dir, model_record(loaded, level, temperature, seed, guidance))
-  write_manifest(out_dir, manifest_records(req, files, loaded.class_names, seed,
-                                           temperature, loaded.step,
-                                           q.shape[1] / c.sample_rate,
-                                           prime_samples / c.sample_rate))
+  paths = [os.path.join(out_dir, f) for f in files]
+  records = manifest_records(req, files, loaded.class_names, seed, temperature, loaded.step,
+                             q.shape[1] / c.sample_rate, prime_samples / c.sample_rate)
+  manifest_path = os.path.join(out_dir, MANIFEST)
+  old = _listed_wavs(manifest_path)
+  atomic_write_all(
+      [(p, wav_writer(a, c.sample_rate)) for p, a in zip(paths, audio)]
+      + [(os.path.join(out_dir, MODEL_JSON),
+          json_writer(model_record(loaded, level, temperature, seed, guidance))),
+         (manifest_path, json_writer(records))])
+  remove_unlisted(out_dir, old, records)
   return paths
 
 

@@ -123,6 +123,7 @@ TESTS = {
                 "tests/test_sample_cli.py::test_a_run_holds_its_folder_until_its_last_write",
                 "tests/test_sample_cli.py::test_a_refused_stream_writes_nothing"],
     "files": ["tests/test_faults.py::test_a_write_that_fails_half_way_leaves_the_earlier_file",
+              "tests/test_faults.py::test_a_write_that_fails_at_the_second_clip_replaces_none",
               "tests/test_faults.py::test_a_file_given_for_a_folder_to_read_is_called_a_file",
               "tests/test_sample_cli.py::test_a_stream_raises_the_open_files_limit_or_refuses_before_writing"],
     "distributed": ["tests/test_distributed.py::test_sigterm_to_one_process_stops_both_at_one_saved_step",
@@ -411,7 +412,8 @@ MUTANTS = {
                     "fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)"),
     "writable_unchecked": ("workdir", "      os.fsync(f.fileno())\n    os.remove(probe)\n  except OSError",
                            "      os.fsync(f.fileno())\n    os.remove(probe)\n  except ZeroDivisionError"),
-    "write_in_place": ("files", "    write(tmp)\n    os.replace(tmp, path)\n", "    write(path)\n"),
+    "write_in_place": ("files", "      staged.append((tmp, path))\n      write(tmp)\n",
+                       "      write(path)\n"),
     "variants_rewritten_as_the_library": ("sampling", "  library = runs_library_tiers(model)\n",
                                           "  library = True\n"),
     # a session's review (2026-12-01): refusals that lost data or traced back
@@ -678,6 +680,10 @@ MUTANTS = {
                            "jnp.zeros((4 * h,)).at[h:2 * h].set(6.0))"),
     "table_grad_kernels_swapped": ("layers", '  if kernel == "pallas":  # each device\'s rows, then',
                                    '  if kernel != "pallas":  # each device\'s rows, then'),
+    "clips_renamed_one_by_one": ("files", "      write(tmp)\n    for tmp, path in staged:\n"
+                                 "      os.replace(tmp, path)\n",
+                                 "      write(tmp)\n      os.replace(tmp, path)\n    for _ in ():\n"
+                                 "      pass\n"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

@@ -1053,18 +1053,8 @@ def test_a_write_that_fails_half_way_leaves_the_earlier_file(tmp_path, monkeypat
   path, which would leave a truncated clip (or half a JSON file) in place of
   the old one."""
   from samplernn_jax import files, sample_files
-  config = config_lib.base_config()
-  loaded = sample_files.Loaded(None, None, config, ["a", "b"], 3)
-  req = sample_files.make_request(loaded.class_names, None, 1, None)
-  names = sample_files.file_names(req)
-  out = str(tmp_path / "samples")
-  os.makedirs(out)
-  rng = np.random.default_rng(0)
-  write = lambda: sample_files.write_clips(loaded, out, req, names,
-                                           rng.integers(0, 256, (2, 1600)), "minmax", 1.0, 0)
-  write()
+  out, write = _two_clips_written(tmp_path)
   before = snapshot(out)
-  assert sorted(before) == ["a_000.wav", "b_000.wav", "manifest.json", "model.json"]
 
   real_write = sample_files.sf.write
 
@@ -1083,6 +1073,53 @@ def test_a_write_that_fails_half_way_leaves_the_earlier_file(tmp_path, monkeypat
   with pytest.raises(OSError, match="No space left"):
     files.atomic_write(os.path.join(out, "manifest.json"), half_json)
   assert snapshot(out) == before
+
+
+def _two_clips_written(tmp_path):
+  """A folder of clips a_000.wav, b_000.wav, manifest.json and model.json
+  (``sample_files.write_clips``), and the call that writes them again (new
+  random levels each call)."""
+  from samplernn_jax import sample_files
+  loaded = sample_files.Loaded(None, None, config_lib.base_config(), ["a", "b"], 3)
+  req = sample_files.make_request(loaded.class_names, None, 1, None)
+  names = sample_files.file_names(req)
+  out = str(tmp_path / "samples")
+  os.makedirs(out)
+  rng = np.random.default_rng(0)
+  write = lambda: sample_files.write_clips(loaded, out, req, names,
+                                           rng.integers(0, 256, (2, 1600)), "minmax", 1.0, 0)
+  write()
+  assert sorted(os.listdir(out)) == ["a_000.wav", "b_000.wav", "manifest.json", "model.json"]
+  return out, write
+
+
+def test_a_write_that_fails_at_the_second_clip_replaces_none(tmp_path, monkeypatch):
+  """``--overwrite`` onto an earlier run's folder with the disk full at the
+  second clip: the earlier clips, manifest and model.json stay byte for
+  byte (the files are written as one, ``files.atomic_write_all``). Rules out
+  renaming each clip as it is written (before 2026-12-02): the first new
+  clip then sat under the earlier manifest and model.json, which named other
+  settings (seed, temperature, step) than those that made it."""
+  from samplernn_jax import sample_files
+  out, write = _two_clips_written(tmp_path)
+  before = snapshot(out)
+  real_write, calls = sample_files.sf.write, []
+
+  def full_at_the_second(path, *args, **kwargs):
+    calls.append(path)
+    if len(calls) == 2:
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+    real_write(path, *args, **kwargs)
+  monkeypatch.setattr(sample_files.sf, "write", full_at_the_second)
+  with pytest.raises(OSError, match="No space left"):
+    write()
+  assert len(calls) == 2
+  assert snapshot(out) == before
+  monkeypatch.setattr(sample_files.sf, "write", real_write)
+  write()  # and a write that succeeds replaces all four
+  after = snapshot(out)
+  assert sorted(after) == sorted(before)
+  assert all(after[f] != before[f] for f in ["a_000.wav", "b_000.wav"])
 
 
 def test_a_failed_sample_write_at_an_evaluation_keeps_that_steps_checkpoint(
