@@ -11,7 +11,7 @@ from typing import Callable
 from absl import flags, logging
 from ml_collections import config_flags
 
-from samplernn_jax import errors
+from samplernn_jax import errors, signals
 
 # What an entry point turns into ``error: <message>`` and exit code 2: the
 # library's typed errors, the builtins it raises for a bad setting or path,
@@ -47,9 +47,13 @@ TRACEBACK_ENV = "SAMPLERNN_TRACEBACK"
 
 
 def run(fn: Callable[[], object]) -> object:
+  """``fn()`` as a script runs it: quiet logs, a second Ctrl-C ends the
+  process (``signals.quitting_the_process``), a known error one ``error:``
+  line and ``SystemExit(2)``."""
   quiet_logs()
   try:
-    return fn()
+    with signals.quitting_the_process():
+      return fn()
   except KNOWN_ERRORS as e:
     if _traceback_asked():
       raise

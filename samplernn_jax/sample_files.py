@@ -439,8 +439,8 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   raising ``signals.Stopped`` with nothing written, instead of a
   KeyboardInterrupt wherever it lands (inside XLA's dispatch, the
   interpreter's exit then crashed now and then; a second Ctrl-C a second
-  later ends the process, ``os._exit``); off for a caller with handlers of
-  its own (the trainer)."""
+  later raises ``signals.QuitNow`` at once, or in sample.py ends the
+  process); off for a caller with handlers of its own (the trainer)."""
   level = level or ("prime" if prime_span is not None else DEFAULT_LEVEL)
   files, n, forced = _prepare_out(loaded, out_dir, req, seconds, prime, overwrite,
                                   temperature, guidance, seed)
@@ -529,8 +529,9 @@ def stream_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   dequantised levels) or, continuing a prime, 'prime' (``prime_span``;
   ``level`` None is 'prime' with a span, else 'none'). Ctrl-C or SIGTERM
   stops it between blocks, leaving valid files with every block finished so
-  far, and raises ``signals.Stopped``; a second Ctrl-C a second later ends
-  the process (``os._exit``)."""
+  far, and raises ``signals.Stopped``; a second Ctrl-C a second later
+  raises ``signals.QuitNow`` at once (the files keep the blocks the
+  manifest lists), or in sample.py ends the process."""
   level = _stream_level(level, prime_span)
   c = loaded.config
   rate = c.sample_rate
@@ -567,7 +568,9 @@ def _append_blocks(paths: list[str], blocks, audio, record, stop: signals.StopRe
                    rate: int, n: int, progress: bool) -> None:
   """Opens the streamed WAVs of ``n`` samples each and appends every block's
   ``audio(levels)`` to them, ``record(samples done)`` after each; ends after
-  the block during which a stop was requested."""
+  the block during which a stop was requested. Left by an error (a
+  ``signals.QuitNow``), the files are cut back to the whole blocks the
+  manifest lists."""
   done = 0
   outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT",
                        format=wav_format(n)) for p in paths]
@@ -581,13 +584,15 @@ def _append_blocks(paths: list[str], blocks, audio, record, stop: signals.StopRe
         o.write(a)
         o.flush()
       done += q.shape[1]
-      record(done)  # a second Ctrl-C (os._exit) leaves no finally to run
+      record(done)  # a second Ctrl-C in sample.py (os._exit) runs no finally
       if bar:
         bar.update(q.shape[1])
       if stop.requested:
         break
   finally:  # closing writes the final header, also on Ctrl-C
     for o in outs:
+      if o.frames > done:  # left half-way through a block
+        o.truncate(done)
       o.close()
     if bar:
       bar.close()

@@ -7,19 +7,24 @@ thread is printed and dropped by Python. ``StopRequests`` instead records
 the signal in a flag; the training loop checks it between steps and the
 streaming sampler between blocks, then saves or finishes what it holds and
 exits with the conventional code (128 + signal number). A second Ctrl-C
-(after ``FORCE_AFTER_S``) quits at once, without saving: for a user who
+(after ``FORCE_AFTER_S``) stops at once, without saving: for a user who
 will not wait for an evaluation or a save, or for a run of several
-processes whose peer hangs.
+processes whose peer hangs. In the scripts (``quitting_the_process``,
+which ``cli.run`` enters) it ends the process (``os._exit``); called from
+Python (a notebook) it raises ``QuitNow`` where it lands instead, so the
+kernel lives on.
 
 Handlers can be installed only from the main thread; elsewhere the context
 does nothing and ``requested`` stays None.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
+from typing import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # A second SIGINT this long after the first quits at once. Sooner, it is the
@@ -36,6 +41,28 @@ class Stopped(KeyboardInterrupt):
   def __init__(self, exit_code: int = 130):
     super().__init__(exit_code)
     self.exit_code = exit_code
+
+
+class QuitNow(KeyboardInterrupt):
+  """A second Ctrl-C outside the scripts (a notebook): raised where the
+  signal landed; the loop that catches it saves nothing."""
+
+
+# True while a script runs (``quitting_the_process``): a second Ctrl-C then
+# ends the process.
+_quit_process = False
+
+
+@contextlib.contextmanager
+def quitting_the_process() -> Iterator[None]:
+  """Within it a second Ctrl-C ends the process (``os._exit``, exit 130)
+  instead of raising ``QuitNow``: for a script, whose process is its own."""
+  global _quit_process
+  before, _quit_process = _quit_process, True
+  try:
+    yield
+  finally:
+    _quit_process = before
 
 
 class StopRequests:
@@ -56,8 +83,11 @@ class StopRequests:
                     b"at once, without saving)\n")
     elif signum == signal.SIGINT and now - self._first_at >= FORCE_AFTER_S:
       # os.write and os._exit: safe wherever the handler landed (inside a print too)
-      os.write(2, b"\nsecond Ctrl-C: quitting at once, without saving\n")
-      os._exit(128 + signum)
+      if _quit_process:
+        os.write(2, b"\nsecond Ctrl-C: quitting at once, without saving\n")
+        os._exit(128 + signum)
+      os.write(2, b"\nsecond Ctrl-C: stopping at once, without saving\n")
+      raise QuitNow(128 + signum)
 
   @property
   def name(self) -> str:

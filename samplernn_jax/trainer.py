@@ -136,8 +136,10 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
   prints the config and a progress bar. Once its steps begin, SIGINT and
   SIGTERM save the current step and then raise ``SystemExit`` (130, 143)
   (before, during the set-up, they act as they would anyway); a second
-  Ctrl-C more than a second after the first ends the process at once
-  (``os._exit``: in a notebook, the kernel), for a step that does not return.
+  Ctrl-C more than a second after the first stops at once without saving,
+  for a step or save that does not end: it raises ``signals.QuitNow`` (a
+  KeyboardInterrupt; a notebook's kernel lives on) after closing the
+  run's files, or, in train.py, ends the process (``os._exit``).
   """
   config_lib.validate(config)
   if not ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST):
@@ -549,28 +551,42 @@ class _Run:
     # too, where a second Ctrl-C quits at once (signals.StopRequests)
     with signals.StopRequests() as stop:
       try:
-        last = self.run_steps(stop, bar)
-      except Exception:  # a failed step, save or sample write: let the saves finish
+        last = self.steps_then_stop(stop, bar)
+      except signals.QuitNow:  # a second Ctrl-C in a notebook: no save, the kernel lives
         bar.close()
-        self.on_training_error()
+        self.close_quietly()
         raise
-      except KeyboardInterrupt:
-        bar.close()
-        self.on_keyboard_interrupt()
-      bar.close()
-      self.stop_now(stop, synced=False)  # one process: a signal after the last check too
-      if self.stopped:  # the state after the last finished step: keep it
-        try:
-          self.ckpt.save(self.state)
-        except Exception:  # a non-finite state, a full disk: the earlier saves finish
-          self.on_training_error()
-          raise
-        self.finish()
-        name = signal.Signals(self.stopped).name
-        _log(f"{name} at step {int(self.state.step)}; saved. Run the same command to resume.")
-        raise SystemExit(128 + self.stopped)
     self.finish()
     self.log_speed()
+    return last
+
+  def steps_then_stop(self, stop: signals.StopRequests, bar: tqdm) -> dict:
+    """``run_steps``; on a stop request (or Ctrl-C raised inside a step)
+    the state after the last finished step saved, then SystemExit(128 +
+    signal); the last metrics when the steps ran out."""
+    try:
+      last = self.run_steps(stop, bar)
+    except Exception:  # a failed step, save or sample write: let the saves finish
+      bar.close()
+      self.on_training_error()
+      raise
+    except signals.QuitNow:
+      raise
+    except KeyboardInterrupt:
+      bar.close()
+      self.on_keyboard_interrupt()
+    bar.close()
+    self.stop_now(stop, synced=False)  # one process: a signal after the last check too
+    if self.stopped:  # the state after the last finished step: keep it
+      try:
+        self.ckpt.save(self.state)
+      except Exception:  # a non-finite state, a full disk: the earlier saves finish
+        self.on_training_error()
+        raise
+      self.finish()
+      name = signal.Signals(self.stopped).name
+      _log(f"{name} at step {int(self.state.step)}; saved. Run the same command to resume.")
+      raise SystemExit(128 + self.stopped)
     return last
 
   def log_speed(self) -> None:

@@ -94,7 +94,8 @@ TESTS = {
             "tests/test_cli.py::test_what_the_system_refuses_is_one_error_line",
             "tests/test_cli.py::test_a_config_files_own_mistake_is_one_error_line_naming_its_line",
             "tests/test_faults.py::test_an_output_the_system_refuses_is_one_error_line",
-            "tests/test_cli.py::test_scripts_beside_training_take_gpu_memory_as_needed"],
+            "tests/test_cli.py::test_scripts_beside_training_take_gpu_memory_as_needed",
+            "tests/test_faults.py::test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not"],
     "packing": ["tests/test_packers.py"],
     "splits": ["tests/test_data.py", "tests/test_fuzz.py",
                "tests/test_evaluation.py::test_f_real_cache_key_covers_every_clip",
@@ -448,8 +449,8 @@ MUTANTS = {
     "zero_epochs_accepted": ("config", '("dim", "batch_size", "num_epochs", "log_every_steps",',
                              '("dim", "batch_size", "log_every_steps",'),
     "missing_classes_unsaid": ("evaluation/run", "  if clips and missing:\n", "  if False:\n"),
-    "stop_not_saved": ("trainer", "        try:\n          self.ckpt.save(self.state)\n        except "
-                       "Exception:  # a non-finite", "        try:\n          pass\n        except "
+    "stop_not_saved": ("trainer", "      try:\n        self.ckpt.save(self.state)\n      except "
+                       "Exception:  # a non-finite", "      try:\n        pass\n      except "
                        "Exception:  # a non-finite"),
     "forced_level_q_accepted": ("sampling", "forced.max() < q_levels)", "forced.max() <= q_levels)"),
     "forced_block_from_start": ("sampling", "part = prime[:, start:start + n]", "part = prime[:, :n]"),
@@ -662,8 +663,8 @@ MUTANTS = {
                                "levels' pass too)\n      self.close_quietly()\n",
                                "    except BaseException:  # a failed start (Ctrl-C in the class "
                                "levels' pass too)\n"),
-    "stop_save_failure_left_open": ("trainer", "          self.on_training_error()\n          raise\n"
-                                    "        self.finish()", "          raise\n        self.finish()"),
+    "stop_save_failure_left_open": ("trainer", "        self.on_training_error()\n        raise\n"
+                                    "      self.finish()", "        raise\n      self.finish()"),
     "hidden_wavs_read_as_clips": ("evaluation/samples", '                if f.lower().endswith(".wav") '
                                   'and not f.startswith(".")', '                if f.lower().endswith(".wav")'),
     "class_rms_reads_fixed_blocks": ("levels", "  rows = rows_per_read or max(1, _RMS_READ_BYTES // (8 * max(1, wav.shape[1])))",
@@ -684,6 +685,16 @@ MUTANTS = {
                                  "      os.replace(tmp, path)\n",
                                  "      write(tmp)\n      os.replace(tmp, path)\n    for _ in ():\n"
                                  "      pass\n"),
+    # a session's review (2026-12-02): a notebook's kernel, a disk full half-way
+    "notebook_kernel_ended": ("signals", "      if _quit_process:", "      if True:"),
+    "scripts_raise_quit_now": ("cli", "    with signals.quitting_the_process():\n      return fn()",
+                               "    if True:\n      return fn()"),
+    "quit_now_skips_the_closes": ("trainer", "the kernel lives\n        bar.close()\n"
+                                  "        self.close_quietly()\n",
+                                  "the kernel lives\n        bar.close()\n"),
+    "quit_now_saved_as_ctrl_c": ("trainer", "    except signals.QuitNow:\n      raise\n", ""),
+    "stream_not_cut_back": ("sample_files", "      if o.frames > done:  # left half-way through a block\n"
+                            "        o.truncate(done)\n", ""),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

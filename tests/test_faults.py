@@ -9,6 +9,7 @@ folder of the module's tmp dir, set for the module and restored after it), so
 a restart costs little more than its imports; a cached executable is the one
 the reference ran, so numbers stay identical.
 """
+import contextlib
 import errno
 import functools
 import json
@@ -204,38 +205,54 @@ def test_kill_at_any_moment_resumes_exactly(tmp_path, reference, cache_env, caps
 
 SIGNAL_CHILD = """
 import os, signal, sys, time
-from samplernn_jax import signals
+from samplernn_jax import cli, signals
 first, gap, second = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-with signals.StopRequests() as stop:
-  os.kill(os.getpid(), first)
-  time.sleep(gap)
-  os.kill(os.getpid(), second)
-  time.sleep(0.5)
-print("went on; requested", stop.requested)
+
+def body():
+  with signals.StopRequests() as stop:
+    os.kill(os.getpid(), first)
+    time.sleep(gap)
+    os.kill(os.getpid(), second)
+    time.sleep(0.5)
+  return stop.requested
+try:
+  requested = cli.run(body) if sys.argv[4] == "script" else body()
+except signals.QuitNow as e:
+  print("raised QuitNow", e.args[0])
+  raise SystemExit(0)
+print("went on; requested", requested)
 """
 
 
+@pytest.mark.parametrize("caller", ["script", "python"])
 @pytest.mark.parametrize("first,gap,second,quits", [
     (signal.SIGINT, 1.3, signal.SIGINT, True),    # a second Ctrl-C: quit now
     (signal.SIGINT, 0.0, signal.SIGINT, False),   # one Ctrl-C delivered twice
     (signal.SIGTERM, 1.3, signal.SIGTERM, False),  # a scheduler's repeated notice
     (signal.SIGTERM, 1.3, signal.SIGINT, True),
 ])
-def test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not(first, gap, second, quits):
+def test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not(first, gap, second, quits,
+                                                                      caller):
   """``signals.StopRequests``: a second SIGINT a second or more after the
-  first signal ends the process at once (exit 130, saying it saves
-  nothing), for a user who will not wait or a run whose peer hangs; two
-  SIGINTs together (a terminal's and a launcher's copy of one Ctrl-C) and a
-  repeated SIGTERM (SLURM signals a task directly and through srun) only
-  stop at the next safe point, keeping the first signal. Rules out every
-  signal after the first ignored (the old handler: a hung run of several
-  processes could not be stopped by Ctrl-C) and a quit on a duplicate."""
+  first signal stops at once, saying it saves nothing: in a script
+  (``cli.run``, which enters ``quitting_the_process``) it ends the process (exit
+  130), called from Python (a notebook) it raises ``QuitNow`` (130) and the
+  process lives on; for a user who will not wait or a run whose peer
+  hangs. Two SIGINTs together (a terminal's and a launcher's copy of one
+  Ctrl-C) and a repeated SIGTERM (SLURM signals a task directly and through
+  srun) only stop at the next safe point, keeping the first signal. Rules
+  out every signal after the first ignored (the old handler: a hung run of
+  several processes could not be stopped by Ctrl-C), a quit on a duplicate,
+  and a notebook's kernel ended by os._exit."""
   proc = subprocess.run([sys.executable, "-c", SIGNAL_CHILD, str(int(first)), str(gap),
-                         str(int(second))], cwd=REPO, env=subprocess_env(),
+                         str(int(second)), caller], cwd=REPO, env=subprocess_env(),
                         capture_output=True, text=True, timeout=60)
-  if quits:
+  if quits and caller == "script":
     assert proc.returncode == 130 and proc.stdout == "", proc.stderr
     assert "second Ctrl-C: quitting at once, without saving" in proc.stderr
+  elif quits:
+    assert proc.returncode == 0 and proc.stdout == "raised QuitNow 130\n", proc.stderr
+    assert "second Ctrl-C: stopping at once, without saving" in proc.stderr
   else:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"went on; requested {int(first)}\n"
@@ -291,12 +308,21 @@ def test_a_stop_whose_save_fails_closes_what_the_run_opened(tmp_path, monkeypatc
   assert sorted(closed) == ["checkpoints", "writer"]
 
 
-def test_a_second_ctrl_c_during_the_stops_save_quits_at_once(tmp_path, monkeypatch):
+@pytest.mark.parametrize("caller", ["script", "python"])
+@pytest.mark.parametrize("during", ["the stop's save", "a step"])
+def test_a_second_ctrl_c_during_the_stops_save_quits_at_once(tmp_path, monkeypatch, caller,
+                                                              during):
   """Ctrl-C stops the run; a second one while the stop's own checkpoint is
-  being saved (what a user told 'press it again to quit at once' does)
-  reaches the stop handler, which quits (``os._exit``, faked here). Rules
-  out the save made after the handlers were put back, where the second
-  Ctrl-C was a KeyboardInterrupt with a traceback and an unknown save."""
+  being saved (what a user told 'press it again to quit at once' does), or
+  while a step runs, reaches the stop handler, which in train.py quits
+  (``os._exit``, faked here) and from Python (a notebook) raises
+  ``signals.QuitNow`` out of ``train_and_evaluate`` with the checkpoint
+  managers and the writer closed and no save of its own. Rules out the save
+  made after the handlers were put back, where the second Ctrl-C was a
+  KeyboardInterrupt with a traceback and an unknown save; a QuitNow that
+  skips the closes (each one left a writer thread in the kernel); and a
+  QuitNow inside a step taken for a first Ctrl-C there (saved, then
+  SystemExit(130), which a notebook shows as an exit)."""
   from samplernn_jax import signals
 
   class Quit(BaseException):
@@ -306,24 +332,32 @@ def test_a_second_ctrl_c_during_the_stops_save_quits_at_once(tmp_path, monkeypat
     raise Quit(code)
   monkeypatch.setattr(signals.os, "_exit", exit_now)
   monkeypatch.setattr(signals, "FORCE_AFTER_S", 0.0)
+  closed, saves = closes_recorded(monkeypatch), []
 
   def one_step_then_ctrl_c(self, stop, bar):
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(0.05)
+    if during == "a step":
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.05)  # the handler runs here
     return {}
 
   def save_and_ctrl_c(self, state):
+    saves.append(int(state.step))
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(0.05)  # the handler runs here
   monkeypatch.setattr(trainer._Run, "run_steps", one_step_then_ctrl_c)
   monkeypatch.setattr(trainer.Checkpointer, "save", save_and_ctrl_c)
   old = signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
-    with pytest.raises(Quit) as quit_:
-      trainer.train_and_evaluate(make_config(max_steps=2), str(tmp_path / "run"))
+    with (signals.quitting_the_process() if caller == "script" else contextlib.nullcontext()):
+      with pytest.raises(Quit if caller == "script" else signals.QuitNow) as quit_:
+        trainer.train_and_evaluate(make_config(max_steps=2), str(tmp_path / "run"))
   finally:
     signal.signal(signal.SIGINT, old)
   assert quit_.value.args == (130,)
+  assert sorted(closed) == ([] if caller == "script" else ["checkpoints", "writer"])
+  assert saves == ([0] if during == "the stop's save" else [])
 
 
 def test_sigterm_saves_the_current_step_and_resume_exactly(tmp_path, reference, cache_env,

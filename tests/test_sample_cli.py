@@ -491,13 +491,16 @@ def test_stream_interrupted_between_clips_keeps_clips_equal(workdir, tmp_path, m
   assert lengths[0] == lengths[1], f"clips of different lengths after Ctrl-C: {lengths}"
 
 
+@pytest.mark.parametrize("caller", ["script", "python"])
 def test_a_stream_quit_at_once_leaves_a_manifest_of_what_the_files_hold(workdir, tmp_path,
-                                                                        monkeypatch):
-  """A second Ctrl-C while the second block is being written ends the
-  process at once (``os._exit``: no ``finally`` runs; faked here to look at
-  the folder at that moment): the manifest already says the one whole
-  block the files hold, not the 3 s asked. Rules out a manifest rewritten
-  only on the way out, which a forced quit never takes."""
+                                                                        monkeypatch, caller):
+  """A second Ctrl-C while the second block is being written ends sample.py
+  at once (``os._exit``: no ``finally`` runs; faked here to look at the
+  folder at that moment), and raises ``signals.QuitNow`` out of
+  ``stream_samples`` called from Python: either way the manifest already
+  says the one whole block the files hold, not the 3 s asked. Rules out a
+  manifest rewritten only on the way out, which a forced quit never takes,
+  and a notebook's kernel ended by os._exit."""
   from samplernn_jax import signals
   loaded = sample_files.load_checkpoint(workdir)
   req = sample_files.make_request(loaded.class_names, "tone,rumble", 1, None)
@@ -524,11 +527,16 @@ def test_a_stream_quit_at_once_leaves_a_manifest_of_what_the_files_hold(workdir,
   monkeypatch.setattr(sf.SoundFile, "flush", flush_and_quit)
   old = signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
-    with pytest.raises(Quit):
-      sample_files.stream_samples(loaded, out, req, 3.0, seed=0, progress=False)
+    with (signals.quitting_the_process() if caller == "script" else contextlib.nullcontext()):
+      with pytest.raises(Quit if caller == "script" else signals.QuitNow) as quit_:
+        sample_files.stream_samples(loaded, out, req, 3.0, seed=0, progress=False)
   finally:
     signal.signal(signal.SIGINT, old)
     monkeypatch.undo()
+  if caller == "python":
+    seen["code"], seen["manifest"] = quit_.value.args[0], manifest(out)
+    assert [sf.info(os.path.join(out, f)).frames for f in ("tone_000.wav", "rumble_000.wav")
+            ] == [SR, SR]  # the finally closed both files
   assert seen["code"] == 130
   assert [r["seconds"] for r in seen["manifest"]] == [1.0, 1.0]
 
