@@ -298,7 +298,11 @@ def check_sampled_as_trained(model: SampleRNN) -> None:
 
 def prepare(model: SampleRNN, params, fold_hidden1_kernel: bool = True):
   """The (model, params) the sampler runs: the same function as ``model``
-  with ``params`` (up to float32 rounding), with the per-sample work cut
+  with ``params`` (up to float32 rounding; below float32, up to that
+  dtype's rounding, done once on the tables and folded kernels where the
+  training forward rounds each matmul's operands: as close to the float32
+  function as the training forward in that dtype, not bit-equal to it,
+  ``tests/test_sampling.py``), with the per-sample work cut
   down once before the scan: weight norm folded into the kernels, an
   embedding-input sample tier turned into per-position look-up tables
   (``embedding_to_tables``), hidden1's kernel multiplied into the layers
@@ -504,9 +508,10 @@ def teacher_forcing_gap(model: SampleRNN, params, frames: int = 4, seed: int = 0
   """Largest difference, in nats, between the log-probs the sampler gives a
   forced random sequence and those of the training forward (``__call__``)
   on it: 1e-6 to 1e-5 in float32 (the tests allow 1e-4) when the sampler
-  runs the function that was trained. A variant checks its own model with
-  it (README, "A variant in your own code"); ``frames`` top frames of 2
-  rows (classes 0 and 1)."""
+  runs the function that was trained; in bfloat16 about 0.02-0.03 (the two
+  round differently: ``prepare``), so check a variant in float32. A variant
+  checks its own model with it (README, "A variant in your own code");
+  ``frames`` top frames of 2 rows (classes 0 and 1)."""
   s, n = model.frame_sizes[0], model.n_classes
   vec = np.eye(n, dtype=np.float32)[[0, min(1, n - 1)]]
   x = np.random.default_rng(seed).integers(0, model.q_levels, (2, frames * s)).astype(np.int32)
