@@ -77,6 +77,12 @@ def clip_targets(class_vecs: np.ndarray, levels: Sequence[float | None] | None
         "or imported from the original's parameters); choose level 'minmax' "
         "(the paper's), 'peak' or 'none', or retrain")
   vecs = np.asarray(class_vecs, np.float64)
+  unweighted = ~(vecs.sum(-1) > 0)  # [B]: no class weight (NaN: a NaN weight)
+  if unweighted.any():
+    raise LevelError(f"level 'class': clip(s) {np.nonzero(unweighted)[0].tolist()} have class "
+                     "weights that do not sum to more than 0 (all zero: the unconditional "
+                     "draw), so no class gives their level; choose level 'minmax', 'peak' "
+                     "or 'none'")
   lv = np.array([np.nan if v is None else v for v in levels], np.float64)  # [C]
   missing_used = (vecs > 0) & np.isnan(lv)[None, :]  # [B, C]
   if missing_used.any():

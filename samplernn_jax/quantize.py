@@ -91,7 +91,7 @@ def a_law_expand(y, xp=np):
   ay = xp.abs(y)
   small = ay < 1.0 / k
   x = xp.where(small, ay * k / a, xp.exp(ay * k - 1.0) / a)
-  return xp.sign(y) * x
+  return xp.sign(y) * xp.minimum(x, 1.0)  # exp's rounding gave 1.0000001 at |y| = 1
 
 
 def _signed_to_levels(y, q_levels: int):

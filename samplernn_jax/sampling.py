@@ -48,7 +48,6 @@ the tiers run: B, or 2B with guidance.
 from __future__ import annotations
 
 import functools
-import math
 import operator
 from typing import Any, Callable, Iterator
 
@@ -380,14 +379,19 @@ def _forced_block(prime: np.ndarray, start: int, n: int) -> np.ndarray:
   return block
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_draw(temperature: float, guidance: float = 1.0) -> None:
   """ValueError unless the temperature is finite and not negative (0 is the
-  argmax) and the guidance finite (1 is off)."""
-  if not (temperature >= 0 and math.isfinite(temperature)):
+  argmax) and the guidance finite (1 is off), both as the float32 the draw
+  computes in (1e39 would be inf there: NaN logits, every draw level 0)."""
+  if not (temperature >= 0 and temperature <= _FLOAT32_MAX):
     raise ValueError(f"temperature={temperature}: expected 0 (argmax) or more, a "
-                     "finite number")
-  if not math.isfinite(guidance):
-    raise ValueError(f"guidance={guidance}: expected a finite number (1 = off)")
+                     f"finite float32 (at most {_FLOAT32_MAX:.4g})")
+  if not abs(guidance) <= _FLOAT32_MAX:
+    raise ValueError(f"guidance={guidance}: expected a finite float32 (1 = off; at most "
+                     f"{_FLOAT32_MAX:.4g} either way)")
 
 
 def _is_int(v) -> bool:
@@ -420,7 +424,11 @@ def _run_blocks(model, variables, rows, carry, prime, key, temperature, guidance
                                      jnp.asarray(_forced_block(prime, done, n)), key, temperature,
                                      guidance, guided, unroll, batched_draws)
     keep = min(n, n_samples - done)
-    yield np.asarray(x[:b, :keep]), np.asarray(logp[:b, :keep])
+    x, logp = np.asarray(x[:b, :keep]), np.asarray(logp[:b, :keep])
+    if not np.isfinite(logp).all():  # NaN logits draw level 0 every time, silently
+      raise ValueError(f"the model's log-probs are not finite in the block from sample "
+                       f"{done}: its parameters or the class vectors hold NaN or inf")
+    yield x, logp
     done += n
 
 

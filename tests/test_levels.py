@@ -79,8 +79,10 @@ def test_class_targets_of_one_hot_rows_and_mixes():
   (level 0: it would be played as silence; a mix with a louder class is
   not), is refused with a message naming the level and the class. Rules
   out taking the first class's level for every clip, a weighted sum not
-  divided by the weights' total (the same for weights summing to 1), and
-  writing all-zero clips without a word."""
+  divided by the weights' total (the same for weights summing to 1),
+  writing all-zero clips without a word, and a row of no class weight (all
+  zero, the unconditional draw a Python caller may ask for; or NaN) given
+  0/0 = NaN as its level: clips of NaN audio."""
   lv = [0.01, 0.04, None]
   vecs = np.array([[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0], [1, 3, 0]], np.float32)
   np.testing.assert_allclose(levels.clip_targets(vecs, lv), [0.01, 0.04, 0.025, 0.0325])
@@ -94,6 +96,10 @@ def test_class_targets_of_one_hot_rows_and_mixes():
   # a mix with it plays at the weighted mean, which is not silence
   np.testing.assert_allclose(levels.clip_targets(np.array([[0.5, 0.5, 0]]), silent), [0.005])
   np.testing.assert_allclose(levels.clip_targets(np.array([[1.0, 0, 1.0]]), silent), [0.015])
+  for row in ([0, 0, 0], [np.nan, 1, 0]):
+    with pytest.raises(levels.LevelError, match=r"clip\(s\) \[1\] have class weights that do "
+                                                 "not sum to more than 0"):
+      levels.clip_targets(np.array([[1.0, 0, 0], row]), lv)
   with pytest.raises(levels.LevelError, match="expected one of"):
     levels.apply(np.zeros((1, 4)), "loud")
 

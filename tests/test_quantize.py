@@ -164,13 +164,19 @@ def test_companded_round_trip_within_half_a_level(q_type):
 
 @pytest.mark.parametrize("q_type", ["linear", "mu-law", "a-law"])
 def test_dequantize_gives_float32_for_every_scheme(q_type):
-  """dequantize gives float32 audio for every scheme, from numpy and jnp
-  levels alike. Rules out the a-law inverse as it was: float64 from numpy
-  (A's logarithm, a numpy float64 scalar, promoted the float32 levels), so
-  that a caller's arrays changed dtype with the scheme."""
+  """dequantize gives float32 audio within [-1, 1] for every scheme, from
+  numpy and jnp levels alike. Rules out the a-law inverse as it was:
+  float64 from numpy (A's logarithm, a numpy float64 scalar, promoted the
+  float32 levels), so that a caller's arrays changed dtype with the scheme;
+  and 1.0000001 at the top level (float32 exp's rounding: --level none
+  wrote a sample past full scale, --level prime one past the prime's
+  range)."""
   q = np.arange(256, dtype=np.int32)
-  assert quant.dequantize(q, q_type).dtype == np.float32
-  assert quant.dequantize(jnp.asarray(q), q_type, xp=jnp).dtype == jnp.float32
+  for x in (quant.dequantize(q, q_type), quant.dequantize(jnp.asarray(q), q_type, xp=jnp)):
+    assert x.dtype == np.float32
+    assert np.abs(np.asarray(x)).max() <= 1.0
+  y = np.linspace(-1, 1, 200001, dtype=np.float32)
+  assert np.abs(quant.a_law_expand(y)).max() <= 1.0
 
 
 def test_mu_law_resolves_quiet_sounds_better_than_linear():

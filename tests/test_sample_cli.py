@@ -903,9 +903,11 @@ def test_a_recorded_mix_gives_back_the_same_class_vector():
 def test_numbers_that_pass_comparisons_are_refused_by_name():
   """--mix weights of nan or inf (nan passed "< 0" and "sum <= 0" and wrote
   clips of NaN), weights whose float32 sum overflowed to inf, a superscript
-  digit in --classes ("³".isdigit() is True, int("³") raises a bare error)
-  and --guidance nan: each a ValueError naming the setting, as sample.py
-  prints any of them (the BAD cases above run that path end to end)."""
+  digit in --classes ("³".isdigit() is True, int("³") raises a bare error),
+  --guidance nan and a guidance or temperature past float32's range (1e39:
+  inf in the draw's float32, NaN logits, every sample level 0): each a
+  ValueError naming the setting, as sample.py prints any of them (the BAD
+  cases above run that path end to end)."""
   from types import SimpleNamespace
   for spec, message in (("tone:nan", "mix: weight 'nan' of 'tone' is not a finite number"),
                         ("tone:inf,rumble:1", "mix: weight 'inf' of 'tone' is not a finite"),
@@ -916,8 +918,13 @@ def test_numbers_that_pass_comparisons_are_refused_by_name():
   with pytest.raises(ValueError, match="classes: unknown class '\u00b3'; the model knows tone"):
     sample_files.parse_classes("\u00b3", CLASSES)
   loaded = SimpleNamespace(config=SimpleNamespace(cond_dropout=0.1), checkpoint="best/1")
-  with pytest.raises(ValueError, match="guidance=nan: expected a finite number"):
-    sample_files.check_guidance(loaded, float("nan"))
+  for bad in (float("nan"), 1e39, -1e39):
+    with pytest.raises(ValueError, match=re.escape(f"guidance={bad}: expected a finite float32")):
+      sample_files.check_guidance(loaded, bad)
+  with pytest.raises(ValueError, match=re.escape("temperature=1e+39: expected 0 (argmax) or more, "
+                                                 "a finite float32 (at most 3.403e+38)")):
+    sample_files.check_temperature(1e39)
+  sample_files.check_temperature(3e38)  # large, but a float32
   sample_files.check_guidance(loaded, 2.0)  # a finite guidance of a cond_dropout model
 
 

@@ -220,6 +220,25 @@ def test_bf16_sampler_is_as_close_to_the_float32_function_as_bf16_training(l1):
   assert np.abs(lp - ref).max() <= 0.05
 
 
+def test_nan_parameters_or_class_vectors_are_an_error_not_silence(variant):
+  """A NaN in the parameters (an imported or hand-edited checkpoint) or in
+  a class vector built in Python: a ValueError at the block where the
+  log-probs stop being finite. Rules out the draw as it was: the argmax of
+  NaN logits is level 0, so every sample came out level 0 and the clips
+  were constant, with no error."""
+  model, params = variant("paper_gru")
+  bad = jax.tree_util.tree_map_with_path(
+      lambda path, p: p.at[0].set(jnp.nan) if "output" in jax.tree_util.keystr(path)
+      and "bias" in jax.tree_util.keystr(path) else p, params)
+  with pytest.raises(ValueError, match="the model's log-probs are not finite in the block "
+                                       "from sample 0: its parameters or the class vectors"):
+    sampling.generate(model, bad, CLASS_VECS, 32, jax.random.key(0), block_samples=BLOCK)
+  vecs = CLASS_VECS.copy()
+  vecs[1, 0] = np.nan
+  with pytest.raises(ValueError, match="not finite in the block from sample 0"):
+    sampling.generate(model, params, vecs, 32, jax.random.key(0), block_samples=BLOCK)
+
+
 # ---------------------------------------------------------------------------
 # Teacher forcing: the sampler is the trained model.
 
