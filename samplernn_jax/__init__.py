@@ -32,7 +32,14 @@ package editable (``pip install -e .``); a wheel holds the library only::
 The README's "Layout of the code" lists every module; "A variant in your
 own code" shows a research variant trained and sampled from Python.
 """
+import sys as _sys
 from importlib import metadata as _metadata
+
+if _sys.platform == "win32":
+  raise ImportError(
+      "samplernn-jax runs on Linux and macOS: it locks its folders with fcntl and opens "
+      "folders to lock them, which native Windows cannot; on Windows run it under WSL2 "
+      "(Windows Subsystem for Linux), where JAX also reaches an NVIDIA GPU")
 
 try:
   __version__ = _metadata.version("samplernn-jax")

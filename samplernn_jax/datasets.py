@@ -83,7 +83,7 @@ def _packed_from(out: str) -> str | None:
   """The fingerprint of the recordings ``out`` was packed from; None when it
   holds no complete packing (no fingerprint, or no train split)."""
   try:
-    with open(os.path.join(out, SOURCE_FILE)) as f:
+    with open(os.path.join(out, SOURCE_FILE), encoding="utf-8") as f:
       packed_from = json.load(f).get("recordings")
   except (OSError, ValueError, AttributeError):
     return None

@@ -26,8 +26,8 @@ from typing import Callable, Iterator, Sequence
 from absl import logging
 
 # What a filesystem without locks answers flock with (NFS without lockd,
-# Lustre without -o flock).
-NO_LOCKS = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP)
+# Lustre without -o flock); ENOTSUP is EOPNOTSUPP on Linux, not on macOS.
+NO_LOCKS = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP)
 
 
 def not_a_folder(path: str) -> str:

@@ -34,7 +34,7 @@ def read_jsonl(path: str) -> list[dict]:
   if not os.path.exists(path):
     return []
   records = []
-  with open(path, errors="replace") as f:
+  with open(path, errors="replace", encoding="utf-8") as f:
     for number, line in enumerate(f, 1):
       if not line.strip("\0\n\r\t "):
         continue
@@ -74,7 +74,7 @@ class MetricsWriter:
   def write(self, record: dict) -> None:
     if not self.enabled:
       return
-    with open(self.path, "a") as f:
+    with open(self.path, "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")
       f.flush()
     if self.tb is not None:

@@ -465,13 +465,21 @@ def _constant_clips(clips: np.ndarray) -> int:
 # Class-folder trees
 
 
+# Files a file manager leaves in folders, hidden on the system that wrote
+# them (Windows Explorer's thumbnails and settings, macOS' custom icon),
+# not recordings: skipped like hidden files. Compared in lower case.
+SYSTEM_FILES = ("thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r")
+
+
 def class_files(folder: str) -> list[str]:
   """The recordings of one class folder: every file under it, recursively,
-  in sorted order, skipping hidden files and folders (names starting with '.')."""
+  in sorted order, skipping hidden files and folders (names starting with
+  '.') and file managers' own files (``SYSTEM_FILES``: Thumbs.db...)."""
   files = []
   for root, dirs, fnames in os.walk(folder):
     dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-    files += [os.path.join(root, f) for f in sorted(fnames) if not f.startswith(".")]
+    files += [os.path.join(root, f) for f in sorted(fnames)
+              if not f.startswith(".") and f.lower() not in SYSTEM_FILES]
   return files
 
 

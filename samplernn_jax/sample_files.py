@@ -113,9 +113,13 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
 
 
 def class_index(token: str, names: Sequence[str], setting: str) -> int:
+  """The class ``token`` names (a name, or an index); names compared in one
+  Unicode form (NFC): a folder name from macOS' Finder (``é`` as e and a
+  combining accent) is the name typed in a terminal."""
   token = token.strip()
-  if token in names:
-    return list(names).index(token)
+  nfc = [unicodedata.normalize("NFC", n) for n in names]
+  if unicodedata.normalize("NFC", token) in nfc:
+    return nfc.index(unicodedata.normalize("NFC", token))
   if token.isascii() and token.isdecimal() and int(token) < len(names):  # not '³'
     return int(token)
   raise ValueError(f"{setting}: unknown class {token!r}; the model knows "
@@ -244,7 +248,7 @@ def remove_unlisted(out_dir: str, old: Sequence[str], records: list[dict]) -> No
 def _listed_wavs(manifest_path: str) -> list[str]:
   """The WAV file names (in the folder itself) an existing manifest lists."""
   try:
-    with open(manifest_path) as f:
+    with open(manifest_path, encoding="utf-8") as f:
       entries = json.load(f)
   except (OSError, ValueError):
     return []
@@ -305,12 +309,14 @@ def make_request(names: Sequence[str], classes: str | Sequence[str | int] | None
 
 
 def file_names(req: Request) -> list[str]:
-  """``<label>_<NNN>.wav`` of each clip, numbered from 000 per label."""
+  """``<label>_<NNN>.wav`` of each clip, numbered from 000 per label; labels
+  that differ only in case share one count (``Rain_000``, ``rain_001``: on
+  a case-blind filesystem, macOS' or Windows', the same name is one file)."""
   counts: dict[str, int] = {}
   out = []
   for lab in req.labels:
-    i = counts.get(lab, 0)
-    counts[lab] = i + 1
+    i = counts.get(lab.casefold(), 0)
+    counts[lab.casefold()] = i + 1
     out.append(f"{lab}_{i:03d}.wav")
   return out
 

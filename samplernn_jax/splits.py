@@ -224,7 +224,7 @@ def load_class_names(data_dir: str | None, n_classes: int) -> list[str]:
   path = os.path.join(data_dir, CLASSES_FILE) if data_dir else None
   if path and os.path.isfile(path):
     try:
-      with open(path) as f:
+      with open(path, encoding="utf-8") as f:
         names = json.load(f)
     except (OSError, ValueError) as e:
       raise DataError(f"{path}: cannot read ({e}); expected a JSON list of class names") from e

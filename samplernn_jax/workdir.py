@@ -44,7 +44,7 @@ class WorkdirLock:
     try:
       self._made = not os.path.isdir(self.workdir)
       os.makedirs(self.workdir, exist_ok=True)
-      f = open(os.path.join(self.workdir, LOCK_FILE), "a+")
+      f = open(os.path.join(self.workdir, LOCK_FILE), "a+", encoding="utf-8")
     except OSError as e:
       raise WorkdirError(f"workdir={self.workdir}: cannot create or write it ({e.strerror})") from e
     try:
@@ -177,7 +177,7 @@ def read_probe(workdir: str) -> str | None:
   """The token in ``<workdir>/.hosts_probe``, or None when there is none
   (yet: ``agreement.check_start`` asks again for a while)."""
   try:
-    with open(os.path.join(workdir, PROBE_FILE)) as f:
+    with open(os.path.join(workdir, PROBE_FILE), encoding="utf-8") as f:
       return f.read().strip()
   except OSError:
     return None

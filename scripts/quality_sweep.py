@@ -74,7 +74,7 @@ def table(paths) -> str:
            "Frechet | f_gen on real test |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for path in paths:
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
       for line in f:
         r = json.loads(line)
         per = ", ".join(f"{k} {v:.2f}" for k, v in r["per_class"].items() if v is not None)

@@ -314,3 +314,16 @@ def test_import_theano_params_checks_its_config_file_as_train_py(tmp_path):
   errors = [l for l in p.stderr.splitlines() if l.strip()]
   assert p.returncode == 2 and len(errors) == 1, p.stderr[-3000:]
   assert errors[0].startswith(f"error: --config {cfg}: the config is a dict"), errors[0]
+
+
+def test_native_windows_is_told_to_use_wsl():
+  """Importing the package where ``sys.platform`` is 'win32' raises an
+  ImportError that names Linux, macOS and WSL2. Rules out the failure a
+  Windows user met before: ``No module named 'fcntl'`` from deep inside
+  the first module that locks a folder, naming no platform and no way out."""
+  proc = subprocess.run([sys.executable, "-c", "import sys; sys.platform = 'win32'; "
+                         "import samplernn_jax"], cwd=REPO, env=subprocess_env(),
+                        capture_output=True, text=True, timeout=60)
+  assert proc.returncode == 1
+  assert ("ImportError: samplernn-jax runs on Linux and macOS" in proc.stderr
+          and "run it under WSL2" in proc.stderr), proc.stderr[-1000:]

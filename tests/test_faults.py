@@ -28,6 +28,7 @@ from collections import namedtuple
 import jax
 import numpy as np
 import pytest
+import soundfile as sf
 
 from conftest import REPO, load_config_file, load_sample_py, random_batch, subprocess_env
 from samplernn_jax import checkpoint, data, metrics, steps, trainer
@@ -1175,3 +1176,40 @@ def test_a_failed_sample_write_at_an_evaluation_keeps_that_steps_checkpoint(
   assert not [n for n in listing(os.path.join(wd, checkpoint.LATEST)) if TMP_MARK in n]
   assert 90 in complete_steps(os.path.join(wd, checkpoint.LATEST))
   checkpoint.restore_params(wd, checkpoint.LATEST, 90)
+
+
+ASCII_LOCALE_CHILD = """
+import json, os, sys
+from samplernn_jax import sample_files, splits
+from samplernn_jax.evaluation import samples
+d = sys.argv[1]
+print(json.dumps({"classes": splits.load_class_names(d, 2),
+                  "listed": sample_files._listed_wavs(os.path.join(d, "manifest.json")),
+                  "evaluated": [c for _, c, _ in samples._from_manifest(d, ["caf\\u00e9", "\\u96e8"],
+                                                                        True, [])]}))
+"""
+
+
+def test_hand_written_utf8_json_reads_under_an_ascii_locale(tmp_path):
+  """A classes.json and a manifest.json written by hand in UTF-8 (class
+  names ``café``, ``雨`` unescaped) read the same in a process whose locale
+  is not UTF-8 (here LC_ALL=C without Python's UTF-8 mode: ASCII; Windows:
+  cp1252). Rules out open() without ``encoding``: the classes refused (or
+  under cp1252 read as ``cafÃ©``), the manifest's clips taken as no clips
+  (an --overwrite then left them) and evaluate.py refusing the folder."""
+  d = tmp_path / "d"
+  d.mkdir()
+  (d / "classes.json").write_bytes('["café", "雨"]'.encode())
+  for name in ("café_000.wav", "雨_000.wav"):
+    sf.write(str(d / name), np.zeros(1600, np.float32), 16000)
+  (d / "manifest.json").write_bytes(json.dumps(
+      [{"file": "café_000.wav", "class": "café"}, {"file": "雨_000.wav", "class": "雨"}],
+      ensure_ascii=False).encode())
+  env = dict(subprocess_env(), LC_ALL="C", PYTHONUTF8="0")
+  env.pop("LANG", None)
+  proc = subprocess.run([sys.executable, "-c", ASCII_LOCALE_CHILD, str(d)], cwd=REPO, env=env,
+                        capture_output=True, text=True, encoding="utf-8", timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert json.loads(proc.stdout) == {"classes": ["café", "雨"],
+                                     "listed": ["café_000.wav", "雨_000.wav"],
+                                     "evaluated": [0, 1]}

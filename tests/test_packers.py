@@ -292,6 +292,13 @@ def test_dcase2016_split_is_seeded(tut):
 
 
 def test_pack_folder_mixed_formats(tmp_path):
+  """A tree of class folders of recordings in mixed formats, rates and
+  channel counts packs into three splits of whole clips, disjoint by
+  recording, skipping hidden files and folders and file managers' own
+  files (Thumbs.db, desktop.ini, macOS' Icon). Rules out a split by clip instead of recording, a class order
+  other than the sorted folder names, and those files read as recordings
+  (packing stopped at "not an audio file", naming a file the user's file
+  manager hides)."""
   src = str(tmp_path / "src")
   freq_to_class = make_folder_tree(src)
   with open(os.path.join(src, ".DS_Store"), "w") as f:
@@ -301,6 +308,9 @@ def test_pack_folder_mixed_formats(tmp_path):
   os.makedirs(os.path.join(src, "birds", ".cache"))
   with open(os.path.join(src, "birds", ".cache", "x.wav"), "w") as f:
     f.write("and in hidden folders")
+  for name in ("Thumbs.db", "desktop.ini", "Icon\r"):  # Explorer's and Finder's own files
+    with open(os.path.join(src, "street", name), "w") as f:
+      f.write("hidden where they were written, not recordings")
   out = str(tmp_path / "out")
   s = packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2,
                           progress=False)

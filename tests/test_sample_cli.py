@@ -203,6 +203,30 @@ def test_file_names_keep_a_class_names_letters_in_any_script():
   assert sample_files.file_names(request) == ["雨_000.wav", "風_000.wav"]
 
 
+def test_class_names_match_in_either_unicode_form_and_case_blind_file_names_differ(tmp_path):
+  """A class name typed in a terminal (``café``, one code point) names the
+  class whose folder name came from macOS' Finder (``cafe`` and a combining
+  accent), in --classes, --mix and a manifest evaluate.py reads; classes
+  whose names differ only in case (``Rain``, ``rain``) get file names that
+  differ on a case-blind filesystem. Rules out comparing the code points
+  as given ("unknown class 'café'; the model knows café") and numbering
+  per exact label (both clips ``..._000.wav``: one file on macOS or
+  Windows, the second clip written over the first)."""
+  from samplernn_jax.evaluation import samples as eval_samples
+  names = ["cafe\u0301", "Rain", "rain"]
+  assert sample_files.parse_classes("café", names) == [0]
+  assert sample_files.parse_mix("café:1,rain:1", names).tolist() == [0.5, 0, 0.5]
+  files = sample_files.file_names(sample_files.make_request(names, "Rain,rain", 1, None))
+  assert files == ["Rain_000.wav", "rain_001.wav"]
+  for written in ("café", "cafe\u0301"):  # a manifest's class in either form
+    with open(tmp_path / "manifest.json", "w", encoding="utf-8") as f:
+      json.dump([{"file": "café_000.wav", "class": written, "class_index": 0},
+                 {"file": "x.wav", "class": written}], f)
+    for data_names in (names, ["café", "Rain", "rain"]):  # data_dir's in either form
+      got = eval_samples._from_manifest(str(tmp_path), data_names, True, [])
+      assert [c for _, c, _ in got] == [0, 0]
+
+
 @pytest.mark.parametrize("spec", [",", " , ", ",,"])
 def test_classes_that_name_no_class_are_refused(spec):
   """--classes of commas and spaces only: a ValueError naming the setting

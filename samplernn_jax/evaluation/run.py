@@ -188,7 +188,7 @@ def _manifest_steps(samples_dir: str) -> list:
   path = os.path.join(samples_dir, samples_lib.MANIFEST)
   if not os.path.isfile(path):
     return []
-  with open(path) as f:
+  with open(path, encoding="utf-8") as f:
     return [e.get("step") for e in json.load(f)]
 
 
@@ -422,7 +422,7 @@ def _model_info(samples_dir: str) -> dict | None:
   path = os.path.join(samples_dir, sample_files.MODEL_JSON)
   if os.path.isfile(path):
     try:
-      with open(path) as f:
+      with open(path, encoding="utf-8") as f:
         return json.load(f)
     except (OSError, ValueError) as e:
       raise EvalError(f"{path}: cannot read as JSON ({e})") from e

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -61,7 +62,7 @@ def _from_manifest(samples_dir: str, class_names: Sequence[str],
                    check_names: bool, notes: list[str]) -> list[tuple[str, int, float]]:
   path = os.path.join(samples_dir, MANIFEST)
   try:
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
       entries = json.load(f)
   except (OSError, ValueError) as e:
     raise EvalError(f"{path}: cannot read as JSON ({e})") from e
@@ -69,6 +70,7 @@ def _from_manifest(samples_dir: str, class_names: Sequence[str],
     raise EvalError(f"{path}: expected a JSON list of clip objects; got "
                     f"{type(entries).__name__}")
   n = len(class_names)
+  nfc = [unicodedata.normalize("NFC", c) for c in class_names]  # macOS' folder names: NFD
   out, mixes = [], 0
   for i, e in enumerate(entries):
     where = f"{path}: entry {i}"
@@ -80,18 +82,20 @@ def _from_manifest(samples_dir: str, class_names: Sequence[str],
       raise EvalError(f"{where}: 'class_index' is {idx!r}; expected an int or null")
     if name is not None and not isinstance(name, str):
       raise EvalError(f"{where}: 'class' is {name!r}; expected a string or null")
+    if name is not None:
+      name = unicodedata.normalize("NFC", name)
     if idx is None and name is not None:
-      if name not in class_names:
+      if name not in nfc:
         raise EvalError(f"{where}: unknown class {name!r}; the classes of "
                         f"data_dir are {list(class_names)}")
-      idx = list(class_names).index(name)
+      idx = nfc.index(name)
     if idx is None:
       mixes += 1
       continue
     if not 0 <= idx < n:
       raise EvalError(f"{where}: class_index {idx} is not a class of data_dir "
                       f"(expected 0 .. {n - 1})")
-    if check_names and name is not None and name != class_names[idx]:
+    if check_names and name is not None and name != nfc[idx]:
       raise EvalError(f"{where}: class {name!r} with class_index {idx}, but "
                       f"data_dir names class {idx} {class_names[idx]!r}")
     out.append((os.path.join(samples_dir, e["file"]), idx, _prime_seconds(e, where)))
