@@ -26,8 +26,11 @@ training clips and drawing the classes equally often (docs/quality.md):
 ``--config.trim_quiet=0.5 --config.balance_classes=True``, untried on DCASE
 2016; both are fixed for a run (a resume refuses a change), so choose before
 the first step. The lowest valid cost was not the best-sounding checkpoint
-there: ``--config.keep_checkpoints=N`` (may change on resume) keeps more
-states to compare with sample.py ``--ckpt STEP``.
+there: ``--config.keep_checkpoints=N`` (may change on resume) keeps the N
+newest states (each with Adam's moments, three times the 157 MB of
+parameters: 0.47 GB) to compare with sample.py ``--ckpt STEP``; with the
+default checkpoint_every_steps of 1 000 they are the last N thousand steps,
+so raise that too for states further apart.
 """
 from samplernn_jax.config import base_config
 

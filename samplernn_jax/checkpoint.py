@@ -39,7 +39,8 @@ def manager(path: str, keep: int, read_only: bool = False) -> ocp.CheckpointMana
   if not read_only:
     return ocp.CheckpointManager(
         os.path.abspath(path),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                             cleanup_tmp_directories=True),
         item_names=("state", "meta"))
   options = ocp.CheckpointManagerOptions(max_to_keep=None, create=False, read_only=True,
                                          save_interval_steps=0)

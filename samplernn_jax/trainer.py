@@ -40,9 +40,12 @@ from samplernn_jax.errors import TrainingError, WorkdirError
 from samplernn_jax.metrics import MetricsWriter
 from samplernn_jax.model import SampleRNN
 
-# Keys a resumed run must share with its checkpoint (besides the model's).
+# Keys a resumed run must share with its checkpoint (besides the model's);
+# max_eval_clips: the clips valid_bits averages over, which best_valid and
+# best/ compare (a subset's bits beside the whole split's would keep best/
+# frozen or replace it with a worse state).
 RESUME_KEYS = ("batch_size", "seq_len", "seed", "dither", "balance_classes",
-               "trim_quiet", "cond_dropout")
+               "trim_quiet", "cond_dropout", "max_eval_clips")
 
 
 def count_params(params) -> int:
@@ -92,13 +95,18 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
   clips = lambda v: bool(v) and v > 0  # steps.make_optimizer: Adam alone, or clip then Adam
   if "grad_clip" in saved and clips(saved["grad_clip"]) != clips(config.grad_clip):
     diff.append("grad_clip")  # another optimizer state; a new positive bound is fine
+  shown = lambda v: v.to_dict() if hasattr(v, "to_dict") else v  # one line, as saved
   if diff:
-    shown = lambda v: v.to_dict() if hasattr(v, "to_dict") else v  # one line, as saved
     detail = ", ".join(f"{k}: checkpoint {saved[k]!r} vs config {shown(config[k])!r}"
                        for k in diff)
     raise TrainingError(
         f"{workdir}: its checkpoint was trained with a different config ({detail}); "
         "use another workdir or the checkpoint's values")
+  changed = [k for k in sorted(config.keys()) if k in saved and k != "n_classes"
+             and _plain(saved[k]) != _plain(config[k])]
+  if changed:  # allowed (learning_rate, max_steps, dtype...), but said: config.json is rewritten
+    _log("resumed with other settings than the checkpoint's: " + ", ".join(
+        f"{k} {saved[k]!r} -> {shown(config[k])!r}" for k in changed))
 
 
 def write_training_samples(config, model, params, class_names, step: int,
@@ -306,13 +314,16 @@ def check_fresh_start(workdir: str, ckpts: ckpt_lib.Checkpoints) -> None:
 
 
 def check_finite(state, workdir: str) -> None:
-  """Raises TrainingError when the state saw a non-finite loss or gradient."""
+  """Raises TrainingError when the state saw a non-finite loss or gradient,
+  saying whether a checkpoint to resume from is there."""
   bad = int(jax.device_get(state.nonfinite_step))
   if bad >= 0:
-    raise TrainingError(
-        f"loss or gradients not finite at step {bad}; stopped. The last good "
-        f"checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again to resume "
-        "from it, e.g. with a lower config.learning_rate")
+    then = (f"The last good checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again "
+            "to resume from it" if ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST) else
+            f"No checkpoint was saved before it ({workdir}/{ckpt_lib.LATEST} is empty): "
+            "run again to start over")
+    raise TrainingError(f"loss or gradients not finite at step {bad}; stopped. {then}, "
+                        "e.g. with a lower config.learning_rate")
 
 
 class Checkpointer:
@@ -390,7 +401,8 @@ class _Run:
     self.writer = MetricsWriter(workdir, self.start, enabled=self.is_main)
     resolved = config.to_dict()
     _log(f"config: {json.dumps(resolved, sort_keys=True)}")
-    self.writer.config(resolved, self.start)
+    if self.start < self.total:  # a run with nothing to do leaves the record of the last
+      self.writer.config(resolved, self.start)
     self.evaluator = Evaluator(s.model, config, s.mesh)
     self.p_train = sharding.under_mesh(jax.jit(
         functools.partial(steps.train_step, s.model, s.tx, cost_fn=cost_fn),
@@ -443,10 +455,13 @@ class _Run:
       if ds.test is not None:
         record["test_bits"] = self.evaluator(st.params, ds.test, "test")
       self.ckpt.save(st, ckpt_lib.BEST, {"params": st.params})
+      verdict = f"new best, saved to {ckpt_lib.BEST}/{step}"
+    else:
+      verdict = f"best valid_bits {best:.4f}, in {ckpt_lib.BEST}/"
     self.writer.write(record)
     self.writer.plot()
     msg = " ".join(f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_bits"))
-    _log(f"step {step} epoch {record['epoch']:.2f}: {msg}")
+    _log(f"step {step} epoch {record['epoch']:.2f}: {msg} ({verdict})")
     return record
 
   def write_samples_if_due(self) -> None:
@@ -460,6 +475,8 @@ class _Run:
                                      self.setup.dataset.class_names, step, self.workdir,
                                      self.class_rms)
       self.writer.clips(paths, step)
+      if paths:
+        _log(f"step {step}: {len(paths)} clips in {os.path.dirname(paths[0])}")
 
   def finish(self) -> None:
     try:

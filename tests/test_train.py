@@ -4,6 +4,7 @@ import functools
 import glob
 import json
 import os
+import re
 
 import jax
 import numpy as np
@@ -79,9 +80,15 @@ def test_resumed_run_equals_unbroken_run(tiny_config, small_dataset, tmp_path):
   # and training moved them: the resumed run did not just reload step 20
   assert any(not np.array_equal(x, y) for x, y in zip(mid, leaves_b))
 
-  # a third call on the finished workdir has nothing to do and changes nothing
-  assert trainer.train_and_evaluate(tiny_config(max_steps=40, **kw), split) == {}
+  # a third call on the finished workdir has nothing to do and changes
+  # nothing, config.json included (its learning rate is not what trained it)
+  with open(os.path.join(split, metrics.CONFIG_FILE), "rb") as f:
+    config_json = f.read()
+  assert trainer.train_and_evaluate(tiny_config(max_steps=40, learning_rate=5e-4, **kw),
+                                    split) == {}
   assert read_lines(split) == lines_whole
+  with open(os.path.join(split, metrics.CONFIG_FILE), "rb") as f:
+    assert f.read() == config_json
   assert sorted(os.listdir(os.path.join(split, checkpoint.LATEST))) == ["30", "40"]
 
 
@@ -108,6 +115,30 @@ def test_eval_every_steps_0_evaluates_once_per_epoch_and_at_the_end(tiny_config,
                         {"step", "epoch", "valid_bits", "test_bits"}) for r in evals), evals
   assert "test_bits" in evals[0]  # the first evaluation is always the best so far
   assert all(r["epoch"] == pytest.approx(r["step"] / 32) for r in rows), rows
+
+
+def test_each_evaluation_line_says_where_the_best_state_and_the_clips_are(
+    tiny_config, small_dataset, tmp_path, monkeypatch, capsys):
+  """An evaluation's log line ends with ``(new best, saved to best/S)`` when
+  its valid bits beat every earlier one and ``(best valid_bits B, in
+  best/)`` when not, and the clips an evaluation writes are a line naming
+  their folder. Rules out lines an operator of a days-long run could not
+  read the run's state from (before: the bits alone; a new best showed
+  only as a test_bits field, the clips not at all)."""
+  valid = iter([5.0, 6.0])  # the second evaluation is worse than the first
+  real = trainer.Evaluator.__call__
+
+  def scripted(self, params, split, name):
+    return next(valid) if name == "valid" else real(self, params, split, name)
+  monkeypatch.setattr(trainer.Evaluator, "__call__", scripted)
+  config = tiny_config(data_dir=small_dataset, max_steps=20, eval_every_steps=10,
+                       sample_every_evals=2, sample_per_class=1, sample_seconds=0.05)
+  trainer.train_and_evaluate(config, str(tmp_path))
+  out = capsys.readouterr().out
+  assert re.search(r"step 10 epoch \S+: valid_bits 5\.0000 test_bits \S+ "
+                   r"\(new best, saved to best/10\)\n", out), out
+  assert "step 20 epoch 0.62: valid_bits 6.0000 (best valid_bits 5.0000, in best/)\n" in out
+  assert f"step 20: 4 clips in {os.path.join(str(tmp_path), 'samples', 'train_20')}\n" in out
 
 
 def test_train_bits_are_the_mean_of_their_own_logging_window(tiny_config, small_dataset,
