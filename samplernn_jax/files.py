@@ -51,7 +51,12 @@ def atomic_write_all(writes: Sequence[tuple[str, Callable[[str], None]]]) -> Non
   leaves every path as it was, none replaced (a set of files that describe
   each other, such as clips and their manifest, is never half new, half
   old); the files need room on the disk beside the ones they replace until
-  the renames."""
+  the renames. Each path once (a ValueError before anything is written)."""
+  paths = [os.path.abspath(path) for path, _ in writes]
+  if len(set(paths)) != len(paths):
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    raise ValueError(f"atomic_write_all: {twice[0]} given {paths.count(twice[0])} times; "
+                     "expected each path once")
   staged = []
   try:
     for path, write in writes:

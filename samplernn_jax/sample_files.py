@@ -118,6 +118,8 @@ def class_index(token: str, names: Sequence[str], setting: str) -> int:
   combining accent) is the name typed in a terminal."""
   token = token.strip()
   nfc = [unicodedata.normalize("NFC", n) for n in names]
+  if token in names:  # as given first: two names that differ only in form stay apart
+    return list(names).index(token)
   if unicodedata.normalize("NFC", token) in nfc:
     return nfc.index(unicodedata.normalize("NFC", token))
   if token.isascii() and token.isdecimal() and int(token) < len(names):  # not '³'
@@ -233,9 +235,21 @@ def write_manifest(out_dir: str, records: list[dict]) -> None:
 
 def remove_unlisted(out_dir: str, old: Sequence[str], records: list[dict]) -> None:
   """Removes the WAVs ``old`` (an earlier manifest's) that ``records`` (the
-  manifest now written) do not list."""
-  new = {r["file"].lower() for r in records}  # a case-blind filesystem: one file
-  for name in sorted(n for n in old if n.lower() not in new):
+  manifest now written) do not list: not the same name, and, where a new
+  clip's name differs only in case, not the same file (on a case-blind
+  filesystem, macOS' or Windows', ``rain_000.wav`` is ``Rain_000.wav``)."""
+  new = {r["file"] for r in records}
+  by_case = {f.casefold(): f for f in new}
+
+  def listed(name: str) -> bool:
+    twin = by_case.get(name.casefold())
+    if name in new or twin is None:
+      return name in new
+    try:
+      return os.path.samefile(os.path.join(out_dir, name), os.path.join(out_dir, twin))
+    except OSError:  # one of them is gone: nothing of the old to remove
+      return True
+  for name in sorted(n for n in old if not listed(n)):
     try:
       os.remove(os.path.join(out_dir, name))
     except FileNotFoundError:
@@ -577,7 +591,7 @@ def _append_blocks(paths: list[str], blocks, audio, record, stop: signals.StopRe
   the block during which a stop was requested. Left by an error (a
   ``signals.QuitNow``), the files are cut back to the whole blocks the
   manifest lists."""
-  done = 0
+  done = listed = 0  # samples written; of them, those the manifest lists
   outs = [sf.SoundFile(p, "w", samplerate=rate, channels=1, subtype="FLOAT",
                        format=wav_format(n)) for p in paths]
   bar = None
@@ -591,14 +605,15 @@ def _append_blocks(paths: list[str], blocks, audio, record, stop: signals.StopRe
         o.flush()
       done += q.shape[1]
       record(done)  # a second Ctrl-C in sample.py (os._exit) runs no finally
+      listed = done
       if bar:
         bar.update(q.shape[1])
       if stop.requested:
         break
   finally:  # closing writes the final header, also on Ctrl-C
     for o in outs:
-      if o.frames > done:  # left half-way through a block
-        o.truncate(done)
+      if o.frames > listed:  # left half-way through a block, or its manifest
+        o.truncate(listed)
       o.close()
     if bar:
       bar.close()

@@ -385,7 +385,9 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 def check_draw(temperature: float, guidance: float = 1.0) -> None:
   """ValueError unless the temperature is finite and not negative (0 is the
   argmax) and the guidance finite (1 is off), both as the float32 the draw
-  computes in (1e39 would be inf there: NaN logits, every draw level 0)."""
+  computes in (1e39 would be inf there: NaN logits, every draw level 0; a
+  guidance near the bound may still overflow the guided logits, which the
+  log-probs' check does not see: keep it to tens)."""
   if not (temperature >= 0 and temperature <= _FLOAT32_MAX):
     raise ValueError(f"temperature={temperature}: expected 0 (argmax) or more, a "
                      f"finite float32 (at most {_FLOAT32_MAX:.4g})")

@@ -104,7 +104,7 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
         "use another workdir or the checkpoint's values")
   changed = [k for k in sorted(config.keys()) if k in saved and k != "n_classes"
              and _plain(saved[k]) != _plain(config[k])]
-  if changed:  # allowed (learning_rate, max_steps, dtype...), but said: config.json is rewritten
+  if changed:  # allowed (learning_rate, max_steps, dtype...), but said
     _log("resumed with other settings than the checkpoint's: " + ", ".join(
         f"{k} {saved[k]!r} -> {shown(config[k])!r}" for k in changed))
 
@@ -147,7 +147,8 @@ def train_and_evaluate(config, workdir: str, model_cls: type[SampleRNN] = Sample
   Ctrl-C more than a second after the first stops at once without saving,
   for a step or save that does not end: it raises ``signals.QuitNow`` (a
   KeyboardInterrupt; a notebook's kernel lives on) after closing the
-  run's files, or, in train.py, ends the process (``os._exit``).
+  run's files (which waits for a save in flight; a third Ctrl-C stops the
+  wait), or, in train.py, ends the process (``os._exit``).
   """
   config_lib.validate(config)
   if not ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST):
@@ -313,13 +314,15 @@ def check_fresh_start(workdir: str, ckpts: ckpt_lib.Checkpoints) -> None:
         f"that state. Train in another --workdir, or move {ckpt_lib.BEST}/ away first")
 
 
-def check_finite(state, workdir: str) -> None:
+def check_finite(state, workdir: str, saving: bool = False) -> None:
   """Raises TrainingError when the state saw a non-finite loss or gradient,
-  saying whether a checkpoint to resume from is there."""
+  saying whether a checkpoint to resume from is there (``saving``: a save
+  was started, which the error's clean-up lets finish)."""
   bad = int(jax.device_get(state.nonfinite_step))
   if bad >= 0:
+    kept = saving or ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST)
     then = (f"The last good checkpoint in {workdir}/{ckpt_lib.LATEST} is kept: run again "
-            "to resume from it" if ckpt_lib.saved_steps(workdir, ckpt_lib.LATEST) else
+            "to resume from it" if kept else
             f"No checkpoint was saved before it ({workdir}/{ckpt_lib.LATEST} is empty): "
             "run again to start over")
     raise TrainingError(f"loss or gradients not finite at step {bad}; stopped. {then}, "
@@ -343,7 +346,7 @@ class Checkpointer:
         "to resume from the last one")
 
   def save(self, state, which: str = ckpt_lib.LATEST, item=None) -> None:
-    check_finite(state, self.workdir)
+    check_finite(state, self.workdir, self.pending is not None)
     step = int(state.step)
     try:
       self.ckpts.wait()  # surfaces a failure of the previous background write
@@ -430,7 +433,7 @@ class _Run:
   def flush_metrics(self) -> dict | None:
     """Pulls the train bits summed since the last call; stops on a non-finite step."""
     st = self.state
-    check_finite(st, self.workdir)
+    check_finite(st, self.workdir, self.ckpt.pending is not None)
     s, n = jax.device_get((st.bits_sum, st.bits_count))
     record = None
     if n > 0:

@@ -3,8 +3,10 @@
 The files are found by glob, so a new config is covered without editing this.
 Building uses ``jax.eval_shape``: the paper-sized models allocate nothing.
 """
+import ast
 import glob
 import os
+import re
 
 import jax
 import pytest
@@ -93,6 +95,9 @@ BAD = [
     (dict(frame_size=16, seq_len=100), "config.seq_len=100"),
     (dict(rnn_type="gru"), "config.rnn_type='gru'"),
     (dict(n_rnn=0), "config.n_rnn=0"),
+    (dict(n_rnn=9), "config.n_rnn=9: expected 1 .. 8"),
+    (dict(frame_size=8, frame_sizes=(8, 8)), "config.frame_sizes=(8, 8): expected decreasing"),
+    (dict(trim_quiet=float("inf")), "config.trim_quiet=inf"),
     (dict(q_type="ulaw"), "config.q_type='ulaw'"),
     (dict(sample_input="raw"), "config.sample_input='raw'"),
     (dict(cond_type="embedding", cond_emb_size=0), "config.cond_emb_size"),
@@ -175,6 +180,26 @@ def test_bad_setting_names_its_key(overrides, key):
     config_lib.build_model(config, 4)
 
 
+@pytest.mark.parametrize("overrides", [
+    dict(n_rnn=1), dict(n_rnn=8), dict(sample_per_class=1),
+    dict(sample_seconds=1 / 16000),  # one sample exactly
+    dict(cond_type="embedding", cond_emb_size=1),
+    dict(frame_size=2, frame_sizes=(2, 1), seq_len=2),  # a bottom frame of one sample
+    dict(n_classes=1), dict(trim_quiet=0.0), dict(seed=2 ** 63 - 1),
+], ids=repr)
+def test_the_smallest_and_largest_legal_values_are_accepted(overrides):
+  """Each setting at the edge of what validate accepts (one layer or eight,
+  one clip a class, one sample of audio, a class embedding of one number, a
+  tier of frame size 1 and a chunk of one frame, one class, trimming off, the
+  largest seed) validates and builds. Rules out bounds one step too tight
+  (``< 1`` written ``<= 1``, ``>= 1`` written ``> 1``), which the refusals
+  above cannot tell from the right ones."""
+  config = tiny()
+  config.update(overrides)
+  config_lib.validate(config)
+  config_lib.build_model(config, config.n_classes or 4)
+
+
 def test_frame_sizes_that_agree_with_frame_size_are_fine():
   config = tiny()
   config.update(dict(frame_size=8, frame_sizes=(8, 2), seq_len=64))
@@ -254,3 +279,29 @@ def test_base_config_holds_the_papers_values():
                dither=False, rnn_unroll=1)
   assert {k: config[k] for k in paper} == paper
   assert config_lib.frame_sizes(config) == (16,)
+
+
+def test_base_config_holds_the_papers_values_the_readme_lists():
+  """Every row of the README's table "The paper's flags as config keys"
+  with a default: ``base_config()`` holds that default (the paper's value),
+  and the data handling the paper did not do is off (dither, trim_quiet,
+  balance_classes, cond_dropout). Rules out a default changed in the code
+  alone (a default config that no longer trains the paper's model, or a
+  table that no longer says what runs): the key's own tests set it
+  explicitly and cannot see it."""
+  readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+  table = readme.split("## The paper's flags as config keys", 1)[1].split("\n## ", 1)[0]
+  c, checked = config_lib.base_config(), 0
+  for row in table.splitlines():
+    cells = [x.strip() for x in row.strip().strip("|").split("|")]
+    if len(cells) != 3 or not cells[2] or cells[2] in ("default", "---"):
+      continue
+    key = re.match(r"`(\w+)`", cells[1]).group(1)
+    try:
+      want = ast.literal_eval(cells[2])
+    except (ValueError, SyntaxError):
+      want = cells[2]  # a word: GRU, linear, embedding, one_hot
+    assert c[key] == want, (key, c[key], want)
+    checked += 1
+  assert checked == 16
+  assert (c.dither, c.trim_quiet, c.balance_classes, c.cond_dropout) == (False, 0, False, 0)

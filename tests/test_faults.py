@@ -1125,6 +1125,19 @@ def test_a_write_that_fails_half_way_leaves_the_earlier_file(tmp_path, monkeypat
   assert snapshot(out) == before
 
 
+def test_one_path_twice_in_a_write_of_several_files_is_refused(tmp_path):
+  """``files.atomic_write_all`` given one path twice: a ValueError naming
+  it, before anything is written. Rules out the two entries sharing a
+  temporary name: the first rename put the second write's content in place
+  and the second rename failed, one file replaced and an error raised."""
+  from samplernn_jax import files
+  path = str(tmp_path / "a.json")
+  files.write_json(path, "old")
+  with pytest.raises(ValueError, match=f"atomic_write_all: {re.escape(path)} given 2 times"):
+    files.atomic_write_all([(path, files.json_writer("a")), (path, files.json_writer("b"))])
+  assert os.listdir(tmp_path) == ["a.json"] and json.load(open(path)) == "old"
+
+
 def _two_clips_written(tmp_path):
   """A folder of clips a_000.wav, b_000.wav, manifest.json and model.json
   (``sample_files.write_clips``), and the call that writes them again (new

@@ -211,13 +211,17 @@ def test_class_names_match_in_either_unicode_form_and_case_blind_file_names_diff
   differ on a case-blind filesystem. Rules out comparing the code points
   as given ("unknown class 'café'; the model knows café") and numbering
   per exact label (both clips ``..._000.wav``: one file on macOS or
-  Windows, the second clip written over the first)."""
+  Windows, the second clip written over the first); and the forms merged
+  where two classes' names differ only in form (the second unreachable by
+  name)."""
   from samplernn_jax.evaluation import samples as eval_samples
   names = ["cafe\u0301", "Rain", "rain"]
   assert sample_files.parse_classes("café", names) == [0]
   assert sample_files.parse_mix("café:1,rain:1", names).tolist() == [0.5, 0, 0.5]
   files = sample_files.file_names(sample_files.make_request(names, "Rain,rain", 1, None))
   assert files == ["Rain_000.wav", "rain_001.wav"]
+  both = ["café", "cafe\u0301"]  # two classes whose names differ only in form (Linux)
+  assert [sample_files.parse_classes(n, both) for n in both] == [[0], [1]]
   for written in ("café", "cafe\u0301"):  # a manifest's class in either form
     with open(tmp_path / "manifest.json", "w", encoding="utf-8") as f:
       json.dump([{"file": "café_000.wav", "class": written, "class_index": 0},
@@ -648,6 +652,27 @@ def test_overwrite_with_another_request_leaves_no_earlier_clip(workdir, tmp_path
   sample_files.write_samples(loaded, out, second, 0.05, overwrite=True, progress=False)
   assert sorted(os.listdir(out)) == ["manifest.json", "mine.wav", "model.json", "tone_000.wav"]
   assert [r["file"] for r in manifest(out)] == ["tone_000.wav"]
+
+
+def test_an_overwrite_removes_an_earlier_clip_named_apart_only_by_case(tmp_path, monkeypatch):
+  """An earlier manifest's ``rain_000.wav`` where the new one lists
+  ``Rain_000.wav``: on a case-sensitive filesystem (this one) two files, the
+  earlier removed; where the two names are one file (``os.path.samefile``,
+  faked true: macOS, Windows) it is the new clip and stays. Rules out
+  comparing the names in lower case alone, which kept the earlier clip
+  beside the new ones on Linux, and comparing them exactly, which would
+  delete the new clip on a case-blind filesystem."""
+  out = str(tmp_path)
+  for name in ("rain_000.wav", "Rain_000.wav"):
+    with open(os.path.join(out, name), "wb") as f:
+      f.write(name.encode())
+  records = [{"file": "Rain_000.wav"}]
+  monkeypatch.setattr(sample_files.os.path, "samefile", lambda a, b: True)
+  sample_files.remove_unlisted(out, ["rain_000.wav"], records)
+  assert sorted(os.listdir(out)) == ["Rain_000.wav", "rain_000.wav"]
+  monkeypatch.undo()
+  sample_files.remove_unlisted(out, ["rain_000.wav"], records)
+  assert os.listdir(out) == ["Rain_000.wav"]
 
 
 def test_a_run_holds_its_folder_until_its_last_write(workdir, tmp_path, monkeypatch, caplog):
