@@ -33,7 +33,7 @@ from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import datasets, distributed, levels, sample_files, sampling, sharding, signals
-from samplernn_jax import steps, trim
+from samplernn_jax import run_status, steps, trim
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.cost import Evaluator
 from samplernn_jax.errors import TrainingError, WorkdirError
@@ -440,6 +440,7 @@ class _Run:
       step = int(st.step)
       record = {"step": step, "epoch": self.epoch_of(step), "train_bits": float(s / n)}
       self.writer.write(record)
+      self.status("running")
     self.state = st.replace(bits_sum=jnp.zeros_like(st.bits_sum),
                             bits_count=jnp.zeros_like(st.bits_count))
     return record
@@ -560,7 +561,36 @@ class _Run:
     _log(f"interrupted at step {int(self.state.step)}; saved. Run the same command to resume.")
     raise SystemExit(130)
 
+  def status(self, state: str, **extra) -> None:
+    """``status.json`` (process 0): the run's state at its last step."""
+    if not self.is_main:
+      return
+    try:
+      step = int(self.state.step)
+    except RuntimeError:  # a step interrupted inside: its input state was donated
+      step = None
+    run_status.write(self.workdir, state, step, best_valid_bits=self.meta.get("best_valid"),
+                     **extra)
+
   def train(self) -> dict:
+    """The steps, then the files closed; ``status.json`` says how it ended."""
+    self.status("running")
+    try:
+      last = self.train_steps()
+    except signals.QuitNow:
+      self.status("quit")
+      raise
+    except SystemExit as e:  # a stop's save done: 128 + the signal
+      code = e.code if isinstance(e.code, int) else 0
+      self.status("stopped", signal=signal.Signals(code - 128).name if code > 128 else None)
+      raise
+    except BaseException as e:
+      self.status("failed", error=f"{type(e).__name__}: {e}")
+      raise
+    self.status("finished")
+    return last
+
+  def train_steps(self) -> dict:
     if self.start >= self.total:
       _log(f"nothing to do: {self.workdir} is at step {self.start} of {self.total}")
     bar = tqdm(total=self.total, initial=self.start, desc="train", unit="step",

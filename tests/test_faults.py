@@ -31,7 +31,7 @@ import pytest
 import soundfile as sf
 
 from conftest import REPO, load_config_file, load_sample_py, random_batch, subprocess_env
-from samplernn_jax import checkpoint, data, metrics, steps, trainer
+from samplernn_jax import checkpoint, data, metrics, run_status, steps, trainer
 from samplernn_jax import config as config_lib
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.errors import DataError
@@ -359,6 +359,8 @@ def test_a_second_ctrl_c_during_the_stops_save_quits_at_once(tmp_path, monkeypat
   assert quit_.value.args == (130,)
   assert sorted(closed) == ([] if caller == "script" else ["checkpoints", "writer"])
   assert saves == ([0] if during == "the stop's save" else [])
+  if caller == "python":
+    assert run_status.read(str(tmp_path / "run"))["state"] == "quit"
 
 
 def test_sigterm_saves_the_current_step_and_resume_exactly(tmp_path, reference, cache_env,
@@ -415,7 +417,10 @@ def test_sigterm_between_checkpoints_saves_that_step(tmp_path, reference, capsys
   from one that does not; this one always can. Rules out a stop that exits
   without saving (the steps since the last periodic checkpoint lost, the
   message naming a step that is not on disk; SIGTERM's default is to die),
-  and SIGINT left to raise KeyboardInterrupt mid-step."""
+  and SIGINT left to raise KeyboardInterrupt mid-step. ``status.json``
+  says ``stopped`` at step 8 by that signal, then ``finished`` at 60 with
+  the best valid bits (rules out a status file that cannot tell a stopped
+  run from a finished one)."""
   from samplernn_jax import batches as batches_lib
   wd = str(tmp_path / "run")
   real_get = batches_lib.TrainBatches.get
@@ -431,11 +436,18 @@ def test_sigterm_between_checkpoints_saves_that_step(tmp_path, reference, capsys
   assert e.value.code == 128 + sig
   assert complete_steps(os.path.join(wd, checkpoint.LATEST))[-1] == 8
   assert f"{signal.Signals(sig).name} at step 8; saved" in capsys.readouterr().out
+  status = run_status.read(wd)
+  assert (status["state"], status["step"], status["signal"]) == (
+      "stopped", 8, signal.Signals(sig).name)
   monkeypatch.setattr(batches_lib.TrainBatches, "get", real_get)
   trainer.train_and_evaluate(make_config(), wd)
   params, _ = checkpoint.restore_params(wd, checkpoint.LATEST, 60)
   assert_trees_equal(params, reference.params)
   assert metrics.read_metrics(wd) == reference.metrics
+  status = run_status.read(wd)
+  assert (status["state"], status["step"], status["pid"]) == ("finished", 60, os.getpid())
+  assert status["best_valid_bits"] == min(r["valid_bits"] for r in reference.metrics
+                                          if "valid_bits" in r)
 
 
 def test_kill_between_best_and_latest_save_resumes(tmp_path, reference, capsys):
@@ -498,6 +510,8 @@ def test_nonfinite_loss_stops_and_resume_finishes(tmp_path, monkeypatch, capsys,
   assert bool(saved) == (checkpoint_every < bad)
   assert (("The last good checkpoint in" in str(err.value)) == bool(saved)
           and ("No checkpoint was saved before it" in str(err.value)) == (not saved))
+  status = run_status.read(wd)
+  assert status["state"] == "failed" and f"not finite at step {bad};" in status["error"]
   assert all(r["step"] <= bad for r in metrics.read_metrics(wd))
 
   monkeypatch.undo()  # the real data; the same workdir, a lower learning rate

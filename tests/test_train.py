@@ -15,7 +15,7 @@ import soundfile as sf
 from conftest import random_batch
 from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint, cost, datasets, metrics, sharding, splits, steps
-from samplernn_jax import trainer, trim
+from samplernn_jax import run_status, trainer, trim
 from samplernn_jax import config as config_lib
 
 
@@ -124,11 +124,14 @@ def test_each_evaluation_line_says_where_the_best_state_and_the_clips_are(
   best/)`` when not, and the clips an evaluation writes are a line naming
   their folder. Rules out lines an operator of a days-long run could not
   read the run's state from (before: the bits alone; a new best showed
-  only as a test_bits field, the clips not at all)."""
+  only as a test_bits field, the clips not at all). ``status.json`` says
+  ``running`` at the step being evaluated, then ``finished`` with the best
+  valid bits."""
   valid = iter([5.0, 6.0])  # the second evaluation is worse than the first
-  real = trainer.Evaluator.__call__
+  real, seen = trainer.Evaluator.__call__, []
 
   def scripted(self, params, split, name):
+    seen.append(run_status.read(str(tmp_path)))
     return next(valid) if name == "valid" else real(self, params, split, name)
   monkeypatch.setattr(trainer.Evaluator, "__call__", scripted)
   config = tiny_config(data_dir=small_dataset, max_steps=20, eval_every_steps=10,
@@ -139,6 +142,10 @@ def test_each_evaluation_line_says_where_the_best_state_and_the_clips_are(
                    r"\(new best, saved to best/10\)\n", out), out
   assert "step 20 epoch 0.62: valid_bits 6.0000 (best valid_bits 5.0000, in best/)\n" in out
   assert f"step 20: 4 clips in {os.path.join(str(tmp_path), 'samples', 'train_20')}\n" in out
+  # and status.json, while it ran and at its end
+  assert [(r["state"], r["step"]) for r in seen[:1]] == [("running", 10)]
+  end = run_status.read(str(tmp_path))
+  assert (end["state"], end["step"], end["best_valid_bits"]) == ("finished", 20, 5.0)
 
 
 def test_train_bits_are_the_mean_of_their_own_logging_window(tiny_config, small_dataset,
