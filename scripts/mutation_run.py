@@ -104,6 +104,7 @@ TESTS = {
                "tests/test_packers.py::test_a_split_packed_at_another_rate_than_the_configs_is_refused",
                "tests/test_faults.py::test_hand_written_utf8_json_reads_under_an_ascii_locale"],
     "__init__": ["tests/test_cli.py::test_native_windows_is_told_to_use_wsl"],
+    "run_status": ["tests/test_faults.py::test_a_status_file_that_cannot_be_written_is_a_warning_not_the_runs_error"],
     "datasets": ["tests/test_data.py"],
     "checkpoint": ["tests/test_train.py::test_resumed_run_equals_unbroken_run",
                    "tests/test_train.py::test_best_holds_the_lowest_valid_evaluation",
@@ -742,6 +743,13 @@ MUTANTS = {
                         '      verdict = "valid"'),
     "killed_saves_left": ("checkpoint", "create=True,\n                                             "
                           "cleanup_tmp_directories=True),", "create=True),"),
+    "status_never_failed": ("trainer", '      self.status("failed", error=f"{type(e).__name__}: {e}")',
+                            "      pass"),
+    "stop_status_finished": ("trainer", '      self.status("stopped", signal=signal.Signals(code - 128).name '
+                             'if code > 128 else None)', '      self.status("finished")'),
+    "status_not_refreshed": ("trainer", '      self.writer.write(record)\n      self.status("running")\n',
+                             "      self.writer.write(record)\n"),
+    "status_error_raised": ("run_status", "  except OSError as e:", "  except ValueError as e:"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
 }

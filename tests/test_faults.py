@@ -1275,3 +1275,19 @@ def test_a_killed_saves_temporary_folder_is_removed_at_the_next_start(tmp_path):
   while left() and time.time() < deadline:
     time.sleep(0.05)
   assert left() == []
+
+
+def test_a_status_file_that_cannot_be_written_is_a_warning_not_the_runs_error(tmp_path, caplog):
+  """``run_status.write`` into a folder that refuses it (here a plain file
+  where the workdir should be; a full disk, as a run fails for it): a
+  warning naming status.json, no exception, so the error that ended the
+  run is the one raised. Rules out the status write's OSError replacing
+  the run's own (a TrainingError's advice lost behind "No space left")."""
+  not_a_folder = tmp_path / "file"
+  not_a_folder.write_text("")
+  with caplog.at_level("WARNING"):
+    run_status.write(str(not_a_folder), "failed", 3, error="the run's own error")
+  assert f"{not_a_folder}/status.json: not written" in caplog.text
+  assert run_status.read(str(not_a_folder)) is None
+  with pytest.raises(ValueError, match="state 'done'; expected one of"):
+    run_status.write(str(tmp_path), "done", 3)
