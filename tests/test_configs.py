@@ -186,12 +186,13 @@ def test_bad_setting_names_its_key(overrides, key):
     dict(cond_type="embedding", cond_emb_size=1),
     dict(frame_size=2, frame_sizes=(2, 1), seq_len=2),  # a bottom frame of one sample
     dict(n_classes=1), dict(trim_quiet=0.0), dict(seed=2 ** 63 - 1),
+    dict(q_levels=2), dict(q_levels=2 ** 16),
 ], ids=repr)
 def test_the_smallest_and_largest_legal_values_are_accepted(overrides):
   """Each setting at the edge of what validate accepts (one layer or eight,
   one clip a class, one sample of audio, a class embedding of one number, a
   tier of frame size 1 and a chunk of one frame, one class, trimming off, the
-  largest seed) validates and builds. Rules out bounds one step too tight
+  largest seed, two levels or 16-bit audio's) validates and builds. Rules out bounds one step too tight
   (``< 1`` written ``<= 1``, ``>= 1`` written ``> 1``), which the refusals
   above cannot tell from the right ones."""
   config = tiny()
