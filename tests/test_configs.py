@@ -98,6 +98,7 @@ BAD = [
     (dict(n_rnn=9), "config.n_rnn=9: expected 1 .. 8"),
     (dict(frame_size=8, frame_sizes=(8, 8)), "config.frame_sizes=(8, 8): expected decreasing"),
     (dict(trim_quiet=float("inf")), "config.trim_quiet=inf"),
+    (dict(cond_dropout=1.0), "config.cond_dropout=1.0: expected 0 <= p < 1"),
     (dict(q_type="ulaw"), "config.q_type='ulaw'"),
     (dict(sample_input="raw"), "config.sample_input='raw'"),
     (dict(cond_type="embedding", cond_emb_size=0), "config.cond_emb_size"),
