@@ -59,8 +59,8 @@ def atomic_write_all(writes: Sequence[tuple[str, Callable[[str], None]]]) -> Non
                      "expected each path once")
   staged = []
   try:
-    for path, write in writes:
-      d, base = os.path.split(os.path.abspath(path))
+    for (path, write), full in zip(writes, paths):
+      d, base = os.path.split(full)
       os.makedirs(d, exist_ok=True)
       tmp = os.path.join(d, f".{base}.tmp{os.getpid()}{os.path.splitext(base)[1]}")
       staged.append((tmp, path))

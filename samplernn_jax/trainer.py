@@ -90,8 +90,9 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
     saved["n_classes"] = meta.get("n_classes", saved["n_classes"])
   config = config.copy_and_resolve_references()
   config.n_classes = n_classes
-  keys = config_lib.MODEL_KEYS + RESUME_KEYS
-  diff = [k for k in keys if k in saved and _plain(saved[k]) != _plain(config[k])]
+  changed = [k for k in sorted(config.keys()) if k in saved
+             and _plain(saved[k]) != _plain(config[k])]
+  diff = [k for k in config_lib.MODEL_KEYS + RESUME_KEYS if k in changed]
   clips = lambda v: bool(v) and v > 0  # steps.make_optimizer: Adam alone, or clip then Adam
   if "grad_clip" in saved and clips(saved["grad_clip"]) != clips(config.grad_clip):
     diff.append("grad_clip")  # another optimizer state; a new positive bound is fine
@@ -102,8 +103,6 @@ def _check_resume_config(config, meta: dict, workdir: str, n_classes: int) -> No
     raise TrainingError(
         f"{workdir}: its checkpoint was trained with a different config ({detail}); "
         "use another workdir or the checkpoint's values")
-  changed = [k for k in sorted(config.keys()) if k in saved and k != "n_classes"
-             and _plain(saved[k]) != _plain(config[k])]
   if changed:  # allowed (learning_rate, max_steps, dtype...), but said
     _log("resumed with other settings than the checkpoint's: " + ", ".join(
         f"{k} {saved[k]!r} -> {shown(config[k])!r}" for k in changed))
