@@ -112,16 +112,26 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
                 os.path.abspath(workdir), f"{sub}/{step}")
 
 
-def class_index(token: str, names: Sequence[str], setting: str) -> int:
-  """The class ``token`` names (a name, or an index); names compared in one
-  Unicode form (NFC): a folder name from macOS' Finder (``é`` as e and a
-  combining accent) is the name typed in a terminal."""
-  token = token.strip()
+def find_class(name: str, names: Sequence[str]) -> int | None:
+  """The index of the class ``name`` names in ``names`` (None if none): as
+  written first, so two names that differ only in Unicode form stay apart;
+  else in one form (NFC), so a folder name from macOS' Finder (``é`` as e
+  and a combining accent) is the name typed in a terminal or read from a
+  manifest."""
+  if name in names:
+    return list(names).index(name)
   nfc = [unicodedata.normalize("NFC", n) for n in names]
-  if token in names:  # as given first: two names that differ only in form stay apart
-    return list(names).index(token)
-  if unicodedata.normalize("NFC", token) in nfc:
-    return nfc.index(unicodedata.normalize("NFC", token))
+  key = unicodedata.normalize("NFC", name)
+  return nfc.index(key) if key in nfc else None
+
+
+def class_index(token: str, names: Sequence[str], setting: str) -> int:
+  """The class ``token`` names (a name, as ``find_class`` compares it, or an
+  index)."""
+  token = token.strip()
+  found = find_class(token, names)
+  if found is not None:
+    return found
   if token.isascii() and token.isdecimal() and int(token) < len(names):  # not '³'
     return int(token)
   raise ValueError(f"{setting}: unknown class {token!r}; the model knows "

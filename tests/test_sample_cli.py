@@ -211,9 +211,10 @@ def test_class_names_match_in_either_unicode_form_and_case_blind_file_names_diff
   differ on a case-blind filesystem. Rules out comparing the code points
   as given ("unknown class 'café'; the model knows café") and numbering
   per exact label (both clips ``..._000.wav``: one file on macOS or
-  Windows, the second clip written over the first); and the forms merged
+  Windows, the second clip written over the first); the forms merged
   where two classes' names differ only in form (the second unreachable by
-  name)."""
+  name, in --classes or a manifest); and file names listed in the other form
+  (macOS' HFS+ lists NFD) unknown to evaluate.py without a manifest."""
   from samplernn_jax.evaluation import samples as eval_samples
   names = ["cafe\u0301", "Rain", "rain"]
   assert sample_files.parse_classes("café", names) == [0]
@@ -229,6 +230,12 @@ def test_class_names_match_in_either_unicode_form_and_case_blind_file_names_diff
     for data_names in (names, ["café", "Rain", "rain"]):  # data_dir's in either form
       got = eval_samples._from_manifest(str(tmp_path), data_names, True, [])
       assert [c for _, c, _ in got] == [0, 0]
+  with open(tmp_path / "manifest.json", "w", encoding="utf-8") as f:  # twins by name only
+    json.dump([{"file": "a.wav", "class": n} for n in both], f)
+  assert [c for _, c, _ in eval_samples._from_manifest(str(tmp_path), both, True, [])] == [0, 1]
+  nfd_files = ["cafe\u0301 terrace_000.wav", "cafe\u0301_terrace_001.wav", "Rain_002.wav"]
+  got = eval_samples._from_file_names(str(tmp_path), nfd_files, ["café terrace", "Rain"])
+  assert [c for _, c, _ in got] == [0, 0, 1]  # listed by macOS' HFS+ in NFD
 
 
 @pytest.mark.parametrize("spec", [",", " , ", ",,"])

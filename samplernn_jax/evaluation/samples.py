@@ -24,7 +24,6 @@ import json
 import math
 import os
 import re
-import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from samplernn_jax import audio
 from samplernn_jax.errors import EvalError
 from samplernn_jax.files import not_a_folder
-from samplernn_jax.sample_files import MANIFEST, safe_name  # the writer defines the format
+from samplernn_jax.sample_files import MANIFEST, find_class, safe_name  # the writer defines the format
 
 
 @dataclasses.dataclass
@@ -70,7 +69,6 @@ def _from_manifest(samples_dir: str, class_names: Sequence[str],
     raise EvalError(f"{path}: expected a JSON list of clip objects; got "
                     f"{type(entries).__name__}")
   n = len(class_names)
-  nfc = [unicodedata.normalize("NFC", c) for c in class_names]  # macOS' folder names: NFD
   out, mixes = [], 0
   for i, e in enumerate(entries):
     where = f"{path}: entry {i}"
@@ -82,20 +80,19 @@ def _from_manifest(samples_dir: str, class_names: Sequence[str],
       raise EvalError(f"{where}: 'class_index' is {idx!r}; expected an int or null")
     if name is not None and not isinstance(name, str):
       raise EvalError(f"{where}: 'class' is {name!r}; expected a string or null")
-    if name is not None:
-      name = unicodedata.normalize("NFC", name)
+    found = None if name is None else find_class(name, class_names)
     if idx is None and name is not None:
-      if name not in nfc:
+      if found is None:
         raise EvalError(f"{where}: unknown class {name!r}; the classes of "
                         f"data_dir are {list(class_names)}")
-      idx = nfc.index(name)
+      idx = found
     if idx is None:
       mixes += 1
       continue
     if not 0 <= idx < n:
       raise EvalError(f"{where}: class_index {idx} is not a class of data_dir "
                       f"(expected 0 .. {n - 1})")
-    if check_names and name is not None and name != nfc[idx]:
+    if check_names and name is not None and found != idx:
       raise EvalError(f"{where}: class {name!r} with class_index {idx}, but "
                       f"data_dir names class {idx} {class_names[idx]!r}")
     out.append((os.path.join(samples_dir, e["file"]), idx, _prime_seconds(e, where)))
@@ -110,19 +107,21 @@ def _from_manifest(samples_dir: str, class_names: Sequence[str],
 
 def _from_file_names(samples_dir: str, wavs: Sequence[str],
                      class_names: Sequence[str]) -> list[tuple[str, int, float]]:
-  lookup = {}
-  for i, name in enumerate(class_names):
-    lookup[name] = lookup[safe_name(name)] = i
+  safe = [safe_name(name) for name in class_names]
   out = []
   for w in wavs:
     m = re.fullmatch(r"(.+)_(\d+)\.wav", w, flags=re.IGNORECASE)
-    if m is None or m.group(1) not in lookup:
+    idx = None
+    if m is not None:  # the name as the data writes it first, then as sample.py writes it
+      idx = find_class(m.group(1), class_names)
+      idx = find_class(m.group(1), safe) if idx is None else idx
+    if idx is None:
       got = repr(m.group(1)) if m else "none"
       raise EvalError(
           f"{os.path.join(samples_dir, w)}: unknown class (from the file name: "
           f"{got}); with no {MANIFEST}, files must be named "
           f"<class>_<NNN>.wav with a class of data_dir: {list(class_names)}")
-    out.append((os.path.join(samples_dir, w), lookup[m.group(1)], 0.0))
+    out.append((os.path.join(samples_dir, w), idx, 0.0))
   return out
 
 
