@@ -154,7 +154,11 @@ def _write_class(src, out, cls, files, piece_seconds, quality):
 def _run():
   """Checks every source, writes the classes into a folder beside --out, and
   only then replaces --out: a failure leaves the earlier data as it was."""
-  src, out = Source(_SRC.value), _OUT.value.rstrip("/")
+  out = os.path.normpath(_OUT.value)
+  if os.path.basename(out) in ("", ".", ".."):  # '/', '.', '../..': staged beside what?
+    raise ValueError(f"--out {_OUT.value!r}: expected a folder of its own to create or "
+                     "replace (e.g. data/default), not the root or a folder above this one")
+  src = Source(_SRC.value)
   if os.path.exists(out) and not _OVERWRITE.value:
     raise FileExistsError(f"--out {out} exists (pass --overwrite to replace it)")
   missing = src.missing([rel for files in CLASSES.values() for rel in files])

@@ -806,7 +806,9 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
   folders, with neither the staged nor the earlier folder left beside it.
   Rules out deleting the earlier data before reading any source, which
   left a partial folder and a KeyError traceback, and a replacement that
-  leaves the earlier data (moved aside) behind."""
+  leaves the earlier data (moved aside) behind; and an --out of ``/``,
+  ``.`` or ``../..`` refused at once (each failed only after every source
+  was converted, the root with an error naming a path of '')."""
   classes = {"CLASSES": default_data_sources()}
   rels = [r for files in classes["CLASSES"].values() for r in files]
   out = tmp_path / "default"
@@ -840,6 +842,12 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
   assert sorted(os.listdir(out)) == sorted(classes["CLASSES"])
   assert sorted(os.listdir(tmp_path)) == ["default", "public1.zip", f"public{len(rels)}.zip"]
   assert len(os.listdir(out / "rain")) == len(classes["CLASSES"]["rain"])
+  for where in ("/", ".", "../.."):  # no folder of its own: refused before the sources are read
+    proc = subprocess.run([sys.executable, MAKE_DEFAULT, "--src", "none.zip", "--out", where,
+                           "--overwrite"], cwd=out / "rain", capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        f"error: --out {where!r}: expected a folder of its own"), proc.stderr[-3000:]
 
 
 def test_a_split_packed_at_another_rate_than_the_configs_is_refused(tmp_path):
