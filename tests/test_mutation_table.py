@@ -106,3 +106,24 @@ def test_mutation_sweep_makes_each_mutant_and_leaves_messages_alone():
       ("2.5", "(5.0)"), ("x == 0", "(x != 0)"), ("0", "(1)")]
   for m in json.loads(p.stdout):
     assert SWEEP_SRC[m["start"]:m["end"]] == m["old"]
+
+
+def test_the_readme_table_lists_each_mutant_once_and_counts_them():
+  """tests/README.md's table of the last results: one row per mutant of
+  MUTANTS (none missing, none left over from a removed mutant, none twice),
+  each row's module the mutant's, and the count line's figures the rows'.
+  Rules out a mutant added to the script but never run and reported, a
+  row kept for a mutant that no longer exists, and a score line left at an
+  older count."""
+  import re
+  mutants, _ = _tables()
+  with open(os.path.join(REPO, "tests", "README.md"), encoding="utf-8") as f:
+    text = f.read()
+  rows = re.findall(r"^\| `(\w+)` \| .* \| ([\w/]+)\.py[^|]* \| [^|]+ \| \d+ \|$", text, flags=re.M)
+  names = [n for n, _ in rows]
+  assert sorted(set(names)) == sorted(names), [n for n in set(names) if names.count(n) > 1]
+  assert sorted(names) == sorted(mutants), (sorted(set(mutants) - set(names)),
+                                            sorted(set(names) - set(mutants)))
+  assert [m for n, m in rows if mutants[n][0] != m] == []
+  count = re.search(r"^\*\*(\d+) of (\d+) mutants killed", text, flags=re.M)
+  assert count and int(count.group(1)) == int(count.group(2)) == len(mutants)
