@@ -11,7 +11,8 @@ from ml_collections import config_flags
 
 from samplernn_jax import cli
 
-_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py")
+_DEFAULT_CONFIG = cli.loadable_config_path(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"))
 _CONFIG = cli.define_config(config_flags.DEFINE_config_file, "config", _DEFAULT_CONFIG,
                             "experiment config (a configs/*.py file); set any of its "
                             "keys with --config.KEY=VALUE, e.g. --config.max_steps=100")

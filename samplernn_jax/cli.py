@@ -224,6 +224,17 @@ def numbers(flag, kind: type = int) -> tuple:
                      f"{what}") from None
 
 
+def loadable_config_path(path: str) -> str:
+  """``path`` as ml_collections' config flag can load it. It reads what
+  follows the first ``:`` as an argument for ``get_config()``, so the
+  absolute path of a checkout whose folders hold ``:`` (``~/runs:2026/...``)
+  is given relative to the working directory instead, where that holds none."""
+  if ":" not in path:
+    return path
+  relative = os.path.relpath(path)
+  return relative if ":" not in relative else path
+
+
 def default_workdir(config_file: str) -> str:
   """train.py's workdir when none is given: ``runs/<config file's name>``
   (``configs/tiny.py`` -> ``runs/tiny``), so that runs of two configs do not

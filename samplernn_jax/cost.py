@@ -15,12 +15,11 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
-from samplernn_jax import sharding, splits, steps
+from samplernn_jax import progress, sharding, splits, steps
 from samplernn_jax.model import SampleRNN
 from samplernn_jax.splits import Split
 from samplernn_jax.files import not_a_folder
@@ -59,7 +58,7 @@ class Evaluator:
         jax.process_index(), jax.process_count(), dither=c.dither)
     n = (math.ceil(split.num_clips / self.batch_size)
          * batches_lib.num_chunks(split.clip_len, c.seq_len))
-    for batch in tqdm(batches, total=n, desc=desc, leave=False,
+    for batch in progress.bar(batches, total=n, desc=desc, leave=False,
                       disable=jax.process_index() != 0):
       bits, cnt, carried = self._step(params, carried, sharding.put_batch(batch, self.mesh))
       total, count = total + bits, count + cnt

@@ -44,10 +44,10 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from absl import logging
 import soundfile as sf
-from tqdm import tqdm
 
 from samplernn_jax.errors import DataError
 from samplernn_jax.files import not_a_folder
+from samplernn_jax.progress import bar as progress_bar
 from samplernn_jax.splits import (DCASE2016_CLASSES, SPLITS, load_split, split_path,
                                   write_class_names)
 
@@ -385,7 +385,7 @@ def pack(plan: dict[str, list[Recording]], class_names: Sequence[str], out_dir: 
   # Read every header before writing anything: a bad file fails here.
   counts, seconds = {}, {}
   todo = [r for s in plan for r in plan[s]]
-  for r in tqdm(todo, desc="checking", unit="file", disable=not progress):
+  for r in progress_bar(todo, desc="checking", unit="file", disable=not progress):
     counts[r.path], seconds[r.path] = probe(r.path, sample_rate, clip_len)
   short = {p: sec for p, sec in seconds.items() if counts[p] == 0}
   if short:
@@ -447,7 +447,7 @@ def _stage_split(recs: list[Recording], split: str, counts: dict, n_classes: int
   sid = np.concatenate([np.full(counts[r.path], r.sid, SID_DTYPE) for r in recs])
 
   def blocks() -> Iterator[np.ndarray]:
-    for r in tqdm(recs, desc=split, unit="file", disable=not progress):
+    for r in progress_bar(recs, desc=split, unit="file", disable=not progress):
       clips = load_clips(r.path, sample_rate, clip_len, counts[r.path])
       info["constant"] += _constant_clips(clips)
       yield clips

@@ -50,6 +50,7 @@ from samplernn_jax.audio import read_mono
 from samplernn_jax.files import (allow_open_files, atomic_write_all, json_writer, not_a_folder,
                                  write_json)
 from samplernn_jax.model import SampleRNN
+from samplernn_jax.progress import bar as progress_bar
 
 MANIFEST = "manifest.json"
 MODEL_JSON = "model.json"
@@ -477,8 +478,7 @@ def write_samples(loaded: Loaded, out_dir: str, req: Request, seconds: float,
   check_level(loaded, req, level, prime_span)
   bar = None
   if progress:
-    from tqdm import tqdm
-    bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"sampling {len(files)} clips")
+    bar = progress_bar(total=n, unit="sample", unit_scale=True, desc=f"sampling {len(files)} clips")
   stop = signals.StopRequests(signals.SIGNALS if stop_on_signal else ())
 
   def block_done(samples: int) -> None:
@@ -606,8 +606,7 @@ def _append_blocks(paths: list[str], blocks, audio, record, stop: signals.StopRe
                        format=wav_format(n)) for p in paths]
   bar = None
   if progress:
-    from tqdm import tqdm
-    bar = tqdm(total=n, unit="sample", unit_scale=True, desc=f"streaming {len(paths)} clips")
+    bar = progress_bar(total=n, unit="sample", unit_scale=True, desc=f"streaming {len(paths)} clips")
   try:
     for q, _ in blocks:
       for o, a in zip(outs, audio(q)):

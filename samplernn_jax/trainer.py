@@ -26,14 +26,13 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from samplernn_jax import agreement
 from samplernn_jax import batches as batches_lib
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import config as config_lib
 from samplernn_jax import datasets, distributed, levels, sample_files, sampling, sharding, signals
-from samplernn_jax import run_status, steps, trim
+from samplernn_jax import progress, run_status, steps, trim
 from samplernn_jax import workdir as workdir_lib
 from samplernn_jax.cost import Evaluator
 from samplernn_jax.errors import TrainingError, WorkdirError
@@ -61,7 +60,7 @@ def param_count(config, n_classes: int) -> int:
 
 def _log(msg: str) -> None:
   if jax.process_index() == 0:
-    tqdm.write(msg)
+    progress.write(msg)
 
 
 def devices_line() -> str:
@@ -497,7 +496,7 @@ class _Run:
     except Exception:  # the error that ended the run matters more
       pass
 
-  def run_steps(self, stop: signals.StopRequests, bar: tqdm) -> dict:
+  def run_steps(self, stop: signals.StopRequests, bar: progress.tqdm) -> dict:
     """Steps start .. total, or until a stop is requested; the last metrics."""
     last, config = {}, self.config
     for step in range(self.start, self.total):
@@ -592,7 +591,7 @@ class _Run:
   def train_steps(self) -> dict:
     if self.start >= self.total:
       _log(f"nothing to do: {self.workdir} is at step {self.start} of {self.total}")
-    bar = tqdm(total=self.total, initial=self.start, desc="train", unit="step",
+    bar = progress.bar(total=self.total, initial=self.start, desc="train", unit="step",
                disable=not self.is_main, dynamic_ncols=True)
     self.t0 = self.t_compiled = time.time()
     self.stopped: int | None = None  # the signal that stopped the run
@@ -609,7 +608,7 @@ class _Run:
     self.log_speed()
     return last
 
-  def steps_then_stop(self, stop: signals.StopRequests, bar: tqdm) -> dict:
+  def steps_then_stop(self, stop: signals.StopRequests, bar: progress.tqdm) -> dict:
     """``run_steps``; on a stop request (or Ctrl-C raised inside a step)
     the state after the last finished step saved, then SystemExit(128 +
     signal); the last metrics when the steps ran out."""

@@ -7,7 +7,8 @@ Each mutant below is one small, plausible mistake in the numerical core
 kernels.py, sharding.py, model.py, batches.py, levels.py, cost.py), the training
 data's handling (trim.py, config.py, packing.py, splits.py, datasets.py), the
 checkpoints, the workdir and the trainer's host loop (checkpoint.py,
-workdir.py, files.py, metrics.py, trainer.py, distributed.py, cli.py),
+workdir.py, files.py, metrics.py, trainer.py, distributed.py, cli.py,
+progress.py),
 what sample.py writes and reads (sample_files.py, audio.py) or the evaluation
 (samplernn_jax/evaluation/): a swapped gate, a missing clip, a wrong
 constant, a Frechet term halved. For each, the script
@@ -92,12 +93,17 @@ TESTS = {
     "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py",
                      "tests/test_evaluation.py::test_the_random_baseline_draws_as_sample_py_or_as_the_paper"],
     "cli": ["tests/test_cli.py::test_help_lists_the_config_flag",
+            "tests/test_cli.py::test_config_error_lines_name_the_key_where_it_was_set_and_the_file",
+            "tests/test_cli.py::test_numbers_reads_string_and_list_flags_and_names_the_kind_expected",
+            "tests/test_cli.py::test_call_parses_the_argv_given_or_else_the_processs_own",
+            "tests/test_cli.py::test_the_default_config_loads_from_a_checkout_whose_path_holds_a_colon",
             "tests/test_cli.py::test_what_the_system_refuses_is_one_error_line",
             "tests/test_cli.py::test_a_config_files_own_mistake_is_one_error_line_naming_its_line",
             "tests/test_faults.py::test_an_output_the_system_refuses_is_one_error_line",
             "tests/test_cli.py::test_scripts_beside_training_take_gpu_memory_as_needed",
             "tests/test_faults.py::test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not"],
     "packing": ["tests/test_packers.py"],
+    "progress": ["tests/test_cli.py::test_progress_bars_redraw_once_a_minute_into_a_log_file"],
     "splits": ["tests/test_data.py", "tests/test_fuzz.py",
                "tests/test_evaluation.py::test_f_real_cache_key_covers_every_clip",
                "tests/test_faults.py::test_resume_on_other_data_is_refused",
@@ -758,6 +764,21 @@ MUTANTS = {
     "status_error_raised": ("run_status", "  except OSError as e:", "  except ValueError as e:"),
     "gpu_reserved_beside_training": ("cli", '  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")',
                                      "  pass"),
+    # 2026-12-03: the default config path in a checkout under a folder with ':',
+    # the config-error lines' key, argument and hint, list flags, cli.call's argv
+    "config_path_colon_kept": ("cli", '  return relative if ":" not in relative else path', "  return path"),
+    "config_argument_skipped": ("cli", '  bad = [a for a in argv[1:] if a.startswith("--config.")]',
+                                '  bad = [a for a in argv[2:] if a.startswith("--config.")]'),
+    "config_key_from_other_fields": ("cli", '  names = re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", text.split("Other fields")[0]',
+                                     '  names = re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", text.split("Other fields")[-1]'),
+    "list_flag_resplit": ("cli", "  values = flag.value if isinstance(flag.value, list) else str(flag.value).split(\",\")",
+                          "  values = str(flag.value).split(\",\")"),
+    "call_argv_first_skipped": ("cli", "  args = sys.argv[1:] if argv is None else [str(a) for a in argv]",
+                                "  args = sys.argv[2:] if argv is None else [str(a) for a in argv]"),
+    "log_bars_redrawn_often": ("progress", '  if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):',
+                               "  if False:"),
+    "bar_interval_env_overridden": ("progress", '  if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):',
+                                    "  if not _is_terminal(stream):"),
 }
 
 MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}

@@ -11,6 +11,7 @@ script's call of it is read from its source. Nothing is trained or read:
 the refusals come before any work.
 """
 import errno
+import io
 import glob
 import os
 import re
@@ -20,7 +21,7 @@ import sys
 import pytest
 
 from conftest import NO_PREALLOC, REPO, load_config_file, run_scripts, subprocess_env
-from samplernn_jax import cli
+from samplernn_jax import cli, progress
 from samplernn_jax import config as config_lib
 
 # script -> the flags it requires (absl refuses their absence before main runs)
@@ -327,3 +328,127 @@ def test_native_windows_is_told_to_use_wsl():
   assert proc.returncode == 1
   assert ("ImportError: samplernn-jax runs on Linux and macOS" in proc.stderr
           and "run it under WSL2" in proc.stderr), proc.stderr[-1000:]
+
+
+def _locked_config_errors() -> tuple[str, str]:
+  """ml_collections' own texts for a missing key of a locked config: as read
+  (AttributeError, with its suggestion) and as set (KeyError, naming the
+  other fields)."""
+  import ml_collections
+  config = ml_collections.ConfigDict({"lr": 1, "batch_size": 2})
+  config.lock()
+  with pytest.raises(AttributeError) as read:
+    getattr(config, "lrr")
+  with pytest.raises(KeyError) as set_:
+    config.update({"KeySize": 1})
+  return str(read.value), str(set_.value)
+
+
+def test_config_error_lines_name_the_key_where_it_was_set_and_the_file():
+  """The one-line messages for a config that fails to load, from
+  ml_collections' own texts: a misspelt key read ("Did you mean") names the
+  key, the --config.KEY argument that set it and the suggestion; a key set
+  in the file ("does not exist", a name holding "Key") names the key, not
+  the first of the other fields; any other AttributeError is itself after
+  ``--config PATH``, with the get_config() hint only where get_config is
+  what is missing. Rules out the argument search starting past the first
+  argument, the suggestion or the where-clause on the wrong branch, the key
+  taken from the other fields' list or cut at the word Key inside it, and
+  the path or hint on the wrong branch."""
+  read, set_ = _locked_config_errors()
+  tail = " Every key is listed in samplernn_jax/config.py base_config()"
+  assert cli.attribute_error_message(read, ["train.py", "--config.lrr=1"]) == (
+      "unknown config key 'lrr' (in --config.lrr=1); did you mean 'lr'?" + tail)
+  assert cli.attribute_error_message(set_, ["train.py"]) == (
+      "unknown config key 'KeySize' (set in the --config file)" + tail)
+  missing = "module 'my_config' has no attribute 'get_config'"
+  assert cli.attribute_error_message(missing, ["x.py", "--config", "my.py:arg"]) == (
+      f"--config my.py: {missing} (a config file defines get_config())")
+  other = "'NoneType' object has no attribute 'n_rnn'"
+  assert cli.attribute_error_message(other, ["x.py"]) == f"--config: {other}"
+
+
+class _Flag:
+  def __init__(self, name, value):
+    self.name, self.value = name, value
+
+
+def test_numbers_reads_string_and_list_flags_and_names_the_kind_expected():
+  """``cli.numbers``: a comma-separated string flag and an absl list flag
+  give the same tuple; a value that is not a number is a ValueError naming
+  the flag, its value and "ints" or "numbers" by the kind asked. Rules out
+  a list flag's value turned into its repr and split, and the two words
+  swapped."""
+  assert cli.numbers(_Flag("batch_sizes", "1,16")) == (1, 16)
+  assert cli.numbers(_Flag("batch_sizes", ["1", "16"])) == (1, 16)
+  assert cli.numbers(_Flag("seconds", ["0.5", "2"]), float) == (0.5, 2.0)
+  with pytest.raises(ValueError, match=r"^--batch_sizes '1,x': expected comma-separated ints$"):
+    cli.numbers(_Flag("batch_sizes", ["1", "x"]))
+  with pytest.raises(ValueError, match=r"^--seconds '0.5,a': expected comma-separated numbers$"):
+    cli.numbers(_Flag("seconds", "0.5,a"), float)
+
+
+def test_call_parses_the_argv_given_or_else_the_processs_own(monkeypatch):
+  """``cli.call(fn, argv)`` parses ``argv`` (flags only) and, given none,
+  the process's own arguments after the program name, then runs ``fn``.
+  Rules out the two sources swapped, the first argument skipped, and an
+  argument taken for the program name."""
+  from absl import flags
+  if "cli_test_n" not in flags.FLAGS:
+    flags.DEFINE_integer("cli_test_n", 0, "a flag of this test only")
+  seen = []
+  monkeypatch.setattr(sys, "argv", ["prog"])
+  cli.call(lambda: seen.append(flags.FLAGS.cli_test_n), ["--cli_test_n=3"])
+  monkeypatch.setattr(sys, "argv", ["prog", "--cli_test_n=5"])
+  cli.call(lambda: seen.append(flags.FLAGS.cli_test_n))
+  assert seen == [3, 5]
+
+
+@pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")  # ml_collections'
+def test_the_default_config_loads_from_a_checkout_whose_path_holds_a_colon(tmp_path, monkeypatch):
+  """train.py's default --config is an absolute path; ml_collections reads
+  what follows its first ``:`` as get_config()'s argument, so in a checkout
+  under ``runs:2026/`` that path names no file. ``cli.loadable_config_path``
+  gives it relative to the working directory: it loads as the file itself.
+  Rules out the absolute path kept (the default config unreadable, train.py
+  failing with no flag given)."""
+  from absl import flags
+  from ml_collections import config_flags
+  checkout = tmp_path / "runs:2026"
+  (checkout / "configs").mkdir(parents=True)
+  with open(os.path.join(REPO, "configs", "tiny.py"), encoding="utf-8") as f:
+    (checkout / "configs" / "tiny.py").write_text(f.read(), encoding="utf-8")
+  monkeypatch.chdir(checkout)
+  path = cli.loadable_config_path(str(checkout / "configs" / "tiny.py"))
+  assert ":" not in path
+  assert cli.loadable_config_path("configs/tiny.py") == "configs/tiny.py"
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", path, "", flag_values=fv, sys_argv=["prog"])
+  fv(["prog"])
+  assert fv.config.to_dict() == load_config_file(os.path.join(REPO, "configs", "tiny.py")).to_dict()
+
+
+class _Terminal(io.StringIO):
+  def isatty(self):
+    return True
+
+
+def test_progress_bars_redraw_once_a_minute_into_a_log_file(tmp_path, monkeypatch):
+  """``progress.bar`` (every bar of training, evaluation, sampling and
+  packing): into a file (``train.py > log 2>&1``) it redraws at most once a
+  minute; in a terminal as tqdm does (0.1 s); tqdm's TQDM_MININTERVAL, when
+  set, chooses for both. Rules out tqdm's ten redraws a second kept in a
+  log (a run of days: millions of them) and the user's own setting
+  overridden."""
+  monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+  with open(tmp_path / "log", "w") as log:
+    bars = [progress.bar(total=3, file=log), progress.bar(total=3, file=_Terminal())]
+    assert [(b.mininterval, b.maxinterval) for b in bars] == [(60, 60), (0.1, 10)]
+    monkeypatch.setenv("TQDM_MININTERVAL", "5")  # tqdm read it at import: left to tqdm
+    bars += [progress.bar(total=3, file=log)]
+    assert bars[-1].mininterval != 60
+    for b in bars:
+      b.close()
+  sources = {m: open(os.path.join(REPO, "samplernn_jax", m), encoding="utf-8").read()
+             for m in ("trainer.py", "cost.py", "sample_files.py", "packing.py")}
+  assert not [m for m, s in sources.items() if re.search(r"\btqdm\(", s)]  # every bar is one
