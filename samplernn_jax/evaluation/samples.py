@@ -8,14 +8,15 @@ and ``seconds``; ``prime_seconds`` (optional) is the length of the --prime
 recording a clip begins with, cut off before the evaluation (the clip's
 first seconds would otherwise be real audio scored as generated). Labels
 come from ``class_index``; when it is null but
-``class`` names a class, the name is looked up. Clips with no class (mixes)
+``class`` names a class, the name is looked up (``sample_files.find_class``:
+as written, else in the other Unicode form, as macOS' folder names come). Clips with no class (mixes)
 are skipped with a note: the evaluation needs one label a clip.
 
 Without a manifest, every top-level ``*.wav`` must be named
 ``<class name>_<NNN>.wav``; the class name may be written as sample.py
 writes it (``sample_files.safe_name``: each run of characters other than
 letters, digits, ``_``, ``.`` and ``-`` one ``_``, so
-``cafe_restaurant_003.wav`` for ``cafe/restaurant``).
+``cafe_restaurant_003.wav`` for ``cafe/restaurant``), in either Unicode form.
 """
 from __future__ import annotations
 
