@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+import time
+from typing import Any, Callable, TypeVar
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from samplernn_jax.errors import ParamFormatError
+from samplernn_jax.errors import CheckpointReadError, ParamFormatError
 
 LATEST, BEST = "checkpoints", "best"
 LIBRARY_MODULE = "samplernn_jax.model"  # where the library's SampleRNN lives
@@ -208,24 +209,27 @@ def check_model_class(meta: dict, model_cls: type, where: str,
         + (advice or f"load it with model_cls={name} (sample.py, score.py: {flag})"))
 
 
+def _read_step(workdir: str, sub: str, step: int, **items) -> Any:
+  """The ``items`` (``ocp.args`` restores by name) of one step's folder.
+  Read through a Checkpointer of that folder, not a manager of ``sub``: a
+  manager looks at every step when built, and fails when a run training in
+  the workdir removes an older one meanwhile (every save past
+  ``keep_checkpoints`` does)."""
+  with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as checkpointer:
+    return checkpointer.restore(os.path.abspath(os.path.join(workdir, sub, str(step))),
+                                args=ocp.args.Composite(**items))
+
+
 def restore(workdir: str, sub: str, step: int, abstract_state: Any) -> tuple[Any, dict]:
   """Restores (state, meta) of one checkpoint; ``abstract_state`` from eval_shape."""
-  mgr = manager(os.path.join(workdir, sub), 1000, read_only=True)
-  try:
-    out = mgr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-  finally:
-    mgr.close()
+  out = _read_step(workdir, sub, step, meta=ocp.args.JsonRestore(),
+                   state=ocp.args.StandardRestore(abstract_state))
   return out.state, dict(out.meta)
 
 
 def read_meta(workdir: str, sub: str, step: int) -> dict:
-  mgr = manager(os.path.join(workdir, sub), 1000, read_only=True)
-  try:
-    out = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-  finally:
-    mgr.close()
-  return dict(out.meta)
+  """The JSON meta of one checkpoint (config, data position, best cost)."""
+  return dict(_read_step(workdir, sub, step, meta=ocp.args.JsonRestore()).meta)
 
 
 def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
@@ -235,12 +239,41 @@ def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
   ``checkpoints/`` and the parameter-only states of ``best/``, onto this
   process's first device whatever devices or hosts saved it.
   """
-  mgr = manager(os.path.join(workdir, sub), 1000, read_only=True)
   here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  try:
-    out = mgr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(fallback_sharding=here),
-        meta=ocp.args.JsonRestore()))
-  finally:
-    mgr.close()
+  out = _read_step(workdir, sub, step, meta=ocp.args.JsonRestore(),
+                   state=ocp.args.StandardRestore(fallback_sharding=here))
   return out.state["params"], dict(out.meta)
+
+
+T = TypeVar("T")
+REMOVED_WAIT_S = 0.5  # orbax removes a step's files first, its folder last
+
+
+def read_chosen(workdir: str, ckpt: str, read: Callable[[str, int], T],
+                tries: int = 3) -> tuple[str, int, T]:
+  """``find_step(workdir, ckpt)``, then ``read(sub, step)``: (sub, step, what
+  it read). A step removed while read, as a run training in ``workdir``
+  removes them (best/ keeps one; checkpoints/ the newest
+  ``keep_checkpoints``), is chosen again for ``best`` and ``latest``, up to
+  ``tries`` times; any other failure of the read is a CheckpointReadError
+  naming the step's folder."""
+  for attempt in range(tries):
+    sub, step = find_step(workdir, ckpt)
+    try:
+      return sub, step, read(sub, step)
+    except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise KeyError, Exception...
+      gone = step not in saved_steps(workdir, sub)
+      if not gone:
+        time.sleep(REMOVED_WAIT_S)
+        gone = step not in saved_steps(workdir, sub)
+      if gone and ckpt in ("best", "latest") and attempt + 1 < tries:
+        logging.warning("%s/%s/%d was removed while read; choosing again", workdir, sub, step)
+        continue
+      first = (str(e).strip().splitlines() or [""])[0][:200]
+      why = ("it was removed while read (a train.py running in this workdir keeps one "
+             f"state in {BEST}/ and the newest keep_checkpoints in {LATEST}/): run "
+             "again, or give --ckpt a step it keeps" if gone else
+             "it is damaged, or was being removed by a train.py running in this workdir")
+      raise CheckpointReadError(f"{os.path.join(workdir, sub, str(step))}: cannot be read "
+                                f"({type(e).__name__}: {first}); {why}") from e
+  raise AssertionError("unreachable: the last try returns or raises")

@@ -110,8 +110,10 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
                      f"{', '.join(config_lib.MODEL_KEYS)})")
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"workdir {workdir}: {not_a_folder(workdir)}")
-  sub, step = ckpt_lib.find_step(workdir, ckpt)
-  meta = ckpt_lib.read_meta(workdir, sub, step)
+  # parameters and meta read together, first: a run training in the workdir
+  # may remove the step while the split loads
+  sub, step, (params, meta) = ckpt_lib.read_chosen(
+      workdir, ckpt, functools.partial(ckpt_lib.restore_params, workdir))
   where = os.path.join(workdir, sub, str(step))
   ckpt_lib.check_model_class(meta, model_cls, where)
   config = config_lib.from_saved(meta.get("config"), where)
@@ -134,7 +136,6 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     n_dev = mesh.devices.size
     config.eval_batch_size = min(config.eval_batch_size or config.batch_size,
                                  -(-clips // n_dev) * n_dev)
-  params, _ = ckpt_lib.restore_params(workdir, sub, step)
   ckpt_lib.check_params(params, steps.abstract_params(model, config.seq_len),
                         os.path.join(workdir, sub, str(step)))
   params = sharding.put_replicated(params, mesh)

@@ -44,3 +44,8 @@ class TrainingError(Error, RuntimeError):
 
 class WorkdirError(Error, RuntimeError):
   """The workdir cannot be used; the message says why and names it."""
+
+
+class CheckpointReadError(Error, OSError):
+  """A checkpoint that cannot be read (damaged, or removed while read by a
+  run training in its workdir); names its folder."""

@@ -100,8 +100,8 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
   a ``ckpt`` that is none of these."""
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"workdir={workdir}: {not_a_folder(workdir)}")
-  sub, step = ckpt_lib.find_step(workdir, ckpt)
-  params, meta = ckpt_lib.restore_params(workdir, sub, step)
+  sub, step, (params, meta) = ckpt_lib.read_chosen(
+      workdir, ckpt, functools.partial(ckpt_lib.restore_params, workdir))
   config = config_lib.from_saved(meta.get("config"), f"{workdir}/{sub}/{step}")
   ckpt_lib.check_model_class(meta, model_cls, f"{workdir}/{sub}/{step}")
   n = ckpt_lib.n_classes_of(meta, config, f"{workdir}/{sub}/{step}")

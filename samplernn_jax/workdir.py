@@ -159,6 +159,24 @@ def held_folder(path: str, setting: str) -> Iterator[None]:
     os.close(fd)  # drops the lock
 
 
+def folder_in_use(path: str) -> bool:
+  """Whether a ``held_folder`` block (sample.py writing clips, a
+  ``--stream`` growing them) holds ``path`` now: probed with a shared lock,
+  taken and dropped at once. False where it cannot tell (no such folder, a
+  filesystem that cannot lock folders)."""
+  try:
+    fd = os.open(path, os.O_RDONLY)
+  except OSError:
+    return False
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    return False
+  except OSError as e:
+    return e.errno in (errno.EAGAIN, errno.EACCES)
+  finally:
+    os.close(fd)
+
+
 def write_probe(workdir: str) -> str:
   """Process 0 of a run of several processes: writes a new random token to
   ``<workdir>/.hosts_probe`` and returns it; the others read it back

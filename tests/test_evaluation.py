@@ -392,6 +392,21 @@ def test_read_samples_without_manifest_uses_file_names(tmp_path):
   assert any("no manifest.json" in n for n in notes)
 
 
+def test_clips_still_being_written_are_not_evaluated(tmp_path):
+  """A samples folder that a sample.py holds (writing its clips, or a
+  ``--stream`` growing them block by block under a manifest rewritten each
+  block) is refused, naming it; once the writer has let go it reads as
+  usual. Rules out scoring clips cut short as if they were the run's."""
+  from samplernn_jax import workdir as workdir_lib
+  d = write_samples_dir(str(tmp_path / "s"), n_per_class=1, manifest=True, mixes=0)
+  with workdir_lib.held_folder(d, "out"):
+    with pytest.raises(samples_lib.EvalError, match=rf"^samples_dir {re.escape(d)}: a "
+                       "sample.py is still writing into it"):
+      samples_lib.read_samples(d, CLASSES, SR)
+  clips, _ = samples_lib.read_samples(d, CLASSES, SR)
+  assert len(clips) == len(CLASSES)
+
+
 # The classifier of the fixture above with fewer epochs: jit caches are shared.
 TINY_CONFIG = run_lib.EvalConfig(
     window_seconds=WINDOW_S,

@@ -1093,3 +1093,68 @@ def test_ckpt_names_pick_the_newest_step(tmp_path):
   only_best = str(tmp_path / "demo_like")
   os.makedirs(os.path.join(only_best, ckpt_lib.BEST, "6000"))
   assert ckpt_lib.find_step(only_best, "latest") == (ckpt_lib.BEST, 6000)
+
+
+# ---------------------------------------------------------------------------
+# Reading a checkpoint beside a train.py that replaces them.
+
+
+def test_a_step_removed_while_read_is_chosen_again(workdir, tmp_path, monkeypatch):
+  """A train.py running in the workdir removes older steps as it saves
+  newer ones (best/ keeps one): a step that vanishes while sample.py reads
+  it is chosen again (``best`` now names the newer one), and the clips
+  come from the newer step. Rules out the orbax error of the vanished step
+  (a traceback, or "Checkpoint ... not found") ending sample.py, and a
+  retry of the same, gone, step."""
+  import shutil
+  from samplernn_jax import checkpoint as ckpt_lib
+  w = str(tmp_path / "run")
+  shutil.copytree(workdir, w)
+  real, calls = ckpt_lib.restore_params, []
+
+  def replaced_while_read(wd, sub, step):  # as the trainer's save of a new best does
+    calls.append((sub, step))
+    if len(calls) == 1:
+      shutil.copytree(os.path.join(wd, sub, str(step)), os.path.join(wd, sub, str(step + 4)))
+      shutil.rmtree(os.path.join(wd, sub, str(step)))
+    return real(wd, sub, step)
+  monkeypatch.setattr(ckpt_lib, "restore_params", replaced_while_read)
+  monkeypatch.setattr(ckpt_lib, "REMOVED_WAIT_S", 0.0)
+  loaded = sample_files.load_checkpoint(w)
+  assert calls == [("best", STEP), ("best", STEP + 4)] and loaded.step == STEP + 4
+
+
+def test_a_damaged_checkpoint_is_one_error_line_naming_its_folder(workdir, tmp_path):
+  """A step whose files are half gone (a copy cut short, or orbax removing
+  it: the files first, the folder last): sample.py exits 2 with one line
+  naming the step's folder, what failed and the likely cause. Rules out
+  orbax's KeyError or tensorstore's trace of hundreds of lines (exit 1)."""
+  import shutil
+  w = str(tmp_path / "run")
+  shutil.copytree(workdir, w)
+  shutil.rmtree(os.path.join(w, "best", str(STEP), "state"))
+  proc = run_sample("--workdir", w, "--out", tmp_path / "out", "--per_class", 1,
+                    "--seconds", 0.1)
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+  assert len(errors) == 1 and errors[0].startswith(
+      f"error: {os.path.join(w, 'best', str(STEP))}: cannot be read ("), errors
+  assert errors[0].endswith("it is damaged, or was being removed by a train.py running "
+                            "in this workdir"), errors
+  assert not os.path.exists(tmp_path / "out")
+
+
+def test_reading_a_step_looks_at_no_other_step(workdir, monkeypatch):
+  """sample.py and score.py read one step's folder (an orbax Checkpointer),
+  not a CheckpointManager of checkpoints/ or best/: a manager looks at every
+  step when built, and failed (FileNotFoundError, NotADirectoryError) when
+  a train.py in the workdir removed another step meanwhile (12 of 196 reads
+  under a save-and-remove loop, 2026-12-03). Rules out the manager kept
+  for reading (it is made to fail here)."""
+  from samplernn_jax import checkpoint as ckpt_lib
+
+  def no_manager(*args, **kwargs):
+    raise AssertionError("a CheckpointManager built to read one step")
+  monkeypatch.setattr(ckpt_lib.ocp, "CheckpointManager", no_manager)
+  params, meta = ckpt_lib.restore_params(workdir, "best", STEP)
+  assert ckpt_lib.read_meta(workdir, "best", STEP) == meta and jax.tree.leaves(params)

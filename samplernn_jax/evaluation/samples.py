@@ -33,6 +33,7 @@ from samplernn_jax import audio
 from samplernn_jax.errors import EvalError
 from samplernn_jax.files import not_a_folder
 from samplernn_jax.sample_files import MANIFEST, find_class, safe_name  # the writer defines the format
+from samplernn_jax.workdir import folder_in_use
 
 
 @dataclasses.dataclass
@@ -151,6 +152,10 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
   """
   if not os.path.isdir(samples_dir):
     raise EvalError(f"samples_dir {samples_dir}: {not_a_folder(samples_dir)}", "samples_dir")
+  if folder_in_use(samples_dir):
+    raise EvalError(f"samples_dir {samples_dir}: a sample.py is still writing into it (its "
+                    "clips are not whole yet); evaluate it when that run has ended",
+                    "samples_dir")
   wavs = wav_files(samples_dir)
   if not wavs:
     raise EvalError(f"samples_dir {samples_dir}: no WAV files (expected the "
