@@ -30,6 +30,10 @@ from samplernn_jax.errors import CheckpointReadError, ParamFormatError
 
 LATEST, BEST = "checkpoints", "best"
 LIBRARY_MODULE = "samplernn_jax.model"  # where the library's SampleRNN lives
+REMOVED_WAIT_S = 0.5  # orbax removes a step's files first, its folder last
+# Failures of a read that are not the checkpoint's: raised as they are
+NOT_READ_FAILURES = (MemoryError, TypeError, AttributeError, NameError, AssertionError)
+T = TypeVar("T")
 
 
 def manager(path: str, keep: int, read_only: bool = False) -> ocp.CheckpointManager:
@@ -245,8 +249,18 @@ def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
   return out.state["params"], dict(out.meta)
 
 
-T = TypeVar("T")
-REMOVED_WAIT_S = 0.5  # orbax removes a step's files first, its folder last
+
+def _removed(workdir: str, ckpt: str, sub: str, step: int) -> bool:
+  """Whether ``sub/step`` is no longer what ``find_step(workdir, ckpt)``
+  names: removed, or (``best``, ``latest``) a newer step saved meanwhile."""
+  if step not in saved_steps(workdir, sub):
+    return True
+  if ckpt not in ("best", "latest"):
+    return False
+  try:
+    return find_step(workdir, ckpt) != (sub, step)
+  except FileNotFoundError:
+    return True
 
 
 def read_chosen(workdir: str, ckpt: str, read: Callable[[str, int], T],
@@ -254,20 +268,27 @@ def read_chosen(workdir: str, ckpt: str, read: Callable[[str, int], T],
   """``find_step(workdir, ckpt)``, then ``read(sub, step)``: (sub, step, what
   it read). A step removed while read, as a run training in ``workdir``
   removes them (best/ keeps one; checkpoints/ the newest
-  ``keep_checkpoints``), is chosen again for ``best`` and ``latest``, up to
-  ``tries`` times; any other failure of the read is a CheckpointReadError
-  naming the step's folder."""
+  ``keep_checkpoints``), is looked up again, up to ``tries`` reads: ``best``
+  and ``latest`` name the newer step, a step number its copy in the other
+  folder (or ``find_step`` says which steps are kept). Any other failure of
+  the read but NOT_READ_FAILURES and running out of device memory is a
+  CheckpointReadError naming the step's folder. One process: every process
+  of a run would choose on its own (orbax's restores wait for each other)."""
+  if tries < 1:
+    raise ValueError(f"tries={tries}: expected at least 1")
   for attempt in range(tries):
     sub, step = find_step(workdir, ckpt)
     try:
       return sub, step, read(sub, step)
     except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise KeyError, Exception...
-      gone = step not in saved_steps(workdir, sub)
+      if isinstance(e, NOT_READ_FAILURES) or "RESOURCE_EXHAUSTED" in str(e):
+        raise
+      gone = _removed(workdir, ckpt, sub, step)
       if not gone:
         time.sleep(REMOVED_WAIT_S)
-        gone = step not in saved_steps(workdir, sub)
-      if gone and ckpt in ("best", "latest") and attempt + 1 < tries:
-        logging.warning("%s/%s/%d was removed while read; choosing again", workdir, sub, step)
+        gone = _removed(workdir, ckpt, sub, step)
+      if gone and attempt + 1 < tries:
+        logging.warning("%s/%s/%d was removed while read; looking again", workdir, sub, step)
         continue
       first = (str(e).strip().splitlines() or [""])[0][:200]
       why = ("it was removed while read (a train.py running in this workdir keeps one "

@@ -59,7 +59,7 @@ class Evaluator:
     n = (math.ceil(split.num_clips / self.batch_size)
          * batches_lib.num_chunks(split.clip_len, c.seq_len))
     for batch in progress.bar(batches, total=n, desc=desc, leave=False,
-                      disable=jax.process_index() != 0):
+                              disable=jax.process_index() != 0):
       bits, cnt, carried = self._step(params, carried, sharding.put_batch(batch, self.mesh))
       total, count = total + bits, count + cnt
     return float(total / count)

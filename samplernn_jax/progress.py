@@ -25,14 +25,23 @@ def _is_terminal(stream) -> bool:
     return False
 
 
-def bar(iterable: Iterable | None = None, **kwargs) -> tqdm:
-  """``tqdm(iterable, **kwargs)``, redrawn once a minute where its stream
+class Bar(tqdm):
+  """tqdm whose ``set_postfix`` leaves the redraw to the next update, at the
+  bar's interval (tqdm's redraws at once: the training bar's figure every
+  ``log_every_steps`` would be a line in the log each time)."""
+
+  def set_postfix(self, ordered_dict=None, refresh: bool = False, **kwargs) -> None:
+    super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+
+def bar(iterable: Iterable | None = None, **kwargs) -> Bar:
+  """``Bar(iterable, **kwargs)``, redrawn once a minute where its stream
   (``file``, default stderr) is no terminal."""
   stream = kwargs.get("file") or sys.stderr
   if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):
     kwargs.setdefault("mininterval", LOG_INTERVAL_S)
     kwargs.setdefault("maxinterval", LOG_INTERVAL_S)  # tqdm's monitor forces a redraw past it
-  return tqdm(iterable, **kwargs)
+  return Bar(iterable, **kwargs)
 
 
 write = tqdm.write  # a line printed above the bars (they redraw below it)

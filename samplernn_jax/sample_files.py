@@ -97,7 +97,9 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
   ``model_cls``: the class that trained it (SampleRNN or a research variant's
   subclass); parameters that do not fit it are refused (ParamFormatError).
   FileNotFoundError for a workdir or step that is not there, ValueError for
-  a ``ckpt`` that is none of these."""
+  a ``ckpt`` that is none of these, CheckpointReadError for a step that
+  cannot be read (``checkpoint.read_chosen``: one removed while read by a
+  train.py running in the workdir is looked up again)."""
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"workdir={workdir}: {not_a_folder(workdir)}")
   sub, step, (params, meta) = ckpt_lib.read_chosen(
@@ -606,7 +608,8 @@ def _append_blocks(paths: list[str], blocks, audio, record, stop: signals.StopRe
                        format=wav_format(n)) for p in paths]
   bar = None
   if progress:
-    bar = progress_bar(total=n, unit="sample", unit_scale=True, desc=f"streaming {len(paths)} clips")
+    bar = progress_bar(total=n, unit="sample", unit_scale=True,
+                       desc=f"streaming {len(paths)} clips")
   try:
     for q, _ in blocks:
       for o, a in zip(outs, audio(q)):

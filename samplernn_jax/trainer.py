@@ -496,7 +496,7 @@ class _Run:
     except Exception:  # the error that ended the run matters more
       pass
 
-  def run_steps(self, stop: signals.StopRequests, bar: progress.tqdm) -> dict:
+  def run_steps(self, stop: signals.StopRequests, bar: progress.Bar) -> dict:
     """Steps start .. total, or until a stop is requested; the last metrics."""
     last, config = {}, self.config
     for step in range(self.start, self.total):
@@ -592,7 +592,7 @@ class _Run:
     if self.start >= self.total:
       _log(f"nothing to do: {self.workdir} is at step {self.start} of {self.total}")
     bar = progress.bar(total=self.total, initial=self.start, desc="train", unit="step",
-               disable=not self.is_main, dynamic_ncols=True)
+                       disable=not self.is_main, dynamic_ncols=True)
     self.t0 = self.t_compiled = time.time()
     self.stopped: int | None = None  # the signal that stopped the run
     # SIGINT / SIGTERM: checked between steps; the stop's own save is inside
@@ -608,7 +608,7 @@ class _Run:
     self.log_speed()
     return last
 
-  def steps_then_stop(self, stop: signals.StopRequests, bar: progress.tqdm) -> dict:
+  def steps_then_stop(self, stop: signals.StopRequests, bar: progress.Bar) -> dict:
     """``run_steps``; on a stop request (or Ctrl-C raised inside a step)
     the state after the last finished step saved, then SystemExit(128 +
     signal); the last metrics when the steps ran out."""

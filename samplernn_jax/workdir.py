@@ -159,22 +159,26 @@ def held_folder(path: str, setting: str) -> Iterator[None]:
     os.close(fd)  # drops the lock
 
 
-def folder_in_use(path: str) -> bool:
-  """Whether a ``held_folder`` block (sample.py writing clips, a
-  ``--stream`` growing them) holds ``path`` now: probed with a shared lock,
-  taken and dropped at once. False where it cannot tell (no such folder, a
-  filesystem that cannot lock folders)."""
+@contextlib.contextmanager
+def reading_folder(path: str) -> Iterator[bool]:
+  """A shared ``flock`` on the folder ``path`` while the block reads it, so
+  that no ``held_folder`` writer (sample.py) starts meanwhile. Yields
+  whether such a writer holds it now (the caller refuses; nothing is held
+  then). Where the folder cannot be opened or locked: False, unlocked."""
   try:
     fd = os.open(path, os.O_RDONLY)
   except OSError:
-    return False
+    yield False
+    return
   try:
-    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    return False
-  except OSError as e:
-    return e.errno in (errno.EAGAIN, errno.EACCES)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+      busy = False
+    except OSError as e:
+      busy = e.errno in (errno.EAGAIN, errno.EACCES)
+    yield busy
   finally:
-    os.close(fd)
+    os.close(fd)  # drops the lock
 
 
 def write_probe(workdir: str) -> str:

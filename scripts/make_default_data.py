@@ -27,6 +27,7 @@ from scipy.signal import resample_poly
 from samplernn_jax import cli
 from samplernn_jax.errors import DataError
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_RATE = 16000
 TARGET_RMS_DB = -30.0
 PEAK_MAX = 0.95
@@ -155,9 +156,12 @@ def _run():
   """Checks every source, writes the classes into a folder beside --out, and
   only then replaces --out: a failure leaves the earlier data as it was."""
   out = os.path.normpath(_OUT.value)
-  if os.path.basename(out) in ("", ".", ".."):  # '/', '.', '../..': staged beside what?
+  real = os.path.realpath(out)
+  if os.path.basename(out) in ("", ".", "..") or any(  # replaced, it would take these along
+      os.path.commonpath([real, os.path.realpath(p)]) == real for p in (os.getcwd(), REPO)):
     raise ValueError(f"--out {_OUT.value!r}: expected a folder of its own to create or "
-                     "replace (e.g. data/default), not the root or a folder above this one")
+                     "replace (e.g. data/default), not the root, the working directory, "
+                     "the checkout or a folder above them")
   src = Source(_SRC.value)
   if os.path.exists(out) and not _OVERWRITE.value:
     raise FileExistsError(f"--out {out} exists (pass --overwrite to replace it)")

@@ -410,8 +410,8 @@ def test_the_default_config_loads_from_a_checkout_whose_path_holds_a_colon(tmp_p
   what follows its first ``:`` as get_config()'s argument, so in a checkout
   under ``runs:2026/`` that path names no file. ``cli.loadable_config_path``
   gives it relative to the working directory: it loads as the file itself.
-  Rules out the absolute path kept (the default config unreadable, train.py
-  failing with no flag given)."""
+  Rules out the absolute path kept, here or in train.py (the default config
+  unreadable, train.py failing with no flag given)."""
   from absl import flags
   from ml_collections import config_flags
   checkout = tmp_path / "runs:2026"
@@ -426,6 +426,8 @@ def test_the_default_config_loads_from_a_checkout_whose_path_holds_a_colon(tmp_p
   config_flags.DEFINE_config_file("config", path, "", flag_values=fv, sys_argv=["prog"])
   fv(["prog"])
   assert fv.config.to_dict() == load_config_file(os.path.join(REPO, "configs", "tiny.py")).to_dict()
+  with open(os.path.join(REPO, "train.py"), encoding="utf-8") as f:  # train.py's default goes through it
+    assert re.search(r"_DEFAULT_CONFIG = cli\.loadable_config_path\(", f.read())
 
 
 class _Terminal(io.StringIO):
@@ -437,10 +439,20 @@ def test_progress_bars_redraw_once_a_minute_into_a_log_file(tmp_path, monkeypatc
   """``progress.bar`` (every bar of training, evaluation, sampling and
   packing): into a file (``train.py > log 2>&1``) it redraws at most once a
   minute; in a terminal as tqdm does (0.1 s); tqdm's TQDM_MININTERVAL, when
-  set, chooses for both. Rules out tqdm's ten redraws a second kept in a
-  log (a run of days: millions of them) and the user's own setting
-  overridden."""
+  set, chooses for both; a postfix set (the training bar's figure) waits
+  for the next redraw. Rules out tqdm's ten redraws a second kept in a
+  log (a run of days: millions of them), tqdm's redraw at every
+  ``set_postfix`` (one a log step) and the user's own setting overridden."""
   monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+  with open(tmp_path / "steps", "w") as log:  # the training bar's use: a figure every 50 steps
+    b = progress.bar(total=1000, file=log)
+    for step in range(1000):
+      b.update(1)
+      if step % 50 == 0:
+        b.set_postfix(train_bits=f"{step:.3f}")
+    b.close()
+  with open(tmp_path / "steps", "rb") as f:  # binary: text mode reads each \r as \n
+    assert f.read().count(b"\r") <= 3  # drawn at the start and the close only
   with open(tmp_path / "log", "w") as log:
     bars = [progress.bar(total=3, file=log), progress.bar(total=3, file=_Terminal())]
     assert [(b.mininterval, b.maxinterval) for b in bars] == [(60, 60), (0.1, 10)]

@@ -392,19 +392,36 @@ def test_read_samples_without_manifest_uses_file_names(tmp_path):
   assert any("no manifest.json" in n for n in notes)
 
 
-def test_clips_still_being_written_are_not_evaluated(tmp_path):
+def test_clips_still_being_written_are_not_evaluated(tmp_path, monkeypatch):
   """A samples folder that a sample.py holds (writing its clips, or a
   ``--stream`` growing them block by block under a manifest rewritten each
   block) is refused, naming it; once the writer has let go it reads as
-  usual. Rules out scoring clips cut short as if they were the run's."""
+  usual, and while it is read a sample.py cannot start writing into it.
+  Rules out scoring clips cut short as if they were the run's, and a
+  ``sample.py --overwrite`` replacing clips half-way through the read."""
   from samplernn_jax import workdir as workdir_lib
+  from samplernn_jax.errors import WorkdirError
   d = write_samples_dir(str(tmp_path / "s"), n_per_class=1, manifest=True, mixes=0)
   with workdir_lib.held_folder(d, "out"):
-    with pytest.raises(samples_lib.EvalError, match=rf"^samples_dir {re.escape(d)}: a "
-                       "sample.py is still writing into it"):
-      samples_lib.read_samples(d, CLASSES, SR)
+    # evaluate.py's start (before it packs the real data), and the read itself
+    for refusal in (lambda: run_lib._check_start(d, str(tmp_path / "e"), False, None, ""),
+                    lambda: samples_lib.read_samples(d, CLASSES, SR)):
+      with pytest.raises(samples_lib.EvalError, match=rf"^samples_dir {re.escape(d)}: a "
+                         "sample.py is still writing into it"):
+        refusal()
+  writers = []
+  real_read = samples_lib.read_wav
+
+  def read_while_a_writer_starts(path, rate):
+    try:
+      with workdir_lib.held_folder(d, "out"):
+        writers.append("started")
+    except WorkdirError:
+      writers.append("refused")
+    return real_read(path, rate)
+  monkeypatch.setattr(samples_lib, "read_wav", read_while_a_writer_starts)
   clips, _ = samples_lib.read_samples(d, CLASSES, SR)
-  assert len(clips) == len(CLASSES)
+  assert len(clips) == len(CLASSES) and set(writers) == {"refused"}
 
 
 # The classifier of the fixture above with fewer epochs: jit caches are shared.

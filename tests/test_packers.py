@@ -806,9 +806,11 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
   folders, with neither the staged nor the earlier folder left beside it.
   Rules out deleting the earlier data before reading any source, which
   left a partial folder and a KeyError traceback, and a replacement that
-  leaves the earlier data (moved aside) behind; and an --out of ``/``,
-  ``.`` or ``../..`` refused at once (each failed only after every source
-  was converted, the root with an error naming a path of '')."""
+  leaves the earlier data (moved aside) behind; and an --out that is the
+  root, the working directory, the checkout or a folder above them refused
+  at once (with --overwrite an absolute path above the working directory
+  was renamed and removed; the root failed only after every source was
+  converted, naming a path of '')."""
   classes = {"CLASSES": default_data_sources()}
   rels = [r for files in classes["CLASSES"].values() for r in files]
   out = tmp_path / "default"
@@ -842,7 +844,9 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
   assert sorted(os.listdir(out)) == sorted(classes["CLASSES"])
   assert sorted(os.listdir(tmp_path)) == ["default", "public1.zip", f"public{len(rels)}.zip"]
   assert len(os.listdir(out / "rain")) == len(classes["CLASSES"]["rain"])
-  for where in ("/", ".", "../.."):  # no folder of its own: refused before the sources are read
+  # no folder of its own: refused before the sources are read (the working
+  # directory is out/rain: out itself, however written, holds it)
+  for where in ("/", ".", "../..", str(out), REPO):
     proc = subprocess.run([sys.executable, MAKE_DEFAULT, "--src", "none.zip", "--out", where,
                            "--overwrite"], cwd=out / "rain", capture_output=True, text=True,
                           timeout=300)

@@ -238,6 +238,20 @@ def test_class_names_match_in_either_unicode_form_and_case_blind_file_names_diff
   assert [c for _, c, _ in got] == [0, 0, 1]  # listed by macOS' HFS+ in NFD
 
 
+def test_a_class_index_one_past_the_last_is_refused():
+  """``--classes N`` with N the class count (one past the last index) and
+  ``--mix N:1``: a ValueError naming it and the indices there are, before
+  anything is generated. Rules out a bound of ``<=`` (an index past the
+  class table: a clip of no class, or an IndexError deep in the sampler)."""
+  last = str(len(CLASSES) - 1)
+  assert sample_files.parse_classes(last, CLASSES) == [len(CLASSES) - 1]
+  past = str(len(CLASSES))
+  for parse, spec in ((sample_files.parse_classes, past), (sample_files.parse_mix, past + ":1")):
+    with pytest.raises(ValueError, match=rf"unknown class '{past}'; the model knows .* \(or "
+                       rf"indices 0 \.\. {last}\)$"):
+      parse(spec, CLASSES)
+
+
 @pytest.mark.parametrize("spec", [",", " , ", ",,"])
 def test_classes_that_name_no_class_are_refused(spec):
   """--classes of commas and spaces only: a ValueError naming the setting
@@ -635,12 +649,27 @@ def test_a_list_of_classes_takes_ints_as_indices_and_must_name_one():
   class failing later with a TypeError."""
   names = ["bus", "park", "3", "x"]
   assert sample_files.make_request(names, [3, "bus"], 1, None).labels == ["x", "bus"]
+  assert sample_files.make_request(names, [0], 1, None).labels == ["bus"]  # the first index
   assert sample_files.make_request(names, "3", 1, None).labels == ["3"]  # a string: the name
-  for bad, says in (([], r"classes=\[\]: names no class"), ([4], r"index 4: expected 0 \.\. 3")):
+  for bad, says in (([], r"classes=\[\]: names no class"), ([4], r"index 4: expected 0 \.\. 3"),
+                    ([-1], r"index -1: expected 0 \.\. 3")):
     with pytest.raises(ValueError, match=says):
       sample_files.make_request(names, bad, 1, None)
   with pytest.raises(ValueError, match=r"per_class=2\.0: expected an integer"):
     sample_files.make_request(names, None, 2.0, None)
+
+
+def test_only_the_folders_own_wavs_of_an_earlier_manifest_are_removable(tmp_path):
+  """What --overwrite may remove of an earlier run (``_listed_wavs``): only
+  the WAV names of its manifest that lie in the folder itself, never a path
+  that leads out of it (a hand-edited or foreign manifest), another kind of
+  file, or an entry that is no string. Rules out the checks joined by "or"
+  (``../recording.wav`` deleted beside the folder, ``notes.txt`` inside)."""
+  path = tmp_path / "manifest.json"
+  path.write_text(json.dumps([{"file": "rain_000.wav"}, {"file": "RAIN_001.WAV"},
+                              {"file": "../recording.wav"}, {"file": "sub/x.wav"},
+                              {"file": "notes.txt"}, {"file": 3}, "rain_002.wav"]))
+  assert sample_files._listed_wavs(str(path)) == ["rain_000.wav", "RAIN_001.WAV"]
 
 
 def test_overwrite_with_another_request_leaves_no_earlier_clip(workdir, tmp_path):
@@ -1122,6 +1151,51 @@ def test_a_step_removed_while_read_is_chosen_again(workdir, tmp_path, monkeypatc
   monkeypatch.setattr(ckpt_lib, "REMOVED_WAIT_S", 0.0)
   loaded = sample_files.load_checkpoint(w)
   assert calls == [("best", STEP), ("best", STEP + 4)] and loaded.step == STEP + 4
+
+
+def test_a_numbered_step_or_a_newer_best_is_looked_up_again_and_other_errors_pass(
+    workdir, tmp_path, monkeypatch):
+  """``checkpoint.read_chosen``: ``--ckpt 4`` whose checkpoints/4 is removed
+  while read is read from best/4 (a step is often saved in both); ``best``
+  whose step fails to read while a newer best was saved meanwhile (orbax
+  removes the files first, the folder last: it may outlive the wait) reads
+  the newer; an error that is no failure of the checkpoint (out of memory,
+  a TypeError of the caller's code) comes out as it is. Rules out a step
+  number never looked up again ("removed while read" with best/4 intact),
+  a half-removed step called damaged, and every error called damage (a
+  user told so may delete a good checkpoint)."""
+  import functools
+  import shutil
+  from samplernn_jax import checkpoint as ckpt_lib
+  w = str(tmp_path / "run")
+  shutil.copytree(workdir, w)
+  monkeypatch.setattr(ckpt_lib, "REMOVED_WAIT_S", 0.0)
+  calls = []
+
+  def removing(wd, sub, step, remove):
+    calls.append((sub, step))
+    if len(calls) == 1:
+      remove(os.path.join(wd, sub, str(step)))
+    return ckpt_lib.restore_params(wd, sub, step)
+  got = ckpt_lib.read_chosen(w, str(STEP), functools.partial(removing, w, remove=shutil.rmtree))
+  assert calls == [("checkpoints", STEP), ("best", STEP)] and got[:2] == ("best", STEP)
+
+  calls.clear()
+  def newer_saved(path):  # the newer best in place, the older one's files half gone
+    shutil.copytree(path, path[:-len(str(STEP))] + str(STEP + 4))
+    shutil.rmtree(os.path.join(path, "state"))
+  got = ckpt_lib.read_chosen(w, "best", functools.partial(removing, w, remove=newer_saved))
+  assert calls == [("best", STEP), ("best", STEP + 4)] and got[:2] == ("best", STEP + 4)
+
+  for error in (MemoryError("host"), TypeError("a variant's bug"),
+                RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate")):
+    def failing(sub, step, error=error):
+      raise error
+    with pytest.raises(type(error)) as raised:
+      ckpt_lib.read_chosen(w, "best", failing)
+    assert raised.value is error
+  with pytest.raises(ValueError, match=r"^tries=0: expected at least 1$"):
+    ckpt_lib.read_chosen(w, "best", failing, tries=0)
 
 
 def test_a_damaged_checkpoint_is_one_error_line_naming_its_folder(workdir, tmp_path):

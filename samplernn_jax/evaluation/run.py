@@ -234,10 +234,10 @@ def _frechet_or_none(a, b, what, notes):
 def _check_start(samples_dir: str, out_dir: str, overwrite: bool, baseline,
                  baseline_config: str) -> None:
   """The refusals before any work: an unknown baseline, outputs already in
-  ``out_dir``, a missing ``samples_dir`` (before the real data is packed), a
-  missing ``baseline_config`` where the random baseline's clips are to be made
-  (the default is the repository's configs/default.py, which an installed
-  wheel lacks)."""
+  ``out_dir``, a missing ``samples_dir`` or one a sample.py is writing into
+  (before the real data is packed), a missing ``baseline_config`` where the
+  random baseline's clips are to be made (the default is the repository's
+  configs/default.py, which an installed wheel lacks)."""
   if baseline not in (None, "random"):
     raise EvalError(f"baseline {baseline!r}: expected 'random'", "baseline")
   if (baseline == "random" and not samples_lib.wav_files(samples_dir)
@@ -249,6 +249,7 @@ def _check_start(samples_dir: str, out_dir: str, overwrite: bool, baseline,
   if baseline is None and not os.path.isdir(samples_dir):
     raise EvalError(f"samples_dir {samples_dir}: {files.not_a_folder(samples_dir)}",
                     "samples_dir")
+  samples_lib.check_not_being_written(samples_dir)
 
 
 def _check_outputs_free(out_dir: str, overwrite: bool) -> None:

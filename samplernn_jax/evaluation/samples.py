@@ -7,10 +7,10 @@ directory), ``class`` (class name, or null for a mix of classes),
 and ``seconds``; ``prime_seconds`` (optional) is the length of the --prime
 recording a clip begins with, cut off before the evaluation (the clip's
 first seconds would otherwise be real audio scored as generated). Labels
-come from ``class_index``; when it is null but
-``class`` names a class, the name is looked up (``sample_files.find_class``:
-as written, else in the other Unicode form, as macOS' folder names come). Clips with no class (mixes)
-are skipped with a note: the evaluation needs one label a clip.
+come from ``class_index``; when it is null but ``class`` names a class, the
+name is looked up (``sample_files.find_class``: as written, else in the
+other Unicode form, as macOS' folder names come). Clips with no class
+(mixes) are skipped with a note: the evaluation needs one label a clip.
 
 Without a manifest, every top-level ``*.wav`` must be named
 ``<class name>_<NNN>.wav``; the class name may be written as sample.py
@@ -32,8 +32,9 @@ import numpy as np
 from samplernn_jax import audio
 from samplernn_jax.errors import EvalError
 from samplernn_jax.files import not_a_folder
-from samplernn_jax.sample_files import MANIFEST, find_class, safe_name  # the writer defines the format
-from samplernn_jax.workdir import folder_in_use
+# the writer defines the format
+from samplernn_jax.sample_files import MANIFEST, find_class, safe_name
+from samplernn_jax.workdir import reading_folder
 
 
 @dataclasses.dataclass
@@ -152,10 +153,28 @@ def read_samples(samples_dir: str, class_names: Sequence[str], sample_rate: int,
   """
   if not os.path.isdir(samples_dir):
     raise EvalError(f"samples_dir {samples_dir}: {not_a_folder(samples_dir)}", "samples_dir")
-  if folder_in_use(samples_dir):
-    raise EvalError(f"samples_dir {samples_dir}: a sample.py is still writing into it (its "
-                    "clips are not whole yet); evaluate it when that run has ended",
-                    "samples_dir")
+  with reading_folder(samples_dir) as busy:  # no sample.py starts writing while it is read
+    if busy:
+      raise _being_written(samples_dir)
+    return _read_clips(samples_dir, class_names, sample_rate, check_names)
+
+
+def _being_written(samples_dir: str) -> EvalError:
+  return EvalError(f"samples_dir {samples_dir}: a sample.py is still writing into it (its "
+                   "clips are not whole yet); read it when that run has ended", "samples_dir")
+
+
+def check_not_being_written(samples_dir: str) -> None:
+  """EvalError now, before any other work, when a sample.py holds
+  ``samples_dir`` (``read_samples`` refuses it too, and holds it while it
+  reads)."""
+  with reading_folder(samples_dir) as busy:
+    if busy:
+      raise _being_written(samples_dir)
+
+
+def _read_clips(samples_dir: str, class_names: Sequence[str], sample_rate: int,
+                check_names: bool) -> tuple[list[Clip], list[str]]:
   wavs = wav_files(samples_dir)
   if not wavs:
     raise EvalError(f"samples_dir {samples_dir}: no WAV files (expected the "
