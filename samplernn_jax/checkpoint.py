@@ -249,7 +249,6 @@ def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
   return out.state["params"], dict(out.meta)
 
 
-
 def _removed(workdir: str, ckpt: str, sub: str, step: int) -> bool:
   """Whether ``sub/step`` is no longer what ``find_step(workdir, ckpt)``
   names: removed, or (``best``, ``latest``) a newer step saved meanwhile."""
