@@ -297,3 +297,12 @@ def read_chosen(workdir: str, ckpt: str, read: Callable[[str, int], T],
       raise CheckpointReadError(f"{os.path.join(workdir, sub, str(step))}: cannot be read "
                                 f"({type(e).__name__}: {first}); {why}") from e
   raise AssertionError("unreachable: the last try returns or raises")
+
+
+def restore_chosen(workdir: str, ckpt: str) -> tuple[str, int, Any, dict]:
+  """(sub, step, params, meta) of the step ``ckpt`` names (``best``,
+  ``latest`` or a number): ``restore_params`` through ``read_chosen``, as
+  sample.py, score.py and the export read a workdir that may be training."""
+  sub, step, (params, meta) = read_chosen(workdir, ckpt,
+                                          functools.partial(restore_params, workdir))
+  return sub, step, params, meta

@@ -112,8 +112,7 @@ def score(workdir: str, data_path: str, ckpt: str = "best",
     raise FileNotFoundError(f"workdir {workdir}: {not_a_folder(workdir)}")
   # parameters and meta read together, first: a run training in the workdir
   # may remove the step while the split loads
-  sub, step, (params, meta) = ckpt_lib.read_chosen(
-      workdir, ckpt, functools.partial(ckpt_lib.restore_params, workdir))
+  sub, step, params, meta = ckpt_lib.restore_chosen(workdir, ckpt)
   where = os.path.join(workdir, sub, str(step))
   ckpt_lib.check_model_class(meta, model_cls, where)
   config = config_lib.from_saved(meta.get("config"), where)

@@ -98,12 +98,11 @@ def load_checkpoint(workdir: str, ckpt: str = "best",
   subclass); parameters that do not fit it are refused (ParamFormatError).
   FileNotFoundError for a workdir or step that is not there, ValueError for
   a ``ckpt`` that is none of these, CheckpointReadError for a step that
-  cannot be read (``checkpoint.read_chosen``: one removed while read by a
+  cannot be read (``checkpoint.restore_chosen``: one removed while read by a
   train.py running in the workdir is looked up again)."""
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"workdir={workdir}: {not_a_folder(workdir)}")
-  sub, step, (params, meta) = ckpt_lib.read_chosen(
-      workdir, ckpt, functools.partial(ckpt_lib.restore_params, workdir))
+  sub, step, params, meta = ckpt_lib.restore_chosen(workdir, ckpt)
   config = config_lib.from_saved(meta.get("config"), f"{workdir}/{sub}/{step}")
   ckpt_lib.check_model_class(meta, model_cls, f"{workdir}/{sub}/{step}")
   n = ckpt_lib.n_classes_of(meta, config, f"{workdir}/{sub}/{step}")

@@ -26,7 +26,6 @@ Library code of ``scripts/import_theano_params.py``.
 """
 from __future__ import annotations
 
-import functools
 import os
 import pickle
 from typing import Mapping
@@ -339,8 +338,7 @@ def export_original(workdir: str, dst: str, ckpt: str = "latest") -> dict:
   _kind(dst)
   if os.path.exists(dst):
     raise FileExistsError(f"{dst}: already exists; remove it or choose another file")
-  sub, step, (params, meta) = ckpt_lib.read_chosen(
-      workdir, ckpt, functools.partial(ckpt_lib.restore_params, workdir))
+  sub, step, params, meta = ckpt_lib.restore_chosen(workdir, ckpt)
   where = os.path.join(workdir, sub, str(step))
   config = config_lib.from_saved(meta.get("config"), where)
   # The original has only its own model: a variant's checkpoint would be
