@@ -558,7 +558,7 @@ def _read_list(path: str, what: str) -> list[tuple[int, list[str]]]:
   return rows
 
 
-def read_dcase_meta(src: str, need_labels: bool = True) -> dict[str, tuple[int, str]]:
+def read_dcase_meta(src: str) -> dict[str, tuple[int, str]]:
   """``meta.txt``: audio path (as listed) -> (class index, location)."""
   path = os.path.join(src, "meta.txt")
   meta = {}
