@@ -514,14 +514,21 @@ def generate(model: SampleRNN, params, class_vec, n_samples: int, key,
 
 
 def teacher_forcing_gap(model: SampleRNN, params, frames: int = 4, seed: int = 0,
-                        prepare_fn: Callable = prepare) -> float:
+                        prepare_fn: Callable = prepare, noise: float = 0.1) -> float:
   """Largest difference, in nats, between the log-probs the sampler gives a
   forced random sequence and those of the training forward (``__call__``)
   on it: 1e-6 to 1e-5 in float32 (the tests allow 1e-4) when the sampler
   runs the function that was trained; in bfloat16 about 0.02-0.03 (the two
   round differently: ``prepare``), so check a variant in float32. A variant
   checks its own model with it (README, "A variant in your own code");
-  ``frames`` top frames of 2 rows (classes 0 and 1)."""
+  ``frames`` top frames of 2 rows (classes 0 and 1).
+
+  Both run on ``params`` plus N(0, ``noise``) on every floating parameter
+  (seeded by ``seed``): at their initial values biases are zero and each
+  weight-norm scale equals its kernel's column norms, so a sampler that
+  dropped a bias or a scale would agree with the forward on freshly
+  initialised parameters. ``noise=0`` checks ``params`` as given."""
+  params = _perturbed(params, noise, seed)
   s, n = model.frame_sizes[0], model.n_classes
   vec = np.eye(n, dtype=np.float32)[[0, min(1, n - 1)]]
   x = np.random.default_rng(seed).integers(0, model.q_levels, (2, frames * s)).astype(np.int32)
@@ -532,6 +539,19 @@ def teacher_forcing_gap(model: SampleRNN, params, frames: int = 4, seed: int = 0
   logits, _ = model.apply(variables, chunk, jnp.asarray(vec),
                           model.apply(variables, 2, method="initial_state"))
   return float(np.max(np.abs(lp - np.asarray(log_probs(logits, jnp.asarray(x))))))
+
+
+def _perturbed(params, noise: float, seed: int):
+  """params with N(0, noise) added to each floating array (in its dtype)."""
+  if not noise:
+    return params
+  rng = np.random.default_rng(seed)
+
+  def add(p):
+    if not jnp.issubdtype(p.dtype, jnp.floating):
+      return p
+    return p + jnp.asarray(noise * rng.standard_normal(p.shape), p.dtype)
+  return jax.tree.map(add, params)
 
 
 def to_audio(q: np.ndarray, q_type: str, q_levels: int, level: str = "minmax",

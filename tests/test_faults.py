@@ -1264,17 +1264,27 @@ def test_a_killed_saves_temporary_folder_is_removed_at_the_next_start(tmp_path):
   reader (sample.py's read-only manager) leaves the folder as it is. Rules
   out orbax's default, under which a stop-save's leftover at a step never
   saved again stayed for good (seen: step 45's, 473 MB for the paper
-  model, after a resume to step 60)."""
-  for sub in (checkpoint.LATEST, checkpoint.BEST):
+  model, after a resume to step 60).
+
+  orbax removes them in a background thread, so the reader is judged only
+  after a writable manager built after it, in another folder, has removed
+  its own leftover: a reader that removed them too (a writable manager
+  given to it) would have done so by then."""
+  def gone_within(folder, seconds=30):
+    deadline = time.time() + seconds
+    while os.listdir(folder) and time.time() < deadline:
+      time.sleep(0.05)
+    return not os.listdir(folder)
+
+  for sub in (checkpoint.LATEST, checkpoint.BEST, "probe"):
     os.makedirs(tmp_path / sub / "45.orbax-checkpoint-tmp-1733")
   checkpoint.manager(str(tmp_path / checkpoint.LATEST), 2, read_only=True)
+  checkpoint.manager(str(tmp_path / "probe"), 2)
+  assert gone_within(tmp_path / "probe"), "the writable manager left its leftover"
+  time.sleep(0.2)
   assert os.listdir(tmp_path / checkpoint.LATEST) == ["45.orbax-checkpoint-tmp-1733"]
   checkpoint.Checkpoints(str(tmp_path))
-  left = lambda: os.listdir(tmp_path / checkpoint.LATEST) + os.listdir(tmp_path / checkpoint.BEST)
-  deadline = time.time() + 30  # orbax removes them in a background thread
-  while left() and time.time() < deadline:
-    time.sleep(0.05)
-  assert left() == []
+  assert gone_within(tmp_path / checkpoint.LATEST) and gone_within(tmp_path / checkpoint.BEST)
 
 
 def test_a_status_file_that_cannot_be_written_is_a_warning_not_the_runs_error(tmp_path, caplog):

@@ -383,15 +383,21 @@ def test_sample_tier_equals_the_mlp_written_out(variant):
   plus (cond_sample_tier) the conditioning through its own Linear, where the
   conditioning is the one-hot class or (class embedding) class_vec @ table;
   then two ReLU layers and the output layer, weight-normed per output column
-  unless weight_norm is off. Written out in float64 numpy, to 1e-4. Rules out
-  a variant flag that is accepted but ignored, the conditioning added
-  twice or not at all, and real-valued input on the wrong scale."""
+  unless weight_norm is off. Written out in float64 numpy, to 1e-4, on
+  parameters given N(0, 0.1) noise (at initialisation biases are zero and
+  each weight-norm scale is its column's norm, so dropping either would
+  agree). Rules out a variant flag that is accepted but ignored, weight norm
+  or biases left out, the conditioning added twice or not at all, and
+  real-valued input on the wrong scale."""
   config = config_lib.base_config()
   config.update(dict(dim=8, emb_size=4, n_rnn=1, seq_len=32, q_levels=16, n_classes=3,
                      sample_l1="matmul"))
   config.update(variant)
   model = config_lib.build_model(config)
   params = steps.init_params(model, jax.random.key(1), config.seq_len)
+  noise = np.random.default_rng(1)
+  params = jax.tree.map(
+      lambda a: a + jnp.asarray(0.1 * noise.standard_normal(a.shape), a.dtype), params)
   p = jax.tree.map(np.asarray, params)
   st = p["sample_tier"]
   rng = np.random.default_rng(0)
@@ -479,6 +485,27 @@ def test_teacher_forcing_gap_sees_a_sampler_that_runs_another_function():
     out["bias"] = out["bias"].at[3].add(5.0)
     return model, {**params, "sample_tier": {**params["sample_tier"], "output": out}}
   assert sampling.teacher_forcing_gap(model, params, prepare_fn=shifted) > 0.1
+
+
+def test_teacher_forcing_gap_sees_a_dropped_bias_on_freshly_initialised_parameters():
+  """A sampler that drops the sample tier's output bias runs the trained
+  function only while that bias is zero, as it is at initialisation: the gap
+  on fresh parameters must still show it (its noise moves every parameter
+  off its initial value), and with ``noise=0`` it cannot (the control that
+  shows the case is the one the noise is for). Rules out a gap measured on
+  the parameters as given."""
+  from samplernn_jax import sampling
+  config = shrink(load("tiny"))
+  model = config_lib.build_model(config, 2)
+  params = jax.jit(lambda k: steps.init_params(model, k, config.seq_len))(jax.random.key(0))
+
+  def no_bias(model, params):
+    model, params = sampling.prepare(model, params)
+    out = dict(params["sample_tier"]["output"])
+    out["bias"] = jnp.zeros_like(out["bias"])
+    return model, {**params, "sample_tier": {**params["sample_tier"], "output": out}}
+  assert sampling.teacher_forcing_gap(model, params, prepare_fn=no_bias, noise=0) < 1e-4
+  assert sampling.teacher_forcing_gap(model, params, prepare_fn=no_bias) > 0.01
 
 
 def test_a_tier_may_carry_a_state_of_its_own_width():
