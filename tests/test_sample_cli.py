@@ -712,27 +712,41 @@ def test_an_overwrite_removes_an_earlier_clip_named_apart_only_by_case(tmp_path,
 
 
 def test_a_run_holds_its_folder_until_its_last_write(workdir, tmp_path, monkeypatch, caplog):
-  """A second run into a folder while the first generates is refused at
-  once, and the first's clips are all there at the end. Rules out the check
-  for existing files alone: both runs found the folder free, and the one
-  that ended last removed the other's clips as an earlier manifest's (or
-  replaced them); and a lock taken only around the check."""
+  """A second run into a folder is refused at once while the first checks
+  what is there, generates, and removes what its old manifest listed (after
+  its last write), and the first's clips are all there at the end. Rules
+  out the check for existing files alone: both runs found the folder free,
+  and the one that ended last removed the other's clips as an earlier
+  manifest's (or replaced them); a lock taken only around the check; and
+  one taken only around the generation (the check and the writes
+  unlocked)."""
   loaded = sample_files.load_checkpoint(workdir)
   out = str(tmp_path / "o")
   generate, refused = sampling.generate, []
 
-  def generate_while_another_run_starts(*args, **kwargs):
-    other = sample_files.make_request(loaded.class_names, "clicks", 1, None)
-    with pytest.raises(WorkdirError) as err:
-      sample_files.write_samples(loaded, out, other, 0.05, overwrite=True, progress=False)
-    refused.append(str(err.value))
-    return generate(*args, **kwargs)
+  def another_run_starts_first(fn):
+    def run(*args, **kwargs):
+      other = sample_files.make_request(loaded.class_names, "clicks", 1, None)
+      with monkeypatch.context() as m:  # the other run itself probes nothing
+        for mod, name, real in probes:
+          m.setattr(mod, name, real)
+        with pytest.raises(WorkdirError) as err:
+          sample_files.write_samples(loaded, out, other, 0.05, overwrite=True, progress=False)
+      refused.append(str(err.value))
+      return fn(*args, **kwargs)
+    return run
 
-  monkeypatch.setattr(sampling, "generate", generate_while_another_run_starts)
+  probes = [(sample_files, "check_level", sample_files.check_level),
+            (sampling, "generate", generate),
+            (sample_files, "remove_unlisted", sample_files.remove_unlisted)]
+  for mod, name, real in probes:
+    monkeypatch.setattr(mod, name, another_run_starts_first(real))
   req = sample_files.make_request(loaded.class_names, "tone", 2, None)
   sample_files.write_samples(loaded, out, req, 0.05, progress=False)
-  assert refused == [f"out={out} is in use by another run; wait for it to end or use "
-                     "another folder"]
+  assert refused == 3 * [f"out={out} is in use by another run; wait for it to end or use "
+                         "another folder"]
+  for mod, name, real in probes:
+    monkeypatch.setattr(mod, name, real)
   assert sorted(os.listdir(out)) == ["manifest.json", "model.json", "tone_000.wav",
                                      "tone_001.wav"]
   with workdir_lib.held_folder(out, "out"):  # the streaming run holds it too

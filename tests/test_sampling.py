@@ -34,6 +34,20 @@ N_CLASSES = 3
 CLASS_VECS = np.eye(N_CLASSES, dtype=np.float32)[[0, 2]]  # two clips: classes 0 and 2
 N = 96            # generated samples in the equivalence tests (6 top frames of 16, 12 of 8)
 BLOCK = 32        # block_samples: several compiled calls per run
+
+
+def spy_blocks(monkeypatch, change=None):
+  """A list that gets, for each compiled block ``sampling.generate`` runs,
+  its (unroll, batched_draws) as passed to ``_generate_block``; ``change``
+  (i, (carry, x, logp)) -> the block's result, for the i-th block."""
+  seen, real = [], sampling._generate_block
+
+  def spy(*args):
+    seen.append(tuple(args[9:11]))
+    out = real(*args)
+    return out if change is None else change(len(seen) - 1, out)
+  monkeypatch.setattr(sampling, "_generate_block", spy)
+  return seen
 TOL = 1e-4        # float32 log-prob agreement (measured: at most 2e-6)
 
 # Each variant changes one thing of a small paper-like model (two tiers,
@@ -223,12 +237,14 @@ def test_bf16_sampler_is_as_close_to_the_float32_function_as_bf16_training(l1):
   assert np.abs(lp - ref).max() <= 0.05
 
 
-def test_nan_parameters_or_class_vectors_are_an_error_not_silence(variant):
+def test_nan_parameters_or_class_vectors_are_an_error_not_silence(variant, monkeypatch):
   """A NaN in the parameters (an imported or hand-edited checkpoint) or in
   a class vector built in Python: a ValueError at the block where the
-  log-probs stop being finite. Rules out the draw as it was: the argmax of
-  NaN logits is level 0, so every sample came out level 0 and the clips
-  were constant, with no error."""
+  log-probs stop being finite (the first here; a later block, made
+  non-finite by hand, is named by its first sample). Rules out the draw as
+  it was: the argmax of NaN logits is level 0, so every sample came out
+  level 0 and the clips were constant, with no error; and a check of the
+  first block alone, or one that names sample 0 whatever the block."""
   model, params = variant("paper_gru")
   bad = jax.tree_util.tree_map_with_path(
       lambda path, p: p.at[0].set(jnp.nan) if "output" in jax.tree_util.keystr(path)
@@ -240,6 +256,14 @@ def test_nan_parameters_or_class_vectors_are_an_error_not_silence(variant):
   vecs[1, 0] = np.nan
   with pytest.raises(ValueError, match="not finite in the block from sample 0"):
     sampling.generate(model, params, vecs, 32, jax.random.key(0), block_samples=BLOCK)
+  # log-probs that stop being finite in the third block: named there, and
+  # the two blocks before it were given out
+  spy_blocks(monkeypatch, lambda i, out: out if i < 2 else (*out[:2], out[2] * jnp.nan))
+  blocks = sampling.generate_blocks(model, params, CLASS_VECS, 4 * BLOCK, jax.random.key(0),
+                                    block_samples=BLOCK)
+  assert [x.shape[1] for x, _ in (next(blocks), next(blocks))] == [BLOCK, BLOCK]
+  with pytest.raises(ValueError, match=f"not finite in the block from sample {2 * BLOCK}: "):
+    next(blocks)
 
 
 # ---------------------------------------------------------------------------
@@ -317,14 +341,15 @@ def test_output_does_not_depend_on_block_samples(variant):
 
 
 @pytest.mark.parametrize("name", ["paper_gru", "three_tier"])
-def test_output_does_not_depend_on_unroll(variant, name):
+def test_output_does_not_depend_on_unroll(variant, name, monkeypatch):
   """Same key: the same samples and log-probs whether the innermost scan runs
   one sample step per iteration, 3 (not a divisor of the bottom frame: a
   remainder step) or all of them (16; 2 for the three-tier model). Rules out
   an unrolled body that reuses one sample's key, position or buffer for the
   next (each sample's key is fold_in(key, position)), and checks that the
   setting reaches the innermost scan of the compiled block (its jaxpr), so
-  the equality is not that of one program run three times. A bad unroll is
+  the equality is not that of one program run three times, and that
+  ``generate`` passes the setting to every block it runs. A bad unroll is
   refused."""
   model, params = variant(name)
   fast, fast_params = sampling.prepare(model, params)
@@ -340,8 +365,11 @@ def test_output_does_not_depend_on_unroll(variant, name):
                   if e.primitive.name == "scan")
   assert scan_unrolls(1)[-1] == 1 and scan_unrolls(3)[-1] == 3, scan_unrolls(3)
   key = jax.random.key(11)
+  unrolls = (1, 3, model.frame_sizes[-1])
+  seen = spy_blocks(monkeypatch)
   runs = [sampling.generate(model, params, CLASS_VECS, N, key, block_samples=BLOCK,
-                            unroll=u) for u in (1, 3, model.frame_sizes[-1])]
+                            unroll=u) for u in unrolls]
+  assert [u for u, _ in seen] == [u for u in unrolls for _ in range(N // BLOCK)], seen
   for x, lp in runs[1:]:
     np.testing.assert_array_equal(x, runs[0][0])
     np.testing.assert_allclose(lp, runs[0][1], rtol=0, atol=1e-6)
@@ -387,7 +415,8 @@ def test_every_draw_is_categoricals_with_its_positions_key(variant):
 
 
 @pytest.mark.parametrize("name, guidance", [("three_tier", 1.0), ("class_embedding", 3.0)])
-def test_batched_draws_take_the_per_sample_samplers_samples(variant, name, guidance):
+def test_batched_draws_take_the_per_sample_samplers_samples(variant, name, guidance,
+                                                            monkeypatch):
   """Drawing a bottom frame's noise before its sample steps and computing
   their log-probs after them (``batched_draws``, the default) gives the
   samples of the sampler that does both inside every step, and its log-probs
@@ -395,11 +424,14 @@ def test_batched_draws_take_the_per_sample_samplers_samples(variant, name, guida
   another order), for a three-tier model (bottom frames of 2, 4 per top
   frame of 8) and a guided run. Rules out noise of the wrong positions
   (counted from the frame or block instead of the run) and log-probs of the
-  guided logits instead of the model's."""
+  guided logits instead of the model's, and a setting that never reaches
+  the compiled blocks (the batched form compared with itself)."""
   model, params = variant(name)
   key = jax.random.key(13)
+  seen = spy_blocks(monkeypatch)
   runs = [sampling.generate(model, params, CLASS_VECS, N, key, block_samples=BLOCK,
                             guidance=guidance, batched_draws=b) for b in (True, False)]
+  assert [b for _, b in seen] == [b for b in (True, False) for _ in range(N // BLOCK)], seen
   np.testing.assert_array_equal(runs[0][0], runs[1][0])
   np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=0, atol=1e-5)
   assert len(np.unique(runs[0][0])) > 10  # real draws, not a constant
