@@ -293,6 +293,13 @@ CLASSES = jax.nn.one_hot(jnp.array([0, 2]), 3)
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_two_chunks_with_carried_state_equal_one_long_chunk(name):
+  """Truncated BPTT's premise: a sequence run as two chunks (overlapping by
+  the top frame), the second started from the first's last state, gives the
+  log-probs and last state of one run over it all, to 1e-5 (float32, the same
+  operations grouped otherwise), from a non-zero start state; the second
+  chunk from the start state instead differs by more than 1e-3. Rules out a
+  last state taken from the wrong frame or tier, a tier restarting from h0
+  inside a chunk, and a state that is not carried at all."""
   model, params, jitted = variant(name)
   apply = lambda c, h: jitted(params, c, CLASSES, h)
   top = model.frame_sizes[0]
@@ -395,7 +402,74 @@ def test_default_init_is_orthogonal_when_square_else_lecun():
       assert np.abs(k).max() <= (3 / 64) ** 0.5
 
 
+def initialiser_of(kernel) -> str:
+  """'orthogonal', 'he' or 'lecun': which of the original's initialisers a
+  kernel [fan_in, fan_out] looks drawn from (K^T K = I; else the spread
+  against LeCun's sqrt(1 / fan_in): 1 for LeCun, sqrt(2) for He, told apart
+  at 1.2, over 4 standard errors from either with at least 96 draws)."""
+  k = np.asarray(kernel, np.float64)
+  if k.shape[0] == k.shape[1] and np.allclose(k.T @ k, np.eye(k.shape[1]), atol=1e-5):
+    return "orthogonal"
+  ratio = k.std() / (1 / k.shape[0]) ** 0.5
+  kind = "lecun" if ratio < 1.2 else "he"
+  bound = (3 * (1 if kind == "lecun" else 2) / k.shape[0]) ** 0.5
+  assert np.abs(k).max() <= bound * (1 + 1e-6), (kind, np.abs(k).max(), bound)
+  return kind
+
+
+def expected_initialiser(path: str, shape, sample_input: str) -> str:
+  """The original's initialiser of a kernel by its place (docs/paper.md): the
+  GRU candidate's recurrent weight orthogonal; He for each frame tier's
+  output and the sample tier's first three Linears (prev_samples only when
+  it takes the embedding: one-hot or real input is this project's own, LeCun);
+  LeCun for the others, orthogonal where square."""
+  if "recurrent_candidate" in path:
+    return "orthogonal"
+  if ("tier" in path and "sample_tier" not in path and "'output'" in path) or \
+      any(f"'{n}'" in path for n in ("hidden1", "hidden2")):
+    return "he"
+  if "prev_samples" in path:
+    return "he" if sample_input == "embedding" else "lecun"
+  return "orthogonal" if shape[0] == shape[1] else "lecun"
+
+
+@pytest.mark.parametrize("sample_input", ["embedding", "one_hot"])
+def test_each_layer_starts_from_the_originals_initialiser(sample_input):
+  """Every kernel of a model (three tiers, two GRU layers with skips, the
+  class embedding fed to the sample tier too; width 48 so that the skips and
+  hidden layers are square) is drawn from the original's initialiser for its
+  place, told apart by orthogonality and by its spread against LeCun's
+  (``initialiser_of``), within that initialiser's bound; the sample
+  embedding is N(0, 1) (2 048 draws: std within 10 %); every bias but the
+  LSTM's (none here) and every h0 start at zero. Rules out He and LeCun
+  swapped at the sample tier's first Linear or chosen by the wrong input
+  kind, the frame output or a hidden layer left at the default, and a
+  square He layer made orthogonal."""
+  kw = dict(emb_size=8) if sample_input == "embedding" else dict(emb_size=0)
+  model = SampleRNN(dim=48, n_rnn=2, q_levels=256, n_classes=3, frame_sizes=(8, 2),
+                    skip_conn=True, sample_input=sample_input, cond_type="embedding",
+                    cond_emb_size=3, cond_sample_tier=True, **kw)
+  params = init(model, 0, 64)
+  kinds = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    name = jax.tree_util.keystr(path)
+    if path[-1].key == "kernel":
+      kinds[name] = (initialiser_of(leaf), expected_initialiser(name, leaf.shape, sample_input))
+    elif path[-1].key in ("bias", "h0", "hidden1_bias"):
+      assert not np.asarray(leaf).any(), name
+  assert len(kinds) >= 20 and {k for k, _ in kinds.values()} == {"orthogonal", "he", "lecun"}
+  assert {n: k for n, (k, _) in kinds.items()} == {n: e for n, (_, e) in kinds.items()}
+  if sample_input == "embedding":
+    np.testing.assert_allclose(np.asarray(params["sample_tier"]["embedding"]).std(), 1.0,
+                               rtol=0.1)
+
+
 def test_weight_norm_starts_at_the_kernel():
+  """A weight-normed Linear starts with its scale at the kernel's column
+  norms, so its weight is the kernel (1e-6); with another scale the output
+  is x @ (kernel * scale / ||kernel||), each column's norm the scale. Rules
+  out a norm over the whole kernel or its rows, and a scale that is stored
+  but not applied."""
   x = jax.random.normal(jax.random.key(0), (4, 5))
   p = _OneDense().init(jax.random.key(1), x)["params"]["dense"]
   np.testing.assert_allclose(p["scale"], np.linalg.norm(p["kernel"], axis=0), rtol=1e-6)
@@ -425,6 +499,11 @@ def test_wndense_initialises_on_its_own():
 
 @pytest.mark.parametrize("name", [n for n in sorted(MODELS) if "no_wn" not in n])
 def test_every_scale_of_the_model_starts_at_its_kernel_norms(name):
+  """In each weight-normed model every Linear (GRU and LSTM kernels, skips,
+  outputs; not the embeddings) has a scale, and it starts at its kernel's
+  column norms. Rules out a layer built without weight norm while the config
+  asks for it, and a scale initialised to ones (a first step on other
+  weights than the initialiser's)."""
   _, params, _ = variant(name)
   found = 0
   for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
@@ -463,6 +542,11 @@ def test_initial_cost_on_random_data_is_about_8_bits():
 
 
 def test_cost_is_masked_mean_in_bits():
+  """``steps.chunk_cost`` returns the summed cost in bits of the unmasked
+  targets (42 of 2 x 32: one row masked after 10) and their count, equal to
+  the float64 log-softmax cross-entropy of the model's own logits to 1e-5.
+  Rules out the cost in nats, masked targets counted, the targets off by one
+  sample from the logits, and the count of all targets."""
   model = SampleRNN(frame_sizes=(16,), dim=16, n_rnn=1, emb_size=8, n_classes=2)
   params = init(model, 0, 32)
   rng = np.random.default_rng(0)
