@@ -817,6 +817,8 @@ MUTANTS = {
     "gru_input_bias_dropped": ("layers", "    xp = self.input(x)  # [B, F, G*H]",
                                "    xp = self.input(x) - (self.input.variables['params']['bias'] "
                                "if self.rnn_type == 'GRU' else 0)"),
+    "prev_samples_init_swapped": ("model", 'init_type="he" if self.sample_input == "embedding" else "lecun"',
+                                  'init_type="lecun" if self.sample_input == "embedding" else "he"'),
     "reader_cleans_leftovers": ("checkpoint", "  if not read_only:\n    return ocp.CheckpointManager(",
                                 "  if True:\n    return ocp.CheckpointManager("),
     "bar_interval_env_overridden": ("progress", '  if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):',
