@@ -39,6 +39,10 @@ def flops_from_params(config, n_classes):
 
 
 def test_paper_model_costs_52_mflop_per_sample():
+  """train_flops_per_sample of the paper config (dim 1024, frame 16, three GRU layers, sample
+  embedding 256, 15 classes) is 52 MFLOP within 1% (it gives 51.5 M). Rules out a
+  forward-only count (17.2 M), multiply-adds counted as one FLOP (25.8 M), and frame-tier
+  FLOPs not divided by the frame size (235 M)."""
   config, n = common.load_config("paper")
   assert common.train_flops_per_sample(config, n) == pytest.approx(52e6, rel=0.01)
 
@@ -50,6 +54,11 @@ def test_paper_model_costs_52_mflop_per_sample():
      "cond_sample_tier": True},
 ])
 def test_flops_formula_counts_every_layer(variant):
+  """At dim 64, for the paper config, a three-tier LSTM with skip connections, and one-hot sample
+  input with a class embedding also fed to the sample tier, the formula equals (within 1e-9)
+  3 x 2 x in x out summed over the built model's kernels, frame tiers' per frame. Rules out a
+  formula that forgets a layer the model has (skip projections, the lower tier's input
+  expansion, the LSTM's fourth gate) or gets a layer's input width wrong."""
   config, n = common.load_config("paper")
   config.dim = 64
   config.update(variant)

@@ -22,6 +22,9 @@ NAMES = [os.path.basename(p)[:-3] for p in CONFIG_FILES]
 
 
 def test_the_known_configs_are_found():
+  """The glob over configs/*.py finds at least dcase2016.py and tiny.py. Rules out a glob (wrong
+  folder or pattern) that finds nothing, under which the checks parametrized over
+  CONFIG_FILES would be skipped with no case run."""
   assert {"dcase2016", "tiny"} <= set(NAMES)
 
 
@@ -172,6 +175,11 @@ def test_build_model_names_what_it_lacks_or_refuses():
 
 @pytest.mark.parametrize("overrides,key", BAD, ids=[b[1] for b in BAD])
 def test_bad_setting_names_its_key(overrides, key):
+  """Each of the 45 BAD settings (sizes and counts out of range, NaN and inf, unknown names,
+  frame sizes that disagree) makes validate raise a ValueError holding 'config.KEY=value' (and
+  the expected range where the case gives it), and build_model raises too. Rules out a bound
+  that lets the value through (NaN passes 'x < 0'), a message that does not name the key, and
+  a build_model that skips validation."""
   config = tiny()
   config.update(overrides)
   with pytest.raises(ValueError) as err:
@@ -203,6 +211,10 @@ def test_the_smallest_and_largest_legal_values_are_accepted(overrides):
 
 
 def test_frame_sizes_that_agree_with_frame_size_are_fine():
+  """frame_size 8 with frame_sizes (8, 2) and seq_len 64 validates, frame_sizes() gives (8, 2)
+  and the model is built with tiers of 8 and 2. Rules out a check that refuses any explicit
+  frame_sizes once frame_size is set (the mirror of the BAD cases), and frame_sizes() falling
+  back to (frame_size,) when the tuple is given."""
   config = tiny()
   config.update(dict(frame_size=8, frame_sizes=(8, 2), seq_len=64))
   config_lib.validate(config)

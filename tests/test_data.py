@@ -57,6 +57,11 @@ BAD = {
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_load_split_names_file_and_problem(tmp_path, npz_writer, case):
+  """Each malformed file of BAD (int16 wav, 1-D or 3-D wav, a class at or past n_classes, a
+  negative class, float sids, sid and wav of different lengths, clips shorter than
+  min_len, no clips) raises DataError whose message starts with the file's path and names
+  the fault (BAD's regex). Rules out a numpy error (IndexError, ValueError) in place of
+  DataError, a message without the file, and no check for negative or float sids."""
   wav, sid, kwargs, pattern = BAD[case]
   path = npz_writer(tmp_path, "train", wav, sid)
   with pytest.raises(DataError, match=pattern) as err:
@@ -95,6 +100,9 @@ def test_a_class_count_refusal_names_where_the_count_came_from(tmp_path, npz_wri
 
 
 def test_load_split_missing_file(tmp_path):
+  """A path with no file is a DataError saying "no such file" and naming the path. Rules out
+  leaving it to np.load, whose FileNotFoundError the catch-all reports as "cannot read as
+  an npz", which hides that the file is simply absent."""
   path = str(tmp_path / "audio_train.npz")
   with pytest.raises(DataError, match="no such file") as err:
     data.load_split(path)
@@ -103,6 +111,10 @@ def test_load_split_missing_file(tmp_path):
 
 @pytest.mark.parametrize("missing", ["wav", "sid"])
 def test_load_split_missing_key(tmp_path, missing):
+  """An npz lacking 'wav' (or 'sid') but holding 'other' is a DataError "missing key 'wav'"
+  that names the file and lists the keys found. Rules out numpy's KeyError reported by the
+  catch-all ("cannot read as an npz", without "missing key") and a message that does not
+  say what the file holds."""
   wav, sid = good_arrays()
   path = str(tmp_path / "audio_train.npz")
   np.savez(path, **{k: v for k, v in (("wav", wav), ("sid", sid)) if k != missing},
@@ -113,6 +125,9 @@ def test_load_split_missing_key(tmp_path, missing):
 
 
 def test_load_split_not_an_npz(tmp_path):
+  """A file of text bytes named audio_train.npz is a DataError "cannot read as an npz" naming
+  the path. Rules out np.load's own ValueError (pickled data refused) escaping unwrapped,
+  with no file named."""
   path = tmp_path / "audio_train.npz"
   path.write_bytes(b"this is not a zip file")
   with pytest.raises(DataError, match="cannot read as an npz") as err:
@@ -121,6 +136,10 @@ def test_load_split_not_an_npz(tmp_path):
 
 
 def test_good_file_loads_with_limits(tmp_path, npz_writer):
+  """A valid file of 3 clips of 100 samples, classes 0 .. 2 (uint8), loads with n_classes=3
+  and min_len=100, both at their bounds, and its sid comes back int32. Rules out off-by-one
+  limits (a class check of sid >= n_classes - 1, a length check of <= min_len) and sid left
+  in the file's uint8."""
   wav, sid = good_arrays()
   split = data.load_split(npz_writer(tmp_path, "train", wav, sid), n_classes=3, min_len=100)
   assert (split.num_clips, split.clip_len) == (3, 100)
@@ -132,6 +151,10 @@ def test_good_file_loads_with_limits(tmp_path, npz_writer):
 
 
 def test_savez_is_memory_mapped(tmp_path, npz_writer):
+  """An uncompressed npz (np.savez) gives a wav that is an np.memmap of float16 [5, 300] with
+  exactly the saved samples, and the saved sid. Rules out wav read whole into memory, and
+  a memmap at the wrong offset (not past the zip local header's name and extra fields and
+  the npy header) or of the wrong dtype, which would give other values."""
   wav = np.random.default_rng(0).standard_normal((5, 300)).astype(np.float16)
   sid = np.array([0, 1, 2, 3, 0], np.uint8)
   split = data.load_split(npz_writer(tmp_path, "train", wav, sid))
@@ -142,6 +165,9 @@ def test_savez_is_memory_mapped(tmp_path, npz_writer):
 
 
 def test_savez_compressed_falls_back_to_loading(tmp_path, npz_writer):
+  """A compressed npz (np.savez_compressed) gives an ordinary array, not a memmap, holding
+  exactly the saved samples. Rules out memory-mapping the deflated bytes as if they were
+  stored, which gives garbage samples."""
   wav = np.random.default_rng(0).standard_normal((5, 300)).astype(np.float16)
   sid = np.array([0, 1, 2, 3, 0], np.uint8)
   split = data.load_split(npz_writer(tmp_path, "train", wav, sid, compressed=True))
@@ -150,6 +176,10 @@ def test_savez_compressed_falls_back_to_loading(tmp_path, npz_writer):
 
 
 def test_open_dataset_reads_the_three_splits(small_dataset):
+  """open_dataset on small_dataset (train 16 clips, valid and test 4, sids 0 .. 3, no
+  classes.json) opens each split from its own file, counts 4 classes (max sid + 1) and
+  names them "0" .. "3". Rules out one file read for every split (16 clips each) and a
+  class count of the largest sid (3), which would leave class 3 out."""
   ds = data.open_dataset(small_dataset)
   assert ds.train.num_clips == 16 and ds.valid.num_clips == 4 and ds.test.num_clips == 4
   assert ds.n_classes == 4 and ds.class_names == ["0", "1", "2", "3"]
@@ -180,6 +210,9 @@ def test_classes_json_names_the_classes_and_sets_their_count(small_dataset):
 
 
 def test_open_dataset_missing_train(tmp_path):
+  """An empty folder is a DataError "audio_train.npz: no such file". Rules out train treated
+  like the optional valid and test, skipped when absent (a KeyError, or a dataset with no
+  training data), instead of refused by name."""
   with pytest.raises(DataError, match=r"audio_train\.npz: no such file"):
     data.open_dataset(str(tmp_path))
 
@@ -189,6 +222,10 @@ def test_open_dataset_missing_train(tmp_path):
 
 
 def test_same_step_same_batch():
+  """Two TrainBatches over one split and seed give identical batches at steps 0, 3, 5 and
+  one epoch + 2, also after one of them has just served the same batch of the next epoch.
+  Rules out batches that depend on call history: a cache keyed on the batch index without
+  the epoch, or a random stream advanced by each call."""
   split = numbered_split()
   a, b = batches(split), batches(split)
   steps_per_epoch = a.steps_per_epoch
@@ -219,6 +256,10 @@ def test_batches_have_batch_specs_shapes(seq_len, frame_size):
 
 
 def test_epochs_visit_clips_in_different_orders():
+  """10 clips in batches of 4 (2 batches an epoch, 2 clips left out): each of 3 epochs holds
+  8 distinct clips, each epoch's order differs from the one before, epoch 0 is not the
+  file order, and seed 1 gives another order. Rules out file order, one shuffle reused
+  every epoch (seeded without the epoch), drawing with replacement, and an ignored seed."""
   split = numbered_split(n=10)
   tb = batches(split, batch_size=4)  # 2 batches an epoch, 2 clips dropped
   assert tb.batches_per_epoch == 2 and tb.chunks_per_batch == 4
@@ -237,6 +278,10 @@ def test_epochs_visit_clips_in_different_orders():
 
 
 def test_reset_only_on_the_first_chunk():
+  """With 4 chunks a batch (200 samples, seq_len 64), reset is a bool [4], all True on the
+  first chunk of each of two batches and all False on the other chunks. Rules out reset on
+  every chunk, reset only at step 0 (not at the second batch's first chunk), and a float
+  or int reset."""
   tb = batches(numbered_split(t=200), batch_size=4, seq_len=64)
   assert tb.chunks_per_batch == 4  # ceil(200 / 64)
   for step in range(2 * tb.chunks_per_batch):
@@ -247,6 +292,11 @@ def test_reset_only_on_the_first_chunk():
 
 
 def test_chunks_overlap_by_frame_size_and_rebuild_the_clip():
+  """256-sample clips in chunks of seq_len 64 + frame_size 16: each chunk is int32 [4, 80] of
+  the same clips, starts with the previous chunk's last 16 levels (the first with 16
+  Q_ZERO), and the targets laid end to end equal the whole clips quantised at once, none
+  masked. Rules out chunks without the S-sample overlap, no Q_ZERO lead-in, and levels
+  quantised per chunk (each chunk's own min and max)."""
   split = numbered_split(t=256)
   s, t = 16, 64
   tb = batches(split, batch_size=4, seq_len=t, frame_size=s)
@@ -265,6 +315,10 @@ def test_chunks_overlap_by_frame_size_and_rebuild_the_clip():
 
 
 def test_partial_last_chunk_is_padded_and_masked():
+  """150-sample clips (2 * 64 + 22) give 3 chunks, the last masked 1 on its 22 real samples
+  and 0 after, padded with Q_ZERO, its real samples the clips' last 22 levels. Rules out
+  the partial chunk dropped (floor division), padding left unmasked or padded with 0, and
+  the tail placed elsewhere in the chunk."""
   split = numbered_split(t=150)  # 150 = 2 * 64 + 22
   tb = batches(split, batch_size=2, seq_len=64, frame_size=16)
   assert tb.chunks_per_batch == 3
@@ -280,6 +334,10 @@ def test_partial_last_chunk_is_padded_and_masked():
 
 
 def test_two_processes_rows_make_the_one_process_batch():
+  """Two processes' TrainBatches (index 0 and 1 of 2, 3 rows each) concatenate, key by key,
+  to the one-process batch of 6 at steps 0, 1, 2 and in the next epoch. Rules out a
+  shuffle seeded per process, halves swapped or overlapping, and each process
+  materialising the whole batch."""
   split = numbered_split(n=12, t=150)
   one = batches(split, batch_size=6)
   parts = [batches(split, batch_size=6, process_index=i, process_count=2) for i in range(2)]
@@ -292,6 +350,10 @@ def test_two_processes_rows_make_the_one_process_batch():
 
 
 def test_train_batches_bad_sizes():
+  """A batch_size above the split's clip count (20 > 10), and one that does not divide by the
+  process count (5 over 2), are DataErrors naming config.batch_size. Rules out an epoch of
+  no batches accepted (steps_per_epoch 0) and 5 // 2 = 2 rows a process, which would drop
+  a row silently."""
   with pytest.raises(DataError, match=r"fewer than config.batch_size=20"):
     batches(numbered_split(n=10), batch_size=20)
   with pytest.raises(DataError, match=r"config.batch_size=5 does not divide by the 2"):
@@ -320,6 +382,11 @@ def test_non_finite_clip_is_reported():
 
 @pytest.mark.parametrize("process_count", [1, 2])
 def test_eval_batches_visit_every_clip_once(process_count):
+  """5 clips of 150 samples in batches of 4, with 1 process and with 2 (rows joined): 2
+  batches of 3 chunks, reset on each batch's first chunk, every clip scored on exactly its
+  150 samples, the second batch's clip 4 in row 0 beside 3 fully masked padding rows.
+  Rules out the partial last batch dropped (clip 4 never scored), padding rows left
+  unmasked (clip 4 scored four times), and the last chunk's padding counted as samples."""
   split = numbered_split(n=5, t=150)
   bs, t, s = 4, 64, 16
   per_process = [list(data.eval_batches(split, bs, t, s, "linear", 256, i, process_count))

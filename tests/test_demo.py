@@ -37,6 +37,10 @@ def demo():
 
 
 def test_demo_checkpoint_fits_current_model(demo):
+  """Every parameter of demo/best has the path, shape and dtype of the current model's abstract
+  parameters for the demo's config, and its step is the one demo/README.md gives. Rules out a
+  change of the model code (a parameter added, renamed or resized) without retraining the
+  demo, parameters stored in another dtype, and a README naming another step."""
   template = steps.abstract_params(demo.model, demo.config.seq_len)
   got = jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), demo.params)
   want = jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), template)
@@ -100,6 +104,10 @@ def test_the_evaluator_refuses_a_class_the_model_does_not_have(demo):
 
 
 def test_sample_demo_writes_every_class(tmp_path):
+  """sample.py --demo with one 0.05 s clip a class exits 0 and writes exactly one
+  <class>_000.wav (name made file-safe) for each of the demo's classes, the first of them at
+  16 kHz, 800 samples long and finite. Rules out --demo sampling only some classes, files
+  named by class index, and output at another rate or length."""
   out = tmp_path / "demo_out"
   r = subprocess.run([sys.executable, os.path.join(ROOT, "sample.py"), "--demo",
                       "--out", str(out), "--per_class", "1", "--seconds", "0.05",

@@ -131,6 +131,11 @@ def reference_log_mel(x, cfg):
 
 
 def test_log_mel_matches_scipy_reference():
+  """log_mel of 20 000 samples (tones at 440 and 3100 Hz plus noise; not a multiple of the
+  hop) equals a scipy.signal.stft power spectrum through an np.interp-built HTK mel
+  filterbank: 40 frames x 64 bands, within 1e-3 in log power (float32 FFT against float64),
+  and the 440 Hz tone peaks in the band centred nearest it. Rules out frames not centred (no
+  n_fft / 2 padding: 38 frames), amplitude for power, and log10 for the natural log."""
   cfg = feat_lib.FeatureConfig()
   rng = np.random.default_rng(0)
   t = np.arange(20000) / SR  # not a multiple of the hop
@@ -150,6 +155,12 @@ def test_log_mel_matches_scipy_reference():
 
 
 def test_windows_cover_and_pad():
+  """An 8 s clip in 5 s 'cover' windows gets windows at 0 and 3 s, 'first' one; a short clip is
+  zero-padded at its end; 100 samples in windows of 40 end the last window on the last
+  sample. features_of_clips in batches of 3 that straddle clips gives each window its clip's
+  label and the features log_mel gives that clip alone (atol 1e-5). Rules out windows stepped
+  by their own length, padding at the start, and windows carried from one batch to the next
+  lost or shifted."""
   assert list(feat_lib.window_starts(128000, 80000, "cover")) == [0, 48000]
   assert list(feat_lib.window_starts(128000, 80000, "first")) == [0]
   assert list(feat_lib.window_starts(80000, 80000, "cover")) == [0]
@@ -172,6 +183,12 @@ def test_windows_cover_and_pad():
 
 
 def test_frechet_matches_closed_form_and_scipy():
+  """frechet_distance equals the closed form for diagonal Gaussians (within 1e-9) and the
+  scipy.linalg.sqrtm formula for full covariances (relative 1e-6); with 4 embeddings of 16
+  dimensions (singular covariances) a set against itself gives below 1e-8 and a shifted set a
+  finite value. Rules out the distance's square root (FID reports the square),
+  Tr(S_a^1/2 S_b^1/2) for Tr((S_a S_b)^1/2) (equal only where they commute, as diagonal
+  ones do), and a matrix root that turns NaN on singular covariances."""
   import scipy.linalg
   rng = np.random.default_rng(0)
   # Diagonal Gaussians: d^2 = |mu_a - mu_b|^2 + sum (sqrt(a) - sqrt(b))^2.
@@ -262,6 +279,12 @@ def trained(tmp_path_factory):
 
 
 def test_classifier_separates_synthetic_classes(trained):
+  """The fixture's classifier (6 epochs on the three synthetic classes) scores above 0.9 on 48
+  held-out windows (chance 1/3), gives logits [48, 3] and embeddings [48, 16] and records a
+  valid accuracy per epoch; on its embeddings a set against itself is below 1e-6 and two
+  halves of one class are over 10 times closer than any two classes. Rules out a classifier
+  that does not learn, predict's two outputs swapped, and a Frechet distance that is not ~0
+  for identical sets."""
   clf, _, x_te, y_te, _ = trained
   logits, emb = clf.predict(x_te)
   assert logits.shape == (48, 3) and emb.shape == (48, 16)
@@ -278,6 +301,10 @@ def test_classifier_separates_synthetic_classes(trained):
 
 
 def test_checkpoint_round_trip(trained):
+  """save then restore of the fixture's classifier gives bit-identical logits, the same input
+  mean and the same per-epoch history; read_meta gives None before anything is saved and the
+  saved meta after. Rules out a restore that reinitialises the parameters or loses the input
+  standardisation (the logits are compared exactly), and the history dropped from the meta."""
   clf, cfg, x_te, _, d = trained
   ckpt = os.path.join(d, "f_real")
   assert clf_lib.read_meta(ckpt) is None
@@ -298,6 +325,12 @@ def referenced_files(html_text):
 
 
 def test_evaluate_end_to_end_and_no_overwrite(tmp_path):
+  """evaluate.py as a user runs it: <samples>/eval/eval.json with f_real above 0.7 on real and
+  generated clips, finite Frechet figures per class, 18 clips (the mix skipped, with a note),
+  and report.html linking 6 WAVs and 9 PNGs by relative paths that exist; a rerun exits 2
+  naming eval.json and --overwrite, eval.json byte for byte kept; --overwrite reuses f_real
+  (same figures). Rules out a mix scored as a class's clip, absolute paths in the report, and
+  an earlier evaluation overwritten without the flag."""
   data = write_data_dir(str(tmp_path / "data"))
   samples = write_samples_dir(str(tmp_path / "samples"))
   r = run_evaluate("--data_dir", data, "--samples", samples, *TINY)
@@ -524,6 +557,12 @@ def _mismatched_checkpoint(data, samples):
     _manifest_missing_file, _missing_test_split,
     _missing_data_dir, _bad_npz_labels, _mismatched_checkpoint])
 def test_bad_inputs_give_clear_errors(dirs, make_bad):
+  """Each of 13 bad inputs (no WAVs, missing folders, a 22.05 kHz WAV, a manifest entry with an
+  unknown class, a bad class_index or prime_seconds, a listed file missing, no test split, an
+  npz class out of range, an f_real checkpoint of other data) raises EvalError or DataError
+  matching the case's pattern (the file, entry and value named), and no eval.json is written.
+  Rules out a KeyError or IndexError traceback instead, a message that does not name what is
+  wrong, and eval.json written despite the refusal."""
   data, samples = dirs
   pattern = make_bad(data, samples)
   with pytest.raises((samples_lib.EvalError, data_lib.DataError), match=pattern):
@@ -573,6 +612,12 @@ def test_bad_flags(dirs):
 
 
 def test_random_baseline_run(dirs, tmp_path):
+  """baseline='random' on clips of step 0 with an out_dir: eval.json marks the baseline and
+  equals the returned dict; the report, titled as the random-model baseline, sets f_real
+  against the paper's random model (0.067) and f_gen against none; no step note; f_real's
+  checkpoint goes to the default workdir (<samples>/eval), f_gen's to out_dir. Rules out a
+  random model compared with the paper's trained figures, a training-step note for step-0
+  clips, and f_real saved into out_dir."""
   data, samples = dirs
   _edit_manifest(samples, lambda e: [x.update(step=0) for x in e])
   out = str(tmp_path / "out")

@@ -638,6 +638,11 @@ def test_finite_loss_with_a_nonfinite_gradient_changes_nothing(value):
 
 
 def test_second_run_on_a_workdir_is_refused_until_the_first_dies(tmp_path, cache_env):
+  """While a train.py holds the workdir (.lock reads '<pid> on <host>'), a second train.py on it
+  exits 2 with the one error line naming the workdir and the holder, no traceback, and the
+  first keeps running; once the first is SIGKILLed a new lock is taken at once. Rules out two
+  runs training into one workdir, a refused run that stops the first, and a lock a killed run
+  leaves held (a lock file's existence instead of the kernel's flock)."""
   wd = str(tmp_path / "run")
   lock = os.path.join(wd, workdir_lib.LOCK_FILE)
   with open(tmp_path / "first.txt", "w") as log:
@@ -760,6 +765,11 @@ def test_an_eval_batch_the_devices_cannot_split_is_refused_before_the_workdir(tm
 
 
 def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference, capsys):
+  """Resuming the 60-step reference with dim 32 raises a TrainingError naming the workdir and
+  'dim: checkpoint 16 vs config 32' (not max_steps), adding no checkpoint; with max_steps 65
+  it says 'resumed from .../60', adds checkpoint 65, keeps the reference's metric records as
+  they were and appends records of step 65 only. Rules out a resume check that compares
+  max_steps, a resume that restarts at step 0, and one that rewrites earlier metrics."""
   wd = copy_reference(reference, tmp_path)
   latest = os.path.join(wd, checkpoint.LATEST)
   with pytest.raises(trainer.TrainingError) as err:
@@ -900,6 +910,11 @@ def test_a_workdir_that_refuses_locks_is_one_clear_error(tmp_path, monkeypatch):
 
 
 def test_unwritable_workdir_is_refused_and_checkpoints_stay(tmp_path, reference, monkeypatch):
+  """A copy of the reference made read-only (as root, which ignores the mode, a write probe that
+  fails with ENOSPC): resuming to 70 steps raises a one-line WorkdirError 'workdir=<wd>: not
+  writable (...', and checkpoints/ keeps the reference's steps, step 60's parameters
+  unchanged. Rules out a start without the write check (the run trains on, or fails at a save
+  with a raw OSError) and a failure that removes or damages the existing checkpoints."""
   wd = copy_reference(reference, tmp_path)
   os.chmod(wd, 0o500)
   try:
@@ -1085,6 +1100,11 @@ def test_score_refuses_data_of_another_rate_without_offering_the_key(tmp_path, r
 
 
 def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys):
+  """sample.py run again into the folder it filled (as before, with --stream, with another
+  --seed): exit 2 with one error line naming tone_000.wav, the 3 files and --overwrite, every
+  file's bytes and mtime kept; with --overwrite the clip is rewritten (seed 1's audio) and no
+  temporary file remains. Rules out --stream or a new seed skipping the check, a refusal
+  after the folder was touched, and --overwrite leaving temporaries or the old clip."""
   sample_py = load_sample_py()
   out = str(tmp_path / "samples")
   args = ["--workdir", reference.workdir, "--out", out, "--classes", "tone",

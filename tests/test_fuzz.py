@@ -76,6 +76,10 @@ def test_the_valid_file_loads(valid_npz):
 
 
 def test_truncated_at_random_offsets(valid_npz, tmp_path):
+  """The valid npz cut at 0, 3, 30 and len - 1 bytes and at 10 seeded random offsets: each
+  gives exactly one DataError, one line, starting with the path. Rules out catching only
+  zipfile.BadZipFile (the empty file raises EOFError, the 3-byte one numpy's ValueError)
+  and any other exception type escaping load_split."""
   with open(valid_npz, "rb") as f:
     blob = f.read()
   rng = np.random.default_rng(1)
@@ -119,12 +123,19 @@ def test_random_bytes_overwritten(valid_npz, tmp_path):
     b"PK\x03\x04" + b"\0" * 100,
 ])
 def test_not_an_npz(tmp_path, content):
+  """Empty bytes, a line of text, 1 KiB of byte values, and a zip local-header signature
+  followed by zeros, each named audio_train.npz: one DataError naming the file. Rules out
+  np.load's EOFError, its ValueError (pickled data refused) or zipfile.BadZipFile escaping
+  as itself."""
   path = tmp_path / "audio_train.npz"
   path.write_bytes(content)
   expect_data_error(path)
 
 
 def test_an_npy_array_named_npz(tmp_path):
+  """A plain .npy array saved under an .npz name (np.load returns an ndarray, not an NpzFile)
+  gives one DataError naming the file. Rules out catching only what np.load raises: here it
+  succeeds, and using its ndarray as an archive raises TypeError or AttributeError."""
   path = tmp_path / "audio_train.npz"
   with open(path, "wb") as f:
     np.save(f, valid_arrays()[0])
@@ -132,6 +143,9 @@ def test_an_npy_array_named_npz(tmp_path):
 
 
 def test_a_pickle_named_npz(tmp_path):
+  """A pickled dict of wav and sid saved under an .npz name gives one DataError naming the
+  file. Rules out np.load's ValueError (pickled data refused under allow_pickle=False)
+  escaping unwrapped, with no file named."""
   path = tmp_path / "audio_train.npz"
   with open(path, "wb") as f:
     pickle.dump({"wav": valid_arrays()[0], "sid": valid_arrays()[1]}, f)
@@ -139,6 +153,9 @@ def test_a_pickle_named_npz(tmp_path):
 
 
 def test_a_pickled_object_array(tmp_path):
+  """An npz whose wav, or whose sid, is an object array gives one DataError naming the file.
+  Rules out a try that wraps only the opening of the archive: numpy refuses an object
+  member only when it is read, with its own ValueError."""
   wav, sid = valid_arrays()
   objects = np.empty(N, dtype=object)
   objects[:] = list(wav)
@@ -197,9 +214,14 @@ def test_content_hash_covers_every_clip_and_sample(tmp_path):
 
 
 def test_missing_key(tmp_path):
+  """An npz with wav alone, and one with 'audio' and sid, each give one DataError naming the
+  file and the key that is missing ("missing key 'sid'", "missing key 'wav'"). Rules out
+  the absence left to the catch-all, whose numpy KeyError text ("sid is not a file in the
+  archive", "no item named 'wav.npy'") never quotes the bare key, and the other key named
+  as missing (both are quoted in the message's list of what is expected)."""
   wav, sid = valid_arrays()
-  expect_data_error(write_npz(tmp_path / "a.npz", wav=wav), C, "'sid'")
-  expect_data_error(write_npz(tmp_path / "b.npz", audio=wav, sid=sid), C, "'wav'")
+  expect_data_error(write_npz(tmp_path / "a.npz", wav=wav), C, "missing key 'sid'")
+  expect_data_error(write_npz(tmp_path / "b.npz", audio=wav, sid=sid), C, "missing key 'wav'")
 
 
 # ---------------------------------------------------------------------------
@@ -208,6 +230,10 @@ def test_missing_key(tmp_path):
 
 @pytest.mark.parametrize("compressed", [False, True])
 def test_wrong_dtypes(tmp_path, compressed):
+  """int16 and complex64 wav, float32, bool and text sid, stored plain and compressed: each
+  one DataError naming the file and the key's dtype ("'wav' has dtype int16", ...). Rules
+  out a float test by np.inexact (complex64 passes), an integer test by dtype kind 'biu'
+  (bool passes), and no dtype test for sid (float or text class ids accepted)."""
   wav, sid = valid_arrays()
   cases = {
       "int16_wav": (dict(wav=(wav * 32767).astype(np.int16), sid=sid), "'wav' has dtype int16"),
@@ -222,6 +248,11 @@ def test_wrong_dtypes(tmp_path, compressed):
 
 @pytest.mark.parametrize("compressed", [False, True])
 def test_nan_and_inf_in_wav(tmp_path, compressed):
+  """NaN in row 3, +Inf in row 0, -Inf in row 5, a float16 overflow to Inf in row 2, and
+  +-1e308 in a float64 row 4 (finite, but max - min overflows): each one DataError naming
+  the row ("row 3 holds NaN or Inf", "magnitude 1e+308, beyond 8.99e+307"), stored plain
+  and compressed. Rules out a test by np.isnan only (Inf passes), a wrong row number, and
+  finite samples past half float64's range accepted."""
   wav, sid = valid_arrays()
   for name, row, value in (("nan", 3, np.nan), ("inf", 0, np.inf), ("ninf", 5, -np.inf)):
     bad = wav.copy()
@@ -241,6 +272,9 @@ def test_nan_and_inf_in_wav(tmp_path, compressed):
 
 
 def test_mismatched_lengths(tmp_path):
+  """sid of 5, 7 and 0 entries beside 6 clips: each one DataError "'sid' has n entries but
+  'wav' has 6 clips". Rules out a test for too few labels only (7 passes) and a length
+  check after sid.max(), which fails on the empty sid with numpy's ValueError."""
   wav, sid = valid_arrays()
   for n in (N - 1, N + 1, 0):
     sid_n = np.resize(sid, n)
@@ -249,6 +283,10 @@ def test_mismatched_lengths(tmp_path):
 
 
 def test_class_ids_out_of_range(tmp_path):
+  """Class -1 (with n_classes 4 and with None), class 4 with n_classes 4, and 2**40 in an
+  int64 sid: each one DataError naming the class. Rules out a bound of sid > n_classes (4
+  passes), negatives refused only when n_classes is given, and sid cast to int32 before
+  the check (2**40 wraps to class 0)."""
   wav, sid = valid_arrays()
   negative = sid.astype(np.int8)
   negative[2] = -1
@@ -280,6 +318,10 @@ def test_class_id_beyond_int32_with_classes_from_the_data(tmp_path):
 
 
 def test_wrong_ranks(tmp_path):
+  """wav of rank 1, 3 and 0, and sid of rank 2 and 0: each one DataError giving the key's
+  shape ("'wav' has shape (1536,)", ...). Rules out a wav test of ndim < 2 only (rank 3
+  passes) and no sid rank test (a [6, 1] sid loads; a 0-d one fails in sid.shape[0] with
+  an IndexError)."""
   wav, sid = valid_arrays()
   cases = {
       "wav_1d": (dict(wav=wav.reshape(-1), sid=sid), "'wav' has shape (1536,)"),
@@ -298,6 +340,10 @@ def test_wrong_ranks(tmp_path):
     ((N, 0), N, "key 'wav' has clips of 0 samples; expected audio"),  # nothing to train on
 ], ids=["no_clips", "nothing", "no_samples"])
 def test_empty_arrays(tmp_path, wav_shape, sid_len, fragment):
+  """wav of [0, 256] or [0, 0] with an empty sid is "empty split (key 'wav' holds no clips)";
+  wav of [6, 0] is "clips of 0 samples". Rules out the empty sid reaching sid.max() (its
+  numpy ValueError escapes), clips of no samples accepted, and [0, 0] reported as clips of
+  0 samples."""
   arrays = dict(wav=np.zeros(wav_shape, np.float16), sid=np.zeros(sid_len, np.uint8))
   expect_data_error(write_npz(tmp_path / "empty.npz", **arrays), C, fragment)
 
@@ -323,6 +369,10 @@ def assert_one_error_line(proc, *fragments):
 
 @pytest.mark.parametrize("damage", ["truncated_train", "nan_in_valid"])
 def test_bad_data_through_train_py(tmp_path, damage):
+  """train.py on a data_dir whose train npz is cut in half, or whose valid split holds a NaN
+  in row 4: exit code 2, no traceback, exactly one "error:" line naming the file and the
+  fault. Rules out a DataError escaping train.py's entry point as a traceback (exit 1),
+  the fault reported twice, and the valid split left unchecked while training runs."""
   data_dir = tmp_path / "data"
   data_dir.mkdir()
   for i, split in enumerate(data.SPLITS):
@@ -361,6 +411,9 @@ def read_prime(path):
 
 
 def test_prime_valid_control(tmp_path):
+  """The control for test_bad_prime: a 400-sample mono float WAV at 16 kHz reads as 400
+  levels within 0 .. 255. Rules out a good prime refused (e.g. a channel check that counts
+  soundfile's [T, 1] frames as more than mono) and [T, 1] returned instead of [T]."""
   path = write_wav(tmp_path / "ok.wav", 0.5 * np.sin(np.arange(400) / 10.0))
   levels = read_prime(path)
   assert levels.shape == (400,) and levels.min() >= 0 and levels.max() < 256
@@ -377,6 +430,11 @@ def test_prime_valid_control(tmp_path):
     ("truncated_header", "not a readable audio file"),
 ])
 def test_bad_prime(tmp_path, case, fragment):
+  """Primes at 8 kHz, stereo, empty, with a NaN, with a 1e308 float64 sample, of text, of
+  zero bytes, and with a header cut at 20 bytes: each exactly a ValueError starting
+  "prime=<path>: " and naming the fault. Rules out soundfile's LibsndfileError (a
+  RuntimeError) escaping, a stereo, 8 kHz or 1e308 prime accepted, and a NaN prime left
+  to quantize, whose ValueError does not name the prime."""
   path = tmp_path / f"{case}.wav"
   tone = 0.3 * np.sin(np.arange(800) / 7.0)
   if case == "rate":
@@ -404,6 +462,9 @@ def test_bad_prime(tmp_path, case, fragment):
 
 
 def test_missing_prime(tmp_path):
+  """A prime path with no file is a FileNotFoundError "prime=<path>: no such file". Rules out
+  the missing file reported as "not a readable audio file" (the ValueError made of
+  soundfile's failure), which hides that the path is wrong."""
   with pytest.raises(FileNotFoundError, match="^prime=.*: no such file"):
     read_prime(tmp_path / "nowhere.wav")
 
@@ -444,6 +505,10 @@ def test_the_class_count_comes_from_the_meta_else_the_config(tmp_path):
 
 
 def test_bad_prime_through_sample_py(tmp_path):
+  """sample.py with a stereo --prime on an untrained checkpoint: exit code 2, no traceback,
+  one "error: prime=<path>: 2 channels; expected mono" line, and no file in --out. Rules
+  out the ValueError escaping as a traceback (exit 1) and sample files written before the
+  prime is checked."""
   workdir = tmp_path / "run"
   make_untrained_workdir(workdir)
   prime = write_wav(tmp_path / "stereo.wav", np.zeros((800, 2)))

@@ -134,6 +134,11 @@ def setup(tmp_path_factory):
 
 
 def test_import_writes_step0_of_the_file(setup):
+  """The import of the reference's pickle reports all its arrays and writes checkpoints/0 as the
+  latest step, with meta step 0, no best valid, 3 classes and the case's config keys; its
+  parameters map back to the pickle's arrays, exactly. Rules out an import at another step
+  than 0, an array rounded or changed on the way in, and config overrides the meta does not
+  record (score.py and a resume build the model from it)."""
   summary = json.loads(setup["import"][1])
   assert summary["arrays"] == len(setup["named"])
   workdir = str(setup["workdir"])
@@ -151,6 +156,10 @@ def test_import_writes_step0_of_the_file(setup):
 
 
 def test_score_equals_reference_bits(setup):
+  """score.py prints one JSON line whose bits equal the original's mean -log2 p over both chunks
+  of both clips (9.6366) within 1e-4 (float32 against float64), for 2 clips and 48 samples.
+  Rules out a cost in nats, the first chunk alone scored (10.10 bits), and log lines on stdout
+  that break a reader of the JSON."""
   rc, stdout, stderr = setup["runs"]["score"]
   assert rc == 0, stderr
   lines = stdout.strip().splitlines()
@@ -207,6 +216,11 @@ def portable_globals(data):
 
 
 def test_export_gives_back_the_file(setup, tmp_path):
+  """--export writes a pickle whose only globals are numpy.ndarray, numpy.dtype and
+  _codecs.encode (names Python 2 and numpy 1.x resolve); plain pickle.load, read_original and
+  an npz export all give back the original arrays, dtype and values; exporting onto an
+  existing file raises FileExistsError. Rules out a pickle naming numpy._core (numpy 2 only),
+  arrays exported in another dtype, and an export that overwrites."""
   rc, stdout, stderr = setup["runs"]["export"]
   assert rc == 0, stderr
   path = setup["tmp"] / "exported.pkl"
@@ -247,6 +261,10 @@ class Py2Pickler(pickle._Pickler):
 
 
 def test_reads_a_python2_pickle(tmp_path):
+  """read_original loads a pickle written as Python 2's cPickle writes it (protocol 0, byte-string
+  keys and data, numpy.core.multiarray._reconstruct) into the original names and arrays,
+  exactly. Rules out names left as bytes, and a load with pickle's default ASCII encoding,
+  which fails on the arrays' raw bytes."""
   named = named_params(load_ref())
   buf = io.BytesIO()
   Py2Pickler(buf, protocol=0).dump({k.encode(): v for k, v in named.items()})
@@ -278,10 +296,19 @@ def check_refusal(rc, stdout, stderr, message):
     ("exists", "already holds checkpoints"),
 ])
 def test_bad_input_script(setup, case, message):
+  """score.py given a model key (--config.dim=16), and a second import into a workdir holding
+  checkpoints: each exits 2 with a last 'error:' line holding the case's message, nothing on
+  stdout and no traceback. Rules out score.py taking the model override (then failing on the
+  parameters' shapes, or scoring another model), an import over an existing run's
+  checkpoints, and a traceback in place of the line."""
   check_refusal(*setup["runs"][case], message)
 
 
 def test_refused_import_leaves_the_workdir_alone(setup):
+  """After the refused second import (and the score and export runs beside it) every file of
+  the workdir has the size and modification time it had after the import. Rules out a refused
+  import that writes or rewrites anything (config, metrics, a checkpoint) before it refuses,
+  and a score or export that writes into the workdir."""
   assert snapshot(setup["workdir"]) == setup["before"]
 
 
@@ -307,6 +334,11 @@ def run_cli(fn, capsys):
     ("code", "code.pkl: the pickle needs os.system"),
 ])
 def test_bad_parameter_file(setup, tmp_path, capsys, case, message):
+  """A parameter file with a parameter missing, one the config has no place for, one of the
+  wrong shape, or a pickle that would run os.system: exit 2 with one line naming the file, the
+  parameter (with our name and shape where missing) and the problem; no workdir made, the
+  command never run. Rules out an unpickler that resolves any global, a missing array left at
+  its initial value, an extra one ignored, and a workdir made before the check."""
   named = dict(setup["named"])
   if case == "missing":
     del named["FrameLevel.GRU2.Step.Recurrent_Gates.g0"]
@@ -336,6 +368,10 @@ def test_bad_parameter_file(setup, tmp_path, capsys, case, message):
     ("no_data", "nothing.npz: no such file"),
 ])
 def test_bad_score_input(setup, tmp_path, capsys, case, message):
+  """score (as score.py runs it) on an empty workdir, an npz without 'wav', an npz with class 3
+  for a 3-class model, or a missing npz: exit 2 with one line naming the folder or file and
+  the problem, no traceback. Rules out a KeyError or orbax traceback, and class 3 scored
+  without a word (a one-hot of an out-of-range index is the zero vector)."""
   ref = setup["ref"]
   workdir, data = setup["workdir"], setup["data"]
   if case == "no_checkpoint":

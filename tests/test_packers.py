@@ -154,6 +154,11 @@ def tut(tmp_path_factory):
 
 @pytest.mark.parametrize("sr_in", [44100, 48000, 22050, 8000])
 def test_resample_keeps_tone_frequency(sr_in):
+  """A 1 s, 1 kHz tone of amplitude 0.3 resampled to 16 kHz from 44.1, 48, 22.05 and 8 kHz:
+  resampled_length's count of samples (within 1 of 16000), its FFT peak within 1 Hz of
+  1000 Hz (1 Hz bins), its amplitude 0.3 +- 0.01 away from the edges. Rules out the up and
+  down factors swapped, no resampling at all (the input rate's length), and a filter gain
+  that scales the signal."""
   x = tone(1000.0, 1.0, sr_in)[:, 0]
   y = packing.resample(x, sr_in, SR)
   assert len(y) == packing.resampled_length(len(x), sr_in, SR)
@@ -164,6 +169,10 @@ def test_resample_keeps_tone_frequency(sr_in):
 
 
 def test_resample_filters_what_would_alias():
+  """A 12 kHz tone at 44.1 kHz, above the new 8 kHz Nyquist, is removed by resampling to
+  16 kHz: under 1 % of its 0.3 amplitude remains away from the edges. Rules out resampling
+  by picking or interpolating samples without a low-pass filter, which folds the tone to
+  4 kHz at nearly full amplitude."""
   # 12 kHz is above the new Nyquist (8 kHz); plain decimation would fold it to
   # 4 kHz at full amplitude, the polyphase filter removes it.
   x = tone(12000.0, 1.0, 44100)[:, 0]
@@ -172,6 +181,9 @@ def test_resample_filters_what_would_alias():
 
 
 def test_read_mono_averages_channels(tmp_path):
+  """A stereo float WAV at 8 kHz with left 0.5 and right -0.25 reads as 100 mono samples of
+  0.125 at rate 8000. Rules out the first channel taken (0.5), channels summed (0.25), and
+  the [n, 2] frames returned unmixed."""
   p = str(tmp_path / "st.wav")
   left, right = np.full(100, 0.5), np.full(100, -0.25)
   sf.write(p, np.stack([left, right], 1), 8000, subtype="FLOAT")
@@ -181,6 +193,9 @@ def test_read_mono_averages_channels(tmp_path):
 
 
 def test_cut_clips_drops_remainder():
+  """cut_clips of 25 samples into clips of 10 gives [2, 10] holding samples 0 .. 19 in order.
+  Rules out the remainder padded into a third clip, clips taken from the end (samples
+  5 .. 24), and overlapping clips."""
   x = np.arange(25.0)
   c = packing.cut_clips(x, 10)
   assert c.shape == (2, 10)
@@ -200,6 +215,11 @@ def test_resampled_length_is_what_resample_gives(sr_in):
 
 
 def test_write_npz_is_what_np_savez_writes(tmp_path):
+  """write_npz, fed float16 [5, 7] in two blocks, writes the members np.savez writes (wav.npy,
+  sid.npy, in that order), stored uncompressed and byte for byte equal; load_split
+  memory-maps it with the same samples, and no '.writing' file is left. Rules out another
+  npy header (version 2.0, or the first block's shape), compressed members (no
+  memory-mapping), and the temporary file left beside the output."""
   rng = np.random.default_rng(0)
   wav = rng.standard_normal((5, 7)).astype(np.float16)
   sid = np.array([0, 3, 3, 1, 2], np.uint8)
@@ -218,6 +238,10 @@ def test_write_npz_is_what_np_savez_writes(tmp_path):
 
 
 def test_write_npz_wrong_count_leaves_nothing(tmp_path):
+  """write_npz promised 3 clips but given one block of 2 raises ValueError "expected 3" and
+  leaves the folder empty. Rules out a file whose header claims more rows than it holds
+  written without complaint, and the '.writing' temporary (or a half-written npz) left
+  behind on failure."""
   p = str(tmp_path / "x.npz")
   with pytest.raises(ValueError, match="expected 3"):
     packing.write_npz(p, 4, 3, [np.zeros((2, 4))], np.zeros(3, np.uint8))
@@ -229,6 +253,12 @@ def test_write_npz_wrong_count_leaves_nothing(tmp_path):
 
 
 def test_pack_dcase2016_script_end_to_end(tut, tmp_path):
+  """scripts/pack_dcase2016.py on the fake TUT tree (classes 0, 1, 7, 14; 44.1 kHz stereo):
+  exit 0, 48 clips, three float16 [N, 8000] splits at 16 kHz and classes.json of all 15
+  DCASE names; every clip is the tone of a recording of its sid's class, train holds 16
+  recordings, valid and test every class, no recording in two splits. Rules out class ids
+  by order of appearance (0 .. 3), recordings not resampled (tones at the wrong
+  frequency), and a classes.json of only the classes present."""
   src, freq_to_class, loc_of = tut
   out = str(tmp_path / "datasets")
   r = subprocess.run([sys.executable, "scripts/pack_dcase2016.py", "--src", src,
@@ -265,6 +295,11 @@ def test_pack_dcase2016_script_end_to_end(tut, tmp_path):
 
 
 def test_pack_dcase2016_with_eval_src(tut, tmp_path):
+  """pack_dcase2016 with eval_src (a fake evaluation release, meta.txt with CRLF line ends):
+  32 train, 16 valid and 8 test clips; valid holds all 8 recordings of fold 1's evaluate
+  list, test exactly the evaluation release's, each clip of its labelled class. Rules out
+  eval_src ignored (fold 1's evaluate list split into valid and test again, 8 clips each)
+  and test recordings drawn from anywhere but the evaluation release."""
   src, freq_to_class, _ = tut
   eval_src = str(tmp_path / "TUT-acoustic-scenes-2016-evaluation")
   eval_freqs = make_tut_eval(eval_src)
@@ -279,6 +314,10 @@ def test_pack_dcase2016_with_eval_src(tut, tmp_path):
 
 
 def test_dcase2016_split_is_seeded(tut):
+  """dcase2016_plan twice with seed 0 gives the same plan, and at least one of seeds 1 .. 5
+  another test split (each class's two evaluate locations go one to valid, one to test:
+  16 possible splits). Rules out an ignored seed (every seed the same split) and an
+  unseeded shuffle (two calls then differ 15 times in 16)."""
   src = tut[0]
   a = packing.dcase2016_plan(src, seed=0)
   b = packing.dcase2016_plan(src, seed=0)
@@ -332,6 +371,11 @@ def test_pack_folder_mixed_formats(tmp_path):
 
 
 def test_folder_split_seeded_and_nonempty(tmp_path):
+  """folder_plan of 2 classes of 3 recordings at valid 0.1, test 0.1 (round(0.3) = 0 a
+  class): classes a, b; 4 train, 1 valid and 1 test recording; the same plan again for
+  seed 0; no recording in two splits; each class in train. Rules out per-class rounding
+  left to give empty valid and test (6, 0, 0), a recording in two splits, and an
+  unseeded shuffle (two calls then almost always differ)."""
   src = str(tmp_path / "src")
   for c in ("a", "b"):
     os.makedirs(os.path.join(src, c))
@@ -379,6 +423,10 @@ def test_tut_location_from_the_file_name_when_meta_has_two_columns(tmp_path):
 
 
 def test_empty_split_is_reported_and_not_written(tmp_path):
+  """valid 0.0 leaves valid empty: the summary lists it, format_summary says so, and no
+  audio_valid.npz is written; packing again with overwrite and test 0.0 removes the old
+  audio_test.npz and says so. Rules out an npz of 0 clips written (load_split refuses it
+  as an empty split) and the earlier run's test split left beside the new ones."""
   src = str(tmp_path / "src")
   make_folder_tree(src, classes=("x", "y"), per_class=2)
   out = str(tmp_path / "out")
@@ -415,6 +463,11 @@ def test_a_split_missing_a_class_is_reported(tmp_path):
 
 
 def test_pack_folder_script_refuses_existing_output(tmp_path):
+  """scripts/pack_folder.py into a folder already holding audio_train.npz, without
+  --overwrite: a non-zero exit, stderr "already holds audio_train.npz" and "pass
+  --overwrite", the file unchanged and nothing added to the folder. Rules out existing
+  splits replaced unasked, and staged or temporary files or classes.json written before
+  the refusal."""
   src = str(tmp_path / "src")
   make_folder_tree(src, classes=("x", "y"), per_class=2)
   out = tmp_path / "out"
@@ -533,6 +586,12 @@ def _bad_missing_tut_src(root):
     _bad_empty_class, _bad_short_recording, _bad_beyond_float16, _bad_missing_src,
     _bad_missing_tut_src])
 def test_bad_input_clear_error_outputs_untouched(make_bad, tmp_path):
+  """Over the out folder of a good earlier packing, with overwrite=True, each bad input
+  (unknown or mismatched TUT label, a recording in two splits, a missing fold list, a
+  recording shorter than a clip, a non-audio file, an empty class folder, samples past
+  float16, a missing src) is a DataError naming the file and fault, and out keeps every
+  file's bytes and mtime. Rules out outputs replaced before every input is checked (the
+  short TUT recording is listed last), and staged or temporary files left in out."""
   # Existing outputs of a good earlier run.
   good = str(tmp_path / "good")
   make_folder_tree(good, classes=("p", "q"), per_class=3)
@@ -660,6 +719,10 @@ def test_clip_seconds_must_be_a_positive_finite_length(seconds):
 
 
 def test_overwrite_replaces_outputs(tmp_path):
+  """Packing again into a packed folder at 0.25 s clips is refused ("pass --overwrite"),
+  leaving the 8000-sample clips; with overwrite=True the train split then holds
+  4000-sample clips. Rules out overwrite ignored (the old splits kept, or refused anyway)
+  and a refusal that comes after the old splits were replaced."""
   src = str(tmp_path / "src")
   make_folder_tree(src, classes=("x", "y"), per_class=3)
   out = str(tmp_path / "out")

@@ -91,6 +91,11 @@ def max_errors(ref, logps, states):
 
 @pytest.mark.parametrize("case", CASES)
 def test_forward_float32(case):
+  """Our float32 training forward with each case's original parameters (GRU, skip connections,
+  one-hot input, LSTM) gives the original's log-probabilities and frame-RNN states after each
+  of two chunks (the second from the state the first left) within 1e-4 (measured 6e-6).
+  Rules out a gate order or weight-norm axis other than the original's, a dropped bias (the
+  cases' biases are random, not zero), and a state not carried from chunk to chunk."""
   ref = load_case(case)
   logps, states = forward_two_chunks(ref, jnp.float32)
   assert logps[0].dtype == np.float32 and states[1].dtype == np.float32
@@ -102,6 +107,10 @@ def test_forward_float32(case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_forward_float64(case):
+  """The same forward under jax x64 with a float64 clone of the model: float64 outputs within
+  1e-9 of the original's (measured 5e-15), the same equations. Rules out a layer that computes
+  in float32 whatever the model's dtype (errors near 1e-7, a hundred times the tolerance), and
+  outputs cast back to float32."""
   ref = load_case(case)
   with jax.enable_x64(True):
     logps, states = forward_two_chunks(ref, jnp.float64)
@@ -139,6 +148,11 @@ def test_train_cost_is_reference_bits(case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_quantisation_and_chunks(case):
+  """quantize gives the original's levels of each case's clips exactly; prepare_clips and chunk
+  give its two TBPTT chunks exactly (4 samples of Q_ZERO = 128 before the clip, chunks
+  overlapping by the frame size), as do eval_batches, with reset on the first chunk only.
+  Rules out chunks without the frame of overlap, another prefix level, and an evaluation that
+  resets the state at every chunk."""
   ref = load_case(case)
   config = case_config(ref)
   np.testing.assert_array_equal(quantize.quantize(ref["wav"]), ref["q"])
@@ -160,6 +174,10 @@ def test_quantisation_and_chunks(case):
 
 
 def test_quantize_vectors():
+  """Linear and mu-law quantisation of four clips (each min-max normalised; the last row sits
+  exactly on level boundaries) equal the original's levels exactly. Rules out rounding where
+  the original truncates, normalising over all rows at once, and the linear formula without
+  its 5e-6 offset (8 boundary values move a level)."""
   with np.load(os.path.join(REF, "quantize.npz"), allow_pickle=False) as z:
     wav, linear, mulaw = z["wav"], z["linear"], z["mulaw"]
   np.testing.assert_array_equal(quantize.quantize(wav, "linear"), linear)
@@ -168,6 +186,11 @@ def test_quantize_vectors():
 
 @pytest.mark.parametrize("case", CASES)
 def test_parameter_mapping_round_trip(case):
+  """For each case, from_original accepts the file (every original name has one of our
+  parameters of the same shape, none left over; it raises otherwise) and to_original gives
+  back exactly its names, dtypes and values. Rules out a parameter our model has and the
+  original lacks (or the reverse), two of ours given one name, and a kernel of transposed
+  shape."""
   ref = load_case(case)
   config = case_config(ref)
   named = original_params(ref)

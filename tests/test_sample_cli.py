@@ -176,6 +176,10 @@ def test_paper_level_is_one_flag_away(workdir, tmp_path):
 
 
 def test_classes_by_name_and_index(workdir, tmp_path):
+  """--classes 'tone,1,clicks' (names and an index mixed) writes one 0.25 s clip each of tone,
+  rumble (index 1) and clicks, named by class, and a manifest listing them with indices 0, 1
+  and 3. Rules out an index taken as a class name (refused as unknown) or counted from 1 (a
+  second tone), and files named by index."""
   out = str(tmp_path / "o")
   ok(run_sample("--workdir", workdir, "--out", out, "--classes", "tone,1,clicks",
                 "--per_class", 1, "--seconds", 0.25))
@@ -1062,6 +1066,11 @@ def test_infinite_seconds_refused(workdir, tmp_path):
 
 
 def test_missing_checkpoint(filled, tmp_path):
+  """sample.py (the script) on an empty workdir exits 2 naming the workdir and 'no checkpoint',
+  no traceback, with the --out folder's files as they were and the workdir still empty; a
+  workdir that does not exist exits 2 with 'no such folder'. Rules out orbax's traceback on an
+  empty folder, and files (a samples folder) made in the workdir or --out before the
+  checkpoint is found."""
   empty = tmp_path / "empty_run"
   empty.mkdir()
   before = snapshot(filled)

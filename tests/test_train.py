@@ -525,6 +525,9 @@ def test_a_broken_config_file_is_named_not_taken_for_a_key(run_python, tmp_path,
 
 
 def test_train_py_missing_data_file(run_python, tmp_path):
+  """train.py with config.data_dir an empty folder: exit 2, no traceback, and stderr names
+  <data_dir>/audio_train.npz and 'no such file'. Rules out numpy's FileNotFoundError
+  traceback, and a message that does not say which file is missing."""
   empty = tmp_path / "data"
   empty.mkdir()
   proc = run_python(["train.py", "--config", "configs/tiny.py", *SMALL,
@@ -533,6 +536,9 @@ def test_train_py_missing_data_file(run_python, tmp_path):
 
 
 def test_train_py_batch_not_divisible_by_devices(run_python, tmp_path):
+  """train.py on 2 (fake CPU) devices with batch_size 3: exit 2, no traceback, and stderr names
+  config.batch_size=3 and the 2 devices. Rules out JAX's sharding traceback, and a run that
+  goes ahead (exit 0) on an uneven split or on one device."""
   proc = run_python(["train.py", "--config", "configs/tiny.py", *SMALL,
                      "--config.batch_size=3", "--workdir", str(tmp_path / "run")],
                     devices=2)

@@ -73,6 +73,11 @@ def train_curve(config, n_classes, n_steps, seed=0):
 
 @pytest.mark.parametrize("name", VARIANTS + ["real_input"])
 def test_variant_trains(name):
+  """Each variant config (three_tier, lstm, skip, no_embedding, class_embedding, and real-valued
+  sample input) at dim 16: 40 Adam steps on a fixed sawtooth batch give finite costs, the last
+  5 steps' mean at least 1 bit below the first 5's (measured falls of 2-5 bits). Rules out a
+  variant that fails to build or step, gives non-finite costs, or does not learn at all
+  (e.g. gradients that never reach the parameters)."""
   if name == "real_input":
     config = shrink(load("no_embedding"))
     config.sample_input = "real"
@@ -85,6 +90,11 @@ def test_variant_trains(name):
 
 
 def test_three_tier_param_count_by_hand():
+  """trainer.param_count of configs/three_tier.py (dim 1024, sample embedding 256, 256 levels,
+  15 classes, frame sizes 8 and 2) is 18 790 912, the count written out layer by layer here.
+  Rules out a bias on the sample tier's first layer (the original has none), a top tier's
+  output sized by its frame (8 vectors) instead of its ratio to the tier below (4), and a
+  tier without its learned h0."""
   h, e, q, c = 1024, 256, 256, 15
   gru = lambda i: (i * 3 * h + 2 * 3 * h) + (h * 2 * h + 2 * h) + (h * h + h)
   wn = lambda i, o, bias=True: i * o + o + (o if bias else 0)
@@ -95,6 +105,10 @@ def test_three_tier_param_count_by_hand():
 
 
 def test_lstm_param_count_by_hand():
+  """trainer.param_count of configs/lstm.py (dim 1024, three LSTM layers, frame 16, 15 classes)
+  is 44 576 256, the count written out here: one bias a layer, an h0 of hidden and cell state.
+  Rules out a second (recurrent) bias per layer as PyTorch's LSTM has, an h0 without the cell
+  state, and a bias on the sample tier's first layer."""
   h, e, q, c, n = 1024, 256, 256, 15, 3
   lstm = lambda i: (i * 4 * h + 4 * h) + (h * 4 * h + 4 * h) + 4 * h
   wn = lambda i, o, bias=True: i * o + o + (o if bias else 0)
