@@ -485,11 +485,14 @@ def test_train_py_end_to_end(run_python, tiny_config, tmp_path):
 
 
 def check_error(proc, *fragments):
-  """Exit code 2 and one clear line naming the problem, no traceback."""
+  """Exit code 2 and one clear line naming the problem, no traceback: one
+  ``error: `` line in stderr, holding every fragment."""
   assert proc.returncode == 2, proc.stdout + proc.stderr
   assert "Traceback" not in proc.stderr, proc.stderr
+  errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+  assert len(errors) == 1, proc.stderr
   for fragment in fragments:
-    assert fragment in proc.stderr, proc.stderr
+    assert fragment in errors[0], proc.stderr
 
 
 def test_typo_in_a_config_file_is_an_error(run_python, tmp_path):
