@@ -407,6 +407,24 @@ def test_every_class_keeps_a_training_group(per_class, valid, test):
   assert sorted(r.path for s in plan.values() for r in s) == sorted(r.path for r in recs)
 
 
+def test_a_groups_recordings_always_share_a_split():
+  """``assign_splits`` keeps the recordings of a group (a TUT location) in
+  one split, for every seed of twenty, with three recordings a group, four
+  groups a class: the fake TUT tree of the end-to-end test has one recording
+  per evaluate location, so there a split by recording would pass. Rules
+  out recordings assigned one by one (segments of one location in valid and
+  test: the classifier hears the test location while selected on valid)."""
+  recs = [packing.Recording(f"/{c}/{g}-{i}.wav", c, f"{c}-{g}")
+          for c in range(3) for g in range(4) for i in range(3)]
+  for seed in range(20):
+    plan = packing.assign_splits(recs, {"valid": 0.25, "test": 0.25}, "train", seed=seed)
+    split_of = {r.path: s for s, rs in plan.items() for r in rs}
+    assert len(split_of) == len(recs)
+    for group in {r.group for r in recs}:
+      assert len({split_of[r.path] for r in recs if r.group == group}) == 1, (seed, group)
+    assert all(len(plan[s]) for s in plan)  # each split got groups: not all in one
+
+
 def test_tut_location_from_the_file_name_when_meta_has_two_columns(tmp_path):
   """A meta.txt of two columns (file, label; no location column)
   takes each recording's location from its file name (``b020_90_120.wav``:
