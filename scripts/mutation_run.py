@@ -819,6 +819,8 @@ MUTANTS = {
                                "if self.rnn_type == 'GRU' else 0)"),
     "prev_samples_init_swapped": ("model", 'init_type="he" if self.sample_input == "embedding" else "lecun"',
                                   'init_type="lecun" if self.sample_input == "embedding" else "he"'),
+    "splits_by_recording": ("packing", "by_class.setdefault(r.sid, {}).setdefault(r.group, []).append(r)",
+                            "by_class.setdefault(r.sid, {}).setdefault(r.path, []).append(r)"),
     "reader_cleans_leftovers": ("checkpoint", "  if not read_only:\n    return ocp.CheckpointManager(",
                                 "  if True:\n    return ocp.CheckpointManager("),
     "bar_interval_env_overridden": ("progress", '  if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):',
