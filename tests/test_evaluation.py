@@ -159,8 +159,8 @@ def test_windows_cover_and_pad():
   zero-padded at its end; 100 samples in windows of 40 end the last window on the last
   sample. features_of_clips in batches of 3 that straddle clips gives each window its clip's
   label and the features log_mel gives that clip alone (atol 1e-5). Rules out windows stepped
-  by their own length, padding at the start, and windows carried from one batch to the next
-  lost or shifted."""
+  by their own length, padding at the start, windows carried from one batch to the next
+  lost or shifted, and the last batch's padding rows returned as windows."""
   assert list(feat_lib.window_starts(128000, 80000, "cover")) == [0, 48000]
   assert list(feat_lib.window_starts(128000, 80000, "first")) == [0]
   assert list(feat_lib.window_starts(80000, 80000, "cover")) == [0]
@@ -174,8 +174,10 @@ def test_windows_cover_and_pad():
            for i, n in enumerate([3000, 9000, 4000])]
   f, lab, owner = feat_lib.features_of_clips(clips, 4000, "cover", batch=3)
   assert list(lab) == [0, 1, 1, 1, 2] and list(owner) == [0, 1, 1, 1, 2]
-  one = np.asarray(feat_lib.log_mel(feat_lib.clip_windows(clips[1][0], 4000, "cover")))
-  np.testing.assert_allclose(f[1:4], one, atol=1e-5)
+  assert len(f) == 5  # one row a window: the last batch's padding rows dropped
+  for rows, (x, _) in ((slice(0, 1), clips[0]), (slice(1, 4), clips[1]), (slice(4, 5), clips[2])):
+    one = np.asarray(feat_lib.log_mel(feat_lib.clip_windows(x, 4000, "cover")))
+    np.testing.assert_allclose(f[rows], one, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------
