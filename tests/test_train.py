@@ -143,7 +143,8 @@ def test_each_evaluation_line_says_where_the_best_state_and_the_clips_are(
   assert "step 20 epoch 0.62: valid_bits 6.0000 (best valid_bits 5.0000, in best/)\n" in out
   assert f"step 20: 4 clips in {os.path.join(str(tmp_path), 'samples', 'train_20')}\n" in out
   # and status.json, while it ran and at its end
-  assert [(r["state"], r["step"]) for r in seen[:1]] == [("running", 10)]
+  # (read as each split is scored: valid and test at step 10, valid at 20)
+  assert [(r["state"], r["step"]) for r in seen] == [("running", 10)] * 2 + [("running", 20)]
   end = run_status.read(str(tmp_path))
   assert (end["state"], end["step"], end["best_valid_bits"]) == ("finished", 20, 5.0)
 
