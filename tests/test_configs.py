@@ -74,7 +74,10 @@ def check_config_file(path):
 @pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")  # ml_collections'
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=NAMES)
 def test_config_loads_through_config_flags(path):
-  """As train.py loads it, with a command-line override applied."""
+  """Each config file loads through ml_collections' config flag as train.py
+  loads it, a --config.seed=7 override applied and every other key as the
+  file sets it. Rules out a config file that only loads by import (a
+  get_config taking arguments) and an override that does not reach it."""
   argv = ["prog", f"--config={path}", "--config.seed=7"]
   fv = flags.FlagValues()
   config_flags.DEFINE_config_file("config", None, "", flag_values=fv, sys_argv=argv)

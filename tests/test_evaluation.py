@@ -655,7 +655,8 @@ def test_random_baseline_samples_an_untrained_model(dirs, tmp_path):
                          baseline_config=str(small), baseline_per_class=2)
   assert os.path.isfile(os.path.join(samples, "eval", "eval.json"))
   assert os.path.isdir(os.path.join(samples, "eval", "f_gen"))
-  assert all(n.startswith("f_real") for n in os.listdir(workdir))
+  in_workdir = os.listdir(workdir)
+  assert in_workdir and all(n.startswith("f_real") for n in in_workdir), in_workdir
   with open(os.path.join(samples, "manifest.json")) as f:
     manifest = json.load(f)
   names = json.load(open(os.path.join(data, "classes.json")))

@@ -152,7 +152,10 @@ def after(condition, delay):
 def test_kill_at_any_moment_resumes_exactly(tmp_path, reference, cache_env, capsys):
   """Three SIGKILLs (a random moment, in the middle of a checkpoint write, as
   the evaluation's checkpoints appear), each followed by a restart; the final
-  parameters and metrics.jsonl equal the unbroken run's exactly."""
+  parameters and metrics.jsonl equal the unbroken run's exactly. Rules out
+  a resume from a half-written checkpoint, a data order or PRNG key not
+  restored with the step, metrics lines of killed steps kept twice, and a
+  temporary folder taken for a complete step."""
   wd = str(tmp_path / "run")
   latest, best = os.path.join(wd, checkpoint.LATEST), os.path.join(wd, checkpoint.BEST)
   rng = random.Random(20261125)
@@ -454,7 +457,9 @@ def test_kill_between_best_and_latest_save_resumes(tmp_path, reference, capsys):
   """At an evaluation the best checkpoint is saved before the latest one; a
   kill between the two leaves best/60 complete and checkpoints/60 temporary.
   The restart resumes from 55, redoes step 60 (and its evaluation) and ends
-  as the unbroken run."""
+  as the unbroken run. Rules out a resume from best/ (it holds no optimizer
+  state), the temporary checkpoints/60 taken for a step, and step 60's
+  metrics written twice."""
   wd = copy_reference(reference, tmp_path)
   latest = os.path.join(wd, checkpoint.LATEST)
   os.rename(os.path.join(latest, "60"), os.path.join(latest, "60.orbax-checkpoint-tmp"))
@@ -805,12 +810,15 @@ def test_resume_refuses_each_key_the_readme_names(tmp_path, reference, key, valu
   whole split's, which froze it or replaced it with a worse state; before
   this only dim was tested)."""
   wd = copy_reference(reference, tmp_path)
-  latest = os.path.join(wd, checkpoint.LATEST)
+  latest, best = os.path.join(wd, checkpoint.LATEST), os.path.join(wd, checkpoint.BEST)
+  best_before = complete_steps(best)
   with pytest.raises(trainer.TrainingError) as err:
     trainer.train_and_evaluate(make_config(**{key: value}, max_steps=65), wd)
   want = RUN.get(key, load_config_file(os.path.join(REPO, "configs", "tiny.py"))[key])
   assert f"{key}: checkpoint {want!r} vs config {value!r}" in str(err.value)
   assert complete_steps(latest) == reference.steps
+  assert complete_steps(best) == best_before and best_before
+  assert metrics.read_metrics(wd) == reference.metrics
 
 
 def test_a_workdir_with_best_but_no_checkpoints_is_not_started_again(tmp_path, reference):
@@ -988,7 +996,11 @@ def test_permission_refusal_as_an_unprivileged_user():
 
 def test_failed_checkpoint_save_is_reported_and_earlier_ones_stay(tmp_path, reference,
                                                                   monkeypatch):
-  """``Checkpoints.save`` raising ENOSPC (the disk full as the save starts)."""
+  """``Checkpoints.save`` raising ENOSPC (the disk full as the save starts):
+  a TrainingError naming the workdir, the step and the cause and saying the
+  previous checkpoints are intact, which they are (step 60 restores to the
+  reference's parameters). Rules out the bare OSError traceback, and a
+  failed save that removes or damages the checkpoints before it."""
   wd = copy_reference(reference, tmp_path)
   real_save = checkpoint.Checkpoints.save
 
@@ -1011,7 +1023,9 @@ def test_disk_full_in_the_background_write_of_the_last_checkpoint(tmp_path, refe
                                                                   monkeypatch):
   """orbax writes checkpoints in a background thread: a disk that fills up
   there (here: while writing the JSON meta of the run's last checkpoints)
-  must still end in the trainer's clear error, and leave 60 loadable."""
+  must still end in the trainer's clear error, and leave 60 loadable. Rules
+  out the error lost in the thread (the run reported as finished), and the
+  failed step's leftovers counted as a complete checkpoint."""
   from orbax.checkpoint._src.handlers import json_checkpoint_handler as json_handler
   wd = copy_reference(reference, tmp_path)
   real_write = json_handler.JsonCheckpointHandler._save_fn

@@ -175,7 +175,9 @@ def test_score_equals_reference_bits(setup):
 
 
 def test_score_other_chunking_and_clip_limit(setup):
-  """Chunks of 24 (the whole clip) and only clip 0: that clip's reference bits."""
+  """Chunks of 24 (the whole clip) and only clip 0: that clip's reference
+  bits, 1 clip, 24 samples. Rules out seq_len or max_eval_clips overrides
+  ignored by score (all clips, two chunks), and the first chunk scored alone."""
   ref = setup["ref"]
   result = cost.score(str(setup["workdir"]), str(setup["data"]), "latest",
                          {"seq_len": 24, "max_eval_clips": 1})
@@ -189,7 +191,10 @@ def load_tiny_config():
 
 
 def test_training_resumes_from_the_import(setup, tmp_path):
-  """One train step from the imported state: its cost is chunk 0's reference bits."""
+  """One train step from the imported state: its cost is chunk 0's reference
+  bits and the run's latest checkpoint is step 1. Rules out a resume that
+  starts from fresh parameters instead of the import (about 8 bits), and an
+  import whose step 0 is not the step training continues from."""
   from samplernn_jax import trainer
   ref = setup["ref"]
   workdir = tmp_path / "run"
@@ -285,6 +290,7 @@ def check_refusal(rc, stdout, stderr, message):
   assert rc == 2, stderr
   lines = stderr.strip().splitlines()
   assert lines and lines[-1].startswith("error: "), stderr
+  assert [l for l in lines if l.startswith("error: ")] == lines[-1:], stderr  # one error line
   assert message in lines[-1], stderr
   assert "Traceback" not in stderr
   assert stdout == ""

@@ -279,18 +279,26 @@ def test_a_class_named_twice_is_refused(spec):
   assert sample_files.parse_classes("chirp,tone", CLASSES) == [2, 0]
 
 
-def test_seconds_below_one_sample_are_refused():
+def test_seconds_below_one_sample_are_refused(workdir, tmp_path):
   """--seconds that round to no sample at the model's rate: a ValueError
-  naming the setting and the least length (sample.py checks it before it
-  makes the output folder); half a sample rounds to none, one sample
-  passes. Rules out the 'need at least one array to concatenate' a tiny
-  --seconds gave after the folder was made (and the empty WAVs of --stream)."""
+  naming the setting and the least length, from write_samples and
+  stream_samples too, before either makes the output folder; half a sample
+  rounds to none, one sample passes. Rules out the 'need at least one array
+  to concatenate' a tiny --seconds gave after the folder was made (and the
+  empty WAVs of --stream), and the check made without the model's rate."""
   with pytest.raises(ValueError, match=r"^seconds=1e-05: less than one sample at 16000 Hz; "
                      r"expected at least 6.25e-05"):
     sample_files.check_seconds(1e-5, SR)
   with pytest.raises(ValueError, match="less than one sample"):
     sample_files.check_seconds(0.5 / SR, SR)
   sample_files.check_seconds(1 / SR, SR)
+  loaded = sample_files.load_checkpoint(workdir)
+  req = sample_files.make_request(loaded.class_names, "tone", 1, None)
+  out = tmp_path / "o"
+  for run in (sample_files.write_samples, sample_files.stream_samples):
+    with pytest.raises(ValueError, match="^seconds=1e-05: less than one sample at 16000 Hz"):
+      run(loaded, str(out), req, 1e-5, progress=False)
+    assert not out.exists(), run.__name__
 
 
 def test_mix_is_the_library_generation_with_the_mixed_vector(workdir, tmp_path):
@@ -515,9 +523,11 @@ def test_stream_interrupted_between_clips_keeps_clips_equal(workdir, tmp_path, m
   """Ctrl-C arriving while the first clip's block is being written (during
   the flush of clip 0, before clip 1 is written) must not leave clips of
   different lengths: every clip holds every block finished so far (the
-  promise of stream_samples). In-process, with a real SIGINT sent to this
-  process from inside the first flush, so that the timing is certain.
-  """
+  promise of stream_samples): here both hold the first block, one second.
+  In-process, with a real SIGINT sent to this process from inside the first
+  flush, so that the timing is certain. Rules out the interrupt taken
+  inside the write loop (clip 0 one block longer than clip 1), and the
+  finished block dropped from every clip (both empty)."""
   loaded = sample_files.load_checkpoint(workdir)
   req = sample_files.make_request(loaded.class_names, "tone,rumble", 1, None)
   real_flush = sf.SoundFile.flush
@@ -542,6 +552,8 @@ def test_stream_interrupted_between_clips_keeps_clips_equal(workdir, tmp_path, m
   lengths = [read(os.path.join(out, f))[1].frames for f in ("tone_000.wav", "rumble_000.wav")]
   assert lengths[0] % SR == 0 and lengths[1] % SR == 0, lengths
   assert lengths[0] == lengths[1], f"clips of different lengths after Ctrl-C: {lengths}"
+  assert lengths[0] == SR, lengths  # the block being flushed was finished, and kept
+
 
 
 @pytest.mark.parametrize("caller", ["script", "python"])
@@ -627,7 +639,10 @@ def test_ctrl_c_without_stream_stops_between_blocks(workdir, tmp_path, monkeypat
 
 
 def test_overwrite_replaces(workdir, filled, tmp_path):
-  """--overwrite replaces an earlier run's files (here a copy of them)."""
+  """--overwrite replaces an earlier run's files (here a copy of them): the
+  same names, every file's bytes changed, the new length and seed. Rules
+  out --overwrite that skips files already there, or writes the new clips
+  beside the old under other names."""
   out = str(tmp_path / "copy")
   os.makedirs(out)
   for name, (data, _) in snapshot(filled).items():
@@ -718,44 +733,57 @@ def test_an_overwrite_removes_an_earlier_clip_named_apart_only_by_case(tmp_path,
 def test_a_run_holds_its_folder_until_its_last_write(workdir, tmp_path, monkeypatch, caplog):
   """A second run into a folder is refused at once while the first checks
   what is there, generates, and removes what its old manifest listed (after
-  its last write), and the first's clips are all there at the end. Rules
+  its last write), or, streaming, records its manifest, and the first's clips are all there at the end. Rules
   out the check for existing files alone: both runs found the folder free,
   and the one that ended last removed the other's clips as an earlier
   manifest's (or replaced them); a lock taken only around the check; and
   one taken only around the generation (the check and the writes
-  unlocked)."""
+  unlocked); the same for a streaming run, which appends to its files and
+  rewrites its manifest block by block."""
   loaded = sample_files.load_checkpoint(workdir)
   out = str(tmp_path / "o")
-  generate, refused = sampling.generate, []
+  other = sample_files.make_request(loaded.class_names, "clicks", 1, None)
+  in_use = f"out={out} is in use by another run; wait for it to end or use another folder"
 
-  def another_run_starts_first(fn):
-    def run(*args, **kwargs):
-      other = sample_files.make_request(loaded.class_names, "clicks", 1, None)
-      with monkeypatch.context() as m:  # the other run itself probes nothing
-        for mod, name, real in probes:
-          m.setattr(mod, name, real)
-        with pytest.raises(WorkdirError) as err:
-          sample_files.write_samples(loaded, out, other, 0.05, overwrite=True, progress=False)
-      refused.append(str(err.value))
-      return fn(*args, **kwargs)
-    return run
+  def refusals_while(run, points):
+    """run() with each (module, name) of points first trying another run
+    into out (which itself probes nothing); the refusals' messages."""
+    reals = [(mod, name, getattr(mod, name)) for mod, name in points]
+    refused = []
 
-  probes = [(sample_files, "check_level", sample_files.check_level),
-            (sampling, "generate", generate),
-            (sample_files, "remove_unlisted", sample_files.remove_unlisted)]
-  for mod, name, real in probes:
-    monkeypatch.setattr(mod, name, another_run_starts_first(real))
+    def probed(real):
+      def call(*args, **kwargs):
+        with monkeypatch.context() as m:
+          for mod, name, r in reals:
+            m.setattr(mod, name, r)
+          with pytest.raises(WorkdirError) as err:
+            sample_files.write_samples(loaded, out, other, 0.05, overwrite=True, progress=False)
+        refused.append(str(err.value))
+        return real(*args, **kwargs)
+      return call
+    with monkeypatch.context() as m:
+      for mod, name, real in reals:
+        m.setattr(mod, name, probed(real))
+      run()
+    return refused
+
   req = sample_files.make_request(loaded.class_names, "tone", 2, None)
-  sample_files.write_samples(loaded, out, req, 0.05, progress=False)
-  assert refused == 3 * [f"out={out} is in use by another run; wait for it to end or use "
-                         "another folder"]
-  for mod, name, real in probes:
-    monkeypatch.setattr(mod, name, real)
+  refused = refusals_while(
+      lambda: sample_files.write_samples(loaded, out, req, 0.05, progress=False),
+      [(sample_files, "check_level"), (sampling, "generate"), (sample_files, "remove_unlisted")])
+  assert refused == 3 * [in_use]
   assert sorted(os.listdir(out)) == ["manifest.json", "model.json", "tone_000.wav",
                                      "tone_001.wav"]
-  with workdir_lib.held_folder(out, "out"):  # the streaming run holds it too
-    with pytest.raises(WorkdirError, match="is in use by another run"):
-      sample_files.stream_samples(loaded, out, req, 0.05, overwrite=True, progress=False)
+  # the streaming run holds it too: at its check, its first block, and each
+  # manifest it records (the last after its last block)
+  refused = refusals_while(
+      lambda: sample_files.stream_samples(loaded, out, req, 0.05, overwrite=True,
+                                          progress=False),
+      [(sample_files, "check_level"), (sampling, "generate_blocks"),
+       (sample_files, "write_manifest")])
+  assert len(refused) >= 4 and set(refused) == {in_use}, refused
+  assert sorted(os.listdir(out)) == ["manifest.json", "model.json", "tone_000.wav",
+                                     "tone_001.wav"]
   # a folder the filesystem cannot lock (NFS locks only files open for writing,
   # EBADF): a warning, and the run writes
   real_flock = workdir_lib.fcntl.flock
@@ -765,7 +793,6 @@ def test_a_run_holds_its_folder_until_its_last_write(workdir, tmp_path, monkeypa
       raise OSError(errno.EBADF, "Bad file descriptor")
     return real_flock(fd, op)
   monkeypatch.setattr(workdir_lib.fcntl, "flock", no_folder_locks)
-  monkeypatch.setattr(sampling, "generate", generate)
   with caplog.at_level("WARNING"):
     sample_files.write_samples(loaded, out, req, 0.05, overwrite=True, progress=False)
   assert "cannot lock the folder (Bad file descriptor); writing unlocked" in caplog.text
@@ -1036,7 +1063,7 @@ def test_bad_input_exits_2_and_leaves_files(workdir, filled, tmp_path, capsys, c
   """Each refused input: exit code 2, its one ``error:`` message, and the
   output folder's files byte for byte as they were. Rules out a traceback
   (any other exception fails the test), a message that does not name what
-  is wrong, and files replaced or removed before the refusal. In this
+  is wrong, a second error line, and files replaced or removed before the refusal. In this
   process (sample.py's ``main``): the script's own wiring of the same path
   is run as a subprocess by test_infinite_seconds_refused and
   test_missing_checkpoint."""
@@ -1052,12 +1079,16 @@ def test_bad_input_exits_2_and_leaves_files(workdir, filled, tmp_path, capsys, c
                            "--seconds", 0.1, "--no_progress", *args])
   err = capsys.readouterr().err
   assert exit_.value.code == 2, err[-3000:]
-  assert message in err, err[-3000:]
+  errors = [l for l in err.splitlines() if l.startswith("error: ")]
+  assert len(errors) == 1 and message in errors[0], err[-3000:]
   assert snapshot(filled) == before
 
 
 def test_infinite_seconds_refused(workdir, tmp_path):
-  """--seconds inf passes the 'positive' check; it must not crash later."""
+  """--seconds inf passes the 'positive' check; sample.py (a child process)
+  exits 2 with an ``error: seconds=inf`` line, no traceback and no file.
+  Rules out the check of seconds > 0 alone (inf * rate overflows the sample
+  count later, after the folder was made)."""
   out = tmp_path / "o"
   proc = run_sample("--workdir", workdir, "--out", out, "--seconds", "inf", child=True)
   assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])

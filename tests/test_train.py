@@ -455,7 +455,12 @@ SMALL = ["--config.dim=32", "--config.n_rnn=1", "--config.seq_len=64",
 
 
 def test_train_py_end_to_end(run_python, tiny_config, tmp_path):
-  """The tiny config (generated data) for 10 steps, evaluated at 5 and 10."""
+  """The tiny config (generated data) for 10 steps through train.py, evaluated
+  at 5 and 10: exit 0, the parameter count printed and restored, finite
+  train bits at the log steps, test bits exactly when valid improves, the
+  curves PNG, TensorBoard events and both checkpoint folders. Rules out a
+  script that never reaches the trainer's logging or evaluation, test run at
+  every evaluation, and outputs (curves, events, best/) not written."""
   workdir = str(tmp_path / "run")
   proc = run_python(["train.py", "--config", "configs/tiny.py", *SMALL,
                      "--config.max_steps=10", "--config.log_every_steps=5",
