@@ -105,8 +105,8 @@ def test_the_evaluator_refuses_a_class_the_model_does_not_have(demo):
 
 def test_sample_demo_writes_every_class(tmp_path):
   """sample.py --demo with one 0.05 s clip a class exits 0 and writes exactly one
-  <class>_000.wav (name made file-safe) for each of the demo's classes, the first of them at
-  16 kHz, 800 samples long and finite. Rules out --demo sampling only some classes, files
+  <class>_000.wav (name made file-safe) for each of the demo's classes, each at 16 kHz,
+  800 samples long and finite. Rules out --demo sampling only some classes, files
   named by class index, and output at another rate or length."""
   out = tmp_path / "demo_out"
   r = subprocess.run([sys.executable, os.path.join(ROOT, "sample.py"), "--demo",
@@ -116,8 +116,9 @@ def test_sample_demo_writes_every_class(tmp_path):
   names = sample_files.load_checkpoint(DEMO, "best").class_names
   wavs = sorted(f for f in os.listdir(out) if f.endswith(".wav"))
   assert wavs == sorted(f"{sample_files.safe_name(n)}_000.wav" for n in names)
-  audio, rate = sf.read(os.path.join(out, wavs[0]))
-  assert rate == 16000 and len(audio) == 800 and np.isfinite(audio).all()
+  for wav in wavs:
+    audio, rate = sf.read(os.path.join(out, wav))
+    assert rate == 16000 and len(audio) == 800 and np.isfinite(audio).all(), wav
 
 
 def test_the_package_docstring_recipe_gives_what_sample_py_writes(tmp_path, monkeypatch):
