@@ -9,6 +9,7 @@ folder of the module's tmp dir, set for the module and restored after it), so
 a restart costs little more than its imports; a cached executable is the one
 the reference ran, so numbers stay identical.
 """
+import asyncio
 import contextlib
 import errno
 import functools
@@ -1242,11 +1243,21 @@ def test_a_failed_sample_write_at_an_evaluation_keeps_that_steps_checkpoint(
   step's parameters. Rules out the order before 2026-12-01 (clips first: a
   failed write lost the training since the last checkpoint, here 85) and a
   non-trainer error that leaves the last save half-written."""
+  from orbax.checkpoint._src.handlers import json_checkpoint_handler as json_handler
   wd = copy_reference(reference, tmp_path)
 
   def full_disk(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
   monkeypatch.setattr(trainer, "write_training_samples", full_disk)
+  # step 90's save made slow (its meta written a second late), so that it is
+  # surely still in flight when the error leaves the loop, on any machine
+  real_write = json_handler.JsonCheckpointHandler._save_fn
+
+  async def slow_write(self, item, directory):
+    if isinstance(item, dict) and item.get("step") == 90:
+      await asyncio.sleep(1.0)
+    return await real_write(self, item, directory)
+  monkeypatch.setattr(json_handler.JsonCheckpointHandler, "_save_fn", slow_write)
   with pytest.raises(OSError, match="No space left on device"):
     trainer.train_and_evaluate(make_config(max_steps=90, sample_every_evals=1), wd)
   assert not [n for n in listing(os.path.join(wd, checkpoint.LATEST)) if TMP_MARK in n]
