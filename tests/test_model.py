@@ -1,4 +1,5 @@
 """The model (samplernn_jax/layers.py, model.py): cells, scan, TBPTT, size, init."""
+import dataclasses
 import functools
 import math
 import os
@@ -364,6 +365,25 @@ def test_paper_parameter_count():
   assert count(shapes["sample_tier"]["embedding"]) == 65536
   st = shapes["sample_tier"]
   assert count([st[k] for k in ("prev_samples", "hidden1", "hidden2", "output")]) == 6559232
+
+
+def test_a_model_built_without_arguments_is_the_papers():
+  """``SampleRNN()`` with no arguments (a library user's first model) has the
+  paper's function: every field that shapes it equals the paper config's
+  model (configs/dcase2016.py, 15 classes), and the speed-only fields are
+  their plain forms (the matmul first layer, XLA's GRU loop unrolled once,
+  float32, hidden1 not folded). Rules out a default changed by hand (a
+  width, layer count, level count, class count or conditioning flag) that
+  the configs, which pass every field, would never show."""
+  paper = config_lib.build_model(paper_config(), 15)
+  plain = SampleRNN()
+  speed = {"l1_impl": "matmul", "rnn_unroll": 1, "rnn_kernel": "xla",
+           "dtype": jnp.float32, "fold_hidden1": False}
+  shaping = [f.name for f in dataclasses.fields(SampleRNN)
+             if f.name not in ("parent", "name") and f.name not in speed]
+  assert len(shaping) >= 14
+  assert {k: getattr(plain, k) for k in shaping} == {k: getattr(paper, k) for k in shaping}
+  assert {k: getattr(plain, k) for k in speed} == speed
 
 
 class _OneDense(nn.Module):
