@@ -809,7 +809,7 @@ MUTANTS = {
                                   "      fcntl.flock(fd, fcntl.LOCK_UN)\n      busy = False"),
     "log_bars_redrawn_often": ("progress", '  if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):',
                                "  if False:"),
-    "unroll_not_passed": ("sampling", "guided, unroll, batched_draws, b, n_samples, total, block)",
+    "generate_unroll_not_passed": ("sampling", "guided, unroll, batched_draws, b, n_samples, total, block)",
                           "guided, 1, batched_draws, b, n_samples, total, block)"),
     "batched_draws_not_passed": ("sampling", "guided, unroll, batched_draws, b, n_samples, total, block)",
                                  "guided, unroll, True, b, n_samples, total, block)"),

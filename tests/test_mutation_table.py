@@ -48,6 +48,24 @@ def test_every_mutants_text_occurs_once_in_its_module():
   assert not wrong, wrong
 
 
+def test_no_mutant_or_module_is_named_twice():
+  """MUTANTS' and TESTS' literals name each key once. Python keeps the last
+  of two equal keys in a dict literal without a word, so a new mutant given
+  an older one's name replaced it: the older mutant was no longer run, and
+  its row reported the new one's mistake (seen on 2026-12-03). Rules out a
+  table that loses a mutant to a name given twice."""
+  with open(os.path.join(REPO, "scripts", "mutation_run.py")) as f:
+    tree = ast.parse(f.read())
+  twice = {}
+  for node in tree.body:
+    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and \
+        node.targets[0].id in ("MUTANTS", "TESTS"):
+      keys = [k.value for k in node.value.keys]
+      twice[node.targets[0].id] = sorted({k for k in keys if keys.count(k) > 1})
+      assert len(keys) > 10
+  assert twice == {"MUTANTS": [], "TESTS": []}
+
+
 def test_every_named_test_exists():
   """Every file and ``file::test`` the table runs exists (a test function of
   that name is defined in that file). Rules out a renamed test that pytest
