@@ -460,15 +460,16 @@ def test_each_layer_starts_from_the_originals_initialiser(sample_input):
   hidden layers are square) is drawn from the original's initialiser for its
   place, told apart by orthogonality and by its spread against LeCun's
   (``initialiser_of``), within that initialiser's bound; the sample
-  embedding is N(0, 1) (2 048 draws: std within 10 %); every bias but the
+  embedding is N(0, 1) (2 048 draws: std within 10 %), and so is the class
+  embedding (15 x 16 draws: within 20 %, 4 standard errors); every bias but the
   LSTM's (none here) and every h0 start at zero. Rules out He and LeCun
   swapped at the sample tier's first Linear or chosen by the wrong input
   kind, the frame output or a hidden layer left at the default, and a
   square He layer made orthogonal."""
   kw = dict(emb_size=8) if sample_input == "embedding" else dict(emb_size=0)
-  model = SampleRNN(dim=48, n_rnn=2, q_levels=256, n_classes=3, frame_sizes=(8, 2),
+  model = SampleRNN(dim=48, n_rnn=2, q_levels=256, n_classes=15, frame_sizes=(8, 2),
                     skip_conn=True, sample_input=sample_input, cond_type="embedding",
-                    cond_emb_size=3, cond_sample_tier=True, **kw)
+                    cond_emb_size=16, cond_sample_tier=True, **kw)
   params = init(model, 0, 64)
   kinds = {}
   for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
@@ -482,6 +483,7 @@ def test_each_layer_starts_from_the_originals_initialiser(sample_input):
   if sample_input == "embedding":
     np.testing.assert_allclose(np.asarray(params["sample_tier"]["embedding"]).std(), 1.0,
                                rtol=0.1)
+  np.testing.assert_allclose(np.asarray(params["class_embedding"]).std(), 1.0, rtol=0.2)
 
 
 def test_weight_norm_starts_at_the_kernel():
