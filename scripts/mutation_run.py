@@ -810,7 +810,7 @@ MUTANTS = {
     "log_bars_redrawn_often": ("progress", '  if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):',
                                "  if False:"),
     "generate_unroll_not_passed": ("sampling", "guided, unroll, batched_draws, b, n_samples, total, block)",
-                          "guided, 1, batched_draws, b, n_samples, total, block)"),
+                                   "guided, 1, batched_draws, b, n_samples, total, block)"),
     "batched_draws_not_passed": ("sampling", "guided, unroll, batched_draws, b, n_samples, total, block)",
                                  "guided, unroll, True, b, n_samples, total, block)"),
     "nan_checked_in_first_block": ("sampling", "    if not np.isfinite(logp).all():",
