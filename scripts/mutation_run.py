@@ -828,6 +828,8 @@ MUTANTS = {
     "error_leaves_saves_in_flight": ("trainer", "      bar.close()\n      self.on_training_error()\n      raise\n",
                                      "      bar.close()\n      raise\n"),
     "model_default_width": ("model", "  dim: int = 1024\n", "  dim: int = 1025\n"),
+    "lower_tier_upper_subtracted": ("model", "      x = self.input_expand(x) + upper",
+                                    "      x = self.input_expand(x) - upper"),
     "reader_cleans_leftovers": ("checkpoint", "  if not read_only:\n    return ocp.CheckpointManager(",
                                 "  if True:\n    return ocp.CheckpointManager("),
     "bar_interval_env_overridden": ("progress", '  if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):',

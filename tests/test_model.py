@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, load_config_file
 from samplernn_jax import config as config_lib
 from samplernn_jax import gru, layers, steps, trainer
-from samplernn_jax.model import SampleRNN, log_probs
+from samplernn_jax.model import FrameTier, SampleRNN, log_probs
 
 F32 = jnp.float32
 
@@ -123,6 +123,47 @@ def test_scanned_layer_equals_python_loop(rnn_type, weight_norm):
   # float32, 11 steps of size-8 matmuls: agreement to 1e-6 (measured ~1e-7)
   np.testing.assert_allclose(hs, jnp.stack(outs, 1), atol=1e-6, rtol=0)
   np.testing.assert_allclose(last, s, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("skip_conn", [False, True])
+def test_a_lower_frame_tier_is_its_layers_written_out(skip_conn):
+  """A frame tier below the top (three-tier models) computes, from its
+  perturbed parameters: the frame through ``input_expand`` plus the upper
+  tier's vector, two GRU layers (the second fed the first's output, with
+  skip connections also the tier's input) from the given states, and the
+  output layer of the last layer's output (or of the skips' sum, only the
+  first skip with a bias), cut into ``ratio`` vectors a frame; to 1e-5 in
+  float32. The RNN layers run as ``RNNLayer`` (tested against a Python loop
+  above); the rest is written out here. Rules out the upper vector
+  subtracted or left out, the layers fed the wrong input, the state of
+  another layer, and the output's vectors in another order."""
+  b, f, s, d, ratio = 2, 5, 4, 8, 2
+  tier = FrameTier(ratio=ratio, dim=d, n_rnn=2, rnn_type="GRU", skip_conn=skip_conn,
+                   weight_norm=True, learn_h0=True, is_top=False)
+  k = jax.random.split(jax.random.key(0), 5)
+  x, upper = jax.random.normal(k[0], (b, f, s)), jax.random.normal(k[1], (b, f, d))
+  h = 0.5 * jax.random.normal(k[2], (b, 2, d))
+  params = tier.init(k[3], x, upper, h)["params"]
+  leaves, tree = jax.tree.flatten(params)
+  params = jax.tree.unflatten(tree, [p + 0.1 * jax.random.normal(n, p.shape, p.dtype)
+                                     for p, n in zip(leaves, jax.random.split(k[4], len(leaves)))])
+  got, last = tier.apply({"params": params}, x, upper, h)
+
+  def dense(p, v, bias=True):
+    y = v @ jnp.asarray(effective(p), F32)
+    return y + p["bias"] if bias else y
+  inp = dense(params["input_expand"], x) + upper
+  out, states, skips = inp, [], 0.0
+  for l in range(2):
+    layer_in = inp if l == 0 else (jnp.concatenate([out, inp], -1) if skip_conn else out)
+    out, st = layers.RNNLayer(d, "GRU", weight_norm=True).apply(
+        {"params": params[f"rnn{l}"]}, layer_in, h[:, l])
+    states.append(st)
+    if skip_conn:
+      skips = skips + dense(params[f"skip{l}"], out, bias=(l == 0))
+  want = dense(params["output"], skips if skip_conn else out).reshape(b, f * ratio, d)
+  np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+  np.testing.assert_allclose(last, jnp.stack(states, 1), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("dtype, tol", [(jnp.float32, 1e-6), (jnp.bfloat16, 1e-3)])
