@@ -184,6 +184,28 @@ def test_table_sum_gradient_runs_the_kernel_it_names(kernel, pallas_calls):
   assert sum(e.primitive.name == "pallas_call" for e in eqns) == pallas_calls
 
 
+@pytest.mark.parametrize("l1, pallas_calls", [("table_mm", 0), ("table_pallas", 2),
+                                               ("table", 0), ("matmul", 0)])
+def test_a_models_sample_l1_reaches_its_gradient_program(l1, pallas_calls):
+  """A whole model's parameter gradient runs the sample tier's table
+  gradient in Pallas (two pallas_calls, one per platform branch) for
+  ``l1_impl='table_pallas'`` and in XLA for the others. Rules out the
+  model choosing the table gradient's kernel by another name than
+  table_pallas (on a CPU both kernels give the same values, so only the
+  program tells them apart)."""
+  config = config_lib.base_config()
+  config.update(dict(dim=8, emb_size=4, n_rnn=1, seq_len=16, q_levels=16, n_classes=2,
+                     sample_l1=l1))
+  model = config_lib.build_model(config)
+  params = steps.init_params(model, jax.random.key(0), config.seq_len)
+  chunk = jnp.zeros((1, 32), jnp.int32)
+  state = model.apply({"params": params}, 1, method="initial_state")
+  grad = jax.grad(lambda p: model.apply({"params": p}, chunk, jnp.ones((1, 2)) / 2,
+                                        state)[0].sum())
+  eqns = nested_eqns(jax.make_jaxpr(grad)(params).jaxpr)
+  assert sum(e.primitive.name == "pallas_call" for e in eqns) == pallas_calls
+
+
 def test_bfloat16_cost_curve_close_to_float32():
   """config.dtype='bfloat16' changes the computation, and only a little.
 
