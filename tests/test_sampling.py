@@ -34,6 +34,7 @@ N_CLASSES = 3
 CLASS_VECS = np.eye(N_CLASSES, dtype=np.float32)[[0, 2]]  # two clips: classes 0 and 2
 N = 96            # generated samples in the equivalence tests (6 top frames of 16, 12 of 8)
 BLOCK = 32        # block_samples: several compiled calls per run
+TOL = 1e-4        # float32 log-prob agreement (measured: at most 2e-6)
 
 
 def spy_blocks(monkeypatch, change=None):
@@ -48,7 +49,7 @@ def spy_blocks(monkeypatch, change=None):
     return out if change is None else change(len(seen) - 1, out)
   monkeypatch.setattr(sampling, "_generate_block", spy)
   return seen
-TOL = 1e-4        # float32 log-prob agreement (measured: at most 2e-6)
+
 
 # Each variant changes one thing of a small paper-like model (two tiers,
 # frame size 16, GRU, 2 layers, weight norm, learned h0, sample embedding).
