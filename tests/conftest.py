@@ -92,6 +92,16 @@ def bf16_rounded(a) -> np.ndarray:
 NO_PREALLOC = "XLA_PYTHON_CLIENT_PREALLOCATE"  # set by sample.py (cli.share_the_gpu)
 
 
+def perturbed(params, seed=0, noise=0.1):
+  """params with N(0, noise) added to every leaf, in its dtype. Equivalence
+  tests run on these: at initialisation biases and h0 are zero and each
+  weight-norm scale equals its kernel's column norms, so a computation that
+  dropped one of them would still agree."""
+  rng = np.random.default_rng(seed)
+  return jax.tree.map(
+      lambda p: p + jnp.asarray(noise * rng.standard_normal(p.shape), p.dtype), params)
+
+
 def load_sample_py():
   """sample.py as a module, loaded once per process: it defines absl flags,
   which are process-global, and a second load would define them again."""

@@ -10,7 +10,7 @@ import flax.linen as nn
 import numpy as np
 import pytest
 
-from conftest import REPO, load_config_file
+from conftest import REPO, load_config_file, perturbed
 from samplernn_jax import config as config_lib
 from samplernn_jax import gru, layers, steps, trainer
 from samplernn_jax.model import FrameTier, SampleRNN, log_probs
@@ -94,14 +94,10 @@ def test_scanned_layer_equals_python_loop(rnn_type, weight_norm):
   b, f, i, n = 3, 11, 5, 8
   layer = layers.RNNLayer(n, rnn_type, weight_norm=weight_norm)
   d = n if rnn_type == "GRU" else 2 * n
-  k1, k2, k3, k4 = jax.random.split(jax.random.key(0), 4)
+  k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
   x = jax.random.normal(k1, (b, f, i))
   s0 = 0.5 * jax.random.normal(k2, (b, d))
-  params = jax.jit(layer.init)(k3, x, s0)["params"]
-  leaves, tree = jax.tree.flatten(params)
-  noise = jax.random.split(k4, len(leaves))
-  params = jax.tree.unflatten(tree, [p + 0.1 * jax.random.normal(k, p.shape, p.dtype)
-                                     for p, k in zip(leaves, noise)])
+  params = perturbed(jax.jit(layer.init)(k3, x, s0)["params"])
   if rnn_type == "LSTM":  # make the non-zero bias (forget gate 3) matter differently per unit
     params = dict(params, bias=params["bias"] + 0.1 * jnp.arange(4 * n))
   hs, last = jax.jit(layer.apply)({"params": params}, x, s0)
@@ -140,13 +136,10 @@ def test_a_lower_frame_tier_is_its_layers_written_out(skip_conn):
   b, f, s, d, ratio = 2, 5, 4, 8, 2
   tier = FrameTier(ratio=ratio, dim=d, n_rnn=2, rnn_type="GRU", skip_conn=skip_conn,
                    weight_norm=True, learn_h0=True, is_top=False)
-  k = jax.random.split(jax.random.key(0), 5)
+  k = jax.random.split(jax.random.key(0), 4)
   x, upper = jax.random.normal(k[0], (b, f, s)), jax.random.normal(k[1], (b, f, d))
   h = 0.5 * jax.random.normal(k[2], (b, 2, d))
-  params = tier.init(k[3], x, upper, h)["params"]
-  leaves, tree = jax.tree.flatten(params)
-  params = jax.tree.unflatten(tree, [p + 0.1 * jax.random.normal(n, p.shape, p.dtype)
-                                     for p, n in zip(leaves, jax.random.split(k[4], len(leaves)))])
+  params = perturbed(tier.init(k[3], x, upper, h)["params"])
   got, last = tier.apply({"params": params}, x, upper, h)
 
   def dense(p, v, bias=True):

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from conftest import REPO, nested_eqns, subprocess_env
+from conftest import REPO, nested_eqns, perturbed, subprocess_env
 from samplernn_jax import config as config_lib
 from samplernn_jax import quantize as quant
 from samplernn_jax import sampling, steps, synthetic
@@ -85,11 +85,7 @@ def build(overrides, seed=0):
   initial values (zeros, column norms) and a mix-up of them would show.
   """
   model = config_lib.build_model(make_config(**overrides))
-  params = steps.init_params(model, jax.random.key(seed), 32)
-  rng = np.random.default_rng(seed)
-  params = jax.tree.map(
-      lambda p: p + jnp.asarray(0.1 * rng.standard_normal(p.shape), p.dtype), params)
-  return model, params
+  return model, perturbed(steps.init_params(model, jax.random.key(seed), 32), seed)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import (bf16_rounded, dot_operand_dtypes, load_sample_py, nested_eqns,
-                      readme_python_block)
+                      perturbed, readme_python_block)
 from samplernn_jax import config as config_lib
 from samplernn_jax import steps, trainer
 from samplernn_jax.layers import WNDense
@@ -430,10 +430,7 @@ def test_sample_tier_equals_the_mlp_written_out(variant):
                      sample_l1="matmul"))
   config.update(variant)
   model = config_lib.build_model(config)
-  params = steps.init_params(model, jax.random.key(1), config.seq_len)
-  noise = np.random.default_rng(1)
-  params = jax.tree.map(
-      lambda a: a + jnp.asarray(0.1 * noise.standard_normal(a.shape), a.dtype), params)
+  params = perturbed(steps.init_params(model, jax.random.key(1), config.seq_len), seed=1)
   p = jax.tree.map(np.asarray, params)
   st = p["sample_tier"]
   rng = np.random.default_rng(0)
