@@ -210,10 +210,13 @@ def test_classes_json_names_the_classes_and_sets_their_count(small_dataset):
 
 
 def test_open_dataset_missing_train(tmp_path):
-  """An empty folder is a DataError "audio_train.npz: no such file". Rules out train treated
-  like the optional valid and test, skipped when absent (a KeyError, or a dataset with no
-  training data), instead of refused by name."""
-  with pytest.raises(DataError, match=r"audio_train\.npz: no such file"):
+  """An empty folder is a DataError "audio_train.npz: no such file" that says what the
+  setting must hold. Rules out train treated like the optional valid and test, skipped
+  when absent (a KeyError, or a dataset with no training data), and a missing train left
+  to load_split's generic "no such file (expected a paper-format npz ...)", which names
+  neither the setting nor the class-folder alternative."""
+  with pytest.raises(DataError, match=r"audio_train\.npz: no such file \(config\.data_dir "
+                     r"must hold audio_train\.npz, or class folders"):
     data.open_dataset(str(tmp_path))
 
 
