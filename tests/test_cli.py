@@ -15,6 +15,7 @@ import io
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -82,14 +83,20 @@ def test_bad_command_line_is_one_error_line_and_exit_2(results, script, case):
 
 def test_absl_main_refuses_a_stray_argument_before_running(capsys):
   """``cli.absl_main(fn)`` given a positional argument: one ``error:`` line
-  naming it, exit 2, and ``fn`` never runs. Rules out a stray word (a
-  misspelt flag without its dashes) silently ignored by a run that goes on."""
+  naming it, exit 2, and ``fn`` never runs, for one word or two. Rules out a
+  stray word (a misspelt flag without its dashes) silently ignored by a run
+  that goes on, and a count that lets one word through (``> 2``)."""
   ran = []
   with pytest.raises(SystemExit) as exit_:
     cli.absl_main(lambda: ran.append(1))(["prog", "stray", "more"])
   assert exit_.value.code == 2 and ran == []
   assert capsys.readouterr().err.splitlines() == [
       "error: unexpected arguments ['stray', 'more']: every input is a --flag (see --help)"]
+  with pytest.raises(SystemExit) as exit_:  # one word: a flag that lost its dashes
+    cli.absl_main(lambda: ran.append(1))(["prog", "max_steps=10"])
+  assert exit_.value.code == 2 and ran == []
+  assert capsys.readouterr().err.splitlines() == [
+      "error: unexpected arguments ['max_steps=10']: every input is a --flag (see --help)"]
   cli.absl_main(lambda: ran.append(1))(["prog"])
   assert ran == [1]
 
@@ -207,13 +214,18 @@ def test_train_py_names_its_workdir_after_the_config(tmp_path):
   """Without --workdir, train.py trains into runs/<config file's name>
   (configs/tiny.py -> runs/tiny, relative to where it runs) and says so.
   Rules out the fixed runs/default, where a tiny run and the default run
-  met in one folder (and the second was refused or resumed the first)."""
+  met in one folder (and the second was refused or resumed the first), and
+  a message naming runs/tiny while the run goes elsewhere: runs/tiny is a
+  plain file here, so only a run that uses it is refused for it."""
+  (tmp_path / "runs").mkdir()
+  (tmp_path / "runs" / "tiny").write_text("not a folder")
   p = subprocess.run([sys.executable, os.path.join(REPO, "train.py"), "--config",
                       os.path.join(REPO, "configs", "tiny.py"),
                       f"--config.data_dir={tmp_path / 'missing'}"],
                      cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True,
                      timeout=300)
-  assert p.returncode == 2 and "missing': no such folder" in p.stderr, p.stderr[-3000:]
+  assert p.returncode == 2 and "error: workdir=runs/tiny is a file, not a folder" in p.stderr, \
+      p.stderr[-3000:]
   assert "workdir runs/tiny (named after --config" in p.stdout
   assert cli.default_workdir("configs/default.py") == os.path.join("runs", "default")
 
@@ -224,6 +236,10 @@ BAD_CONFIG_FILES = {
     "import": ("import no_such_module_here\n", " line 1: ModuleNotFoundError: No module named"),
     "raises": ("def get_config():\n  return 1 / 0\n",
                " line 2: ZeroDivisionError: division by zero"),
+    # raised in a module it calls: the line is the config file's call, not the library's
+    "raises_in_callee": ("import fractions\n\ndef get_config():\n"
+                         "  return fractions.Fraction(1, 0)\n",
+                         " line 4: ZeroDivisionError: Fraction(1, 0)"),
     "wrong_type": ("from samplernn_jax.config import base_config\n\ndef get_config():\n"
                    "  c = base_config()\n  c.dim = 'big'\n  return c\n",
                    " line 5: TypeError: Could not override field 'dim'"),
@@ -266,9 +282,11 @@ def test_a_config_files_own_mistake_is_one_error_line_naming_its_line(bad_config
   get_config(), a value of the wrong type, or a get_config() returning a
   dict or a ConfigDict of its own instead of base_config() changed: one
   ``error: --config FILE line N: ...`` line (the line where known), exit 2,
-  before any work. Rules out the tracebacks these gave (ml_collections'
-  wrapped ones embedding a second traceback, and an AttributeError from
-  deep inside config.py for the dicts)."""
+  before any work; an exception raised in a module the config calls gives
+  the config file's line of the call. Rules out the tracebacks these gave
+  (ml_collections' wrapped ones embedding a second traceback, and an
+  AttributeError from deep inside config.py for the dicts), and the line of
+  the traceback's last frame whatever its file."""
   path, workdir, rc, err = bad_config_runs[case]
   lines = [l for l in err.splitlines() if l.strip()]
   assert rc == 2 and len(lines) == 1, err[-3000:]
@@ -410,8 +428,9 @@ def test_the_default_config_loads_from_a_checkout_whose_path_holds_a_colon(tmp_p
   what follows its first ``:`` as get_config()'s argument, so in a checkout
   under ``runs:2026/`` that path names no file. ``cli.loadable_config_path``
   gives it relative to the working directory: it loads as the file itself.
-  Rules out the absolute path kept, here or in train.py (the default config
-  unreadable, train.py failing with no flag given)."""
+  Rules out the absolute path kept, here or as train.py's flag default (the
+  default config unreadable, train.py failing with no flag given: run here
+  from such a checkout)."""
   from absl import flags
   from ml_collections import config_flags
   checkout = tmp_path / "runs:2026"
@@ -426,8 +445,12 @@ def test_the_default_config_loads_from_a_checkout_whose_path_holds_a_colon(tmp_p
   config_flags.DEFINE_config_file("config", path, "", flag_values=fv, sys_argv=["prog"])
   fv(["prog"])
   assert fv.config.to_dict() == load_config_file(os.path.join(REPO, "configs", "tiny.py")).to_dict()
-  with open(os.path.join(REPO, "train.py"), encoding="utf-8") as f:  # train.py's default goes through it
-    assert re.search(r"_DEFAULT_CONFIG = cli\.loadable_config_path\(", f.read())
+  # train.py in that checkout, no --config: its default loads (the data_dir error comes next)
+  shutil.copy(os.path.join(REPO, "train.py"), checkout / "train.py")
+  shutil.copytree(os.path.join(REPO, "configs"), checkout / "configs", dirs_exist_ok=True)
+  (p,) = run_scripts([(["train.py", f"--config.data_dir={tmp_path / 'missing'}"], None, checkout)])
+  assert p.returncode == 2 and "missing': no such folder" in p.stderr, p.stderr[-3000:]
+  assert "workdir runs/default (named after --config" in p.stdout, p.stdout[-3000:]
 
 
 class _Terminal(io.StringIO):

@@ -235,6 +235,7 @@ print("went on; requested", requested)
     (signal.SIGINT, 0.0, signal.SIGINT, False),   # one Ctrl-C delivered twice
     (signal.SIGTERM, 1.3, signal.SIGTERM, False),  # a scheduler's repeated notice
     (signal.SIGTERM, 1.3, signal.SIGINT, True),
+    (signal.SIGINT, 1.3, signal.SIGTERM, False),  # a scheduler's notice after a Ctrl-C
 ])
 def test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not(first, gap, second, quits,
                                                                       caller):
@@ -248,7 +249,9 @@ def test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not(first, gap
   srun) only stop at the next safe point, keeping the first signal. Rules
   out every signal after the first ignored (the old handler: a hung run of
   several processes could not be stopped by Ctrl-C), a quit on a duplicate,
-  and a notebook's kernel ended by os._exit."""
+  the last signal kept instead of the first (a Ctrl-C then a scheduler's
+  SIGTERM would exit 143 and report SIGTERM), and a notebook's kernel ended
+  by os._exit."""
   proc = subprocess.run([sys.executable, "-c", SIGNAL_CHILD, str(int(first)), str(gap),
                          str(int(second)), caller], cwd=REPO, env=subprocess_env(),
                         capture_output=True, text=True, timeout=60)
@@ -596,18 +599,24 @@ def test_a_batch_or_length_of_the_wrong_shape_is_named():
     steps.init_params(model, jax.random.key(0), config.seq_len + 1)
 
 
-@pytest.mark.parametrize("value", [np.nan, np.inf])
-def test_finite_loss_with_a_nonfinite_gradient_changes_nothing(value):
+@pytest.mark.parametrize("value,path", [
+    (np.inf, POISONED_PARAM),
+    (np.nan, "['sample_tier']['embedding']"),  # the first leaf
+    (np.nan, "['tier0']['rnn0']['recurrent_gates']['scale']"),  # the last, in the frame tier
+])
+def test_finite_loss_with_a_nonfinite_gradient_changes_nothing(value, path):
   """One element of one parameter's gradient is NaN (or inf) while the loss
   is finite: the step leaves the parameters, Adam's state and the carried
   RNN state exactly as they were, adds nothing to the train bits' sum nor
   to their count (a mean over finite steps), and ``nonfinite_step`` records
-  it. Rules out a check of the loss alone (Adam
+  it; the poisoned element is in the first leaf, one in the middle, or the
+  last (in the frame tier). Rules out a check of the loss alone (Adam
   would spread the NaN into the parameters), a check that misses inf, or
-  one that looks at only some leaves."""
+  one that looks at only some leaves (one tier's, or all but the first or
+  the last)."""
   config = make_config()
   model = config_lib.build_model(config, 4)
-  poisoned = GradPoisoned(model, value)
+  poisoned = GradPoisoned(model, value, path)
   tx = steps.make_optimizer(config)
   good_step = jax.jit(functools.partial(steps.train_step, model, tx))
   bad_step = jax.jit(functools.partial(steps.train_step, poisoned, tx))
