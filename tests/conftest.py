@@ -102,6 +102,22 @@ def perturbed(params, seed=0, noise=0.1):
       lambda p: p + jnp.asarray(noise * rng.standard_normal(p.shape), p.dtype), params)
 
 
+def snapshot(folder, skip=()):
+  """Relative path -> (bytes, mtime_ns) of every file below ``folder``
+  (hidden and temporary files too), but those whose name is in ``skip``:
+  compared before and after a refusal, it shows that nothing was written,
+  replaced, added or removed."""
+  out = {}
+  for root, _, files in os.walk(folder):
+    for name in files:
+      if name in skip:
+        continue
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        out[os.path.relpath(path, folder)] = (f.read(), os.stat(path).st_mtime_ns)
+  return out
+
+
 def load_sample_py():
   """sample.py as a module, loaded once per process: it defines absl flags,
   which are process-global, and a second load would define them again."""

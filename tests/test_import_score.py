@@ -26,7 +26,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import load_config_file
+from conftest import load_config_file, snapshot
 from samplernn_jax import checkpoint as ckpt_lib
 from samplernn_jax import cli
 from samplernn_jax import config as config_lib
@@ -88,15 +88,6 @@ def run_all(cmds):
     out[name] = (p.returncode, stdout, stderr)
   return out
 
-
-def snapshot(folder):
-  """Relative path -> (size, mtime_ns) of every file below ``folder``."""
-  out = {}
-  for root, _, files in os.walk(folder):
-    for name in files:
-      st = os.stat(os.path.join(root, name))
-      out[os.path.relpath(os.path.join(root, name), folder)] = (st.st_size, st.st_mtime_ns)
-  return out
 
 
 @pytest.fixture(scope="module")

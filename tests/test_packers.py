@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import snapshot
 from samplernn_jax import data
 from samplernn_jax import packing
 from samplernn_jax.data import DCASE2016_CLASSES, DataError
@@ -41,15 +42,6 @@ def load(out, split):
   with np.load(data.split_path(out, split), allow_pickle=False) as z:
     return {k: z[k] for k in z.files}
 
-
-def snapshot(folder):
-  """Name -> (bytes, mtime_ns) of every file in a folder."""
-  out = {}
-  for name in sorted(os.listdir(folder)):
-    p = os.path.join(folder, name)
-    with open(p, "rb") as f:
-      out[name] = (f.read(), os.stat(p).st_mtime_ns)
-  return out
 
 
 def check_clips_match_recordings(out, split, freq_to_class):

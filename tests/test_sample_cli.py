@@ -28,7 +28,7 @@ import pytest
 import soundfile as sf
 from absl import logging as absl_logging
 
-from conftest import REPO, load_sample_py, subprocess_env
+from conftest import REPO, load_sample_py, snapshot, subprocess_env
 from samplernn_jax import quantize as quant
 from samplernn_jax import files, sample_files, sampling
 from samplernn_jax import workdir as workdir_lib
@@ -81,15 +81,6 @@ def manifest(folder):
   with open(os.path.join(folder, "manifest.json")) as f:
     return json.load(f)
 
-
-def snapshot(folder):
-  """Name -> (bytes, mtime_ns) of every file in a folder."""
-  out = {}
-  for name in sorted(os.listdir(folder)):
-    path = os.path.join(folder, name)
-    with open(path, "rb") as f:
-      out[name] = (f.read(), os.stat(path).st_mtime_ns)
-  return out
 
 
 def levels(audio, q_levels=256):
