@@ -382,7 +382,8 @@ def test_gradients_are_clipped_element_wise_then_adam(tiny_config):
   """Two ``steps.train_step`` calls against Adam written out here, on gradients
   clipped element-wise to [-c, c] first, with c the 75th percentile of the
   first step's |gradient| (so a quarter of the elements are clipped, some by
-  a factor of ~40).
+  a factor of ~40); and a step with grad_clip 0, whose Adam moment holds
+  the gradient unclipped.
 
   Adam's first moment after one step is (1 - b1) * (what Adam was given):
   it holds clipped gradients only when the clip comes first. Rules out no
@@ -390,7 +391,9 @@ def test_gradients_are_clipped_element_wise_then_adam(tiny_config):
   moments), and a global-norm clip; the second step's update (which, unlike
   the first's, depends on the gradients' sizes, not only their signs) must
   equal the hand-written clip-then-Adam and differ from Adam on unclipped
-  gradients.
+  gradients. And rules out grad_clip 0 taken as a bound (the clip made
+  whenever grad_clip is set: every gradient clipped to 0, a run that never
+  learns; no other test trains with 0).
   """
   config = tiny_config(**OPT_MODEL)
   lr = config.learning_rate
@@ -438,6 +441,15 @@ def test_gradients_are_clipped_element_wise_then_adam(tiny_config):
     np.testing.assert_allclose(u, adam_update([cl(g)], lr), rtol=0, atol=tol)
   for u, a, b in zip(u2, g1, g2):
     np.testing.assert_allclose(u, adam_update([cl(a), cl(b)], lr), rtol=0, atol=tol)
+
+  # grad_clip 0 is "off" (README): Adam is given the gradient itself, not one clipped to 0.
+  config.grad_clip = 0.0
+  tx = steps.make_optimizer(config)
+  state0 = steps.init_state(model, tx, jax.random.key(0), config.batch_size, config.seq_len)
+  plain = jax.jit(functools.partial(steps.train_step, model, tx))(state0, batch1)
+  mu = f64_leaves(optax.tree_utils.tree_get(plain.opt_state, "mu"))
+  for m, g in zip(mu, g1):
+    np.testing.assert_allclose(m, (1 - ADAM_B1) * g, rtol=1e-4, atol=1e-7)
   # ... and this setup tells the orders apart: Adam on the raw gradients (with
   # or without a clip of its updates, which are ~lr < c) moves some parameter
   # by more than 100 times the tolerance away from what the step did.
