@@ -236,17 +236,24 @@ def read_meta(workdir: str, sub: str, step: int) -> dict:
   return dict(_read_step(workdir, sub, step, meta=ocp.args.JsonRestore()).meta)
 
 
-def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
-  """Only the parameters (and meta) of a checkpoint, for sampling and scoring.
-
-  Restored without a target: works for the full training states of
-  ``checkpoints/`` and the parameter-only states of ``best/``, onto this
-  process's first device whatever devices or hosts saved it.
-  """
+def restore_tree(workdir: str, sub: str, step: int) -> tuple[dict, dict]:
+  """(saved tree, meta) of a checkpoint, restored without a target: nested
+  dicts and lists of arrays (a TrainState's fields by name in
+  ``checkpoints/``, e.g. ``tree["opt_state"][1][0]["mu"]``, Adam's first
+  moment after the clip; ``{"params": ...}`` in ``best/``), onto this
+  process's first device whatever devices or hosts saved it."""
   here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   out = _read_step(workdir, sub, step, meta=ocp.args.JsonRestore(),
                    state=ocp.args.StandardRestore(fallback_sharding=here))
-  return out.state["params"], dict(out.meta)
+  return out.state, dict(out.meta)
+
+
+def restore_params(workdir: str, sub: str, step: int) -> tuple[Any, dict]:
+  """Only the parameters (and meta) of a checkpoint, for sampling and
+  scoring: of ``checkpoints/``'s full training states and ``best/``'s
+  parameter-only ones alike (``restore_tree``)."""
+  tree, meta = restore_tree(workdir, sub, step)
+  return tree["params"], meta
 
 
 def _removed(workdir: str, ckpt: str, sub: str, step: int) -> bool:
