@@ -58,7 +58,12 @@ def initialize(coordinator: str = "", num_processes: int = 0, process_id: int = 
     jax.distributed.initialize(coordinator_address=coordinator,
                                num_processes=num_processes, process_id=process_id)
   else:
-    jax.distributed.initialize()
+    try:
+      jax.distributed.initialize()
+    except ValueError as e:  # JAX names only what it lacked
+      raise ValueError(f"--distributed: JAX found no cluster to join ({e}); it reads SLURM's "
+                       "or Open MPI's environment. Elsewhere give --coordinator, "
+                       "--num_processes and --process_id") from e
   return True
 
 

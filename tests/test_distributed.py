@@ -21,9 +21,10 @@ import time
 
 import jax
 import numpy as np
+import optax
 import pytest
 
-from conftest import REPO, subprocess_env
+from conftest import REPO, run_scripts, subprocess_env
 from samplernn_jax import agreement, checkpoint, distributed, metrics, steps
 from samplernn_jax import config as config_lib
 from samplernn_jax import workdir as workdir_lib
@@ -88,7 +89,8 @@ def test_two_processes_give_the_losses_of_one(tmp_path):
   Rules out processes that each train on their own rows (gradients not
   averaged across them), both processes writing metrics, and a checkpoint
   holding other parameters than those trained (e.g. one process's copy
-  saved after it drifted; before, only shapes and finiteness were checked)."""
+  saved after it drifted; before, only shapes and finiteness were checked),
+  and gradients summed across the processes (Adam's moments doubled)."""
   two, one = str(tmp_path / "two"), str(tmp_path / "one")
   coordinator = f"--coordinator=127.0.0.1:{free_port()}"
   cmds = [train_cmd(two, coordinator, "--num_processes=2", f"--process_id={i}")
@@ -124,6 +126,15 @@ def test_two_processes_give_the_losses_of_one(tmp_path):
     np.testing.assert_allclose(a, b, rtol=0, atol=PARAM_TOLERANCE)
     moved = max(moved, float(np.abs(np.asarray(b) - np.asarray(c)).max()))
   assert moved > 100 * PARAM_TOLERANCE, moved
+  # Adam's first moments, the sharper check (Adam cancels a constant scale of
+  # the gradient in the parameters, but for the clip): within 1e-4 of each
+  # leaf's largest (measured: 2.7e-7 of it); a gradient summed over the
+  # two processes, not averaged, doubles them.
+  mu_two, mu_one = (optax.tree_utils.tree_get(checkpoint.restore_tree(w, checkpoint.LATEST, 6)[0],
+                                              "mu") for w in (two, one))
+  assert len(jax.tree.leaves(mu_one)) == len(jax.tree.leaves(ref)) > 10
+  for a, b in zip(jax.tree.leaves(mu_two), jax.tree.leaves(mu_one)):
+    assert np.abs(a - b).max() <= 1e-4 * max(np.abs(b).max(), 1e-6), (a, b)
 
 
 def test_sigterm_to_one_process_stops_both_at_one_saved_step(tmp_path):
@@ -229,9 +240,10 @@ def test_processes_that_differ_in_config_or_workdir_all_stop_naming_it(tmp_path)
 
 def test_differences_name_each_key_split_and_step_against_process_0():
   """``agreement.differences`` compares every process's record with process
-  0's: the config keys that differ (one only one process has included), the
-  data splits, the latest checkpoint step and the workdir's token, each
-  named with its process. Rules out a comparison of only some keys, of a
+  0's: the config keys that differ (one only process 1 has, or only
+  process 0, included), the data splits (one only process 0 reads too), the latest checkpoint step and the workdir's token, each
+  named with its process. Rules out a comparison of only some keys (e.g.
+  only the other process's, missing what it lacks), of a
   process with its neighbour rather than with process 0 (whose checkpoint
   and config the run saves), or a silent pass of a process that saw no
   token (None)."""
@@ -248,6 +260,10 @@ def test_differences_name_each_key_split_and_step_against_process_0():
       "process 2 sees the latest checkpoint at step 4, process 0 at 5"]
   tokens = [{"workdir": "ab"}, {"workdir": "ab"}, {"workdir": None}]
   assert agreement.differences(tokens) == ["process 2 does not see the folder process 0 locked"]
+  # a key and a split that only process 0 has
+  fewer = {"config": {"seed": 0}, "step": 5, "data": {"valid": None}}
+  assert agreement.differences([first, fewer]) == [
+      "process 1 has other config.dim", "process 1 reads other data (splits train)"]
 
 
 def test_a_listing_that_differs_is_asked_again_together_then_refused(monkeypatch, tmp_path):
@@ -344,18 +360,22 @@ def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
   inconsistent set of flags is one clear error. Rules out
   --distributed being ignored (each host would train alone on the whole
   batch), empty explicit values passed on instead of JAX's detection, and
-  JAX's C++ SIGTERM handler left in place (a SIGTERM during start-up was
-  swallowed by it: the run went on, the scheduler's notice lost)."""
+  JAX's C++ SIGTERM handler left in place, or turned off only after
+  joining, which starts it (a SIGTERM during start-up was swallowed by it:
+  the run went on, the scheduler's notice lost)."""
   import pytest
   from samplernn_jax import distributed
-  calls = []
-  monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+  calls, order = [], []
+  monkeypatch.setattr(jax.distributed, "initialize",
+                      lambda **kw: (calls.append(kw), order.append("initialize")))
   updates = []  # recorded, not applied: gloo and the preemption service stay as they are here
-  monkeypatch.setattr(jax.config, "update", lambda *a: updates.append(a))
+  monkeypatch.setattr(jax.config, "update", lambda *a: (updates.append(a), order.append(a)))
   assert distributed.initialize() is False and calls == [] and updates == []
   assert distributed.initialize(auto=True) is True and calls == [{}]
-  # SIGTERM left to the trainer's handler and, before it, to the default
+  # SIGTERM left to the trainer's handler and, before it, to the default: the
+  # service is off before joining starts it (JAX starts it inside initialize)
   assert ("jax_enable_preemption_service", False) in updates
+  assert order.index(("jax_enable_preemption_service", False)) < order.index("initialize")
   assert distributed.initialize("h0:1234", 2, 1) is True
   assert calls[-1] == {"coordinator_address": "h0:1234", "num_processes": 2, "process_id": 1}
   with pytest.raises(ValueError, match="^coordinator, num_processes and process_id go"):
@@ -365,12 +385,32 @@ def test_distributed_flag_lets_jax_detect_the_cluster(monkeypatch):
   assert len(calls) == 2
 
 
-def test_idle_gpus_under_slurm_are_named():
+def test_train_py_distributed_outside_a_cluster_is_one_error_line(tmp_path):
+  """train.py --distributed where JAX finds no cluster (no SLURM or Open MPI
+  here): exit 2 and one ``error:`` line saying so and what to give instead,
+  before the data is looked at. Rules out train.py not passing the flag on
+  (the run went to its data: each host of a real cluster would train alone
+  on the whole batch), and JAX's bare "coordinator_address should be
+  defined" (which names no flag of ours)."""
+  (p,) = run_scripts([(["train.py", "--distributed", "--config", "configs/tiny.py",
+                        f"--config.data_dir={tmp_path / 'missing'}",
+                        f"--workdir={tmp_path / 'run'}"], None, None)])
+  errors = [l for l in p.stderr.splitlines() if l.startswith("error:")]
+  assert p.returncode == 2 and errors == [
+      "error: --distributed: JAX found no cluster to join (coordinator_address should be "
+      "defined.); it reads SLURM's or Open MPI's environment. Elsewhere give --coordinator, "
+      "--num_processes and --process_id"], p.stderr[-3000:]
+  assert not (tmp_path / "run").exists()
+
+
+def test_idle_gpus_under_slurm_are_named(tiny_config, tmp_path, monkeypatch, capsys):
   """One SLURM task per node with 8 GPUs (the README's old recipe): JAX gives
   the task one device, and train.py warns that 7 GPUs sit idle and how to
-  start one task per GPU; one task per GPU, or no SLURM, says nothing.
+  start one task per GPU (the trainer's start, run here to its first
+  checkpoint manager); one task per GPU, or no SLURM, says nothing.
   Rules out that misconfiguration training at an eighth of the speed with no
-  word (the mesh is valid, only smaller)."""
+  word (the mesh is valid, only smaller), and a warning the trainer never
+  prints."""
   from samplernn_jax import distributed
   one_task = {"SLURM_GPUS_ON_NODE": "8", "SLURM_NTASKS_PER_NODE": "1(x2)"}
   assert distributed.idle_gpus_warning(one_task, 1) == (
@@ -379,3 +419,17 @@ def test_idle_gpus_under_slurm_are_named():
   assert distributed.idle_gpus_warning({**one_task, "SLURM_NTASKS_PER_NODE": "8"}, 1) is None
   assert distributed.idle_gpus_warning(one_task, 8) is None  # one task seeing all 8
   assert distributed.idle_gpus_warning({}, 1) is None
+
+  class Started(Exception):
+    pass
+
+  def stop_here(*args, **kwargs):
+    raise Started
+  from samplernn_jax import trainer
+  monkeypatch.setattr(trainer, "Checkpointer", stop_here)  # made after the warnings
+  for name, value in one_task.items():
+    monkeypatch.setenv(name, value)
+  with pytest.raises(Started):
+    trainer.train_and_evaluate(tiny_config(data_dir="synthetic"), str(tmp_path / "run"))
+  assert ("warning: SLURM gives this node 8 GPUs and 1 task(s), and JAX each task 1 "
+          "device(s): 7 GPUs idle" in capsys.readouterr().out)
