@@ -584,7 +584,8 @@ def test_a_batch_or_length_of_the_wrong_shape_is_named():
   frames: a ValueError
   naming the array or setting and the shape expected. Rules out the raw
   broadcast and reshape errors from inside the model that a library user
-  met instead (and a check that misses one of the four)."""
+  met instead (and a check that misses one of the four), and one that
+  refuses a length of exactly one top frame."""
   config = make_config()
   model = config_lib.build_model(config, 4)
   top = model.frame_sizes[0]
@@ -604,6 +605,8 @@ def test_a_batch_or_length_of_the_wrong_shape_is_named():
   with pytest.raises(ValueError, match=rf"seq_len={config.seq_len + 1}: expected a positive "
                      rf"multiple of the top frame size {top}"):
     steps.init_params(model, jax.random.key(0), config.seq_len + 1)
+  # one top frame is the shortest length, and gives the same parameters
+  assert_trees_equal(steps.init_params(model, jax.random.key(0), top), params)
 
 
 @pytest.mark.parametrize("value,path", [
