@@ -580,11 +580,11 @@ class GradPoisoned:
 def test_a_batch_or_length_of_the_wrong_shape_is_named():
   """A chunk without its frame of context (T samples, not T + S: its mask
   no longer fits), one whose targets are not whole top frames, a mask of
-  another length, and ``init_params`` of a length that is not whole top
-  frames: a ValueError
+  another length, a chunk of the context frame alone (no target), and
+  ``init_params`` of a length that is not whole top frames: a ValueError
   naming the array or setting and the shape expected. Rules out the raw
   broadcast and reshape errors from inside the model that a library user
-  met instead (and a check that misses one of the four), and one that
+  met instead (and a check that misses one of the five), and one that
   refuses a length of exactly one top frame."""
   config = make_config()
   model = config_lib.build_model(config, 4)
@@ -596,7 +596,9 @@ def test_a_batch_or_length_of_the_wrong_shape_is_named():
             r"batch\['mask'\] of shape \(\d+, 64\): expected \[\d+, 48\]"),
            (dict(good, chunk=good["chunk"][:, 1:], mask=good["mask"][:, 1:]),
             r"batch\['chunk'\] of shape .*: expected \[B, T \+ \d+\] with T a positive multiple"),
-           (dict(good, mask=good["mask"][:, top:]), r"batch\['mask'\] of shape .*: expected")]
+           (dict(good, mask=good["mask"][:, top:]), r"batch\['mask'\] of shape .*: expected"),
+           (dict(good, chunk=good["chunk"][:, :top], mask=good["mask"][:, :0]),  # no target
+            r"batch\['chunk'\] of shape .*: expected \[B, T \+ \d+\] with T a positive multiple")]
   for batch, pattern in cases:
     with pytest.raises(ValueError, match=pattern):
       steps.chunk_cost(model, params, batch, carried)
