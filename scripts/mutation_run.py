@@ -45,7 +45,8 @@ _TIMEOUT = flags.DEFINE_integer("timeout", 900, "seconds per mutant before it co
 # Tests run per mutated module: the fast files that cover it, and the named
 # tests of the slower ones written for it.
 TESTS = {
-    "steps": ["tests/test_reference.py", "tests/test_model.py",
+    "steps": ["tests/test_reference.py", "tests/test_model.py", "tests/test_multidevice.py",
+              "tests/test_distributed.py::test_two_processes_give_the_losses_of_one",
               "tests/test_train.py::test_gradients_are_clipped_element_wise_then_adam",
               "tests/test_faults.py::test_finite_loss_with_a_nonfinite_gradient_changes_nothing",
               "tests/test_faults.py::test_a_batch_or_length_of_the_wrong_shape_is_named",
@@ -84,7 +85,8 @@ TESTS = {
                "tests/test_train.py::test_a_variants_own_config_keys_build_train_and_come_back",
                "tests/test_train.py::test_a_new_runs_seed_must_fit_jaxs_32_bits",
                "tests/test_sample_cli.py::test_seeds_past_32_bits_are_refused"],
-    "sharding": ["tests/test_gru_pallas.py::test_pallas_options_train_on_several_devices_as_xla"],
+    "sharding": ["tests/test_gru_pallas.py::test_pallas_options_train_on_several_devices_as_xla",
+                 "tests/test_multidevice.py"],
     "trim": ["tests/test_data.py"],
     "evaluation/frechet": ["tests/test_evaluation.py"],
     "evaluation/features": ["tests/test_evaluation.py"],
@@ -102,14 +104,16 @@ TESTS = {
             "tests/test_cli.py::test_a_config_files_own_mistake_is_one_error_line_naming_its_line",
             "tests/test_faults.py::test_an_output_the_system_refuses_is_one_error_line",
             "tests/test_cli.py::test_scripts_beside_training_take_gpu_memory_as_needed",
-            "tests/test_faults.py::test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not"],
+            "tests/test_faults.py::test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not",
+            "tests/test_cli.py::test_absl_main_refuses_a_stray_argument_before_running"],
     "packing": ["tests/test_packers.py"],
     "progress": ["tests/test_cli.py::test_progress_bars_redraw_once_a_minute_into_a_log_file"],
     "splits": ["tests/test_data.py", "tests/test_fuzz.py",
                "tests/test_evaluation.py::test_f_real_cache_key_covers_every_clip",
                "tests/test_faults.py::test_resume_on_other_data_is_refused",
                "tests/test_packers.py::test_a_split_packed_at_another_rate_than_the_configs_is_refused",
-               "tests/test_faults.py::test_hand_written_utf8_json_reads_under_an_ascii_locale"],
+               "tests/test_faults.py::test_hand_written_utf8_json_reads_under_an_ascii_locale",
+               "tests/test_faults.py::test_score_refuses_data_of_another_rate_without_offering_the_key"],
     "__init__": ["tests/test_cli.py::test_native_windows_is_told_to_use_wsl"],
     "run_status": ["tests/test_faults.py::test_a_status_file_that_cannot_be_written_is_a_warning_not_the_runs_error"],
     "datasets": ["tests/test_data.py"],
@@ -141,7 +145,8 @@ TESTS = {
               "tests/test_faults.py::test_one_path_twice_in_a_write_of_several_files_is_refused",
               "tests/test_faults.py::test_a_write_that_fails_at_the_second_clip_replaces_none",
               "tests/test_faults.py::test_a_file_given_for_a_folder_to_read_is_called_a_file",
-              "tests/test_sample_cli.py::test_a_stream_raises_the_open_files_limit_or_refuses_before_writing"],
+              "tests/test_sample_cli.py::test_a_stream_raises_the_open_files_limit_or_refuses_before_writing",
+              "tests/test_faults.py::test_a_workdir_that_refuses_locks_is_one_clear_error"],
     "distributed": ["tests/test_distributed.py::test_sigterm_to_one_process_stops_both_at_one_saved_step",
                     "tests/test_distributed.py::test_distributed_flag_lets_jax_detect_the_cluster",
                     "tests/test_distributed.py::test_idle_gpus_under_slurm_are_named"],
@@ -168,7 +173,14 @@ TESTS = {
                 "tests/test_distributed.py::test_processes_that_differ_in_config_or_workdir_all_stop_naming_it",
                 "tests/test_faults.py::test_a_second_ctrl_c_during_the_stops_save_quits_at_once",
                 "tests/test_faults.py::test_nonfinite_loss_stops_and_resume_finishes",
-                "tests/test_train.py::test_each_evaluation_line_says_where_the_best_state_and_the_clips_are"],
+                "tests/test_train.py::test_each_evaluation_line_says_where_the_best_state_and_the_clips_are",
+                "tests/test_faults.py::test_disk_full_in_the_background_write_of_the_last_checkpoint",
+                "tests/test_distributed.py::test_idle_gpus_under_slurm_are_named",
+                "tests/test_faults.py::test_other_model_shape_refused_but_max_steps_may_change"],
+    # the entry point train.py itself (MODULE_FILES)
+    "train": ["tests/test_cli.py::test_train_py_names_its_workdir_after_the_config",
+              "tests/test_cli.py::test_the_default_config_loads_from_a_checkout_whose_path_holds_a_colon",
+              "tests/test_distributed.py::test_train_py_distributed_outside_a_cluster_is_one_error_line"],
     "signals": ["tests/test_faults.py::test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not"],
     "agreement": ["tests/test_distributed.py::test_differences_name_each_key_split_and_step_against_process_0",
                   "tests/test_distributed.py::test_a_listing_that_differs_is_asked_again_together_then_refused",
@@ -834,9 +846,56 @@ MUTANTS = {
                                 "  if True:\n    return ocp.CheckpointManager("),
     "bar_interval_env_overridden": ("progress", '  if "TQDM_MININTERVAL" not in os.environ and not _is_terminal(stream):',
                                     "  if not _is_terminal(stream):"),
+    # 2026-12-03 (afternoon): audits of test_cli, test_faults, test_distributed,
+    # test_multidevice, and the steps.py sweep
+    "first_signal_replaced": ("signals", "      raise QuitNow(128 + signum)\n",
+                              "      raise QuitNow(128 + signum)\n    else:\n      self.requested = signum\n"),
+    "finite_check_one_tier": ("steps", "for g in jax.tree.leaves(grads)]",
+                              'for g in jax.tree.leaves(grads["sample_tier"])]'),
+    "grad_clip_zero_clips": ("steps", "  if config.grad_clip and config.grad_clip > 0:",
+                             "  if config.grad_clip is not None:"),
+    "one_frame_length_refused": ("steps", "  if seq_len < top or seq_len % top:",
+                                 "  if seq_len <= top or seq_len % top:"),
+    "targetless_chunk_accepted": ("steps", "shape[1] <= top or", "shape[1] < top or"),
+    "gradient_summed_over_devices": ("steps", "has_aux=True)(state.params)\n",
+                                     "has_aux=True)(state.params)\n"
+                                     "  grads = jax.tree.map(lambda g: g * jax.device_count(), grads)\n"),
+    "batch_not_split": ("sharding", '  return NamedSharding(mesh, P("data"))', "  return NamedSharding(mesh, P())"),
+    "config_line_of_any_file": ("cli", "    frames = [f for f in traceback.extract_tb(e.__traceback__)\n"
+                                "              if os.path.abspath(f.filename) == os.path.abspath(path)]",
+                                "    frames = list(traceback.extract_tb(e.__traceback__))"),
+    "one_stray_word_allowed": ("cli", "    if len(argv) > 1:", "    if len(argv) > 2:"),
+    "default_config_absolute": ("train", '"config", _DEFAULT_CONFIG,',
+                                '"config", os.path.join(os.path.dirname(os.path.abspath(__file__)), '
+                                '"configs", "default.py"),'),
+    "workdir_not_named_after_config": ("train", "  trainer.train_and_evaluate(config, workdir)",
+                                       '  trainer.train_and_evaluate(config, os.path.join("runs", "default"))'),
+    "distributed_flag_dropped": ("train", "auto=_DISTRIBUTED.value)", "auto=False)"),
+    "resume_checked_after_writes": ("trainer", "  _check_resume_config(config, saved, workdir, setup.dataset.n_classes)\n"
+                                    "  if data is not None:\n    check_resume_data(saved, data, config, workdir)\n", ""),
+    "last_save_error_swallowed": ("trainer", "      self.ckpts.close()\n    except OSError as e:\n"
+                                  "      raise self._failed(e) from e",
+                                  "      self.ckpts.close()\n    except OSError as e:\n      pass"),
+    "idle_gpus_not_warned": ("trainer", "    idle = distributed.idle_gpus_warning(os.environ, jax.local_device_count())",
+                             "    idle = None"),
+    "lock_refusals_enolck_only": ("files", "NO_LOCKS = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP)",
+                                  "NO_LOCKS = (errno.ENOLCK,)"),
+    "class_names_checked_after_scoring": ("cost", "  bits = Evaluator(model, config, mesh)(params, split, \"score\")\n",
+                                          "  bits = Evaluator(model, config, mesh)(params, split, \"score\")\n"
+                                          "  check_class_names(meta.get(\"class_names\"), data_path)\n"),
+    "rate_error_without_path": ("splits", 'raise DataError(f"{path}: packed at {rate} Hz',
+                                'raise DataError(f"packed at {rate} Hz'),
+    "preemption_off_after_joining": ("distributed",
+        '  try:\n    jax.config.update("jax_enable_preemption_service", False)\n  except Exception:  # a JAX without the option has no such service\n    pass\n  if explicit:\n    jax.distributed.initialize(coordinator_address=coordinator,\n                               num_processes=num_processes, process_id=process_id)\n  else:\n    try:\n      jax.distributed.initialize()\n    except ValueError as e:  # JAX names only what it lacked\n      raise ValueError(f"--distributed: JAX found no cluster to join ({e}); it reads SLURM\'s "\n                       "or Open MPI\'s environment. Elsewhere give --coordinator, "\n                       "--num_processes and --process_id") from e\n',
+        '  if explicit:\n    jax.distributed.initialize(coordinator_address=coordinator,\n                               num_processes=num_processes, process_id=process_id)\n  else:\n    try:\n      jax.distributed.initialize()\n    except ValueError as e:  # JAX names only what it lacked\n      raise ValueError(f"--distributed: JAX found no cluster to join ({e}); it reads SLURM\'s "\n                       "or Open MPI\'s environment. Elsewhere give --coordinator, "\n                       "--num_processes and --process_id") from e\n  try:\n    jax.config.update("jax_enable_preemption_service", False)\n  except Exception:  # a JAX without the option has no such service\n    pass\n'),
+    "keys_of_process_0_unchecked": ("agreement", "set(mine) | set(first)", "set(mine)"),
+    "missing_train_left_to_load_split": ("datasets", '  if not os.path.isfile(paths["train"]):\n    raise',
+                                         "  if False:\n    raise"),
 }
 
-MODULE_PATH = {m: f"samplernn_jax/{m}.py" for m in TESTS}
+# modules outside the package, by their TESTS key
+MODULE_FILES = {"train": "train.py"}
+MODULE_PATH = {m: MODULE_FILES.get(m, f"samplernn_jax/{m}.py") for m in TESTS}
 CONTROL = "control"  # no mutation: the tests must pass on the copy
 
 

@@ -305,8 +305,10 @@ def test_classifier_separates_synthetic_classes(trained):
 def test_checkpoint_round_trip(trained):
   """save then restore of the fixture's classifier gives bit-identical logits, the same input
   mean and the same per-epoch history; read_meta gives None before anything is saved and the
-  saved meta after. Rules out a restore that reinitialises the parameters or loses the input
-  standardisation (the logits are compared exactly), and the history dropped from the meta."""
+  saved meta after; predict's logits are the network's on standardised input. Rules out a
+  restore that reinitialises the parameters or loses the input standardisation (the logits
+  are compared exactly), the history dropped from the meta, and predict skipping the
+  standardisation training applied (both classifiers alike, so the round trip cannot tell)."""
   clf, cfg, x_te, _, d = trained
   ckpt = os.path.join(d, "f_real")
   assert clf_lib.read_meta(ckpt) is None
@@ -316,6 +318,12 @@ def test_checkpoint_round_trip(trained):
   np.testing.assert_array_equal(back.predict(x_te)[0], clf.predict(x_te)[0])
   np.testing.assert_array_equal(back.mean, clf.mean)
   assert back.history == clf.history
+  # predict standardises its input as training did (the network on raw log-mels differs).
+  # Tolerance: one batch against predict's padded batches of 64, float32 (1e-5).
+  net = lambda x: np.asarray(clf.model.apply({"params": clf.params}, x)[0])
+  logits = clf.predict(x_te)[0]
+  np.testing.assert_allclose(logits, net((x_te - clf.mean) / clf.std), rtol=1e-5, atol=1e-5)
+  assert np.abs(logits - net(x_te)).max() > 1e-2
 
 
 # ---------------------------------------------------------------------------
@@ -747,7 +755,7 @@ def test_notes_say_which_classes_have_no_generated_clip():
   assert len(notes) == 1
 
 
-def test_spread_floor_chance_and_model(tmp_path):
+def test_spread_floor_chance_and_model(tmp_path, monkeypatch):
   """Two classifier seeds: every figure is the mean of the per-seed figures,
   and each per-seed figure is what that seed's own checkpoint gives when
   re-scored here (rules out one classifier scored twice, or the seeds not
@@ -758,7 +766,24 @@ def test_spread_floor_chance_and_model(tmp_path):
   ones: rules out a class compared with itself or with another class). Chance
   and the model.json record are reported; the real test split has 6, 5 and
   5 clips of the classes, so the majority class's share is 6/16, not 1/3
-  (rules out chance taken as 1 / classes or the smallest class)."""
+  (rules out chance taken as 1 / classes or the smallest class). The
+  headline Frechet figures are the seeds' means, their min and max the
+  seeds' (which differ here: f_real scores 1.0 with either seed); each
+  seed's f_gen is its own classifier, scoring what the spread says; f_real
+  is trained on the train split's windows (valid: the valid split's), f_gen
+  on the generated clips'; the report quotes the floor and the majority
+  share. Rules out every figure taken from the first seed, min and max
+  swapped, one f_gen seed for all, f_real trained on the test split (as
+  separable here as the train split), and a report row quoting another
+  figure."""
+  trained_on = []  # (name, feats, labels, valid) of each classifier trained
+  real_train = clf_lib.train
+
+  def recording_train(feats, labels, *args, **kwargs):
+    trained_on.append((kwargs.get("name"), np.asarray(feats), np.asarray(labels),
+                       kwargs.get("valid")))
+    return real_train(feats, labels, *args, **kwargs)
+  monkeypatch.setattr(clf_lib, "train", recording_train)
   data = write_data_dir(str(tmp_path / "data"))
   with np.load(os.path.join(data, "audio_test.npz")) as z:  # one clip fewer of classes 1, 2
     keep = np.r_[0:6, 7:12, 13:18]
@@ -802,6 +827,35 @@ def test_spread_floor_chance_and_model(tmp_path):
   assert min(floors) > 0
   assert res["spread"]["frechet"]["per_seed"] == pytest.approx(frechets, rel=1e-5)
   assert min(frechets) > 0
+  assert res["frechet"] == pytest.approx(np.mean(frechets), rel=1e-5)
+  assert res["frechet_real_floor"] == pytest.approx(np.mean(floors), rel=1e-5)
+  fr = res["spread"]["frechet"]
+  assert min(frechets) < max(frechets) * (1 - 1e-3)  # the seeds differ, so min != max
+  assert (fr["min"], fr["max"]) == pytest.approx((min(frechets), max(frechets)), rel=1e-5)
+  # each seed's f_gen: its own parameters, scoring the real test clips as the spread says
+  gen_params, gen_acc = [], []
+  for seed, sub in ((0, "f_gen"), (5, "f_gen_seed5")):
+    clf = clf_lib.restore(os.path.join(wd, sub), 3, cfg.with_seed(seed),
+                          cfg.n_frames, cfg.features.n_mels)
+    gen_params.append(jax_leaves(clf.params))
+    gen_acc.append(clf_lib.accuracy(clf.predict(x_test)[0], y_test))
+  assert not all(np.array_equal(a, b) for a, b in zip(*gen_params))
+  assert res["spread"]["f_gen_on_real_test"]["per_seed"] == pytest.approx(gen_acc)
+  # what each classifier was trained on
+  x_train, y_train, _ = run_lib._split_features(splits["train"], cfg, "cover")
+  x_gen_cover, y_gen_cover, _ = feat_lib.features_of_clips(
+      [(c.wav, c.class_index) for c in clips], cfg.window, "cover", cfg.features)
+  assert sorted(name for name, *_ in trained_on) == [
+      "f_gen seed 0", "f_gen seed 5", "f_real seed 0", "f_real seed 5"]
+  for name, feats, labels, valid in trained_on:
+    if name.startswith("f_real"):
+      np.testing.assert_array_equal(feats, x_train)
+      np.testing.assert_array_equal(labels, y_train)
+      np.testing.assert_array_equal(valid[0], x_valid)
+    else:
+      np.testing.assert_array_equal(feats, x_gen_cover)
+      np.testing.assert_array_equal(labels, y_gen_cover)
+      assert valid is None
   want = np.mean(per_class, axis=0)
   assert [res["frechet_per_class"][c] for c in CLASSES] == pytest.approx(want, rel=1e-5)
   assert want.min() > 0
@@ -810,7 +864,11 @@ def test_spread_floor_chance_and_model(tmp_path):
   assert res["model"]["step"] == 123 and res["model"]["config"] == {"dim": 8}
   assert res["seeds"] == [0, 5]
   page = open(os.path.join(wd, "report.html")).read()
-  assert "Frechet floor" in page and "chance" in page and "runs/x" in page
+  assert "runs/x" in page
+  assert f"always the largest real test class: {6 / 16:.3f}" in page
+  floor = res["spread"]["frechet_real_floor"]
+  assert (f"<th>Frechet floor (real valid vs real test)</th><td>{floor['mean']:.1f} "
+          f"(min {floor['min']:.1f}, max {floor['max']:.1f})</td>") in page
   # the settings that tell two sets of clips apart (guidance 2.5 vs 1 looked alike)
   assert "&quot;guidance&quot;: 2.5" in page and "&quot;seed&quot;: 41" in page
 

@@ -12,16 +12,28 @@ import os
 from conftest import REPO
 
 
-def _tables():
-  """(MUTANTS, TESTS) of scripts/mutation_run.py, as literals."""
+def _literals():
+  """MUTANTS, TESTS and MODULE_FILES of scripts/mutation_run.py, as literals."""
   with open(os.path.join(REPO, "scripts", "mutation_run.py")) as f:
     tree = ast.parse(f.read())
   found = {}
   for node in tree.body:
     if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-      if node.targets[0].id in ("MUTANTS", "TESTS"):
+      if node.targets[0].id in ("MUTANTS", "TESTS", "MODULE_FILES"):
         found[node.targets[0].id] = ast.literal_eval(node.value)
+  return found
+
+
+def _tables():
+  """(MUTANTS, TESTS) of scripts/mutation_run.py."""
+  found = _literals()
   return found["MUTANTS"], found["TESTS"]
+
+
+def module_file(module: str, module_files: dict) -> str:
+  """A TESTS key's file, as the script maps it: the package's modules, and
+  the entry points of ``module_files`` (its MODULE_FILES)."""
+  return module_files.get(module, os.path.join("samplernn_jax", module + ".py"))
 
 
 def test_every_mutants_text_occurs_once_in_its_module():
@@ -32,10 +44,11 @@ def test_every_mutants_text_occurs_once_in_its_module():
   test of its module then errors at import: counted as a kill, it tests
   nothing; seen on 2026-12-01 before it was fixed)."""
   mutants, tests = _tables()
+  files = _literals()["MODULE_FILES"]
   assert len(mutants) > 100
   wrong = {}
   for name, (module, old, new) in mutants.items():
-    with open(os.path.join(REPO, "samplernn_jax", module + ".py")) as f:
+    with open(os.path.join(REPO, module_file(module, files))) as f:
       text = f.read()
     count = text.count(old)
     try:
