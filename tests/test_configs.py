@@ -105,6 +105,9 @@ BAD = [
     (dict(frame_size=8, frame_sizes=(8, 8)), "config.frame_sizes=(8, 8): expected decreasing"),
     (dict(trim_quiet=float("inf")), "config.trim_quiet=inf"),
     (dict(cond_dropout=1.0), "config.cond_dropout=1.0: expected 0 <= p < 1"),
+    (dict(cond_dropout=-0.1), "config.cond_dropout=-0.1: expected 0 <= p < 1"),
+    (dict(cond_dropout=float("nan")), "config.cond_dropout=nan: expected 0 <= p < 1"),
+    (dict(trim_quiet=-1.0), "config.trim_quiet=-1.0: expected a finite number >= 0"),
     (dict(q_type="ulaw"), "config.q_type='ulaw'"),
     (dict(sample_input="raw"), "config.sample_input='raw'"),
     (dict(cond_type="embedding", cond_emb_size=0), "config.cond_emb_size"),
@@ -118,7 +121,7 @@ BAD = [
     (dict(log_every_steps=0), "config.log_every_steps=0"),
     (dict(checkpoint_every_steps=0), "config.checkpoint_every_steps=0"),
     (dict(keep_checkpoints=0), "config.keep_checkpoints=0"),
-    (dict(sample_rate=0), "config.sample_rate=0"),
+    (dict(sample_rate=0), "config.sample_rate=0: expected a positive integer"),
     (dict(rnn_unroll=0), "config.rnn_unroll=0"),
     # 0 is a default or off; a negative value ran (every step an evaluation,
     # "nothing to do" for max_steps) or failed only at the first evaluation
@@ -144,6 +147,7 @@ BAD = [
     (dict(learning_rate=float("nan")), "config.learning_rate=nan: expected a finite number"),
     (dict(learning_rate=float("inf")), "config.learning_rate=inf"),
     (dict(grad_clip=float("nan")), "config.grad_clip=nan: expected a finite number >= 0"),
+    (dict(grad_clip=float("inf")), "config.grad_clip=inf: expected a finite number >= 0"),
     (dict(trim_quiet=float("nan")), "config.trim_quiet=nan"),
     (dict(emb_size=-5), "config.emb_size=-5"),
     (dict(seed=2 ** 63), "config.seed=9223372036854775808"),
@@ -178,7 +182,7 @@ def test_build_model_names_what_it_lacks_or_refuses():
 
 @pytest.mark.parametrize("overrides,key", BAD, ids=[b[1] for b in BAD])
 def test_bad_setting_names_its_key(overrides, key):
-  """Each of the 45 BAD settings (sizes and counts out of range, NaN and inf, unknown names,
+  """Each of the 49 BAD settings (sizes and counts out of range, NaN and inf, unknown names,
   frame sizes that disagree) makes validate raise a ValueError holding 'config.KEY=value' (and
   the expected range where the case gives it), and build_model raises too. Rules out a bound
   that lets the value through (NaN passes 'x < 0'), a message that does not name the key, and
@@ -284,9 +288,12 @@ def test_base_config_holds_the_papers_values():
   layers, a 256-wide sample embedding, no skip connections, weight norm,
   learned h0, 256 linear levels, batch 128, Adam at 1e-3, an element-wise
   clip of 1, the class one-hot at the frame tier, float32, no dither, RNN
-  scans not unrolled (rnn_unroll 1: unrolling changes the rounding). Rules out a
-  default changed for speed or a test (a smaller dim, another clip) that
-  would silently make every config built on it differ from the paper."""
+  scans not unrolled (rnn_unroll 1: unrolling changes the rounding); and
+  configs/dcase2016.py keeps them all, with 15 classes and the paper's 20
+  epochs. Rules out a default changed for speed or a test (a smaller dim,
+  another clip) that would silently make every config built on it differ
+  from the paper, and the paper's config itself changing one (its other
+  tests only load and build it)."""
   config = config_lib.base_config()
   paper = dict(frame_size=16, frame_sizes=(), seq_len=1024, dim=1024, n_rnn=3,
                rnn_type="GRU", emb_size=256, sample_input="embedding", skip_conn=False,
@@ -296,6 +303,12 @@ def test_base_config_holds_the_papers_values():
                dither=False, rnn_unroll=1)
   assert {k: config[k] for k in paper} == paper
   assert config_lib.frame_sizes(config) == (16,)
+  # configs/dcase2016.py, the paper's run: the same, with the 15 classes, the
+  # paper's 20 epochs of 5 717 steps, and none of the data handling it did not do
+  dcase = load_config_file(os.path.join(REPO, "configs", "dcase2016.py"))
+  assert {k: dcase[k] for k in paper} == dict(paper, n_classes=15)
+  assert (dcase.max_steps, dcase.trim_quiet, dcase.balance_classes, dcase.cond_dropout) == (
+      20 * 5717, 0.0, False, 0.0)
 
 
 def test_base_config_holds_the_papers_values_the_readme_lists():
