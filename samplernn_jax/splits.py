@@ -200,10 +200,13 @@ def _bad_row_error(path: str, row: int, samples: np.ndarray) -> DataError:
   return DataError(f"{path}: key 'wav' row {row} holds {what}")
 
 
+CHECK_BLOCK_BYTES = 1 << 26  # _check_finite_rows reads this much of the samples at a time
+
+
 def _check_finite_rows(path: str, wav: np.ndarray) -> None:
   """Every sample finite and within ``audio.MAX_ABS``; read in blocks of about
-  64 MB (wav may be a memmap)."""
-  rows = max(1, (1 << 26) // max(1, wav.shape[1] * wav.dtype.itemsize))
+  ``CHECK_BLOCK_BYTES`` (64 MB; wav may be a memmap)."""
+  rows = max(1, CHECK_BLOCK_BYTES // max(1, wav.shape[1] * wav.dtype.itemsize))
   for start in range(0, wav.shape[0], rows):
     block = np.asarray(wav[start:start + rows])
     bad = audio.bad_rows(block)

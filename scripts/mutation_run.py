@@ -72,7 +72,8 @@ TESTS = {
     "kernels": ["tests/test_kernels.py",
                 "tests/test_variants.py::test_table_lookup_equals_matmul"],
     "model": ["tests/test_reference.py", "tests/test_model.py", "tests/test_variants.py"],
-    "batches": ["tests/test_data.py", "tests/test_reference.py"],
+    "batches": ["tests/test_data.py", "tests/test_reference.py",
+                "tests/test_import_score.py::test_score_other_chunking_and_clip_limit"],
     "levels": ["tests/test_levels.py"],
     "cost": ["tests/test_reference.py", "tests/test_import_score.py::test_score_equals_reference_bits",
              "tests/test_import_score.py::test_score_other_chunking_and_clip_limit",
@@ -181,6 +182,9 @@ TESTS = {
     "train": ["tests/test_cli.py::test_train_py_names_its_workdir_after_the_config",
               "tests/test_cli.py::test_the_default_config_loads_from_a_checkout_whose_path_holds_a_colon",
               "tests/test_distributed.py::test_train_py_distributed_outside_a_cluster_is_one_error_line"],
+    "theano_params": ["tests/test_import_score.py::test_export_gives_back_the_file"],
+    # the paper's config file (MODULE_FILES)
+    "dcase2016_config": ["tests/test_configs.py"],
     "signals": ["tests/test_faults.py::test_a_second_ctrl_c_quits_at_once_but_a_repeated_notice_does_not"],
     "agreement": ["tests/test_distributed.py::test_differences_name_each_key_split_and_step_against_process_0",
                   "tests/test_distributed.py::test_a_listing_that_differs_is_asked_again_together_then_refused",
@@ -891,10 +895,37 @@ MUTANTS = {
     "keys_of_process_0_unchecked": ("agreement", "set(mine) | set(first)", "set(mine)"),
     "missing_train_left_to_load_split": ("datasets", '  if not os.path.isfile(paths["train"]):\n    raise',
                                          "  if False:\n    raise"),
+    # 2026-12-03 (afternoon): audits of test_evaluation, test_import_score, test_configs
+    "figures_of_the_first_seed": ("evaluation/run", 'sp[k]["mean"]) for k in keys}',
+                                  'sp[k]["per_seed"][0]) for k in keys}'),
+    "spread_bounds_swapped": ("evaluation/run", '"min": min(v), "max": max(v)', '"min": max(v), "max": min(v)'),
+    "f_gen_of_seed_zero_only": ("evaluation/run", 'clf_lib.train(x, y, n, cfg, log=log, name=f"f_gen',
+                                'clf_lib.train(x, y, n, config.classifier, log=log, name=f"f_gen'),
+    "f_real_trained_on_test": ("evaluation/run", 'x, y, _ = _split_features(splits["train"], config, "cover")',
+                               'x, y, _ = _split_features(splits["test"], config, "cover")'),
+    "report_floor_is_the_distance": ("evaluation/run",
+                                     '"Frechet floor (real valid vs real test)"] = _fmt_spread(sp["frechet_real_floor"], 1)',
+                                     '"Frechet floor (real valid vs real test)"] = _fmt_spread(sp["frechet"], 1)'),
+    "predict_unstandardised": ("evaluation/classifier",
+                               "x = (np.asarray(feats[s:s + batch], np.float32) - mean) / std",
+                               "x = np.asarray(feats[s:s + batch], np.float32)"),
+    "export_protocol_4": ("theano_params", "_PortablePickler(f, protocol=2).dump(arrays)", "pickle.dump(arrays, f)"),
+    "score_seq_len_dropped": ("cost", "    config[key] = value", '    if key != "seq_len": config[key] = value'),
+    "padding_rows_counted": ("batches", "    mask *= real[:, None]", "    pass"),
+    "negative_cond_dropout_accepted": ("config", "  if not 0 <= config.cond_dropout < 1:",
+                                       "  if config.cond_dropout >= 1:"),
+    "negative_trim_quiet_accepted": ("config", "  if not (config.trim_quiet >= 0 and math.isfinite(config.trim_quiet)):",
+                                     "  if not math.isfinite(config.trim_quiet):"),
+    "infinite_grad_clip_accepted": ("config", "    if not (config[key] >= 0 and math.isfinite(config[key])):",
+                                    "    if not (config[key] >= 0):"),
+    "sample_rate_zero_accepted": ("config", '"keep_checkpoints", "sample_rate", "rnn_unroll"):',
+                                  '"keep_checkpoints", "rnn_unroll"):'),
+    "paper_config_learning_rate": ("dcase2016_config", "  config.n_classes = 15\n",
+                                   "  config.n_classes = 15\n  config.learning_rate = 2e-3\n"),
 }
 
 # modules outside the package, by their TESTS key
-MODULE_FILES = {"train": "train.py"}
+MODULE_FILES = {"train": "train.py", "dcase2016_config": "configs/dcase2016.py"}
 MODULE_PATH = {m: MODULE_FILES.get(m, f"samplernn_jax/{m}.py") for m in TESTS}
 CONTROL = "control"  # no mutation: the tests must pass on the copy
 

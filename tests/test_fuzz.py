@@ -15,6 +15,7 @@ WAV inputs are tested in tests/test_packers.py.
 """
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -24,7 +25,7 @@ import pytest
 import soundfile as sf
 
 from conftest import REPO, load_config_file, subprocess_env
-from samplernn_jax import checkpoint, data, sample_files, steps
+from samplernn_jax import checkpoint, data, sample_files, splits, steps
 from samplernn_jax import config as config_lib
 from samplernn_jax.data import DataError
 from samplernn_jax.errors import ParamFormatError
@@ -247,18 +248,23 @@ def test_wrong_dtypes(tmp_path, compressed):
 
 
 @pytest.mark.parametrize("compressed", [False, True])
-def test_nan_and_inf_in_wav(tmp_path, compressed):
+def test_nan_and_inf_in_wav(tmp_path, compressed, monkeypatch):
   """NaN in row 3, +Inf in row 0, -Inf in row 5, a float16 overflow to Inf in row 2, and
   +-1e308 in a float64 row 4 (finite, but max - min overflows): each one DataError naming
   the row ("row 3 holds NaN or Inf", "magnitude 1e+308, beyond 8.99e+307"), stored plain
-  and compressed. Rules out a test by np.isnan only (Inf passes), a wrong row number, and
-  finite samples past half float64's range accepted."""
+  and compressed; the same rows named when the check reads two rows at a time. Rules out a
+  test by np.isnan only (Inf passes), a wrong row number (a row counted within its block:
+  the real block of 64 MB holds all six rows), and finite samples past half float64's range
+  accepted."""
   wav, sid = valid_arrays()
-  for name, row, value in (("nan", 3, np.nan), ("inf", 0, np.inf), ("ninf", 5, -np.inf)):
-    bad = wav.copy()
-    bad[row, 17] = value
-    path = write_npz(tmp_path / f"{name}.npz", compressed, wav=bad, sid=sid)
-    expect_data_error(path, C, f"key 'wav' row {row} holds NaN or Inf")
+  for block_rows in (None, 2):
+    if block_rows:
+      monkeypatch.setattr(splits, "CHECK_BLOCK_BYTES", block_rows * wav[0].nbytes)
+    for name, row, value in (("nan", 3, np.nan), ("inf", 0, np.inf), ("ninf", 5, -np.inf)):
+      bad = wav.copy()
+      bad[row, 17] = value
+      path = write_npz(tmp_path / f"{name}.npz", compressed, wav=bad, sid=sid)
+      expect_data_error(path, C, f"key 'wav' row {row} holds NaN or Inf")
   big = wav.astype(np.float32)
   big[2, 0] = 1e6  # overflows float16 to inf
   with np.errstate(over="ignore"):
@@ -371,8 +377,9 @@ def assert_one_error_line(proc, *fragments):
 def test_bad_data_through_train_py(tmp_path, damage):
   """train.py on a data_dir whose train npz is cut in half, or whose valid split holds a NaN
   in row 4: exit code 2, no traceback, exactly one "error:" line naming the file and the
-  fault. Rules out a DataError escaping train.py's entry point as a traceback (exit 1),
-  the fault reported twice, and the valid split left unchecked while training runs."""
+  fault, before the workdir is made. Rules out a DataError escaping train.py's entry point as
+  a traceback (exit 1), the fault reported twice, and the valid split left unchecked while
+  training runs (found at the first evaluation: the same line, after steps and checkpoints)."""
   data_dir = tmp_path / "data"
   data_dir.mkdir()
   for i, split in enumerate(data.SPLITS):
@@ -395,6 +402,7 @@ def test_bad_data_through_train_py(tmp_path, damage):
        f"--config.data_dir={data_dir}", f"--workdir={tmp_path / 'run'}"],
       cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=300)
   assert_one_error_line(proc, *expected)
+  assert not (tmp_path / "run").exists()  # refused at the data's opening: nothing trained
 
 
 # ---------------------------------------------------------------------------
@@ -464,8 +472,10 @@ def test_bad_prime(tmp_path, case, fragment):
 def test_missing_prime(tmp_path):
   """A prime path with no file is a FileNotFoundError "prime=<path>: no such file". Rules out
   the missing file reported as "not a readable audio file" (the ValueError made of
-  soundfile's failure), which hides that the path is wrong."""
-  with pytest.raises(FileNotFoundError, match="^prime=.*: no such file"):
+  soundfile's failure), which hides that the path is wrong, and a message without the
+  path as given."""
+  with pytest.raises(FileNotFoundError,
+                     match=rf"^prime={re.escape(str(tmp_path / 'nowhere.wav'))}: no such file$"):
     read_prime(tmp_path / "nowhere.wav")
 
 
