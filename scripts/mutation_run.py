@@ -94,7 +94,7 @@ TESTS = {
     "evaluation/classifier": ["tests/test_evaluation.py"],
     "evaluation/run": ["tests/test_evaluation.py"],
     "evaluation/report": ["tests/test_evaluation.py::test_confusion_matrix_rows_are_the_true_classes"],
-    "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py",
+    "sample_files": ["tests/test_sample_cli.py", "tests/test_levels.py", "tests/test_fuzz.py::test_missing_prime",
                      "tests/test_evaluation.py::test_the_random_baseline_draws_as_sample_py_or_as_the_paper"],
     "cli": ["tests/test_cli.py::test_help_lists_the_config_flag",
             "tests/test_cli.py::test_config_error_lines_name_the_key_where_it_was_set_and_the_file",
@@ -922,6 +922,11 @@ MUTANTS = {
                                   '"keep_checkpoints", "rnn_unroll"):'),
     "paper_config_learning_rate": ("dcase2016_config", "  config.n_classes = 15\n",
                                    "  config.n_classes = 15\n  config.learning_rate = 2e-3\n"),
+    # 2026-12-03 (afternoon): the audit of test_fuzz
+    "bad_row_counted_in_its_block": ("splits", "raise _bad_row_error(path, start + i, block[i])",
+                                     "raise _bad_row_error(path, i, block[i])"),
+    "prime_named_by_basename": ("sample_files", 'f"prime={path}: no such file"',
+                                'f"prime={os.path.basename(path)}: no such file"'),
 }
 
 # modules outside the package, by their TESTS key
