@@ -927,6 +927,8 @@ MUTANTS = {
                                      "raise _bad_row_error(path, i, block[i])"),
     "prime_named_by_basename": ("sample_files", 'f"prime={path}: no such file"',
                                 'f"prime={os.path.basename(path)}: no such file"'),
+    "tensorboard_not_purged": ("metrics", "purge_step=resume_step + 1 if resume_step else None",
+                               "purge_step=None"),
 }
 
 # modules outside the package, by their TESTS key

@@ -609,8 +609,10 @@ def test_metrics_of_steps_after_the_resumed_checkpoint_are_dropped(tmp_path):
   """A run killed after step 25's metrics line but resumed from checkpoint 20
   will write steps 21..25 again: the writer of the resumed run keeps the
   lines up to step 20 and drops the later ones, so metrics.jsonl ends as an
-  unbroken run's (no step twice). Rules out appending to the old file as it
-  is (the kill tests catch it only when a kill lands after such a line)."""
+  unbroken run's (no step twice), and TensorBoard is told to purge from
+  step 21. Rules out appending to the old file as it is (the kill tests
+  catch it only when a kill lands after such a line), and TensorBoard's
+  curves drawing the lost steps' points beside the resumed run's."""
   wd = str(tmp_path)
   old = [{"step": s, "train_bits": 8.0 - s / 10} for s in (5, 10, 15, 20, 25)]
   old.insert(4, {"step": 20, "epoch": 1.0, "valid_bits": 6.5})
@@ -620,6 +622,11 @@ def test_metrics_of_steps_after_the_resumed_checkpoint_are_dropped(tmp_path):
   writer.write({"step": 25, "train_bits": 5.0})
   writer.close()
   assert metrics.read_metrics(wd) == old[:5] + [{"step": 25, "train_bits": 5.0}]
+  # TensorBoard is told the same: a session start at step 21 hides the old run's later points
+  from tensorboardX.proto import event_pb2
+  starts = [e.step for e in tensorboard_events(os.path.join(wd, "tensorboard"))
+            if e.HasField("session_log") and e.session_log.status == event_pb2.SessionLog.START]
+  assert starts == [21]
 
 
 def test_a_variants_cost_fn_is_minimised_and_evaluation_keeps_the_bits(tiny_config,
