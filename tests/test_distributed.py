@@ -241,12 +241,12 @@ def test_processes_that_differ_in_config_or_workdir_all_stop_naming_it(tmp_path)
 def test_differences_name_each_key_split_and_step_against_process_0():
   """``agreement.differences`` compares every process's record with process
   0's: the config keys that differ (one only process 1 has, or only
-  process 0, included), the data splits (one only process 0 reads too), the latest checkpoint step and the workdir's token, each
-  named with its process. Rules out a comparison of only some keys (e.g.
-  only the other process's, missing what it lacks), of a
-  process with its neighbour rather than with process 0 (whose checkpoint
-  and config the run saves), or a silent pass of a process that saw no
-  token (None)."""
+  process 0, included), the data splits (one only process 0 reads too),
+  the latest checkpoint step and the workdir's token, each named with its
+  process. Rules out a comparison of only some keys (e.g. only the other
+  process's, missing what it lacks), of a process with its neighbour
+  rather than with process 0 (whose checkpoint and config the run saves),
+  or a silent pass of a process that saw no token (None)."""
   first = {"config": {"seed": 0, "dim": 16}, "step": 5,
            "data": {"train": {"clips": 3, "sha1": "a"}, "valid": None}}
   same = json.loads(json.dumps(first))

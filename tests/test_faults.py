@@ -793,7 +793,7 @@ def test_an_eval_batch_the_devices_cannot_split_is_refused_before_the_workdir(tm
 
 def test_other_model_shape_refused_but_max_steps_may_change(tmp_path, reference, capsys):
   """Resuming the 60-step reference with dim 32 raises a TrainingError naming the workdir and
-  'dim: checkpoint 16 vs config 32' (not max_steps), adding no checkpoint; with max_steps 65
+  'dim: checkpoint 16 vs config 32' (not max_steps), writing nothing; with max_steps 65
   it says 'resumed from .../60', adds checkpoint 65, keeps the reference's metric records as
   they were and appends records of step 65 only. Rules out a resume check that compares
   max_steps, a resume that restarts at step 0, and one that rewrites earlier metrics."""
@@ -1098,11 +1098,12 @@ def test_score_refuses_data_whose_classes_json_names_other_classes(tmp_path, ref
                                                                   monkeypatch):
   """score.py on an npz whose classes.json lists the reference's classes in
   another order: a ValueError naming the file and both lists, before the
-  npz is read or anything compiled (both made to fail here); the same names in the checkpoint's order (and an npz with no
-  classes.json, or a checkpoint that knows its classes by index only) pass
-  the check. Rules out scoring 'chirp' clips conditioned on 'rumble', with
-  no word said, and refusing every named npz to an index-only checkpoint, and the check
-  made after the scoring (minutes of it for a real test split)."""
+  npz is read or anything compiled (both made to fail here); the same
+  names in the checkpoint's order (and an npz with no classes.json, or a
+  checkpoint that knows its classes by index only) pass the check. Rules
+  out scoring 'chirp' clips conditioned on 'rumble', with no word said,
+  refusing every named npz to an index-only checkpoint, and the check made
+  after the scoring (minutes of it for a real test split)."""
   from samplernn_jax import cost
 
   def too_early(*args, **kwargs):
