@@ -844,7 +844,7 @@ def test_resume_refuses_each_key_the_readme_names(tmp_path, reference, key, valu
 def test_a_workdir_with_best_but_no_checkpoints_is_not_started_again(tmp_path, reference):
   """``checkpoints/`` deleted (it holds the optimizer state; ``best/`` only
   the parameters): a new run is refused with one line naming the workdir and
-  best/60, and best/ and metrics.jsonl are as they were. Rules out starting
+  best/60, and every file of the workdir is as it was. Rules out starting
   at step 0 there, whose first evaluation saves best/<early step> and, as
   best/ keeps one state, deletes the better best/60."""
   wd = copy_reference(reference, tmp_path)
