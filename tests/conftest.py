@@ -1,7 +1,7 @@
 """Shared fixtures: the repository path, tiny configs, npz splits, subprocesses.
 
 Everything runs on CPU with tiny models (dim 16-32 mostly, chunks of 64
-samples) so that the whole suite takes about 6-11 minutes on 2 cores.
+samples) so that the whole suite takes about 6-17 minutes on 2 cores.
 """
 import importlib.util
 import json
