@@ -50,17 +50,21 @@ def test_class_level_never_clips():
 
 def test_minmax_and_peak_levels():
   """minmax spans exactly [-0.475, 0.475] (the paper); peak has max |x| =
-  0.475 and keeps the sign pattern; none is the input. A silent clip is
+  0.475 and keeps the sign pattern, for clips whose largest magnitude is
+  positive and for their negatives; none is the input. A silent clip is
   zeros under every level, a constant one under minmax and class (no
   division by zero); peak scales a constant to 0.475. Rules out 0 / 0 taken
-  as full scale (a silent clip played as a constant offset)."""
+  as full scale (a silent clip played as a constant offset), and peak
+  scaled by the largest sample, not magnitude (a clip whose negative peak
+  is louder, or that is all negative, passed full scale or flipped)."""
   x = _clips()
   y = levels.apply(x, "minmax")
   np.testing.assert_allclose(y.min(-1), -0.475, atol=1e-6)
   np.testing.assert_allclose(y.max(-1), 0.475, atol=1e-6)
-  p = levels.apply(x, "peak")
-  np.testing.assert_allclose(np.abs(p).max(-1), 0.475, atol=1e-6)
-  np.testing.assert_array_equal(np.sign(p), np.sign(x))
+  for z in (x, -x):  # the DC offset makes x's largest magnitudes positive, -x's negative
+    p = levels.apply(z, "peak")
+    np.testing.assert_allclose(np.abs(p).max(-1), 0.475, atol=1e-6)
+    np.testing.assert_array_equal(np.sign(p), np.sign(z))
   np.testing.assert_allclose(levels.apply(x, "none"), x.astype(np.float32))
   const = np.full((1, 100), 0.2)
   for lv, t in (("minmax", None), ("peak", None), ("class", np.array([0.05]))):
@@ -107,11 +111,14 @@ def test_class_targets_of_one_hot_rows_and_mixes():
 def test_class_rms_is_the_median_per_class():
   """class_rms: the median DC-free RMS of each class's rows, read in blocks
   (a block size smaller than the split gives the same), None for a class
-  without rows."""
+  without rows. The expected levels are numpy's std (ddof 0), not
+  levels.rms: rules out an RMS with the clips' DC offset (0.3) left in,
+  which levels.rms would share with the code it checks."""
   x = _clips(b=6)
   sid = np.array([0, 0, 0, 1, 1, 1])
-  want = [float(np.median(levels.rms(x[:3]))), float(np.median(levels.rms(x[3:]))), None]
-  assert levels.class_rms(x, sid, 3, rows_per_read=2) == pytest.approx(want[:2] + [None])
+  want = [float(np.median(x[:3].std(-1))), float(np.median(x[3:].std(-1))), None]
+  assert levels.class_rms(x, sid, 3, rows_per_read=2) == pytest.approx(want[:2] + [None],
+                                                                       rel=1e-6)
   got = levels.class_rms(x.astype(np.float16), sid, 3)
   np.testing.assert_allclose(got[:2], want[:2], rtol=1e-2)
 

@@ -682,15 +682,17 @@ def test_a_long_list_of_short_recordings_names_five_and_counts_the_rest(tmp_path
 def test_recordings_in_two_splits_are_named_by_file_and_by_location():
   """``check_disjoint``: a recording listed twice in one split, or in two,
   is a DataError saying which; ``shared_groups``: a location (group) with
-  recordings in two splits is reported once per pair, none for disjoint
-  splits. Rules out the location warning of pack_dcase2016 never firing (a
-  comparison turned round), and one message for both kinds of repeat."""
+  recordings in two splits is reported once per pair (here two of its
+  recordings in valid), none for disjoint splits. Rules out the location
+  warning of pack_dcase2016 never firing (a comparison turned round), one
+  warning per recording instead of per location, and one message for both
+  kinds of repeat."""
   rec = lambda name, group: packing.Recording(f"/src/{name}.wav", 0, group)
   with pytest.raises(DataError, match=r"^/src/a.wav: listed twice in split train; every"):
     packing.check_disjoint({"train": [rec("a", "x"), rec("a", "x")]})
   with pytest.raises(DataError, match=r"^/src/a.wav: listed in splits 'train' and 'valid'"):
     packing.check_disjoint({"train": [rec("a", "x")], "valid": [rec("a", "x")]})
-  plan = {"train": [rec("a", "x"), rec("b", "y")], "valid": [rec("c", "x")],
+  plan = {"train": [rec("a", "x"), rec("b", "y")], "valid": [rec("c", "x"), rec("e", "x")],
           "test": [rec("d", "z")]}
   assert packing.shared_groups(plan) == [("x", "train", "valid")]
   assert packing.shared_groups({"train": [rec("a", "x")], "valid": [rec("c", "y")]}) == []
