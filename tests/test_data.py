@@ -42,6 +42,8 @@ BAD = {
                r"'wav' has shape \(3, 100, 2\); expected 2-D"),
     "sid_too_big": (good_arrays()[0], np.array([0, 1, 5], np.uint8), {"n_classes": 4},
                     r"'sid' holds class 5; expected 0 \.\. 3 \(config.n_classes=4\)"),
+    "sid_at_n_classes": (good_arrays()[0], np.array([0, 1, 4], np.uint8), {"n_classes": 4},
+                         r"'sid' holds class 4; expected 0 \.\. 3 \(config.n_classes=4\)"),
     "sid_negative": (good_arrays()[0], np.array([0, -1, 2], np.int8), {},
                      r"'sid' holds class -1"),
     "sid_float": (good_arrays()[0], np.array([0.0, 1.0, 2.0]), {},
@@ -57,11 +59,12 @@ BAD = {
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_load_split_names_file_and_problem(tmp_path, npz_writer, case):
-  """Each malformed file of BAD (int16 wav, 1-D or 3-D wav, a class at or past n_classes, a
-  negative class, float sids, sid and wav of different lengths, clips shorter than
-  min_len, no clips) raises DataError whose message starts with the file's path and names
-  the fault (BAD's regex). Rules out a numpy error (IndexError, ValueError) in place of
-  DataError, a message without the file, and no check for negative or float sids."""
+  """Each malformed file of BAD (int16 wav, 1-D or 3-D wav, a class past n_classes and one
+  equal to it, a negative class, float sids, sid and wav of different lengths, clips
+  shorter than min_len, no clips) raises DataError whose message starts with the file's
+  path and names the fault (BAD's regex). Rules out a numpy error (IndexError,
+  ValueError) in place of DataError, a message without the file, no check for negative
+  or float sids, and a class check of sid > n_classes (class n_classes let through)."""
   wav, sid, kwargs, pattern = BAD[case]
   path = npz_writer(tmp_path, "train", wav, sid)
   with pytest.raises(DataError, match=pattern) as err:
@@ -152,16 +155,22 @@ def test_good_file_loads_with_limits(tmp_path, npz_writer):
 
 def test_savez_is_memory_mapped(tmp_path, npz_writer):
   """An uncompressed npz (np.savez) gives a wav that is an np.memmap of float16 [5, 300] with
-  exactly the saved samples, and the saved sid. Rules out wav read whole into memory, and
-  a memmap at the wrong offset (not past the zip local header's name and extra fields and
-  the npy header) or of the wrong dtype, which would give other values."""
+  exactly the saved samples, and the saved sid, also when 'sid' is stored before 'wav'.
+  Rules out wav read whole into memory, and a memmap at the wrong offset (not past the
+  zip local header's name and extra fields and the npy header, or counted from the
+  file's start instead of wav's own local header: the same while wav is stored first)
+  or of the wrong dtype, which would give other values."""
   wav = np.random.default_rng(0).standard_normal((5, 300)).astype(np.float16)
   sid = np.array([0, 1, 2, 3, 0], np.uint8)
-  split = data.load_split(npz_writer(tmp_path, "train", wav, sid))
-  assert isinstance(split.wav, np.memmap)
-  assert split.wav.dtype == np.float16 and split.wav.shape == (5, 300)
-  np.testing.assert_array_equal(split.wav, wav)  # the right offset: exact values
-  np.testing.assert_array_equal(split.sid, sid)
+  sid_first = str(tmp_path / "sid_first" / "audio_train.npz")
+  (tmp_path / "sid_first").mkdir()
+  np.savez(sid_first, sid=sid, wav=wav)  # wav's member is not at offset 0
+  for path in (npz_writer(tmp_path, "train", wav, sid), sid_first):
+    split = data.load_split(path)
+    assert isinstance(split.wav, np.memmap)
+    assert split.wav.dtype == np.float16 and split.wav.shape == (5, 300)
+    np.testing.assert_array_equal(split.wav, wav)  # the right offset: exact values
+    np.testing.assert_array_equal(split.sid, sid)
 
 
 def test_savez_compressed_falls_back_to_loading(tmp_path, npz_writer):
@@ -226,9 +235,11 @@ def test_open_dataset_missing_train(tmp_path):
 
 def test_same_step_same_batch():
   """Two TrainBatches over one split and seed give identical batches at steps 0, 3, 5 and
-  one epoch + 2, also after one of them has just served the same batch of the next epoch.
-  Rules out batches that depend on call history: a cache keyed on the batch index without
-  the epoch, or a random stream advanced by each call."""
+  one epoch + 2, also after one of them has just served the same batch of the next epoch,
+  and that next-epoch batch, served right after this epoch's, equals a fresh
+  TrainBatches' (another order: other clips). Rules out batches that depend on call
+  history: a cache keyed on the batch index without the epoch (it serves the previous
+  epoch's batch again), or a random stream advanced by each call."""
   split = numbered_split()
   a, b = batches(split), batches(split)
   steps_per_epoch = a.steps_per_epoch
@@ -237,7 +248,10 @@ def test_same_step_same_batch():
       x, y = a.get(step), b.get(step)
       for k in x:
         np.testing.assert_array_equal(x[k], y[k])
-      a.get(step + steps_per_epoch)
+      later = step + steps_per_epoch
+      x, y = a.get(later), batches(split).get(later)
+      for k in x:
+        np.testing.assert_array_equal(x[k], y[k])
 
 
 @pytest.mark.parametrize("seq_len, frame_size", [(64, 16), (48, 8)])

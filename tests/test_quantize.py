@@ -105,11 +105,12 @@ def test_linear_is_per_clip_min_max():
 
 
 def test_linear_known_values():
-  """[-2, -1, 0, 1, 2] is min-max normalised to 0, .25, .5, .75, 1 and gives exactly 0, 64,
+  """[-1, 0, 1, 2, 3] is min-max normalised to 0, .25, .5, .75, 1 and gives exactly 0, 64,
   128, 191, 255 (0.75 * 255.99999 + 5e-6 = 191.9999975, worked by hand). Rules out
   rounding instead of truncation (192), normalising by the peak magnitude instead of by
-  min and max, and a scale of 255 (0.25 gives 63)."""
-  x = np.array([[-2.0, -1.0, 0.0, 1.0, 2.0]])  # normalised: 0, .25, .5, .75, 1
+  min and max (x / 3 mapped to [0, 1] gives 1/3 .. 1: the clip is asymmetric, so the two
+  differ), and a scale of 255 (0.25 gives 63)."""
+  x = np.array([[-1.0, 0.0, 1.0, 2.0, 3.0]])  # normalised: 0, .25, .5, .75, 1
   np.testing.assert_array_equal(quant.quantize(x, "linear"),
                                 [[0, paper_linear(0.25), paper_linear(0.5),
                                   paper_linear(0.75), 255]])
@@ -236,16 +237,21 @@ def test_constant_clip_maps_to_zero_level(q_type):
 
 @pytest.mark.parametrize("q_type", TYPES)
 def test_quantize_leaves_input_untouched_and_returns_int32(q_type):
-  """quantize of a float16 [3, 100] batch leaves the caller's array as it was and returns
-  int32 levels of the same shape within 0 .. 255. Rules out normalising in place before
-  any copy (x -= min on the caller's array), int64 levels (astype(int)), and arithmetic
-  kept in float16, where 256 - 1e-5 rounds to 256 and the clip's maximum gets level 256."""
+  """quantize of a float16 [3, 100] batch, and of the same batch in float64, leaves the
+  caller's array as it was and returns int32 levels of the same shape within 0 .. 255,
+  the same for both (float16 -> float64 is exact). Rules out normalising in place
+  (x -= min on the caller's array: np.asarray copies a float16 array but not a float64
+  one), int64 levels (astype(int)), and arithmetic kept in float16 (min-max in float16
+  moves some levels by one)."""
   x = np.random.default_rng(5).standard_normal((3, 100)).astype(np.float16)
-  before = x.copy()
-  q = quant.quantize(x, q_type)
-  np.testing.assert_array_equal(x, before)
-  assert q.dtype == np.int32 and q.shape == x.shape
-  assert q.min() >= 0 and q.max() <= 255
+  x64 = x.astype(np.float64)
+  for arr in (x, x64):
+    before = arr.copy()
+    q = quant.quantize(arr, q_type)
+    np.testing.assert_array_equal(arr, before)
+    assert q.dtype == np.int32 and q.shape == x.shape
+    assert q.min() >= 0 and q.max() <= 255
+  np.testing.assert_array_equal(quant.quantize(x, q_type), quant.quantize(x64, q_type))
 
 
 @pytest.mark.parametrize("q_type", TYPES)
@@ -282,11 +288,16 @@ def test_frame_input_formula():
 
 
 def test_unknown_q_type_names_the_key():
-  """quantize with q_type 'ulaw' raises ValueError naming q_type='ulaw'. Rules out a missing
-  check, through which any name but 'linear' and 'mu-law' falls into the else branch and
-  is quantised as a-law silently, and a scheme look-up that raises a bare KeyError."""
+  """quantize, quantize_jnp and dequantize with q_type 'ulaw' each raise ValueError naming
+  q_type='ulaw'. Rules out a missing check in any of them, through which any name but
+  'linear' and 'mu-law' falls into the else branch and is (de)quantised as a-law
+  silently, and a scheme look-up that raises a bare KeyError."""
   with pytest.raises(ValueError, match=r"q_type='ulaw'"):
     quant.quantize(np.zeros((1, 4)), "ulaw")
+  with pytest.raises(ValueError, match=r"q_type='ulaw'"):
+    quant.quantize_jnp(jnp.zeros((1, 4)), "ulaw")
+  with pytest.raises(ValueError, match=r"q_type='ulaw'"):
+    quant.dequantize(np.arange(4, dtype=np.int32), "ulaw")
 
 
 @pytest.mark.parametrize("x", [
