@@ -326,7 +326,9 @@ def test_output_does_not_depend_on_block_samples(variant):
 
   186 samples: not a multiple of the frame size, so the run is cut inside the
   last block (of 48: 42 kept) and the single block of 1000 is shortened to
-  192. (Blocks of 32 reuse the other tests' compiled program.)
+  192. block_samples=40 runs blocks of 48 (rounded up to whole top frames of
+  16): rules out a block size not rounded up, whose second block would start
+  inside a frame. (Blocks of 32 reuse the other tests' compiled program.)
   """
   model, params = variant("paper_gru")
   key = jax.random.key(7)
@@ -338,7 +340,7 @@ def test_output_does_not_depend_on_block_samples(variant):
     np.testing.assert_array_equal(x, runs[0][0])
     np.testing.assert_allclose(lp, runs[0][1], rtol=0, atol=1e-5)
   blocks = list(sampling.generate_blocks(model, params, CLASS_VECS, 186, key,
-                                         block_samples=48))
+                                         block_samples=40))
   assert [b[0].shape[1] for b in blocks] == [48, 48, 48, 42]
   np.testing.assert_array_equal(np.concatenate([b[0] for b in blocks], 1), runs[0][0])
 
@@ -517,27 +519,31 @@ def test_guided_draws_follow_the_guided_logits(variant, name):
   """With guidance g, a temperature-0 run takes at every position the argmax
   of l_u + g (l_c - l_u), where l_c and l_u are the training forward's logits
   of the generated sequence with the clip's class vector and with the zero
-  vector; the log-probs returned are the conditional model's. Rules out
+  vector; the log-probs returned are the conditional model's. The first P = 20
+  samples are a forced prime (it ends inside the second frame). Rules out
   guidance that is ignored, the formula with the terms swapped, and an
-  unconditional stream fed other samples than the one kept (its logits
-  would not be the forward's on the kept sequence)."""
+  unconditional stream fed other samples than the one kept, the draw its
+  forced sample replaced, say (its logits would not be the forward's on the
+  kept sequence)."""
   model, params = variant(name)
-  g = 3.0
-  x, lp = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3),
+  g, p = 3.0, 20
+  prime = real_sequence(p, 2)
+  x, lp = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3), forced=prime,
                             temperature=0.0, block_samples=BLOCK, guidance=g)
+  np.testing.assert_array_equal(x[:, :p], prime)
   lc = np.asarray(forward_logits(model, params, jnp.asarray(x), jnp.asarray(CLASS_VECS)))
   lu = np.asarray(forward_logits(model, params, jnp.asarray(x),
                                  jnp.zeros_like(jnp.asarray(CLASS_VECS))))
-  guided = lu + g * (lc - lu)
+  guided = (lu + g * (lc - lu))[:, p:]
   # Ties within float32 noise aside, the argmax of the guided logits is taken.
-  top = np.take_along_axis(guided, x[..., None], -1)[..., 0]
+  top = np.take_along_axis(guided, x[:, p:, None], -1)[..., 0]
   assert (top >= guided.max(-1) - 1e-4 * np.abs(guided).max()).all()
-  assert (np.argmax(guided, -1) != np.argmax(lc, -1)).mean() > 0.05  # guidance matters
+  assert (np.argmax(guided, -1) != np.argmax(lc[:, p:], -1)).mean() > 0.05  # guidance matters
   np.testing.assert_allclose(lp, forward_log_probs(model, params, x, CLASS_VECS),
                              rtol=0, atol=TOL)
-  plain, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3),
+  plain, _ = sampling.generate(model, params, CLASS_VECS, N, jax.random.key(3), forced=prime,
                                temperature=0.0, block_samples=BLOCK)
-  assert (plain != x).mean() > 0.05
+  assert (plain[:, p:] != x[:, p:]).mean() > 0.05
 
 
 def test_low_temperature_sharpens_the_distribution(variant):
@@ -577,14 +583,19 @@ def test_class_mix(variant, name):
 @pytest.mark.parametrize("bad", [256, -2])
 def test_forced_levels_outside_the_model_are_refused(variant, bad):
   """A forced value at or above q_levels (raw int16 PCM, levels of another
-  q_levels) or below -1: a ValueError naming the range. Rules out taking it
-  silently: the tables clamp the index (the model hears another level) and
-  the returned clip decodes far outside [-1, 1] with NaN log-probs."""
+  q_levels) or below -1: a ValueError naming the range; -1 (drawn), 0 and
+  255 are taken. Rules out taking it silently: the tables clamp the index
+  (the model hears another level) and the returned clip decodes far outside
+  [-1, 1] with NaN log-probs; and a range check that refuses -1, the
+  documented mark of a sample to draw (a prime shorter in one clip)."""
   model, params = variant("paper_gru")
   forced = np.zeros((CLASS_VECS.shape[0], 4), np.int32)
   forced[1, 2] = bad
   with pytest.raises(ValueError, match=rf"forced samples range over .*{bad}.* 0\.\.255"):
     sampling.generate(model, params, CLASS_VECS, N, jax.random.key(0), forced=forced)
+  forced[1, 2:], forced[0, 1] = -1, model.q_levels - 1
+  # checked when called (no block compiled): taken
+  sampling.generate_blocks(model, params, CLASS_VECS, N, jax.random.key(0), forced=forced)
 
 
 def test_audio_forced_instead_of_levels_is_refused(variant):
@@ -636,17 +647,19 @@ def test_forced_blocks_hold_only_the_prime():
   assert none.shape == (2, 0)
 
 
-@pytest.mark.parametrize("shape", [(3, N - 6), (2, N), (2 * N,)])
-def test_forced_shape_is_checked(variant, shape):
+@pytest.mark.parametrize("b, shape", [(2, (3, N - 6)), (2, (2, N)), (2, (2 * N,)),
+                                      (1, (N - 6,))])
+def test_forced_shape_is_checked(variant, b, shape):
   """Forced samples for another number of clips, for more samples than asked
-  for (even within the last frame the program runs anyway), or not [B, n]:
-  a ValueError giving the shape that fits. Rules out forcing positions that
-  are never returned, and a 1-D array read as one clip."""
+  for (even within the last frame the program runs anyway), or not [B, n]
+  (1-D, for two clips or for the one clip asked for): a ValueError giving
+  the shape that fits. Rules out forcing positions that are never
+  returned, and a 1-D array read as one clip (np.atleast_2d: only a run of
+  one clip shows it)."""
   model, params = variant("paper_gru")
-  b = CLASS_VECS.shape[0]
   n = N - 6  # not whole frames: the program runs N
   with pytest.raises(ValueError, match=rf"forced samples of shape .* do not fit \[{b}, <= {n}\]"):
-    sampling.generate(model, params, CLASS_VECS, n, jax.random.key(0),
+    sampling.generate(model, params, CLASS_VECS[:b], n, jax.random.key(0),
                       forced=np.zeros(shape, np.int32))
 
 
@@ -664,12 +677,14 @@ def test_class_vectors_of_another_shape_are_refused(variant, vec):
 
 
 @pytest.mark.parametrize("temperature,guidance", [(-0.5, 1.0), (float("nan"), 1.0),
-                                                  (float("inf"), 1.0), (1.0, float("nan"))])
+                                                  (float("inf"), 1.0), (1.0, float("nan")),
+                                                  (1.0, float("-inf"))])
 def test_a_negative_or_nonfinite_draw_setting_is_refused(variant, temperature, guidance):
-  """A negative or non-finite temperature, or a non-finite guidance: a
-  ValueError naming the setting. Rules out the sampler's clamp turning
-  temperature -0.5 silently into the argmax (its documented meaning is only
-  that of 0), and NaN scores drawing level 0 throughout."""
+  """A negative or non-finite temperature, or a non-finite guidance (NaN,
+  -inf): a ValueError naming the setting. Rules out the sampler's clamp
+  turning temperature -0.5 silently into the argmax (its documented meaning
+  is only that of 0), NaN scores drawing level 0 throughout, and a guidance
+  bounded on one side only (a negative guidance is allowed)."""
   model, params = variant("paper_gru")
   name = "temperature" if guidance == 1.0 else "guidance"
   with pytest.raises(ValueError, match=rf"{name}=.*: expected"):
