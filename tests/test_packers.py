@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import snapshot
+from conftest import snapshot, subprocess_env
 from samplernn_jax import data
 from samplernn_jax import packing
 from samplernn_jax.data import DCASE2016_CLASSES, DataError
@@ -255,7 +255,7 @@ def test_pack_dcase2016_script_end_to_end(tut, tmp_path):
   out = str(tmp_path / "datasets")
   r = subprocess.run([sys.executable, "scripts/pack_dcase2016.py", "--src", src,
                       "--out", out, "--clip_seconds", str(CLIP_S)],
-                     cwd=REPO, capture_output=True, text=True, timeout=120)
+                     cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120)
   assert r.returncode == 0, r.stderr
   assert "total: 48 clips" in r.stdout and "cafe/restaurant" in r.stdout
   assert sorted(os.listdir(out)) == ["audio_test.npz", "audio_train.npz",
@@ -485,7 +485,7 @@ def test_pack_folder_script_refuses_existing_output(tmp_path):
   (out / "audio_train.npz").write_bytes(b"precious")
   r = subprocess.run([sys.executable, "scripts/pack_folder.py", "--src", src, "--out",
                       str(out), "--clip_seconds", str(CLIP_S)],
-                     cwd=REPO, capture_output=True, text=True, timeout=120)
+                     cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120)
   assert r.returncode != 0
   assert "already holds audio_train.npz" in r.stderr and "pass --overwrite" in r.stderr
   assert (out / "audio_train.npz").read_bytes() == b"precious"
@@ -580,6 +580,17 @@ def _bad_beyond_float16(root):
   return "folder", src, [p, "beyond what the packed splits' float16 holds"]
 
 
+def _bad_nan_samples(root):
+  # a float recording with one NaN sample was packed as it came
+  src = os.path.join(root, "src")
+  make_folder_tree(src, per_class=2)
+  p = os.path.join(src, "street", "nan.wav")
+  x = tone(440, 2.0, SR)
+  x[SR // 3] = np.nan
+  sf.write(p, x, SR, subtype="FLOAT")
+  return "folder", src, [p, "holds NaN or Inf samples"]
+
+
 def _bad_missing_src(root):
   p = os.path.join(root, "nowhere")
   return "folder", p, [f"src {p}: no such folder"]
@@ -593,13 +604,13 @@ def _bad_missing_tut_src(root):
 @pytest.mark.parametrize("make_bad", [
     _bad_unknown_label, _bad_label_mismatch, _bad_recording_in_two_splits,
     _bad_missing_fold_file, _bad_short_tut_recording, _bad_non_audio,
-    _bad_empty_class, _bad_short_recording, _bad_beyond_float16, _bad_missing_src,
-    _bad_missing_tut_src])
+    _bad_empty_class, _bad_short_recording, _bad_beyond_float16, _bad_nan_samples,
+    _bad_missing_src, _bad_missing_tut_src])
 def test_bad_input_clear_error_outputs_untouched(make_bad, tmp_path):
   """Over the out folder of a good earlier packing, with overwrite=True, each bad input
   (unknown or mismatched TUT label, a recording in two splits, a missing fold list, a
   recording shorter than a clip, a non-audio file, an empty class folder, samples past
-  float16, a missing src) is a DataError naming the file and fault, and out keeps every
+  float16, a NaN sample, a missing src) is a DataError naming the file and fault, and out keeps every
   file's bytes and mtime. Rules out outputs replaced before every input is checked (the
   short TUT recording is listed last), and staged or temporary files left in out."""
   # Existing outputs of a good earlier run.
@@ -709,12 +720,17 @@ def test_a_split_of_fraction_zero_stays_empty():
 
 
 def test_fractions_that_leave_no_training_split_are_refused(tmp_path):
-  """``folder_plan`` with valid + test of 1 or more: a DataError naming both,
-  before anything is read; 0.5 + 0.4 plans. Rules out a plan whose train
-  split is empty (every recording in valid and test), found only when
-  training refuses the missing audio_train.npz."""
+  """``folder_plan`` with valid + test of 1 or more, or a negative fraction:
+  a DataError naming them, before anything is read; 0.5 + 0.4 plans. Rules
+  out a plan whose train split is empty (every recording in valid and
+  test), found only when training refuses the missing audio_train.npz, and
+  a negative fraction taken (round(-0.2 * n) groups: none, silently)."""
   src = str(tmp_path / "src")
   make_folder_tree(src, per_class=3)
+  for valid, test in ((-0.2, 0.2), (0.2, -0.2)):
+    bad = "valid" if valid < 0 else "test"
+    with pytest.raises(DataError, match=rf"^{bad}=-0.2: expected a fraction in \[0, 1\)"):
+      packing.folder_plan(src, valid, test)
   with pytest.raises(DataError, match=r"^valid=0.5 \+ test=0.5 >= 1 leaves nothing to train on"):
     packing.folder_plan(src, 0.5, 0.5)
   classes, plan = packing.folder_plan(src, 0.5, 0.4)
@@ -823,6 +839,21 @@ def test_a_recording_changed_after_an_interruption_is_read_again(tmp_path, monke
   assert any(abs(p - 3100) <= 4 for p in peaks)
 
 
+def test_a_rerun_with_another_clip_length_packs_afresh(tmp_path, monkeypatch):
+  """A run interrupted after staging train, then the command again with
+  clip_seconds 0.25 instead of 0.5: every split, train too, holds clips of
+  0.25 s (4 000 samples). Rules out a job signature blind to the clip
+  length, which would put the staged 0.5 s train split beside 0.25 s valid
+  and test splits."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src)
+  out = str(tmp_path / "out")
+  pack_interrupted_in_valid(src, out, monkeypatch)
+  packing.pack_folder(src, out, clip_seconds=CLIP_S / 2, valid=0.2, test=0.2, progress=False)
+  assert {split: load(out, split)["wav"].shape[1] for split in data.SPLITS} == {
+      split: CLIP // 2 for split in data.SPLITS}
+
+
 def test_pack_dcase2016_fold_flag_takes_that_folds_lists(tut, tmp_path):
   """--fold 2 packs from fold2_train.txt and fold2_evaluate.txt. Fold 2 of
   this fake release swaps fold 1's roles, so its train split holds exactly
@@ -846,7 +877,7 @@ def test_pack_dcase2016_fold_flag_takes_that_folds_lists(tut, tmp_path):
   out = str(tmp_path / "fold2")
   r = subprocess.run([sys.executable, "scripts/pack_dcase2016.py", "--src", src2, "--out", out,
                       "--clip_seconds", str(CLIP_S), "--fold", "2", "--no_progress"],
-                     cwd=REPO, capture_output=True, text=True, timeout=120)
+                     cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120)
   assert r.returncode == 0, r.stderr
   evaluate_locs = {loc_of[f] for f in freq_to_class if loc_of[f][1:] in ("002", "003")}
   train_locs = {loc_of[f] for f in freq_to_class} - evaluate_locs
@@ -903,8 +934,8 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
 
   def run(src):
     return subprocess.run([sys.executable, MAKE_DEFAULT, "--src", src, "--out", str(out),
-                           "--overwrite"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+                           "--overwrite"], cwd=REPO, env=subprocess_env(), capture_output=True,
+                          text=True, timeout=300)
 
   proc = run(zip_of(rels[:1]))
   assert proc.returncode == 2, proc.stderr[-3000:]
@@ -923,8 +954,8 @@ def test_make_default_data_replaces_out_only_when_every_source_was_made(tmp_path
   # directory is out/rain: out itself, however written, holds it)
   for where in ("/", ".", "../..", str(out), REPO):
     proc = subprocess.run([sys.executable, MAKE_DEFAULT, "--src", "none.zip", "--out", where,
-                           "--overwrite"], cwd=out / "rain", capture_output=True, text=True,
-                          timeout=300)
+                           "--overwrite"], cwd=out / "rain", env=subprocess_env(),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and proc.stderr.startswith(
         f"error: --out {where!r}: expected a folder of its own"), proc.stderr[-3000:]
 
