@@ -57,10 +57,12 @@ def fixed_batch(config, n_classes, seed=0):
           "sid": np.arange(b, dtype=np.int32) % n_classes, "reset": np.ones(b, bool)}
 
 
-def train_curve(config, n_classes, n_steps, seed=0):
+def train_run(config, n_classes, n_steps, seed=0):
+  """(cost of each step, parameters before, parameters after)."""
   model = config_lib.build_model(config, n_classes)
   tx = steps.make_optimizer(config)
   state = steps.init_state(model, tx, jax.random.key(seed), config.batch_size, config.seq_len)
+  params = state.params
   step = jax.jit(functools.partial(steps.train_step, model, tx))
   batch = fixed_batch(config, n_classes)
   losses = []
@@ -68,25 +70,36 @@ def train_curve(config, n_classes, n_steps, seed=0):
     before = state.bits_sum
     state = step(state, batch)
     losses.append(float(state.bits_sum - before))
-  return np.array(losses)
+  return np.array(losses), params, state.params
+
+
+def train_curve(config, n_classes, n_steps, seed=0):
+  return train_run(config, n_classes, n_steps, seed)[0]
 
 
 @pytest.mark.parametrize("name", VARIANTS + ["real_input"])
 def test_variant_trains(name):
   """Each variant config (three_tier, lstm, skip, no_embedding, class_embedding, and real-valued
   sample input) at dim 16: 40 Adam steps on a fixed sawtooth batch give finite costs, the last
-  5 steps' mean at least 1 bit below the first 5's (measured falls of 2-5 bits). Rules out a
-  variant that fails to build or step, gives non-finite costs, or does not learn at all
-  (e.g. gradients that never reach the parameters)."""
+  5 steps' mean at least 1 bit below the first 5's (measured falls of 2-5 bits), and every
+  parameter array has moved. Rules out a variant that fails to build or step, gives
+  non-finite costs, or does not learn at all (e.g. gradients that never reach the
+  parameters), and a layer it builds but leaves out of the function (e.g. skip projections
+  computed and not added to the output: Adam leaves a parameter without gradient as it was,
+  while the rest still learns)."""
   if name == "real_input":
     config = shrink(load("no_embedding"))
     config.sample_input = "real"
   else:
     config = shrink(load(name))
-  losses = train_curve(config, 4, 40)
+  losses, before, after = train_run(config, 4, 40)
   assert np.isfinite(losses).all()
   # A fixed sawtooth batch is easy: measured falls of 2-5 bits in 40 steps.
   assert losses[-5:].mean() < losses[:5].mean() - 1.0, losses
+  still = [jax.tree_util.keystr(path) for (path, a), b in
+           zip(jax.tree_util.tree_leaves_with_path(before), jax.tree.leaves(after))
+           if np.array_equal(a, b)]
+  assert not still, still
 
 
 def test_three_tier_param_count_by_hand():
@@ -121,14 +134,18 @@ def test_lstm_param_count_by_hand():
 def test_table_lookup_equals_matmul(l1):
   """sample_l1 'table' (gathers; autodiff's scatter-add gradient), 'table_mm'
   (gathers; the gradient as one one-hot matmul) and 'table_pallas' (that
-  matmul as the Pallas kernel, interpreted on the CPU) give the matmul
+  matmul as the Pallas kernel, interpreted on the CPU) give the 'matmul'
   form's logits (atol 1e-4, float32 sums in another order) and its gradient
   of the chunk cost for every parameter (relative 1e-4 of the largest entry
-  of each leaf). Rules out a wrong table index order, a one-hot gradient
-  with the wrong table positions or levels (e.g. transposed [Q, s]), and a
-  table path that skips the weight norm of the first layer."""
+  of each leaf). Rules out a wrong table index order (shared by every table
+  form: the reference is 'matmul' itself, not the default 'auto', which is
+  'table' on a CPU), a one-hot gradient with the wrong table positions or
+  levels (e.g. transposed [Q, s]), and a table path that skips the weight
+  norm of the first layer."""
   config = shrink(load("dcase2016"))
+  config.sample_l1 = "matmul"  # not the default 'auto': on a CPU that is 'table'
   model = config_lib.build_model(config, 4)
+  assert model.l1_impl == "matmul"
   config.sample_l1 = l1
   table_model = config_lib.build_model(config, 4)
   params = steps.init_params(model, jax.random.key(3), config.seq_len)
