@@ -52,13 +52,15 @@ def test_paper_model_costs_52_mflop_per_sample():
     {"frame_size": 8, "frame_sizes": (8, 2), "rnn_type": "LSTM", "skip_conn": True},
     {"emb_size": 0, "n_rnn": 1, "cond_type": "embedding", "cond_emb_size": 8,
      "cond_sample_tier": True},
+    {"sample_input": "real"},
 ])
 def test_flops_formula_counts_every_layer(variant):
-  """At dim 64, for the paper config, a three-tier LSTM with skip connections, and one-hot sample
-  input with a class embedding also fed to the sample tier, the formula equals (within 1e-9)
-  3 x 2 x in x out summed over the built model's kernels, frame tiers' per frame. Rules out a
-  formula that forgets a layer the model has (skip projections, the lower tier's input
-  expansion, the LSTM's fourth gate) or gets a layer's input width wrong."""
+  """At dim 64, for the paper config, a three-tier LSTM with skip connections, one-hot sample
+  input with a class embedding also fed to the sample tier, and real-valued sample input, the
+  formula equals (within 1e-9) 3 x 2 x in x out summed over the built model's kernels, frame
+  tiers' per frame. Rules out a formula that forgets a layer the model has (skip projections,
+  the lower tier's input expansion, the LSTM's fourth gate) or gets a layer's input width
+  wrong (e.g. the real input's first layer as one value wide instead of the frame's s)."""
   config, n = common.load_config("paper")
   config.dim = 64
   config.update(variant)
@@ -71,8 +73,10 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
   row's rnn_grad and rnn_kernel in their columns, fields it lacks as "-"), later
   --unroll / --draws / --min_rows rows (no baseline of their own) with "-" and their
   same-samples flag (under its old name in a row before 2026-11-30), and
-  names the file and line of a bad JSON line. Rules out columns in the wrong
-  order, a KeyError on rows without a baseline, and silent skips."""
+  names the file and line of a bad JSON line; each cell stands under its
+  field's header. Rules out columns in the wrong order (in the rows or in
+  the header: e.g. "rnn grad" and "relu grad" swapped over the cells), a
+  KeyError on rows without a baseline, and silent skips."""
   train = {"config": "tiny", "batch_size": 8, "seq_len": 256, "dtype": "float32",
            "sample_l1": "matmul", "device_kind": "cpu", "step_s": 0.0125,
            "samples_per_s": 163840.0, "mfu": None, "peak_memory_bytes": 2**30,
@@ -104,6 +108,19 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
           "| 5.9 | - | True |") in lines
   assert ("| paper | 300 | 5.0 | bfloat16 | matmul | 16 | sample | 2 | gpu | 3.00 M | 0.85 "
           "| 256.4 | 5.9 | - | False |") in lines
+  cells = lambda l: [c.strip() for c in l.strip("|").split("|")]
+  under = lambda header, row: dict(zip(cells(header), cells(row)))
+  assert {k: v for k, v in under(lines[0], lines[2]).items() if v != "-"} == {
+      "config": "tiny", "batch": "8", "seq_len": "256", "dtype": "float32",
+      "sample_l1": "matmul", "rnn grad": "written", "rnn kernel": "pallas", "device": "cpu",
+      "step s": "0.0125", "samples/s": "163.8 k", "peak GiB": "1.0", "compile s": "3.5",
+      "vs eager": "80x"}
+  assert under(lines[3], lines[7]) == {
+      "config": "paper", "batch": "300", "seconds": "5.0", "dtype": "bfloat16",
+      "sample_l1": "matmul", "unroll": "16", "draws": "sample", "min rows": "2",
+      "device": "gpu", "samples/s": "3.00 M", "RTF per clip": "0.85", "RTF total": "256.4",
+      "wall s": "5.9", "vs Python loop": "-", "same samples": "False"}
+  assert len(cells(lines[3])) == len(cells(lines[5]))  # a header cell for each of a row's
   path.write_text("{not json\n")
   bad = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "table.py"), str(path)],
                        capture_output=True, text=True)
@@ -112,13 +129,16 @@ def test_table_turns_json_lines_into_markdown(tmp_path):
 
 def test_rows_carry_the_device_matmul_reference():
   """A train_speed row carries this device's measured matmul FLOP/s and the
-  fraction of it the step reaches, computed from the row's own fields (rules
-  out a reference missing on CPU rows, or a fraction of some other figure),
+  fraction of it the step reaches, computed from the row's own fields, which
+  are themselves the step's: samples/s is batch x seq_len / step_s, the model
+  FLOPs common.train_flops_per_sample's (rules out a reference missing on CPU
+  rows, or a fraction of some other figure, e.g. steps/s taken for samples/s),
   and the config's rnn_unroll it ran, and the compiled step's own scratch
-  memory (temp_bytes: peak_memory_bytes is the process's peak, which an
-  earlier, larger row sets), and the timed steps' cost and finiteness
-  (rules out a row that cannot show a kernel computing the wrong thing).
-  Only the arithmetic is checked: no timing is asserted."""
+  memory (temp_bytes, below the process's peak_memory_bytes, which an
+  earlier, larger row sets: rules out the process's peak written there), and
+  the timed steps' cost and finiteness (rules out a row that cannot show a
+  kernel computing the wrong thing). Only the arithmetic is checked: no
+  timing is asserted."""
   import train_speed
   config, n = common.load_config("tiny")
   config.batch_size, config.seq_len, config.rnn_unroll = 2, 64, 2
@@ -128,8 +148,12 @@ def test_rows_carry_the_device_matmul_reference():
   assert ref > 0
   assert row["fraction_of_matmul"] == pytest.approx(
       row["model_flops_per_sample"] * row["samples_per_s"] / ref, rel=1e-12)
+  assert row["samples_per_s"] == pytest.approx(2 * 64 / row["step_s"], rel=1e-12)
+  assert row["model_flops_per_sample"] == pytest.approx(
+      common.train_flops_per_sample(config, n), rel=1e-12)
   assert common.fraction_of(10.0, 3.0, 60.0, devices=2) == pytest.approx(0.25)
   assert isinstance(row["temp_bytes"], int) and row["temp_bytes"] > 0  # the row's own memory
+  assert row["temp_bytes"] < row["peak_memory_bytes"]  # not the process's peak
   # a fresh model on random levels: about 8-9 bits (log2 of 256 levels is 8)
   assert row["nonfinite_step"] == -1 and 6 < row["train_bits"] < 12
 
@@ -183,8 +207,10 @@ def test_rnn_and_relu_baselines_bring_back_autodiffs_forms():
   ``--relu_grad autodiff`` brings back float32 ReLU masks over the sample
   tier's [B, T, H] activations (two, one a hidden layer) that
   ``precision.relu_to`` does not have; the library's functions are back
-  after each block. Rules out a baseline that traces the new code (a ratio
-  of 1 by construction) or a swap that leaks into later rows."""
+  after each block, also one left by an exception (a setting whose compile
+  fails). Rules out a baseline that traces the new code (a ratio of 1 by
+  construction) or a swap that leaks into later rows (a swap undone only
+  when its block ends normally)."""
   import baselines
   from samplernn_jax import gru, precision
   fresh, state, batch, config = _tiny_bf16_step("table_mm")
@@ -207,6 +233,10 @@ def test_rnn_and_relu_baselines_bring_back_autodiffs_forms():
   assert scan_dots(traced({"rnn_grad": "autodiff"})) == [2] * n + [4] * n
   assert f32_masks(traced({"relu_grad": "output"})) == 0
   assert f32_masks(traced({"relu_grad": "autodiff"})) == 2
+  assert (gru.gru_scan, precision.relu_to, precision.low_precision) == library
+  with pytest.raises(RuntimeError, match="^compile failed$"):  # measure() raising in its block
+    with baselines.traced_as({"rnn_grad": "autodiff", "relu_grad": "autodiff"}):
+      raise RuntimeError("compile failed")
   assert (gru.gru_scan, precision.relu_to, precision.low_precision) == library
   with pytest.raises(ValueError, match="rnn_grad='scan'"):
     with baselines.traced_as({"rnn_grad": "scan"}):
@@ -303,10 +333,14 @@ def test_hlo_loops_reads_a_gpu_shaped_module():
   the call and the fusion), the step loop and the noise loop (reached
   through a call) are nested in it at depth 1, and one frame runs
   3 + 16 x 2 + 1 x 1 operations, the noise loop's unknown trip count
-  flagged. Rules out calls counted as one operation (command buffers would
-  hide their kernels), matmuls found only as bare dots (a GPU's are
-  custom-calls and fusions), loops under a call taken for outer ones, and
-  unknown trip counts passed off as known."""
+  flagged. A gemm custom-call alone is a matmul, and so is a dot in a loop
+  nested in the frame loop only. Rules out calls counted as one operation
+  (command buffers would hide their kernels), matmuls found only as bare
+  dots (a GPU's are custom-calls and fusions; a gemm custom-call not taken
+  for one), a loop whose matmul runs in a loop nested in it taken for one
+  without (sampler_ops' frame loop is the outermost with a matmul), loops
+  under a call taken for outer ones, and unknown trip counts passed off as
+  known."""
   import hlo_loops
   by_body = {l["body"]: l for l in hlo_loops.loops(GPU_HLO)}
   frame, step, noise = by_body["frame_body"], by_body["step_body"], by_body["noise_body"]
@@ -316,6 +350,14 @@ def test_hlo_loops_reads_a_gpu_shaped_module():
   assert (noise["depth"], noise["trips"], noise["ops"]) == (1, None, 1)
   assert step["enclosing"] == noise["enclosing"] == "frame_body"
   assert hlo_loops.nested_ops(frame, list(by_body.values())) == (16 * 2 + 1, False)
+  has_matmul = lambda hlo: {l["body"]: l["has_matmul"] for l in hlo_loops.loops(hlo)}
+  gemm_only = GPU_HLO.replace("calls=fused_dot", "calls=fused_add")  # the frame's: a gemm
+  assert has_matmul(gemm_only) == {"frame_body": True, "step_body": False, "noise_body": False}
+  in_step = gemm_only.replace('"__cublas$gemm"', '"__cub$sort"').replace(
+      "y = f32[4,8]{1,0} fusion(x), kind=kLoop, calls=fused_add",
+      "y = f32[4,8]{1,0} fusion(x), kind=kCustom, calls=fused_dot")  # a dot in the step loop only
+  assert has_matmul(in_step) == {"frame_body": True, "step_body": True, "noise_body": False}
+  assert not any(has_matmul(in_step.replace("calls=fused_dot", "calls=fused_add")).values())
 
 
 def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
@@ -327,9 +369,11 @@ def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
   difference the per-step threefry loop nested in the step loop). Rules out
   a parser that misses nested loops, or those nested two deep (the per-step
   form would count as cheap), takes another loop for the top frames', or
-  ignores a setting. The whole block's kernels per sample are at least the
-  loops' (it adds the loop conditions and the code around the loops);
-  without --target there is no roofline."""
+  ignores a setting. Operations per sample are those of a top frame over its
+  S samples (rules out dividing by the block's 2 S: every figure halved,
+  the comparisons unchanged). The whole block's kernels per sample are at
+  least the loops' (it adds the loop conditions and the code around the
+  loops); without --target there is no roofline."""
   out = subprocess.run(
       [sys.executable, os.path.join(REPO, "benchmarks", "sampler_ops.py"), "--configs", "tiny",
        "--unroll", "1", "--unroll", "2", "--draws", "frame", "--draws", "sample"],
@@ -345,7 +389,10 @@ def test_sampler_ops_reads_the_loops_of_the_compiled_sampler():
     assert rows["frame", unroll]["ops_per_sample"] < rows["sample", unroll]["ops_per_sample"]
   # counting loops nested two deep: 195 / 26; one deep only: 35 / 26
   assert rows["sample", 1]["ops_per_sample"] > 4 * rows["frame", 1]["ops_per_sample"]
+  top_frame = config_lib.frame_sizes(common.load_config("tiny")[0])[0]  # S samples
   for r in rows.values():  # the whole block: the loops' work and what is around them
+    assert r["ops_per_top_frame"] > r["frame_loop"]["ops"]  # the nested loops' counted
+    assert r["ops_per_sample"] == pytest.approx(r["ops_per_top_frame"] / top_frame, rel=1e-12)
     assert r["block_kernels_per_sample"] >= r["ops_per_sample"]
     assert r["block_bytes_per_sample"] > 0 and r["block_roofline_us_per_sample"] is None
     moved = [t["launches"] * t["bytes_per_launch"] for t in r["block_top"]]  # by bytes moved

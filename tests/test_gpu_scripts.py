@@ -164,17 +164,21 @@ def test_gpu_scripts_leave_what_the_device_tool_brings_back():
 
 def test_gpu_env_installs_wheel_by_wheel_and_stops_when_jax_cannot_use_the_gpu(tmp_path):
   """benchmarks/gpu_env.sh (sourced by every GPU script) installs .whl/ one
-  wheel at a time, so a wheel for another Python is logged and skipped
-  instead of leaving ml_collections out with it (pip installs a list all or
-  nothing); stops at once with one line when JAX runs on the CPU unless
-  told to (JAX_PLATFORMS=cpu), so that on a machine whose GPU does not
-  start (here: none) JAX's fall-back to the CPU does not run every command
-  until its limit; and writes the commit it was given to device.txt. Rules out
-  the silent CPU fall-back that would spend a whole lent GPU's call, and
-  the all-or-nothing install."""
+  wheel at a time, ml_collections first, so a wheel for another Python is
+  logged and skipped instead of leaving ml_collections out with it (pip
+  installs a list all or nothing): of two wheels that fail (empty files),
+  each is tried and logged, ml_collections' first; stops at once with one
+  line when JAX runs on the CPU unless told to (JAX_PLATFORMS=cpu), so that
+  on a machine whose GPU does not start (here: none) JAX's fall-back to the
+  CPU does not run every command until its limit; and writes the commit it
+  was given to device.txt. Rules out the silent CPU fall-back that would
+  spend a whole lent GPU's call, the all-or-nothing install, a loop that
+  stops at the first wheel that fails (the wheels after it never tried) and
+  ml_collections installed after the others (plain ls order)."""
   shutil.copytree(os.path.join(REPO, "benchmarks"), tmp_path / "benchmarks")
   (tmp_path / ".whl").mkdir()
   (tmp_path / ".whl" / "cffi-9.9-cp313-cp313-manylinux_2_28_x86_64.whl").write_bytes(b"")
+  (tmp_path / ".whl" / "ml_collections-9.9-py3-none-any.whl").write_bytes(b"")
   env = {k: v for k, v in subprocess_env().items() if k != "JAX_PLATFORMS"}
   env["GIT_HEAD"] = "abc1234"
   script = "source benchmarks/gpu_env.sh out && echo sourced"
@@ -182,7 +186,9 @@ def test_gpu_env_installs_wheel_by_wheel_and_stops_when_jax_cannot_use_the_gpu(t
                      text=True, timeout=300)
   log = (tmp_path / "out" / "stderr.log").read_text()
   assert p.returncode == 1 and "sourced" not in p.stdout, p.stdout + p.stderr
-  assert "# could not install .whl/cffi-9.9-cp313" in log
+  tried = [l for l in log.splitlines() if l.startswith("# could not install")]
+  assert tried == ["# could not install .whl/ml_collections-9.9-py3-none-any.whl",
+                   "# could not install .whl/cffi-9.9-cp313-cp313-manylinux_2_28_x86_64.whl"], log
   assert "error: JAX did not start on the GPU" in log
   assert "JAX fell back to the CPU" in (tmp_path / "out" / "device.txt").read_text()
   env["JAX_PLATFORMS"] = "cpu"  # told otherwise: a dry run on this machine

@@ -129,12 +129,13 @@ def test_page_script_refuses_to_replace_the_shipped_figure(tmp_path):
 
 
 def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_dataset):
-  """The page made with --clips 2, then again with --clips 1 --overwrite:
-  clips/ holds exactly the clips the new page plays (one real and one
-  generated a class), a file of the user's there is left, and the page
-  says how many clips it holds. Rules out the earlier page's *_1.ogg
-  staying beside the new page, unplayed (a later reader cannot tell which
-  clips the page was made from), and an intro that repeats --clips."""
+  """The page made with --clips 3 (two generated and one real clip a class
+  there), then again with --clips 1 --overwrite: clips/ holds exactly the
+  clips the new page plays (one real and one generated a class), a file of
+  the user's there is left, and the page says how many clips it holds
+  ('up to 2', not 3). Rules out the earlier page's *_1.ogg staying beside
+  the new page, unplayed (a later reader cannot tell which clips the page
+  was made from), and an intro that repeats --clips."""
   import numpy as np
   samples = tmp_path / "samples"
   samples.mkdir()
@@ -144,12 +145,13 @@ def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_
   out = tmp_path / "listen"
   args = [PAGE_SCRIPT, "--samples", str(samples), "--data_dir", small_dataset, "--out",
           str(out), "--figure", str(tmp_path / "fig.png"), "--seconds", "0.01"]
-  for extra in (["--clips", "2"], ["--clips", "1", "--overwrite"]):
+  for extra in (["--clips", "3"], ["--clips", "1", "--overwrite"]):
     p, = run_scripts([(args + extra, None, None)])
     assert p.returncode == 0, p.stderr[-2000:]
-    if extra[1] == "2":
+    if extra[1] == "3":
       assert len(os.listdir(out / "clips")) == 12  # real: the test split's one a class
-      # fewer real clips than --clips: the page says so (not '2 clips per class')
+      # fewer clips than --clips: the page says what it holds (not 'up to 3 clips per class',
+      # and not '2 clips per class': one real clip a class)
       assert "<p>up to 2 clips per class, the first 0.01 s" in (out / "index.html").read_text()
       (out / "clips" / "notes.txt").write_text("mine")
   played = sorted(os.path.basename(src) for tag, src in _refs(out / "index.html")
