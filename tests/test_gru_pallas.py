@@ -21,32 +21,39 @@ from samplernn_jax import config as config_lib, gru, gru_pallas, layers, steps
 F, B, H = 5, 20, 32  # 20 rows: padded to 32 (two blocks of 16); 5 frames
 
 
-def _inputs(seed=0):
+def _inputs(seed=0, h=H):
   k = jax.random.split(jax.random.key(seed), 6)
-  return (jax.random.normal(k[0], (H, 2 * H)) / H ** 0.5,
-          jax.random.normal(k[1], (H, H)) / H ** 0.5,
-          jax.random.normal(k[2], (F, B, 3 * H)),
-          0.3 * jax.random.normal(k[3], (B, H)),
-          jax.random.normal(k[4], (F, B, H)),    # d_hs
-          jax.random.normal(k[5], (B, H)))       # d_last
+  return (jax.random.normal(k[0], (h, 2 * h)) / h ** 0.5,
+          jax.random.normal(k[1], (h, h)) / h ** 0.5,
+          jax.random.normal(k[2], (F, B, 3 * h)),
+          0.3 * jax.random.normal(k[3], (B, h)),
+          jax.random.normal(k[4], (F, B, h)),    # d_hs
+          jax.random.normal(k[5], (B, h)))       # d_last
 
 
 # Two of the four (dtype, unroll) pairs: the remainder frames' code does not
 # depend on the dtype, and each pair costs about 8 s of interpreted kernels.
-@pytest.mark.parametrize("dtype,tol,unroll", [(jnp.float32, 1e-5, 3), (jnp.bfloat16, 1e-4, 1)])
-def test_pallas_gru_scan_equals_the_xla_scan(dtype, tol, unroll):
+# Hidden size 32 is one 32-wide block a third (z, r, c); 48 is three of 16,
+# so a block's columns and the matmuls' inner blocks (bk) are placed by index.
+@pytest.mark.parametrize("dtype,tol,unroll,h", [(jnp.float32, 1e-5, 3, H),
+                                                (jnp.bfloat16, 1e-4, 1, 48)])
+def test_pallas_gru_scan_equals_the_xla_scan(dtype, tol, unroll, h):
   """gru_scan(kernel='pallas') gives XLA's states (primal, without the
   backward's residuals, and under differentiation) within ``tol`` of the
   largest entry, and the gradients of a loss on both outputs (weights, xp,
   h0) within ``tol`` of each one's largest entry (measured: 5e-7 in float32,
-  1.3e-5 in bf16, the matmuls' sums in another order); 20 rows (padded to 32)
-  and unroll 3 over 5 frames (a loop trip, then two frames after it). Rules
-  out a gate or column block misplaced, the candidate reading r rather than
+  1.3e-5 in bf16 when first written, 1.3e-7 with jax 0.10.2 at hidden size
+  48, the matmuls' sums in another order); 20 rows (padded to 32)
+  and unroll 3 over 5 frames (a loop trip, then two frames after it); hidden
+  size 48 in bf16 (three column and inner blocks of 16 a third, where 32 is
+  one). Rules out a column block skipped (a grid of 2 gate columns, not
+  2H / bn) or misplaced (da_c's c read at the first inner block's columns
+  whatever the block), a gate misplaced, the candidate reading r rather than
   r h, a frame index off by one or run backwards, padding rows leaking into
   the result, the remainder frames skipped or repeated, the backward's
   third (da_c) or either weight's transpose wrong, and the cotangent of the
   last state dropped."""
-  wg, wc, xp, h0, d_hs, d_last = _inputs()
+  wg, wc, xp, h0, d_hs, d_last = _inputs(h=h)
 
   def loss(kernel):
     def f(wg, wc, xp, h0):

@@ -126,6 +126,51 @@ ENTRY main (x: bf16[32,8], w: bf16[8,16], a: f32[4,6], b: f32[6,8], s: (s32[], f
 }
 """
 
+# A loop of 3 trips whose body calls a command buffer (one copy) and runs a
+# loop of 4 trips nested in it (one negate); an unfused dynamic-slice and
+# dynamic-update-slice of one row of a [64, 16] buffer.
+NESTED = """HloModule k
+
+cond (c: (s32[], f32[16])) -> pred[] {
+  c = (s32[], f32[16]{0}) parameter(0)
+  i = s32[] get-tuple-element(c), index=0
+  ROOT lt = pred[] compare(i, i), direction=LT
+}
+
+inner (p: (s32[], f32[16])) -> (s32[], f32[16]) {
+  p = (s32[], f32[16]{0}) parameter(0)
+  i = s32[] get-tuple-element(p), index=0
+  v = f32[16]{0} get-tuple-element(p), index=1
+  n = f32[16]{0} negate(v)
+  ROOT t = (s32[], f32[16]{0}) tuple(i, n)
+}
+
+command_buffer (a: f32[16]) -> f32[16] {
+  a = f32[16]{0} parameter(0)
+  ROOT cp = f32[16]{0} copy(a)
+}
+
+outer (q: (s32[], f32[16])) -> (s32[], f32[16]) {
+  q = (s32[], f32[16]{0}) parameter(0)
+  i = s32[] get-tuple-element(q), index=0
+  v = f32[16]{0} get-tuple-element(q), index=1
+  cb = f32[16]{0} call(v), to_apply=command_buffer
+  s = (s32[], f32[16]{0}) tuple(i, cb)
+  ROOT l = (s32[], f32[16]{0}) while(s), condition=cond, body=inner, backend_config={"known_trip_count":{"n":"4"}}
+}
+
+ENTRY main (s: (s32[], f32[16]), m: f32[64,16], r1: f32[1,16], k: s32[]) -> (s32[], f32[16]) {
+  s = (s32[], f32[16]{0}) parameter(0)
+  m = f32[64,16]{1,0} parameter(1)
+  r1 = f32[1,16]{1,0} parameter(2)
+  k = s32[] parameter(3)
+  z = s32[] constant(0)
+  ds = f32[1,16]{1,0} dynamic-slice(m, k, z), dynamic_slice_sizes={1,16}
+  dus = f32[64,16]{1,0} dynamic-update-slice(m, r1, k, z)
+  ROOT l = (s32[], f32[16]{0}) while(s), condition=cond, body=outer, backend_config={"known_trip_count":{"n":"3"}}
+}
+"""
+
 # A loop of unknown trips and a conditional of a small and a large branch.
 INEXACT = """HloModule n
 
@@ -183,7 +228,13 @@ def test_hlo_kernels_reads_bytes_flops_and_launches_of_a_gpu_shaped_module():
   update is consumed, markers shifting the operand-to-parameter match, loop
   bodies counted once, conditions counted when XLA:GPU skips them, calls
   left unexpanded, async pairs counted twice, and FLOPs from the result's
-  shape alone."""
+  shape alone. In NESTED, a command buffer called in a loop of 3 trips runs
+  3 times and a loop of 4 trips nested in it 12 (64 + 64 bytes each), and
+  an unfused dynamic-slice moves its row (64 + 64), an unfused update its
+  row and two indices (64 + 4 + 4 + 64): rules out a call, or a nested
+  loop's body, counted per run of the module (or of its own loop only)
+  rather than per trip of every loop around it, and those two ops counted
+  whole (4096 read)."""
   ks, exact = hlo_kernels.kernels(MODULE)
   by_name = {k["name"]: k for k in ks}
   assert exact and sorted(by_name) == ["cs", "g", "np", "put", "row", "tail", "y"]
@@ -197,18 +248,30 @@ def test_hlo_kernels_reads_bytes_flops_and_launches_of_a_gpu_shaped_module():
   assert (g["kind"], g["flops"], g["dtype"], g["bytes"]) == ("gemm", 384.0, "f32", 96 + 192 + 128)
   assert y["source"] == "jit(f)/hidden1/dot_general"
   assert all(k["unread_dots"] == 0 for k in ks)
+  ks, exact = hlo_kernels.kernels(NESTED)
+  assert exact and {(k["name"], k["bytes"]): k["count"] for k in ks} == {
+      ("cp", 128): 3, ("n", 128): 12, ("ds", 64 + 64): 1, ("dus", 64 + 4 + 4 + 64): 1}
 
 
 def test_hlo_kernels_counts_unknown_loops_and_conditionals_as_inexact():
   """A loop without a known trip count runs its body once and its
   condition twice in the count, a conditional its branch that moves the
   most bytes (the large copy, not both and not the small one), and the
-  counts say they are not exact. Rules out conditional branches dropped or
-  summed, and unknown trip counts passed off as known."""
+  counts say they are not exact, each of the two alone (the module less
+  the other). Rules out conditional branches dropped or summed, and
+  unknown trip counts (or a conditional) passed off as known: the other
+  one of the two must not be what makes the counts inexact."""
   ks, exact = hlo_kernels.kernels(INEXACT)
   counts = {(k["name"], k["bytes"]): k["count"] for k in ks}
   assert not exact
   assert counts == {("n", 128): 1, ("lt", 4 + 4 + 1): 2, ("c", 8192): 1}
+  loop = "  l = (s32[], f32[16]{0}) while(s), condition=cond, body=body\n"
+  cond = "  c = f32[16]{0} conditional(j, u, m), branch_computations={small, large}\n"
+  assert INEXACT.count(loop) == INEXACT.count(cond) == 1
+  for text, want in [(INEXACT.replace(cond, ""), {("n", 128): 1, ("lt", 4 + 4 + 1): 2}),
+                     (INEXACT.replace(loop, ""), {("c", 8192): 1})]:
+    ks, exact = hlo_kernels.kernels(text)
+    assert not exact and {(k["name"], k["bytes"]): k["count"] for k in ks} == want
 
 
 def test_hlo_kernels_summary_sums_counts_and_rooflines():
@@ -217,9 +280,11 @@ def test_hlo_kernels_summary_sums_counts_and_rooflines():
   bandwidth and its FLOPs at its dtype's peak: with 1 byte/s and 1 FLOP/s
   (bf16) or 0.5 (f32), the gemm fusion costs max(2816, 8192) and the cuBLAS
   gemm max(416, 768); ``top`` gives bytes per launch and the roofline of
-  all launches. Rules out launches counted once per kernel, the bf16 peak
-  used for float32 operands, and a sum of bytes and FLOP times instead of
-  their maximum."""
+  all launches, and without a target ranks by the bytes of all launches
+  (the same three, not the async copy's 8192 in one launch). Rules out
+  launches counted once per kernel (in the totals or the untargeted
+  ranking train_kernels.py prints), the bf16 peak used for float32
+  operands, and a sum of bytes and FLOP times instead of their maximum."""
   target = {"bytes_per_s": 1.0, "bf16_flops": 1.0, "f32_flops": 0.5}
   s = hlo_kernels.summary(MODULE, target, top=3)
   other = 1024 + 8260 + 8192  # the root slice, the consumed update, the async copy
@@ -231,7 +296,10 @@ def test_hlo_kernels_summary_sums_counts_and_rooflines():
   assert [t["roofline_s"] for t in s["top"]] == [64 * 388, 64 * 132, 8260]
   assert [(t["launches"], t["bytes_per_launch"]) for t in s["top"]] == [
       (64, 388), (64, 132), (1, 8260)]
-  assert "roofline_s" not in hlo_kernels.summary(MODULE, None)
+  plain = hlo_kernels.summary(MODULE, None, top=3)
+  assert "roofline_s" not in plain
+  assert [(t["launches"], t["bytes_per_launch"]) for t in plain["top"]] == [
+      (64, 388), (64, 132), (1, 8260)]
 
 
 def test_train_kernels_counts_the_compiled_steps_matmul_flops():

@@ -43,12 +43,19 @@ def test_one_hot_grad_equals_the_one_hot_matmul(n, s, q, h, block_h, dtype):
 def test_one_hot_grad_lowers_to_one_triton_kernel_for_a_gpu():
   """Lowered for CUDA (on this CPU machine: jax lowers for a platform it
   does not run), the paper-sized gradient is one Triton kernel call, not the
-  interpreter's XLA loop. Rules out a kernel that only runs interpreted,
-  e.g. one that loads a block Triton cannot (a side not a power of two)."""
+  interpreter's XLA loop, and so is one of 100 levels (Q padded to 128).
+  Rules out a kernel that only runs interpreted, e.g. one that loads a
+  block Triton cannot (a side not a power of two: Q padded to 16 at least
+  but not to a power of two, which 256 levels would not show)."""
   idx = jax.ShapeDtypeStruct((1024 * 64, 16), jnp.int32)
   g = jax.ShapeDtypeStruct((1024 * 64, 1024), jnp.bfloat16)
   fn = jax.jit(lambda i, x: kernels.one_hot_grad(i, x, 256, jnp.bfloat16, interpret=False))
   text = fn.trace(idx, g).lower(lowering_platforms=("cuda",)).as_text()
+  assert re.findall(r"custom_call @(\S+)\(", text) == ["__gpu$xla.gpu.triton"]
+  small = (jax.ShapeDtypeStruct((1024, 16), jnp.int32),
+           jax.ShapeDtypeStruct((1024, 256), jnp.bfloat16))
+  fn = jax.jit(lambda i, x: kernels.one_hot_grad(i, x, 100, jnp.bfloat16, interpret=False))
+  text = fn.trace(*small).lower(lowering_platforms=("cuda",)).as_text()
   assert re.findall(r"custom_call @(\S+)\(", text) == ["__gpu$xla.gpu.triton"]
   # the check itself can fail: a 100-row block, refused by Triton's lowering
   with pytest.raises(ValueError, match="power of 2"):
