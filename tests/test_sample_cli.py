@@ -597,24 +597,31 @@ def test_a_stream_quit_at_once_leaves_a_manifest_of_what_the_files_hold(workdir,
   assert [r["seconds"] for r in seen["manifest"]] == [1.0, 1.0]
 
 
-def test_ctrl_c_without_stream_stops_between_blocks(workdir, tmp_path, monkeypatch):
+def test_ctrl_c_without_stream_stops_between_blocks(workdir, tmp_path, monkeypatch, capsys):
   """A real SIGINT while the first of three blocks is generated, with
-  ``stop_on_signal`` (sample.py's): ``signals.Stopped`` (exit 130) once that
-  block is done, the other two never started, no clip written. Rules out the
-  KeyboardInterrupt raised wherever the signal landed (inside XLA's
-  dispatch; the interpreter's exit then crashed with a segmentation fault
-  in one of three tries) and a run that goes on to the end regardless."""
+  ``stop_on_signal``: ``signals.Stopped`` (exit 130) once that block is
+  done, the other two never started, no clip written; sample.py (its
+  ``main``) passes it: exit 130 and the signal never raised inside the
+  generation. Rules out the KeyboardInterrupt raised wherever the signal
+  landed (inside XLA's dispatch; the interpreter's exit then crashed with a
+  segmentation fault in one of three tries), sample.py calling
+  write_samples without ``stop_on_signal``, and a run that goes on to the
+  end regardless."""
   from samplernn_jax import signals
   loaded = sample_files.load_checkpoint(workdir)
   req = sample_files.make_request(loaded.class_names, "tone", 1, None)
-  real_blocks, started = sampling._run_blocks, []
+  real_blocks, started, landed = sampling._run_blocks, [], []
 
   def blocks_then_ctrl_c(*args, **kwargs):
     for block in real_blocks(*args, **kwargs):
       started.append(1)
       if len(started) == 1:
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)  # the handler runs here
+        try:
+          os.kill(os.getpid(), signal.SIGINT)
+          time.sleep(0.05)  # the handler runs here
+        except KeyboardInterrupt:  # raised where it landed: no stop_on_signal
+          landed.append(1)
+          raise
       yield block
   monkeypatch.setattr(sampling, "_run_blocks", blocks_then_ctrl_c)
   out = str(tmp_path / "o")
@@ -625,7 +632,20 @@ def test_ctrl_c_without_stream_stops_between_blocks(workdir, tmp_path, monkeypat
   finally:
     signal.signal(signal.SIGINT, old)
   assert isinstance(e.value, signals.Stopped) and e.value.exit_code == 130
-  assert len(started) == 1
+  assert len(started) == 1 and not landed
+  assert not (os.path.isdir(out) and any(f.endswith(".wav") for f in os.listdir(out)))
+  started.clear()  # the same through sample.py
+  out = str(tmp_path / "script")
+  capsys.readouterr()
+  old = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(SystemExit) as e:
+      load_sample_py().main(["--workdir", workdir, "--out", out, "--classes", "tone",
+                             "--per_class", 1, "--seconds", 3, "--no_progress"])
+  finally:
+    signal.signal(signal.SIGINT, old)
+  assert e.value.code == 130 and len(started) == 1 and not landed, capsys.readouterr().err
+  assert "without --stream no clip is written" in capsys.readouterr().err
   assert not (os.path.isdir(out) and any(f.endswith(".wav") for f in os.listdir(out)))
 
 
@@ -928,8 +948,10 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
   """For a model trained with config.cond_dropout, --guidance 3 gives the
   library's guided generation, and no --guidance gives the plain draw
   (guidance 1, the default for every model since the shipped config was
-  measured worse with 3). Rules out a flag recorded in model.json but not
-  passed to the sampler, and a default that guides such a model. The fixture's
+  measured worse with 3); --stream --guidance 3 writes the same guided
+  samples. Rules out a flag recorded in model.json but not passed to the
+  sampler (of whole clips, or of a stream's blocks), and a default that
+  guides such a model. The fixture's
   checkpoint stands in for such a model (its config says cond_dropout 0.5;
   which parameters are guided does not matter to the wiring)."""
   loaded = sample_files.load_checkpoint(workdir)
@@ -953,6 +975,13 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
                                sample_files.DEFAULT_TEMPERATURE)
   np.testing.assert_array_equal(made[1.0], plain)  # no flag: the unguided draw
   assert not np.array_equal(made[3.0], plain)  # --guidance 3 made a difference
+  streamed = str(tmp_path / "streamed")  # a stream's blocks are guided too (level none)
+  sample_py.main(["--workdir", workdir, "--out", streamed, "--classes", "tone", "--per_class",
+                  "1", "--seconds", "0.25", "--stream", "--guidance", "3", "--no_progress"])
+  np.testing.assert_array_equal(read(os.path.join(streamed, "tone_000.wav"))[0],
+                                sampling.to_audio(made[3.0], "linear", 256, "none")[0])
+  with open(os.path.join(streamed, "model.json")) as f:
+    assert json.load(f)["guidance"] == 3.0
 
 
 def prime_file(tmp_path, kind):
@@ -977,12 +1006,21 @@ BAD = {
     "unknown_mix_class": (["--mix", "tone:1,nope:1"], "error: mix: unknown class 'nope'"),
     "mix_and_classes": (["--mix", "tone:1", "--classes", "tone"], "exclude each other"),
     "mix_zero": (["--mix", "tone:0"], "error: mix: the weights sum to 0"),
+    # summed to 1 with the others: a class vector outside every mix
+    "mix_negative": (["--mix", "tone:-1,rumble:2"], "error: mix: weight of 'tone' is negative"),
     "seconds_zero": (["--seconds", "0"], "error: seconds=0.0: expected a positive length"),
     "seconds_negative": (["--seconds=-1"], "error: seconds=-1.0: expected a positive length"),
     "seconds_nan": (["--seconds", "nan"], "error: seconds=nan: expected a positive length"),
     "per_class_zero": (["--per_class", "0"], "error: per_class=0"),
     "ckpt_step": (["--ckpt", "99"], "no checkpoint at step 99 (have checkpoints/: ["),
+    # not int()'s "invalid literal for int() with base 10"
+    "ckpt_name": (["--ckpt", "newest"],
+                  "error: ckpt='newest': expected best, latest or a step number"),
     "exists": (["--classes", "tone"], "pass --overwrite"),
+    # other clips than the earlier run's: its manifest and model.json clash (the
+    # run would replace them, and remove its clips as the old manifest's)
+    "exists_other_clips": (["--classes", "chirp"],
+                           "manifest.json exists (2 output files in all); pass --overwrite"),
     "stream_minmax": (["--stream", "--normalize", "minmax"], "--stream writes unscaled audio"),
     "prime_rate": (["--prime", "rate"], "sample rate 8000 Hz; expected 16000 Hz"),
     "prime_stereo": (["--prime", "stereo"], "2 channels; expected mono"),
@@ -1054,9 +1092,12 @@ def test_bad_input_exits_2_and_leaves_files(workdir, filled, tmp_path, capsys, c
   """Each refused input: exit code 2, its one ``error:`` message, and the
   output folder's files byte for byte as they were. Rules out a traceback
   (any other exception fails the test), a message that does not name what
-  is wrong, a second error line, and files replaced or removed before the refusal. In this
-  process (sample.py's ``main``): the script's own wiring of the same path
-  is run as a subprocess by test_infinite_seconds_refused and
+  is wrong, a second error line, and files replaced or removed before the
+  refusal (exists_other_clips: a folder's manifest and model.json not
+  counted as outputs, so that clips of other classes replaced them and
+  removed the earlier clips without --overwrite). In this process
+  (sample.py's ``main``): the script's own wiring of the same path is run
+  as a subprocess by test_infinite_seconds_refused and
   test_missing_checkpoint."""
   args, message = BAD[case]
   args = list(args)
@@ -1147,11 +1188,12 @@ def test_checkpoint_of_another_model_is_refused(workdir, tmp_path, monkeypatch, 
 
 def test_ckpt_names_pick_the_newest_step(tmp_path):
   """``--ckpt latest`` is the newest step of checkpoints/ by number (10 after
-  9, not after 2 as text would sort), ``best`` the one of best/, falling
-  back to the newest state when no evaluation has run yet, and a number
-  finds its step in either; ``latest`` of a folder with best/ alone (the
-  demo's) is best's. Rules out sampling the oldest checkpoint kept, the one
-  whose name sorts last, and ``--demo --ckpt latest`` refused as "no
+  9, not after 2 as text would sort), ``best`` the newest of best/ (two
+  while a train.py saves a new best and removes the old), falling back to
+  the newest state when no evaluation has run yet, and a number finds its
+  step in either; ``latest`` of a folder with best/ alone (the demo's) is
+  best's. Rules out sampling the oldest checkpoint kept (of either folder),
+  the one whose name sorts last, and ``--demo --ckpt latest`` refused as "no
   checkpoint" beside the demo's one."""
   from samplernn_jax import checkpoint as ckpt_lib
   w = str(tmp_path)
@@ -1159,9 +1201,11 @@ def test_ckpt_names_pick_the_newest_step(tmp_path):
     os.makedirs(os.path.join(w, ckpt_lib.LATEST, str(step)))
   assert ckpt_lib.find_step(w, "latest") == (ckpt_lib.LATEST, 10)
   assert ckpt_lib.find_step(w, "best") == (ckpt_lib.LATEST, 10)
-  os.makedirs(os.path.join(w, ckpt_lib.BEST, "6"))
+  for step in (3, 6):  # the older best not yet removed
+    os.makedirs(os.path.join(w, ckpt_lib.BEST, str(step)))
   assert ckpt_lib.find_step(w, "best") == (ckpt_lib.BEST, 6)
   assert ckpt_lib.find_step(w, "6") == (ckpt_lib.BEST, 6)
+  assert ckpt_lib.find_step(w, "3") == (ckpt_lib.BEST, 3)
   assert ckpt_lib.find_step(w, "9") == (ckpt_lib.LATEST, 9)
   # A folder that keeps only its best state (the demo's): latest is that one.
   only_best = str(tmp_path / "demo_like")
