@@ -262,9 +262,11 @@ def test_rnn_unroll_keeps_the_function():
   largest entry (the weight gradients are summed over the frames in another
   order; measured on the CPU: after one Adam step of the tiny config the
   parameters differ by at most 2.4e-10); and the setting reaches every scan
-  of a model built from the config (its jaxpr). Rules out an unroll that is
-  not passed down to the layers, or one that drops or repeats the
-  remainder's steps."""
+  of a model built from the config, GRU or LSTM, forward and backward (the
+  jaxpr of its gradient: per layer a forward scan and a reverse one). Rules
+  out an unroll that is not passed down to the layers (the LSTM's scan
+  included) or to the GRU's written-out backward loop, or one that drops
+  or repeats the remainder's steps."""
   from conftest import nested_eqns
   b, f, i, n = 3, 7, 5, 8
   x = jax.random.normal(jax.random.key(1), (b, f, i))
@@ -283,16 +285,22 @@ def test_rnn_unroll_keeps_the_function():
     np.testing.assert_array_equal(a, c)
   for a, c in zip(out[0][1], out[1][1]):
     np.testing.assert_allclose(a, c, rtol=0, atol=1e-6 * np.abs(a).max())
-  config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
-  config.n_classes, config.rnn_unroll = 3, 3
-  model = config_lib.build_model(config)
-  chunk = jnp.zeros((2, config.seq_len + config.frame_size), jnp.int32)
-  shapes = jax.eval_shape(lambda k: steps.init_params(model, k, config.seq_len),
-                          jax.random.key(0))
-  jaxpr = jax.make_jaxpr(lambda p: model.apply(
-      {"params": p}, chunk, CLASSES, steps.initial_rnn_state(model, p, 2)))(shapes).jaxpr
-  unrolls = [e.params["unroll"] for e in nested_eqns(jaxpr) if e.primitive.name == "scan"]
-  assert len(unrolls) == config.n_rnn and set(unrolls) == {3}, unrolls
+  for rnn_type in ("GRU", "LSTM"):
+    config = load_config_file(os.path.join(REPO, "configs", "tiny.py"))
+    config.n_classes, config.rnn_unroll, config.rnn_type = 3, 3, rnn_type
+    model = config_lib.build_model(config)
+    chunk = jnp.zeros((2, config.seq_len + config.frame_size), jnp.int32)
+    shapes = jax.eval_shape(lambda k: steps.init_params(model, k, config.seq_len),
+                            jax.random.key(0))
+
+    def logit_sum(p):
+      return model.apply({"params": p}, chunk, CLASSES,
+                         steps.initial_rnn_state(model, p, 2))[0].sum()
+    jaxpr = jax.make_jaxpr(jax.grad(logit_sum))(shapes).jaxpr
+    scans = [(e.params["reverse"], e.params["unroll"]) for e in nested_eqns(jaxpr)
+             if e.primitive.name == "scan"]
+    assert sorted(scans) == [(False, 3)] * config.n_rnn + [(True, 3)] * config.n_rnn, \
+        (rnn_type, scans)
 
 
 # ---------------------------------------------------------------------------

@@ -81,8 +81,9 @@ def test_no_mutant_or_module_is_named_twice():
 
 def test_every_named_test_exists():
   """Every file and ``file::test`` the table runs exists (a test function of
-  that name is defined in that file). Rules out a renamed test that pytest
-  reports as not found, an error the run counts as a killed mutant."""
+  that name, ``test...`` as pytest collects, is defined in that file). Rules
+  out a renamed test, or a helper of the file named instead of a test, that
+  pytest reports as not found, an error the run counts as a killed mutant."""
   _, tests = _tables()
   missing = []
   for paths in tests.values():
@@ -94,7 +95,8 @@ def test_every_named_test_exists():
         continue
       if test:
         with open(full) as f:
-          names = {n.name for n in ast.parse(f.read()).body if isinstance(n, ast.FunctionDef)}
+          names = {n.name for n in ast.parse(f.read()).body
+                   if isinstance(n, ast.FunctionDef) and n.name.startswith("test")}
         if test not in names:
           missing.append(path)
   assert not missing, missing
@@ -142,23 +144,29 @@ def test_mutation_sweep_makes_each_mutant_and_leaves_messages_alone():
 def test_the_readme_table_lists_each_mutant_once_and_counts_them():
   """tests/README.md's table of the last results: one row per mutant of
   MUTANTS (none missing, none left over from a removed mutant, none twice),
-  each row's module the mutant's, and the count line's figures the rows'.
-  Rules out a mutant added to the script but never run and reported, a
-  row kept for a mutant that no longer exists, and a score line left at an
-  older count."""
+  each row's module the mutant's, and the count line's figures the rows':
+  every mutant, each row's pytest line a kill (a failure, an error or a
+  timeout, as scripts/mutation_run.py counts them). Rules out a mutant added
+  to the script but never run and reported, a row kept for a mutant that no
+  longer exists, and a score line left at an older count, or at all killed
+  beside a row whose run passed (a survivor)."""
   import re
   mutants, _ = _tables()
   with open(os.path.join(REPO, "tests", "README.md"), encoding="utf-8") as f:
     text = f.read()
-  rows = re.findall(r"^\| `(\w+)` \| .* \| ([\w/]+)\.py[^|]* \| [^|]+ \| \d+ \|$", text, flags=re.M)
-  names = [n for n, _ in rows]
+  rows = re.findall(r"^\| `(\w+)` \| .* \| ([\w/]+)\.py[^|]* \| ([^|]+) \| \d+ \|$", text,
+                    flags=re.M)
+  names = [n for n, _, _ in rows]
   assert sorted(set(names)) == sorted(names), [n for n in set(names) if names.count(n) > 1]
   assert sorted(names) == sorted(mutants), (sorted(set(mutants) - set(names)),
                                             sorted(set(names) - set(mutants)))
   files = _literals()["MODULE_FILES"]
   package = "samplernn_jax/"
   shown = {n: module_file(mutants[n][0], files).replace(os.sep, "/").removeprefix(package)
-           for n, _ in rows}  # the package's modules by their path in it, others in the repo
-  assert [m for n, m in rows if f"{m}.py" != shown[n]] == []
+           for n, _, _ in rows}  # the package's modules by their path in it, others in the repo
+  assert [m for n, m, _ in rows if f"{m}.py" != shown[n]] == []
+  # pytest's last line of a kill: a failure or an error; "timeout" past --timeout
+  killed = [n for n, _, line in rows if re.search(r"\d+ (failed|errors?)\b|^timeout$", line)]
   count = re.search(r"^\*\*(\d+) of (\d+) mutants killed", text, flags=re.M)
   assert count and int(count.group(1)) == int(count.group(2)) == len(mutants)
+  assert len(killed) == int(count.group(1)), sorted(set(names) - set(killed))

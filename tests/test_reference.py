@@ -7,7 +7,9 @@ the parameters under the original's names, two clips, their quantisation and
 TBPTT chunks, and the per-sample log-probabilities and frame-RNN states after
 each of two chunks. We map the parameters with ``theano_params.from_original``,
 run our training forward pass (``SampleRNN.__call__`` from
-``SampleRNN.initial_state``, then from the state chunk 0 left) and compare:
+``SampleRNN.initial_state``, then from the state chunk 0 left), with the
+sample tier's first layer in both forms (``L1_FORMS``: a model built from a
+config takes 'table' on a CPU and the paper's 'matmul' on a GPU), and compare:
 
 * float32 (our training dtype): log-probabilities and states within 1e-4
   (measured: at most ~6e-6 and ~3e-7);
@@ -58,13 +60,20 @@ def template(model, config):
   return steps.abstract_params(model, config.seq_len)
 
 
-def forward_two_chunks(ref, dtype):
-  """Our log-probabilities [2][B, T] and last states [2][B, R, D] in ``dtype``."""
+# The sample tier's first-layer forms: the paper's embedding then Linear
+# ('matmul', what sample_l1 'auto' picks on a GPU) and the look-up tables
+# ('table', what it picks on a CPU, so a model built from a case's config here).
+L1_FORMS = ("matmul", "table")
+
+
+def forward_two_chunks(ref, dtype, l1_impl):
+  """Our log-probabilities [2][B, T] and last states [2][B, R, D] in ``dtype``,
+  with the sample tier's first layer in form ``l1_impl``."""
   config = case_config(ref)
   model = config_lib.build_model(config)
   params = theano_params.from_original(original_params(ref), config,
                                        template(model, config))
-  model = model.clone(dtype=dtype)
+  model = model.clone(dtype=dtype, l1_impl=l1_impl)
   params = jax.tree.map(lambda a: jnp.asarray(a, dtype), params)
   class_vec = jax.nn.one_hot(ref["sid"], config.n_classes, dtype=dtype)
 
@@ -93,57 +102,74 @@ def max_errors(ref, logps, states):
 def test_forward_float32(case):
   """Our float32 training forward with each case's original parameters (GRU, skip connections,
   one-hot input, LSTM) gives the original's log-probabilities and frame-RNN states after each
-  of two chunks (the second from the state the first left) within 1e-4 (measured 6e-6).
-  Rules out a gate order or weight-norm axis other than the original's, a dropped bias (the
-  cases' biases are random, not zero), and a state not carried from chunk to chunk."""
+  of two chunks (the second from the state the first left) within 1e-4 (measured 6e-6), with
+  the sample tier's first layer in either form (L1_FORMS). Rules out a gate order or
+  weight-norm axis other than the original's, a dropped bias (the cases' biases are random,
+  not zero), a state not carried from chunk to chunk, and a mistake in the paper's 'matmul'
+  first layer (e.g. a frame's samples embedded in reverse order), which a model built from
+  the config never runs on a CPU."""
   ref = load_case(case)
-  logps, states = forward_two_chunks(ref, jnp.float32)
-  assert logps[0].dtype == np.float32 and states[1].dtype == np.float32
-  assert states[1].shape == ref["state1"].shape
-  lp, st = max_errors(ref, logps, states)
-  print(f"{case} float32: max |logp error| {lp:.2e}, max |state error| {st:.2e}")
-  assert lp < F32_TOL and st < F32_TOL
+  for l1 in L1_FORMS:
+    logps, states = forward_two_chunks(ref, jnp.float32, l1)
+    assert logps[0].dtype == np.float32 and states[1].dtype == np.float32
+    assert states[1].shape == ref["state1"].shape
+    lp, st = max_errors(ref, logps, states)
+    print(f"{case} {l1} float32: max |logp error| {lp:.2e}, max |state error| {st:.2e}")
+    assert lp < F32_TOL and st < F32_TOL, l1
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_forward_float64(case):
   """The same forward under jax x64 with a float64 clone of the model: float64 outputs within
-  1e-9 of the original's (measured 5e-15), the same equations. Rules out a layer that computes
-  in float32 whatever the model's dtype (errors near 1e-7, a hundred times the tolerance), and
-  outputs cast back to float32."""
+  1e-9 of the original's (measured 5e-15), the same equations, with the sample tier's first
+  layer in either form (L1_FORMS). Rules out a layer that computes in float32 whatever the
+  model's dtype (errors near 1e-7, a hundred times the tolerance; the 'matmul' first
+  layer's included, which a model built from the config never runs on a CPU), and outputs
+  cast back to float32."""
   ref = load_case(case)
-  with jax.enable_x64(True):
-    logps, states = forward_two_chunks(ref, jnp.float64)
-  assert logps[0].dtype == np.float64 and states[1].dtype == np.float64
-  lp, st = max_errors(ref, logps, states)
-  print(f"{case} float64: max |logp error| {lp:.2e}, max |state error| {st:.2e}")
-  assert lp < F64_TOL and st < F64_TOL
+  for l1 in L1_FORMS:
+    with jax.enable_x64(True):
+      logps, states = forward_two_chunks(ref, jnp.float64, l1)
+    assert logps[0].dtype == np.float64 and states[1].dtype == np.float64
+    lp, st = max_errors(ref, logps, states)
+    print(f"{case} {l1} float64: max |logp error| {lp:.2e}, max |state error| {st:.2e}")
+    assert lp < F64_TOL and st < F64_TOL, l1
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_train_cost_is_reference_bits(case):
   """steps.chunk_cost (the train and eval steps' cost) over both chunks gives
-  the original's cost in bits, to F32_TOL. Rules out a cost in nats, a mean
-  over the wrong axis or the mask ignored; every case (skip connections and
-  one-hot input included), not only the plain GRU and LSTM. (Replaces a
-  check of the fixture's bits against the fixture's own log-probabilities,
-  which could not fail on our code.)"""
+  the original's cost in bits, to F32_TOL; and with a mask that leaves out
+  targets (a clip's end, of chunk 0 in one row and chunk 1 in the other),
+  the count of the others and the mean of their bits from the original's
+  log-probabilities, to F32_TOL. Rules out a cost in nats, a mean over the
+  wrong axis, and the mask ignored in the cost or the count (with every
+  target kept, as in the first pass alone, those agree); every case (skip
+  connections and one-hot input included), not only the plain GRU and
+  LSTM. (Replaces a check of the fixture's bits against the fixture's own
+  log-probabilities, which could not fail on our code.)"""
   ref = load_case(case)
   config = case_config(ref)
   model = config_lib.build_model(config)
   params = theano_params.from_original(original_params(ref), config,
                                        template(model, config))
-  b = len(ref["sid"])
+  b, t = len(ref["sid"]), config.seq_len
   cost = jax.jit(lambda p, batch, carried: steps.chunk_cost(model, p, batch, carried))
-  carried = jax.tree.map(jnp.zeros_like, steps.initial_rnn_state(model, params, b))
-  total = count = 0.0
-  for i in range(2):
-    batch = {"chunk": ref[f"chunk{i}"], "mask": np.ones((b, config.seq_len), np.float32),
-             "sid": ref["sid"], "reset": np.full(b, i == 0)}
-    bits, n, carried = cost(params, batch, carried)
-    total, count = total + float(bits), count + float(n)
-  assert count == 2 * b * config.seq_len
-  assert abs(total / count - float(ref["bits"])) < F32_TOL
+  masks = np.ones((2, 2, b, t), np.float32)  # [pass, chunk, B, T]: all kept, then some not
+  masks[1, 0, 0, t // 2:] = masks[1, 1, 0] = 0  # row 0 ends half-way into chunk 0
+  masks[1, 1, 1, t // 4:] = 0  # row 1 a quarter into chunk 1
+  ref_nats = -np.stack([ref["logp0"], ref["logp1"]])  # [chunk, B, T]: the original's
+  for mask in masks:
+    carried = jax.tree.map(jnp.zeros_like, steps.initial_rnn_state(model, params, b))
+    total = count = 0.0
+    for i in range(2):
+      batch = {"chunk": ref[f"chunk{i}"], "mask": mask[i], "sid": ref["sid"],
+               "reset": np.full(b, i == 0)}
+      bits, n, carried = cost(params, batch, carried)
+      total, count = total + float(bits), count + float(n)
+    assert count == mask.sum()
+    want = float(ref["bits"]) if mask.all() else (ref_nats * mask).sum() / mask.sum() / np.log(2)
+    assert abs(total / count - want) < F32_TOL, mask.all()
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -188,9 +214,13 @@ def test_quantize_vectors():
 def test_parameter_mapping_round_trip(case):
   """For each case, from_original accepts the file (every original name has one of our
   parameters of the same shape, none left over; it raises otherwise) and to_original gives
-  back exactly its names, dtypes and values. Rules out a parameter our model has and the
-  original lacks (or the reverse), two of ours given one name, and a kernel of transposed
-  shape."""
+  back exactly its names, dtypes and values. The case's model made three-tier (frame sizes
+  (S, S / 2)) with a learned class embedding fed to the sample tier too, parts no case's file
+  has, gets one name per parameter, under the tier prefixes BigFrameLevel then FrameLevel
+  (the ICLR 2017 code's) and ClassEmbedding, and from_original of those names gives back its
+  parameters. Rules out a parameter our model has and the original lacks (or the reverse),
+  two of ours given one name (in the cases' models, and in a three-tier or conditioned
+  one's: the two frame tiers under one prefix), and a kernel of transposed shape."""
   ref = load_case(case)
   config = case_config(ref)
   named = original_params(ref)
@@ -201,6 +231,23 @@ def test_parameter_mapping_round_trip(case):
   for name, value in named.items():
     assert back[name].dtype == value.dtype, name
     np.testing.assert_array_equal(back[name], value, err_msg=name)
+  # the branches no case's file takes: three tiers, a class embedding, conditioning
+  # of the sample tier (shapes only: the names are what is checked)
+  config.frame_sizes = (config.frame_size, config.frame_size // 2)
+  config.cond_type, config.cond_emb_size, config.cond_sample_tier = "embedding", 3, True
+  shapes = template(config_lib.build_model(config), config)
+  leaves = jax.tree_util.tree_flatten_with_path(shapes)[0]
+  paths = [tuple(k.key for k in path) for path, _ in leaves]
+  names = [theano_params.original_name(p, config) for p in paths]
+  assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)
+  assert {n.split(".")[0] for n in names} == {"BigFrameLevel", "FrameLevel", "SampleLevel",
+                                              "ClassEmbedding"}
+  assert "SampleLevel.Cond.W0" in names and "FrameLevel.InputExpand.W0" in names
+  filled = {n: np.full(leaf.shape, i, np.float32) for i, (n, (_, leaf)) in
+            enumerate(zip(names, leaves))}  # each array its own value
+  again = theano_params.from_original(filled, config, shapes)
+  for p, n, (_, leaf) in zip(paths, names, jax.tree_util.tree_flatten_with_path(again)[0]):
+    np.testing.assert_array_equal(leaf, filled[n], err_msg="/".join(p))
 
 
 @pytest.mark.parametrize("case", CASES)
