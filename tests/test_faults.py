@@ -1161,8 +1161,9 @@ def test_sample_py_never_overwrites_without_the_flag(tmp_path, reference, capsys
       sample_py.main(args + extra)
     assert exit_.value.code == 2
     errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error:")]
-    assert errors == [f"error: {os.path.join(out, 'tone_000.wav')} exists (3 output "
-                      "files in all); pass --overwrite (overwrite=True in Python) to replace them"]
+    assert errors == [f"error: {os.path.join(out, 'tone_000.wav')} exists (3 of the 3 files "
+                      "this run writes do); pass --overwrite (overwrite=True in Python) to "
+                      "replace them"]
     assert snapshot(out) == before
   sample_py.main(args + ["--seed", "1", "--overwrite"])
   after_ = snapshot(out)

@@ -1020,7 +1020,8 @@ BAD = {
     # other clips than the earlier run's: its manifest and model.json clash (the
     # run would replace them, and remove its clips as the old manifest's)
     "exists_other_clips": (["--classes", "chirp"],
-                           "manifest.json exists (2 output files in all); pass --overwrite"),
+                           "manifest.json exists (2 of the 3 files this run writes do); pass "
+                           "--overwrite"),
     "stream_minmax": (["--stream", "--normalize", "minmax"], "--stream writes unscaled audio"),
     "prime_rate": (["--prime", "rate"], "sample rate 8000 Hz; expected 16000 Hz"),
     "prime_stereo": (["--prime", "stereo"], "2 channels; expected mono"),
