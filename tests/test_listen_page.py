@@ -133,9 +133,12 @@ def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_
   there), then again with --clips 1 --overwrite: clips/ holds exactly the
   clips the new page plays (one real and one generated a class), a file of
   the user's there is left, and the page says how many clips it holds
-  ('up to 2', not 3). Rules out the earlier page's *_1.ogg staying beside
-  the new page, unplayed (a later reader cannot tell which clips the page
-  was made from), and an intro that repeats --clips."""
+  ('up to 2', not 3), and the shortest clip's length where one is shorter
+  than --seconds; each ogg holds the first --seconds of its clip. Rules out
+  the earlier page's *_1.ogg staying beside the new page, unplayed (a later
+  reader cannot tell which clips the page was made from), an intro that
+  repeats --clips, and whole clips written where the page says the first
+  0.01 s."""
   import numpy as np
   samples = tmp_path / "samples"
   samples.mkdir()
@@ -154,13 +157,19 @@ def test_page_overwritten_with_fewer_clips_leaves_no_stale_clip(tmp_path, small_
       # and not '2 clips per class': one real clip a class)
       assert "<p>up to 2 clips per class, the first 0.01 s" in (out / "index.html").read_text()
       (out / "clips" / "notes.txt").write_text("mine")
+      sf.write(str(samples / "0_000.wav"), 0.1 * np.ones(100), 16000)  # shorter than 0.01 s
   played = sorted(os.path.basename(src) for tag, src in _refs(out / "index.html")
                   if tag == "audio")
   assert played == sorted(f"{kind}_{c}_0.ogg" for kind in ("real", "generated")
                           for c in range(4))
   assert sorted(os.listdir(out / "clips")) == sorted(played + ["notes.txt"])
-  # the page says what it holds: one clip a class now (it said 'up to 2' before)
-  assert "<p>1 clip per class, the first 0.01 s of each: real" in (out / "index.html").read_text()
+  # the page says what it holds: one clip a class now (it said 'up to 2' before),
+  # and that one is shorter than 0.01 s (class 0's generated clip, made 100 samples)
+  assert ("<p>1 clip per class, the first 0.01 s of each (the shortest clip 0.00625 s): real"
+          in (out / "index.html").read_text())
+  # each clip cut to the first 0.01 s (160 samples), or shorter where it is
+  frames = {f: sf.info(str(out / "clips" / f)).frames for f in played}
+  assert frames == {f: 100 if f == "generated_0_0.ogg" else 160 for f in played}, frames
 
 
 def test_page_script_refuses_counts_and_lengths_it_cannot_show(tmp_path):
