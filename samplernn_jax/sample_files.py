@@ -157,7 +157,8 @@ def parse_classes(spec: str | None, names: Sequence[str]) -> list[int]:
 
 def parse_mix(spec: str, names: Sequence[str]) -> np.ndarray:
   """``bus:0.5,park:0.5`` -> a convex class vector [C] (weights renormalised:
-  summed in float64, finite and not negative)."""
+  summed in float64, finite and not negative; a class named twice gets the
+  sum of its weights)."""
   vec = np.zeros(len(names), np.float64)
   for part in spec.split(","):
     name, _, w = part.rpartition(":")

@@ -1052,9 +1052,15 @@ BAD = {
 def test_a_recorded_mix_gives_back_the_same_class_vector():
   """The manifest's mix (the weights used) parsed again gives the vector the
   clips were drawn with, to the bit: 1/3 and 2/3 need all nine digits of a
-  float32. Rules out a record rounded to six digits (another vector; a
-  rerun from the manifest could draw other clips)."""
-  for spec in ("tone:1,rumble:2", "tone:1,rumble:1,chirp:1", "clicks:0.1,tone:0.7"):
+  float32; a class named twice gets the sum of its weights (tone:1,
+  rumble:1, tone:1 is 2/3 tone). Rules out a record rounded to six digits
+  (another vector; a rerun from the manifest could draw other clips), and a
+  repeated class whose last weight replaces the earlier (1/2 tone)."""
+  i, j = CLASSES.index("tone"), CLASSES.index("rumble")
+  twice = sample_files.parse_mix("tone:1,rumble:1,tone:1", CLASSES)
+  assert (twice[i], twice[j]) == (np.float32(2 / 3), np.float32(1 / 3)) and twice.sum() == 1
+  for spec in ("tone:1,rumble:2", "tone:1,rumble:1,chirp:1", "clicks:0.1,tone:0.7",
+               "tone:1,rumble:1,tone:1"):
     req = sample_files.make_request(CLASSES, None, 1, spec)
     again = sample_files.parse_mix(req.mixes[0], CLASSES)
     np.testing.assert_array_equal(again, sample_files.parse_mix(spec, CLASSES))
