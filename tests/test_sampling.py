@@ -451,10 +451,10 @@ def test_min_rows_runs_copies_and_returns_the_clips_asked_for(variant, name, gui
   their log-probs within 1e-5; a guided run, already two rows, is left as
   it is at min_rows=2 and padded with one clip (two rows more) at 3 and at
   4, not two. The compiled block sees the padded batch.
-  Rules out padded rows returned to the caller, the pad drawn with other
-  keys or positions than the clip's, forced samples not reaching the
-  padded program, and a setting that never reaches the compiled block. A
-  bad min_rows is refused."""
+  Rules out padded rows returned to the caller, noise that depends on the
+  number of rows, forced samples not reaching the clip's own row, and a
+  setting that never reaches the compiled block (what the pad rows draw
+  cannot be seen: they are dropped). A bad min_rows is refused."""
   model, params = variant(name)
   key, vec = jax.random.key(17), CLASS_VECS[1:2]
   forced = np.full((1, 5), 7, np.int32)

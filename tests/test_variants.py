@@ -806,10 +806,10 @@ def test_sampler_keeps_a_variants_own_first_layer():
   """A variant whose sample tier's first layer is not the library's linear
   sum (here tanh of it, with the library's parameters, so check_params
   cannot tell) is sampled as the function it trains: ``sampling.prepare``
-  leaves out the rewrites written for the library's tiers (the look-up
-  tables, hidden1's fold), which would otherwise sample tanh(x) W1 as
-  tanh(x W1), with no error. Rules out those rewrites applied to any
-  SampleRNN subclass."""
+  leaves out the rewrites written for the library's tiers (hidden1's fold
+  would sample tanh(x) W1 as tanh(x W1), with no error; the look-up tables
+  alone happen to be exact here, as the variant calls the library's first
+  layer). Rules out those rewrites applied to any SampleRNN subclass."""
   from samplernn_jax import sampling
   from samplernn_jax.model import SampleRNN, SampleTier
 
