@@ -949,9 +949,11 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
   library's guided generation, and no --guidance gives the plain draw
   (guidance 1, the default for every model since the shipped config was
   measured worse with 3); --stream --guidance 3 writes the same guided
-  samples. Rules out a flag recorded in model.json but not passed to the
-  sampler (of whole clips, or of a stream's blocks), and a default that
-  guides such a model. The fixture's
+  samples; each run's model.json records its checkpoint, level,
+  temperature, guidance and seed. Rules out a flag recorded in model.json
+  but not passed to the sampler (of whole clips, or of a stream's blocks),
+  a stream's record with settings swapped, and a default that guides such
+  a model. The fixture's
   checkpoint stands in for such a model (its config says cond_dropout 0.5;
   which parameters are guided does not matter to the wiring)."""
   loaded = sample_files.load_checkpoint(workdir)
@@ -960,6 +962,17 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
   sample_py = load_sample_py()
   vec = np.eye(4, dtype=np.float32)[[0]]  # tone
   made = {}
+  keys = ("workdir", "checkpoint", "step", "level", "temperature", "guidance", "seed")
+
+  def record(out):
+    with open(os.path.join(out, "model.json")) as f:
+      return {k: v for k, v in json.load(f).items() if k in keys}
+
+  def settings(level, guidance):
+    return {"workdir": loaded.workdir, "checkpoint": loaded.checkpoint, "step": loaded.step,
+            "level": level, "temperature": sample_files.DEFAULT_TEMPERATURE,
+            "guidance": guidance, "seed": 0}
+
   for flag, g in ((["--guidance", "3"], 3.0), ([], 1.0)):
     out = str(tmp_path / f"g{len(flag)}")
     sample_py.main(["--workdir", workdir, "--out", out, "--classes", "tone", "--per_class",
@@ -968,8 +981,7 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
     q, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(0),
                              sample_files.DEFAULT_TEMPERATURE, guidance=g)
     np.testing.assert_array_equal(got, sampling.to_audio(q, "linear", 256, "none")[0])
-    with open(os.path.join(out, "model.json")) as f:
-      assert json.load(f)["guidance"] == g
+    assert record(out) == settings("none", g)
     made[g] = q
   plain, _ = sampling.generate(loaded.model, loaded.params, vec, 4000, jax.random.key(0),
                                sample_files.DEFAULT_TEMPERATURE)
@@ -980,8 +992,7 @@ def test_guidance_reaches_the_audio(workdir, tmp_path, monkeypatch):
                   "1", "--seconds", "0.25", "--stream", "--guidance", "3", "--no_progress"])
   np.testing.assert_array_equal(read(os.path.join(streamed, "tone_000.wav"))[0],
                                 sampling.to_audio(made[3.0], "linear", 256, "none")[0])
-  with open(os.path.join(streamed, "model.json")) as f:
-    assert json.load(f)["guidance"] == 3.0
+  assert record(streamed) == settings("none", 3.0)
 
 
 def prime_file(tmp_path, kind):
