@@ -137,8 +137,9 @@ def test_rows_carry_the_device_matmul_reference():
   memory (temp_bytes, below the process's peak_memory_bytes, which an
   earlier, larger row sets: rules out the process's peak written there), and
   the timed steps' cost and finiteness (rules out a row that cannot show a
-  kernel computing the wrong thing). Only the arithmetic is checked: no
-  timing is asserted."""
+  kernel computing the wrong thing), and, asked for no earlier form, the
+  library's form of every piece (rules out a default that traces and labels
+  a baseline). Only the arithmetic is checked: no timing is asserted."""
   import train_speed
   config, n = common.load_config("tiny")
   config.batch_size, config.seq_len, config.rnn_unroll = 2, 64, 2
@@ -154,6 +155,9 @@ def test_rows_carry_the_device_matmul_reference():
   assert common.fraction_of(10.0, 3.0, 60.0, devices=2) == pytest.approx(0.25)
   assert isinstance(row["temp_bytes"], int) and row["temp_bytes"] > 0  # the row's own memory
   assert row["temp_bytes"] < row["peak_memory_bytes"]  # not the process's peak
+  # no form asked for: every piece traced (and named) as the library's own
+  assert {k: row[k] for k in ("grad_matmuls", "loss_grad", "rnn_grad", "relu_grad")} == {
+      "grad_matmuls": "dtype", "loss_grad": "vjp", "rnn_grad": "written", "relu_grad": "output"}
   # a fresh model on random levels: about 8-9 bits (log2 of 256 levels is 8)
   assert row["nonfinite_step"] == -1 and 6 < row["train_bits"] < 12
 
