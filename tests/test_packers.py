@@ -766,7 +766,7 @@ def test_overwrite_replaces_outputs(tmp_path):
 # Interrupted runs
 
 
-def pack_interrupted_in_valid(src, out, monkeypatch):
+def pack_interrupted_in_valid(src, out, monkeypatch, overwrite=False):
   """``pack_folder(src, out)`` (valid 0.2, test 0.2) stopped by a
   KeyboardInterrupt when it reads the first valid recording, after train is
   staged; ``load_clips`` is restored after. Returns the split plan."""
@@ -781,7 +781,8 @@ def pack_interrupted_in_valid(src, out, monkeypatch):
 
   monkeypatch.setattr(packing, "load_clips", interrupted)
   with pytest.raises(KeyboardInterrupt):
-    packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+    packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False,
+                        overwrite=overwrite)
   monkeypatch.setattr(packing, "load_clips", real_load)
   return plan
 
@@ -837,6 +838,27 @@ def test_a_recording_changed_after_an_interruption_is_read_again(tmp_path, monke
   packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
   peaks = [peak_hz(c) for c in load(out, "train")["wav"]]
   assert any(abs(p - 3100) <= 4 for p in peaks)
+
+
+def test_an_interrupted_overwrite_finishes_without_the_flag(tmp_path, monkeypatch):
+  """Over a packed folder (0.25 s clips), a run with overwrite=True at 0.5 s
+  interrupted after staging train, then the same command without it: it
+  finishes (that job already passed the check; every split now 0.5 s),
+  while another job there without overwrite is still refused. Rules out a
+  resumed job refused for the outputs its own first run was allowed to
+  replace (the user told to pass --overwrite again), and a resume that
+  waives the check for any job."""
+  src = str(tmp_path / "src")
+  make_folder_tree(src)
+  out = str(tmp_path / "out")
+  packing.pack_folder(src, out, clip_seconds=CLIP_S / 2, valid=0.2, test=0.2, progress=False)
+  pack_interrupted_in_valid(src, out, monkeypatch, overwrite=True)
+  with pytest.raises(DataError, match="pass --overwrite"):  # another job: refused
+    packing.pack_folder(src, out, clip_seconds=CLIP_S / 4, valid=0.2, test=0.2,
+                        progress=False)
+  packing.pack_folder(src, out, clip_seconds=CLIP_S, valid=0.2, test=0.2, progress=False)
+  assert {split: load(out, split)["wav"].shape[1] for split in data.SPLITS} == {
+      split: CLIP for split in data.SPLITS}
 
 
 def test_a_rerun_with_another_clip_length_packs_afresh(tmp_path, monkeypatch):
