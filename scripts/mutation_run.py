@@ -945,7 +945,7 @@ MUTANTS = {
                                 'f"prime={os.path.basename(path)}: no such file"'),
     "tensorboard_not_purged": ("metrics", "purge_step=resume_step + 1 if resume_step else None",
                                "purge_step=None"),
-    # 2026-12-03 (evening): audits of test_levels, test_packers, test_quantize,
+    # 2026-12-03 (late morning): audits of test_levels, test_packers, test_quantize,
     # test_data, test_sampling and test_train
     "peak_by_largest_sample": ("levels", "m = np.abs(x).max(axis=-1, keepdims=True)",
                                "m = x.max(axis=-1, keepdims=True)"),
