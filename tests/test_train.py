@@ -177,18 +177,22 @@ def test_the_trainer_draws_batches_with_the_configs_data_settings(tiny_config, n
   """``make_setup`` passes dither, balance_classes, cond_dropout and
   trim_quiet on to the training batches: its batches equal those of a
   ``TrainBatches`` built by hand with each setting, and each setting, turned
-  off alone, changes them (so none is a no-op on these data). Rules out a
-  trainer that drops one of them (e.g. cond_dropout, which guided sampling
-  needs) while its own unit tests still pass."""
+  off alone, changes them (so none is a no-op on these data); at 8 kHz,
+  trim's frames are 20 ms of that rate. Rules out a trainer that drops one
+  of them (e.g. cond_dropout, which guided sampling needs) while its own
+  unit tests still pass, and trim's 16 kHz frame used at every rate."""
   # classes 0-3 unbalanced (8, 4, 2, 2 clips) so that balance_classes matters
   sid = np.array([0] * 8 + [1] * 4 + [2] * 2 + [3] * 2, np.uint8)
   rng = np.random.default_rng(0)
   wav = (0.5 * np.sin(np.arange(1024) * (sid[:, None] + 1) / 10.0)
          + 0.1 * rng.standard_normal((16, 1024)))
-  wav[:, 320:640] = 0.0  # a quiet 20 ms frame in every clip, for trim_quiet
+  # a quiet 20 ms frame at 8 kHz in every clip, for trim_quiet (half of a 16 kHz frame)
+  wav[:, 480:640] = 0.0
   for split in ("train", "valid", "test"):
     npz_writer(tmp_path / "data", split, wav.astype(np.float16), sid)
-  settings = dict(dither=True, balance_classes=True, cond_dropout=0.5, trim_quiet=0.5)
+  # at 8 kHz, where trim's 20 ms frame is 160 samples (320 at its default 16 kHz)
+  settings = dict(dither=True, balance_classes=True, cond_dropout=0.5, trim_quiet=0.5,
+                  sample_rate=8000)
   config = tiny_config(data_dir=str(tmp_path / "data"), **settings)
 
   def drawn(cfg):
@@ -196,7 +200,8 @@ def test_the_trainer_draws_batches_with_the_configs_data_settings(tiny_config, n
     return [got.get(s) for s in (0, 17, 40)]
 
   dataset = datasets.open_dataset(config.data_dir)
-  split, _ = trim.trim_split(dataset.train, config.q_levels, 0.5, dataset.class_names)
+  split, _ = trim.trim_split(dataset.train, config.q_levels, 0.5, dataset.class_names,
+                             trim.frame_samples(8000))
   by_hand = batches_lib.TrainBatches(split, config.batch_size, config.seq_len,
                                      config_lib.frame_sizes(config)[0], config.q_type,
                                      config.q_levels, config.seed, dither=True, balance=True,
