@@ -1088,6 +1088,8 @@ MUTANTS = {
     "resume_waives_check_for_any_job": ("packing",
                                         'resuming = bool(sig) and bool(glob.glob(_staged(glob.escape(out_dir), "*", sig)))',
                                         'resuming = bool(sig) and bool(glob.glob(_staged(glob.escape(out_dir), "*", "*")))'),
+    "trim_frame_of_16khz": ("trainer", "                                  dataset.class_names, trim.frame_samples(config.sample_rate))",
+                            "                                  dataset.class_names)"),
 }
 
 # modules outside the package, by their TESTS key
