@@ -192,10 +192,11 @@ def safe_name(name: str) -> str:
 
 def check_free(out_dir: str, files: Sequence[str], overwrite: bool) -> None:
   """Refuses (before anything is written) when an output exists already."""
-  clash = [f for f in list(files) + [MANIFEST, MODEL_JSON] if os.path.exists(os.path.join(out_dir, f))]
+  outputs = list(files) + [MANIFEST, MODEL_JSON]
+  clash = [f for f in outputs if os.path.exists(os.path.join(out_dir, f))]
   if clash and not overwrite:
     raise FileExistsError(f"{os.path.join(out_dir, clash[0])} exists ({len(clash)} of the "
-                          f"{len(files) + 2} files this run writes do); pass --overwrite "
+                          f"{len(outputs)} files this run writes do); pass --overwrite "
                           "(overwrite=True in Python) to replace them")
 
 

@@ -1049,8 +1049,8 @@ MUTANTS = {
                                     "read, written = sum(operands), operands[1]"),
     # the audit of test_sample_cli
     "outputs_clash_ignores_manifest": ("sample_files",
-                                       "clash = [f for f in list(files) + [MANIFEST, MODEL_JSON] if",
-                                       "clash = [f for f in list(files) if"),
+                                       "  outputs = list(files) + [MANIFEST, MODEL_JSON]\n",
+                                       "  outputs = list(files)\n"),
     "negative_mix_weight_accepted": ("sample_files", "    if weight < 0:\n", "    if False:\n"),
     "stream_ignores_guidance": ("sample_files",
                                 "      forced, block_samples=int(block_seconds * rate), guidance=guidance)",
