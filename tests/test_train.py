@@ -215,6 +215,38 @@ def test_the_trainer_draws_batches_with_the_configs_data_settings(tiny_config, n
                     want), key
 
 
+def test_class_levels_under_trim_quiet_are_the_untrimmed_clips(tiny_config, npz_writer,
+                                                               tmp_path):
+  """With config.trim_quiet, the class levels a run records (the meta's
+  class_rms: sample.py's default level) are the median DC-free RMS of each
+  class's clips as packed, not of the trimmed clips it trains on: two 20 ms
+  frames of every clip's five are silent, so the trimmed clips are about
+  sqrt(5 / 3) louder (asserted: 20% or more in every class). Rules out
+  levels measured on the trimmed split, which would generate every class
+  too loud for the recordings it stands for."""
+  sid = np.repeat(np.arange(4), 4).astype(np.uint8)
+  rng = np.random.default_rng(1)
+  wav = (0.5 * np.sin(np.arange(1600) * (sid[:, None] + 1) / 10.0)
+         + 0.1 * rng.standard_normal((16, 1600)))
+  wav[:, 640:1280] = 0.0  # frames 2 and 3 of five (20 ms at 16 kHz): cut by trim_quiet
+  for split in ("train", "valid", "test"):
+    npz_writer(tmp_path / "data", split, wav.astype(np.float16), sid)
+  config = tiny_config(data_dir=str(tmp_path / "data"), trim_quiet=0.5, max_steps=1)
+  wd = str(tmp_path / "run")
+  trainer.train_and_evaluate(config, wd)
+  _, meta = checkpoint.restore_params(wd, checkpoint.LATEST, 1)
+
+  def median_rms(w, s):
+    w = np.asarray(w, np.float64)
+    r = np.sqrt(np.mean((w - w.mean(-1, keepdims=True)) ** 2, -1))
+    return np.array([np.median(r[np.asarray(s) == c]) for c in range(4)])
+  dataset = datasets.open_dataset(config.data_dir)
+  trimmed, _ = trim.trim_split(dataset.train, config.q_levels, 0.5, dataset.class_names)
+  untrimmed = median_rms(dataset.train.wav, dataset.train.sid)
+  assert np.all(median_rms(trimmed.wav, trimmed.sid) > 1.2 * untrimmed)
+  assert meta["class_rms"] == pytest.approx(untrimmed, rel=1e-9)
+
+
 def test_evaluation_cost_is_the_mean_over_every_target_sample(tiny_config):
   """``cost.Evaluator`` (valid_bits, test_bits, score.py) on 5 clips of 150
   samples in chunks of 64 (the last chunk of a clip holds 22 samples) and
