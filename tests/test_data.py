@@ -200,10 +200,14 @@ def test_classes_json_names_the_classes_and_sets_their_count(small_dataset):
   """With ``classes.json`` beside the splits, n_classes is its length even
   when the data holds fewer classes (sids 0..3, six names: a model for the
   whole label set), the names come from it, and a list with a name twice,
-  or fewer names than the data's classes, is refused naming the file. Rules
-  out counting classes from the data's largest sid whatever the file says,
-  and a file whose duplicate names would make two classes one in
-  sample.py's --classes and the evaluation's tables."""
+  or fewer names than the data's classes, is refused naming the file, as
+  are a name that is not a string and text that is not JSON; the names may
+  also be an object's "classes" list. Rules out counting classes from the
+  data's largest sid whatever the file says, a file whose duplicate names
+  would make two classes one in sample.py's --classes and the evaluation's
+  tables, a number taken as a class name (a KeyError far from the file) or
+  a JSONDecodeError that does not name the file, and the object form
+  refused or read as its keys."""
   import json
   import os
   path = os.path.join(small_dataset, "classes.json")
@@ -212,9 +216,15 @@ def test_classes_json_names_the_classes_and_sets_their_count(small_dataset):
     json.dump(names, f)
   ds = data.open_dataset(small_dataset)
   assert ds.n_classes == 6 and ds.class_names == names
-  for bad, what in ((["a", "b", "a", "c"], "distinct"), (["a", "b", "c"], "holds class 3; expected 0 .. 2 .*lists 3 classes")):
+  with open(path, "w") as f:
+    json.dump({"classes": names[:5], "sample_rate": 16000}, f)
+  assert data.open_dataset(small_dataset).class_names == names[:5]
+  for bad, what in ((["a", "b", "a", "c"], "distinct"),
+                    (["a", "b", "c"], "holds class 3; expected 0 .. 2 .*lists 3 classes"),
+                    (["a", "b", 3, "c"], "distinct class-name strings"),
+                    ('["a", "b",', "cannot read .*expected a JSON list")):
     with open(path, "w") as f:
-      json.dump(bad, f)
+      f.write(bad) if isinstance(bad, str) else json.dump(bad, f)
     with pytest.raises(DataError, match=what) as err:
       data.open_dataset(small_dataset)
     assert path in str(err.value)
