@@ -412,8 +412,9 @@ def _check_run(n_samples: int, total: int, unroll, min_rows) -> None:
       raise ValueError(f"{name}={v!r}: expected a positive integer (an int, e.g. "
                        "int(2.5 * rate))")
   if total >= MAX_RUN_SAMPLES:  # the position counter is int32 (and fold_in's data 32 bits)
-    raise ValueError(f"n_samples={n_samples}: expected fewer than 2**31 samples per run "
-                     "(37 hours at 16 kHz); generate longer audio as several runs")
+    whole = f" (run as {total}: whole bottom frames)" if total != n_samples else ""
+    raise ValueError(f"n_samples={n_samples}{whole}: expected fewer than 2**31 samples per "
+                     "run (37 hours at 16 kHz); generate longer audio as several runs")
 
 
 def _run_blocks(model, variables, rows, carry, prime, key, temperature, guidance, guided,

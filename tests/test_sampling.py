@@ -622,12 +622,17 @@ def test_a_sample_count_that_is_no_int_is_refused_by_the_call(variant, n):
 
 
 def test_a_run_past_the_int32_position_is_refused(variant):
-  """2**31 samples or more in one run: a ValueError. Rules out the position
-  counter (int32) wrapping silently after 37 hours at 16 kHz, which would
-  repeat the draws' noise and reset nothing else."""
+  """2**31 samples or more in one run, counted in whole bottom frames (the
+  run steps them): a ValueError, which for 2**31 - 1 samples says the run
+  rounds them up. Rules out the position counter (int32) wrapping silently
+  after 37 hours at 16 kHz, which would repeat the draws' noise and reset
+  nothing else, and the last frame's samples past 2**31 let through."""
   model, params = variant("paper_gru")
   with pytest.raises(ValueError, match=r"n_samples=2147483648: expected fewer than 2\*\*31"):
     next(sampling.generate_blocks(model, params, CLASS_VECS, 2 ** 31, jax.random.key(0)))
+  with pytest.raises(ValueError, match=r"n_samples=2147483647 \(run as 2147483648: whole "
+                     r"bottom frames\): expected fewer than 2\*\*31"):
+    next(sampling.generate_blocks(model, params, CLASS_VECS, 2 ** 31 - 1, jax.random.key(0)))
 
 
 def test_forced_blocks_hold_only_the_prime():
