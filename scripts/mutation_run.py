@@ -166,6 +166,7 @@ TESTS = {
                 "tests/test_train.py::test_the_trainer_draws_batches_with_the_configs_data_settings",
                 "tests/test_train.py::test_training_samples_at_evaluations",
                 "tests/test_train.py::test_training_samples_leave_out_a_class_without_a_level",
+                "tests/test_train.py::test_class_levels_under_trim_quiet_are_the_untrimmed_clips",
                 "tests/test_faults.py::test_sigterm_between_checkpoints_saves_that_step",
                 "tests/test_faults.py::test_resume_refuses_each_key_the_readme_names",
                 "tests/test_faults.py::test_a_workdir_with_best_but_no_checkpoints_is_not_started_again",
@@ -1090,6 +1091,15 @@ MUTANTS = {
                                         'resuming = bool(sig) and bool(glob.glob(_staged(glob.escape(out_dir), "*", "*")))'),
     "trim_frame_of_16khz": ("trainer", "                                  dataset.class_names, trim.frame_samples(config.sample_rate))",
                             "                                  dataset.class_names)"),
+    "class_levels_of_trimmed_clips": ("trainer",
+                                      "        s.dataset.train.wav, s.dataset.train.sid, s.dataset.n_classes)",
+                                      "        s.batches.split.wav, s.batches.split.sid, s.dataset.n_classes)"),
+    "class_names_object_read_as_keys": ("splits", 'names = names.get("classes")', "names = list(names)"),
+    "class_name_numbers_taken": ("splits", " or not all(isinstance(n, str) for n in names)", ""),
+    "classes_json_decode_error_unnamed": ("splits", "except (OSError, ValueError) as e:",
+                                          "except OSError as e:"),
+    "position_checked_before_rounding": ("sampling", "  if total >= MAX_RUN_SAMPLES:",
+                                         "  if n_samples >= MAX_RUN_SAMPLES:"),
 }
 
 # modules outside the package, by their TESTS key
