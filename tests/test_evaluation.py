@@ -217,13 +217,16 @@ def test_frechet_matches_closed_form_and_scipy():
 def test_gaussian_stats_are_the_mean_and_the_unbiased_covariance():
   """gaussian_stats gives the mean and the covariance with 1 / (N - 1) (the
   convention of FID and of the Frechet Audio Distance), both written out
-  here; rules out the biased 1 / N covariance (20% smaller on 5 embeddings,
-  which moves every reported distance), and refuses a single embedding."""
+  here, on 5 embeddings and on 2 (the fewest it takes); rules out the
+  biased 1 / N covariance (20% smaller on 5 embeddings, which moves every
+  reported distance), and refuses a single embedding but not two (a class
+  with two generated clips still gets its distance)."""
   e = np.random.default_rng(1).standard_normal((5, 3))
-  mu, cov = frechet_lib.gaussian_stats(e)
-  d = e - e.sum(axis=0) / 5
-  np.testing.assert_allclose(mu, e.sum(axis=0) / 5, rtol=1e-12)
-  np.testing.assert_allclose(cov, d.T @ d / 4, rtol=1e-12)
+  for n in (5, 2):
+    mu, cov = frechet_lib.gaussian_stats(e[:n])
+    d = e[:n] - e[:n].sum(axis=0) / n
+    np.testing.assert_allclose(mu, e[:n].sum(axis=0) / n, rtol=1e-12)
+    np.testing.assert_allclose(cov, d.T @ d / (n - 1), rtol=1e-12)
   with pytest.raises(ValueError, match="at least 2 embeddings"):
     frechet_lib.gaussian_stats(e[:1])
 
