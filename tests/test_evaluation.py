@@ -154,6 +154,25 @@ def test_log_mel_matches_scipy_reference():
   assert low[np.argmax(mid[low])] == np.argmin(np.abs(centres - 440))
 
 
+def test_feature_settings_are_the_documented_ones_and_the_mel_range_is_checked():
+  """FeatureConfig's defaults are the features features.py's docstring
+  defines (16 kHz, n_fft 1024, hop 512, 64 bands from 50 Hz to 8 kHz, log
+  floor 1e-6): every accuracy and distance in docs/quality.md was measured
+  with them, and the scipy reference above takes its settings from the
+  same object, so it cannot see them change. The mel range may start at
+  0 Hz and end at Nyquist; past Nyquist, below 0 or empty it is refused.
+  Rules out a default changed without the figures (e.g. fmin 100 Hz or
+  floor 2e-6 passed every other test) and a bound one step off."""
+  cfg = feat_lib.FeatureConfig()
+  assert (cfg.sample_rate, cfg.n_fft, cfg.hop, cfg.n_mels, cfg.fmin, cfg.fmax,
+          cfg.log_floor) == (16000, 1024, 512, 64, 50.0, 8000.0, 1e-6)
+  fb = feat_lib.mel_filterbank(feat_lib.FeatureConfig(fmin=0.0))
+  assert fb.shape == (513, 64) and fb[0, 0] == 0.0 and fb[1, 0] > 0.0
+  for bad in (dict(fmax=8000.5), dict(fmin=-1.0), dict(fmin=8000.0), dict(fmin=900.0, fmax=800.0)):
+    with pytest.raises(ValueError, match="does not fit in 0..8000.0 Hz"):
+      feat_lib.mel_filterbank(feat_lib.FeatureConfig(**bad))
+
+
 def test_windows_cover_and_pad():
   """An 8 s clip in 5 s 'cover' windows gets windows at 0 and 3 s, 'first' one; a short clip is
   zero-padded at its end; 100 samples in windows of 40 end the last window on the last
