@@ -173,13 +173,15 @@ def test_feature_settings_are_the_documented_ones_and_the_mel_range_is_checked()
       feat_lib.mel_filterbank(feat_lib.FeatureConfig(**bad))
 
 
-def test_windows_cover_and_pad():
+def test_windows_cover_and_pad(monkeypatch):
   """An 8 s clip in 5 s 'cover' windows gets windows at 0 and 3 s, 'first' one; a short clip is
   zero-padded at its end; 100 samples in windows of 40 end the last window on the last
   sample. features_of_clips in batches of 3 that straddle clips gives each window its clip's
-  label and the features log_mel gives that clip alone (atol 1e-5). Rules out windows stepped
-  by their own length, padding at the start, windows carried from one batch to the next
-  lost or shifted, and the last batch's padding rows returned as windows."""
+  label and the features log_mel gives that clip alone (atol 1e-5), every call of log_mel
+  on exactly 3 windows (one compiled shape). Rules out windows stepped by their own length,
+  padding at the start, windows carried from one batch to the next lost or shifted, the
+  last batch's padding rows returned as windows, and a last batch left short or padded
+  past the batch size (a second compile of log_mel in every evaluation)."""
   assert list(feat_lib.window_starts(128000, 80000, "cover")) == [0, 48000]
   assert list(feat_lib.window_starts(128000, 80000, "first")) == [0]
   assert list(feat_lib.window_starts(80000, 80000, "cover")) == [0]
@@ -191,7 +193,12 @@ def test_windows_cover_and_pad():
   # Batched feature extraction equals one call per window (batch padding is inert).
   clips = [(np.random.default_rng(i).standard_normal(n).astype(np.float32), i)
            for i, n in enumerate([3000, 9000, 4000])]
+  calls, real_log_mel = [], feat_lib.log_mel
+  monkeypatch.setattr(feat_lib, "log_mel",
+                      lambda x, cfg: calls.append(x.shape) or real_log_mel(x, cfg))
   f, lab, owner = feat_lib.features_of_clips(clips, 4000, "cover", batch=3)
+  monkeypatch.undo()
+  assert calls == [(3, 4000), (3, 4000)]  # 5 windows: a full batch, then 2 padded to 3
   assert list(lab) == [0, 1, 1, 1, 2] and list(owner) == [0, 1, 1, 1, 2]
   assert len(f) == 5  # one row a window: the last batch's padding rows dropped
   for rows, (x, _) in ((slice(0, 1), clips[0]), (slice(1, 4), clips[1]), (slice(4, 5), clips[2])):
