@@ -1100,6 +1100,15 @@ MUTANTS = {
                                           "except OSError as e:"),
     "position_checked_before_rounding": ("sampling", "  if total >= MAX_RUN_SAMPLES:",
                                          "  if n_samples >= MAX_RUN_SAMPLES:"),
+    "two_embeddings_refused": ("evaluation/frechet", "emb.shape[0] < 2:", "emb.shape[0] <= 2:"),
+    "guided_clip_three_rows": ("sampling", "  per = 2 if guided else 1", "  per = 3 if guided else 1"),
+    "feature_fmin_doubled": ("evaluation/features", "fmin: float = 50.0", "fmin: float = 100.0"),
+    "mel_past_nyquist_accepted": ("evaluation/features", "cfg.fmax <= cfg.sample_rate / 2:",
+                                  "cfg.fmax <= cfg.sample_rate * 2:"),
+    "feature_batch_padded_past_size": ("evaluation/features", "np.zeros((batch - n, window)",
+                                       "np.zeros((batch + n, window)"),
+    "nonfinite_row_named_in_its_block": ("evaluation/features", "bad = start + int(",
+                                         "bad = int("),
 }
 
 # modules outside the package, by their TESTS key
