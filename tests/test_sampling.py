@@ -329,11 +329,16 @@ def test_output_does_not_depend_on_block_samples(variant):
   192. block_samples=40 runs blocks of 48 (rounded up to whole top frames of
   16): rules out a block size not rounded up, whose second block would start
   inside a frame. (Blocks of 32 reuse the other tests' compiled program.)
+  generate's progress callback hears each block's samples a clip (48, 48,
+  48, 42 for blocks of 48: sample.py's bar counts samples), not its clips.
   """
   model, params = variant("paper_gru")
   key = jax.random.key(7)
-  runs = [sampling.generate(model, params, CLASS_VECS, 186, key, block_samples=b)
+  heard = []
+  runs = [sampling.generate(model, params, CLASS_VECS, 186, key, block_samples=b,
+                            progress=heard.append if b == 48 else None)
           for b in (32, 48, 1000)]
+  assert heard == [48, 48, 48, 42]
   for x, lp in runs:
     assert x.shape == lp.shape == (2, 186)
   for x, lp in runs[1:]:
