@@ -1109,6 +1109,7 @@ MUTANTS = {
                                        "np.zeros((batch + n, window)"),
     "nonfinite_row_named_in_its_block": ("evaluation/features", "bad = start + int(",
                                          "bad = int("),
+    "progress_counts_clips": ("sampling", "      progress(x.shape[1])", "      progress(x.shape[0])"),
 }
 
 # modules outside the package, by their TESTS key
