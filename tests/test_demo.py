@@ -3,7 +3,7 @@
 It must load into the current model code (a change of the model's shape
 fails here: retrain the demo with the command in demo/README.md), its valid
 and test costs in its README must be those of demo/clip_bits.json, and the
-current code must give that file's cost on four of its clips.
+current code must give that file's cost on two of its clips.
 """
 import json
 import os
