@@ -665,9 +665,11 @@ def test_metrics_of_steps_after_the_resumed_checkpoint_are_dropped(tmp_path):
   will write steps 21..25 again: the writer of the resumed run keeps the
   lines up to step 20 and drops the later ones, so metrics.jsonl ends as an
   unbroken run's (no step twice), and TensorBoard is told to purge from
-  step 21. Rules out appending to the old file as it is (the kill tests
-  catch it only when a kill lands after such a line), and TensorBoard's
-  curves drawing the lost steps' points beside the resumed run's."""
+  step 21; the new line's train_bits is its TensorBoard scalar at step 25.
+  Rules out appending to the old file as it is (the kill tests catch it
+  only when a kill lands after such a line), TensorBoard's curves drawing
+  the lost steps' points beside the resumed run's, and scalars never
+  written or written with "step" as a curve of its own."""
   wd = str(tmp_path)
   old = [{"step": s, "train_bits": 8.0 - s / 10} for s in (5, 10, 15, 20, 25)]
   old.insert(4, {"step": 20, "epoch": 1.0, "valid_bits": 6.5})
@@ -682,6 +684,10 @@ def test_metrics_of_steps_after_the_resumed_checkpoint_are_dropped(tmp_path):
   starts = [e.step for e in tensorboard_events(os.path.join(wd, "tensorboard"))
             if e.HasField("session_log") and e.session_log.status == event_pb2.SessionLog.START]
   assert starts == [21]
+  # and the record's numbers are its scalars, at its step (not "step" itself)
+  scalars = [(e.step, v.tag, v.simple_value)
+             for e in tensorboard_events(os.path.join(wd, "tensorboard")) for v in e.summary.value]
+  assert scalars == [(25, "train_bits", 5.0)]
 
 
 def test_a_variants_cost_fn_is_minimised_and_evaluation_keeps_the_bits(tiny_config,
