@@ -1110,6 +1110,8 @@ MUTANTS = {
     "nonfinite_row_named_in_its_block": ("evaluation/features", "bad = start + int(",
                                          "bad = int("),
     "progress_counts_clips": ("sampling", "      progress(x.shape[1])", "      progress(x.shape[0])"),
+    "step_written_as_a_scalar": ("metrics", 'if k != "step" and isinstance(v, (int, float))',
+                                 "if isinstance(v, (int, float))"),
 }
 
 # modules outside the package, by their TESTS key
