@@ -48,6 +48,14 @@ def restored_params(workdir, step):
   return params
 
 
+def median_clip_rms(wav, sid, n_classes):
+  """Each class's median DC-free clip RMS, float64 [n_classes], written out
+  here (what ``levels.class_rms`` must record)."""
+  wav = np.asarray(wav, np.float64)
+  clip_rms = np.sqrt(np.mean((wav - wav.mean(-1, keepdims=True)) ** 2, -1))
+  return np.array([np.median(clip_rms[np.asarray(sid) == c]) for c in range(n_classes)])
+
+
 def test_resumed_run_equals_unbroken_run(tiny_config, small_dataset, tmp_path):
   """40 steps at once vs 20 steps, then a second call to 40 in the same workdir.
 
@@ -235,15 +243,10 @@ def test_class_levels_under_trim_quiet_are_the_untrimmed_clips(tiny_config, npz_
   wd = str(tmp_path / "run")
   trainer.train_and_evaluate(config, wd)
   _, meta = checkpoint.restore_params(wd, checkpoint.LATEST, 1)
-
-  def median_rms(w, s):
-    w = np.asarray(w, np.float64)
-    r = np.sqrt(np.mean((w - w.mean(-1, keepdims=True)) ** 2, -1))
-    return np.array([np.median(r[np.asarray(s) == c]) for c in range(4)])
   dataset = datasets.open_dataset(config.data_dir)
   trimmed, _ = trim.trim_split(dataset.train, config.q_levels, 0.5, dataset.class_names)
-  untrimmed = median_rms(dataset.train.wav, dataset.train.sid)
-  assert np.all(median_rms(trimmed.wav, trimmed.sid) > 1.2 * untrimmed)
+  untrimmed = median_clip_rms(dataset.train.wav, dataset.train.sid, 4)
+  assert np.all(median_clip_rms(trimmed.wav, trimmed.sid, 4) > 1.2 * untrimmed)
   assert meta["class_rms"] == pytest.approx(untrimmed, rel=1e-9)
 
 
@@ -349,9 +352,7 @@ def test_training_samples_at_evaluations(tiny_config, small_dataset, tmp_path):
   # class's clips, by hand (float64 sums in another order: relative 1e-9;
   # the valid split's differ by 0.1-6%)
   train = datasets.open_dataset(small_dataset).train
-  wav = np.asarray(train.wav, np.float64)
-  clip_rms = np.sqrt(np.mean((wav - wav.mean(-1, keepdims=True)) ** 2, -1))
-  want = [np.median(clip_rms[np.asarray(train.sid) == c]) for c in range(len(rms))]
+  want = median_clip_rms(train.wav, train.sid, len(rms))
   assert rms == pytest.approx(want, rel=1e-9)
   for f in wavs:
     audio, _ = sf.read(os.path.join(out, f))
